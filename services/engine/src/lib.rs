@@ -1,0 +1,56 @@
+//! The treatment-protocol engine: rule-set model, validation and evaluation.
+//!
+//! Pure by design: no I/O, no async, no clock. The date of every check is an input, so any past
+//! decision can be replayed from its request and the rule-set digest it names.
+//!
+//! The flow is `parse_document` (YAML or JSON text → [`RuleSetDoc`]), then [`compile`] (validate
+//! every reference, resolve names to indices, apply an overlay) into an immutable [`RuleSet`], whose
+//! methods answer the four questions: eligibility, contraindications, depth limits and plans.
+
+mod api;
+mod compile;
+mod conditions;
+mod decide;
+mod depth;
+mod digest;
+mod document;
+mod error;
+mod facts;
+mod model;
+mod plan;
+mod suggest;
+
+pub use api::*;
+pub use compile::{compile, compile_bundle};
+pub use depth::DepthMm;
+pub use digest::{canonical_json, digest_of};
+pub use document::*;
+pub use error::{FieldViolation, LoadError, Problem, RequestError};
+pub use model::RuleSet;
+
+/// The text format of a rule-set document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// Parses a rule-set document. YAML errors carry the line they occurred on.
+pub fn parse_document(text: &str, format: Format) -> Result<RuleSetDoc, LoadError> {
+    match format {
+        Format::Yaml => serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+            LoadError::single(Problem::new("", line, yaml_message(&e)))
+        }),
+        Format::Json => serde_json::from_str(text).map_err(|e| {
+            LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))
+        }),
+    }
+}
+
+/// The first line of a serde-saphyr error: its rendering repeats the snippet, which the line
+/// number already points to.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}

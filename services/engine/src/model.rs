@@ -1,0 +1,182 @@
+//! The compiled rule set: every name resolved to an index, every policy to its number.
+//!
+//! Built once by `compile`, then shared read-only (`Arc`) by every request. Nothing here parses
+//! or allocates per decision beyond the answer itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::api::{PrecautionInfo, RuleInfo, RuleSetRef};
+use crate::conditions::Cond;
+use crate::depth::DepthMm;
+use crate::document::Grade;
+
+pub(crate) type Ix = u16;
+
+/// An immutable, validated rule set. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RuleSet(pub(crate) Arc<Compiled>);
+
+impl RuleSet {
+    /// The id, version and digest every answer names.
+    pub fn meta(&self) -> &RuleSetRef {
+        &self.0.meta
+    }
+
+    /// True for a clinic overlay applied to a base.
+    pub fn is_overlay(&self) -> bool {
+        self.0.meta.base.is_some()
+    }
+}
+
+/// Names and their indices, in declaration order.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub ids: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, Ix>,
+}
+
+impl Names {
+    pub fn insert(&mut self, id: &str) -> Option<Ix> {
+        if self.index.contains_key(id) {
+            return None;
+        }
+        let ix = Ix::try_from(self.ids.len()).ok()?;
+        let id: Arc<str> = Arc::from(id);
+        self.ids.push(id.clone());
+        self.index.insert(id, ix);
+        Some(ix)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Ix> {
+        self.index.get(id).copied()
+    }
+
+    pub fn name(&self, ix: Ix) -> &str {
+        self.ids.get(usize::from(ix)).map_or("", |s| s)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(|s| &**s)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub meta: RuleSetRef,
+    pub facts: Names,
+    pub fact_defs: Vec<FactDef>,
+    pub zones: Names,
+    pub procedures: Names,
+    pub indications: Names,
+    pub settings: Names,
+    pub setting_caps: Vec<Option<DepthMm>>,
+    pub roles: Names,
+    pub role_caps: Vec<Option<DepthMm>>,
+    pub treatments: Names,
+    pub treatment_defs: Vec<Treatment>,
+    pub devices: Names,
+    pub device_defs: Vec<Device>,
+    pub rules: Vec<Rule>,
+    /// The `date_of_birth` fact, for age conditions.
+    pub date_of_birth: Option<Ix>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum FactKind {
+    Bool,
+    Integer { min: i64, max: i64 },
+    Enum { values: Vec<Arc<str>> },
+    Date { null_means: Option<String> },
+}
+
+#[derive(Debug)]
+pub(crate) struct FactDef {
+    pub kind: FactKind,
+    pub question: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct ZoneCap {
+    pub max: DepthMm,
+    pub start: DepthMm,
+}
+
+#[derive(Debug)]
+pub(crate) struct Milestone {
+    pub text: String,
+    pub days: i64,
+    pub after_last: bool,
+    pub evidence: Grade,
+}
+
+#[derive(Debug)]
+pub(crate) struct Treatment {
+    pub name: String,
+    pub description: String,
+    pub needle: bool,
+    pub setting: Ix,
+    pub roles: Vec<Ix>,
+    pub best_for: Vec<Ix>,
+    /// This treatment as a procedure in history.
+    pub procedure: Ix,
+    pub min_interval_days: i64,
+    pub sessions: u32,
+    pub max_sessions: u32,
+    pub interval_days: i64,
+    /// By zone index; `None` means the zone is not treated.
+    pub zones: Vec<Option<ZoneCap>>,
+    /// By indication index.
+    pub indication_caps: Vec<Option<DepthMm>>,
+    pub precare: Vec<String>,
+    pub aftercare_days: i64,
+    pub aftercare: Vec<String>,
+    pub results: Vec<Milestone>,
+    pub downtime: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Device {
+    pub treatments: Vec<Ix>,
+    pub max: Option<DepthMm>,
+    pub evaluated_max: Option<DepthMm>,
+}
+
+/// How a rule decides whether it holds.
+#[derive(Debug)]
+pub(crate) enum RuleKind {
+    /// A condition over facts (and possibly history and age).
+    Cond(Cond),
+    /// Holds while the check date is before `fact + days` (and `extra`, if any, holds).
+    AfterFact { fact: Ix, days: i64, extra: Option<Cond> },
+    /// Holds while the check date is before the latest `procedure + days` in history.
+    Gap { procedure: Ix, days: i64 },
+}
+
+#[derive(Debug)]
+pub(crate) enum Effect {
+    Contraindicate,
+    /// A deferral; its `until` date comes from the rule kind, or never (until resolved).
+    Defer,
+    RequireReview,
+    Precaution(Arc<PrecautionInfo>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub info: Arc<RuleInfo>,
+    /// Treatments it applies to, by treatment index.
+    pub applies: Vec<bool>,
+    pub kind: RuleKind,
+    pub effect: Effect,
+    /// Needs the check date (waits, ages): skipped by a contraindication check without a date.
+    pub needs_date: bool,
+    /// Needs the procedure history.
+    pub needs_history: bool,
+    /// For a precaution depth cap: zones it applies to by zone index (`None`: all).
+    pub cap_zones: Option<Vec<Ix>>,
+}

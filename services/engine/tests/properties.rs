@@ -1,0 +1,351 @@
+//! The safety invariants of DESIGN §7, as property tests on the bundled rule set:
+//!
+//! - an overlay only tightens: a generated overlay is refused exactly when it loosens something,
+//!   and an accepted one never makes a client bookable, a depth deeper or a wait shorter;
+//! - no depth limit is above the device's labelled maximum;
+//! - making a contraindication fact true never improves the outcome;
+//! - removing an answer never turns a non-bookable answer into a bookable one;
+//! - the contraindication check with a date agrees with the eligibility check (two paths, one answer).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jiff::civil::{Date, date};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use protocol_engine::*;
+use serde_json::{Value, json};
+
+fn base_doc() -> RuleSetDoc {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/base.yaml");
+    let text = std::fs::read_to_string(path).expect("rulesets/base.yaml");
+    parse_document(&text, Format::Yaml).expect("base parses")
+}
+
+fn base() -> (RuleSetDoc, RuleSet) {
+    let doc = base_doc();
+    let rs = compile(&doc, None).expect("base compiles");
+    (doc, rs)
+}
+
+/// Procedures from the DESIGN §5 contract: every rule set must know them.
+const PROCEDURES: &[&str] = &[
+    "microneedling",
+    "microneedling_prp",
+    "rf_microneedling",
+    "microdermabrasion",
+    "chemical_peel_superficial",
+    "chemical_peel_medium",
+    "laser_nonablative",
+    "laser_ablative",
+    "ipl",
+    "botulinum_toxin",
+    "ha_filler",
+    "biostimulator_filler",
+    "waxing",
+    "facial_surgery",
+    "radiotherapy",
+];
+
+const CHECK_DATE: Date = date(2026, 12, 1);
+
+/// A random client: each declared fact answered (with a value of its type) or left out.
+fn client(facts: &FactList) -> BoxedStrategy<Facts> {
+    let per_fact: Vec<BoxedStrategy<Option<(String, Value)>>> = facts
+        .facts
+        .iter()
+        .map(|f| {
+            let id = f.id.clone();
+            let value: BoxedStrategy<Value> = match f.fact_type.as_str() {
+                "bool" => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(Value::Bool).boxed(),
+                "integer" => (f.min.unwrap_or(0)..=f.max.unwrap_or(0)).prop_map(|n| json!(n)).boxed(),
+                "enum" => proptest::sample::select(f.values.clone()).prop_map(Value::String).boxed(),
+                _ if id == "date_of_birth" => (1940i16..2014, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| json!(date(y, m, d).to_string())).boxed(),
+                _ => prop_oneof![
+                    2 => Just(Value::Null),
+                    3 => (-800i64..30).prop_map(|days| json!(CHECK_DATE.checked_add(jiff::Span::new().days(days)).unwrap_or(CHECK_DATE).to_string())),
+                ]
+                .boxed(),
+            };
+            prop_oneof![1 => Just(None), 4 => value.prop_map(move |v| Some((id.clone(), v)))].boxed()
+        })
+        .collect();
+    per_fact.prop_map(|answers| answers.into_iter().flatten().collect::<Facts>()).boxed()
+}
+
+fn history() -> impl Strategy<Value = Vec<HistoryEntry>> {
+    proptest::collection::vec(
+        (proptest::sample::select(PROCEDURES), 0i64..400).prop_map(|(p, ago)| HistoryEntry {
+            procedure: p.to_owned(),
+            date: CHECK_DATE.checked_sub(jiff::Span::new().days(ago)).unwrap_or(CHECK_DATE),
+        }),
+        0..4,
+    )
+}
+
+fn eligibility(rs: &RuleSet, treatment: &str, facts: &Facts, history: &[HistoryEntry]) -> Eligibility {
+    let req = EligibilityRequest {
+        treatment: treatment.to_owned(),
+        date: CHECK_DATE,
+        facts: facts.clone(),
+        history: history.to_vec(),
+        zones: None,
+        device: None,
+        role: None,
+        indication: None,
+    };
+    rs.eligibility(&req).expect("a generated request is valid")
+}
+
+/// How far from "treat now" an answer is: non-bookable answers that ask for more information or a
+/// review rank together (either way the client is not booked).
+fn rank(d: Decision) -> u8 {
+    match d {
+        Decision::Eligible => 0,
+        Decision::EligibleWithPrecautions => 1,
+        Decision::NeedsReview | Decision::Incomplete => 2,
+        Decision::Deferred => 3,
+        Decision::Contraindicated => 4,
+    }
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() })
+}
+
+#[test]
+fn making_a_contraindication_fact_true_never_improves_the_outcome() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let bools: Vec<String> = facts.facts.iter().filter(|f| f.fact_type == "bool").map(|f| f.id.clone()).collect();
+    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
+    let strategy = (client(&facts), history(), proptest::sample::select(bools), proptest::sample::select(treatments));
+    runner()
+        .run(&strategy, |(mut facts, history, fact, treatment)| {
+            facts.insert(fact.clone(), Value::Bool(false));
+            let without = eligibility(&rs, &treatment, &facts, &history);
+            facts.insert(fact.clone(), Value::Bool(true));
+            let with = eligibility(&rs, &treatment, &facts, &history);
+            prop_assert!(
+                rank(with.decision) >= rank(without.decision),
+                "{treatment}: {fact}=true gave {:?}, false gave {:?}",
+                with.decision,
+                without.decision
+            );
+            prop_assert!(!with.bookable || without.bookable);
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+#[test]
+fn removing_an_answer_never_makes_a_client_bookable() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let ids: Vec<String> = facts.facts.iter().map(|f| f.id.clone()).collect();
+    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
+    let strategy = (client(&facts), history(), proptest::sample::select(ids), proptest::sample::select(treatments));
+    runner()
+        .run(&strategy, |(mut facts, history, fact, treatment)| {
+            let before = eligibility(&rs, &treatment, &facts, &history);
+            facts.remove(&fact);
+            let after = eligibility(&rs, &treatment, &facts, &history);
+            prop_assert!(before.bookable || !after.bookable, "{treatment}: removing {fact} turned {:?} into {:?}", before.decision, after.decision);
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+#[test]
+fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let treatments = rs.treatments().treatments;
+    let combos: Vec<(String, String, String)> = treatments
+        .iter()
+        .filter(|t| t.needle)
+        .flat_map(|t| t.devices.iter().flat_map(move |d| t.roles.iter().map(move |r| (t.code.clone(), d.clone(), r.clone()))))
+        .collect();
+    assert!(!combos.is_empty(), "the bundled rule set has needle treatments with devices");
+    let indications: Vec<Option<String>> = std::iter::once(None).chain(treatments.iter().flat_map(|t| t.best_for.iter().cloned().map(Some))).collect();
+    runner()
+        .run(&(proptest::sample::select(combos), client(&facts), proptest::sample::select(indications)), |((t, d, r), facts, indication)| {
+            let req = DepthLimitsRequest { treatment: t.clone(), device: d.clone(), role: r, zone: None, indication, facts: Some(facts) };
+            let limits = rs.depth_limits(&req).expect("valid request");
+            let max = rs.device_max_depth(&d).expect("needle devices have a labelled maximum");
+            prop_assert!(!limits.zones.is_empty(), "{t} has zones");
+            for z in &limits.zones {
+                prop_assert!(z.max_depth_mm <= max, "{t}/{d}/{}: {} mm above the labelled {} mm", z.zone, z.max_depth_mm.mm(), max.mm());
+                prop_assert!(!z.bound_by.is_empty());
+            }
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+#[test]
+fn contraindication_check_with_a_date_agrees_with_eligibility() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    runner()
+        .run(&(client(&facts), history()), |(facts, history)| {
+            let req = ContraindicationRequest { treatments: None, facts: facts.clone(), date: Some(CHECK_DATE), history: Some(history.clone()) };
+            let report = rs.contraindications(&req).expect("valid");
+            prop_assert!(report.not_evaluated.is_empty());
+            for outcome in &report.results {
+                let single = eligibility(&rs, &outcome.treatment, &facts, &history);
+                prop_assert_eq!(outcome.decision, single.decision, "{}", outcome.treatment);
+                prop_assert_eq!(&outcome.missing_facts, &single.missing_facts);
+            }
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+/// One generated overlay change: the value, and whether it loosens the base.
+#[derive(Debug, Clone)]
+struct Change {
+    yaml: String,
+    loosens: bool,
+}
+
+fn quantity_value(q: &QuantityDoc) -> Option<f64> {
+    match q {
+        QuantityDoc::Sourced(s) => Some(s.value),
+        QuantityDoc::Policy(_) => None,
+    }
+}
+
+/// Candidate overlay changes derived from the base: each either tightens or loosens.
+fn changes(doc: &RuleSetDoc) -> Vec<BoxedStrategy<Change>> {
+    let mut out: Vec<BoxedStrategy<Change>> = Vec::new();
+    for t in doc.treatments.iter().map(|s| &s.value) {
+        if let Some(days) = quantity_value(&t.min_interval_days) {
+            let id = t.id.clone();
+            out.push(
+                (-10i64..20)
+                    .prop_map(move |delta| {
+                        let v = (days as i64 + delta).max(0);
+                        Change { yaml: format!("- {{id: {id}, min_interval_days: {v}}}"), loosens: (v as f64) < days }
+                    })
+                    .boxed(),
+            );
+        }
+        for z in &t.zones {
+            if let Some(mm) = quantity_value(&z.max_depth_mm) {
+                let (id, zone) = (t.id.clone(), z.zone.clone());
+                out.push(
+                    (-4i64..3)
+                        .prop_map(move |steps| {
+                            let v = ((mm * 100.0).round() as i64 + steps * 5).max(5) as f64 / 100.0;
+                            Change { yaml: format!("- {{id: {id}, zones: {{{zone}: {v}}}}}"), loosens: v > mm + 1e-9 }
+                        })
+                        .boxed(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn policy_choices(doc: &RuleSetDoc) -> Vec<BoxedStrategy<Change>> {
+    doc.policies
+        .iter()
+        .map(|s| s.value.clone())
+        .map(|p| {
+            let default = p.options.iter().find(|o| o.id == p.default).map(|o| o.value).unwrap_or(0.0);
+            let unit = p.unit;
+            let id = p.id.clone();
+            proptest::sample::select(p.options.clone())
+                .prop_map(move |o| Change {
+                    yaml: format!("{id}: {}", o.id),
+                    loosens: match unit {
+                        PolicyUnit::Days => o.value < default,
+                        PolicyUnit::Mm => o.value > default,
+                    },
+                })
+                .boxed()
+        })
+        .collect()
+}
+
+#[test]
+fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
+    let (doc, rs) = base();
+    let treatment_changes = changes(&doc);
+    let policy_changes = policy_choices(&doc);
+    assert!(!treatment_changes.is_empty() && !policy_changes.is_empty());
+    let facts = rs.facts();
+    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
+    let strategy = (
+        proptest::sample::subsequence((0..treatment_changes.len()).collect::<Vec<_>>(), 1..4),
+        proptest::sample::subsequence((0..policy_changes.len()).collect::<Vec<_>>(), 0..3),
+        any::<u64>(),
+        client(&facts),
+        history(),
+        proptest::sample::select(treatments),
+    );
+    let mut runner = TestRunner::new(Config { cases: 128, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&strategy, |(tix, pix, seed, facts, history, treatment)| {
+            // Draw the chosen changes deterministically from the seed.
+            let mut inner = TestRunner::new_with_rng(Config::default(), proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes(seed)));
+            let picked_t: Vec<Change> = tix.iter().map(|i| treatment_changes[*i].new_tree(&mut inner).expect("value").current()).collect();
+            let picked_p: Vec<Change> = pix.iter().map(|i| policy_changes[*i].new_tree(&mut inner).expect("value").current()).collect();
+            // Two changes to the same treatment would be two list items with one id; keep it simple
+            // and skip such draws.
+            let mut ids = BTreeMap::new();
+            for c in &picked_t {
+                let id = c.yaml.split(',').next().unwrap_or_default().to_owned();
+                if ids.insert(id, ()).is_some() {
+                    return Ok(());
+                }
+            }
+            let loosens = picked_t.iter().chain(&picked_p).any(|c| c.loosens);
+            let mut yaml = String::from("id: clinic-prop\nversion: '1'\nextends: base\n");
+            if !picked_p.is_empty() {
+                yaml.push_str("choose:\n");
+                for c in &picked_p {
+                    yaml.push_str(&format!("  {}\n", c.yaml));
+                }
+            }
+            yaml.push_str("tighten:\n  treatments:\n");
+            for c in &picked_t {
+                yaml.push_str(&format!("    {}\n", c.yaml));
+            }
+            let overlay = parse_document(&yaml, Format::Yaml).expect("generated overlay parses");
+            match compile(&overlay, Some(&doc)) {
+                Err(e) => prop_assert!(loosens, "a tightening overlay was refused:\n{yaml}\n{e}"),
+                Ok(clinic) => {
+                    prop_assert!(!loosens, "a loosening overlay was accepted:\n{yaml}");
+                    let b = eligibility(&rs, &treatment, &facts, &history);
+                    let o = eligibility(&clinic, &treatment, &facts, &history);
+                    prop_assert!(rank(o.decision) >= rank(b.decision), "{treatment}: overlay {:?} vs base {:?}\n{yaml}", o.decision, b.decision);
+                    if let (Some(bd), Some(od)) = (b.earliest_date, o.earliest_date) {
+                        prop_assert!(od >= bd, "overlay earliest date {od} before base {bd}");
+                    }
+                    for t in rs.treatments().treatments.iter().filter(|t| t.needle) {
+                        for d in &t.devices {
+                            for r in &t.roles {
+                                let req = DepthLimitsRequest { treatment: t.code.clone(), device: d.clone(), role: r.clone(), zone: None, indication: None, facts: None };
+                                let (Ok(bl), Ok(ol)) = (rs.depth_limits(&req), clinic.depth_limits(&req)) else { continue };
+                                for (bz, oz) in bl.zones.iter().zip(&ol.zones) {
+                                    prop_assert!(oz.max_depth_mm <= bz.max_depth_mm, "{}: overlay deeper in {}", t.code, oz.zone);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .expect("property holds");
+}
+
+fn seed_bytes(seed: u64) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in seed.to_le_bytes().iter().cycle().take(32).enumerate() {
+        out[i] = *b;
+    }
+    out
+}
