@@ -22,11 +22,31 @@ fn client() -> Facts {
     }))
     .expect("facts");
     for id in [
-        "pregnant", "breastfeeding", "active_acne", "open_wounds", "sunburn", "skin_infection", "active_hsv",
-        "hsv_history", "keloid_history", "bleeding_disorder", "anticoagulants", "immunosuppressed",
-        "diabetes_uncontrolled", "autoimmune_disease", "scleroderma_active", "chemotherapy_current",
-        "eczema_psoriasis_active", "metal_allergy", "gold_allergy", "anaesthetic_allergy", "pacemaker_or_implant",
-        "metal_implant_in_area", "skin_cancer_in_area", "tattoo_in_area", "isotretinoin_current",
+        "pregnant",
+        "breastfeeding",
+        "active_acne",
+        "open_wounds",
+        "sunburn",
+        "skin_infection",
+        "active_hsv",
+        "hsv_history",
+        "keloid_history",
+        "bleeding_disorder",
+        "anticoagulants",
+        "immunosuppressed",
+        "diabetes_uncontrolled",
+        "autoimmune_disease",
+        "scleroderma_active",
+        "chemotherapy_current",
+        "eczema_psoriasis_active",
+        "metal_allergy",
+        "gold_allergy",
+        "anaesthetic_allergy",
+        "pacemaker_or_implant",
+        "metal_implant_in_area",
+        "skin_cancer_in_area",
+        "tattoo_in_area",
+        "isotretinoin_current",
     ] {
         facts.insert(id.to_owned(), json!(false));
     }
@@ -35,8 +55,14 @@ fn client() -> Facts {
 
 fn history() -> Vec<HistoryEntry> {
     vec![
-        HistoryEntry { procedure: "microneedling".into(), date: date(2026, 9, 1) },
-        HistoryEntry { procedure: "botulinum_toxin".into(), date: date(2026, 6, 10) },
+        HistoryEntry {
+            procedure: "microneedling".into(),
+            date: date(2026, 9, 1),
+        },
+        HistoryEntry {
+            procedure: "botulinum_toxin".into(),
+            date: date(2026, 6, 10),
+        },
     ]
 }
 
@@ -52,11 +78,23 @@ fn benches(c: &mut Criterion) {
         role: Some("nurse".into()),
         indication: Some("acne_scars".into()),
     };
-    assert!(rs.eligibility(&eligibility).expect("valid").bookable, "the benchmark client is bookable");
-    c.bench_function("eligibility", |b| b.iter(|| rs.eligibility(black_box(&eligibility))));
+    assert!(
+        rs.eligibility(&eligibility).expect("valid").bookable,
+        "the benchmark client is bookable"
+    );
+    c.bench_function("eligibility", |b| {
+        b.iter(|| rs.eligibility(black_box(&eligibility)))
+    });
 
-    let contraindications = ContraindicationRequest { treatments: None, facts: client(), date: None, history: None };
-    c.bench_function("contraindications_all_treatments", |b| b.iter(|| rs.contraindications(black_box(&contraindications))));
+    let contraindications = ContraindicationRequest {
+        treatments: None,
+        facts: client(),
+        date: None,
+        history: None,
+    };
+    c.bench_function("contraindications_all_treatments", |b| {
+        b.iter(|| rs.contraindications(black_box(&contraindications)))
+    });
 
     let depth = DepthLimitsRequest {
         treatment: "microneedling".into(),
@@ -66,7 +104,9 @@ fn benches(c: &mut Criterion) {
         indication: Some("acne_scars".into()),
         facts: Some(client()),
     };
-    c.bench_function("depth_limits_all_zones", |b| b.iter(|| rs.depth_limits(black_box(&depth))));
+    c.bench_function("depth_limits_all_zones", |b| {
+        b.iter(|| rs.depth_limits(black_box(&depth)))
+    });
 
     let plan = PlanRequest {
         indication: "acne_scars".into(),

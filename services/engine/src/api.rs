@@ -125,7 +125,7 @@ pub struct RuleInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(inline))]
+    #[cfg_attr(feature = "openapi", schema(inline, value_type = RuleInfo))]
     pub info: Arc<RuleInfo>,
     /// For a deferral: the first date on which this rule no longer holds. Absent when the
     /// deferral lasts until a condition resolves.
@@ -164,6 +164,7 @@ pub struct Eligibility {
     pub reasons: Vec<Reason>,
     /// Facts whose answers could change the decision, by id.
     pub missing_facts: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<PrecautionInfo>))]
     pub precautions: Vec<Arc<PrecautionInfo>>,
     pub ruleset: RuleSetRef,
 }
@@ -196,6 +197,7 @@ pub struct TreatmentOutcome {
     pub bookable: bool,
     pub reasons: Vec<Reason>,
     pub missing_facts: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<PrecautionInfo>))]
     pub precautions: Vec<Arc<PrecautionInfo>>,
 }
 

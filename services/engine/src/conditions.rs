@@ -71,7 +71,9 @@ pub(crate) struct Ctx<'a> {
 
 /// `start + days`, saturating at the calendar's end rather than failing.
 pub(crate) fn add_days(start: Date, days: i64) -> Date {
-    start.checked_add(Span::new().days(days)).unwrap_or(Date::MAX)
+    start
+        .checked_add(Span::new().days(days))
+        .unwrap_or(Date::MAX)
 }
 
 impl Cond {
@@ -148,7 +150,9 @@ impl Cond {
             },
             Cond::ProcedureWithin(p, days) => match (ctx.history, ctx.date) {
                 (Some(history), Some(date)) => Tri::from_bool(
-                    history.iter().any(|(q, d)| q == p && *d <= date && date < add_days(*d, *days)),
+                    history
+                        .iter()
+                        .any(|(q, d)| q == p && *d <= date && date < add_days(*d, *days)),
                 ),
                 _ => Tri::Unknown,
             },

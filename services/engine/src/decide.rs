@@ -51,10 +51,16 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     let mut fired_precautions = Vec::new();
 
     for (i, rule) in rs.rules.iter().enumerate() {
-        if !rule.applies.get(usize::from(treatment)).copied().unwrap_or(false) {
+        if !rule
+            .applies
+            .get(usize::from(treatment))
+            .copied()
+            .unwrap_or(false)
+        {
             continue;
         }
-        if (rule.needs_date && ctx.date.is_none()) || (rule.needs_history && ctx.history.is_none()) {
+        if (rule.needs_date && ctx.date.is_none()) || (rule.needs_history && ctx.history.is_none())
+        {
             not_evaluated.push(i);
             continue;
         }
@@ -74,7 +80,10 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
                     precautions.push(p.clone());
                     fired_precautions.push(i);
                 }
-                reasons.push(Reason { info: rule.info.clone(), until });
+                reasons.push(Reason {
+                    info: rule.info.clone(),
+                    until,
+                });
             }
             Tri::Unknown => {
                 missing.union(m);
@@ -85,12 +94,26 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     }
 
     let unknown_could_change = strongest_unknown.is_some_and(|u| u > strongest);
-    let decision = if unknown_could_change && strongest < Decision::Incomplete { Decision::Incomplete } else { strongest };
+    let decision = if unknown_could_change && strongest < Decision::Incomplete {
+        Decision::Incomplete
+    } else {
+        strongest
+    };
     // A date is given only when it is certain: an unanswered rule that could defer or refuse
     // might move it, so then no date is given and `missing_facts` says what to ask.
     let date_certain = !strongest_unknown.is_some_and(|u| u >= Decision::Deferred);
-    let earliest_date = (decision == Decision::Deferred && !until_resolved && date_certain).then_some(latest_until).flatten();
-    Outcome { decision, reasons, missing, precautions, earliest_date, not_evaluated, fired_precautions }
+    let earliest_date = (decision == Decision::Deferred && !until_resolved && date_certain)
+        .then_some(latest_until)
+        .flatten();
+    Outcome {
+        decision,
+        reasons,
+        missing,
+        precautions,
+        earliest_date,
+        not_evaluated,
+        fired_precautions,
+    }
 }
 
 /// Whether one rule holds, and for a dated deferral the first day it no longer does.
@@ -98,12 +121,17 @@ fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut FactSet) -> (Tri, Option<Date
     match &rule.kind {
         RuleKind::Cond(c) => (c.eval(ctx, missing), None),
         RuleKind::AfterFact { fact, days, extra } => {
-            let extra_tri = |missing: &mut FactSet| extra.as_ref().map_or(Tri::True, |c| c.eval(ctx, missing));
+            let extra_tri =
+                |missing: &mut FactSet| extra.as_ref().map_or(Tri::True, |c| c.eval(ctx, missing));
             match (ctx.facts.get(*fact), ctx.date) {
                 (FactVal::Never, _) => (Tri::False, None),
                 (FactVal::Date(d), Some(date)) => {
                     let until = add_days(d, *days);
-                    if date < until { (extra_tri(missing), Some(until)) } else { (Tri::False, None) }
+                    if date < until {
+                        (extra_tri(missing), Some(until))
+                    } else {
+                        (Tri::False, None)
+                    }
                 }
                 (FactVal::Date(_), None) => (Tri::Unknown, None),
                 _ => {
@@ -122,7 +150,11 @@ fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut FactSet) -> (Tri, Option<Date
         }
         RuleKind::Gap { procedure, days } => match (ctx.history, ctx.date) {
             (Some(history), Some(date)) => {
-                let until = history.iter().filter(|(p, d)| p == procedure && *d <= date).map(|(_, d)| add_days(*d, *days)).max();
+                let until = history
+                    .iter()
+                    .filter(|(p, d)| p == procedure && *d <= date)
+                    .map(|(_, d)| add_days(*d, *days))
+                    .max();
                 match until {
                     Some(u) if date < u => (Tri::True, Some(u)),
                     _ => (Tri::False, None),
@@ -138,7 +170,13 @@ pub(crate) fn fact_names(rs: &Compiled, set: FactSet) -> Vec<String> {
 }
 
 /// Resolves an optional id, naming the field when it is unknown.
-pub(crate) fn lookup(names: &Names, kind: &str, id: &str, field: &str, errors: &mut Violations) -> Option<Ix> {
+pub(crate) fn lookup(
+    names: &Names,
+    kind: &str,
+    id: &str,
+    field: &str,
+    errors: &mut Violations,
+) -> Option<Ix> {
     let ix = names.get(id);
     if ix.is_none() {
         errors.push(field, suggest::unknown(kind, id, names.iter()));
@@ -147,30 +185,65 @@ pub(crate) fn lookup(names: &Names, kind: &str, id: &str, field: &str, errors: &
 }
 
 /// Checks that a role may perform a treatment and a device serves it.
-pub(crate) fn check_role_device(rs: &Compiled, t: Ix, role: Option<Ix>, device: Option<Ix>, errors: &mut Violations) {
+pub(crate) fn check_role_device(
+    rs: &Compiled,
+    t: Ix,
+    role: Option<Ix>,
+    device: Option<Ix>,
+    errors: &mut Violations,
+) {
     let tname = rs.treatments.name(t);
-    let Some(def) = rs.treatment_defs.get(usize::from(t)) else { return };
+    let Some(def) = rs.treatment_defs.get(usize::from(t)) else {
+        return;
+    };
     if let Some(r) = role
         && !def.roles.contains(&r)
     {
-        errors.push("role", format!("role '{}' does not perform '{tname}'", rs.roles.name(r)));
+        errors.push(
+            "role",
+            format!("role '{}' does not perform '{tname}'", rs.roles.name(r)),
+        );
     }
     if let Some(d) = device
-        && !rs.device_defs.get(usize::from(d)).is_some_and(|dev| dev.treatments.contains(&t))
+        && !rs
+            .device_defs
+            .get(usize::from(d))
+            .is_some_and(|dev| dev.treatments.contains(&t))
     {
-        errors.push("device", format!("device '{}' is not a device for '{tname}'", rs.devices.name(d)));
+        errors.push(
+            "device",
+            format!(
+                "device '{}' is not a device for '{tname}'",
+                rs.devices.name(d)
+            ),
+        );
     }
 }
 
 /// Checks that zones exist and that the treatment has a depth cap for each (needle treatments).
-pub(crate) fn check_zones(rs: &Compiled, t: Ix, zones: &[String], errors: &mut Violations) -> Vec<Ix> {
-    let Some(def) = rs.treatment_defs.get(usize::from(t)) else { return Vec::new() };
+pub(crate) fn check_zones(
+    rs: &Compiled,
+    t: Ix,
+    zones: &[String],
+    errors: &mut Violations,
+) -> Vec<Ix> {
+    let Some(def) = rs.treatment_defs.get(usize::from(t)) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (i, z) in zones.iter().enumerate() {
         let field = format!("zones[{i}]");
-        let Some(zix) = lookup(&rs.zones, "zone", z, &field, errors) else { continue };
+        let Some(zix) = lookup(&rs.zones, "zone", z, &field, errors) else {
+            continue;
+        };
         if def.needle && def.zones.get(usize::from(zix)).is_none_or(Option::is_none) {
-            errors.push(field, format!("zone '{z}' is not treated with '{}': no depth cap is set for it", rs.treatments.name(t)));
+            errors.push(
+                field,
+                format!(
+                    "zone '{z}' is not treated with '{}': no depth cap is set for it",
+                    rs.treatments.name(t)
+                ),
+            );
             continue;
         }
         out.push(zix);
@@ -183,13 +256,31 @@ impl RuleSet {
     pub fn eligibility(&self, req: &EligibilityRequest) -> Result<Eligibility, RequestError> {
         let rs = &*self.0;
         let mut errors = Violations::default();
-        let t = lookup(&rs.treatments, "treatment", &req.treatment, "treatment", &mut errors);
+        let t = lookup(
+            &rs.treatments,
+            "treatment",
+            &req.treatment,
+            "treatment",
+            &mut errors,
+        );
         let facts = parse_facts(rs, &req.facts, &mut errors);
         let history = parse_history(rs, &req.history, &mut errors);
-        let role = req.role.as_deref().and_then(|r| lookup(&rs.roles, "role", r, "role", &mut errors));
-        let device = req.device.as_deref().and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
+        let role = req
+            .role
+            .as_deref()
+            .and_then(|r| lookup(&rs.roles, "role", r, "role", &mut errors));
+        let device = req
+            .device
+            .as_deref()
+            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
         if let Some(ind) = &req.indication {
-            lookup(&rs.indications, "indication", ind, "indication", &mut errors);
+            lookup(
+                &rs.indications,
+                "indication",
+                ind,
+                "indication",
+                &mut errors,
+            );
         }
         if let Some(t) = t {
             check_role_device(rs, t, role, device, &mut errors);
@@ -198,13 +289,25 @@ impl RuleSet {
             }
         }
         let t = errors.finish(t)?;
-        let Some(t) = t else { return Err(RequestError::field("treatment", "unknown treatment")) };
+        let Some(t) = t else {
+            return Err(RequestError::field("treatment", "unknown treatment"));
+        };
         Ok(self.eligibility_resolved(t, req.date, &facts, &history))
     }
 
-    pub(crate) fn eligibility_resolved(&self, t: Ix, date: Date, facts: &FactValues, history: &[(Ix, Date)]) -> Eligibility {
+    pub(crate) fn eligibility_resolved(
+        &self,
+        t: Ix,
+        date: Date,
+        facts: &FactValues,
+        history: &[(Ix, Date)],
+    ) -> Eligibility {
         let rs = &*self.0;
-        let ctx = Ctx { facts, date: Some(date), history: Some(history) };
+        let ctx = Ctx {
+            facts,
+            date: Some(date),
+            history: Some(history),
+        };
         let o = evaluate(rs, t, &ctx);
         Eligibility {
             treatment: rs.treatments.name(t).to_owned(),
@@ -220,21 +323,41 @@ impl RuleSet {
     }
 
     /// Which treatments are contraindicated for this client, and what must still be asked?
-    pub fn contraindications(&self, req: &ContraindicationRequest) -> Result<ContraindicationReport, RequestError> {
+    pub fn contraindications(
+        &self,
+        req: &ContraindicationRequest,
+    ) -> Result<ContraindicationReport, RequestError> {
         let rs = &*self.0;
         let mut errors = Violations::default();
         let facts = parse_facts(rs, &req.facts, &mut errors);
-        let history = req.history.as_ref().map(|h| parse_history(rs, h, &mut errors));
+        let history = req
+            .history
+            .as_ref()
+            .map(|h| parse_history(rs, h, &mut errors));
         let treatments: Vec<Ix> = match &req.treatments {
-            None => (0..rs.treatments.len()).filter_map(|i| Ix::try_from(i).ok()).collect(),
+            None => (0..rs.treatments.len())
+                .filter_map(|i| Ix::try_from(i).ok())
+                .collect(),
             Some(list) => list
                 .iter()
                 .enumerate()
-                .filter_map(|(i, t)| lookup(&rs.treatments, "treatment", t, &format!("treatments[{i}]"), &mut errors))
+                .filter_map(|(i, t)| {
+                    lookup(
+                        &rs.treatments,
+                        "treatment",
+                        t,
+                        &format!("treatments[{i}]"),
+                        &mut errors,
+                    )
+                })
                 .collect(),
         };
         errors.finish(())?;
-        let ctx = Ctx { facts: &facts, date: req.date, history: history.as_deref() };
+        let ctx = Ctx {
+            facts: &facts,
+            date: req.date,
+            history: history.as_deref(),
+        };
         let mut missing = FactSet::default();
         let mut skipped: Vec<usize> = Vec::new();
         let results = treatments
@@ -251,7 +374,11 @@ impl RuleSet {
         Ok(ContraindicationReport {
             results,
             missing_facts: fact_names(rs, missing),
-            not_evaluated: skipped.iter().filter_map(|i| rs.rules.get(*i)).map(|r| r.info.rule.clone()).collect(),
+            not_evaluated: skipped
+                .iter()
+                .filter_map(|i| rs.rules.get(*i))
+                .map(|r| r.info.rule.clone())
+                .collect(),
             ruleset: rs.meta.clone(),
         })
     }

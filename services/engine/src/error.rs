@@ -18,7 +18,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(path: impl Into<String>, line: Option<u64>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), line, message: message.into() }
+        Self {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -41,14 +45,20 @@ pub struct LoadError {
 
 impl LoadError {
     pub fn single(problem: Problem) -> Self {
-        Self { problems: vec![problem] }
+        Self {
+            problems: vec![problem],
+        }
     }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(f, "rule set is invalid ({n} problem{})", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "rule set is invalid ({n} problem{})",
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
             write!(f, "\n  - {p}")?;
         }
@@ -72,14 +82,22 @@ pub struct RequestError {
 
 impl RequestError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { violations: vec![FieldViolation { field: field.into(), message: message.into() }] }
+        Self {
+            violations: vec![FieldViolation {
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
     }
 }
 
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> =
-            self.violations.iter().map(|v| format!("{}: {}", v.field, v.message)).collect();
+        let parts: Vec<String> = self
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.message))
+            .collect();
         write!(f, "{}", parts.join("; "))
     }
 }
@@ -90,20 +108,32 @@ pub(crate) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), message: message.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     /// Renames a field in the violations collected so far.
     pub fn renamed(self, from: &str, to: &str) -> Self {
-        Self(self.0.into_iter().map(|mut v| {
-            if v.field == from {
-                v.field = to.to_owned();
-            }
-            v
-        }).collect())
+        Self(
+            self.0
+                .into_iter()
+                .map(|mut v| {
+                    if v.field == from {
+                        v.field = to.to_owned();
+                    }
+                    v
+                })
+                .collect(),
+        )
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, RequestError> {
-        if self.0.is_empty() { Ok(value) } else { Err(RequestError { violations: self.0 }) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(RequestError { violations: self.0 })
+        }
     }
 }

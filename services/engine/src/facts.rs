@@ -24,7 +24,10 @@ pub(crate) struct FactValues(pub Vec<FactVal>);
 
 impl FactValues {
     pub fn get(&self, ix: Ix) -> FactVal {
-        self.0.get(usize::from(ix)).copied().unwrap_or(FactVal::Unknown)
+        self.0
+            .get(usize::from(ix))
+            .copied()
+            .unwrap_or(FactVal::Unknown)
     }
 }
 
@@ -48,7 +51,9 @@ impl FactSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Ix> {
-        (0..MAX_FACTS).filter(move |i| self.0[i / 64] & (1 << (i % 64)) != 0).filter_map(|i| Ix::try_from(i).ok())
+        (0..MAX_FACTS)
+            .filter(move |i| self.0[i / 64] & (1 << (i % 64)) != 0)
+            .filter_map(|i| Ix::try_from(i).ok())
     }
 }
 
@@ -61,7 +66,9 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
             errors.push(field, suggest::unknown("fact", id, rs.facts.iter()));
             continue;
         };
-        let Some(def) = rs.fact_defs.get(usize::from(ix)) else { continue };
+        let Some(def) = rs.fact_defs.get(usize::from(ix)) else {
+            continue;
+        };
         let parsed = match (&def.kind, raw) {
             (FactKind::Date { .. }, Value::Null) => Ok(FactVal::Never),
             (_, Value::Null) => Err("null is only allowed for date facts (where it means never); leave the fact out if it is unknown".to_owned()),
@@ -97,7 +104,11 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
 }
 
 /// Resolves procedure ids in a history; faults name `history[i].procedure`.
-pub(crate) fn parse_history(rs: &Compiled, history: &[HistoryEntry], errors: &mut Violations) -> Vec<(Ix, Date)> {
+pub(crate) fn parse_history(
+    rs: &Compiled,
+    history: &[HistoryEntry],
+    errors: &mut Violations,
+) -> Vec<(Ix, Date)> {
     let mut out = Vec::with_capacity(history.len());
     for (i, entry) in history.iter().enumerate() {
         match rs.procedures.get(&entry.procedure) {

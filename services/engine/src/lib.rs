@@ -42,9 +42,8 @@ pub fn parse_document(text: &str, format: Format) -> Result<RuleSetDoc, LoadErro
             let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
             LoadError::single(Problem::new("", line, yaml_message(&e)))
         }),
-        Format::Json => serde_json::from_str(text).map_err(|e| {
-            LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))
-        }),
+        Format::Json => serde_json::from_str(text)
+            .map_err(|e| LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))),
     }
 }
 

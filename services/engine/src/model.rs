@@ -152,7 +152,11 @@ pub(crate) enum RuleKind {
     /// A condition over facts (and possibly history and age).
     Cond(Cond),
     /// Holds while the check date is before `fact + days` (and `extra`, if any, holds).
-    AfterFact { fact: Ix, days: i64, extra: Option<Cond> },
+    AfterFact {
+        fact: Ix,
+        days: i64,
+        extra: Option<Cond>,
+    },
     /// Holds while the check date is before the latest `procedure + days` in history.
     Gap { procedure: Ix, days: i64 },
 }

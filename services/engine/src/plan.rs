@@ -16,19 +16,43 @@ const RAMP_STEP_UM: u32 = 50;
 impl Compiled {
     /// The limit for one zone: the minimum of every cap that applies, and which caps bind.
     /// `None` when the treatment sets no cap for the zone: no limit is given, never "unlimited".
-    fn zone_limit(&self, t: &Treatment, zone: Ix, indication: Option<Ix>, device: &Device, role: Ix, precautions: &[usize]) -> Option<ZoneLimit> {
+    fn zone_limit(
+        &self,
+        t: &Treatment,
+        zone: Ix,
+        indication: Option<Ix>,
+        device: &Device,
+        role: Ix,
+        precautions: &[usize],
+    ) -> Option<ZoneLimit> {
         let zone_cap = t.zones.get(usize::from(zone))?.as_ref()?;
         let mut caps: Vec<(Bound, DepthMm)> = vec![(Bound::Zone, zone_cap.max)];
-        let indication_cap = indication.and_then(|i| t.indication_caps.get(usize::from(i)).copied().flatten());
+        let indication_cap =
+            indication.and_then(|i| t.indication_caps.get(usize::from(i)).copied().flatten());
         caps.extend(indication_cap.map(|c| (Bound::Indication, c)));
         caps.extend(device.max.map(|c| (Bound::Device, c)));
         caps.extend(device.evaluated_max.map(|c| (Bound::DeviceEvaluated, c)));
-        caps.extend(self.role_caps.get(usize::from(role)).copied().flatten().map(|c| (Bound::Role, c)));
-        caps.extend(self.setting_caps.get(usize::from(t.setting)).copied().flatten().map(|c| (Bound::Setting, c)));
+        caps.extend(
+            self.role_caps
+                .get(usize::from(role))
+                .copied()
+                .flatten()
+                .map(|c| (Bound::Role, c)),
+        );
+        caps.extend(
+            self.setting_caps
+                .get(usize::from(t.setting))
+                .copied()
+                .flatten()
+                .map(|c| (Bound::Setting, c)),
+        );
         for rule in precautions.iter().filter_map(|i| self.rules.get(*i)) {
             if let Effect::Precaution(p) = &rule.effect
                 && let Some(cap) = p.depth_cap_mm
-                && rule.cap_zones.as_ref().is_none_or(|zones| zones.contains(&zone))
+                && rule
+                    .cap_zones
+                    .as_ref()
+                    .is_none_or(|zones| zones.contains(&zone))
             {
                 caps.push((Bound::Precaution(rule.info.rule.clone()), cap));
             }
@@ -37,7 +61,11 @@ impl Compiled {
         Some(ZoneLimit {
             zone: self.zones.name(zone).to_owned(),
             max_depth_mm: min,
-            bound_by: caps.into_iter().filter(|(_, c)| *c == min).map(|(b, _)| b).collect(),
+            bound_by: caps
+                .into_iter()
+                .filter(|(_, c)| *c == min)
+                .map(|(b, _)| b)
+                .collect(),
         })
     }
 }
@@ -54,16 +82,32 @@ impl RuleSet {
     pub fn depth_limits(&self, req: &DepthLimitsRequest) -> Result<DepthLimits, RequestError> {
         let rs = &*self.0;
         let mut errors = Violations::default();
-        let t = lookup(&rs.treatments, "treatment", &req.treatment, "treatment", &mut errors);
+        let t = lookup(
+            &rs.treatments,
+            "treatment",
+            &req.treatment,
+            "treatment",
+            &mut errors,
+        );
         let device = lookup(&rs.devices, "device", &req.device, "device", &mut errors);
         let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
-        let indication = req.indication.as_deref().and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
+        let indication = req
+            .indication
+            .as_deref()
+            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
         let facts = req.facts.as_ref().map(|f| parse_facts(rs, f, &mut errors));
         let mut zones = Vec::new();
         if let Some(t) = t {
             check_role_device(rs, t, role, device, &mut errors);
-            if rs.treatment_defs.get(usize::from(t)).is_some_and(|d| !d.needle) {
-                errors.push("treatment", format!("'{}' uses no needle: it has no depth limits", req.treatment));
+            if rs
+                .treatment_defs
+                .get(usize::from(t))
+                .is_some_and(|d| !d.needle)
+            {
+                errors.push(
+                    "treatment",
+                    format!("'{}' uses no needle: it has no depth limits", req.treatment),
+                );
             } else if let Some(zone) = &req.zone {
                 zones = check_zones(rs, t, std::slice::from_ref(zone), &mut errors);
                 if let Some(v) = errors_zone_rename(&mut errors) {
@@ -75,13 +119,40 @@ impl RuleSet {
             (Some(t), Some(d), Some(r)) => (t, d, r),
             _ => return Err(RequestError::field("treatment", "incomplete request")),
         };
-        let q = DepthQuery { t, device, role, indication };
-        let client = facts.as_ref().map(|f| evaluate(rs, t, &Ctx { facts: f, date: None, history: None }));
-        let precautions = client.as_ref().map(|o| o.fired_precautions.clone()).unwrap_or_default();
+        let q = DepthQuery {
+            t,
+            device,
+            role,
+            indication,
+        };
+        let client = facts.as_ref().map(|f| {
+            evaluate(
+                rs,
+                t,
+                &Ctx {
+                    facts: f,
+                    date: None,
+                    history: None,
+                },
+            )
+        });
+        let precautions = client
+            .as_ref()
+            .map(|o| o.fired_precautions.clone())
+            .unwrap_or_default();
         if req.zone.is_none() {
-            zones = rs.treatment_defs.get(usize::from(t)).map(|d| {
-                d.zones.iter().enumerate().filter(|(_, z)| z.is_some()).filter_map(|(i, _)| Ix::try_from(i).ok()).collect()
-            }).unwrap_or_default();
+            zones = rs
+                .treatment_defs
+                .get(usize::from(t))
+                .map(|d| {
+                    d.zones
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, z)| z.is_some())
+                        .filter_map(|(i, _)| Ix::try_from(i).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
         }
         Ok(DepthLimits {
             treatment: req.treatment.clone(),
@@ -96,20 +167,38 @@ impl RuleSet {
 
     fn limits_for(&self, q: &DepthQuery, zones: &[Ix], precautions: &[usize]) -> Vec<ZoneLimit> {
         let rs = &*self.0;
-        let (Some(t), Some(device)) = (rs.treatment_defs.get(usize::from(q.t)), rs.device_defs.get(usize::from(q.device))) else {
+        let (Some(t), Some(device)) = (
+            rs.treatment_defs.get(usize::from(q.t)),
+            rs.device_defs.get(usize::from(q.device)),
+        ) else {
             return Vec::new();
         };
-        zones.iter().filter_map(|z| rs.zone_limit(t, *z, q.indication, device, q.role, precautions)).collect()
+        zones
+            .iter()
+            .filter_map(|z| rs.zone_limit(t, *z, q.indication, device, q.role, precautions))
+            .collect()
     }
 
     /// A course of treatment for this client, or the reasons there can be none yet.
     pub fn plan(&self, req: &PlanRequest) -> Result<Plan, RequestError> {
         let rs = &*self.0;
         let mut errors = Violations::default();
-        let indication = lookup(&rs.indications, "indication", &req.indication, "indication", &mut errors);
+        let indication = lookup(
+            &rs.indications,
+            "indication",
+            &req.indication,
+            "indication",
+            &mut errors,
+        );
         let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
-        let device = req.device.as_deref().and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
-        let requested = req.treatment.as_deref().and_then(|t| lookup(&rs.treatments, "treatment", t, "treatment", &mut errors));
+        let device = req
+            .device
+            .as_deref()
+            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
+        let requested = req
+            .treatment
+            .as_deref()
+            .and_then(|t| lookup(&rs.treatments, "treatment", t, "treatment", &mut errors));
         let facts = parse_facts(rs, &req.facts, &mut errors);
         let history = parse_history(rs, &req.history, &mut errors);
         if req.zones.is_empty() {
@@ -127,15 +216,27 @@ impl RuleSet {
                     d.best_for.contains(&indication)
                         && d.roles.contains(&role)
                         && device.is_none_or(|dev| {
-                            rs.device_defs.get(usize::from(dev)).is_some_and(|dd| dd.treatments.iter().any(|x| usize::from(*x) == *i))
+                            rs.device_defs.get(usize::from(dev)).is_some_and(|dd| {
+                                dd.treatments.iter().any(|x| usize::from(*x) == *i)
+                            })
                         })
                 });
                 match found.and_then(|(i, _)| Ix::try_from(i).ok()) {
-                    Some(t) => (t, format!("'{}' is the first treatment indicated for '{}' that this role and device can perform", rs.treatments.name(t), req.indication)),
+                    Some(t) => (
+                        t,
+                        format!(
+                            "'{}' is the first treatment indicated for '{}' that this role and device can perform",
+                            rs.treatments.name(t),
+                            req.indication
+                        ),
+                    ),
                     None => {
                         return Err(RequestError::field(
                             "indication",
-                            format!("no treatment indicated for '{}' can be performed by role '{}' with the given device", req.indication, req.role),
+                            format!(
+                                "no treatment indicated for '{}' can be performed by role '{}' with the given device",
+                                req.indication, req.role
+                            ),
                         ));
                     }
                 }
@@ -154,20 +255,38 @@ impl RuleSet {
         let first_session = self.eligibility_resolved(t, req.start_date, &facts, &history);
         let bookable = first_session.bookable;
         let sessions = def.sessions;
-        let dates: Vec<Date> = (0..sessions).map(|k| add_days(req.start_date, i64::from(k) * def.interval_days)).collect();
+        let dates: Vec<Date> = (0..sessions)
+            .map(|k| add_days(req.start_date, i64::from(k) * def.interval_days))
+            .collect();
         let schedule = if bookable {
             let limits = match device {
                 Some(device) => {
                     let precautions = precaution_rules(rs, t, &facts, req.start_date, &history);
-                    self.limits_for(&DepthQuery { t, device, role, indication: Some(indication) }, &zones, &precautions)
+                    self.limits_for(
+                        &DepthQuery {
+                            t,
+                            device,
+                            role,
+                            indication: Some(indication),
+                        },
+                        &zones,
+                        &precautions,
+                    )
                 }
                 None => Vec::new(),
             };
-            dates.iter().enumerate().map(|(k, date)| PlannedSession {
-                number: u32::try_from(k + 1).unwrap_or(u32::MAX),
-                date: *date,
-                zones: limits.iter().filter_map(|l| ramp(def, rs, l, k, sessions)).collect(),
-            }).collect()
+            dates
+                .iter()
+                .enumerate()
+                .map(|(k, date)| PlannedSession {
+                    number: u32::try_from(k + 1).unwrap_or(u32::MAX),
+                    date: *date,
+                    zones: limits
+                        .iter()
+                        .filter_map(|l| ramp(def, rs, l, k, sessions))
+                        .collect(),
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -184,7 +303,11 @@ impl RuleSet {
             _ => Vec::new(),
         };
         Ok(Plan {
-            status: if bookable { PlanStatus::Scheduled } else { PlanStatus::NotBookable },
+            status: if bookable {
+                PlanStatus::Scheduled
+            } else {
+                PlanStatus::NotBookable
+            },
             treatment: rs.treatments.name(t).to_owned(),
             indication: req.indication.clone(),
             rationale,
@@ -192,7 +315,10 @@ impl RuleSet {
             interval_days: def.interval_days,
             schedule,
             precare: def.precare.clone(),
-            aftercare: Aftercare { duration_days: def.aftercare_days, instructions: def.aftercare.clone() },
+            aftercare: Aftercare {
+                duration_days: def.aftercare_days,
+                instructions: def.aftercare.clone(),
+            },
             downtime: def.downtime.clone(),
             results,
             first_session,
@@ -203,13 +329,22 @@ impl RuleSet {
     /// Every treatment, as the rule set describes it.
     pub fn treatments(&self) -> TreatmentList {
         let rs = &*self.0;
-        let treatments = (0..rs.treatments.len()).filter_map(|i| Ix::try_from(i).ok()).filter_map(|t| self.treatment_info(t)).collect();
-        TreatmentList { treatments, ruleset: rs.meta.clone() }
+        let treatments = (0..rs.treatments.len())
+            .filter_map(|i| Ix::try_from(i).ok())
+            .filter_map(|t| self.treatment_info(t))
+            .collect();
+        TreatmentList {
+            treatments,
+            ruleset: rs.meta.clone(),
+        }
     }
 
     /// One treatment by code.
     pub fn treatment(&self, code: &str) -> Option<TreatmentInfo> {
-        self.0.treatments.get(code).and_then(|t| self.treatment_info(t))
+        self.0
+            .treatments
+            .get(code)
+            .and_then(|t| self.treatment_info(t))
     }
 
     fn treatment_info(&self, t: Ix) -> Option<TreatmentInfo> {
@@ -221,8 +356,16 @@ impl RuleSet {
             description: d.description.clone(),
             needle: d.needle,
             setting: rs.settings.name(d.setting).to_owned(),
-            roles: d.roles.iter().map(|r| rs.roles.name(*r).to_owned()).collect(),
-            best_for: d.best_for.iter().map(|i| rs.indications.name(*i).to_owned()).collect(),
+            roles: d
+                .roles
+                .iter()
+                .map(|r| rs.roles.name(*r).to_owned())
+                .collect(),
+            best_for: d
+                .best_for
+                .iter()
+                .map(|i| rs.indications.name(*i).to_owned())
+                .collect(),
             devices: rs
                 .device_defs
                 .iter()
@@ -241,7 +384,11 @@ impl RuleSet {
                 .enumerate()
                 .filter_map(|(i, z)| z.as_ref().map(|z| (i, z)))
                 .filter_map(|(i, z)| Ix::try_from(i).ok().map(|i| (i, z)))
-                .map(|(i, z)| ZoneCapInfo { zone: rs.zones.name(i).to_owned(), max_depth_mm: z.max, start_depth_mm: z.start })
+                .map(|(i, z)| ZoneCapInfo {
+                    zone: rs.zones.name(i).to_owned(),
+                    max_depth_mm: z.max,
+                    start_depth_mm: z.start,
+                })
                 .collect(),
             downtime: d.downtime.clone(),
             contraindication_rules: rs
@@ -256,7 +403,10 @@ impl RuleSet {
     /// A device's labelled maximum depth (`None` for unknown devices and devices without needles).
     pub fn device_max_depth(&self, device: &str) -> Option<DepthMm> {
         let rs = &*self.0;
-        rs.devices.get(device).and_then(|d| rs.device_defs.get(usize::from(d))).and_then(|d| d.max)
+        rs.devices
+            .get(device)
+            .and_then(|d| rs.device_defs.get(usize::from(d)))
+            .and_then(|d| d.max)
     }
 
     /// The declared facts: enough to build an intake form.
@@ -267,36 +417,86 @@ impl RuleSet {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let id = Ix::try_from(i).map(|i| rs.facts.name(i).to_owned()).unwrap_or_default();
+                let id = Ix::try_from(i)
+                    .map(|i| rs.facts.name(i).to_owned())
+                    .unwrap_or_default();
                 let (fact_type, min, max, values, null_means) = match &f.kind {
                     FactKind::Bool => ("bool", None, None, Vec::new(), None),
-                    FactKind::Integer { min, max } => ("integer", Some(*min), Some(*max), Vec::new(), None),
-                    FactKind::Enum { values } => ("enum", None, None, values.iter().map(|v| v.to_string()).collect(), None),
-                    FactKind::Date { null_means } => ("date", None, None, Vec::new(), null_means.clone()),
+                    FactKind::Integer { min, max } => {
+                        ("integer", Some(*min), Some(*max), Vec::new(), None)
+                    }
+                    FactKind::Enum { values } => (
+                        "enum",
+                        None,
+                        None,
+                        values.iter().map(|v| v.to_string()).collect(),
+                        None,
+                    ),
+                    FactKind::Date { null_means } => {
+                        ("date", None, None, Vec::new(), null_means.clone())
+                    }
                 };
-                FactInfo { id, fact_type: fact_type.to_owned(), question: f.question.clone(), min, max, values, null_means }
+                FactInfo {
+                    id,
+                    fact_type: fact_type.to_owned(),
+                    question: f.question.clone(),
+                    min,
+                    max,
+                    values,
+                    null_means,
+                }
             })
             .collect();
-        FactList { facts, ruleset: rs.meta.clone() }
+        FactList {
+            facts,
+            ruleset: rs.meta.clone(),
+        }
     }
 }
 
 /// Fired precaution rules for a client on a date (their depth caps apply to a plan).
-fn precaution_rules(rs: &Compiled, t: Ix, facts: &FactValues, date: Date, history: &[(Ix, Date)]) -> Vec<usize> {
-    evaluate(rs, t, &Ctx { facts, date: Some(date), history: Some(history) }).fired_precautions
+fn precaution_rules(
+    rs: &Compiled,
+    t: Ix,
+    facts: &FactValues,
+    date: Date,
+    history: &[(Ix, Date)],
+) -> Vec<usize> {
+    evaluate(
+        rs,
+        t,
+        &Ctx {
+            facts,
+            date: Some(date),
+            history: Some(history),
+        },
+    )
+    .fired_precautions
 }
 
 /// Session `k` of `n`: a conservative first session at the zone's start depth, rising evenly to
 /// the limit by the last session; never above the limit.
 fn ramp(def: &Treatment, rs: &Compiled, limit: &ZoneLimit, k: usize, n: u32) -> Option<ZoneDepth> {
     let zix = rs.zones.get(&limit.zone)?;
-    let start = def.zones.get(usize::from(zix))?.as_ref()?.start.min(limit.max_depth_mm);
+    let start = def
+        .zones
+        .get(usize::from(zix))?
+        .as_ref()?
+        .start
+        .min(limit.max_depth_mm);
     let (lo, hi) = (start.micrometres(), limit.max_depth_mm.micrometres());
     let steps = n.saturating_sub(1).max(1);
     let k = u32::try_from(k).ok()?.min(steps);
     let um = lo + (hi - lo) * k / steps;
-    let depth = DepthMm::from_um(um).floor_to(RAMP_STEP_UM).min(limit.max_depth_mm).max(start.min(limit.max_depth_mm));
-    Some(ZoneDepth { zone: limit.zone.clone(), depth_mm: depth, max_depth_mm: limit.max_depth_mm })
+    let depth = DepthMm::from_um(um)
+        .floor_to(RAMP_STEP_UM)
+        .min(limit.max_depth_mm)
+        .max(start.min(limit.max_depth_mm));
+    Some(ZoneDepth {
+        zone: limit.zone.clone(),
+        depth_mm: depth,
+        max_depth_mm: limit.max_depth_mm,
+    })
 }
 
 /// Depth-limit requests name a single zone as `zone`, not `zones[0]`.

@@ -70,20 +70,29 @@ fn client(facts: &FactList) -> BoxedStrategy<Facts> {
             prop_oneof![1 => Just(None), 4 => value.prop_map(move |v| Some((id.clone(), v)))].boxed()
         })
         .collect();
-    per_fact.prop_map(|answers| answers.into_iter().flatten().collect::<Facts>()).boxed()
+    per_fact
+        .prop_map(|answers| answers.into_iter().flatten().collect::<Facts>())
+        .boxed()
 }
 
 fn history() -> impl Strategy<Value = Vec<HistoryEntry>> {
     proptest::collection::vec(
         (proptest::sample::select(PROCEDURES), 0i64..400).prop_map(|(p, ago)| HistoryEntry {
             procedure: p.to_owned(),
-            date: CHECK_DATE.checked_sub(jiff::Span::new().days(ago)).unwrap_or(CHECK_DATE),
+            date: CHECK_DATE
+                .checked_sub(jiff::Span::new().days(ago))
+                .unwrap_or(CHECK_DATE),
         }),
         0..4,
     )
 }
 
-fn eligibility(rs: &RuleSet, treatment: &str, facts: &Facts, history: &[HistoryEntry]) -> Eligibility {
+fn eligibility(
+    rs: &RuleSet,
+    treatment: &str,
+    facts: &Facts,
+    history: &[HistoryEntry],
+) -> Eligibility {
     let req = EligibilityRequest {
         treatment: treatment.to_owned(),
         date: CHECK_DATE,
@@ -110,16 +119,35 @@ fn rank(d: Decision) -> u8 {
 }
 
 fn runner() -> TestRunner {
-    TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() })
+    TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 #[test]
 fn making_a_contraindication_fact_true_never_improves_the_outcome() {
     let (_, rs) = base();
     let facts = rs.facts();
-    let bools: Vec<String> = facts.facts.iter().filter(|f| f.fact_type == "bool").map(|f| f.id.clone()).collect();
-    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
-    let strategy = (client(&facts), history(), proptest::sample::select(bools), proptest::sample::select(treatments));
+    let bools: Vec<String> = facts
+        .facts
+        .iter()
+        .filter(|f| f.fact_type == "bool")
+        .map(|f| f.id.clone())
+        .collect();
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    let strategy = (
+        client(&facts),
+        history(),
+        proptest::sample::select(bools),
+        proptest::sample::select(treatments),
+    );
     runner()
         .run(&strategy, |(mut facts, history, fact, treatment)| {
             facts.insert(fact.clone(), Value::Bool(false));
@@ -143,14 +171,29 @@ fn removing_an_answer_never_makes_a_client_bookable() {
     let (_, rs) = base();
     let facts = rs.facts();
     let ids: Vec<String> = facts.facts.iter().map(|f| f.id.clone()).collect();
-    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
-    let strategy = (client(&facts), history(), proptest::sample::select(ids), proptest::sample::select(treatments));
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    let strategy = (
+        client(&facts),
+        history(),
+        proptest::sample::select(ids),
+        proptest::sample::select(treatments),
+    );
     runner()
         .run(&strategy, |(mut facts, history, fact, treatment)| {
             let before = eligibility(&rs, &treatment, &facts, &history);
             facts.remove(&fact);
             let after = eligibility(&rs, &treatment, &facts, &history);
-            prop_assert!(before.bookable || !after.bookable, "{treatment}: removing {fact} turned {:?} into {:?}", before.decision, after.decision);
+            prop_assert!(
+                before.bookable || !after.bookable,
+                "{treatment}: removing {fact} turned {:?} into {:?}",
+                before.decision,
+                after.decision
+            );
             Ok(())
         })
         .expect("property holds");
@@ -164,22 +207,59 @@ fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
     let combos: Vec<(String, String, String)> = treatments
         .iter()
         .filter(|t| t.needle)
-        .flat_map(|t| t.devices.iter().flat_map(move |d| t.roles.iter().map(move |r| (t.code.clone(), d.clone(), r.clone()))))
-        .collect();
-    assert!(!combos.is_empty(), "the bundled rule set has needle treatments with devices");
-    let indications: Vec<Option<String>> = std::iter::once(None).chain(treatments.iter().flat_map(|t| t.best_for.iter().cloned().map(Some))).collect();
-    runner()
-        .run(&(proptest::sample::select(combos), client(&facts), proptest::sample::select(indications)), |((t, d, r), facts, indication)| {
-            let req = DepthLimitsRequest { treatment: t.clone(), device: d.clone(), role: r, zone: None, indication, facts: Some(facts) };
-            let limits = rs.depth_limits(&req).expect("valid request");
-            let max = rs.device_max_depth(&d).expect("needle devices have a labelled maximum");
-            prop_assert!(!limits.zones.is_empty(), "{t} has zones");
-            for z in &limits.zones {
-                prop_assert!(z.max_depth_mm <= max, "{t}/{d}/{}: {} mm above the labelled {} mm", z.zone, z.max_depth_mm.mm(), max.mm());
-                prop_assert!(!z.bound_by.is_empty());
-            }
-            Ok(())
+        .flat_map(|t| {
+            t.devices.iter().flat_map(move |d| {
+                t.roles
+                    .iter()
+                    .map(move |r| (t.code.clone(), d.clone(), r.clone()))
+            })
         })
+        .collect();
+    assert!(
+        !combos.is_empty(),
+        "the bundled rule set has needle treatments with devices"
+    );
+    let indications: Vec<Option<String>> = std::iter::once(None)
+        .chain(
+            treatments
+                .iter()
+                .flat_map(|t| t.best_for.iter().cloned().map(Some)),
+        )
+        .collect();
+    runner()
+        .run(
+            &(
+                proptest::sample::select(combos),
+                client(&facts),
+                proptest::sample::select(indications),
+            ),
+            |((t, d, r), facts, indication)| {
+                let req = DepthLimitsRequest {
+                    treatment: t.clone(),
+                    device: d.clone(),
+                    role: r,
+                    zone: None,
+                    indication,
+                    facts: Some(facts),
+                };
+                let limits = rs.depth_limits(&req).expect("valid request");
+                let max = rs
+                    .device_max_depth(&d)
+                    .expect("needle devices have a labelled maximum");
+                prop_assert!(!limits.zones.is_empty(), "{t} has zones");
+                for z in &limits.zones {
+                    prop_assert!(
+                        z.max_depth_mm <= max,
+                        "{t}/{d}/{}: {} mm above the labelled {} mm",
+                        z.zone,
+                        z.max_depth_mm.mm(),
+                        max.mm()
+                    );
+                    prop_assert!(!z.bound_by.is_empty());
+                }
+                Ok(())
+            },
+        )
         .expect("property holds");
 }
 
@@ -189,7 +269,12 @@ fn contraindication_check_with_a_date_agrees_with_eligibility() {
     let facts = rs.facts();
     runner()
         .run(&(client(&facts), history()), |(facts, history)| {
-            let req = ContraindicationRequest { treatments: None, facts: facts.clone(), date: Some(CHECK_DATE), history: Some(history.clone()) };
+            let req = ContraindicationRequest {
+                treatments: None,
+                facts: facts.clone(),
+                date: Some(CHECK_DATE),
+                history: Some(history.clone()),
+            };
             let report = rs.contraindications(&req).expect("valid");
             prop_assert!(report.not_evaluated.is_empty());
             for outcome in &report.results {
@@ -226,7 +311,10 @@ fn changes(doc: &RuleSetDoc) -> Vec<BoxedStrategy<Change>> {
                 (-10i64..20)
                     .prop_map(move |delta| {
                         let v = (days as i64 + delta).max(0);
-                        Change { yaml: format!("- {{id: {id}, min_interval_days: {v}}}"), loosens: (v as f64) < days }
+                        Change {
+                            yaml: format!("- {{id: {id}, min_interval_days: {v}}}"),
+                            loosens: (v as f64) < days,
+                        }
                     })
                     .boxed(),
             );
@@ -238,7 +326,10 @@ fn changes(doc: &RuleSetDoc) -> Vec<BoxedStrategy<Change>> {
                     (-4i64..3)
                         .prop_map(move |steps| {
                             let v = ((mm * 100.0).round() as i64 + steps * 5).max(5) as f64 / 100.0;
-                            Change { yaml: format!("- {{id: {id}, zones: {{{zone}: {v}}}}}"), loosens: v > mm + 1e-9 }
+                            Change {
+                                yaml: format!("- {{id: {id}, zones: {{{zone}: {v}}}}}"),
+                                loosens: v > mm + 1e-9,
+                            }
                         })
                         .boxed(),
                 );
@@ -253,7 +344,12 @@ fn policy_choices(doc: &RuleSetDoc) -> Vec<BoxedStrategy<Change>> {
         .iter()
         .map(|s| s.value.clone())
         .map(|p| {
-            let default = p.options.iter().find(|o| o.id == p.default).map(|o| o.value).unwrap_or(0.0);
+            let default = p
+                .options
+                .iter()
+                .find(|o| o.id == p.default)
+                .map(|o| o.value)
+                .unwrap_or(0.0);
             let unit = p.unit;
             let id = p.id.clone();
             proptest::sample::select(p.options.clone())
@@ -276,7 +372,12 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
     let policy_changes = policy_choices(&doc);
     assert!(!treatment_changes.is_empty() && !policy_changes.is_empty());
     let facts = rs.facts();
-    let treatments: Vec<String> = rs.treatments().treatments.into_iter().map(|t| t.code).collect();
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
     let strategy = (
         proptest::sample::subsequence((0..treatment_changes.len()).collect::<Vec<_>>(), 1..4),
         proptest::sample::subsequence((0..policy_changes.len()).collect::<Vec<_>>(), 0..3),
@@ -285,13 +386,39 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
         history(),
         proptest::sample::select(treatments),
     );
-    let mut runner = TestRunner::new(Config { cases: 128, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
     runner
         .run(&strategy, |(tix, pix, seed, facts, history, treatment)| {
             // Draw the chosen changes deterministically from the seed.
-            let mut inner = TestRunner::new_with_rng(Config::default(), proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes(seed)));
-            let picked_t: Vec<Change> = tix.iter().map(|i| treatment_changes[*i].new_tree(&mut inner).expect("value").current()).collect();
-            let picked_p: Vec<Change> = pix.iter().map(|i| policy_changes[*i].new_tree(&mut inner).expect("value").current()).collect();
+            let mut inner = TestRunner::new_with_rng(
+                Config::default(),
+                proptest::test_runner::TestRng::from_seed(
+                    proptest::test_runner::RngAlgorithm::ChaCha,
+                    &seed_bytes(seed),
+                ),
+            );
+            let picked_t: Vec<Change> = tix
+                .iter()
+                .map(|i| {
+                    treatment_changes[*i]
+                        .new_tree(&mut inner)
+                        .expect("value")
+                        .current()
+                })
+                .collect();
+            let picked_p: Vec<Change> = pix
+                .iter()
+                .map(|i| {
+                    policy_changes[*i]
+                        .new_tree(&mut inner)
+                        .expect("value")
+                        .current()
+                })
+                .collect();
             // Two changes to the same treatment would be two list items with one id; keep it simple
             // and skip such draws.
             let mut ids = BTreeMap::new();
@@ -320,17 +447,38 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
                     prop_assert!(!loosens, "a loosening overlay was accepted:\n{yaml}");
                     let b = eligibility(&rs, &treatment, &facts, &history);
                     let o = eligibility(&clinic, &treatment, &facts, &history);
-                    prop_assert!(rank(o.decision) >= rank(b.decision), "{treatment}: overlay {:?} vs base {:?}\n{yaml}", o.decision, b.decision);
+                    prop_assert!(
+                        rank(o.decision) >= rank(b.decision),
+                        "{treatment}: overlay {:?} vs base {:?}\n{yaml}",
+                        o.decision,
+                        b.decision
+                    );
                     if let (Some(bd), Some(od)) = (b.earliest_date, o.earliest_date) {
                         prop_assert!(od >= bd, "overlay earliest date {od} before base {bd}");
                     }
                     for t in rs.treatments().treatments.iter().filter(|t| t.needle) {
                         for d in &t.devices {
                             for r in &t.roles {
-                                let req = DepthLimitsRequest { treatment: t.code.clone(), device: d.clone(), role: r.clone(), zone: None, indication: None, facts: None };
-                                let (Ok(bl), Ok(ol)) = (rs.depth_limits(&req), clinic.depth_limits(&req)) else { continue };
+                                let req = DepthLimitsRequest {
+                                    treatment: t.code.clone(),
+                                    device: d.clone(),
+                                    role: r.clone(),
+                                    zone: None,
+                                    indication: None,
+                                    facts: None,
+                                };
+                                let (Ok(bl), Ok(ol)) =
+                                    (rs.depth_limits(&req), clinic.depth_limits(&req))
+                                else {
+                                    continue;
+                                };
                                 for (bz, oz) in bl.zones.iter().zip(&ol.zones) {
-                                    prop_assert!(oz.max_depth_mm <= bz.max_depth_mm, "{}: overlay deeper in {}", t.code, oz.zone);
+                                    prop_assert!(
+                                        oz.max_depth_mm <= bz.max_depth_mm,
+                                        "{}: overlay deeper in {}",
+                                        t.code,
+                                        oz.zone
+                                    );
                                 }
                             }
                         }

@@ -59,22 +59,43 @@ fn load_rulesets() -> BTreeMap<String, RuleSet> {
     let text = std::fs::read_to_string(&base).expect("rulesets/base.yaml");
     docs.push(parse_document(&text, Format::Yaml).expect("base.yaml parses"));
     let clinics = root().join("rulesets/clinics");
-    let mut paths: Vec<_> = std::fs::read_dir(&clinics).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&clinics)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     paths.sort();
-    for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")) {
+    for p in paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
         let text = std::fs::read_to_string(&p).expect("clinic overlay");
-        docs.push(parse_document(&text, Format::Yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+        docs.push(
+            parse_document(&text, Format::Yaml).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        );
     }
-    compile_bundle(&docs).unwrap_or_else(|e| panic!("{e}")).into_iter().map(|rs| (rs.meta().id.clone(), rs)).collect()
+    compile_bundle(&docs)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|rs| (rs.meta().id.clone(), rs))
+        .collect()
 }
 
 fn case_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             case_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml") && p.file_name().is_some_and(|n| n != "clients.yaml") {
+        } else if p.extension().is_some_and(|e| e == "yaml")
+            && p.file_name().is_some_and(|n| n != "clients.yaml")
+        {
             out.push(p);
         }
     }
@@ -94,7 +115,12 @@ fn main() {
     let trials = files
         .into_iter()
         .map(|path| {
-            let name = path.strip_prefix(&cases_dir).unwrap_or(&path).with_extension("").display().to_string();
+            let name = path
+                .strip_prefix(&cases_dir)
+                .unwrap_or(&path)
+                .with_extension("")
+                .display()
+                .to_string();
             let (rulesets, clients) = (rulesets.clone(), clients.clone());
             Trial::test(name, move || run_case(&path, &rulesets, &clients))
         })
@@ -102,13 +128,23 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn run_case(path: &Path, rulesets: &BTreeMap<String, RuleSet>, clients: &BTreeMap<String, Map<String, Value>>) -> Result<(), Failed> {
+fn run_case(
+    path: &Path,
+    rulesets: &BTreeMap<String, RuleSet>,
+    clients: &BTreeMap<String, Map<String, Value>>,
+) -> Result<(), Failed> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let case: Case = serde_saphyr::from_str(&text).map_err(|e| format!("case file does not parse: {e}"))?;
-    let rs = rulesets.get(&case.ruleset).ok_or_else(|| format!("no rule set '{}'", case.ruleset))?;
+    let case: Case =
+        serde_saphyr::from_str(&text).map_err(|e| format!("case file does not parse: {e}"))?;
+    let rs = rulesets
+        .get(&case.ruleset)
+        .ok_or_else(|| format!("no rule set '{}'", case.ruleset))?;
 
     let mut facts = match &case.client {
-        Some(c) => clients.get(c).cloned().ok_or_else(|| format!("no client preset '{c}'"))?,
+        Some(c) => clients
+            .get(c)
+            .cloned()
+            .ok_or_else(|| format!("no client preset '{c}'"))?,
         None => Map::new(),
     };
     facts.extend(case.facts.clone());
@@ -124,24 +160,35 @@ fn run_case(path: &Path, rulesets: &BTreeMap<String, RuleSet>, clients: &BTreeMa
 
     let result: Result<Value, RequestError> = match case.check {
         Check::Eligibility => parse(&request).and_then(|r| Ok(json(&rs.eligibility(&r)?))),
-        Check::Contraindications => parse(&request).and_then(|r| Ok(json(&rs.contraindications(&r)?))),
+        Check::Contraindications => {
+            parse(&request).and_then(|r| Ok(json(&rs.contraindications(&r)?)))
+        }
         Check::DepthLimits => parse(&request).and_then(|r| Ok(json(&rs.depth_limits(&r)?))),
         Check::Plan => parse(&request).and_then(|r| Ok(json(&rs.plan(&r)?))),
     };
     let ctx = format!("scenario '{}'", case.name);
     match (result, &case.want, &case.want_error) {
-        (Ok(got), Some(want), None) => compare(case.check, want, &got).map_err(|e| format!("{ctx}: {e}\n  answer: {got}").into()),
+        (Ok(got), Some(want), None) => compare(case.check, want, &got)
+            .map_err(|e| format!("{ctx}: {e}\n  answer: {got}").into()),
         (Err(e), None, Some(want)) => {
             let hit = e.violations.iter().find(|v| v.field == want.field);
             match (hit, &want.contains) {
-                (None, _) => Err(format!("{ctx}: expected an error on '{}', got: {e}", want.field).into()),
-                (Some(v), Some(text)) if !v.message.contains(text.as_str()) => {
-                    Err(format!("{ctx}: error on '{}' is '{}', expected it to contain '{text}'", v.field, v.message).into())
+                (None, _) => {
+                    Err(format!("{ctx}: expected an error on '{}', got: {e}", want.field).into())
                 }
+                (Some(v), Some(text)) if !v.message.contains(text.as_str()) => Err(format!(
+                    "{ctx}: error on '{}' is '{}', expected it to contain '{text}'",
+                    v.field, v.message
+                )
+                .into()),
                 _ => Ok(()),
             }
         }
-        (Ok(got), None, Some(want)) => Err(format!("{ctx}: expected an error on '{}', got an answer: {got}", want.field).into()),
+        (Ok(got), None, Some(want)) => Err(format!(
+            "{ctx}: expected an error on '{}', got an answer: {got}",
+            want.field
+        )
+        .into()),
         (Err(e), Some(_), None) => Err(format!("{ctx}: expected an answer, got error: {e}").into()),
         _ => Err(format!("{ctx}: a case needs exactly one of `want` or `want_error`").into()),
     }
@@ -157,13 +204,23 @@ fn json<T: serde::Serialize>(v: &T) -> Value {
 }
 
 fn set(v: Option<&Value>) -> BTreeSet<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn fired(outcome: &Value) -> BTreeSet<String> {
     outcome["reasons"]
         .as_array()
-        .map(|a| a.iter().filter_map(|r| r["rule"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["rule"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -172,7 +229,11 @@ fn eq(key: &str, want: &Value, got: &Value) -> Result<(), String> {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         _ => want == got,
     };
-    if same { Ok(()) } else { Err(format!("{key}: expected {want}, got {got}")) }
+    if same {
+        Ok(())
+    } else {
+        Err(format!("{key}: expected {want}, got {got}"))
+    }
 }
 
 /// Compares an outcome (eligibility or one treatment of a contraindication check).
@@ -206,13 +267,21 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
             for (key, w) in want {
                 match key.as_str() {
                     "results" => {
-                        let per = w.as_object().ok_or("results: expected a map by treatment")?;
+                        let per = w
+                            .as_object()
+                            .ok_or("results: expected a map by treatment")?;
                         for (t, tw) in per {
                             let g = got["results"]
                                 .as_array()
                                 .and_then(|a| a.iter().find(|r| r["treatment"] == *t))
-                                .ok_or_else(|| format!("results.{t}: treatment not in the answer"))?;
-                            compare_outcome(tw.as_object().ok_or("expected a map")?, g, &format!("results.{t}."))?;
+                                .ok_or_else(|| {
+                                    format!("results.{t}: treatment not in the answer")
+                                })?;
+                            compare_outcome(
+                                tw.as_object().ok_or("expected a map")?,
+                                g,
+                                &format!("results.{t}."),
+                            )?;
                         }
                     }
                     "missing_facts" | "not_evaluated" => {
@@ -238,20 +307,38 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                                 .ok_or_else(|| format!("zones.{z}: zone not in the answer"))?;
                             for (k, v) in zw.as_object().ok_or("expected a map")? {
                                 match k.as_str() {
-                                    "max_depth_mm" => eq(&format!("zones.{z}.max_depth_mm"), v, &g["max_depth_mm"])?,
+                                    "max_depth_mm" => eq(
+                                        &format!("zones.{z}.max_depth_mm"),
+                                        v,
+                                        &g["max_depth_mm"],
+                                    )?,
                                     "bound_by" => {
                                         let (w, gb) = (set(Some(v)), set(g.get("bound_by")));
                                         if w != gb {
-                                            return Err(format!("zones.{z}.bound_by: expected {w:?}, got {gb:?}"));
+                                            return Err(format!(
+                                                "zones.{z}.bound_by: expected {w:?}, got {gb:?}"
+                                            ));
                                         }
                                     }
-                                    other => return Err(format!("unknown expectation key 'zones.{z}.{other}'")),
+                                    other => {
+                                        return Err(format!(
+                                            "unknown expectation key 'zones.{z}.{other}'"
+                                        ));
+                                    }
                                 }
                             }
                         }
                     }
-                    "zone_count" => eq("zone_count", w, &Value::from(got["zones"].as_array().map_or(0, Vec::len)))?,
-                    "client" => compare_outcome(w.as_object().ok_or("client: expected a map")?, &got["client"], "client.")?,
+                    "zone_count" => eq(
+                        "zone_count",
+                        w,
+                        &Value::from(got["zones"].as_array().map_or(0, Vec::len)),
+                    )?,
+                    "client" => compare_outcome(
+                        w.as_object().ok_or("client: expected a map")?,
+                        &got["client"],
+                        "client.",
+                    )?,
                     other => return Err(format!("unknown expectation key '{other}'")),
                 }
             }
@@ -262,26 +349,54 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                 match key.as_str() {
                     "status" | "treatment" | "sessions" | "interval_days" => eq(key, w, &got[key])?,
                     "first_session_decision" => eq(key, w, &got["first_session"]["decision"])?,
-                    "first_session" => compare_outcome(w.as_object().ok_or("expected a map")?, &got["first_session"], "first_session.")?,
+                    "first_session" => compare_outcome(
+                        w.as_object().ok_or("expected a map")?,
+                        &got["first_session"],
+                        "first_session.",
+                    )?,
                     "schedule_dates" => {
-                        let dates: Vec<Value> = got["schedule"].as_array().map(|a| a.iter().map(|s| s["date"].clone()).collect()).unwrap_or_default();
+                        let dates: Vec<Value> = got["schedule"]
+                            .as_array()
+                            .map(|a| a.iter().map(|s| s["date"].clone()).collect())
+                            .unwrap_or_default();
                         eq(key, w, &Value::Array(dates))?;
                     }
-                    "schedule_length" => eq(key, w, &Value::from(got["schedule"].as_array().map_or(0, Vec::len)))?,
+                    "schedule_length" => eq(
+                        key,
+                        w,
+                        &Value::from(got["schedule"].as_array().map_or(0, Vec::len)),
+                    )?,
                     "session_depths" => {
                         // {zone: [depth per session]}
-                        let per = w.as_object().ok_or("session_depths: expected a map by zone")?;
+                        let per = w
+                            .as_object()
+                            .ok_or("session_depths: expected a map by zone")?;
                         for (z, depths) in per {
                             let got_depths: Vec<Value> = got["schedule"]
                                 .as_array()
-                                .map(|a| a.iter().filter_map(|s| s["zones"].as_array()?.iter().find(|x| x["zone"] == *z).map(|x| x["depth_mm"].clone())).collect())
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|s| {
+                                            s["zones"]
+                                                .as_array()?
+                                                .iter()
+                                                .find(|x| x["zone"] == *z)
+                                                .map(|x| x["depth_mm"].clone())
+                                        })
+                                        .collect()
+                                })
                                 .unwrap_or_default();
                             let (wv, gv): (Vec<f64>, Vec<f64>) = (
-                                depths.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default(),
+                                depths
+                                    .as_array()
+                                    .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                                    .unwrap_or_default(),
                                 got_depths.iter().filter_map(Value::as_f64).collect(),
                             );
                             if wv != gv {
-                                return Err(format!("session_depths.{z}: expected {wv:?}, got {gv:?}"));
+                                return Err(format!(
+                                    "session_depths.{z}: expected {wv:?}, got {gv:?}"
+                                ));
                             }
                         }
                     }

@@ -22,7 +22,16 @@ fn answered() -> Facts {
 }
 
 fn check(facts: Facts, history: Vec<HistoryEntry>) -> Eligibility {
-    let req = EligibilityRequest { treatment: "microneedling".into(), date: DAY, facts, history, zones: None, device: None, role: None, indication: None };
+    let req = EligibilityRequest {
+        treatment: "microneedling".into(),
+        date: DAY,
+        facts,
+        history,
+        zones: None,
+        device: None,
+        role: None,
+        indication: None,
+    };
     mini().eligibility(&req).expect("valid")
 }
 
@@ -61,8 +70,16 @@ fn an_unknown_that_cannot_change_the_answer_does_not_make_it_incomplete() {
     let mut facts = with(&[("pregnant", json!(true))]);
     facts.remove("fitzpatrick");
     let e = check(facts, vec![]);
-    assert_eq!(e.decision, Decision::Contraindicated, "the strongest fired rule wins");
-    assert_eq!(e.missing_facts, vec!["fitzpatrick"], "still listed, so the intake can ask");
+    assert_eq!(
+        e.decision,
+        Decision::Contraindicated,
+        "the strongest fired rule wins"
+    );
+    assert_eq!(
+        e.missing_facts,
+        vec!["fitzpatrick"],
+        "still listed, so the intake can ask"
+    );
 }
 
 #[test]
@@ -76,9 +93,16 @@ fn a_precaution_leaves_the_client_bookable() {
 
 #[test]
 fn a_washout_defers_to_the_last_dose_plus_the_policy_days() {
-    let e = check(with(&[("isotretinoin_last_dose", json!("2026-09-02"))]), vec![]);
+    let e = check(
+        with(&[("isotretinoin_last_dose", json!("2026-09-02"))]),
+        vec![],
+    );
     assert_eq!(e.decision, Decision::Deferred);
-    assert_eq!(e.earliest_date, Some(date(2027, 3, 1)), "2026-09-02 + 180 days");
+    assert_eq!(
+        e.earliest_date,
+        Some(date(2027, 3, 1)),
+        "2026-09-02 + 180 days"
+    );
     assert_eq!(e.reasons[0].until, Some(date(2027, 3, 1)));
 }
 
@@ -92,18 +116,44 @@ fn null_for_a_date_fact_means_never() {
 fn the_latest_deferral_sets_the_earliest_date() {
     let e = check(
         with(&[("isotretinoin_last_dose", json!("2026-06-15"))]),
-        vec![HistoryEntry { procedure: "botulinum_toxin".into(), date: date(2026, 11, 25) }, HistoryEntry { procedure: "microneedling".into(), date: date(2026, 11, 20) }],
+        vec![
+            HistoryEntry {
+                procedure: "botulinum_toxin".into(),
+                date: date(2026, 11, 25),
+            },
+            HistoryEntry {
+                procedure: "microneedling".into(),
+                date: date(2026, 11, 20),
+            },
+        ],
     );
     assert_eq!(e.decision, Decision::Deferred);
     let mut rules = fired(&e);
     rules.sort_unstable();
-    assert_eq!(rules, vec!["botox_gap", "isotretinoin_washout", "microneedling.min_interval"]);
-    assert_eq!(e.earliest_date, Some(date(2026, 12, 18)), "max(2026-12-12 washout, 2026-12-09 botox, 2026-12-18 interval)");
+    assert_eq!(
+        rules,
+        vec![
+            "botox_gap",
+            "isotretinoin_washout",
+            "microneedling.min_interval"
+        ]
+    );
+    assert_eq!(
+        e.earliest_date,
+        Some(date(2026, 12, 18)),
+        "max(2026-12-12 washout, 2026-12-09 botox, 2026-12-18 interval)"
+    );
 }
 
 #[test]
 fn a_deferral_until_resolved_gives_no_date() {
-    let e = check(with(&[("rosacea", json!("papulopustular"))]), vec![HistoryEntry { procedure: "botulinum_toxin".into(), date: date(2026, 11, 25) }]);
+    let e = check(
+        with(&[("rosacea", json!("papulopustular"))]),
+        vec![HistoryEntry {
+            procedure: "botulinum_toxin".into(),
+            date: date(2026, 11, 25),
+        }],
+    );
     assert_eq!(e.decision, Decision::Deferred);
     assert_eq!(e.earliest_date, None);
 }
@@ -112,7 +162,13 @@ fn a_deferral_until_resolved_gives_no_date() {
 fn no_date_is_given_while_an_unanswered_rule_could_move_it() {
     let mut facts = answered();
     facts.remove("isotretinoin_last_dose");
-    let e = check(facts, vec![HistoryEntry { procedure: "botulinum_toxin".into(), date: date(2026, 11, 25) }]);
+    let e = check(
+        facts,
+        vec![HistoryEntry {
+            procedure: "botulinum_toxin".into(),
+            date: date(2026, 11, 25),
+        }],
+    );
     assert_eq!(e.decision, Decision::Deferred);
     assert_eq!(e.earliest_date, None);
     assert_eq!(e.missing_facts, vec!["isotretinoin_last_dose"]);
@@ -121,13 +177,24 @@ fn no_date_is_given_while_an_unanswered_rule_could_move_it() {
 #[test]
 fn under_eighteen_on_the_check_date_is_contraindicated() {
     let e = check(with(&[("date_of_birth", json!("2008-12-02"))]), vec![]);
-    assert_eq!(e.decision, Decision::Contraindicated, "17 years old until 2026-12-02");
+    assert_eq!(
+        e.decision,
+        Decision::Contraindicated,
+        "17 years old until 2026-12-02"
+    );
     let e = check(with(&[("date_of_birth", json!("2008-12-01"))]), vec![]);
     assert_eq!(e.decision, Decision::Eligible, "18 on the day");
 }
 
 fn limits(role: &str, facts: Option<Facts>) -> DepthLimits {
-    let req = DepthLimitsRequest { treatment: "microneedling".into(), device: "pen".into(), role: role.into(), zone: None, indication: None, facts };
+    let req = DepthLimitsRequest {
+        treatment: "microneedling".into(),
+        device: "pen".into(),
+        role: role.into(),
+        zone: None,
+        indication: None,
+        facts,
+    };
     mini().depth_limits(&req).expect("valid")
 }
 
@@ -157,14 +224,31 @@ fn a_fired_precaution_caps_only_its_zones() {
     assert_eq!(zone(&l, "cheeks").max_depth_mm.mm(), 1.0);
     assert_eq!(bounds(zone(&l, "cheeks")), vec!["precaution:pih_risk"]);
     assert_eq!(zone(&l, "forehead").max_depth_mm.mm(), 0.75);
-    assert_eq!(l.client.as_ref().map(|c| c.decision), Some(Decision::EligibleWithPrecautions));
+    assert_eq!(
+        l.client.as_ref().map(|c| c.decision),
+        Some(Decision::EligibleWithPrecautions)
+    );
 }
 
 #[test]
 fn a_zone_without_a_cap_is_refused_not_unlimited() {
-    let doc = parse_document(&include_str!("fixtures/mini.yaml").replace("  - {id: forehead, name: Forehead}\n", "  - {id: forehead, name: Forehead}\n  - {id: neck, name: Neck}\n"), Format::Yaml).expect("parses");
+    let doc = parse_document(
+        &include_str!("fixtures/mini.yaml").replace(
+            "  - {id: forehead, name: Forehead}\n",
+            "  - {id: forehead, name: Forehead}\n  - {id: neck, name: Neck}\n",
+        ),
+        Format::Yaml,
+    )
+    .expect("parses");
     let rs = compile(&doc, None).expect("compiles");
-    let req = DepthLimitsRequest { treatment: "microneedling".into(), device: "pen".into(), role: "physician".into(), zone: Some("neck".into()), indication: None, facts: None };
+    let req = DepthLimitsRequest {
+        treatment: "microneedling".into(),
+        device: "pen".into(),
+        role: "physician".into(),
+        zone: Some("neck".into()),
+        indication: None,
+        facts: None,
+    };
     let err = rs.depth_limits(&req).expect_err("no cap, no answer");
     assert_eq!(err.violations[0].field, "zone");
     assert!(err.violations[0].message.contains("no depth cap"), "{err}");
@@ -180,7 +264,10 @@ fn request_errors_name_each_field() {
         treatment: "microneedling".into(),
         date: DAY,
         facts,
-        history: vec![HistoryEntry { procedure: "botox".into(), date: DAY }],
+        history: vec![HistoryEntry {
+            procedure: "botox".into(),
+            date: DAY,
+        }],
         zones: Some(vec!["nose".into()]),
         device: Some("pem".into()),
         role: None,
@@ -188,11 +275,25 @@ fn request_errors_name_each_field() {
     };
     let err = mini().eligibility(&req).expect_err("invalid");
     let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
-    for f in ["facts.pregnent", "facts.fitzpatrick", "facts.pregnant", "history[0].procedure", "zones[0]", "device"] {
+    for f in [
+        "facts.pregnent",
+        "facts.fitzpatrick",
+        "facts.pregnant",
+        "history[0].procedure",
+        "zones[0]",
+        "device",
+    ] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
-    let pregnent = err.violations.iter().find(|v| v.field == "facts.pregnent").map(|v| v.message.as_str());
-    assert_eq!(pregnent, Some("unknown fact 'pregnent' (did you mean 'pregnant'?)"));
+    let pregnent = err
+        .violations
+        .iter()
+        .find(|v| v.field == "facts.pregnent")
+        .map(|v| v.message.as_str());
+    assert_eq!(
+        pregnent,
+        Some("unknown fact 'pregnent' (did you mean 'pregnant'?)")
+    );
 }
 
 #[test]
@@ -210,10 +311,21 @@ fn a_plan_ramps_from_a_conservative_first_session_to_the_limit() {
     let plan = mini().plan(&req).expect("valid");
     assert_eq!(plan.status, PlanStatus::Scheduled);
     let dates: Vec<Date> = plan.schedule.iter().map(|s| s.date).collect();
-    assert_eq!(dates, vec![date(2026, 12, 1), date(2026, 12, 29), date(2027, 1, 26)]);
-    let depths: Vec<f64> = plan.schedule.iter().map(|s| s.zones[0].depth_mm.mm()).collect();
+    assert_eq!(
+        dates,
+        vec![date(2026, 12, 1), date(2026, 12, 29), date(2027, 1, 26)]
+    );
+    let depths: Vec<f64> = plan
+        .schedule
+        .iter()
+        .map(|s| s.zones[0].depth_mm.mm())
+        .collect();
     assert_eq!(depths, vec![0.5, 1.0, 1.5]);
-    assert_eq!(plan.results[0].date, date(2026, 12, 8), "glow 7 days after the first session");
+    assert_eq!(
+        plan.results[0].date,
+        date(2026, 12, 8),
+        "glow 7 days after the first session"
+    );
 }
 
 #[test]
@@ -240,8 +352,14 @@ fn the_digest_ignores_formatting_but_not_content() {
     let a = parse_document(text, Format::Yaml).expect("parses");
     let b = parse_document(&format!("# a comment\n{text}\n\n"), Format::Yaml).expect("parses");
     assert_eq!(digest_of(&a), digest_of(&b));
-    let c = parse_document(&text.replace("Pregnancy.", "Pregnancy!"), Format::Yaml).expect("parses");
+    let c =
+        parse_document(&text.replace("Pregnancy.", "Pregnancy!"), Format::Yaml).expect("parses");
     assert_ne!(digest_of(&a), digest_of(&c));
-    let json = parse_document(&canonical_json(&a), Format::Json).expect("canonical JSON parses back");
-    assert_eq!(digest_of(&json), digest_of(&a), "the stored form has the same digest");
+    let json =
+        parse_document(&canonical_json(&a), Format::Json).expect("canonical JSON parses back");
+    assert_eq!(
+        digest_of(&json),
+        digest_of(&a),
+        "the stored form has the same digest"
+    );
 }

@@ -12,15 +12,25 @@ fn load(text: &str) -> Result<RuleSet, LoadError> {
 
 /// The mini rule set with one substring replaced (which must occur exactly once).
 fn broken(from: &str, to: &str) -> String {
-    assert_eq!(MINI.matches(from).count(), 1, "fixture must contain `{from}` exactly once");
+    assert_eq!(
+        MINI.matches(from).count(),
+        1,
+        "fixture must contain `{from}` exactly once"
+    );
     MINI.replacen(from, to, 1)
 }
 
 /// Asserts that loading fails with a problem at `path` whose message contains `message`.
 fn assert_problem(text: &str, path: &str, message: &str) -> Option<u64> {
     let err = load(text).expect_err("the broken rule set must be refused");
-    let hit = err.problems.iter().find(|p| p.path == path && p.message.contains(message));
-    assert!(hit.is_some(), "expected a problem at `{path}` containing `{message}`, got:\n{err}");
+    let hit = err
+        .problems
+        .iter()
+        .find(|p| p.path == path && p.message.contains(message));
+    assert!(
+        hit.is_some(),
+        "expected a problem at `{path}` containing `{message}`, got:\n{err}"
+    );
     hit.and_then(|p| p.line)
 }
 
@@ -39,20 +49,39 @@ fn the_fixture_itself_is_valid() {
 #[test]
 fn misspelt_fact_is_named_with_a_suggestion_and_the_rules_line() {
     let text = broken("{fact: pregnant, eq: true}", "{fact: pregnent, eq: true}");
-    let line = assert_problem(&text, "contraindications[0].when.fact", "unknown fact 'pregnent' (did you mean 'pregnant'?)");
-    assert_eq!(line, Some(line_of(&text, "- id: pregnancy")), "the line of the rule");
+    let line = assert_problem(
+        &text,
+        "contraindications[0].when.fact",
+        "unknown fact 'pregnent' (did you mean 'pregnant'?)",
+    );
+    assert_eq!(
+        line,
+        Some(line_of(&text, "- id: pregnancy")),
+        "the line of the rule"
+    );
 }
 
 #[test]
 fn unknown_zone_in_a_treatment() {
     let text = broken("{zone: forehead,", "{zone: fourhead,");
-    assert_problem(&text, "treatments[0].zones[1].zone", "unknown zone 'fourhead' (did you mean 'forehead'?)");
+    assert_problem(
+        &text,
+        "treatments[0].zones[1].zone",
+        "unknown zone 'fourhead' (did you mean 'forehead'?)",
+    );
 }
 
 #[test]
 fn unknown_treatment_on_a_device() {
-    let text = broken("treatments: [microneedling]\n    max_depth_mm", "treatments: [microneedlin]\n    max_depth_mm");
-    assert_problem(&text, "devices[0].treatments[0]", "unknown treatment 'microneedlin'");
+    let text = broken(
+        "treatments: [microneedling]\n    max_depth_mm",
+        "treatments: [microneedlin]\n    max_depth_mm",
+    );
+    assert_problem(
+        &text,
+        "devices[0].treatments[0]",
+        "unknown treatment 'microneedlin'",
+    );
 }
 
 #[test]
@@ -70,49 +99,90 @@ fn unknown_device_in_an_overlay() {
     )
     .expect("overlay parses");
     let err = compile(&overlay, Some(&base)).expect_err("refused");
-    assert!(err.problems.iter().any(|p| p.path == "tighten.devices[0].id" && p.message.contains("unknown device 'pem'")), "{err}");
+    assert!(
+        err.problems.iter().any(
+            |p| p.path == "tighten.devices[0].id" && p.message.contains("unknown device 'pem'")
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_date_compared_with_a_number_is_a_type_error() {
-    let text = broken("{fact: fitzpatrick, gte: 4}", "{fact: date_of_birth, gte: 4}");
-    assert_problem(&text, "contraindications[1].when", "'date_of_birth' is a date fact and cannot be compared with a value");
+    let text = broken(
+        "{fact: fitzpatrick, gte: 4}",
+        "{fact: date_of_birth, gte: 4}",
+    );
+    assert_problem(
+        &text,
+        "contraindications[1].when",
+        "'date_of_birth' is a date fact and cannot be compared with a value",
+    );
 }
 
 #[test]
 fn a_bool_compared_with_a_number_is_a_type_error() {
     let text = broken("{fact: pregnant, eq: true}", "{fact: pregnant, eq: 1}");
-    assert_problem(&text, "contraindications[0].when.eq", "'pregnant' is a bool fact; 1 is not true or false");
+    assert_problem(
+        &text,
+        "contraindications[0].when.eq",
+        "'pregnant' is a bool fact; 1 is not true or false",
+    );
 }
 
 #[test]
 fn an_integer_outside_its_declared_range() {
     let text = broken("{fact: fitzpatrick, gte: 4}", "{fact: fitzpatrick, gte: 9}");
-    assert_problem(&text, "contraindications[1].when.gte", "9 is outside 'fitzpatrick' range 1..=6");
+    assert_problem(
+        &text,
+        "contraindications[1].when.gte",
+        "9 is outside 'fitzpatrick' range 1..=6",
+    );
 }
 
 #[test]
 fn an_enum_value_that_is_not_declared() {
-    let text = broken("{fact: rosacea, eq: papulopustular}", "{fact: rosacea, eq: papulopustullar}");
-    assert_problem(&text, "contraindications[2].when.eq", "unknown value of 'rosacea' 'papulopustullar' (did you mean 'papulopustular'?)");
+    let text = broken(
+        "{fact: rosacea, eq: papulopustular}",
+        "{fact: rosacea, eq: papulopustullar}",
+    );
+    assert_problem(
+        &text,
+        "contraindications[2].when.eq",
+        "unknown value of 'rosacea' 'papulopustullar' (did you mean 'papulopustular'?)",
+    );
 }
 
 #[test]
 fn within_days_of_a_non_date_fact() {
-    let text = broken("{fact: pregnant, eq: true}", "{within_days: {fact: pregnant, days: {value: 3, evidence: IFU, sources: [ifu]}}}");
-    assert_problem(&text, "contraindications[0].when.within_days.fact", "'pregnant' is not a date fact");
+    let text = broken(
+        "{fact: pregnant, eq: true}",
+        "{within_days: {fact: pregnant, days: {value: 3, evidence: IFU, sources: [ifu]}}}",
+    );
+    assert_problem(
+        &text,
+        "contraindications[0].when.within_days.fact",
+        "'pregnant' is not a date fact",
+    );
 }
 
 #[test]
 fn duplicate_fact_ids() {
-    let text = broken("  - {id: pregnant, type: bool, question: Are you pregnant?}\n", "  - {id: pregnant, type: bool, question: Are you pregnant?}\n  - {id: pregnant, type: bool, question: Again?}\n");
+    let text = broken(
+        "  - {id: pregnant, type: bool, question: Are you pregnant?}\n",
+        "  - {id: pregnant, type: bool, question: Are you pregnant?}\n  - {id: pregnant, type: bool, question: Again?}\n",
+    );
     assert_problem(&text, "facts[2].id", "duplicate fact id 'pregnant'");
 }
 
 #[test]
 fn duplicate_rule_ids() {
     let text = broken("  - id: pih_risk\n", "  - id: pregnancy\n");
-    assert_problem(&text, "contraindications[1].id", "duplicate rule id 'pregnancy'");
+    assert_problem(
+        &text,
+        "contraindications[1].id",
+        "duplicate rule id 'pregnancy'",
+    );
 }
 
 #[test]
@@ -124,41 +194,73 @@ fn a_zone_without_a_depth_cap_is_refused_with_its_line() {
     let err = load(&text).expect_err("refused");
     let p = &err.problems[0];
     assert!(p.message.contains("max_depth_mm"), "{err}");
-    assert_eq!(p.line, Some(line_of(&text, "- {zone: forehead, start_depth_mm")), "{err}");
+    assert_eq!(
+        p.line,
+        Some(line_of(&text, "- {zone: forehead, start_depth_mm")),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_needle_treatment_with_no_zone_caps() {
-    let start = MINI.find("    zones:\n      - {zone: cheeks").expect("zones block");
+    let start = MINI
+        .find("    zones:\n      - {zone: cheeks")
+        .expect("zones block");
     let end = MINI.find("    aftercare:").expect("aftercare");
     let text = format!("{}{}", &MINI[..start], &MINI[end..]);
-    assert_problem(&text, "treatments[0].zones", "needs a depth cap for every zone it treats");
+    assert_problem(
+        &text,
+        "treatments[0].zones",
+        "needs a depth cap for every zone it treats",
+    );
 }
 
 #[test]
 fn a_cap_above_the_devices_labelled_maximum() {
-    let text = broken("evaluated_max_depth_mm: {value: 1.5", "evaluated_max_depth_mm: {value: 3.0");
-    assert_problem(&text, "devices[0].evaluated_max_depth_mm", "cap 3 mm is above the device's labelled maximum 2.5 mm");
+    let text = broken(
+        "evaluated_max_depth_mm: {value: 1.5",
+        "evaluated_max_depth_mm: {value: 3.0",
+    );
+    assert_problem(
+        &text,
+        "devices[0].evaluated_max_depth_mm",
+        "cap 3 mm is above the device's labelled maximum 2.5 mm",
+    );
 }
 
 #[test]
 fn an_unknown_source_is_named() {
-    let text = broken("staff_message: Pregnancy.", "staff_message: Pregnancy.\n    # cites nothing real below").replace(
+    let text = broken(
+        "staff_message: Pregnancy.",
+        "staff_message: Pregnancy.\n    # cites nothing real below",
+    )
+    .replace(
         "    sources: [ifu]\n    staff_message: Pregnancy.",
         "    sources: [ifuu]\n    staff_message: Pregnancy.",
     );
-    assert_problem(&text, "contraindications[0].sources[0]", "unknown source 'ifuu' (did you mean 'ifu'?)");
+    assert_problem(
+        &text,
+        "contraindications[0].sources[0]",
+        "unknown source 'ifuu' (did you mean 'ifu'?)",
+    );
 }
 
 #[test]
 fn an_unknown_policy_is_named() {
     let text = broken("days: {policy: washout}", "days: {policy: washot}");
-    assert_problem(&text, "contraindications[3].defer.days", "unknown policy 'washot' (did you mean 'washout'?)");
+    assert_problem(
+        &text,
+        "contraindications[3].defer.days",
+        "unknown policy 'washot' (did you mean 'washout'?)",
+    );
 }
 
 #[test]
 fn a_misspelt_key_is_refused_not_ignored() {
-    let text = broken("    effect: contraindicate\n    severity: absolute\n    evidence: IFU\n    sources: [ifu]\n    staff_message: Pregnancy.", "    efect: contraindicate\n    severity: absolute\n    evidence: IFU\n    sources: [ifu]\n    staff_message: Pregnancy.");
+    let text = broken(
+        "    effect: contraindicate\n    severity: absolute\n    evidence: IFU\n    sources: [ifu]\n    staff_message: Pregnancy.",
+        "    efect: contraindicate\n    severity: absolute\n    evidence: IFU\n    sources: [ifu]\n    staff_message: Pregnancy.",
+    );
     let err = load(&text).expect_err("refused");
     assert!(err.problems[0].message.contains("efect"), "{err}");
     assert!(err.problems[0].line.is_some(), "a line number: {err}");
@@ -173,48 +275,85 @@ fn yaml_syntax_errors_carry_a_line() {
 #[test]
 fn a_defer_without_its_block() {
     let text = broken("    defer: {until: resolved}\n", "");
-    assert_problem(&text, "contraindications[2]", "`effect: defer` needs a `defer` block");
+    assert_problem(
+        &text,
+        "contraindications[2]",
+        "`effect: defer` needs a `defer` block",
+    );
 }
 
 fn overlay(body: &str) -> LoadError {
     let base = parse_document(MINI, Format::Yaml).expect("base");
-    let doc = parse_document(&format!("id: clinic\nversion: '1'\nextends: mini\n{body}"), Format::Yaml).expect("overlay parses");
+    let doc = parse_document(
+        &format!("id: clinic\nversion: '1'\nextends: mini\n{body}"),
+        Format::Yaml,
+    )
+    .expect("overlay parses");
     compile(&doc, Some(&base)).expect_err("a loosening overlay is refused")
 }
 
 fn assert_overlay(body: &str, path: &str, message: &str) {
     let err = overlay(body);
-    assert!(err.problems.iter().any(|p| p.path == path && p.message.contains(message)), "expected `{path}`: `{message}`, got:\n{err}");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.path == path && p.message.contains(message)),
+        "expected `{path}`: `{message}`, got:\n{err}"
+    );
 }
 
 #[test]
 fn overlay_deeper_zone_cap_is_refused_naming_both_values() {
-    assert_overlay("tighten:\n  treatments:\n    - {id: microneedling, zones: {cheeks: 2.0}}\n", "tighten.treatments[0].zones.cheeks", "overlay loosens the depth cap: base 1.5 mm, overlay 2 mm");
+    assert_overlay(
+        "tighten:\n  treatments:\n    - {id: microneedling, zones: {cheeks: 2.0}}\n",
+        "tighten.treatments[0].zones.cheeks",
+        "overlay loosens the depth cap: base 1.5 mm, overlay 2 mm",
+    );
 }
 
 #[test]
 fn overlay_shorter_interval_is_refused() {
-    assert_overlay("tighten:\n  treatments:\n    - {id: microneedling, min_interval_days: 14}\n", "tighten.treatments[0].min_interval_days", "base 28 days, overlay 14 days");
+    assert_overlay(
+        "tighten:\n  treatments:\n    - {id: microneedling, min_interval_days: 14}\n",
+        "tighten.treatments[0].min_interval_days",
+        "base 28 days, overlay 14 days",
+    );
 }
 
 #[test]
 fn overlay_laxer_policy_is_refused() {
-    assert_overlay("choose: {washout: none}\n", "choose.washout", "base option 'six_months' (180 days), overlay option 'none' (0 days)");
+    assert_overlay(
+        "choose: {washout: none}\n",
+        "choose.washout",
+        "base option 'six_months' (180 days), overlay option 'none' (0 days)",
+    );
 }
 
 #[test]
 fn overlay_deeper_role_cap_is_refused() {
-    assert_overlay("tighten:\n  roles:\n    - {id: aesthetician, max_depth_mm: 1.0}\n", "tighten.roles[0].max_depth_mm", "base 0.5 mm, overlay 1 mm");
+    assert_overlay(
+        "tighten:\n  roles:\n    - {id: aesthetician, max_depth_mm: 1.0}\n",
+        "tighten.roles[0].max_depth_mm",
+        "base 0.5 mm, overlay 1 mm",
+    );
 }
 
 #[test]
 fn overlay_deeper_device_cap_is_refused() {
-    assert_overlay("tighten:\n  devices:\n    - {id: pen, max_depth_mm: 3.0}\n", "tighten.devices[0].max_depth_mm", "labelled maximum 2.5 mm, overlay 3 mm");
+    assert_overlay(
+        "tighten:\n  devices:\n    - {id: pen, max_depth_mm: 3.0}\n",
+        "tighten.devices[0].max_depth_mm",
+        "labelled maximum 2.5 mm, overlay 3 mm",
+    );
 }
 
 #[test]
 fn overlay_may_not_redeclare_facts() {
-    assert_overlay("facts:\n  - {id: x, type: bool, question: X?}\n", "facts", "an overlay may not declare facts");
+    assert_overlay(
+        "facts:\n  - {id: x, type: bool, question: X?}\n",
+        "facts",
+        "an overlay may not declare facts",
+    );
 }
 
 #[test]

@@ -16,20 +16,35 @@ impl Compiler<'_> {
             c.within_days.is_some(),
             c.age_years.is_some(),
         ];
-        let comparisons = [c.eq.is_some(), c.in_.is_some(), c.lt.is_some(), c.lte.is_some(), c.gt.is_some(), c.gte.is_some()];
+        let comparisons = [
+            c.eq.is_some(),
+            c.in_.is_some(),
+            c.lt.is_some(),
+            c.lte.is_some(),
+            c.gt.is_some(),
+            c.gte.is_some(),
+        ];
         let n_forms = forms.iter().filter(|f| **f).count();
         if n_forms != 1 {
             self.problem(path, line, "a condition needs exactly one of `all`, `any`, `not`, `fact`, `within_days`, `age_years`");
             return None;
         }
         if c.fact.is_none() && comparisons.iter().any(|x| *x) {
-            self.problem(path, line, "`eq`, `in`, `lt`, `lte`, `gt`, `gte` go with `fact`");
+            self.problem(
+                path,
+                line,
+                "`eq`, `in`, `lt`, `lte`, `gt`, `gte` go with `fact`",
+            );
             return None;
         }
         if let Some(parts) = c.all.as_ref().or(c.any.as_ref()) {
             let key = if c.all.is_some() { "all" } else { "any" };
             if parts.is_empty() {
-                self.problem(format!("{path}.{key}"), line, "needs at least one condition");
+                self.problem(
+                    format!("{path}.{key}"),
+                    line,
+                    "needs at least one condition",
+                );
             }
             let compiled: Vec<Cond> = parts
                 .iter()
@@ -39,25 +54,42 @@ impl Compiler<'_> {
             if compiled.len() != parts.len() {
                 return None;
             }
-            return Some(if c.all.is_some() { Cond::All(compiled) } else { Cond::Any(compiled) });
+            return Some(if c.all.is_some() {
+                Cond::All(compiled)
+            } else {
+                Cond::Any(compiled)
+            });
         }
         if let Some(inner) = &c.not {
-            return self.condition(&format!("{path}.not"), line, inner).map(|c| Cond::Not(Box::new(c)));
+            return self
+                .condition(&format!("{path}.not"), line, inner)
+                .map(|c| Cond::Not(Box::new(c)));
         }
         if let Some(w) = &c.within_days {
             let wpath = format!("{path}.within_days");
             let days = self.days(&format!("{wpath}.days"), line, &w.days)?;
             return match (&w.fact, &w.procedure) {
                 (Some(fact), None) => {
-                    let ix = self.resolve("fact", |c| &c.facts, fact, &format!("{wpath}.fact"), line)?;
+                    let ix =
+                        self.resolve("fact", |c| &c.facts, fact, &format!("{wpath}.fact"), line)?;
                     if !matches!(self.kind(ix), Some(FactKind::Date { .. })) {
-                        self.problem(format!("{wpath}.fact"), line, format!("'{fact}' is not a date fact; within_days needs a date"));
+                        self.problem(
+                            format!("{wpath}.fact"),
+                            line,
+                            format!("'{fact}' is not a date fact; within_days needs a date"),
+                        );
                         return None;
                     }
                     Some(Cond::FactWithin(ix, days))
                 }
                 (None, Some(procedure)) => {
-                    let ix = self.resolve("procedure", |c| &c.procedures, procedure, &format!("{wpath}.procedure"), line)?;
+                    let ix = self.resolve(
+                        "procedure",
+                        |c| &c.procedures,
+                        procedure,
+                        &format!("{wpath}.procedure"),
+                        line,
+                    )?;
                     Some(Cond::ProcedureWithin(ix, days))
                 }
                 _ => {
@@ -67,15 +99,27 @@ impl Compiler<'_> {
             };
         }
         if let Some(age) = &c.age_years {
-            let Some(dob) = self.c.date_of_birth.filter(|ix| matches!(self.kind(*ix), Some(FactKind::Date { .. }))) else {
-                self.problem(format!("{path}.age_years"), line, "age conditions need a declared date fact 'date_of_birth'");
+            let Some(dob) = self
+                .c
+                .date_of_birth
+                .filter(|ix| matches!(self.kind(*ix), Some(FactKind::Date { .. })))
+            else {
+                self.problem(
+                    format!("{path}.age_years"),
+                    line,
+                    "age conditions need a declared date fact 'date_of_birth'",
+                );
                 return None;
             };
             return match (age.lt, age.gte) {
                 (Some(n), None) => Some(Cond::Age(dob, Cmp::Lt, n)),
                 (None, Some(n)) => Some(Cond::Age(dob, Cmp::Gte, n)),
                 _ => {
-                    self.problem(format!("{path}.age_years"), line, "needs exactly one of `lt` or `gte`");
+                    self.problem(
+                        format!("{path}.age_years"),
+                        line,
+                        "needs exactly one of `lt` or `gte`",
+                    );
                     None
                 }
             };
@@ -84,11 +128,20 @@ impl Compiler<'_> {
         let fpath = format!("{path}.fact");
         let ix = self.resolve("fact", |c| &c.facts, fact, &fpath, line)?;
         if comparisons.iter().filter(|x| **x).count() != 1 {
-            self.problem(path, line, "a fact condition needs exactly one of `eq`, `in`, `lt`, `lte`, `gt`, `gte`");
+            self.problem(
+                path,
+                line,
+                "a fact condition needs exactly one of `eq`, `in`, `lt`, `lte`, `gt`, `gte`",
+            );
             return None;
         }
         let kind = self.kind(ix)?.clone();
-        let ordered = [(Cmp::Lt, &c.lt, "lt"), (Cmp::Lte, &c.lte, "lte"), (Cmp::Gt, &c.gt, "gt"), (Cmp::Gte, &c.gte, "gte")];
+        let ordered = [
+            (Cmp::Lt, &c.lt, "lt"),
+            (Cmp::Lte, &c.lte, "lte"),
+            (Cmp::Gt, &c.gt, "gt"),
+            (Cmp::Gte, &c.gte, "gte"),
+        ];
         match kind {
             FactKind::Date { .. } => {
                 self.problem(path, line, format!("'{fact}' is a date fact and cannot be compared with a value; use `within_days`"));
@@ -97,11 +150,22 @@ impl Compiler<'_> {
             FactKind::Bool => match &c.eq {
                 Some(ScalarDoc::Bool(b)) => Some(Cond::BoolEq(ix, *b)),
                 Some(other) => {
-                    self.problem(format!("{path}.eq"), line, format!("'{fact}' is a bool fact; {} is not true or false", show(other)));
+                    self.problem(
+                        format!("{path}.eq"),
+                        line,
+                        format!(
+                            "'{fact}' is a bool fact; {} is not true or false",
+                            show(other)
+                        ),
+                    );
                     None
                 }
                 None => {
-                    self.problem(path, line, format!("'{fact}' is a bool fact: only `eq: true|false` applies"));
+                    self.problem(
+                        path,
+                        line,
+                        format!("'{fact}' is a bool fact: only `eq: true|false` applies"),
+                    );
                     None
                 }
             },
@@ -109,11 +173,22 @@ impl Compiler<'_> {
                 let int = |this: &mut Self, key: &str, v: &ScalarDoc| match v {
                     ScalarDoc::Int(n) if (min..=max).contains(n) => Some(*n),
                     ScalarDoc::Int(n) => {
-                        this.problem(format!("{path}.{key}"), line, format!("{n} is outside '{fact}' range {min}..={max}"));
+                        this.problem(
+                            format!("{path}.{key}"),
+                            line,
+                            format!("{n} is outside '{fact}' range {min}..={max}"),
+                        );
                         None
                     }
                     other => {
-                        this.problem(format!("{path}.{key}"), line, format!("'{fact}' is an integer fact; {} is not a whole number", show(other)));
+                        this.problem(
+                            format!("{path}.{key}"),
+                            line,
+                            format!(
+                                "'{fact}' is an integer fact; {} is not a whole number",
+                                show(other)
+                            ),
+                        );
                         None
                     }
                 };
@@ -124,7 +199,9 @@ impl Compiler<'_> {
                     let set: Vec<i64> = vs.iter().filter_map(|v| int(self, "in", v)).collect();
                     return (set.len() == vs.len()).then_some(Cond::IntIn(ix, set));
                 }
-                let (cmp, v, key) = ordered.iter().find_map(|(cmp, v, key)| v.as_ref().map(|v| (*cmp, v, *key)))?;
+                let (cmp, v, key) = ordered
+                    .iter()
+                    .find_map(|(cmp, v, key)| v.as_ref().map(|v| (*cmp, v, *key)))?;
                 int(self, key, v).map(|n| Cond::IntCmp(ix, cmp, n))
             }
             FactKind::Enum { values } => {
@@ -133,13 +210,24 @@ impl Compiler<'_> {
                         ScalarDoc::Text(s) => match values.iter().position(|x| **x == **s) {
                             Some(i) => u32::try_from(i).ok(),
                             None => {
-                                let msg = crate::suggest::unknown(&format!("value of '{fact}'"), s, values.iter());
+                                let msg = crate::suggest::unknown(
+                                    &format!("value of '{fact}'"),
+                                    s,
+                                    values.iter(),
+                                );
                                 this.problem(format!("{path}.{key}"), line, msg);
                                 None
                             }
                         },
                         other => {
-                            this.problem(format!("{path}.{key}"), line, format!("'{fact}' is an enum fact; {} is not one of its values", show(other)));
+                            this.problem(
+                                format!("{path}.{key}"),
+                                line,
+                                format!(
+                                    "'{fact}' is an enum fact; {} is not one of its values",
+                                    show(other)
+                                ),
+                            );
                             None
                         }
                     }
@@ -148,7 +236,11 @@ impl Compiler<'_> {
                     (Some(v), _) => vec![v],
                     (None, Some(vs)) => vs.iter().collect(),
                     _ => {
-                        self.problem(path, line, format!("'{fact}' is an enum fact: only `eq` or `in` apply"));
+                        self.problem(
+                            path,
+                            line,
+                            format!("'{fact}' is an enum fact: only `eq` or `in` apply"),
+                        );
                         return None;
                     }
                 };
@@ -157,7 +249,10 @@ impl Compiler<'_> {
                 if ixs.len() != list.len() {
                     return None;
                 }
-                Some(Cond::EnumIn(ix, ixs.iter().fold(0u64, |m, i| m | (1u64 << i))))
+                Some(Cond::EnumIn(
+                    ix,
+                    ixs.iter().fold(0u64, |m, i| m | (1u64 << i)),
+                ))
             }
         }
     }
@@ -175,4 +270,3 @@ fn show(v: &ScalarDoc) -> String {
         ScalarDoc::Text(s) => format!("'{s}'"),
     }
 }
-

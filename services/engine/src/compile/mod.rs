@@ -29,22 +29,38 @@ pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, L
         (None, _) => {
             let mut problems = Vec::new();
             if !doc.choose.is_empty() {
-                problems.push(Problem::new("choose", None, "only an overlay (with `extends`) may choose policy options"));
+                problems.push(Problem::new(
+                    "choose",
+                    None,
+                    "only an overlay (with `extends`) may choose policy options",
+                ));
             }
             if doc.tighten.is_some() {
-                problems.push(Problem::new("tighten", None, "only an overlay (with `extends`) may tighten"));
+                problems.push(Problem::new(
+                    "tighten",
+                    None,
+                    "only an overlay (with `extends`) may tighten",
+                ));
             }
             if !problems.is_empty() {
                 return Err(LoadError { problems });
             }
-            let meta = RuleSetRef { id: doc.id.clone(), version: doc.version.clone(), digest: digest_of(doc), base: None };
+            let meta = RuleSetRef {
+                id: doc.id.clone(),
+                version: doc.version.clone(),
+                digest: digest_of(doc),
+                base: None,
+            };
             Compiler::run(Input::whole(doc), meta)
         }
         (Some(extends), Some(base)) if *extends == base.id => overlay::compile_overlay(doc, base),
         (Some(extends), Some(base)) => Err(LoadError::single(Problem::new(
             "extends",
             None,
-            format!("overlay extends '{extends}' but was given base '{}'", base.id),
+            format!(
+                "overlay extends '{extends}' but was given base '{}'",
+                base.id
+            ),
         ))),
         (Some(extends), None) => Err(LoadError::single(Problem::new(
             "extends",
@@ -59,24 +75,39 @@ pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, L
 pub fn compile_bundle(docs: &[RuleSetDoc]) -> Result<Vec<RuleSet>, LoadError> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
-    let bases: HashMap<&str, &RuleSetDoc> =
-        docs.iter().filter(|d| d.extends.is_none()).map(|d| (d.id.as_str(), d)).collect();
+    let bases: HashMap<&str, &RuleSetDoc> = docs
+        .iter()
+        .filter(|d| d.extends.is_none())
+        .map(|d| (d.id.as_str(), d))
+        .collect();
     let mut seen = HashMap::new();
     for doc in docs {
         if seen.insert(doc.id.as_str(), ()).is_some() {
-            problems.push(Problem::new(format!("{}: id", doc.id), None, format!("duplicate rule set id '{}'", doc.id)));
+            problems.push(Problem::new(
+                format!("{}: id", doc.id),
+                None,
+                format!("duplicate rule set id '{}'", doc.id),
+            ));
             continue;
         }
         let base = doc.extends.as_deref().and_then(|id| bases.get(id).copied());
         match compile(doc, base) {
             Ok(rs) => out.push(rs),
             Err(e) => problems.extend(e.problems.into_iter().map(|mut p| {
-                p.path = if p.path.is_empty() { doc.id.clone() } else { format!("{}: {}", doc.id, p.path) };
+                p.path = if p.path.is_empty() {
+                    doc.id.clone()
+                } else {
+                    format!("{}: {}", doc.id, p.path)
+                };
                 p
             })),
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(LoadError { problems }) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(LoadError { problems })
+    }
 }
 
 /// A list item with the path and line it came from (which may be the overlay's, not the base's).
@@ -93,7 +124,11 @@ pub(crate) fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
 fn items<'a, T>(name: &str, list: &'a [Spanned<T>]) -> Vec<Item<'a, T>> {
     list.iter()
         .enumerate()
-        .map(|(i, s)| Item { path: format!("{name}[{i}]"), line: line_of(s), value: &s.value })
+        .map(|(i, s)| Item {
+            path: format!("{name}[{i}]"),
+            line: line_of(s),
+            value: &s.value,
+        })
         .collect()
 }
 
@@ -179,20 +214,36 @@ impl<'a> Compiler<'a> {
         if this.problems.is_empty() {
             Ok(RuleSet(Arc::new(this.c)))
         } else {
-            Err(LoadError { problems: this.problems })
+            Err(LoadError {
+                problems: this.problems,
+            })
         }
     }
 
-    pub fn problem(&mut self, path: impl Into<String>, line: Option<u64>, message: impl Into<String>) {
+    pub fn problem(
+        &mut self,
+        path: impl Into<String>,
+        line: Option<u64>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem::new(path, line, message));
     }
 
     fn sources(&mut self, list: &[Item<'a, SourceDoc>]) {
         for item in list {
             let s = item.value;
-            let r = SourceRef { id: s.id.clone(), title: s.title.clone(), url: s.url.clone(), grade: s.grade };
+            let r = SourceRef {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                url: s.url.clone(),
+                grade: s.grade,
+            };
             if self.sources.insert(s.id.as_str(), r).is_some() {
-                self.problem(format!("{}.id", item.path), item.line, format!("duplicate source id '{}'", s.id));
+                self.problem(
+                    format!("{}.id", item.path),
+                    item.line,
+                    format!("duplicate source id '{}'", s.id),
+                );
             }
         }
     }
@@ -218,21 +269,41 @@ impl<'a> Compiler<'a> {
             let mut ids = HashMap::new();
             for (j, o) in p.options.iter().enumerate() {
                 if ids.insert(o.id.as_str(), ()).is_some() {
-                    self.problem(format!("{path}.options[{j}].id"), line, format!("duplicate option '{}'", o.id));
+                    self.problem(
+                        format!("{path}.options[{j}].id"),
+                        line,
+                        format!("duplicate option '{}'", o.id),
+                    );
                 }
                 if !o.value.is_finite() || o.value < 0.0 {
-                    self.problem(format!("{path}.options[{j}].value"), line, "must be a non-negative number");
+                    self.problem(
+                        format!("{path}.options[{j}].value"),
+                        line,
+                        "must be a non-negative number",
+                    );
                 }
                 self.cite(&format!("{path}.options[{j}]"), line, &o.sources);
             }
             match p.options.iter().find(|o| o.id == p.default) {
                 Some(chosen) => {
-                    if self.policies.insert(p.id.as_str(), (p.unit, chosen)).is_some() {
-                        self.problem(format!("{path}.id"), line, format!("duplicate policy id '{}'", p.id));
+                    if self
+                        .policies
+                        .insert(p.id.as_str(), (p.unit, chosen))
+                        .is_some()
+                    {
+                        self.problem(
+                            format!("{path}.id"),
+                            line,
+                            format!("duplicate policy id '{}'", p.id),
+                        );
                     }
                 }
                 None => {
-                    let msg = suggest::unknown("option", &p.default, p.options.iter().map(|o| o.id.as_str()));
+                    let msg = suggest::unknown(
+                        "option",
+                        &p.default,
+                        p.options.iter().map(|o| o.id.as_str()),
+                    );
                     self.problem(format!("{path}.default"), line, msg);
                 }
             }
@@ -240,16 +311,31 @@ impl<'a> Compiler<'a> {
     }
 
     /// Resolves a quantity to its number, checking the policy or the sources it names.
-    pub fn quantity(&mut self, path: &str, line: Option<u64>, q: &QuantityDoc, unit: PolicyUnit) -> Option<Resolved> {
+    pub fn quantity(
+        &mut self,
+        path: &str,
+        line: Option<u64>,
+        q: &QuantityDoc,
+        unit: PolicyUnit,
+    ) -> Option<Resolved> {
         match q {
             QuantityDoc::Policy(r) => match self.policies.get(r.policy.as_str()) {
                 Some((u, _)) if *u != unit => {
-                    self.problem(path, line, format!("policy '{}' is in {u:?}, expected {unit:?}", r.policy));
+                    self.problem(
+                        path,
+                        line,
+                        format!("policy '{}' is in {u:?}, expected {unit:?}", r.policy),
+                    );
                     None
                 }
                 Some((_, option)) => {
-                    let (value, evidence, sources) = (option.value, option.evidence, option.sources.clone());
-                    Some(Resolved { value, evidence, sources })
+                    let (value, evidence, sources) =
+                        (option.value, option.evidence, option.sources.clone());
+                    Some(Resolved {
+                        value,
+                        evidence,
+                        sources,
+                    })
                 }
                 None => {
                     let msg = suggest::unknown("policy", &r.policy, self.policies.keys());
@@ -258,11 +344,21 @@ impl<'a> Compiler<'a> {
                 }
             },
             QuantityDoc::Sourced(s) => {
-                if s.sources.is_empty() && !matches!(s.evidence, Grade::Inferred | Grade::ClinicPolicy) {
-                    self.problem(path, line, "a sourced number needs at least one source (or evidence INFERRED)");
+                if s.sources.is_empty()
+                    && !matches!(s.evidence, Grade::Inferred | Grade::ClinicPolicy)
+                {
+                    self.problem(
+                        path,
+                        line,
+                        "a sourced number needs at least one source (or evidence INFERRED)",
+                    );
                 }
                 self.cite(path, line, &s.sources);
-                Some(Resolved { value: s.value, evidence: s.evidence, sources: s.sources.clone() })
+                Some(Resolved {
+                    value: s.value,
+                    evidence: s.evidence,
+                    sources: s.sources.clone(),
+                })
             }
         }
     }
@@ -270,7 +366,14 @@ impl<'a> Compiler<'a> {
     pub fn days(&mut self, path: &str, line: Option<u64>, q: &QuantityDoc) -> Option<i64> {
         let r = self.quantity(path, line, q, PolicyUnit::Days)?;
         whole_days(r.value).or_else(|| {
-            self.problem(path, line, format!("{} is not a whole number of days between 0 and 3650", r.value));
+            self.problem(
+                path,
+                line,
+                format!(
+                    "{} is not a whole number of days between 0 and 3650",
+                    r.value
+                ),
+            );
             None
         })
     }
@@ -282,14 +385,22 @@ impl<'a> Compiler<'a> {
 
     pub fn depth_value(&mut self, path: &str, line: Option<u64>, mm: f64) -> Option<DepthMm> {
         DepthMm::from_mm(mm).or_else(|| {
-            self.problem(path, line, format!("{mm} is not a depth between 0.001 and 10 mm"));
+            self.problem(
+                path,
+                line,
+                format!("{mm} is not a depth between 0.001 and 10 mm"),
+            );
             None
         })
     }
 
     fn facts(&mut self, doc: &RuleSetDoc) {
         if doc.facts.len() > MAX_FACTS {
-            self.problem("facts", None, format!("at most {MAX_FACTS} facts may be declared"));
+            self.problem(
+                "facts",
+                None,
+                format!("at most {MAX_FACTS} facts may be declared"),
+            );
         }
         for (i, s) in doc.facts.iter().enumerate() {
             let (f, line, path) = (&s.value, line_of(s), format!("facts[{i}]"));
@@ -306,26 +417,46 @@ impl<'a> Compiler<'a> {
                     if f.values.is_empty() || f.values.len() > 64 {
                         self.problem(&path, line, "an enum fact needs between 1 and 64 `values`");
                     }
-                    FactKind::Enum { values: f.values.iter().map(|v| Arc::from(v.as_str())).collect() }
+                    FactKind::Enum {
+                        values: f.values.iter().map(|v| Arc::from(v.as_str())).collect(),
+                    }
                 }
-                FactType::Date => FactKind::Date { null_means: f.null_means.clone() },
+                FactType::Date => FactKind::Date {
+                    null_means: f.null_means.clone(),
+                },
             };
             if f.null_means.is_some() && f.fact_type != FactType::Date {
                 self.problem(&path, line, "`null_means` is only for date facts");
             }
             if self.c.facts.insert(&f.id).is_none() {
-                self.problem(format!("{path}.id"), line, format!("duplicate fact id '{}'", f.id));
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    format!("duplicate fact id '{}'", f.id),
+                );
                 continue;
             }
-            self.c.fact_defs.push(FactDef { kind, question: f.question.clone() });
+            self.c.fact_defs.push(FactDef {
+                kind,
+                question: f.question.clone(),
+            });
         }
         self.c.date_of_birth = self.c.facts.get("date_of_birth");
     }
 
-    fn named(&mut self, section: &str, list: &[Spanned<NamedDoc>], names: fn(&mut Compiled) -> &mut Names) {
+    fn named(
+        &mut self,
+        section: &str,
+        list: &[Spanned<NamedDoc>],
+        names: fn(&mut Compiled) -> &mut Names,
+    ) {
         for (i, s) in list.iter().enumerate() {
             if names(&mut self.c).insert(&s.value.id).is_none() {
-                let msg = format!("duplicate {} id '{}'", section.trim_end_matches('s'), s.value.id);
+                let msg = format!(
+                    "duplicate {} id '{}'",
+                    section.trim_end_matches('s'),
+                    s.value.id
+                );
                 self.problem(format!("{section}[{i}].id"), line_of(s), msg);
             }
         }
@@ -334,9 +465,17 @@ impl<'a> Compiler<'a> {
     fn settings(&mut self, doc: &RuleSetDoc) {
         for (i, s) in doc.settings.iter().enumerate() {
             let (path, line) = (format!("settings[{i}]"), line_of(s));
-            let cap = s.value.max_depth_mm.as_ref().and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
+            let cap = s
+                .value
+                .max_depth_mm
+                .as_ref()
+                .and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
             if self.c.settings.insert(&s.value.id).is_none() {
-                self.problem(format!("{path}.id"), line, format!("duplicate setting id '{}'", s.value.id));
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    format!("duplicate setting id '{}'", s.value.id),
+                );
                 continue;
             }
             self.c.setting_caps.push(cap);
@@ -346,9 +485,17 @@ impl<'a> Compiler<'a> {
     fn roles(&mut self, doc: &RuleSetDoc) {
         for (i, s) in doc.roles.iter().enumerate() {
             let (path, line) = (format!("roles[{i}]"), line_of(s));
-            let cap = s.value.max_depth_mm.as_ref().and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
+            let cap = s
+                .value
+                .max_depth_mm
+                .as_ref()
+                .and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
             if self.c.roles.insert(&s.value.id).is_none() {
-                self.problem(format!("{path}.id"), line, format!("duplicate role id '{}'", s.value.id));
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    format!("duplicate role id '{}'", s.value.id),
+                );
                 continue;
             }
             self.c.role_caps.push(cap);
@@ -356,7 +503,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// Resolves an id in a namespace, recording "unknown X (did you mean ...)" when absent.
-    pub fn resolve(&mut self, kind: &str, names: fn(&Compiled) -> &Names, id: &str, path: &str, line: Option<u64>) -> Option<Ix> {
+    pub fn resolve(
+        &mut self,
+        kind: &str,
+        names: fn(&Compiled) -> &Names,
+        id: &str,
+        path: &str,
+        line: Option<u64>,
+    ) -> Option<Ix> {
         let found = names(&self.c).get(id);
         if found.is_none() {
             let msg = suggest::unknown(kind, id, names(&self.c).iter());
@@ -365,7 +519,14 @@ impl<'a> Compiler<'a> {
         found
     }
 
-    pub fn resolve_all(&mut self, kind: &str, names: fn(&Compiled) -> &Names, ids: &[String], path: &str, line: Option<u64>) -> Vec<Ix> {
+    pub fn resolve_all(
+        &mut self,
+        kind: &str,
+        names: fn(&Compiled) -> &Names,
+        ids: &[String],
+        path: &str,
+        line: Option<u64>,
+    ) -> Vec<Ix> {
         ids.iter()
             .enumerate()
             .filter_map(|(i, id)| self.resolve(kind, names, id, &format!("{path}[{i}]"), line))
@@ -375,21 +536,65 @@ impl<'a> Compiler<'a> {
     fn treatments(&mut self, doc: &RuleSetDoc) {
         for (i, s) in doc.treatments.iter().enumerate() {
             let (t, line, path) = (&s.value, line_of(s), format!("treatments[{i}]"));
-            let procedure = self.resolve("procedure", |c| &c.procedures, &t.id, &format!("{path}.id"), line);
+            let procedure = self.resolve(
+                "procedure",
+                |c| &c.procedures,
+                &t.id,
+                &format!("{path}.id"),
+                line,
+            );
             if procedure.is_none() {
-                self.problem(format!("{path}.id"), line, "every treatment must also be declared as a procedure, so history can name it");
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    "every treatment must also be declared as a procedure, so history can name it",
+                );
             }
-            let setting = self.resolve("setting", |c| &c.settings, &t.setting, &format!("{path}.setting"), line);
-            let roles = self.resolve_all("role", |c| &c.roles, &t.roles, &format!("{path}.roles"), line);
-            let best_for = self.resolve_all("indication", |c| &c.indications, &t.best_for, &format!("{path}.best_for"), line);
-            let min_interval_days = self.days(&format!("{path}.min_interval_days"), line, &t.min_interval_days);
+            let setting = self.resolve(
+                "setting",
+                |c| &c.settings,
+                &t.setting,
+                &format!("{path}.setting"),
+                line,
+            );
+            let roles = self.resolve_all(
+                "role",
+                |c| &c.roles,
+                &t.roles,
+                &format!("{path}.roles"),
+                line,
+            );
+            let best_for = self.resolve_all(
+                "indication",
+                |c| &c.indications,
+                &t.best_for,
+                &format!("{path}.best_for"),
+                line,
+            );
+            let min_interval_days = self.days(
+                &format!("{path}.min_interval_days"),
+                line,
+                &t.min_interval_days,
+            );
             let sessions = self.count(&format!("{path}.course.sessions"), line, &t.course.sessions);
-            let max_sessions = self.count(&format!("{path}.course.max_sessions"), line, &t.course.max_sessions);
-            let interval_days = self.days(&format!("{path}.course.interval_days"), line, &t.course.interval_days);
+            let max_sessions = self.count(
+                &format!("{path}.course.max_sessions"),
+                line,
+                &t.course.max_sessions,
+            );
+            let interval_days = self.days(
+                &format!("{path}.course.interval_days"),
+                line,
+                &t.course.interval_days,
+            );
             if let (Some(a), Some(b)) = (sessions, max_sessions)
                 && a > b
             {
-                self.problem(format!("{path}.course"), line, format!("sessions ({a}) exceed max_sessions ({b})"));
+                self.problem(
+                    format!("{path}.course"),
+                    line,
+                    format!("sessions ({a}) exceed max_sessions ({b})"),
+                );
             }
             if let (Some(min), Some(every)) = (min_interval_days, interval_days)
                 && every < min
@@ -399,29 +604,64 @@ impl<'a> Compiler<'a> {
             let mut zones: Vec<Option<ZoneCap>> = (0..self.c.zones.len()).map(|_| None).collect();
             for (j, z) in t.zones.iter().enumerate() {
                 let zpath = format!("{path}.zones[{j}]");
-                let Some(zix) = self.resolve("zone", |c| &c.zones, &z.zone, &format!("{zpath}.zone"), line) else { continue };
+                let Some(zix) = self.resolve(
+                    "zone",
+                    |c| &c.zones,
+                    &z.zone,
+                    &format!("{zpath}.zone"),
+                    line,
+                ) else {
+                    continue;
+                };
                 let max = self.depth(&format!("{zpath}.max_depth_mm"), line, &z.max_depth_mm);
-                let start = self.depth_value(&format!("{zpath}.start_depth_mm"), line, z.start_depth_mm);
+                let start =
+                    self.depth_value(&format!("{zpath}.start_depth_mm"), line, z.start_depth_mm);
                 if let (Some(max), Some(start)) = (max, start) {
                     if start > max {
-                        self.problem(format!("{zpath}.start_depth_mm"), line, format!("start depth {} mm is above the zone cap {} mm", start.mm(), max.mm()));
+                        self.problem(
+                            format!("{zpath}.start_depth_mm"),
+                            line,
+                            format!(
+                                "start depth {} mm is above the zone cap {} mm",
+                                start.mm(),
+                                max.mm()
+                            ),
+                        );
                     }
                     match zones.get_mut(usize::from(zix)) {
                         Some(slot @ None) => *slot = Some(ZoneCap { max, start }),
-                        _ => self.problem(format!("{zpath}.zone"), line, format!("zone '{}' is listed twice", z.zone)),
+                        _ => self.problem(
+                            format!("{zpath}.zone"),
+                            line,
+                            format!("zone '{}' is listed twice", z.zone),
+                        ),
                     }
                 }
             }
             if t.needle && t.zones.is_empty() {
-                self.problem(format!("{path}.zones"), line, "a needle treatment needs a depth cap for every zone it treats; none is given");
+                self.problem(
+                    format!("{path}.zones"),
+                    line,
+                    "a needle treatment needs a depth cap for every zone it treats; none is given",
+                );
             }
             if !t.needle && (!t.zones.is_empty() || !t.indication_caps.is_empty()) {
-                self.problem(format!("{path}.zones"), line, "a treatment without needles has no depth caps");
+                self.problem(
+                    format!("{path}.zones"),
+                    line,
+                    "a treatment without needles has no depth caps",
+                );
             }
             let mut indication_caps = vec![None; self.c.indications.len()];
             for (j, cap) in t.indication_caps.iter().enumerate() {
                 let cpath = format!("{path}.indication_caps[{j}]");
-                let ix = self.resolve("indication", |c| &c.indications, &cap.indication, &format!("{cpath}.indication"), line);
+                let ix = self.resolve(
+                    "indication",
+                    |c| &c.indications,
+                    &cap.indication,
+                    &format!("{cpath}.indication"),
+                    line,
+                );
                 let mm = self.depth(&format!("{cpath}.max_depth_mm"), line, &cap.max_depth_mm);
                 if let (Some(ix), Some(mm)) = (ix, mm)
                     && let Some(slot) = indication_caps.get_mut(usize::from(ix))
@@ -429,20 +669,42 @@ impl<'a> Compiler<'a> {
                     *slot = Some(mm);
                 }
             }
-            let aftercare_days = self.days(&format!("{path}.aftercare.duration_days"), line, &t.aftercare.duration_days);
-            for (j, ins) in t.precare.iter().chain(&t.aftercare.instructions).enumerate() {
+            let aftercare_days = self.days(
+                &format!("{path}.aftercare.duration_days"),
+                line,
+                &t.aftercare.duration_days,
+            );
+            for (j, ins) in t
+                .precare
+                .iter()
+                .chain(&t.aftercare.instructions)
+                .enumerate()
+            {
                 self.cite(&format!("{path}.instructions[{j}]"), line, &ins.sources);
             }
             let mut results = Vec::new();
             for (j, m) in t.results.iter().enumerate() {
                 self.cite(&format!("{path}.results[{j}]"), line, &m.sources);
                 if !(0..=3650).contains(&m.days) {
-                    self.problem(format!("{path}.results[{j}].days"), line, "must be between 0 and 3650");
+                    self.problem(
+                        format!("{path}.results[{j}].days"),
+                        line,
+                        "must be between 0 and 3650",
+                    );
                 }
-                results.push(Milestone { text: m.milestone.clone(), days: m.days, after_last: m.after == Anchor::LastSession, evidence: m.evidence });
+                results.push(Milestone {
+                    text: m.milestone.clone(),
+                    days: m.days,
+                    after_last: m.after == Anchor::LastSession,
+                    evidence: m.evidence,
+                });
             }
             if self.c.treatments.insert(&t.id).is_none() {
-                self.problem(format!("{path}.id"), line, format!("duplicate treatment id '{}'", t.id));
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    format!("duplicate treatment id '{}'", t.id),
+                );
                 continue;
             }
             self.c.treatment_defs.push(Treatment {
@@ -461,7 +723,12 @@ impl<'a> Compiler<'a> {
                 indication_caps,
                 precare: t.precare.iter().map(|i| i.text.clone()).collect(),
                 aftercare_days: aftercare_days.unwrap_or_default(),
-                aftercare: t.aftercare.instructions.iter().map(|i| i.text.clone()).collect(),
+                aftercare: t
+                    .aftercare
+                    .instructions
+                    .iter()
+                    .map(|i| i.text.clone())
+                    .collect(),
                 results,
                 downtime: t.downtime.clone(),
             });
@@ -472,7 +739,14 @@ impl<'a> Compiler<'a> {
         let r = self.quantity(path, line, q, PolicyUnit::Days)?;
         let ok = r.value.fract() == 0.0 && (1.0..=50.0).contains(&r.value);
         if !ok {
-            self.problem(path, line, format!("{} is not a whole number of sessions between 1 and 50", r.value));
+            self.problem(
+                path,
+                line,
+                format!(
+                    "{} is not a whole number of sessions between 1 and 50",
+                    r.value
+                ),
+            );
             return None;
         }
         Some(r.value as u32)
@@ -481,26 +755,67 @@ impl<'a> Compiler<'a> {
     fn devices(&mut self, doc: &RuleSetDoc) {
         for (i, s) in doc.devices.iter().enumerate() {
             let (d, line, path) = (&s.value, line_of(s), format!("devices[{i}]"));
-            let treatments = self.resolve_all("treatment", |c| &c.treatments, &d.treatments, &format!("{path}.treatments"), line);
-            let max = d.max_depth_mm.as_ref().and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
-            let evaluated = d.evaluated_max_depth_mm.as_ref().and_then(|q| self.depth(&format!("{path}.evaluated_max_depth_mm"), line, q));
-            let needle = treatments.iter().any(|t| self.c.treatment_defs.get(usize::from(*t)).is_some_and(|t| t.needle));
+            let treatments = self.resolve_all(
+                "treatment",
+                |c| &c.treatments,
+                &d.treatments,
+                &format!("{path}.treatments"),
+                line,
+            );
+            let max = d
+                .max_depth_mm
+                .as_ref()
+                .and_then(|q| self.depth(&format!("{path}.max_depth_mm"), line, q));
+            let evaluated = d
+                .evaluated_max_depth_mm
+                .as_ref()
+                .and_then(|q| self.depth(&format!("{path}.evaluated_max_depth_mm"), line, q));
+            let needle = treatments.iter().any(|t| {
+                self.c
+                    .treatment_defs
+                    .get(usize::from(*t))
+                    .is_some_and(|t| t.needle)
+            });
             if needle && d.max_depth_mm.is_none() {
-                self.problem(format!("{path}.max_depth_mm"), line, "a needle device needs its labelled maximum depth");
+                self.problem(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    "a needle device needs its labelled maximum depth",
+                );
             }
             if !needle && d.max_depth_mm.is_some() {
-                self.problem(format!("{path}.max_depth_mm"), line, "a device for treatments without needles has no depth");
+                self.problem(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    "a device for treatments without needles has no depth",
+                );
             }
             if let (Some(max), Some(ev)) = (max, evaluated)
                 && ev > max
             {
-                self.problem(format!("{path}.evaluated_max_depth_mm"), line, format!("cap {} mm is above the device's labelled maximum {} mm", ev.mm(), max.mm()));
+                self.problem(
+                    format!("{path}.evaluated_max_depth_mm"),
+                    line,
+                    format!(
+                        "cap {} mm is above the device's labelled maximum {} mm",
+                        ev.mm(),
+                        max.mm()
+                    ),
+                );
             }
             if self.c.devices.insert(&d.id).is_none() {
-                self.problem(format!("{path}.id"), line, format!("duplicate device id '{}'", d.id));
+                self.problem(
+                    format!("{path}.id"),
+                    line,
+                    format!("duplicate device id '{}'", d.id),
+                );
                 continue;
             }
-            self.c.device_defs.push(Device { treatments, max, evaluated_max: evaluated });
+            self.c.device_defs.push(Device {
+                treatments,
+                max,
+                evaluated_max: evaluated,
+            });
         }
     }
 }

@@ -13,16 +13,24 @@ use super::{Compiler, Input, Item, compile, line_of};
 
 const NOTE: &str = "tightened by clinic overlay";
 
-pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result<crate::RuleSet, LoadError> {
+pub(super) fn compile_overlay(
+    overlay: &RuleSetDoc,
+    base: &RuleSetDoc,
+) -> Result<crate::RuleSet, LoadError> {
     let base_rs = compile(base, None).map_err(|e| LoadError {
-        problems: e.problems.into_iter().map(|mut p| {
-            p.path = format!("base: {}", p.path);
-            p
-        }).collect(),
+        problems: e
+            .problems
+            .into_iter()
+            .map(|mut p| {
+                p.path = format!("base: {}", p.path);
+                p
+            })
+            .collect(),
     })?;
     let b = &base_rs.0;
     let mut problems = Vec::new();
-    let mut p = |path: String, line: Option<u64>, msg: String| problems.push(Problem::new(path, line, msg));
+    let mut p =
+        |path: String, line: Option<u64>, msg: String| problems.push(Problem::new(path, line, msg));
 
     let declared = [
         ("facts", overlay.facts.is_empty()),
@@ -37,7 +45,11 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     ];
     for (section, empty) in declared {
         if !empty {
-            p(section.into(), None, format!("an overlay may not declare {section}; it can only `tighten` the base's"));
+            p(
+                section.into(),
+                None,
+                format!("an overlay may not declare {section}; it can only `tighten` the base's"),
+            );
         }
     }
 
@@ -47,23 +59,61 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
 
     for (policy_id, option_id) in &overlay.choose {
         let path = format!("choose.{policy_id}");
-        let Some(policy) = merged.policies.iter_mut().find(|x| x.value.id == *policy_id) else {
-            p(path, None, crate::suggest::unknown("policy", policy_id, base.policies.iter().map(|x| x.value.id.as_str())));
+        let Some(policy) = merged
+            .policies
+            .iter_mut()
+            .find(|x| x.value.id == *policy_id)
+        else {
+            p(
+                path,
+                None,
+                crate::suggest::unknown(
+                    "policy",
+                    policy_id,
+                    base.policies.iter().map(|x| x.value.id.as_str()),
+                ),
+            );
             continue;
         };
         let policy = &mut policy.value;
-        let current = policy.options.iter().find(|o| o.id == policy.default).map(|o| (o.id.clone(), o.value));
-        let chosen = policy.options.iter().find(|o| o.id == *option_id).map(|o| o.value);
+        let current = policy
+            .options
+            .iter()
+            .find(|o| o.id == policy.default)
+            .map(|o| (o.id.clone(), o.value));
+        let chosen = policy
+            .options
+            .iter()
+            .find(|o| o.id == *option_id)
+            .map(|o| o.value);
         match (current, chosen) {
-            (_, None) => p(path, None, crate::suggest::unknown("option", option_id, policy.options.iter().map(|o| o.id.as_str()))),
+            (_, None) => p(
+                path,
+                None,
+                crate::suggest::unknown(
+                    "option",
+                    option_id,
+                    policy.options.iter().map(|o| o.id.as_str()),
+                ),
+            ),
             (Some((cur_id, cur)), Some(new)) => {
                 let looser = match policy.unit {
                     PolicyUnit::Days => new < cur,
                     PolicyUnit::Mm => new > cur,
                 };
                 if looser {
-                    let unit = if policy.unit == PolicyUnit::Days { "days" } else { "mm" };
-                    p(path, None, format!("overlay loosens policy '{policy_id}': base option '{cur_id}' ({cur} {unit}), overlay option '{option_id}' ({new} {unit})"));
+                    let unit = if policy.unit == PolicyUnit::Days {
+                        "days"
+                    } else {
+                        "mm"
+                    };
+                    p(
+                        path,
+                        None,
+                        format!(
+                            "overlay loosens policy '{policy_id}': base option '{cur_id}' ({cur} {unit}), overlay option '{option_id}' ({new} {unit})"
+                        ),
+                    );
                 } else {
                     policy.default = option_id.clone();
                 }
@@ -76,15 +126,30 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     for (i, s) in tighten.treatments.iter().enumerate() {
         let (t, line, path) = (&s.value, line_of(s), format!("tighten.treatments[{i}]"));
         let Some(tix) = b.treatments.get(&t.id) else {
-            p(format!("{path}.id"), line, crate::suggest::unknown("treatment", &t.id, b.treatments.iter()));
+            p(
+                format!("{path}.id"),
+                line,
+                crate::suggest::unknown("treatment", &t.id, b.treatments.iter()),
+            );
             continue;
         };
-        let Some(def) = b.treatment_defs.get(usize::from(tix)) else { continue };
-        let Some(target) = merged.treatments.iter_mut().find(|x| x.value.id == t.id) else { continue };
+        let Some(def) = b.treatment_defs.get(usize::from(tix)) else {
+            continue;
+        };
+        let Some(target) = merged.treatments.iter_mut().find(|x| x.value.id == t.id) else {
+            continue;
+        };
         let target = &mut target.value;
         if let Some(days) = t.min_interval_days {
             if days < def.min_interval_days as f64 {
-                p(format!("{path}.min_interval_days"), line, format!("overlay loosens the minimum interval: base {} days, overlay {days} days", def.min_interval_days));
+                p(
+                    format!("{path}.min_interval_days"),
+                    line,
+                    format!(
+                        "overlay loosens the minimum interval: base {} days, overlay {days} days",
+                        def.min_interval_days
+                    ),
+                );
             } else {
                 target.min_interval_days = clinic_number(days);
                 if let QuantityDoc::Sourced(_) = target.course.interval_days {
@@ -98,12 +163,25 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
         }
         for (zone, mm) in &t.zones {
             let zpath = format!("{path}.zones.{zone}");
-            let cap = b.zones.get(zone).and_then(|z| def.zones.get(usize::from(z))).and_then(Option::as_ref);
+            let cap = b
+                .zones
+                .get(zone)
+                .and_then(|z| def.zones.get(usize::from(z)))
+                .and_then(Option::as_ref);
             match cap {
-                None => p(zpath, line, format!("zone '{zone}' is not treated by '{}' in the base", t.id)),
-                Some(cap) if *mm > cap.max.mm() => {
-                    p(zpath, line, format!("overlay loosens the depth cap: base {} mm, overlay {mm} mm", cap.max.mm()))
-                }
+                None => p(
+                    zpath,
+                    line,
+                    format!("zone '{zone}' is not treated by '{}' in the base", t.id),
+                ),
+                Some(cap) if *mm > cap.max.mm() => p(
+                    zpath,
+                    line,
+                    format!(
+                        "overlay loosens the depth cap: base {} mm, overlay {mm} mm",
+                        cap.max.mm()
+                    ),
+                ),
                 Some(_) => {
                     if let Some(z) = target.zones.iter_mut().find(|z| z.zone == *zone) {
                         z.max_depth_mm = clinic_number(*mm);
@@ -114,7 +192,11 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
         }
         for role in &t.remove_roles {
             if !target.roles.iter().any(|r| r == role) {
-                p(format!("{path}.remove_roles"), line, format!("role '{role}' does not perform '{}' in the base", t.id));
+                p(
+                    format!("{path}.remove_roles"),
+                    line,
+                    format!("role '{role}' does not perform '{}' in the base", t.id),
+                );
             }
             target.roles.retain(|r| r != role);
         }
@@ -122,9 +204,21 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     for (i, s) in tighten.roles.iter().enumerate() {
         let (c, line, path) = (&s.value, line_of(s), format!("tighten.roles[{i}]"));
         match b.roles.get(&c.id) {
-            None => p(format!("{path}.id"), line, crate::suggest::unknown("role", &c.id, b.roles.iter())),
+            None => p(
+                format!("{path}.id"),
+                line,
+                crate::suggest::unknown("role", &c.id, b.roles.iter()),
+            ),
             Some(ix) => match b.role_caps.get(usize::from(ix)).copied().flatten() {
-                Some(cap) if c.max_depth_mm > cap.mm() => p(format!("{path}.max_depth_mm"), line, format!("overlay loosens the role cap: base {} mm, overlay {} mm", cap.mm(), c.max_depth_mm)),
+                Some(cap) if c.max_depth_mm > cap.mm() => p(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    format!(
+                        "overlay loosens the role cap: base {} mm, overlay {} mm",
+                        cap.mm(),
+                        c.max_depth_mm
+                    ),
+                ),
                 _ => {
                     if let Some(r) = merged.roles.iter_mut().find(|r| r.value.id == c.id) {
                         r.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
@@ -136,9 +230,21 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     for (i, s) in tighten.settings.iter().enumerate() {
         let (c, line, path) = (&s.value, line_of(s), format!("tighten.settings[{i}]"));
         match b.settings.get(&c.id) {
-            None => p(format!("{path}.id"), line, crate::suggest::unknown("setting", &c.id, b.settings.iter())),
+            None => p(
+                format!("{path}.id"),
+                line,
+                crate::suggest::unknown("setting", &c.id, b.settings.iter()),
+            ),
             Some(ix) => match b.setting_caps.get(usize::from(ix)).copied().flatten() {
-                Some(cap) if c.max_depth_mm > cap.mm() => p(format!("{path}.max_depth_mm"), line, format!("overlay loosens the setting cap: base {} mm, overlay {} mm", cap.mm(), c.max_depth_mm)),
+                Some(cap) if c.max_depth_mm > cap.mm() => p(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    format!(
+                        "overlay loosens the setting cap: base {} mm, overlay {} mm",
+                        cap.mm(),
+                        c.max_depth_mm
+                    ),
+                ),
                 _ => {
                     if let Some(r) = merged.settings.iter_mut().find(|r| r.value.id == c.id) {
                         r.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
@@ -149,15 +255,39 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     }
     for (i, s) in tighten.devices.iter().enumerate() {
         let (c, line, path) = (&s.value, line_of(s), format!("tighten.devices[{i}]"));
-        match b.devices.get(&c.id).and_then(|ix| b.device_defs.get(usize::from(ix))) {
-            None => p(format!("{path}.id"), line, crate::suggest::unknown("device", &c.id, b.devices.iter())),
+        match b
+            .devices
+            .get(&c.id)
+            .and_then(|ix| b.device_defs.get(usize::from(ix)))
+        {
+            None => p(
+                format!("{path}.id"),
+                line,
+                crate::suggest::unknown("device", &c.id, b.devices.iter()),
+            ),
             Some(dev) => match dev.max {
-                None => p(format!("{path}.max_depth_mm"), line, format!("device '{}' has no needle depth to tighten", c.id)),
-                Some(cap) if c.max_depth_mm > cap.mm() => p(format!("{path}.max_depth_mm"), line, format!("overlay loosens the device cap: labelled maximum {} mm, overlay {} mm", cap.mm(), c.max_depth_mm)),
+                None => p(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    format!("device '{}' has no needle depth to tighten", c.id),
+                ),
+                Some(cap) if c.max_depth_mm > cap.mm() => p(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    format!(
+                        "overlay loosens the device cap: labelled maximum {} mm, overlay {} mm",
+                        cap.mm(),
+                        c.max_depth_mm
+                    ),
+                ),
                 Some(_) => {
                     if let Some(d) = merged.devices.iter_mut().find(|d| d.value.id == c.id) {
                         d.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
-                        let evaluated = d.value.evaluated_max_depth_mm.as_ref().and_then(quantity_value);
+                        let evaluated = d
+                            .value
+                            .evaluated_max_depth_mm
+                            .as_ref()
+                            .and_then(quantity_value);
                         if evaluated.is_some_and(|ev| ev > c.max_depth_mm) {
                             d.value.evaluated_max_depth_mm = Some(clinic_number(c.max_depth_mm));
                         }
@@ -171,9 +301,16 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
     }
 
     let mut input = Input::whole(&merged);
-    input.sources.extend(overlay_items("sources", &overlay.sources));
-    input.rules.extend(overlay_items("contraindications", &overlay.contraindications));
-    input.interactions.extend(overlay_items("interactions", &overlay.interactions));
+    input
+        .sources
+        .extend(overlay_items("sources", &overlay.sources));
+    input.rules.extend(overlay_items(
+        "contraindications",
+        &overlay.contraindications,
+    ));
+    input
+        .interactions
+        .extend(overlay_items("interactions", &overlay.interactions));
     let meta = RuleSetRef {
         id: overlay.id.clone(),
         version: overlay.version.clone(),
@@ -186,12 +323,21 @@ pub(super) fn compile_overlay(overlay: &RuleSetDoc, base: &RuleSetDoc) -> Result
 fn overlay_items<'a, T>(name: &str, list: &'a [serde_saphyr::Spanned<T>]) -> Vec<Item<'a, T>> {
     list.iter()
         .enumerate()
-        .map(|(i, s)| Item { path: format!("{name}[{i}]"), line: line_of(s), value: &s.value })
+        .map(|(i, s)| Item {
+            path: format!("{name}[{i}]"),
+            line: line_of(s),
+            value: &s.value,
+        })
         .collect()
 }
 
 fn clinic_number(value: f64) -> QuantityDoc {
-    QuantityDoc::Sourced(SourcedDoc { value, evidence: Grade::ClinicPolicy, sources: Vec::new(), note: Some(NOTE.into()) })
+    QuantityDoc::Sourced(SourcedDoc {
+        value,
+        evidence: Grade::ClinicPolicy,
+        sources: Vec::new(),
+        note: Some(NOTE.into()),
+    })
 }
 
 fn quantity_value(q: &QuantityDoc) -> Option<f64> {

@@ -11,13 +11,22 @@ use crate::model::*;
 use super::{Compiler, Item};
 
 /// Treatments a rule applies to, as a mask by treatment index (all when `None`).
-fn applies(this: &mut Compiler<'_>, ids: Option<&Vec<String>>, path: &str, line: Option<u64>) -> Vec<bool> {
+fn applies(
+    this: &mut Compiler<'_>,
+    ids: Option<&Vec<String>>,
+    path: &str,
+    line: Option<u64>,
+) -> Vec<bool> {
     let n = this.c.treatments.len();
     match ids {
         None => vec![true; n],
         Some(ids) => {
             if ids.is_empty() {
-                this.problem(path, line, "lists no treatment; leave `applies_to` out to mean every treatment");
+                this.problem(
+                    path,
+                    line,
+                    "lists no treatment; leave `applies_to` out to mean every treatment",
+                );
             }
             let mut mask = vec![false; n];
             for ix in this.resolve_all("treatment", |c| &c.treatments, ids, path, line) {
@@ -35,22 +44,43 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
     for item in rules {
         let (r, path, line) = (item.value, item.path.as_str(), item.line);
         if !ids.insert(r.id.clone()) {
-            this.problem(format!("{path}.id"), line, format!("duplicate rule id '{}'", r.id));
+            this.problem(
+                format!("{path}.id"),
+                line,
+                format!("duplicate rule id '{}'", r.id),
+            );
         }
-        let mask = applies(this, r.applies_to.as_ref(), &format!("{path}.applies_to"), line);
+        let mask = applies(
+            this,
+            r.applies_to.as_ref(),
+            &format!("{path}.applies_to"),
+            line,
+        );
         let sources = this.cite(path, line, &r.sources);
         if r.sources.is_empty() && r.evidence != Grade::ClinicPolicy {
-            this.problem(format!("{path}.sources"), line, "a rule needs at least one source");
+            this.problem(
+                format!("{path}.sources"),
+                line,
+                "a rule needs at least one source",
+            );
         }
         let when = match &r.when {
             Some(c) => this.condition(&format!("{path}.when"), line, c).map(Some),
             None => Some(None),
         };
         if r.effect != EffectKind::Defer && r.defer.is_some() {
-            this.problem(format!("{path}.defer"), line, "only `effect: defer` takes a `defer` block");
+            this.problem(
+                format!("{path}.defer"),
+                line,
+                "only `effect: defer` takes a `defer` block",
+            );
         }
         if r.effect != EffectKind::Precaution && r.precaution.is_some() {
-            this.problem(format!("{path}.precaution"), line, "only `effect: precaution` takes a `precaution` block");
+            this.problem(
+                format!("{path}.precaution"),
+                line,
+                "only `effect: precaution` takes a `precaution` block",
+            );
         }
         let mut cap_zones = None;
         let effect = match r.effect {
@@ -59,17 +89,33 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
             EffectKind::Defer => Some(Effect::Defer),
             EffectKind::Precaution => match &r.precaution {
                 None => {
-                    this.problem(path, line, "`effect: precaution` needs a `precaution` block with instructions");
+                    this.problem(
+                        path,
+                        line,
+                        "`effect: precaution` needs a `precaution` block with instructions",
+                    );
                     None
                 }
                 Some(p) => {
                     let ppath = format!("{path}.precaution");
-                    let cap = p.depth_cap_mm.and_then(|mm| this.depth_value(&format!("{ppath}.depth_cap_mm"), line, mm));
+                    let cap = p.depth_cap_mm.and_then(|mm| {
+                        this.depth_value(&format!("{ppath}.depth_cap_mm"), line, mm)
+                    });
                     if let Some(zones) = &p.zones {
-                        cap_zones = Some(this.resolve_all("zone", |c| &c.zones, zones, &format!("{ppath}.zones"), line));
+                        cap_zones = Some(this.resolve_all(
+                            "zone",
+                            |c| &c.zones,
+                            zones,
+                            &format!("{ppath}.zones"),
+                            line,
+                        ));
                     }
                     if p.instructions.is_empty() {
-                        this.problem(format!("{ppath}.instructions"), line, "a precaution needs at least one instruction");
+                        this.problem(
+                            format!("{ppath}.instructions"),
+                            line,
+                            "a precaution needs at least one instruction",
+                        );
                     }
                     Some(Effect::Precaution(Arc::new(PrecautionInfo {
                         rule: r.id.clone(),
@@ -94,32 +140,76 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
             }
         };
         if let (Some(kind), Some(effect)) = (kind, effect) {
-            push_rule(this, r.id.clone(), r.effect, r.severity, r.evidence, sources, &r.staff_message, &r.client_message, mask, kind, effect, cap_zones);
+            push_rule(
+                this,
+                r.id.clone(),
+                r.effect,
+                r.severity,
+                r.evidence,
+                sources,
+                &r.staff_message,
+                &r.client_message,
+                mask,
+                kind,
+                effect,
+                cap_zones,
+            );
         }
     }
 }
 
-fn deferral(this: &mut Compiler<'_>, path: &str, line: Option<u64>, d: &DeferDoc, when: Option<crate::conditions::Cond>) -> Option<RuleKind> {
+fn deferral(
+    this: &mut Compiler<'_>,
+    path: &str,
+    line: Option<u64>,
+    d: &DeferDoc,
+    when: Option<crate::conditions::Cond>,
+) -> Option<RuleKind> {
     let dpath = format!("{path}.defer");
     match (&d.after_fact, &d.days, d.until) {
         (Some(fact), Some(days), None) => {
-            let ix = this.resolve("fact", |c| &c.facts, fact, &format!("{dpath}.after_fact"), line)?;
-            if !matches!(this.c.fact_defs.get(usize::from(ix)).map(|f| &f.kind), Some(FactKind::Date { .. })) {
-                this.problem(format!("{dpath}.after_fact"), line, format!("'{fact}' is not a date fact"));
+            let ix = this.resolve(
+                "fact",
+                |c| &c.facts,
+                fact,
+                &format!("{dpath}.after_fact"),
+                line,
+            )?;
+            if !matches!(
+                this.c.fact_defs.get(usize::from(ix)).map(|f| &f.kind),
+                Some(FactKind::Date { .. })
+            ) {
+                this.problem(
+                    format!("{dpath}.after_fact"),
+                    line,
+                    format!("'{fact}' is not a date fact"),
+                );
                 return None;
             }
             let days = this.days(&format!("{dpath}.days"), line, days)?;
-            Some(RuleKind::AfterFact { fact: ix, days, extra: when })
+            Some(RuleKind::AfterFact {
+                fact: ix,
+                days,
+                extra: when,
+            })
         }
         (None, None, Some(UntilDoc::Resolved)) => match when {
             Some(cond) => Some(RuleKind::Cond(cond)),
             None => {
-                this.problem(path, line, "a deferral until resolved needs a `when` condition");
+                this.problem(
+                    path,
+                    line,
+                    "a deferral until resolved needs a `when` condition",
+                );
                 None
             }
         },
         _ => {
-            this.problem(dpath, line, "needs either `after_fact` with `days`, or `until: resolved`");
+            this.problem(
+                dpath,
+                line,
+                "needs either `after_fact` with `days`, or `until: resolved`",
+            );
             None
         }
     }
@@ -154,7 +244,15 @@ fn push_rule(
         evidence,
         sources,
     });
-    this.c.rules.push(Rule { info, applies, kind, effect, needs_date, needs_history, cap_zones });
+    this.c.rules.push(Rule {
+        info,
+        applies,
+        kind,
+        effect,
+        needs_date,
+        needs_history,
+        cap_zones,
+    });
 }
 
 pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, InteractionDoc>]) {
@@ -162,18 +260,50 @@ pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, Int
     for item in list {
         let (x, path, line) = (item.value, item.path.as_str(), item.line);
         if !ids.insert(x.id.clone()) {
-            this.problem(format!("{path}.id"), line, format!("duplicate rule id '{}'", x.id));
+            this.problem(
+                format!("{path}.id"),
+                line,
+                format!("duplicate rule id '{}'", x.id),
+            );
         }
-        let procedure = this.resolve("procedure", |c| &c.procedures, &x.after, &format!("{path}.after"), line);
-        let mask = applies(this, x.applies_to.as_ref(), &format!("{path}.applies_to"), line);
+        let procedure = this.resolve(
+            "procedure",
+            |c| &c.procedures,
+            &x.after,
+            &format!("{path}.after"),
+            line,
+        );
+        let mask = applies(
+            this,
+            x.applies_to.as_ref(),
+            &format!("{path}.applies_to"),
+            line,
+        );
         let days = this.days(&format!("{path}.days"), line, &x.days);
         let sources = this.cite(path, line, &x.sources);
         if x.sources.is_empty() && !matches!(x.evidence, Grade::ClinicPolicy | Grade::Inferred) {
-            this.problem(format!("{path}.sources"), line, "an interaction needs at least one source (or evidence INFERRED)");
+            this.problem(
+                format!("{path}.sources"),
+                line,
+                "an interaction needs at least one source (or evidence INFERRED)",
+            );
         }
         if let (Some(procedure), Some(days)) = (procedure, days) {
             let kind = RuleKind::Gap { procedure, days };
-            push_rule(this, x.id.clone(), EffectKind::Defer, Severity::DeferUntil, x.evidence, sources, &x.staff_message, &x.client_message, mask, kind, Effect::Defer, None);
+            push_rule(
+                this,
+                x.id.clone(),
+                EffectKind::Defer,
+                Severity::DeferUntil,
+                x.evidence,
+                sources,
+                &x.staff_message,
+                &x.client_message,
+                mask,
+                kind,
+                Effect::Defer,
+                None,
+            );
         }
     }
 }
@@ -183,17 +313,43 @@ pub(super) fn min_interval_rules(this: &mut Compiler<'_>, doc: &RuleSetDoc) {
     for (i, s) in doc.treatments.iter().enumerate() {
         let t = &s.value;
         let path = format!("treatments[{i}].min_interval_days");
-        let Some(tix) = this.c.treatments.get(&t.id) else { continue };
-        let Some(def) = this.c.treatment_defs.get(usize::from(tix)) else { continue };
+        let Some(tix) = this.c.treatments.get(&t.id) else {
+            continue;
+        };
+        let Some(def) = this.c.treatment_defs.get(usize::from(tix)) else {
+            continue;
+        };
         let (procedure, days) = (def.procedure, def.min_interval_days);
-        let Some(resolved) = this.quantity(&path, None, &t.min_interval_days, PolicyUnit::Days) else { continue };
+        let Some(resolved) = this.quantity(&path, None, &t.min_interval_days, PolicyUnit::Days)
+        else {
+            continue;
+        };
         let sources = this.cite(&path, None, &resolved.sources);
         let mut mask = vec![false; this.c.treatments.len()];
         if let Some(slot) = mask.get_mut(usize::from(tix)) {
             *slot = true;
         }
-        let staff = format!("At least {days} days must pass between two {} sessions.", t.name);
-        let client = format!("Your skin needs {days} days between {} sessions to heal and rebuild collagen.", t.name);
-        push_rule(this, format!("{}.min_interval", t.id), EffectKind::Defer, Severity::DeferUntil, resolved.evidence, sources, &staff, &client, mask, RuleKind::Gap { procedure, days }, Effect::Defer, None);
+        let staff = format!(
+            "At least {days} days must pass between two {} sessions.",
+            t.name
+        );
+        let client = format!(
+            "Your skin needs {days} days between {} sessions to heal and rebuild collagen.",
+            t.name
+        );
+        push_rule(
+            this,
+            format!("{}.min_interval", t.id),
+            EffectKind::Defer,
+            Severity::DeferUntil,
+            resolved.evidence,
+            sources,
+            &staff,
+            &client,
+            mask,
+            RuleKind::Gap { procedure, days },
+            Effect::Defer,
+            None,
+        );
     }
 }
