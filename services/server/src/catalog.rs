@@ -4,12 +4,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use protocol_engine::{Format, LoadError, RuleSet, RuleSetDoc, RuleSetRef, compile_bundle, parse_document};
+use protocol_engine::{
+    Format, LoadError, RuleSet, RuleSetDoc, RuleSetRef, compile_bundle, parse_document,
+};
 
 /// The bundled rule sets, compiled into the binary: the embedded default that needs nothing else.
 const BUNDLED: &[(&str, &str)] = &[
     ("base.yaml", include_str!("../../../rulesets/base.yaml")),
-    ("clinics/clinic-aurora.yaml", include_str!("../../../rulesets/clinics/clinic-aurora.yaml")),
+    (
+        "clinics/clinic-aurora.yaml",
+        include_str!("../../../rulesets/clinics/clinic-aurora.yaml"),
+    ),
 ];
 
 /// Where the current rule sets came from.
@@ -43,12 +48,18 @@ impl Catalog {
                 return Err(LoadError::single(protocol_engine::Problem::new(
                     "",
                     None,
-                    format!("exactly one base rule set (without `extends`) is required, found {}", bases.len()),
+                    format!(
+                        "exactly one base rule set (without `extends`) is required, found {}",
+                        bases.len()
+                    ),
                 )));
             }
         };
         Ok(Self {
-            rulesets: compiled.into_iter().map(|rs| (rs.meta().id.clone(), rs)).collect(),
+            rulesets: compiled
+                .into_iter()
+                .map(|rs| (rs.meta().id.clone(), rs))
+                .collect(),
             documents: docs.into_iter().map(|d| (d.id.clone(), d)).collect(),
             base_id,
             origin,
@@ -59,7 +70,10 @@ impl Catalog {
     pub fn bundled() -> anyhow::Result<Self> {
         let docs = BUNDLED
             .iter()
-            .map(|(name, text)| parse_document(text, Format::Yaml).with_context(|| format!("bundled rule set {name}")))
+            .map(|(name, text)| {
+                parse_document(text, Format::Yaml)
+                    .with_context(|| format!("bundled rule set {name}"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Self::from_documents(docs, Origin::Bundled).context("bundled rule sets")
     }
@@ -83,16 +97,23 @@ impl Catalog {
                     Some("json") => Format::Json,
                     _ => continue,
                 };
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                docs.push(parse_document(&text, format).with_context(|| format!("rule set {}", path.display()))?);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                docs.push(
+                    parse_document(&text, format)
+                        .with_context(|| format!("rule set {}", path.display()))?,
+                );
             }
         }
-        Self::from_documents(docs, Origin::Directory).with_context(|| format!("rule sets in {}", dir.display()))
+        Self::from_documents(docs, Origin::Directory)
+            .with_context(|| format!("rule sets in {}", dir.display()))
     }
 
     /// The rule set a clinic sees: its overlay when one exists, else the base.
     pub fn for_tenant(&self, tenant: Option<&str>) -> Option<&RuleSet> {
-        tenant.and_then(|t| self.rulesets.get(t)).or_else(|| self.rulesets.get(&self.base_id))
+        tenant
+            .and_then(|t| self.rulesets.get(t))
+            .or_else(|| self.rulesets.get(&self.base_id))
     }
 
     /// Id, version and digest of every rule set served.

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "protocol-server", version, about = "Treatment-protocol service: eligibility, depth limits and plans over REST and gRPC")]
+#[command(
+    name = "protocol-server",
+    version,
+    about = "Treatment-protocol service: eligibility, depth limits and plans over REST and gRPC"
+)]
 pub struct Settings {
     /// REST listener address.
     #[arg(long, env = "PROTOCOL_HTTP_ADDR", default_value = "127.0.0.1:8080")]

@@ -21,7 +21,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(catalog: Catalog) -> Self {
         let (generation, _) = watch::channel(0);
-        Self { catalog: Arc::new(ArcSwap::from_pointee(catalog)), generation, health: Arc::new(StoreHealth::default()) }
+        Self {
+            catalog: Arc::new(ArcSwap::from_pointee(catalog)),
+            generation,
+            health: Arc::new(StoreHealth::default()),
+        }
     }
 
     /// Replaces the catalog and tells every watcher.
@@ -45,7 +49,11 @@ pub struct StoreHealth {
 
 impl Default for StoreHealth {
     fn default() -> Self {
-        Self { redis_configured: AtomicBool::new(false), redis_up: AtomicBool::new(false), last_sync_unix: AtomicI64::new(now_unix()) }
+        Self {
+            redis_configured: AtomicBool::new(false),
+            redis_up: AtomicBool::new(false),
+            last_sync_unix: AtomicI64::new(now_unix()),
+        }
     }
 }
 
