@@ -29,6 +29,10 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
 
+    /// API-key hashes inline, in the keys-file format (YAML or JSON); used when no keys file is set.
+    #[arg(long, env = "PROTOCOL_API_KEYS")]
+    pub api_keys: Option<String>,
+
     /// Redis URL for rule-set publishing and propagation; without it, bundled rule sets only.
     #[arg(long, env = "PROTOCOL_REDIS_URL")]
     pub redis_url: Option<String>,

@@ -1,0 +1,24 @@
+//! Compiles the gRPC contract (`proto/treatment/protocol/v1/protocol.proto`) with protox, a
+//! pure-Rust protobuf compiler, so that a fresh machine needs no system `protoc`. The generated
+//! code (messages, server and client) lands in `OUT_DIR`, together with the encoded file
+//! descriptor set that the reflection service serves (so `grpcurl` works without the proto file).
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let file = root.join("treatment/protocol/v1/protocol.proto");
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let fds = protox::compile([&file], [&root])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("protocol_descriptor.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! API keys: who is calling, for which clinic, allowed to do what.
+//!
+//! Keys are never stored in plain text: the keys file (or `PROTOCOL_API_KEYS`) holds the hex
+//! SHA-256 of each key, and a presented bearer token is hashed and looked up. A key belongs to one
+//! clinic (tenant), whose overlay rule set it sees (the base when the clinic has none), and carries
+//! scopes. The same check serves REST (`Authorization: Bearer`) and gRPC (`authorization`
+//! metadata), so 401/UNAUTHENTICATED and 403/PERMISSION_DENIED mean the same on both.
+//!
+//! With no keys configured the server is open (every scope, the base rule set) — allowed only on
+//! loopback addresses, which [`check_exposure`] enforces at start.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Eligibility, batch eligibility, contraindications, treatments and facts.
+    Eligibility,
+    /// Depth limits (treatment devices).
+    Devices,
+    /// Treatment plans.
+    Plans,
+    /// Rule-set administration.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Eligibility => "eligibility",
+            Scope::Devices => "devices",
+            Scope::Plans => "plans",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's name from the keys file (for logs); `None` in open mode.
+    pub key_id: Option<String>,
+    /// The clinic; `None` (the base rule set) in open mode.
+    pub tenant: Option<String>,
+    scopes: Vec<Scope>,
+}
+
+impl Caller {
+    /// The caller of an open server: the base rule set, every scope.
+    pub fn open() -> Self {
+        Self {
+            key_id: None,
+            tenant: None,
+            scopes: vec![
+                Scope::Eligibility,
+                Scope::Devices,
+                Scope::Plans,
+                Scope::Admin,
+            ],
+        }
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No credentials, or not a bearer token (401 / UNAUTHENTICATED).
+    Missing,
+    /// A bearer token that matches no key (401 / UNAUTHENTICATED).
+    Unknown,
+    /// A valid key without the scope the operation needs (403 / PERMISSION_DENIED).
+    Forbidden(Scope),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Missing => {
+                f.write_str("an API key is required: send `Authorization: Bearer <key>`")
+            }
+            AuthError::Unknown => f.write_str("the API key is not valid"),
+            AuthError::Forbidden(scope) => {
+                write!(
+                    f,
+                    "the API key lacks the `{scope}` scope this operation needs"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysDoc {
+    keys: Vec<KeyDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDoc {
+    id: String,
+    tenant: String,
+    scopes: Vec<Scope>,
+    sha256: String,
+}
+
+/// The configured keys, by the SHA-256 of the key. Empty means open mode.
+#[derive(Debug)]
+pub struct ApiKeys {
+    by_hash: HashMap<[u8; 32], Arc<Caller>>,
+    open: Arc<Caller>,
+}
+
+impl ApiKeys {
+    /// No keys: every request is allowed, on the base rule set.
+    pub fn open() -> Self {
+        Self {
+            by_hash: HashMap::new(),
+            open: Arc::new(Caller::open()),
+        }
+    }
+
+    /// Parses a keys document (YAML or JSON: `keys: [{id, tenant, scopes, sha256}]`).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let doc: KeysDoc = serde_saphyr::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().lines().next().unwrap_or_default()))?;
+        let mut keys = Self::open();
+        for (i, k) in doc.keys.into_iter().enumerate() {
+            let hash = parse_hex32(&k.sha256)
+                .with_context(|| format!("keys[{i}] ({}): sha256 must be 64 hex digits", k.id))?;
+            if k.tenant.trim().is_empty() {
+                bail!("keys[{i}] ({}): tenant must not be empty", k.id);
+            }
+            if k.scopes.is_empty() {
+                bail!("keys[{i}] ({}): at least one scope is required", k.id);
+            }
+            let caller = Caller {
+                key_id: Some(k.id.clone()),
+                tenant: Some(k.tenant),
+                scopes: k.scopes,
+            };
+            if keys.by_hash.insert(hash, Arc::new(caller)).is_some() {
+                bail!("keys[{i}] ({}): the same key hash is listed twice", k.id);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Reads a keys file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading API keys file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("API keys file {}", path.display()))
+    }
+
+    /// True when no keys are configured.
+    pub fn is_open(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// The tenants the keys belong to (for the start-up log).
+    pub fn tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self
+            .by_hash
+            .values()
+            .filter_map(|c| c.tenant.clone())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    }
+
+    /// Checks a credential (the `Authorization` header value or gRPC metadata) for a scope.
+    pub fn authorize(
+        &self,
+        authorization: Option<&[u8]>,
+        scope: Scope,
+    ) -> Result<Arc<Caller>, AuthError> {
+        if self.is_open() {
+            return Ok(self.open.clone());
+        }
+        let token = authorization
+            .and_then(bearer_token)
+            .ok_or(AuthError::Missing)?;
+        let hash: [u8; 32] = Sha256::digest(token).into();
+        let caller = self.by_hash.get(&hash).ok_or(AuthError::Unknown)?;
+        if caller.has(scope) {
+            Ok(caller.clone())
+        } else {
+            Err(AuthError::Forbidden(scope))
+        }
+    }
+}
+
+/// The token of a `Bearer <token>` credential (scheme case-insensitive), if it is one.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = rest.strip_prefix(b" ")?.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+fn parse_hex32(s: &str) -> anyhow::Result<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        bail!("expected 64 hex digits, got {}", s.len());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = s.get(2 * i..2 * i + 2).context("not ASCII")?;
+        *byte = u8::from_str_radix(pair, 16).with_context(|| format!("'{pair}' is not hex"))?;
+    }
+    Ok(out)
+}
+
+/// The hex SHA-256 of a key: what goes into the keys file.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Refuses to serve without keys on anything but loopback: an open server must not be reachable
+/// from the network by accident.
+pub fn check_exposure(keys: &ApiKeys, addrs: &[SocketAddr]) -> anyhow::Result<()> {
+    if !keys.is_open() {
+        return Ok(());
+    }
+    let exposed: Vec<String> = addrs
+        .iter()
+        .filter(|a| !a.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect();
+    if exposed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "refusing to start: no API keys are configured, and an open server may only listen on \
+             loopback addresses, but {} {} not loopback. Configure keys with \
+             PROTOCOL_API_KEYS_FILE (or PROTOCOL_API_KEYS), or bind 127.0.0.1 / [::1]",
+            exposed.join(" and "),
+            if exposed.len() == 1 { "is" } else { "are" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> ApiKeys {
+        let doc = format!(
+            "keys:\n  - {{id: a, tenant: clinic-aurora, scopes: [eligibility], sha256: \"{}\"}}\n",
+            hash_key("secret-a")
+        );
+        ApiKeys::parse(&doc).expect("keys parse")
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearer "), None);
+        assert_eq!(bearer_token(b"Bear"), None);
+    }
+
+    #[test]
+    fn scopes_and_unknown_keys() {
+        let k = keys();
+        let c = k
+            .authorize(Some(b"Bearer secret-a"), Scope::Eligibility)
+            .expect("authorized");
+        assert_eq!(c.tenant.as_deref(), Some("clinic-aurora"));
+        assert_eq!(
+            k.authorize(Some(b"Bearer secret-a"), Scope::Plans),
+            Err(AuthError::Forbidden(Scope::Plans))
+        );
+        assert_eq!(
+            k.authorize(Some(b"Bearer nope"), Scope::Plans),
+            Err(AuthError::Unknown)
+        );
+        assert_eq!(k.authorize(None, Scope::Plans), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn exposure() {
+        let open = ApiKeys::open();
+        let lo: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let any: SocketAddr = "0.0.0.0:8080".parse().expect("addr");
+        assert!(check_exposure(&open, &[lo, lo]).is_ok());
+        assert!(check_exposure(&open, &[lo, any]).is_err());
+        assert!(check_exposure(&keys(), &[any, any]).is_ok());
+    }
+
+    #[test]
+    fn bad_hash_is_refused() {
+        assert!(ApiKeys::parse("keys: [{id: a, tenant: t, scopes: [plans], sha256: zz}]").is_err());
+    }
+}

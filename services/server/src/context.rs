@@ -1,0 +1,104 @@
+//! What every request handler needs, REST and gRPC alike: the shared rule sets, the API keys, and
+//! the few settings that shape answers. Kept apart from [`AppState`] (which the Redis store also
+//! owns) so the adapters depend on one small value.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::Guard;
+use protocol_engine::{Eligibility, EligibilityRequest, FieldViolation, RequestError, RuleSet};
+use tokio::sync::watch;
+
+use crate::auth::{ApiKeys, Caller};
+use crate::catalog::Catalog;
+use crate::state::AppState;
+
+/// Most checks a batch may carry (REST `checks`, gRPC `CheckEligibilityBatch.checks`).
+pub const MAX_BATCH: usize = 100;
+
+/// Largest request body (REST) or message (gRPC) accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct Context {
+    pub state: AppState,
+    pub keys: Arc<ApiKeys>,
+    /// Becomes `true` once the server is shutting down, so long-lived streams end cleanly.
+    pub shutdown: watch::Receiver<bool>,
+    /// Interval of heartbeats on idle `WatchDepthLimits` streams.
+    pub heartbeat: Duration,
+    /// Rule-set age past which `/readyz` reports the rule sets as stale.
+    pub max_staleness_secs: u64,
+}
+
+/// The rule sets could not be resolved for a caller (no base loaded: a server bug, not a client
+/// error).
+#[derive(Debug, Clone, Copy)]
+pub struct NoRuleSet;
+
+impl Context {
+    /// The rule sets served now. Lock-free; hold the guard only for the duration of a request.
+    pub fn catalog(&self) -> Guard<Arc<Catalog>> {
+        self.state.catalog.load()
+    }
+
+    /// The rule set a caller sees: its clinic's overlay, else the base.
+    pub fn ruleset<'c>(catalog: &'c Catalog, caller: &Caller) -> Result<&'c RuleSet, NoRuleSet> {
+        catalog
+            .for_tenant(caller.tenant.as_deref())
+            .ok_or(NoRuleSet)
+    }
+
+    /// Whether the server is shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Answers every check of a batch, or names every field at fault over all of them
+/// (`checks[i].field`); more than [`MAX_BATCH`] checks names `checks`. Shared by REST and gRPC so
+/// both refuse the same batches the same way.
+pub fn check_batch(
+    rs: &RuleSet,
+    checks: &[EligibilityRequest],
+) -> Result<Vec<Eligibility>, RequestError> {
+    if checks.len() > MAX_BATCH {
+        return Err(RequestError::field(
+            "checks",
+            format!("at most {MAX_BATCH} checks per batch, got {}", checks.len()),
+        ));
+    }
+    let mut results = Vec::with_capacity(checks.len());
+    let mut violations = Vec::new();
+    for (i, check) in checks.iter().enumerate() {
+        match rs.eligibility(check) {
+            Ok(e) => results.push(e),
+            Err(e) => violations.extend(e.violations.into_iter().map(|v| FieldViolation {
+                field: prefixed(&format!("checks[{i}]"), &v.field),
+                message: v.message,
+            })),
+        }
+    }
+    if violations.is_empty() {
+        Ok(results)
+    } else {
+        Err(RequestError { violations })
+    }
+}
+
+/// `prefix.field`, or `prefix` alone for a violation of the whole item.
+pub fn prefixed(prefix: &str, field: &str) -> String {
+    if field.is_empty() {
+        prefix.to_owned()
+    } else if field.starts_with('[') {
+        format!("{prefix}{field}")
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// A fresh decision id for an eligibility answer: UUID v7, so ids sort by time.
+pub fn new_decision_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

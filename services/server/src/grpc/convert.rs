@@ -1,0 +1,426 @@
+//! Conversions between the protobuf messages and the engine's types.
+//!
+//! Requests become the very engine requests REST deserializes into, so both protocols are judged
+//! by the same code; dates and facts are parsed here with the REST field paths (`date`,
+//! `history[1].date`, `facts.fitzpatrick`) so a gRPC client sees the same field names in its
+//! `BadRequest` violations. Answers carry the same information as the REST JSON: enum-like values
+//! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
+//! which is a protobuf enum.
+
+use jiff::civil::Date;
+use prost_types::value::Kind;
+use protocol_engine::{
+    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
+    Eligibility, EligibilityRequest, FactList, Facts, FieldViolation, HistoryEntry, Plan,
+    PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SourceRef,
+    TreatmentInfo, TreatmentList, TreatmentOutcome,
+};
+use serde::Serialize;
+
+use super::pb;
+
+/// Collects field violations while converting a request.
+#[derive(Default)]
+struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    fn date(&mut self, field: &str, text: &str) -> Option<Date> {
+        match text.parse::<Date>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.0.push(FieldViolation {
+                    field: field.to_owned(),
+                    message: format!("'{text}' is not a valid date (YYYY-MM-DD): {e}"),
+                });
+                None
+            }
+        }
+    }
+
+    fn history(&mut self, field: &str, entries: Vec<pb::HistoryEntry>) -> Vec<HistoryEntry> {
+        entries
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let date = self.date(&format!("{field}[{i}].date"), &h.date)?;
+                Some(HistoryEntry {
+                    procedure: h.procedure,
+                    date,
+                })
+            })
+            .collect()
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, RequestError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(RequestError {
+                violations: if self.0.is_empty() {
+                    vec![FieldViolation {
+                        field: String::new(),
+                        message: "the request is incomplete".into(),
+                    }]
+                } else {
+                    self.0
+                },
+            }),
+        }
+    }
+}
+
+/// `google.protobuf.Struct` → the facts map REST clients send as JSON.
+pub fn facts(s: Option<prost_types::Struct>) -> Facts {
+    s.map(|s| {
+        s.fields
+            .into_iter()
+            .map(|(k, v)| (k, json_value(v)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn json_value(v: prost_types::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(b),
+        Some(Kind::StringValue(s)) => Value::String(s),
+        Some(Kind::NumberValue(n)) => number(n),
+        Some(Kind::StructValue(s)) => Value::Object(
+            s.fields
+                .into_iter()
+                .map(|(k, v)| (k, json_value(v)))
+                .collect(),
+        ),
+        Some(Kind::ListValue(l)) => Value::Array(l.values.into_iter().map(json_value).collect()),
+    }
+}
+
+/// Protobuf has only doubles: a whole number becomes a JSON integer (as a REST client would send
+/// it); NaN and infinities stay visibly wrong (a string) rather than becoming `null`, which would
+/// mean "never" for a date fact.
+fn number(n: f64) -> serde_json::Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if n.fract() == 0.0 && n.abs() < EXACT {
+        // Whole and within ±2^53, so the cast is exact.
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n)
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|| serde_json::Value::String(n.to_string()))
+    }
+}
+
+fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
+    (!v.is_empty()).then_some(v)
+}
+
+pub fn eligibility_request(p: pb::EligibilityRequest) -> Result<EligibilityRequest, RequestError> {
+    let mut v = Violations::default();
+    let date = v.date("date", &p.date);
+    let history = v.history("history", p.history);
+    let req = date.map(|date| EligibilityRequest {
+        treatment: p.treatment,
+        date,
+        facts: facts(p.facts),
+        history,
+        zones: non_empty(p.zones),
+        device: p.device,
+        role: p.role,
+        indication: p.indication,
+    });
+    v.finish(req)
+}
+
+pub fn contraindication_request(
+    p: pb::ContraindicationRequest,
+) -> Result<ContraindicationRequest, RequestError> {
+    let mut v = Violations::default();
+    let date = p.date.as_deref().map(|d| v.date("date", d));
+    let history = p.history.map(|h| v.history("history", h.entries));
+    let req = ContraindicationRequest {
+        treatments: non_empty(p.treatments),
+        facts: facts(p.facts),
+        date: date.flatten(),
+        history,
+    };
+    v.finish(Some(req))
+}
+
+pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> DepthLimitsRequest {
+    DepthLimitsRequest {
+        treatment: p.treatment,
+        device: p.device,
+        role: p.role,
+        zone: p.zone,
+        indication: p.indication,
+        facts: p.facts.map(|f| facts(Some(f))),
+    }
+}
+
+pub fn plan_request(p: pb::PlanRequest) -> Result<PlanRequest, RequestError> {
+    let mut v = Violations::default();
+    let start_date = v.date("start_date", &p.start_date);
+    let history = v.history("history", p.history);
+    let req = start_date.map(|start_date| PlanRequest {
+        indication: p.indication,
+        zones: p.zones,
+        facts: facts(p.facts),
+        history,
+        start_date,
+        role: p.role,
+        device: p.device,
+        treatment: p.treatment,
+    });
+    v.finish(req)
+}
+
+// ---- answers ---------------------------------------------------------------------------------
+
+/// The REST spelling of a unit enum (`require_review`, `IFU`).
+fn label<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+pub fn decision(d: Decision) -> i32 {
+    let p = match d {
+        Decision::Eligible => pb::Decision::Eligible,
+        Decision::EligibleWithPrecautions => pb::Decision::EligibleWithPrecautions,
+        Decision::NeedsReview => pb::Decision::NeedsReview,
+        Decision::Incomplete => pb::Decision::Incomplete,
+        Decision::Deferred => pb::Decision::Deferred,
+        Decision::Contraindicated => pb::Decision::Contraindicated,
+    };
+    p as i32
+}
+
+pub fn ruleset(r: &RuleSetRef) -> pb::RuleSetRef {
+    pb::RuleSetRef {
+        id: r.id.clone(),
+        version: r.version.clone(),
+        digest: r.digest.clone(),
+        base: r.base.as_deref().map(|b| Box::new(ruleset(b))),
+    }
+}
+
+fn source(s: &SourceRef) -> pb::SourceRef {
+    pb::SourceRef {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        url: s.url.clone(),
+        grade: label(&s.grade),
+    }
+}
+
+fn reason(r: &Reason) -> pb::Reason {
+    let info = &r.info;
+    pb::Reason {
+        rule: info.rule.clone(),
+        effect: label(&info.effect),
+        severity: label(&info.severity),
+        summary: info.summary.clone(),
+        client_message: info.client_message.clone(),
+        evidence: label(&info.evidence),
+        sources: info.sources.iter().map(source).collect(),
+        until: r.until.map(|d| d.to_string()),
+    }
+}
+
+fn precaution(p: &PrecautionInfo) -> pb::Precaution {
+    pb::Precaution {
+        rule: p.rule.clone(),
+        instructions: p.instructions.clone(),
+        depth_cap_mm: p.depth_cap_mm.map(|d| d.mm()),
+        zones: p.zones.clone().unwrap_or_default(),
+    }
+}
+
+/// An eligibility answer; `decision_id` is empty inside a plan.
+pub fn eligibility(e: &Eligibility, decision_id: String) -> pb::Eligibility {
+    pb::Eligibility {
+        treatment: e.treatment.clone(),
+        date: e.date.to_string(),
+        decision: decision(e.decision),
+        bookable: e.bookable,
+        earliest_date: e.earliest_date.map(|d| d.to_string()),
+        reasons: e.reasons.iter().map(reason).collect(),
+        missing_facts: e.missing_facts.clone(),
+        precautions: e.precautions.iter().map(|p| precaution(p)).collect(),
+        ruleset: Some(ruleset(&e.ruleset)),
+        decision_id,
+    }
+}
+
+fn outcome(o: &TreatmentOutcome) -> pb::TreatmentOutcome {
+    pb::TreatmentOutcome {
+        treatment: o.treatment.clone(),
+        decision: decision(o.decision),
+        bookable: o.bookable,
+        reasons: o.reasons.iter().map(reason).collect(),
+        missing_facts: o.missing_facts.clone(),
+        precautions: o.precautions.iter().map(|p| precaution(p)).collect(),
+    }
+}
+
+pub fn contraindication_report(r: &ContraindicationReport) -> pb::ContraindicationReport {
+    pb::ContraindicationReport {
+        results: r.results.iter().map(outcome).collect(),
+        missing_facts: r.missing_facts.clone(),
+        not_evaluated: r.not_evaluated.clone(),
+        ruleset: Some(ruleset(&r.ruleset)),
+    }
+}
+
+pub fn depth_limits(d: &DepthLimits) -> pb::DepthLimits {
+    pb::DepthLimits {
+        treatment: d.treatment.clone(),
+        device: d.device.clone(),
+        role: d.role.clone(),
+        indication: d.indication.clone(),
+        zones: d
+            .zones
+            .iter()
+            .map(|z| pb::ZoneLimit {
+                zone: z.zone.clone(),
+                max_depth_mm: z.max_depth_mm.mm(),
+                bound_by: z.bound_by.iter().map(|b| b.label()).collect(),
+            })
+            .collect(),
+        client: d.client.as_ref().map(outcome),
+        ruleset: Some(ruleset(&d.ruleset)),
+    }
+}
+
+pub fn plan(p: &Plan) -> pb::Plan {
+    let status = match p.status {
+        PlanStatus::Scheduled => pb::PlanStatus::Scheduled,
+        PlanStatus::NotBookable => pb::PlanStatus::NotBookable,
+    };
+    pb::Plan {
+        status: status as i32,
+        treatment: p.treatment.clone(),
+        indication: p.indication.clone(),
+        rationale: p.rationale.clone(),
+        sessions: p.sessions,
+        interval_days: p.interval_days,
+        schedule: p
+            .schedule
+            .iter()
+            .map(|s| pb::PlannedSession {
+                number: s.number,
+                date: s.date.to_string(),
+                zones: s
+                    .zones
+                    .iter()
+                    .map(|z| pb::ZoneDepth {
+                        zone: z.zone.clone(),
+                        depth_mm: z.depth_mm.mm(),
+                        max_depth_mm: z.max_depth_mm.mm(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        precare: p.precare.clone(),
+        aftercare: Some(pb::Aftercare {
+            duration_days: p.aftercare.duration_days,
+            instructions: p.aftercare.instructions.clone(),
+        }),
+        downtime: p.downtime.clone(),
+        results: p
+            .results
+            .iter()
+            .map(|m| pb::DatedMilestone {
+                milestone: m.milestone.clone(),
+                date: m.date.to_string(),
+                evidence: label(&m.evidence),
+            })
+            .collect(),
+        first_session: Some(eligibility(&p.first_session, String::new())),
+        ruleset: Some(ruleset(&p.ruleset)),
+    }
+}
+
+pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
+    pb::TreatmentInfo {
+        code: t.code.clone(),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        needle: t.needle,
+        setting: t.setting.clone(),
+        roles: t.roles.clone(),
+        best_for: t.best_for.clone(),
+        devices: t.devices.clone(),
+        min_interval_days: t.min_interval_days,
+        sessions: t.sessions,
+        max_sessions: t.max_sessions,
+        interval_days: t.interval_days,
+        zones: t
+            .zones
+            .iter()
+            .map(|z| pb::ZoneCapInfo {
+                zone: z.zone.clone(),
+                max_depth_mm: z.max_depth_mm.mm(),
+                start_depth_mm: z.start_depth_mm.mm(),
+            })
+            .collect(),
+        downtime: t.downtime.clone(),
+        contraindication_rules: t.contraindication_rules.clone(),
+    }
+}
+
+pub fn treatment_list(l: &TreatmentList) -> pb::TreatmentList {
+    pb::TreatmentList {
+        treatments: l.treatments.iter().map(treatment).collect(),
+        ruleset: Some(ruleset(&l.ruleset)),
+    }
+}
+
+pub fn fact_list(l: &FactList) -> pb::FactList {
+    pb::FactList {
+        facts: l
+            .facts
+            .iter()
+            .map(|f| pb::FactInfo {
+                id: f.id.clone(),
+                r#type: f.fact_type.clone(),
+                question: f.question.clone(),
+                min: f.min,
+                max: f.max,
+                values: f.values.clone(),
+                null_means: f.null_means.clone(),
+            })
+            .collect(),
+        ruleset: Some(ruleset(&l.ruleset)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_match_rest_json() {
+        assert_eq!(number(2.0), serde_json::json!(2));
+        assert_eq!(number(2.5), serde_json::json!(2.5));
+        assert!(number(f64::NAN).is_string());
+    }
+
+    #[test]
+    fn bad_dates_name_their_field() {
+        let p = pb::EligibilityRequest {
+            treatment: "microneedling".into(),
+            date: "2026-02-30".into(),
+            history: vec![pb::HistoryEntry {
+                procedure: "ipl".into(),
+                date: "yesterday".into(),
+            }],
+            ..Default::default()
+        };
+        let e = eligibility_request(p).expect_err("invalid");
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["date", "history[0].date"]);
+    }
+}

@@ -1,0 +1,129 @@
+//! `POST /v1/eligibility`, `POST /v1/eligibility:batch` and `POST /v1/contraindications:check`:
+//! the questions booking systems and intake forms ask. Every eligibility answer gets a
+//! `decision_id` (UUID v7) here, since the engine is pure and has no notion of identity or time.
+
+use axum::extract::State;
+use axum::Json;
+use protocol_engine::{
+    ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
+};
+use serde::{Deserialize, Serialize};
+
+use super::extract::JsonBody;
+use super::caller::{Authorized, EligibilityScope};
+use super::problem::Problem;
+use crate::context::{Context, check_batch, new_decision_id};
+
+/// An eligibility answer with its decision id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EligibilityResponse {
+    #[serde(flatten)]
+    pub eligibility: Eligibility,
+    /// Unique id of this decision (UUID v7, time-ordered), for audit trails.
+    pub decision_id: String,
+}
+
+impl EligibilityResponse {
+    pub fn new(eligibility: Eligibility) -> Self {
+        Self {
+            eligibility,
+            decision_id: new_decision_id(),
+        }
+    }
+}
+
+/// Up to 100 checks at once (a booking calendar).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityBatchRequest {
+    /// At most 100 checks.
+    pub checks: Vec<EligibilityRequest>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EligibilityBatchResponse {
+    /// One answer per check, in request order.
+    pub results: Vec<EligibilityResponse>,
+}
+
+/// May this client have this treatment on this date?
+#[utoipa::path(
+    post,
+    path = "/v1/eligibility",
+    tag = "eligibility",
+    request_body = EligibilityRequest,
+    responses(
+        (status = 200, description = "The decision, its reasons and missing facts", body = EligibilityResponse),
+        (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn check_eligibility(
+    State(ctx): State<Context>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    JsonBody(req): JsonBody<EligibilityRequest>,
+) -> Result<Json<EligibilityResponse>, Problem> {
+    let catalog = ctx.catalog();
+    let rs = Context::ruleset(&catalog, &caller)?;
+    Ok(Json(EligibilityResponse::new(rs.eligibility(&req)?)))
+}
+
+/// Many eligibility checks at once; all answered or, if any is invalid, none.
+#[utoipa::path(
+    post,
+    path = "/v1/eligibility:batch",
+    tag = "eligibility",
+    request_body = EligibilityBatchRequest,
+    responses(
+        (status = 200, description = "One answer per check, in order", body = EligibilityBatchResponse),
+        (status = 400, description = "A check is invalid (fields `checks[i].…`), or more than 100 checks (field `checks`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn check_eligibility_batch(
+    State(ctx): State<Context>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    JsonBody(req): JsonBody<EligibilityBatchRequest>,
+) -> Result<Json<EligibilityBatchResponse>, Problem> {
+    let catalog = ctx.catalog();
+    let rs = Context::ruleset(&catalog, &caller)?;
+    let results = check_batch(rs, &req.checks)?
+        .into_iter()
+        .map(EligibilityResponse::new)
+        .collect();
+    Ok(Json(EligibilityBatchResponse { results }))
+}
+
+/// Which treatments are contraindicated for this client, and what must still be asked?
+#[utoipa::path(
+    post,
+    path = "/v1/contraindications:check",
+    tag = "eligibility",
+    request_body = ContraindicationRequest,
+    responses(
+        (status = 200, description = "The outcome per treatment and the questions still to ask", body = ContraindicationReport),
+        (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn check_contraindications(
+    State(ctx): State<Context>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    JsonBody(req): JsonBody<ContraindicationRequest>,
+) -> Result<Json<ContraindicationReport>, Problem> {
+    let catalog = ctx.catalog();
+    let rs = Context::ruleset(&catalog, &caller)?;
+    Ok(Json(rs.contraindications(&req)?))
+}

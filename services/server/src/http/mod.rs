@@ -1,0 +1,88 @@
+//! The REST adapter (axum): `/v1/...` as DESIGN §5 names it, probes and the OpenAPI document.
+//!
+//! Every `/v1` handler takes an [`caller::Authorized`] extractor naming the scope it needs; it runs
+//! before any body is read (so an unauthenticated caller learns nothing about the request).
+//! Handlers are one file per resource and do three things only: parse, ask the engine, render.
+
+pub mod caller;
+pub mod catalog;
+pub mod depth;
+pub mod eligibility;
+pub mod extract;
+pub mod health;
+pub mod plans;
+pub mod problem;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::context::{Context, MAX_BODY_BYTES};
+use problem::Problem;
+
+use catalog::{get_treatment, list_facts, list_treatments};
+use depth::{depth_limits_get, depth_limits_post};
+use eligibility::{check_contraindications, check_eligibility, check_eligibility_batch};
+use health::{healthz, readyz};
+use plans::build_plan;
+
+/// The whole REST API.
+pub fn router(ctx: Context, request_timeout: Duration) -> Router {
+    let api = Router::new()
+        .route("/v1/eligibility", post(check_eligibility))
+        .route("/v1/eligibility:batch", post(check_eligibility_batch))
+        .route("/v1/contraindications:check", post(check_contraindications))
+        .route(
+            "/v1/depth-limits",
+            get(depth_limits_get).post(depth_limits_post),
+        )
+        .route("/v1/plans", post(build_plan))
+        .route("/v1/treatments", get(list_treatments))
+        .route("/v1/treatments/{code}", get(get_treatment))
+        .route("/v1/facts", get(list_facts));
+    let open = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json));
+
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            timeout_middleware,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+/// Ends a request that takes longer than the configured timeout with a 503 problem.
+async fn timeout_middleware(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Problem::timeout(limit.as_secs()).into_response(),
+    }
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> Problem {
+    Problem::not_found(format!("no resource at {}", req.uri().path()))
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::method_not_allowed()
+}

@@ -1,0 +1,36 @@
+//! `POST /v1/plans`: a course of treatment for an indication.
+
+use axum::extract::State;
+use axum::Json;
+use protocol_engine::{Plan, PlanRequest};
+
+use super::extract::JsonBody;
+use super::caller::{Authorized, PlansScope};
+use super::problem::Problem;
+use crate::context::Context;
+
+/// Sessions, dates, depth per zone and session, care instructions and the results timeline.
+#[utoipa::path(
+    post,
+    path = "/v1/plans",
+    tag = "plans",
+    request_body = PlanRequest,
+    responses(
+        (status = 200, description = "The plan (status `not_bookable` with no sessions when the first session is not bookable)", body = Plan),
+        (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `plans` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn build_plan(
+    State(ctx): State<Context>,
+    Authorized(caller, _): Authorized<PlansScope>,
+    JsonBody(req): JsonBody<PlanRequest>,
+) -> Result<Json<Plan>, Problem> {
+    let catalog = ctx.catalog();
+    let rs = Context::ruleset(&catalog, &caller)?;
+    Ok(Json(rs.plan(&req)?))
+}

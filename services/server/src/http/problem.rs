@@ -1,0 +1,182 @@
+//! RFC 9457 problem details: every REST error is `application/problem+json` with a stable `type`,
+//! the HTTP `status`, a human `title`/`detail`, and — for a request that cannot be answered as
+//! asked — `errors: [{field, message}]` naming each field at fault, so a client can fix its request
+//! without reading server code.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol_engine::{FieldViolation, RequestError};
+use serde::Serialize;
+
+use crate::auth::AuthError;
+use crate::context::NoRuleSet;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem details object (RFC 9457).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI identifying the kind of problem: `urn:treatment-protocol:problem:<kind>` with kinds
+    /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
+    /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Every field at fault, by path into the request (`facts.pregnant`, `history[0].date`,
+    /// `checks[3].treatment`); empty for problems not about a field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldViolation>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Self {
+        Self {
+            kind: format!("urn:treatment-protocol:problem:{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// 400: the request names fields that are wrong.
+    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
+        let detail = match violations.as_slice() {
+            [one] if one.field.is_empty() => one.message.clone(),
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self {
+            errors: violations,
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "The request is invalid",
+                Some(detail),
+            )
+        }
+    }
+
+    /// 400 on one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldViolation {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            Some(detail.into()),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            Some("this path does not accept this HTTP method".into()),
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            Some(format!("request bodies are limited to {limit} bytes")),
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            Some("send the request body as JSON with `Content-Type: application/json`".into()),
+        )
+    }
+
+    pub fn timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+            Some(format!("the request did not complete within {secs} s")),
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            Some(detail.into()),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            None,
+        )
+    }
+}
+
+impl From<RequestError> for Problem {
+    fn from(e: RequestError) -> Self {
+        Self::invalid(e.violations)
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Unknown => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                Some(e.to_string()),
+            ),
+            AuthError::Forbidden(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                Some(e.to_string()),
+            ),
+        }
+    }
+}
+
+impl From<NoRuleSet> for Problem {
+    fn from(_: NoRuleSet) -> Self {
+        Self::unavailable("no rule set is loaded")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = (status, body).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}

@@ -1,0 +1,42 @@
+//! `protocol-server`: parses the settings (flags and `PROTOCOL_*` variables), starts telemetry and
+//! serves REST and gRPC until SIGTERM/SIGINT. Everything else is in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use protocol_server::config::Settings;
+use protocol_server::{startup, telemetry};
+
+/// mimalloc: the request path allocates many small strings (fact ids, JSON values) on several
+/// threads at once, where glibc's allocator costs a tenth of the CPU under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    let _telemetry = match telemetry::init(settings.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("protocol-server: cannot start logging: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("protocol-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(startup::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "protocol-server failed");
+            eprintln!("protocol-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

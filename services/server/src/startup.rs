@@ -1,0 +1,280 @@
+//! Start-up and shutdown: one [`App`] binds both listeners (REST and gRPC) on one tokio runtime,
+//! logs where it listens and which rule sets it serves, and serves until told to stop.
+//!
+//! Binding is separate from serving so a caller (tests, tools) can bind port 0 and learn the
+//! actual addresses first. Shutdown is graceful: on SIGTERM/SIGINT both servers stop accepting,
+//! `WatchDepthLimits` streams end with OK, in-flight requests finish (up to
+//! `PROTOCOL_SHUTDOWN_GRACE_SECS`), and `run` returns `Ok` so the process exits 0.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
+
+use crate::auth::{ApiKeys, check_exposure};
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::context::{Context, MAX_BODY_BYTES};
+use crate::grpc::{ProtocolService, pb};
+use crate::state::AppState;
+
+type ProtocolServer = pb::treatment_protocol_server::TreatmentProtocolServer<ProtocolService>;
+
+/// A bound, not yet serving, server.
+pub struct App {
+    settings: Settings,
+    http: TcpListener,
+    grpc: TcpListener,
+    http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    ctx: Context,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Loads the API keys: the keys file, else `PROTOCOL_API_KEYS`, else none (open mode).
+fn load_keys(settings: &Settings) -> anyhow::Result<ApiKeys> {
+    match (&settings.api_keys_file, &settings.api_keys) {
+        (Some(path), _) => ApiKeys::load(path),
+        (None, Some(text)) if !text.trim().is_empty() => {
+            ApiKeys::parse(text).context("PROTOCOL_API_KEYS")
+        }
+        _ => Ok(ApiKeys::open()),
+    }
+}
+
+/// The rule sets to start with: a folder when configured, else the ones compiled in.
+fn load_catalog(settings: &Settings) -> anyhow::Result<Catalog> {
+    match &settings.rulesets_dir {
+        Some(dir) => Catalog::from_dir(dir),
+        None => Catalog::bundled(),
+    }
+}
+
+impl App {
+    /// Loads keys and rule sets and binds both listeners. Refuses to expose an open server.
+    pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
+        let keys = load_keys(&settings)?;
+        check_exposure(&keys, &[settings.http_addr, settings.grpc_addr])?;
+        let catalog = load_catalog(&settings)?;
+        if settings.redis_url.is_some() {
+            tracing::warn!(
+                "PROTOCOL_REDIS_URL is set, but this build distributes no rule sets through \
+                 Redis yet: serving the local rule sets"
+            );
+        }
+
+        let http = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("binding the REST listener on {}", settings.http_addr))?;
+        let grpc = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC listener on {}", settings.grpc_addr))?;
+        let http_addr = http.local_addr()?;
+        let grpc_addr = grpc.local_addr()?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Context {
+            state: AppState::new(catalog),
+            keys: Arc::new(keys),
+            shutdown: shutdown_rx,
+            heartbeat: Duration::from_secs(settings.watch_heartbeat_secs.max(1)),
+            max_staleness_secs: settings.max_staleness_secs,
+        };
+        Ok(Self {
+            settings,
+            http,
+            grpc,
+            http_addr,
+            grpc_addr,
+            ctx,
+            shutdown,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The shared state (for the Redis store, which swaps rule sets into it).
+    pub fn state(&self) -> &AppState {
+        &self.ctx.state
+    }
+
+    fn announce(&self) {
+        tracing::info!(
+            rest = %self.http_addr,
+            grpc = %self.grpc_addr,
+            "protocol-server listening: REST on http://{}, gRPC on {}",
+            self.http_addr,
+            self.grpc_addr
+        );
+        let catalog = self.ctx.catalog();
+        for r in catalog.refs() {
+            tracing::info!(
+                id = %r.id,
+                version = %r.version,
+                digest = %r.digest,
+                base = r.base.as_ref().map(|b| b.id.as_str()).unwrap_or(""),
+                origin = ?catalog.origin,
+                "serving rule set {} {}",
+                r.id,
+                r.version
+            );
+        }
+        if self.ctx.keys.is_open() {
+            tracing::warn!(
+                "no API keys configured: the server is open (every scope, base rule set) and \
+                 listens on loopback only"
+            );
+        } else {
+            tracing::info!(
+                keys = self.ctx.keys.len(),
+                tenants = ?self.ctx.keys.tenants(),
+                "API keys loaded"
+            );
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.announce();
+        let timeout = Duration::from_secs(self.settings.request_timeout_secs.max(1));
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+
+        let router = crate::http::router(self.ctx.clone(), timeout)
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let listener = self.http.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let http = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped(self.ctx.shutdown.clone()))
+            .into_future();
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<ProtocolServer>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .context("building the reflection service")?;
+        let protocol = ProtocolServer::new(ProtocolService::new(self.ctx.clone()))
+            .max_decoding_message_size(MAX_BODY_BYTES);
+        let grpc = tonic::transport::Server::builder()
+            .timeout(timeout)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(protocol)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                stopped(self.ctx.shutdown.clone()),
+            );
+
+        let mut http_task = tokio::spawn(http);
+        let mut grpc_task = tokio::spawn(grpc);
+        tokio::select! {
+            () = signal => tracing::info!("shutdown requested: draining in-flight requests"),
+            r = &mut http_task => {
+                return Err(anyhow::anyhow!("the REST server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
+            }
+            r = &mut grpc_task => {
+                return Err(anyhow::anyhow!("the gRPC server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
+            }
+        }
+        health.set_not_serving::<ProtocolServer>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = self.shutdown.send(true);
+
+        let drained = tokio::time::timeout(grace, async {
+            let (h, g) = tokio::join!(http_task, grpc_task);
+            (
+                h.map_err(anyhow::Error::from)
+                    .and_then(|r| r.map_err(anyhow::Error::from)),
+                g.map_err(anyhow::Error::from)
+                    .and_then(|r| r.map_err(anyhow::Error::from)),
+            )
+        })
+        .await;
+        match drained {
+            Ok((Ok(()), Ok(()))) => {
+                tracing::info!("shut down cleanly");
+                Ok(())
+            }
+            Ok((h, g)) => {
+                for e in [h.err(), g.err()].into_iter().flatten() {
+                    tracing::error!(error = format!("{e:#}"), "server error during shutdown");
+                }
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "shutdown grace period elapsed with requests still in flight"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+fn outcome(r: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "unexpectedly".into(),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Completes once shutdown has been signalled.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// Binds, serves, and shuts down on SIGTERM/SIGINT: what `main` runs.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    App::bind(settings)
+        .await?
+        .run_until(shutdown_signal())
+        .await
+}

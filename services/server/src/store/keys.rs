@@ -1,0 +1,89 @@
+//! Redis key and channel names.
+//!
+//! Every key carries the same hash tag, `{rulesets}`, so that Redis Cluster places them all in one
+//! slot: the activation script reads the active pointers and writes them in one atomic step, and a
+//! script may only touch keys of a single slot. The price is that one deployment's rule sets live on
+//! one shard, which is nothing for a few documents of some tens of kilobytes.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `protocol:{rulesets}:doc:<id>:<version>` | string | canonical JSON of one published version; written once (`SET NX`), never changed |
+//! | `protocol:{rulesets}:digests:<id>` | hash | version → `sha256:<hex>` of that payload, checked on every load |
+//! | `protocol:{rulesets}:versions:<id>` | sorted set | published versions, scored by publish time (Unix ms) |
+//! | `protocol:{rulesets}:active` | hash | id → active version: the one pointer activation changes |
+//! | channel `protocol:rulesets:activated` | pub/sub | `{"id","version","digest"}` after each activation |
+//!
+//! Ids and versions are restricted to `[A-Za-z0-9._-]` (see `payload::check_name`), so the `:`
+//! separators are unambiguous.
+
+/// The hash tag shared by every key of one deployment.
+pub const HASH_TAG: &str = "{rulesets}";
+
+/// Key names under one prefix. The default prefix is `protocol`; tests and side-by-side
+/// deployments on one Redis may choose another.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self::with_prefix("protocol")
+    }
+}
+
+impl Keys {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The immutable payload of one published version.
+    pub fn doc(&self, id: &str, version: &str) -> String {
+        format!("{}:{HASH_TAG}:doc:{id}:{version}", self.prefix)
+    }
+
+    /// version → digest for one rule set.
+    pub fn digests(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:digests:{id}", self.prefix)
+    }
+
+    /// Published versions of one rule set, in publish order.
+    pub fn versions(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:versions:{id}", self.prefix)
+    }
+
+    /// id → active version.
+    pub fn active(&self) -> String {
+        format!("{}:{HASH_TAG}:active", self.prefix)
+    }
+
+    /// The pub/sub channel announcing activations. Channels are not keys (no slot), so no tag.
+    pub fn channel(&self) -> String {
+        format!("{}:rulesets:activated", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_shares_the_hash_tag() {
+        let k = Keys::default();
+        for key in [
+            k.doc("clinic-aurora", "2026.11.1"),
+            k.digests("base"),
+            k.versions("base"),
+            k.active(),
+        ] {
+            assert!(key.contains("{rulesets}"), "{key}");
+        }
+        assert_eq!(
+            k.doc("clinic-aurora", "2026.11.1"),
+            "protocol:{rulesets}:doc:clinic-aurora:2026.11.1"
+        );
+        assert_eq!(k.channel(), "protocol:rulesets:activated");
+    }
+}

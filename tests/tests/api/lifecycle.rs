@@ -1,0 +1,162 @@
+//! Start-up and shutdown: what the server prints, what it refuses, and a clean exit on SIGTERM
+//! with open streams ended OK.
+
+use std::time::Duration;
+
+use protocol_tests::{KEY_AURORA, Server, ServerBuilder, keys_yaml, pb};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_streams_cleanly_and_exits_zero() {
+    let mut server = Server::start().expect("server starts");
+    let mut client = server.grpc().await.expect("client");
+    let mut stream = client
+        .watch_depth_limits(pb::DepthLimitsRequest {
+            treatment: "microneedling".into(),
+            device: "dermapen_4".into(),
+            role: "physician".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    stream.message().await.expect("ok").expect("first limits");
+
+    server.terminate().expect("SIGTERM sent");
+    // The stream ends with OK (no error status), then the process exits 0.
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("stream ends in time");
+    match end {
+        Ok(None) => {}
+        other => panic!("expected a clean end of stream, got {other:?}"),
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("server exits");
+    assert!(
+        status.success(),
+        "exit status {status}; output:\n{}",
+        server.output().join("\n")
+    );
+    let out = server.output().join("\n");
+    assert!(out.contains("shut down cleanly"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_serve_open_on_a_non_loopback_address() {
+    for var in ["PROTOCOL_HTTP_ADDR", "PROTOCOL_GRPC_ADDR"] {
+        let (status, output) = ServerBuilder::new()
+            .env(var, "0.0.0.0:0")
+            .run_to_exit(Duration::from_secs(20))
+            .expect("runs");
+        assert!(
+            !status.success(),
+            "{var}: should not start; output:\n{output}"
+        );
+        assert!(output.contains("refusing to start"), "{output}");
+        assert!(output.contains("0.0.0.0"), "{output}");
+        assert!(output.contains("PROTOCOL_API_KEYS_FILE"), "{output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_fails_at_start_with_a_reason() {
+    let (status, output) = ServerBuilder::new()
+        .env(
+            "PROTOCOL_API_KEYS",
+            "keys: [{id: a, tenant: t, scopes: [plans], sha256: nothex}]",
+        )
+        .run_to_exit(Duration::from_secs(20))
+        .expect("runs");
+    assert!(!status.success());
+    assert!(output.contains("sha256"), "{output}");
+
+    let (status, output) = ServerBuilder::new()
+        .env("PROTOCOL_RULESETS_DIR", "/nonexistent/rulesets")
+        .run_to_exit(Duration::from_secs(20))
+        .expect("runs");
+    assert!(!status.success(), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_the_environment_work_like_the_file() {
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_API_KEYS", &keys_yaml())
+        .spawn()
+        .expect("server starts");
+    let http = http();
+    let body = json!({"treatment": "microneedling", "date": "2026-12-01", "history": []});
+    let res = http
+        .post(server.url("/v1/eligibility"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res: Value = http
+        .post(server.url("/v1/eligibility"))
+        .bearer_auth(KEY_AURORA)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(res["ruleset"]["id"], "clinic-aurora");
+}
+
+/// Start-up names the listen addresses and every rule set (id, version, digest); the open-mode
+/// warning is given once; and client facts never reach the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_output_and_no_facts_in_logs() {
+    let server = ServerBuilder::new()
+        .env("RUST_LOG", "debug")
+        .spawn()
+        .expect("server starts");
+    let http = http();
+    let ready: Value = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    let mut facts = healthy_facts();
+    facts["date_of_birth"] = json!("1971-07-13");
+    let res = http
+        .post(server.url("/v1/eligibility"))
+        .json(&json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": facts}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut client = server.grpc().await.expect("client");
+    client
+        .check_eligibility(eligibility_pb(
+            &json!({"treatment": "microneedling", "date": "2026-12-01", "facts": facts}),
+        ))
+        .await
+        .expect("grpc");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let out = server.output().join("\n");
+    assert!(out.contains(&server.http.to_string()), "{out}");
+    assert!(out.contains(&server.grpc.to_string()), "{out}");
+    for r in ready["rulesets"].as_array().expect("rulesets") {
+        for k in ["id", "version", "digest"] {
+            let v = r[k].as_str().expect("string");
+            assert!(out.contains(v), "start-up output lacks {k} {v}:\n{out}");
+        }
+    }
+    assert_eq!(out.matches("no API keys configured").count(), 1, "{out}");
+    assert!(
+        !out.contains("1971-07-13"),
+        "a client fact reached the logs:\n{out}"
+    );
+}

@@ -1,0 +1,12 @@
+//! Black-box tests of the real `protocol-server` binary: one test binary (to keep link time low)
+//! whose modules each start their own server on free ports and drive it with a real HTTP client
+//! (reqwest) and the generated gRPC client.
+
+mod auth;
+mod bad_input;
+mod common;
+mod grpc;
+mod lifecycle;
+mod openapi;
+mod rest;
+mod scenarios;
