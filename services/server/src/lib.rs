@@ -18,4 +18,5 @@ pub mod http;
 pub mod openapi;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;

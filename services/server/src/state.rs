@@ -1,7 +1,8 @@
 //! State shared by the REST and gRPC adapters and the Redis store.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -45,6 +46,14 @@ pub struct StoreHealth {
     pub redis_up: AtomicBool,
     /// Unix seconds of the last successful load or reconcile (the rule set's freshness).
     pub last_sync_unix: AtomicI64,
+    /// Failed Redis operations of the sync task (connects, reconciles, subscription losses).
+    pub redis_errors: AtomicU64,
+    /// Times Redis became reachable again after being unreachable.
+    pub reconnects: AtomicU64,
+    /// Active rule sets read from Redis and refused (digest mismatch or failed validation).
+    pub refused: AtomicU64,
+    /// The last Redis error or refusal, for `/readyz` and logs; cleared on a good sync.
+    pub last_error: Mutex<Option<String>>,
 }
 
 impl Default for StoreHealth {
@@ -53,6 +62,10 @@ impl Default for StoreHealth {
             redis_configured: AtomicBool::new(false),
             redis_up: AtomicBool::new(false),
             last_sync_unix: AtomicI64::new(now_unix()),
+            redis_errors: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         }
     }
 }
@@ -65,6 +78,19 @@ impl StoreHealth {
     /// Seconds since the rule sets were last confirmed current.
     pub fn age_secs(&self) -> i64 {
         (now_unix() - self.last_sync_unix.load(Ordering::Relaxed)).max(0)
+    }
+
+    /// Past the maximum staleness: Redis is configured and the rule sets have not been confirmed
+    /// current for longer than `max_staleness`. Without Redis the bundled rule sets are the truth
+    /// and never stale.
+    pub fn is_stale(&self, max_staleness: Duration) -> bool {
+        self.redis_configured.load(Ordering::Relaxed)
+            && u64::try_from(self.age_secs()).unwrap_or(0) > max_staleness.as_secs()
+    }
+
+    /// The last Redis error or refusal, if the last sync did not succeed.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
     }
 }
 

@@ -1,61 +1,84 @@
 //! `grpc-load`: a small closed-loop load generator for `CheckEligibility` (what `scripts/load` runs
 //! for the gRPC figures; ghz is not available from any reachable registry).
 //!
-//! N connections (one HTTP/2 channel each), one request in flight per connection, for a fixed
-//! duration after a short warm-up; prints requests/s and p50/p99 latency. The request is built
-//! from the same JSON body the REST load uses, so both protocols carry the same decision.
+//! `--concurrency` requests in flight (default 64), spread over `--connections` HTTP/2
+//! connections (default: one per request in flight, like oha/wrk connections; fewer connections
+//! multiplex several streams each, as gRPC clients usually do), for a fixed duration after a short
+//! warm-up; prints requests/s and p50/p99 latency. The request is built from the same JSON body
+//! the REST load uses, so both protocols carry the same decision. Like wrk, the generator sends
+//! pre-encoded bytes and does not decode answers (the first call is checked with the typed
+//! client), so its own CPU use stays small on a machine it shares with the server.
+//!
+//! `--write-frame FILE` writes the request as one gRPC message frame instead, for h2load
+//! (`--data FILE -H 'content-type: application/grpc' -H 'te: trailers'`), which `scripts/load`
+//! also runs when it is installed: a C client costs the shared CPUs less.
 //!
 //! ```text
-//! grpc-load --addr http://127.0.0.1:50051 --connections 64 --duration 10 --body scripts/load-eligibility.json [--key KEY]
+//! grpc-load --addr http://127.0.0.1:50051 --concurrency 64 --connections 64 --duration 10 \
+//!           --body scripts/load-eligibility.json [--key KEY]
 //! ```
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use prost::Message;
+use prost::bytes::{Buf, BufMut, Bytes};
 use protocol_tests::json_pb::eligibility_pb;
 use protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 struct Args {
     addr: String,
     connections: usize,
+    concurrency: usize,
     duration: Duration,
     warmup: Duration,
     body: String,
     key: Option<String>,
+    write_frame: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         addr: "http://127.0.0.1:50051".into(),
-        connections: 64,
+        connections: 0,
+        concurrency: 64,
         duration: Duration::from_secs(10),
         warmup: Duration::from_secs(1),
         body: "scripts/load-eligibility.json".into(),
         key: None,
+        write_frame: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--addr" => args.addr = value()?,
-            "--connections" | "-c" => args.connections = value()?.parse()?,
+            "--connections" => args.connections = value()?.parse()?,
+            "--concurrency" | "-c" => args.concurrency = value()?.parse()?,
             "--duration" | "-d" => args.duration = Duration::from_secs_f64(value()?.parse()?),
             "--warmup" => args.warmup = Duration::from_secs_f64(value()?.parse()?),
             "--body" => args.body = value()?,
             "--key" => args.key = Some(value()?),
+            "--write-frame" => args.write_frame = Some(value()?),
             "--help" | "-h" => {
                 println!(
-                    "grpc-load --addr URL --connections N --duration SECS --warmup SECS --body FILE [--key KEY]"
+                    "grpc-load --addr URL --concurrency N --connections N --duration SECS --warmup SECS --body FILE [--key KEY]\n\
+                     grpc-load --body FILE --write-frame OUT   (write the gRPC-framed request for h2load and exit)"
                 );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
         }
     }
-    if args.connections == 0 {
-        bail!("--connections must be at least 1");
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.connections == 0 || args.connections > args.concurrency {
+        args.connections = args.concurrency;
     }
     Ok(args)
 }
@@ -66,14 +89,57 @@ struct Sample {
     errors: u64,
 }
 
+/// Sends pre-encoded request bytes and skips decoding the answer (its size is all we look at).
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = usize;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = usize;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<usize>, tonic::Status> {
+        let n = src.remaining();
+        src.advance(n);
+        Ok(Some(n))
+    }
+}
+
+const METHOD: &str = "/treatment.protocol.v1.TreatmentProtocol/CheckEligibility";
+
 async fn worker(
     channel: Channel,
-    request: protocol_tests::pb::EligibilityRequest,
+    body: Bytes,
     auth: Option<MetadataValue<tonic::metadata::Ascii>>,
     measure_from: Instant,
     until: Instant,
 ) -> Sample {
-    let mut client = TreatmentProtocolClient::new(channel);
+    let mut client = tonic::client::Grpc::new(channel);
+    let path = PathAndQuery::from_static(METHOD);
     let mut sample = Sample {
         latencies_us: Vec::with_capacity(100_000),
         errors: 0,
@@ -83,11 +149,17 @@ async fn worker(
         if start >= until {
             break;
         }
-        let mut req = tonic::Request::new(request.clone());
+        let mut req = tonic::Request::new(body.clone());
         if let Some(a) = &auth {
             req.metadata_mut().insert("authorization", a.clone());
         }
-        let ok = client.check_eligibility(req).await.is_ok();
+        let ok = match client.ready().await {
+            Ok(()) => client
+                .unary::<Bytes, usize, RawCodec>(req, path.clone(), RawCodec)
+                .await
+                .is_ok_and(|r| *r.get_ref() > 0),
+            Err(_) => false,
+        };
         if start >= measure_from {
             if ok {
                 let us = start.elapsed().as_micros();
@@ -118,12 +190,23 @@ async fn main() -> anyhow::Result<()> {
     )
     .with_context(|| format!("{} is not JSON", args.body))?;
     let request = eligibility_pb(&body);
+    let encoded = Bytes::from(request.encode_to_vec());
+    if let Some(out) = &args.write_frame {
+        // A gRPC message frame: uncompressed flag, big-endian length, the message.
+        let len = u32::try_from(encoded.len()).context("request too large")?;
+        let mut frame = Vec::with_capacity(5 + encoded.len());
+        frame.push(0u8);
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&encoded);
+        std::fs::write(out, frame).with_context(|| format!("writing {out}"))?;
+        return Ok(());
+    }
     let auth = match &args.key {
         Some(k) => Some(format!("Bearer {k}").parse::<MetadataValue<tonic::metadata::Ascii>>()?),
         None => None,
     };
 
-    // One HTTP/2 connection per simulated client, like oha's connections.
+    // HTTP/2 connections; the requests in flight are spread over them.
     let mut channels = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         channels.push(
@@ -149,12 +232,11 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let measure_from = start + args.warmup;
     let until = measure_from + args.duration;
-    let tasks: Vec<_> = channels
-        .into_iter()
-        .map(|ch| {
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|i| {
             tokio::spawn(worker(
-                ch,
-                request.clone(),
+                channels[i % channels.len()].clone(),
+                encoded.clone(),
                 auth.clone(),
                 measure_from,
                 until,
@@ -173,8 +255,9 @@ async fn main() -> anyhow::Result<()> {
     let rps = all.len() as f64 / elapsed;
     let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
     println!(
-        "grpc CheckEligibility: {} requests in {elapsed:.1} s over {} connections: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {errors} errors",
+        "grpc CheckEligibility: {} requests in {elapsed:.1} s, {} in flight over {} connections: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {errors} errors",
         all.len(),
+        args.concurrency,
         args.connections
     );
     println!("RESULT rps={rps:.1} p50_ms={p50:.3} p99_ms={p99:.3} errors={errors}");

@@ -1,9 +1,9 @@
 //! `GET /v1/treatments`, `GET /v1/treatments/{code}` and `GET /v1/facts`: what the caller's rule
 //! set offers, so booking screens and intake forms can be built from it instead of hard-coded.
 
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::Json;
 use protocol_engine::{FactList, TreatmentInfo, TreatmentList};
 
 use super::caller::{Authorized, EligibilityScope};

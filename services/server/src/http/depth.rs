@@ -5,16 +5,16 @@
 //! function of the two, so a device that polls with `If-None-Match` gets `304` until the rule set
 //! changes — and a different clinic (a different rule set) never shares an ETag.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use protocol_engine::{DepthLimits, DepthLimitsRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::extract::{JsonBody, StrictQuery};
 use super::caller::{Authorized, DevicesScope};
+use super::extract::{JsonBody, StrictQuery};
 use super::problem::Problem;
 use crate::context::Context;
 

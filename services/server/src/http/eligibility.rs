@@ -2,15 +2,15 @@
 //! the questions booking systems and intake forms ask. Every eligibility answer gets a
 //! `decision_id` (UUID v7) here, since the engine is pure and has no notion of identity or time.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
 };
 use serde::{Deserialize, Serialize};
 
-use super::extract::JsonBody;
 use super::caller::{Authorized, EligibilityScope};
+use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::context::{Context, check_batch, new_decision_id};
 

@@ -193,34 +193,3 @@ mod tests {
         assert_eq!(p.errors[0].field, "");
     }
 }
-
-#[cfg(test)]
-mod perf_probe {
-    #[test]
-    #[ignore]
-    fn probe() {
-        let body = std::fs::read("../../scripts/load-eligibility.json").unwrap();
-        let cat = crate::catalog::Catalog::bundled().unwrap();
-        let rs = cat.for_tenant(None).unwrap();
-        let n = 20000;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            let r: protocol_engine::EligibilityRequest = super::parse_object(&body).ok().unwrap();
-            std::hint::black_box(r);
-        }
-        println!("parse {:?}", t.elapsed() / n);
-        let r: protocol_engine::EligibilityRequest = super::parse_object(&body).ok().unwrap();
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(rs.eligibility(&r).unwrap());
-        }
-        println!("engine {:?}", t.elapsed() / n);
-        let e = rs.eligibility(&r).unwrap();
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            let resp = crate::http::eligibility::EligibilityResponse::new(e.clone());
-            std::hint::black_box(serde_json::to_vec(&resp).unwrap());
-        }
-        println!("serialize {:?}", t.elapsed() / n);
-    }
-}

@@ -12,13 +12,13 @@ pub mod extract;
 pub mod health;
 pub mod plans;
 pub mod problem;
+mod timeout;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -55,20 +55,9 @@ pub fn router(ctx: Context, request_timeout: Duration) -> Router {
         .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            request_timeout,
-            timeout_middleware,
-        ))
+        .layer(timeout::RequestTimeoutLayer::new(request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx)
-}
-
-/// Ends a request that takes longer than the configured timeout with a 503 problem.
-async fn timeout_middleware(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => Problem::timeout(limit.as_secs()).into_response(),
-    }
 }
 
 async fn openapi_json() -> Response {

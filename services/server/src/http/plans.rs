@@ -1,11 +1,11 @@
 //! `POST /v1/plans`: a course of treatment for an indication.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use protocol_engine::{Plan, PlanRequest};
 
-use super::extract::JsonBody;
 use super::caller::{Authorized, PlansScope};
+use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::context::Context;
 

@@ -1,0 +1,82 @@
+//! What can go wrong with the store, in terms an admin API can answer with.
+//!
+//! Each variant maps to one HTTP status ([`StoreError::http_status`]) so the REST and gRPC
+//! adapters agree; every variant that concerns one document names its id and version.
+
+use protocol_engine::LoadError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis could not be reached or did not answer in time. Never fatal to serving: the request
+    /// path does not use Redis.
+    #[error("redis unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+
+    /// The document, or the catalog it would produce, does not validate. Each problem names the
+    /// field (`clinic-aurora: tighten.roles[0].max_depth_mm ...`).
+    #[error("{0}")]
+    Invalid(LoadError),
+
+    /// The same version exists with other content, or the active version is not the expected one,
+    /// or the active set changed while this activation was being validated.
+    #[error("conflict on rule set '{id}': {message}")]
+    Conflict {
+        id: String,
+        version: String,
+        /// The active version at the time of the conflict, for an activation.
+        current: Option<String>,
+        message: String,
+    },
+
+    /// No such rule set, or no such version of it.
+    #[error("{}", not_found_message(id, version.as_deref()))]
+    NotFound { id: String, version: Option<String> },
+
+    /// A stored payload failed its digest or does not parse: refused, never served.
+    #[error("stored rule set '{id}' version '{version}' refused: {reason}")]
+    Corrupt {
+        id: String,
+        version: String,
+        reason: String,
+    },
+
+    /// Redis holds no active rule sets (a fresh or wiped Redis): seed it.
+    #[error("no active rule sets in redis")]
+    NoActive,
+}
+
+fn not_found_message(id: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("rule set '{id}' has no version '{v}'"),
+        None => format!("no rule set '{id}'"),
+    }
+}
+
+impl StoreError {
+    /// The HTTP status an admin endpoint answers with (gRPC: 503 UNAVAILABLE, 422
+    /// INVALID_ARGUMENT, 409 ABORTED or FAILED_PRECONDITION, 404 NOT_FOUND, 500 DATA_LOSS).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Unavailable(_) => 503,
+            Self::Invalid(_) => 422,
+            Self::Conflict { .. } => 409,
+            Self::NotFound { .. } => 404,
+            Self::Corrupt { .. } => 500,
+            Self::NoActive => 503,
+        }
+    }
+
+    pub(crate) fn conflict(
+        id: &str,
+        version: &str,
+        current: Option<String>,
+        message: String,
+    ) -> Self {
+        Self::Conflict {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            current,
+            message,
+        }
+    }
+}

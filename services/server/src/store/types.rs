@@ -1,0 +1,94 @@
+//! The values the store takes and answers with: what an admin endpoint renders. Each answer
+//! names id, version and digest.
+
+use std::time::Duration;
+
+use protocol_engine::RuleSetDoc;
+
+/// Connection settings. The defaults keep a Redis outage from holding anything up for long: the
+/// connection manager's stock settings take about 10 s to give up on a Redis that is down.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Per connection attempt.
+    pub connect_timeout: Duration,
+    /// Per command.
+    pub response_timeout: Duration,
+    /// Key prefix (default `protocol`): lets several deployments or tests share one Redis.
+    pub prefix: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
+            prefix: "protocol".into(),
+        }
+    }
+}
+
+/// The outcome of a publish. `created` is false for an idempotent re-publish of the same content.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+    pub created: bool,
+}
+
+/// One published version of a rule set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VersionInfo {
+    pub version: String,
+    pub digest: String,
+    /// Unix milliseconds of the first publish.
+    pub published_at_ms: i64,
+    pub active: bool,
+}
+
+/// One stored version, verified against its digest.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+    pub document: RuleSetDoc,
+    /// The stored canonical JSON, byte for byte what the digest covers.
+    pub json: String,
+}
+
+/// What an activation expects the active version to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// No check: last writer wins.
+    Any,
+    /// No version of this rule set may be active yet.
+    Absent,
+    /// This exact version must be active.
+    Version(String),
+}
+
+impl From<Option<&str>> for Expected {
+    /// `None` is "no check"; `Some(v)` is compare-and-set on `v`.
+    fn from(value: Option<&str>) -> Self {
+        value.map_or(Self::Any, |v| Self::Version(v.to_owned()))
+    }
+}
+
+/// One pointer to move in [`RuleSetStore::activate_many`].
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub id: String,
+    pub version: String,
+    pub expected: Expected,
+}
+
+/// The outcome of an activation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Activated {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+    /// The version active before, if any.
+    pub previous: Option<String>,
+}

@@ -1,0 +1,858 @@
+//! The Redis rule-set store and the sync task against real `redis-server` processes.
+//!
+//! Each test starts its own `redis-server` on a free port (no persistence) and kills it on drop,
+//! so tests run in parallel and never touch a shared Redis. Timing assertions poll with a
+//! deadline; the only speed asserted is the 1-second propagation contract.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use protocol_engine::{Format, RuleSetDoc, parse_document};
+use protocol_server::catalog::{Catalog, Origin};
+use protocol_server::config::Settings;
+use protocol_server::state::AppState;
+use protocol_server::store::{
+    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load,
+    refuse_when_stale, spawn_sync,
+};
+
+const BASE: &str = include_str!("../../../rulesets/base.yaml");
+const AURORA: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
+const BUNDLED_VERSION: &str = "2026.11.1";
+
+/// A `redis-server` child on its own port, killed on drop.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let mut server = Self::not_started();
+        server.restart();
+        server
+    }
+
+    /// A free port with no Redis on it yet: [`Self::restart`] starts it.
+    fn not_started() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self { port, child: None }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers PING.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dir", &std::env::temp_dir().display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.pings() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+
+    fn pings(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn store(redis: &RedisServer) -> RuleSetStore {
+    RuleSetStore::open(&redis.url()).expect("valid url")
+}
+
+async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .expect("valid url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects")
+}
+
+fn bundled() -> Catalog {
+    Catalog::bundled().expect("bundled rule sets compile")
+}
+
+/// The Aurora overlay under another version, with `min_interval_days` set to `interval` (so each
+/// variant has its own content and digest).
+fn aurora(version: &str, interval: u32) -> RuleSetDoc {
+    let text = AURORA
+        .replace(
+            &format!("version: \"{BUNDLED_VERSION}\""),
+            &format!("version: \"{version}\""),
+        )
+        .replace(
+            "min_interval_days: 42",
+            &format!("min_interval_days: {interval}"),
+        );
+    parse_document(&text, Format::Yaml).expect("overlay parses")
+}
+
+/// A seeded store: the bundled base and Aurora overlay active.
+async fn seeded(redis: &RedisServer) -> RuleSetStore {
+    let s = store(redis);
+    assert!(s.seed_if_empty(&bundled()).await.expect("seeds"));
+    s
+}
+
+async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn served_version(state: &AppState, id: &str) -> Option<String> {
+    state
+        .catalog
+        .load()
+        .rulesets
+        .get(id)
+        .map(|rs| rs.meta().version.clone())
+}
+
+fn fast_sync() -> SyncOptions {
+    SyncOptions {
+        reconcile_interval: Duration::from_millis(300),
+        max_backoff: Duration::from_millis(500),
+    }
+}
+
+#[tokio::test]
+async fn publish_is_idempotent_and_the_same_version_with_other_content_is_a_conflict() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+
+    let first = s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
+    assert!(first.created);
+    assert_eq!(first.id, "clinic-aurora");
+    assert_eq!(first.version, "2026.12.1");
+    assert!(first.digest.starts_with("sha256:"));
+
+    let again = s
+        .publish(aurora("2026.12.1", 45))
+        .await
+        .expect("idempotent");
+    assert!(!again.created);
+    assert_eq!(again.digest, first.digest);
+
+    let err = s
+        .publish(aurora("2026.12.1", 50))
+        .await
+        .expect_err("other content under the same version");
+    assert_eq!(err.http_status(), 409, "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict { ref id, ref version, .. } if id == "clinic-aurora" && version == "2026.12.1")
+    );
+    assert!(err.to_string().contains(&first.digest), "{err}");
+
+    let versions = s.list_versions("clinic-aurora").await.expect("lists");
+    let names: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+    assert_eq!(names, [BUNDLED_VERSION, "2026.12.1"]);
+    assert!(versions[0].active && !versions[1].active);
+    assert_eq!(versions[1].digest, first.digest);
+
+    let fetched = s
+        .fetch("clinic-aurora", "2026.12.1")
+        .await
+        .expect("fetches");
+    assert_eq!(fetched.digest, first.digest);
+    assert_eq!(fetched.document.version, "2026.12.1");
+    assert_eq!(
+        fetched.json,
+        protocol_engine::canonical_json(&fetched.document)
+    );
+    assert_eq!(protocol_engine::digest_of(&fetched.document), first.digest);
+
+    let missing = s
+        .fetch("clinic-aurora", "1999.1.1")
+        .await
+        .expect_err("absent");
+    assert_eq!(missing.http_status(), 404);
+    let missing = s.list_versions("clinic-nowhere").await.expect_err("absent");
+    assert_eq!(missing.http_status(), 404);
+}
+
+#[tokio::test]
+async fn an_invalid_document_is_refused_naming_the_field() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+
+    let text = AURORA
+        .replace("version: \"2026.11.1\"", "version: \"2026.12.9\"")
+        .replace("zones: {cheeks: 2.5}", "zones: {elbows: 2.5}");
+    let err = s
+        .publish_text(&text, Format::Yaml)
+        .await
+        .expect_err("unknown zone");
+    assert_eq!(err.http_status(), 422);
+    let message = err.to_string();
+    assert!(message.contains("tighten.treatments[1]"), "{message}");
+    assert!(message.contains("elbows"), "{message}");
+
+    let err = s
+        .publish_text("id: x\nversion: \"1\"\nnot_a_field: 1\n", Format::Yaml)
+        .await
+        .expect_err("unknown key");
+    assert!(err.to_string().contains("not_a_field"), "{err}");
+
+    let mut bad_id = aurora("2026.12.9", 45);
+    bad_id.id = "clinic:aurora".into();
+    let err = s.publish(bad_id).await.expect_err("':' in an id");
+    assert!(err.to_string().contains("id"), "{err}");
+
+    // Nothing of it was stored.
+    let versions = s.list_versions("clinic-aurora").await.expect("lists");
+    assert_eq!(versions.len(), 1);
+}
+
+#[tokio::test]
+async fn an_overlay_that_loosens_the_base_is_refused() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+
+    let text = AURORA
+        .replace("version: \"2026.11.1\"", "version: \"2026.12.2\"")
+        .replace(
+            "{id: nurse, max_depth_mm: 1.0}",
+            "{id: nurse, max_depth_mm: 2.0}",
+        );
+    let err = s
+        .publish_text(&text, Format::Yaml)
+        .await
+        .expect_err("nurse 2.0 mm loosens the base's 1.5 mm");
+    assert_eq!(err.http_status(), 422);
+    let message = err.to_string();
+    assert!(
+        message.contains("tighten.roles[0].max_depth_mm"),
+        "{message}"
+    );
+    assert!(message.contains("base 1.5 mm"), "{message}");
+    assert!(
+        s.fetch("clinic-aurora", "2026.12.2").await.is_err(),
+        "not stored"
+    );
+}
+
+#[tokio::test]
+async fn an_overlay_needs_an_active_base() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let err = s
+        .publish(aurora("2026.12.1", 45))
+        .await
+        .expect_err("no base active");
+    assert!(err.to_string().contains("extends"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_concurrent_activations_exactly_one_wins() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+    const VERSIONS: [&str; 3] = ["2026.12.1", "2026.12.2", "2026.12.3"];
+    let versions = VERSIONS;
+    for (n, v) in versions.iter().enumerate() {
+        s.publish(aurora(v, 45 + n as u32))
+            .await
+            .expect("publishes");
+    }
+
+    let mut current = BUNDLED_VERSION.to_owned();
+    for round in 0..6 {
+        // Two contenders, both expecting the version active now, both activating another one.
+        let mut others = VERSIONS.into_iter().filter(|v| *v != current);
+        let (va, vb) = (
+            others.next().expect("two others"),
+            others.next().expect("two others"),
+        );
+        let (a, b) = (store(&redis), store(&redis));
+        let (ca, cb) = (current.clone(), current.clone());
+        let first = tokio::spawn(async move { a.activate("clinic-aurora", va, Some(&ca)).await });
+        let second = tokio::spawn(async move { b.activate("clinic-aurora", vb, Some(&cb)).await });
+        let results = [first.await.expect("joins"), second.await.expect("joins")];
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        let winner = results
+            .iter()
+            .find_map(|r| r.as_ref().ok())
+            .expect("one winner");
+        assert_eq!(winner.previous.as_deref(), Some(current.as_str()));
+        let loser = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .expect("one loser");
+        match loser {
+            StoreError::Conflict { current: now, .. } => {
+                assert_eq!(now.as_deref(), Some(winner.version.as_str()), "{loser}");
+            }
+            other => panic!("expected a conflict, got {other}"),
+        }
+        assert_eq!(loser.http_status(), 409);
+        let active = s.active_versions().await.expect("reads");
+        assert_eq!(active["clinic-aurora"], winner.version);
+        current = winner.version.clone();
+    }
+}
+
+#[tokio::test]
+async fn load_active_serves_the_activated_digest_and_rollback_returns() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+    let before = s.load_active().await.expect("loads");
+    assert_eq!(before.origin, Origin::Redis);
+    let bundled_digest = before.rulesets["clinic-aurora"].meta().digest.clone();
+
+    let published = s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
+    let activated = s
+        .activate("clinic-aurora", "2026.12.1", Some(BUNDLED_VERSION))
+        .await
+        .expect("activates");
+    assert_eq!(activated.digest, published.digest);
+    assert_eq!(activated.previous.as_deref(), Some(BUNDLED_VERSION));
+
+    let after = s.load_active().await.expect("loads");
+    let meta = after.rulesets["clinic-aurora"].meta();
+    assert_eq!(meta.version, "2026.12.1");
+    assert_eq!(meta.digest, published.digest);
+
+    // A stale expectation is a conflict naming the version active now.
+    let err = s
+        .activate("clinic-aurora", BUNDLED_VERSION, Some(BUNDLED_VERSION))
+        .await
+        .expect_err("stale expectation");
+    assert!(err.to_string().contains("'2026.12.1' is active"), "{err}");
+
+    // Rolling forward is not a rollback; rolling back is.
+    s.publish(aurora("2026.12.3", 47)).await.expect("publishes");
+    let err = s
+        .rollback("clinic-aurora", "2026.12.3", None)
+        .await
+        .expect_err("newer");
+    assert_eq!(err.http_status(), 422);
+    let back = s
+        .rollback("clinic-aurora", BUNDLED_VERSION, None)
+        .await
+        .expect("rolls back");
+    assert_eq!(back.digest, bundled_digest);
+    assert_eq!(back.previous.as_deref(), Some("2026.12.1"));
+    let now = s.load_active().await.expect("loads");
+    assert_eq!(now.rulesets["clinic-aurora"].meta().digest, bundled_digest);
+
+    // Activating a version never published is a 404.
+    let err = s
+        .activate("clinic-aurora", "2030.1.1", None)
+        .await
+        .expect_err("unpublished");
+    assert_eq!(err.http_status(), 404, "{err}");
+}
+
+#[tokio::test]
+async fn activation_validates_the_whole_resulting_catalog() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+
+    // A base whose nurse cap (0.8 mm) is below the active overlay's (1.0 mm): the overlay would
+    // loosen it, so the base alone cannot be activated.
+    let stricter_base = BASE
+        .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
+        .replace(
+            "max_depth_mm: {value: 1.5, evidence: INFERRED",
+            "max_depth_mm: {value: 0.8, evidence: INFERRED",
+        );
+    let base_doc = parse_document(&stricter_base, Format::Yaml).expect("parses");
+    assert_eq!(base_doc.version, "2026.12.1");
+    s.publish(base_doc)
+        .await
+        .expect("a base is validated on its own");
+    let err = s
+        .activate("base", "2026.12.1", Some(BUNDLED_VERSION))
+        .await
+        .expect_err("breaks the active overlay");
+    assert_eq!(err.http_status(), 422, "{err}");
+    assert!(err.to_string().contains("clinic-aurora"), "{err}");
+    assert_eq!(
+        s.active_versions().await.expect("reads")["base"],
+        BUNDLED_VERSION
+    );
+
+    // Together with an overlay that fits it, in one step, it can. The overlay itself is
+    // published against the base active now (1.5 mm), which 0.7 mm also tightens.
+    let fitting = AURORA
+        .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
+        .replace(
+            "{id: nurse, max_depth_mm: 1.0}",
+            "{id: nurse, max_depth_mm: 0.7}",
+        );
+    s.publish_text(&fitting, Format::Yaml)
+        .await
+        .expect("publishes");
+    let done = s
+        .activate_many(&[
+            Activation {
+                id: "base".into(),
+                version: "2026.12.1".into(),
+                expected: Expected::Version(BUNDLED_VERSION.into()),
+            },
+            Activation {
+                id: "clinic-aurora".into(),
+                version: "2026.12.1".into(),
+                expected: Expected::Version(BUNDLED_VERSION.into()),
+            },
+        ])
+        .await
+        .expect("activates both");
+    assert_eq!(done.len(), 2);
+    let active = s.active_versions().await.expect("reads");
+    assert_eq!(active["base"], "2026.12.1");
+    assert_eq!(active["clinic-aurora"], "2026.12.1");
+}
+
+#[tokio::test]
+async fn a_corrupted_payload_is_refused_naming_it() {
+    let redis = RedisServer::start();
+    let s = seeded(&redis).await;
+    let mut conn = raw(&redis).await;
+
+    // Valid JSON of a valid document, but not what was published under this key.
+    let other = protocol_engine::canonical_json(&aurora(BUNDLED_VERSION, 60));
+    let key = s.keys().doc("clinic-aurora", BUNDLED_VERSION);
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&other)
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    let err = s.load_active().await.expect_err("refused");
+    match &err {
+        StoreError::Corrupt {
+            id,
+            version,
+            reason,
+        } => {
+            assert_eq!(id, "clinic-aurora");
+            assert_eq!(version, BUNDLED_VERSION);
+            assert!(reason.contains("digest mismatch"), "{reason}");
+        }
+        other => panic!("expected corrupt, got {other}"),
+    }
+    assert!(err.to_string().contains("clinic-aurora"), "{err}");
+    assert!(s.fetch("clinic-aurora", BUNDLED_VERSION).await.is_err());
+
+    // Not even JSON.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("{not json")
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    let err = s.load_active().await.expect_err("refused");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn seeding_happens_once() {
+    let redis = RedisServer::start();
+    let s = store(&redis);
+    let (a, b) = (store(&redis), store(&redis));
+    let catalog = bundled();
+    // Two replicas starting together: exactly one seeds.
+    let (ra, rb) = tokio::join!(a.seed_if_empty(&catalog), b.seed_if_empty(&catalog));
+    let seeded = [ra.expect("seeds"), rb.expect("seeds")];
+    assert_eq!(seeded.iter().filter(|s| **s).count(), 1, "{seeded:?}");
+    assert!(!s.seed_if_empty(&catalog).await.expect("no-op"));
+
+    let loaded = s.load_active().await.expect("loads");
+    assert_eq!(loaded.refs(), catalog.refs());
+}
+
+#[tokio::test]
+async fn connect_and_load_covers_down_empty_and_active() {
+    // Redis configured but down: the bundled rule sets, at once.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let settings = Settings::parse_from([
+        "protocol-server",
+        "--redis-url",
+        &format!("redis://127.0.0.1:{port}/"),
+    ]);
+    let started = Instant::now();
+    let (catalog, store) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(catalog.origin, Origin::Bundled);
+    assert!(store.is_some());
+
+    // Up and empty: seeded, then served from Redis.
+    let redis = RedisServer::start();
+    let settings = Settings::parse_from(["protocol-server", "--redis-url", &redis.url()]);
+    let (catalog, store) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert_eq!(catalog.origin, Origin::Redis);
+    assert_eq!(catalog.refs(), bundled().refs());
+    let store = store.expect("configured");
+
+    // Up with active versions: those.
+    store
+        .publish(aurora("2026.12.1", 45))
+        .await
+        .expect("publishes");
+    store
+        .activate("clinic-aurora", "2026.12.1", None)
+        .await
+        .expect("activates");
+    let (catalog, _) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert_eq!(
+        catalog.rulesets["clinic-aurora"].meta().version,
+        "2026.12.1"
+    );
+
+    // Active versions that fail verification: bundled, not the damaged set.
+    let mut conn = raw(&redis).await;
+    let _: () = redis::cmd("SET")
+        .arg(store.keys().doc("clinic-aurora", "2026.12.1"))
+        .arg("{}")
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    let (catalog, _) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert_eq!(catalog.origin, Origin::Bundled);
+
+    // No Redis configured: no store.
+    let settings = Settings::parse_from(["protocol-server"]);
+    let (_, store) = connect_and_load(&settings, bundled())
+        .await
+        .expect("no url");
+    assert!(store.is_none());
+
+    // A malformed URL is a configuration error.
+    let settings = Settings::parse_from(["protocol-server", "--redis-url", "nonsense://"]);
+    assert!(connect_and_load(&settings, bundled()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_activation_reaches_every_replica_within_one_second() {
+    let redis = RedisServer::start();
+    let admin = seeded(&redis).await;
+    let replicas: Vec<AppState> = (0..2).map(|_| AppState::new(bundled())).collect();
+    let tasks: Vec<_> = replicas
+        .iter()
+        .map(|state| spawn_sync(state.clone(), store(&redis), fast_sync()))
+        .collect();
+    for state in &replicas {
+        assert!(
+            eventually(Duration::from_secs(5), || state
+                .health
+                .redis_up
+                .load(Ordering::Relaxed))
+            .await
+        );
+    }
+
+    for (n, version) in ["2026.12.1", "2026.12.2", "2026.12.3"].iter().enumerate() {
+        admin
+            .publish(aurora(version, 45 + n as u32))
+            .await
+            .expect("publishes");
+        let generations: Vec<u64> = replicas.iter().map(|s| *s.generation.borrow()).collect();
+        let activated = Instant::now();
+        admin
+            .activate("clinic-aurora", version, None)
+            .await
+            .expect("activates");
+        for (state, generation) in replicas.iter().zip(generations) {
+            let arrived = eventually(Duration::from_secs(1), || {
+                served_version(state, "clinic-aurora").as_deref() == Some(*version)
+            })
+            .await;
+            assert!(arrived, "{version} not served within 1 s");
+            assert!(*state.generation.borrow() > generation, "watchers told");
+        }
+        eprintln!(
+            "{version}: both replicas serve it after {:?}",
+            activated.elapsed()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await; // a few keep-alive pings
+    for state in &replicas {
+        assert_eq!(state.catalog.load().origin, Origin::Redis);
+        assert!(state.health.age_secs() <= 1);
+        assert!(state.health.last_error().is_none());
+        // The subscription's keep-alive pings held: no spurious loss, no reconnect.
+        assert_eq!(state.health.redis_errors.load(Ordering::Relaxed), 0);
+        assert_eq!(state.health.reconnects.load(Ordering::Relaxed), 0);
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupted_active_payload_is_refused_and_the_last_good_kept() {
+    let redis = RedisServer::start();
+    let admin = seeded(&redis).await;
+    let state = AppState::new(bundled());
+    let task = spawn_sync(state.clone(), store(&redis), fast_sync());
+    assert!(
+        eventually(Duration::from_secs(5), || state.catalog.load().origin
+            == Origin::Redis)
+        .await
+    );
+    let good = state.catalog.load().refs();
+
+    // Published properly, then damaged in place, then made active behind the store's back.
+    admin
+        .publish(aurora("2026.12.1", 45))
+        .await
+        .expect("publishes");
+    let mut conn = raw(&redis).await;
+    let damaged = protocol_engine::canonical_json(&aurora("2026.12.1", 30));
+    let _: () = redis::cmd("SET")
+        .arg(admin.keys().doc("clinic-aurora", "2026.12.1"))
+        .arg(damaged)
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    let _: () = redis::cmd("HSET")
+        .arg(admin.keys().active())
+        .arg("clinic-aurora")
+        .arg("2026.12.1")
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    let _: () = redis::cmd("PUBLISH")
+        .arg(admin.keys().channel())
+        .arg("{}")
+        .query_async(&mut conn)
+        .await
+        .expect("publishes");
+
+    assert!(
+        eventually(Duration::from_secs(3), || state
+            .health
+            .refused
+            .load(Ordering::Relaxed)
+            > 0)
+        .await
+    );
+    assert_eq!(state.catalog.load().refs(), good, "last good kept");
+    let error = state.health.last_error().expect("reported");
+    assert!(
+        error.contains("clinic-aurora") && error.contains("2026.12.1"),
+        "{error}"
+    );
+    assert!(state.health.redis_up.load(Ordering::Relaxed));
+
+    // Pointing back at a good version is picked up: nothing of the refusal was cached.
+    let _: () = redis::cmd("HSET")
+        .arg(admin.keys().active())
+        .arg("clinic-aurora")
+        .arg(BUNDLED_VERSION)
+        .query_async(&mut conn)
+        .await
+        .expect("writes");
+    assert!(
+        eventually(Duration::from_secs(3), || state
+            .health
+            .last_error()
+            .is_none())
+        .await
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves() {
+    let mut redis = RedisServer::start();
+    let admin = seeded(&redis).await;
+    admin
+        .publish(aurora("2026.12.1", 45))
+        .await
+        .expect("publishes");
+    admin
+        .activate("clinic-aurora", "2026.12.1", None)
+        .await
+        .expect("activates");
+
+    let state = AppState::new(bundled());
+    let task = spawn_sync(state.clone(), store(&redis), fast_sync());
+    assert!(
+        eventually(Duration::from_secs(5), || served_version(
+            &state,
+            "clinic-aurora"
+        )
+        .as_deref()
+            == Some("2026.12.1"))
+        .await
+    );
+    assert!(state.health.redis_configured.load(Ordering::Relaxed));
+    let served = state.catalog.load().refs();
+
+    redis.kill();
+    assert!(
+        eventually(Duration::from_secs(5), || !state
+            .health
+            .redis_up
+            .load(Ordering::Relaxed))
+        .await,
+        "outage noticed"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(state.catalog.load().refs(), served, "last good kept");
+    assert!(state.health.redis_errors.load(Ordering::Relaxed) > 0);
+    assert!(state.health.last_error().is_some());
+
+    // Restarted without persistence: empty. The replica re-seeds it with what it serves.
+    redis.restart();
+    assert!(
+        eventually(Duration::from_secs(10), || state
+            .health
+            .redis_up
+            .load(Ordering::Relaxed))
+        .await,
+        "recovered without a restart of the task"
+    );
+    assert!(state.health.reconnects.load(Ordering::Relaxed) >= 1);
+    let fresh = store(&redis);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let active = loop {
+        match fresh.active_versions().await {
+            Ok(active) if !active.is_empty() => break active,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            other => panic!("not re-seeded: {other:?}"),
+        }
+    };
+    assert_eq!(
+        active.get("clinic-aurora").map(String::as_str),
+        Some("2026.12.1"),
+        "re-seeded with the last good rule sets"
+    );
+
+    // And the subscription is back: a new activation arrives within 1 s.
+    fresh
+        .publish(aurora("2026.12.5", 49))
+        .await
+        .expect("publishes");
+    tokio::time::sleep(Duration::from_millis(1500)).await; // let the subscriber re-subscribe
+    fresh
+        .activate("clinic-aurora", "2026.12.5", Some("2026.12.1"))
+        .await
+        .expect("activates");
+    assert!(
+        eventually(Duration::from_secs(1), || served_version(
+            &state,
+            "clinic-aurora"
+        )
+        .as_deref()
+            == Some("2026.12.5"))
+        .await
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
+    let mut redis = RedisServer::not_started();
+    let state = AppState::new(bundled());
+    let task = spawn_sync(state.clone(), store(&redis), fast_sync());
+    assert!(
+        eventually(Duration::from_secs(3), || state
+            .health
+            .redis_errors
+            .load(Ordering::Relaxed)
+            > 0)
+        .await
+    );
+    assert!(!state.health.redis_up.load(Ordering::Relaxed));
+    assert_eq!(state.catalog.load().origin, Origin::Bundled);
+
+    redis.restart();
+    assert!(
+        eventually(Duration::from_secs(10), || state.catalog.load().origin
+            == Origin::Redis)
+        .await,
+        "seeded redis and serves from it"
+    );
+    assert!(state.health.redis_up.load(Ordering::Relaxed));
+    assert_eq!(state.catalog.load().refs(), bundled().refs());
+    let active = store(&redis).active_versions().await.expect("reads");
+    assert_eq!(active["base"], BUNDLED_VERSION);
+    task.abort();
+}
+
+#[test]
+fn staleness_applies_only_with_redis_and_the_fail_closed_policy() {
+    let state = AppState::new(bundled());
+    let health = &state.health;
+    let old = jiff::Timestamp::now().as_second() - 1000;
+    health.last_sync_unix.store(old, Ordering::Relaxed);
+    assert!(
+        !health.is_stale(Duration::from_secs(300)),
+        "no redis: never stale"
+    );
+
+    health.redis_configured.store(true, Ordering::Relaxed);
+    assert!(health.is_stale(Duration::from_secs(300)));
+    assert!(!health.is_stale(Duration::from_secs(2000)));
+
+    let serve = Settings::parse_from(["protocol-server"]);
+    assert!(!refuse_when_stale(health, &serve), "default keeps serving");
+    let closed = Settings::parse_from(["protocol-server", "--stale-policy", "fail-closed"]);
+    assert!(refuse_when_stale(health, &closed));
+    health.mark_loaded();
+    assert!(!refuse_when_stale(health, &closed));
+}
