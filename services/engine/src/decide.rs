@@ -101,7 +101,7 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     };
     // A date is given only when it is certain: an unanswered rule that could defer or refuse
     // might move it, so then no date is given and `missing_facts` says what to ask.
-    let date_certain = !strongest_unknown.is_some_and(|u| u >= Decision::Deferred);
+    let date_certain = strongest_unknown.is_none_or(|u| u < Decision::Deferred);
     let earliest_date = (decision == Decision::Deferred && !until_resolved && date_certain)
         .then_some(latest_until)
         .flatten();
