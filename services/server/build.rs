@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // prost's codec, but a malformed request is INVALID_ARGUMENT (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::StrictCodec")
         .compile_fds(fds)?;
     Ok(())
 }

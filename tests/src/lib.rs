@@ -21,6 +21,7 @@ use tonic::transport::Channel;
 pub use protocol_server::grpc::pb;
 
 pub mod json_pb;
+pub mod raw;
 
 /// A key of the Aurora clinic with every scope: sees the `clinic-aurora` overlay.
 pub const KEY_AURORA: &str = "tp-test-aurora-0c6f1e";

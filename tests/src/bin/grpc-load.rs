@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use prost::Message;
-use prost::bytes::{Buf, BufMut, Bytes};
+use prost::bytes::Bytes;
 use protocol_tests::json_pb::eligibility_pb;
 use protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use protocol_tests::raw::RawCodec;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -87,46 +87,6 @@ fn parse_args() -> anyhow::Result<Args> {
 struct Sample {
     latencies_us: Vec<u32>,
     errors: u64,
-}
-
-/// Sends pre-encoded request bytes and skips decoding the answer (its size is all we look at).
-#[derive(Clone, Copy)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = usize;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        *self
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        *self
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = usize;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<usize>, tonic::Status> {
-        let n = src.remaining();
-        src.advance(n);
-        Ok(Some(n))
-    }
 }
 
 const METHOD: &str = "/treatment.protocol.v1.TreatmentProtocol/CheckEligibility";

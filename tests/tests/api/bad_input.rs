@@ -387,3 +387,36 @@ async fn grpc_invalid_argument_names_the_field() {
     assert_ne!(st.code(), tonic::Code::Ok);
     assert_ne!(st.code(), tonic::Code::Internal);
 }
+
+/// Bytes that are not a protobuf message are the client's fault: INVALID_ARGUMENT, not INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_malformed_protobuf_is_invalid_argument() {
+    use prost::bytes::Bytes;
+    use protocol_tests::raw::RawCodec;
+    use tonic::codegen::http::uri::PathAndQuery;
+
+    let server = Server::start().expect("server starts");
+    let mut client = tonic::client::Grpc::new(server.channel().await.expect("channel"));
+    for garbage in [
+        &b"\xff\xff\xff\xff"[..],
+        &b"\x0a\x7fshort"[..],
+        &b"\x12\x05\xc3\x28\xa0\xa1\xff"[..],
+    ] {
+        client.ready().await.expect("ready");
+        let st = client
+            .unary::<Bytes, usize, RawCodec>(
+                tonic::Request::new(Bytes::from_static(garbage)),
+                PathAndQuery::from_static(
+                    "/treatment.protocol.v1.TreatmentProtocol/CheckEligibility",
+                ),
+                RawCodec,
+            )
+            .await
+            .expect_err("garbage refused");
+        assert_eq!(
+            st.code(),
+            tonic::Code::InvalidArgument,
+            "{garbage:?}: {st:?}"
+        );
+    }
+}

@@ -111,8 +111,10 @@ fn depth_request() -> pb::DepthLimitsRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
+    // A request timeout shorter than the stream's life: it bounds calls, not open streams.
     let server = ServerBuilder::new()
         .env("PROTOCOL_WATCH_HEARTBEAT_SECS", "1")
+        .env("PROTOCOL_REQUEST_TIMEOUT_SECS", "1")
         .spawn()
         .expect("server starts");
     let mut client = server.grpc().await.expect("client");

@@ -160,3 +160,71 @@ async fn startup_output_and_no_facts_in_logs() {
         "a client fact reached the logs:\n{out}"
     );
 }
+
+/// Writes a POST /v1/eligibility with its headers and the first part of its body only.
+fn start_request(addr: std::net::SocketAddr, body: &str, sent: usize) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST /v1/eligibility HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..sent]
+    )
+    .expect("write");
+    s.flush().expect("flush");
+    s
+}
+
+fn read_all(mut s: std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// A request that does not complete within PROTOCOL_REQUEST_TIMEOUT_SECS (here: a client that
+/// stops sending its body) ends with a 503 problem, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_with_a_problem() {
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_REQUEST_TIMEOUT_SECS", "1")
+        .spawn()
+        .expect("server starts");
+    let body =
+        json!({"treatment": "microneedling", "date": "2026-12-01", "history": []}).to_string();
+    let addr = server.http;
+    let started = std::time::Instant::now();
+    let answer = tokio::task::spawn_blocking(move || read_all(start_request(addr, &body, 10)))
+        .await
+        .expect("join");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// SIGTERM while a request is in flight: the request still gets its answer, then the process
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_requests_finish_after_sigterm() {
+    use std::io::Write;
+    let mut server = Server::start().expect("server starts");
+    let body = json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": {"pregnant": true}}).to_string();
+    let mut stream = start_request(server.http, &body, 20);
+    std::thread::sleep(Duration::from_millis(200));
+    server.terminate().expect("SIGTERM sent");
+    std::thread::sleep(Duration::from_millis(300));
+    stream
+        .write_all(&body.as_bytes()[20..])
+        .expect("rest of the body");
+    let answer = tokio::task::spawn_blocking(move || read_all(stream))
+        .await
+        .expect("join");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"contraindicated\""), "{answer}");
+    let status = server.wait_exit(Duration::from_secs(15)).expect("exits");
+    assert!(status.success(), "{status}");
+}

@@ -2,6 +2,7 @@
 //! `proto/treatment/protocol/v1/protocol.proto`, plus `grpc.health.v1` and server reflection so
 //! `grpcurl` works with no proto file at hand.
 
+pub mod codec;
 pub mod convert;
 mod service;
 mod status;

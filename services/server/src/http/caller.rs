@@ -22,6 +22,7 @@ pub trait RequiredScope {
 pub struct EligibilityScope;
 pub struct DevicesScope;
 pub struct PlansScope;
+pub struct AdminScope;
 
 impl RequiredScope for EligibilityScope {
     const SCOPE: Scope = Scope::Eligibility;
@@ -31,6 +32,9 @@ impl RequiredScope for DevicesScope {
 }
 impl RequiredScope for PlansScope {
     const SCOPE: Scope = Scope::Plans;
+}
+impl RequiredScope for AdminScope {
+    const SCOPE: Scope = Scope::Admin;
 }
 
 /// A caller holding scope `S`.
