@@ -176,14 +176,14 @@ def check_env(where: str, env: dict[str, str], known: dict[str, str | None], sou
             "unknown " + ", ".join(bad))
     problems = []
     proto = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-    if proto is not None and proto not in ("grpc", "http/protobuf", "http/json"):
-        problems.append(f"OTEL_EXPORTER_OTLP_PROTOCOL={proto}")
+    if proto is not None and proto != "grpc":
+        problems.append(f"OTEL_EXPORTER_OTLP_PROTOCOL={proto} (the binary exports OTLP/gRPC only)")
     sampler = env.get("OTEL_TRACES_SAMPLER")
     if sampler is not None and sampler not in SAMPLERS:
         problems.append(f"OTEL_TRACES_SAMPLER={sampler}")
     ep = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if ep is not None and not re.fullmatch(r"https?://[^/:]+:\d+/?", ep):
-        problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT={ep} (want http(s)://host:port)")
+    if ep is not None and not re.fullmatch(r"http://[^/:]+:\d+/?", ep):
+        problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT={ep} (want http://host:port: no TLS for OTLP)")
     ra = env.get("OTEL_RESOURCE_ATTRIBUTES")
     if ra is not None and not all(re.fullmatch(r"[\w.\-]+=[^,=]+", kv) for kv in ra.split(",")):
         problems.append(f"OTEL_RESOURCE_ATTRIBUTES={ra} (want key=value,...)")

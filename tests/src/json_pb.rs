@@ -95,6 +95,7 @@ pub fn depth_pb(req: &Value) -> pb::DepthLimitsRequest {
         zone: opt(req, "zone"),
         indication: opt(req, "indication"),
         facts: facts(req),
+        resume_etag: None,
     }
 }
 

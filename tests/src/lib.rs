@@ -22,6 +22,7 @@ pub use protocol_server::grpc::pb;
 
 pub mod json_pb;
 pub mod raw;
+pub mod redis_server;
 
 /// A key of the Aurora clinic with every scope: sees the `clinic-aurora` overlay.
 pub const KEY_AURORA: &str = "tp-test-aurora-0c6f1e";
@@ -133,6 +134,13 @@ impl ServerBuilder {
     pub fn with_rulesets(mut self, files: Vec<(String, String)>) -> Self {
         self.rulesets = Some(files);
         self
+    }
+
+    /// Distributes rule sets through this Redis (`PROTOCOL_REDIS_URL`), reconciling every second
+    /// so that fault tests see outages and recoveries quickly.
+    pub fn with_redis(self, redis: &redis_server::RedisServer) -> Self {
+        self.env("PROTOCOL_REDIS_URL", &redis.url())
+            .env("PROTOCOL_RECONCILE_INTERVAL_SECS", "1")
     }
 
     /// Sets an environment variable of the server.

@@ -11,7 +11,9 @@ use tokio::sync::watch;
 
 use crate::auth::{ApiKeys, Caller};
 use crate::catalog::Catalog;
+use crate::config::StalePolicy;
 use crate::state::AppState;
+use crate::store::RuleSetStore;
 
 /// Most checks a batch may carry (REST `checks`, gRPC `CheckEligibilityBatch.checks`).
 pub const MAX_BATCH: usize = 100;
@@ -30,6 +32,30 @@ pub struct Context {
     pub heartbeat: Duration,
     /// Rule-set age past which `/readyz` reports the rule sets as stale.
     pub max_staleness_secs: u64,
+    /// What happens past `max_staleness_secs`: keep serving (default) or refuse decisions.
+    pub stale_policy: StalePolicy,
+    /// The Redis store, for the rule-set admin API only (never the request path); `None` without
+    /// `PROTOCOL_REDIS_URL`.
+    pub store: Option<RuleSetStore>,
+}
+
+/// Decisions are refused: the `fail-closed` stale policy applies and the rule sets have not been
+/// confirmed current for longer than the maximum staleness.
+#[derive(Debug, Clone, Copy)]
+pub struct Stale {
+    pub age_secs: i64,
+    pub max_staleness_secs: u64,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the rule sets have not been confirmed current for {} s (maximum staleness {} s, \
+             stale policy fail-closed): decisions are refused until Redis is reachable again",
+            self.age_secs, self.max_staleness_secs
+        )
+    }
 }
 
 /// The rule sets could not be resolved for a caller (no base loaded: a server bug, not a client
@@ -48,6 +74,24 @@ impl Context {
         catalog
             .for_tenant(caller.tenant.as_deref())
             .ok_or(NoRuleSet)
+    }
+
+    /// `Err` when decisions must be refused under the `fail-closed` stale policy (eligibility,
+    /// contraindications, plans). Two atomic loads: no lock, no Redis call.
+    pub fn check_fresh(&self) -> Result<(), Stale> {
+        if self.stale_policy == StalePolicy::FailClosed
+            && self
+                .state
+                .health
+                .is_stale(Duration::from_secs(self.max_staleness_secs))
+        {
+            Err(Stale {
+                age_secs: self.state.health.age_secs(),
+                max_staleness_secs: self.max_staleness_secs,
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether the server is shutting down.
@@ -72,7 +116,7 @@ pub fn check_batch(
     let mut results = Vec::with_capacity(checks.len());
     let mut violations = Vec::new();
     for (i, check) in checks.iter().enumerate() {
-        match rs.eligibility(check) {
+        match crate::observe::eligibility(rs, check) {
             Ok(e) => results.push(e),
             Err(e) => violations.extend(e.violations.into_iter().map(|v| FieldViolation {
                 field: prefixed(&format!("checks[{i}]"), &v.field),

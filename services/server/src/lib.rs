@@ -8,6 +8,8 @@
 //! - [`grpc`]: tonic service of `proto/treatment/protocol/v1/protocol.proto`, health, reflection.
 //! - [`auth`]: API keys (stored as SHA-256 hashes), scopes and the clinic a key belongs to.
 //! - [`startup`]: binds both listeners on one runtime and serves until SIGTERM/SIGINT.
+//! - [`telemetry`], [`observe`], [`metrics`]: logs, OpenTelemetry spans and metrics (no health
+//!   data in any of them).
 
 pub mod auth;
 pub mod catalog;
@@ -15,6 +17,8 @@ pub mod config;
 pub mod context;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod startup;
 pub mod state;

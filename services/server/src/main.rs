@@ -1,4 +1,5 @@
-//! `protocol-server`: parses the settings (flags and `PROTOCOL_*` variables), starts telemetry and
+//! `protocol-server`: parses the settings (flags and `PROTOCOL_*` variables), starts telemetry (logs,
+//! and OpenTelemetry export when the `OTEL_*` variables ask for it) and
 //! serves REST and gRPC until SIGTERM/SIGINT. Everything else is in the library.
 
 use std::process::ExitCode;
@@ -14,13 +15,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
-    let _telemetry = match telemetry::init(settings.log_format) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("protocol-server: cannot start logging: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,6 +22,15 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("protocol-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Inside the runtime (the OTLP/gRPC exporters need it); dropped before it, so the last spans
+    // and metrics are flushed while the runtime still runs.
+    let _telemetry = match runtime.block_on(async { telemetry::init(settings.log_format) }) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("protocol-server: cannot start telemetry: {e:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -17,7 +17,8 @@ use crate::http;
 aesthetic clinics. Every answer names the rule set (id, version, digest) it came from. Errors are \
 `application/problem+json` (RFC 9457) naming each field at fault in `errors`. Authenticate with \
 `Authorization: Bearer <API key>`; the key's clinic selects the rule set and its scopes the \
-operations (eligibility, devices, plans, admin).",
+operations (eligibility, devices, plans, admin). Rule-set versions are published, activated and \
+rolled back under `/v1/rulesets` (scope `admin`, Redis required).",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     paths(
@@ -30,6 +31,12 @@ operations (eligibility, devices, plans, admin).",
         http::catalog::list_treatments,
         http::catalog::get_treatment,
         http::catalog::list_facts,
+        http::rulesets::publish_ruleset,
+        http::rulesets::list_rulesets,
+        http::rulesets::list_ruleset_versions,
+        http::rulesets::get_ruleset_version,
+        http::rulesets::activate_ruleset,
+        http::rulesets::rollback_ruleset,
         http::health::healthz,
         http::health::readyz,
     ),
@@ -40,6 +47,7 @@ operations (eligibility, devices, plans, admin).",
         (name = "devices", description = "Needle depth limits for treatment devices (scope `devices`)"),
         (name = "plans", description = "Courses of treatment (scope `plans`)"),
         (name = "catalogue", description = "Treatments and intake questions (scope `eligibility`)"),
+        (name = "rulesets", description = "Publish, list, activate and roll back rule-set versions (scope `admin`; needs Redis)"),
         (name = "probes", description = "Liveness and readiness (no key needed)"),
     )
 )]
@@ -92,6 +100,11 @@ mod tests {
             "/v1/treatments",
             "/v1/treatments/{code}",
             "/v1/facts",
+            "/v1/rulesets",
+            "/v1/rulesets/{id}/versions",
+            "/v1/rulesets/{id}/versions/{version}",
+            "/v1/rulesets/{id}/activate",
+            "/v1/rulesets/{id}/rollback",
             "/healthz",
             "/readyz",
         ] {

@@ -21,10 +21,11 @@ use crate::auth::{ApiKeys, check_exposure};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::context::{Context, MAX_BODY_BYTES};
-use crate::grpc::{ProtocolService, pb};
+use crate::grpc::{AdminService, ProtocolService, pb};
 use crate::state::AppState;
 
 type ProtocolServer = pb::treatment_protocol_server::TreatmentProtocolServer<ProtocolService>;
+type AdminServer = pb::rule_set_admin_server::RuleSetAdminServer<AdminService>;
 
 /// A bound, not yet serving, server.
 pub struct App {
@@ -61,13 +62,12 @@ impl App {
     pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
         let keys = load_keys(&settings)?;
         check_exposure(&keys, &[settings.http_addr, settings.grpc_addr])?;
-        let catalog = load_catalog(&settings)?;
-        if settings.redis_url.is_some() {
-            tracing::warn!(
-                "PROTOCOL_REDIS_URL is set, but this build distributes no rule sets through \
-                 Redis yet: serving the local rule sets"
-            );
-        }
+        let local = load_catalog(&settings)?;
+        // With Redis: its active rule sets (seeded from the local ones when it has none), or the
+        // local ones while it is unreachable; the sync task (started in `run_until`) keeps trying.
+        let (catalog, store) = crate::store::connect_and_load(&settings, local)
+            .await
+            .context("PROTOCOL_REDIS_URL")?;
 
         let http = TcpListener::bind(settings.http_addr)
             .await
@@ -85,7 +85,20 @@ impl App {
             shutdown: shutdown_rx,
             heartbeat: Duration::from_secs(settings.watch_heartbeat_secs.max(1)),
             max_staleness_secs: settings.max_staleness_secs,
+            stale_policy: settings.stale_policy,
+            store,
         };
+        if ctx.store.is_some() {
+            // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.
+            ctx.state
+                .health
+                .redis_configured
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            ctx.state.health.redis_up.store(
+                ctx.catalog().origin == crate::catalog::Origin::Redis,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         Ok(Self {
             settings,
             http,
@@ -148,11 +161,22 @@ impl App {
     /// Serves until `signal` completes, then shuts down gracefully.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         self.announce();
+        // Keeps the served rule sets equal to the active ones in Redis (pub/sub and periodic
+        // reconcile); never ends on its own, aborted on shutdown.
+        let sync = self.ctx.store.clone().map(|store| {
+            crate::store::spawn_sync(
+                self.ctx.state.clone(),
+                store,
+                crate::store::SyncOptions::from_settings(&self.settings),
+            )
+        });
+        let _sync_guard = sync.map(AbortOnDrop);
         let timeout = Duration::from_secs(self.settings.request_timeout_secs.max(1));
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
 
+        crate::metrics::observe(&self.ctx.state);
         let router = crate::http::router(self.ctx.clone(), timeout)
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+            .layer(axum::middleware::from_fn(crate::observe::http_request));
         let listener = self.http.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
@@ -162,6 +186,7 @@ impl App {
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProtocolServer>().await;
+        health.set_serving::<AdminServer>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -174,12 +199,16 @@ impl App {
             .context("building the reflection service")?;
         let protocol = ProtocolServer::new(ProtocolService::new(self.ctx.clone()))
             .max_decoding_message_size(MAX_BODY_BYTES);
+        let admin = AdminServer::new(AdminService::new(self.ctx.clone()))
+            .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES);
         let grpc = tonic::transport::Server::builder()
             .timeout(timeout)
+            .layer(crate::observe::GrpcLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(protocol)
+            .add_service(admin)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
                 stopped(self.ctx.shutdown.clone()),
@@ -197,6 +226,7 @@ impl App {
             }
         }
         health.set_not_serving::<ProtocolServer>().await;
+        health.set_not_serving::<AdminServer>().await;
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
@@ -231,6 +261,15 @@ impl App {
                 Ok(())
             }
         }
+    }
+}
+
+/// Aborts a background task when dropped (when `run_until` returns, however it returns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -46,6 +46,7 @@ async fn reflection_lists_and_describes_the_services() {
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for want in [
         "treatment.protocol.v1.TreatmentProtocol",
+        "treatment.protocol.v1.RuleSetAdmin",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ] {
@@ -87,7 +88,11 @@ async fn reflection_lists_and_describes_the_services() {
 async fn health_service_reports_serving() {
     let server = Server::start_with_keys().expect("server starts");
     let mut health = HealthClient::new(server.channel().await.expect("channel"));
-    for service in ["", "treatment.protocol.v1.TreatmentProtocol"] {
+    for service in [
+        "",
+        "treatment.protocol.v1.TreatmentProtocol",
+        "treatment.protocol.v1.RuleSetAdmin",
+    ] {
         let status = health
             .check(HealthCheckRequest {
                 service: service.into(),

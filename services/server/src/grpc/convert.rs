@@ -291,6 +291,8 @@ pub fn depth_limits(d: &DepthLimits) -> pb::DepthLimits {
             .collect(),
         client: d.client.as_ref().map(outcome),
         ruleset: Some(ruleset(&d.ruleset)),
+        // Set by the caller, which knows the request (see `http::depth::depth_etag`).
+        etag: String::new(),
     }
 }
 

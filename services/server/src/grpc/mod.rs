@@ -2,12 +2,14 @@
 //! `proto/treatment/protocol/v1/protocol.proto`, plus `grpc.health.v1` and server reflection so
 //! `grpcurl` works with no proto file at hand.
 
+mod admin;
 pub mod codec;
 pub mod convert;
 mod service;
 mod status;
 mod watch;
 
+pub use admin::AdminService;
 pub use service::ProtocolService;
 
 /// The generated messages, server and client (also used by the black-box tests and the gRPC load
@@ -24,3 +26,6 @@ pub mod pb {
 
 /// The fully qualified service name, as health checks and reflection list it.
 pub const SERVICE_NAME: &str = "treatment.protocol.v1.TreatmentProtocol";
+
+/// The rule-set admin service's fully qualified name.
+pub const ADMIN_SERVICE_NAME: &str = "treatment.protocol.v1.RuleSetAdmin";

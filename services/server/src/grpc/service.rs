@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::pb::treatment_protocol_server::TreatmentProtocol;
@@ -54,8 +53,9 @@ impl TreatmentProtocol for ProtocolService {
         request: Request<pb::EligibilityRequest>,
     ) -> Result<Response<pb::Eligibility>, Status> {
         let caller = self.authorize(&request, Scope::Eligibility)?;
+        self.ctx.check_fresh().map_err(status::stale)?;
         let req = convert::eligibility_request(request.into_inner()).map_err(status::invalid)?;
-        let answer = self.with_ruleset(&caller, |rs| rs.eligibility(&req))?;
+        let answer = self.with_ruleset(&caller, |rs| crate::observe::eligibility(rs, &req))?;
         Ok(Response::new(convert::eligibility(
             &answer,
             new_decision_id(),
@@ -67,6 +67,7 @@ impl TreatmentProtocol for ProtocolService {
         request: Request<pb::EligibilityBatchRequest>,
     ) -> Result<Response<pb::EligibilityBatchResponse>, Status> {
         let caller = self.authorize(&request, Scope::Eligibility)?;
+        self.ctx.check_fresh().map_err(status::stale)?;
         let checks = request.into_inner().checks;
         if checks.len() > MAX_BATCH {
             return Err(status::invalid(RequestError::field(
@@ -102,9 +103,11 @@ impl TreatmentProtocol for ProtocolService {
         request: Request<pb::ContraindicationRequest>,
     ) -> Result<Response<pb::ContraindicationReport>, Status> {
         let caller = self.authorize(&request, Scope::Eligibility)?;
+        self.ctx.check_fresh().map_err(status::stale)?;
         let req =
             convert::contraindication_request(request.into_inner()).map_err(status::invalid)?;
-        let report = self.with_ruleset(&caller, |rs| rs.contraindications(&req))?;
+        let report =
+            self.with_ruleset(&caller, |rs| crate::observe::contraindications(rs, &req))?;
         Ok(Response::new(convert::contraindication_report(&report)))
     }
 
@@ -114,19 +117,21 @@ impl TreatmentProtocol for ProtocolService {
     ) -> Result<Response<pb::DepthLimits>, Status> {
         let caller = self.authorize(&request, Scope::Devices)?;
         let req = convert::depth_limits_request(request.into_inner());
-        let limits = self.with_ruleset(&caller, |rs| rs.depth_limits(&req))?;
-        Ok(Response::new(convert::depth_limits(&limits)))
+        let limits = watch::current(&self.ctx, &caller, &req)?;
+        Ok(Response::new(limits))
     }
 
-    type WatchDepthLimitsStream = ReceiverStream<Result<pb::DepthLimitsUpdate, Status>>;
+    type WatchDepthLimitsStream = watch::WatchStream;
 
     async fn watch_depth_limits(
         &self,
         request: Request<pb::DepthLimitsRequest>,
     ) -> Result<Response<Self::WatchDepthLimitsStream>, Status> {
         let caller = self.authorize(&request, Scope::Devices)?;
-        let req = convert::depth_limits_request(request.into_inner());
-        let stream = watch::depth_limits(self.ctx.clone(), caller, req)?;
+        let mut inner = request.into_inner();
+        let resume = inner.resume_etag.take();
+        let req = convert::depth_limits_request(inner);
+        let stream = watch::depth_limits(self.ctx.clone(), caller, req, resume)?;
         Ok(Response::new(stream))
     }
 
@@ -135,8 +140,9 @@ impl TreatmentProtocol for ProtocolService {
         request: Request<pb::PlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let caller = self.authorize(&request, Scope::Plans)?;
+        self.ctx.check_fresh().map_err(status::stale)?;
         let req = convert::plan_request(request.into_inner()).map_err(status::invalid)?;
-        let plan = self.with_ruleset(&caller, |rs| rs.plan(&req))?;
+        let plan = self.with_ruleset(&caller, |rs| crate::observe::plan(rs, &req))?;
         Ok(Response::new(convert::plan(&plan)))
     }
 

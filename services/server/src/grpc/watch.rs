@@ -3,32 +3,48 @@
 //! request differ (a new rule-set version that leaves them unchanged sends nothing: heartbeats
 //! carry the current version); a heartbeat on idle streams; a clean end (OK) on server shutdown.
 //!
-//! One small task per stream feeds a bounded channel; it stops as soon as the client goes away.
+//! A latest-value design, with no task and no queue per stream: the response stream itself waits
+//! on the `generation` watch channel and computes the limits from the catalog served *when it is
+//! polled*. tonic polls it only when the client's HTTP/2 window has room, so a slow or stalled
+//! client holds at most one encoded message, never delays another stream (each is polled on its
+//! own), and on reading again gets the latest limits rather than every intermediate version.
+//! Dropping the stream (the client went away) frees everything.
+//!
+//! Resuming: `resume_etag` is the `etag` of the last message a client saw; when the limits'
+//! etag is unchanged the stream starts with a heartbeat rather than a duplicate of the limits.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::Stream;
 use protocol_engine::DepthLimitsRequest;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tonic::Status;
 
 use super::{convert, pb, status};
 use crate::auth::Caller;
 use crate::context::Context;
+use crate::http::depth::depth_etag;
 
 type Item = Result<pb::DepthLimitsUpdate, Status>;
 
-/// The limits for a caller now, from the catalog served now.
-fn current(
+/// The response stream of `WatchDepthLimits`.
+pub type WatchStream = Pin<Box<dyn Stream<Item = Item> + Send + 'static>>;
+
+/// The limits for a caller now, from the catalog served now, with their etag.
+pub fn current(
     ctx: &Context,
     caller: &Caller,
     req: &DepthLimitsRequest,
 ) -> Result<pb::DepthLimits, Status> {
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, caller).map_err(status::no_ruleset)?;
-    rs.depth_limits(req)
-        .map(|d| convert::depth_limits(&d))
-        .map_err(status::invalid)
+    let limits = rs.depth_limits(req).map_err(status::invalid)?;
+    let mut out = convert::depth_limits(&limits);
+    out.etag = depth_etag(rs.meta(), req);
+    Ok(out)
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
@@ -42,65 +58,104 @@ fn limits(l: pb::DepthLimits) -> Item {
     })
 }
 
+fn heartbeat(last: &pb::DepthLimits) -> Item {
+    Ok(pb::DepthLimitsUpdate {
+        update: Some(pb::depth_limits_update::Update::Heartbeat(pb::Heartbeat {
+            ruleset: last.ruleset.clone(),
+            etag: last.etag.clone(),
+        })),
+    })
+}
+
+/// Everything one stream holds between polls: a few hundred bytes, whatever the client does.
+struct Watch {
+    ctx: Context,
+    caller: Arc<Caller>,
+    req: DepthLimitsRequest,
+    generation: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+    ticker: Interval,
+    /// The limits last sent (with the rule set and etag now served, when those changed alone).
+    last: pb::DepthLimits,
+    /// Sent on the next poll: the opening message.
+    pending: Option<Item>,
+    done: bool,
+}
+
+impl Watch {
+    async fn next(&mut self) -> Option<Item> {
+        if self.done {
+            return None;
+        }
+        if let Some(item) = self.pending.take() {
+            return Some(item);
+        }
+        loop {
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            tokio::select! {
+                _ = self.shutdown.changed() => return None,
+                changed = self.generation.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    match current(&self.ctx, &self.caller, &self.req) {
+                        Ok(now) if !same_limits(&now, &self.last) => {
+                            self.last = now.clone();
+                            self.ticker.reset();
+                            return Some(limits(now));
+                        }
+                        Ok(now) => {
+                            self.last.ruleset = now.ruleset;
+                            self.last.etag = now.etag;
+                        }
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                _ = self.ticker.tick() => return Some(heartbeat(&self.last)),
+            }
+        }
+    }
+}
+
 /// Starts a stream. An invalid request fails the call itself (INVALID_ARGUMENT), not the stream.
 pub fn depth_limits(
     ctx: Context,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
-) -> Result<ReceiverStream<Item>, Status> {
-    let first = current(&ctx, &caller, &req)?;
-    let (tx, rx) = mpsc::channel::<Item>(4);
+    resume_etag: Option<String>,
+) -> Result<WatchStream, Status> {
+    // Subscribe first, then read: a swap in between is seen as a change, never missed.
     let mut generation = ctx.state.generation.subscribe();
-    let mut shutdown = ctx.shutdown.clone();
-    let heartbeat = ctx.heartbeat;
-    tokio::spawn(async move {
-        let mut last = first.clone();
-        if tx.send(limits(first)).await.is_err() {
-            return;
-        }
-        let mut ticker =
-            tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tx.closed() => break,
-                changed = generation.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    match current(&ctx, &caller, &req) {
-                        Ok(now) if !same_limits(&now, &last) => {
-                            last = now.clone();
-                            if tx.send(limits(now)).await.is_err() {
-                                break;
-                            }
-                            ticker.reset();
-                        }
-                        Ok(now) => last.ruleset = now.ruleset,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            break;
-                        }
-                    }
-                }
-                _ = ticker.tick() => {
-                    let beat = pb::DepthLimitsUpdate {
-                        update: Some(pb::depth_limits_update::Update::Heartbeat(pb::Heartbeat {
-                            ruleset: last.ruleset.clone(),
-                        })),
-                    };
-                    if tx.send(Ok(beat)).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    Ok(ReceiverStream::new(rx))
+    generation.borrow_and_update();
+    let first = current(&ctx, &caller, &req)?;
+    let heartbeat_every = ctx.heartbeat.max(Duration::from_millis(10));
+    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let pending = if resume_etag.as_deref() == Some(first.etag.as_str()) {
+        heartbeat(&first)
+    } else {
+        limits(first.clone())
+    };
+    let state = Watch {
+        shutdown: ctx.shutdown.clone(),
+        ctx,
+        caller,
+        req,
+        generation,
+        ticker,
+        last: first,
+        pending: Some(pending),
+        done: false,
+    };
+    Ok(Box::pin(futures::stream::unfold(
+        state,
+        |mut w| async move { w.next().await.map(|item| (item, w)) },
+    )))
 }
 
 #[cfg(test)]
@@ -196,9 +251,11 @@ devices:
             shutdown: stopped,
             heartbeat: Duration::from_secs(3600),
             max_staleness_secs: 300,
+            stale_policy: crate::config::StalePolicy::Serve,
+            store: None,
         };
-        let mut stream =
-            depth_limits(ctx, Arc::new(Caller::open()), request()).expect("stream starts");
+        let mut stream = depth_limits(ctx.clone(), Arc::new(Caller::open()), request(), None)
+            .expect("stream starts");
         assert_eq!(cheeks(stream.next().await), (1.5, "1".into()));
 
         // A new version with the same limits: nothing is sent.
@@ -215,6 +272,47 @@ devices:
             .await
             .expect("an update");
         assert_eq!(cheeks(next), (1.0, "3".into()));
+
+        // A client resuming with the etag it last saw gets a heartbeat, not the same limits again;
+        // one with an outdated etag gets the limits.
+        let etag = current(&ctx, &Caller::open(), &request())
+            .expect("limits")
+            .etag;
+        let mut resumed = depth_limits(
+            ctx.clone(),
+            Arc::new(Caller::open()),
+            request(),
+            Some(etag.clone()),
+        )
+        .expect("stream starts");
+        match resumed.next().await {
+            Some(Ok(pb::DepthLimitsUpdate {
+                update: Some(pb::depth_limits_update::Update::Heartbeat(h)),
+            })) => assert_eq!(h.etag, etag),
+            other => panic!("expected a heartbeat, got {other:?}"),
+        }
+        let mut outdated = depth_limits(
+            ctx.clone(),
+            Arc::new(Caller::open()),
+            request(),
+            Some("\"old\"".into()),
+        )
+        .expect("stream starts");
+        assert_eq!(cheeks(outdated.next().await), (1.0, "3".into()));
+
+        // A subscriber that does not read while three versions go by gets the latest only.
+        state.swap(catalog("4", "0.9"));
+        state.swap(catalog("5", "0.8"));
+        state.swap(catalog("6", "0.7"));
+        let next = tokio::time::timeout(Duration::from_secs(2), stream.next())
+            .await
+            .expect("an update");
+        assert_eq!(cheeks(next), (0.7, "6".into()));
+        let quiet = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
+        assert!(
+            quiet.is_err(),
+            "intermediate versions must not be queued: {quiet:?}"
+        );
 
         // Shutdown ends the stream cleanly.
         stop.send(true).expect("stream listening");

@@ -1,15 +1,15 @@
 //! `GET /v1/depth-limits` (for devices: cacheable, with a strong `ETag` and `304 Not Modified`)
 //! and `POST /v1/depth-limits` (the same with client facts, so precaution caps apply).
 //!
-//! The ETag is a hash of the rule set's digest and the normalised query: the limits are a pure
-//! function of the two, so a device that polls with `If-None-Match` gets `304` until the rule set
+//! The ETag is a hash of the rule set's digest (for a clinic overlay, also its base's) and the
+//! normalised query: the limits are a pure function of them, so a device that polls with `If-None-Match` gets `304` until the rule set
 //! changes — and a different clinic (a different rule set) never shares an ETag.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol_engine::{DepthLimits, DepthLimitsRequest};
+use protocol_engine::{DepthLimits, DepthLimitsRequest, RuleSetRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -72,8 +72,14 @@ pub async fn depth_limits_get(
 ) -> Result<Response, Problem> {
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
-    let tag = etag(&rs.meta().digest, &query);
-    let limits = rs.depth_limits(&query.into())?;
+    let meta = rs.meta();
+    let tag = etag(
+        &meta.digest,
+        meta.base.as_deref().map(|b| b.digest.as_str()),
+        &query,
+        None,
+    );
+    let limits = crate::observe::depth_limits(rs, &query.into())?;
     let Ok(tag_value) = HeaderValue::from_str(&tag) else {
         return Err(Problem::internal());
     };
@@ -115,15 +121,52 @@ pub async fn depth_limits_post(
 ) -> Result<Json<DepthLimits>, Problem> {
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(rs.depth_limits(&req)?))
+    Ok(Json(crate::observe::depth_limits(rs, &req)?))
 }
 
-/// A strong ETag: SHA-256 over the rule-set digest and the normalised query, first 128 bits.
-fn etag(digest: &str, query: &DepthLimitsQuery) -> String {
+/// The strong validator of depth limits, REST `ETag` and gRPC `DepthLimits.etag` alike: it
+/// changes whenever the rule set served to the caller changes (its digest, and for a clinic
+/// overlay also its base's digest) or the request does.
+pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
+    let query = DepthLimitsQuery {
+        treatment: req.treatment.clone(),
+        device: req.device.clone(),
+        role: req.role.clone(),
+        zone: req.zone.clone(),
+        indication: req.indication.clone(),
+    };
+    let facts = req
+        .facts
+        .as_ref()
+        .map(|f| serde_json::to_vec(f).unwrap_or_default());
+    etag(
+        &meta.digest,
+        meta.base.as_deref().map(|b| b.digest.as_str()),
+        &query,
+        facts.as_deref(),
+    )
+}
+
+/// A strong ETag: SHA-256 over the rule-set digest (and its base's), the normalised query and
+/// the client facts if any, first 128 bits.
+fn etag(
+    digest: &str,
+    base: Option<&str>,
+    query: &DepthLimitsQuery,
+    facts: Option<&[u8]>,
+) -> String {
     let mut h = Sha256::new();
     h.update(digest.as_bytes());
+    if let Some(base) = base {
+        h.update(b"\nbase:");
+        h.update(base.as_bytes());
+    }
     h.update(b"\n");
     h.update(serde_json::to_vec(query).unwrap_or_default());
+    if let Some(facts) = facts {
+        h.update(b"\nfacts:");
+        h.update(facts);
+    }
     let hex: String = h.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -155,18 +198,24 @@ mod tests {
             zone: None,
             indication: None,
         };
-        let a = etag("d1", &q);
-        assert_eq!(a, etag("d1", &q));
-        assert_ne!(a, etag("d2", &q));
+        let a = etag("d1", None, &q, None);
+        assert_eq!(a, etag("d1", None, &q, None));
+        assert_ne!(a, etag("d2", None, &q, None));
+        // A clinic overlay whose base changed: another ETag.
+        assert_ne!(
+            etag("d1", Some("b1"), &q, None),
+            etag("d1", Some("b2"), &q, None)
+        );
+        assert_ne!(a, etag("d1", None, &q, Some(b"{}")));
         let mut q2 = q.clone();
         q2.zone = Some("cheeks".into());
-        assert_ne!(a, etag("d1", &q2));
+        assert_ne!(a, etag("d1", None, &q2, None));
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
             HeaderValue::from_str(&format!("\"x\", W/{a}")).expect("header"),
         );
         assert!(if_none_match(&h, &a));
-        assert!(!if_none_match(&h, &etag("d2", &q)));
+        assert!(!if_none_match(&h, &etag("d2", None, &q, None)));
     }
 }

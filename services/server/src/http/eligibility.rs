@@ -59,6 +59,7 @@ pub struct EligibilityBatchResponse {
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -67,9 +68,12 @@ pub async fn check_eligibility(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityRequest>,
 ) -> Result<Json<EligibilityResponse>, Problem> {
+    ctx.check_fresh()?;
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(EligibilityResponse::new(rs.eligibility(&req)?)))
+    Ok(Json(EligibilityResponse::new(crate::observe::eligibility(
+        rs, &req,
+    )?)))
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.
@@ -85,6 +89,7 @@ pub async fn check_eligibility(
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -93,6 +98,7 @@ pub async fn check_eligibility_batch(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityBatchRequest>,
 ) -> Result<Json<EligibilityBatchResponse>, Problem> {
+    ctx.check_fresh()?;
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
     let results = check_batch(rs, &req.checks)?
@@ -115,6 +121,7 @@ pub async fn check_eligibility_batch(
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -123,7 +130,8 @@ pub async fn check_contraindications(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<ContraindicationRequest>,
 ) -> Result<Json<ContraindicationReport>, Problem> {
+    ctx.check_fresh()?;
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(rs.contraindications(&req)?))
+    Ok(Json(crate::observe::contraindications(rs, &req)?))
 }

@@ -1,8 +1,10 @@
 //! Probes: `GET /healthz` (liveness: the process serves; constant and cheap) and `GET /readyz`
 //! (readiness: a rule set is loaded; says which, where from, how old, and whether Redis is
-//! reachable, so an operator can see a stale replica at a glance).
+//! reachable, so an operator can see a stale replica at a glance). See [`readyz`] for the status
+//! codes.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +14,7 @@ use protocol_engine::RuleSetRef;
 use serde::Serialize;
 
 use crate::catalog::Origin;
+use crate::config::StalePolicy;
 use crate::context::Context;
 
 /// Liveness.
@@ -32,7 +35,9 @@ pub async fn healthz() -> Response {
 /// What `/readyz` reports.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready`, or `stale` when the rule sets are older than the configured maximum staleness.
+    /// `ready`; `degraded` when Redis is configured but unreachable (or its active rule sets were
+    /// refused) and the last good rule sets are served; `stale` when the rule sets have not been
+    /// confirmed current for longer than the maximum staleness.
     pub status: String,
     /// Where the rule sets came from: `bundled`, `directory` or `redis`.
     #[schema(value_type = String)]
@@ -41,41 +46,80 @@ pub struct Readiness {
     pub rulesets: Vec<RuleSetRef>,
     /// `not_configured`, `up` or `down`.
     pub redis: String,
-    /// Seconds since the rule sets were last confirmed current.
+    /// Seconds since the rule sets were last confirmed current (with Redis: the last successful
+    /// reconcile; without: since start).
     pub ruleset_age_seconds: i64,
+    /// `PROTOCOL_MAX_STALENESS_SECS`.
+    pub max_staleness_seconds: u64,
+    /// Past the maximum staleness (only ever with Redis configured).
+    pub stale: bool,
+    /// `serve` (keep answering from the last good rule sets) or `fail_closed` (refuse decisions
+    /// with 503 once stale).
+    pub stale_policy: String,
+    /// `served`, or `refused` when the fail-closed policy applies now.
+    pub decisions: String,
+    /// The last Redis error or refused payload; absent after a good sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Readiness, with the rule sets served.
+///
+/// `200` while the replica answers requests: also when `degraded` (Redis down, the last good
+/// rule sets served) or `stale` under the default `serve` policy, so a Redis outage never takes
+/// every replica out of the load balancer. `503` when no rule set is loaded, during shutdown,
+/// and when the `fail_closed` policy refuses decisions.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "probes",
     responses(
-        (status = 200, description = "Ready to answer", body = Readiness),
-        (status = 503, description = "Not ready", body = Readiness),
+        (status = 200, description = "Ready to answer (`ready`, `degraded` or `stale` with policy `serve`)", body = Readiness),
+        (status = 503, description = "Not ready: no rule set, shutting down, or stale with policy `fail_closed`", body = Readiness),
     )
 )]
 pub async fn readyz(State(ctx): State<Context>) -> Response {
     let catalog = ctx.catalog();
     let health = &ctx.state.health;
-    let redis = if !health.redis_configured.load(Ordering::Relaxed) {
-        "not_configured"
-    } else if health.redis_up.load(Ordering::Relaxed) {
-        "up"
-    } else {
-        "down"
+    let configured = health.redis_configured.load(Ordering::Relaxed);
+    let up = health.redis_up.load(Ordering::Relaxed);
+    let redis = match (configured, up) {
+        (false, _) => "not_configured",
+        (true, true) => "up",
+        (true, false) => "down",
     };
     let age = health.age_secs();
-    let stale = health.redis_configured.load(Ordering::Relaxed)
-        && u64::try_from(age).unwrap_or(0) > ctx.max_staleness_secs;
+    let stale = health.is_stale(Duration::from_secs(ctx.max_staleness_secs));
+    let refused = ctx.check_fresh().is_err();
+    let last_error = if configured {
+        health.last_error()
+    } else {
+        None
+    };
+    let status = if stale {
+        "stale"
+    } else if configured && (!up || last_error.is_some()) {
+        "degraded"
+    } else {
+        "ready"
+    };
     let body = Readiness {
-        status: if stale { "stale" } else { "ready" }.to_owned(),
+        status: status.to_owned(),
         origin: catalog.origin,
         rulesets: catalog.refs(),
         redis: redis.to_owned(),
         ruleset_age_seconds: age,
+        max_staleness_seconds: ctx.max_staleness_secs,
+        stale,
+        stale_policy: match ctx.stale_policy {
+            StalePolicy::Serve => "serve",
+            StalePolicy::FailClosed => "fail_closed",
+        }
+        .to_owned(),
+        decisions: if refused { "refused" } else { "served" }.to_owned(),
+        last_error,
     };
-    let status = if catalog.rulesets.is_empty() || ctx.is_shutting_down() {
+    let status = if catalog.rulesets.is_empty() || ctx.is_shutting_down() || refused {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

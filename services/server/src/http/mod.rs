@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod plans;
 pub mod problem;
+pub mod rulesets;
 mod timeout;
 
 use std::time::Duration;
@@ -30,6 +31,10 @@ use depth::{depth_limits_get, depth_limits_post};
 use eligibility::{check_contraindications, check_eligibility, check_eligibility_batch};
 use health::{healthz, readyz};
 use plans::build_plan;
+use rulesets::{
+    activate_ruleset, get_ruleset_version, list_ruleset_versions, list_rulesets, publish_ruleset,
+    rollback_ruleset,
+};
 
 /// The whole REST API.
 pub fn router(ctx: Context, request_timeout: Duration) -> Router {
@@ -44,7 +49,20 @@ pub fn router(ctx: Context, request_timeout: Duration) -> Router {
         .route("/v1/plans", post(build_plan))
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
-        .route("/v1/facts", get(list_facts));
+        .route("/v1/facts", get(list_facts))
+        .route(
+            "/v1/rulesets",
+            get(list_rulesets)
+                .post(publish_ruleset)
+                .layer(DefaultBodyLimit::max(rulesets::MAX_RULESET_BYTES)),
+        )
+        .route("/v1/rulesets/{id}/versions", get(list_ruleset_versions))
+        .route(
+            "/v1/rulesets/{id}/versions/{version}",
+            get(get_ruleset_version),
+        )
+        .route("/v1/rulesets/{id}/activate", post(activate_ruleset))
+        .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset));
     let open = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

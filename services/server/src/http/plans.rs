@@ -22,6 +22,7 @@ use crate::context::Context;
         (status = 403, description = "The key lacks the `plans` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -30,7 +31,8 @@ pub async fn build_plan(
     Authorized(caller, _): Authorized<PlansScope>,
     JsonBody(req): JsonBody<PlanRequest>,
 ) -> Result<Json<Plan>, Problem> {
+    ctx.check_fresh()?;
     let catalog = ctx.catalog();
     let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(rs.plan(&req)?))
+    Ok(Json(crate::observe::plan(rs, &req)?))
 }

@@ -9,7 +9,7 @@ use protocol_engine::{FieldViolation, RequestError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
-use crate::context::NoRuleSet;
+use crate::context::{NoRuleSet, Stale};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -18,7 +18,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct Problem {
     /// A URI identifying the kind of problem: `urn:treatment-protocol:problem:<kind>` with kinds
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
-    /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`.
+    /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`; and
+    /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
+    /// `redis-not-configured`, `corrupt-ruleset` (rule-set admin).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -40,6 +42,11 @@ impl Problem {
             detail,
             errors: Vec::new(),
         }
+    }
+
+    /// Any other problem: `kind` becomes `urn:treatment-protocol:problem:<kind>`.
+    pub fn custom(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self::new(status, kind, title, Some(detail.into()))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -164,6 +171,17 @@ impl From<AuthError> for Problem {
 impl From<NoRuleSet> for Problem {
     fn from(_: NoRuleSet) -> Self {
         Self::unavailable("no rule set is loaded")
+    }
+}
+
+impl From<Stale> for Problem {
+    fn from(stale: Stale) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stale-ruleset",
+            "Rule set too stale to decide",
+            Some(stale.to_string()),
+        )
     }
 }
 

@@ -185,6 +185,36 @@ impl RuleSetStore {
             .collect())
     }
 
+    /// Every rule-set id with at least one published version, sorted (also ids never activated,
+    /// e.g. a new clinic overlay). `SCAN`s the versions keys: for the admin API, never the
+    /// request path.
+    pub async fn list_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let pattern = self.keys.versions_pattern();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            ids.extend(
+                keys.iter()
+                    .filter_map(|k| self.keys.id_of_versions_key(k))
+                    .map(str::to_owned),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(ids.into_iter().collect())
+    }
+
     /// One stored version, verified against its digest.
     pub async fn fetch(&self, id: &str, version: &str) -> Result<Fetched, StoreError> {
         check_name("id", id)?;

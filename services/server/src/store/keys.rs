@@ -54,6 +54,19 @@ impl Keys {
         format!("{}:{HASH_TAG}:versions:{id}", self.prefix)
     }
 
+    /// `SCAN MATCH` pattern of every [`Self::versions`] key.
+    pub fn versions_pattern(&self) -> String {
+        format!("{}:{HASH_TAG}:versions:*", self.prefix)
+    }
+
+    /// The rule-set id of a [`Self::versions`] key.
+    pub fn id_of_versions_key<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix(':')?
+            .strip_prefix(HASH_TAG)?
+            .strip_prefix(":versions:")
+    }
+
     /// id → active version.
     pub fn active(&self) -> String {
         format!("{}:{HASH_TAG}:active", self.prefix)
@@ -85,5 +98,10 @@ mod tests {
             "protocol:{rulesets}:doc:clinic-aurora:2026.11.1"
         );
         assert_eq!(k.channel(), "protocol:rulesets:activated");
+        assert_eq!(
+            k.id_of_versions_key(&k.versions("clinic-aurora")),
+            Some("clinic-aurora")
+        );
+        assert_eq!(k.id_of_versions_key(&k.active()), None);
     }
 }

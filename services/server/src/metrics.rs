@@ -1,0 +1,183 @@
+//! The service's OpenTelemetry metrics (names and attributes are a contract: docs/operate.md).
+//!
+//! The instruments exist only while metrics are exported ([`crate::telemetry::init`] calls
+//! [`install`]); otherwise [`get`] is `None` and the request path records nothing at all.
+//!
+//! | metric | instrument | attributes |
+//! |---|---|---|
+//! | `protocol.requests` | counter | `protocol`, `route`, `method`, `status` |
+//! | `protocol.request.duration` | histogram (s) | the same |
+//! | `protocol.decisions` | counter | `operation`, `treatment`, `decision` |
+//! | `protocol.ruleset.active_version` | gauge (1 per served rule set) | `ruleset.id`, `version` |
+//! | `protocol.ruleset.age` | gauge (s) | |
+//! | `protocol.redis.errors`, `protocol.redis.reconnects` | counters | |
+//! | `protocol.watch.streams` | up-down counter | |
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+
+use crate::state::AppState;
+
+/// The synchronous instruments of the request path.
+pub struct Metrics {
+    requests: Counter<u64>,
+    duration: Histogram<f64>,
+    decisions: Counter<u64>,
+    meter: Meter,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Open `WatchDepthLimits` streams (see [`WatchStreamGuard`]).
+static WATCH_STREAMS: AtomicI64 = AtomicI64::new(0);
+
+/// Creates the instruments on `meter` (once; later calls do nothing).
+pub fn install(meter: &Meter) {
+    let _ = METRICS.get_or_init(|| {
+        meter
+            .i64_observable_up_down_counter("protocol.watch.streams")
+            .with_description("Open WatchDepthLimits streams")
+            .with_unit("{stream}")
+            .with_callback(|o| o.observe(WATCH_STREAMS.load(Ordering::Relaxed), &[]))
+            .build();
+        Metrics {
+            requests: meter
+                .u64_counter("protocol.requests")
+                .with_description("Requests answered, REST and gRPC")
+                .with_unit("{request}")
+                .build(),
+            duration: meter
+                .f64_histogram("protocol.request.duration")
+                .with_description("Time to answer a request (until the response head)")
+                .with_unit("s")
+                .with_boundaries(vec![
+                    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .build(),
+            decisions: meter
+                .u64_counter("protocol.decisions")
+                .with_description("Engine decisions by treatment and outcome")
+                .with_unit("{decision}")
+                .build(),
+            meter: meter.clone(),
+        }
+    });
+}
+
+/// The instruments, when metrics are exported.
+#[inline]
+pub fn get() -> Option<&'static Metrics> {
+    METRICS.get()
+}
+
+impl Metrics {
+    /// One answered request. `protocol` is `http` or `grpc`; `route` the matched REST route or
+    /// the gRPC method path; `method` the HTTP method; `status` the HTTP status (REST) or the
+    /// gRPC status code (gRPC).
+    pub fn request(
+        &self,
+        protocol: &'static str,
+        route: &str,
+        method: &'static str,
+        status: i64,
+        seconds: f64,
+    ) {
+        let attributes = [
+            KeyValue::new("protocol", protocol),
+            KeyValue::new("route", route.to_owned()),
+            KeyValue::new("method", method),
+            KeyValue::new("status", status),
+        ];
+        self.requests.add(1, &attributes);
+        self.duration.record(seconds, &attributes);
+    }
+
+    /// One decision of the engine: the operation, the treatment and the outcome, nothing else.
+    pub fn decision(&self, operation: &'static str, treatment: &str, decision: &'static str) {
+        self.decisions.add(
+            1,
+            &[
+                KeyValue::new("operation", operation),
+                KeyValue::new("treatment", treatment.to_owned()),
+                KeyValue::new("decision", decision),
+            ],
+        );
+    }
+}
+
+/// Registers the gauges that read the shared state: the served rule sets and their age, and the
+/// Redis store's error and reconnect counts. Does nothing when metrics are not exported.
+pub fn observe(state: &AppState) {
+    let Some(m) = get() else { return };
+    let catalog = state.catalog.clone();
+    m.meter
+        .u64_observable_gauge("protocol.ruleset.active_version")
+        .with_description(
+            "The rule sets served, one series per id at value 1, version as attribute",
+        )
+        .with_callback(move |o| {
+            for r in catalog.load().refs() {
+                o.observe(
+                    1,
+                    &[
+                        KeyValue::new("ruleset.id", r.id),
+                        KeyValue::new("version", r.version),
+                    ],
+                );
+            }
+        })
+        .build();
+    let health = state.health.clone();
+    m.meter
+        .i64_observable_gauge("protocol.ruleset.age")
+        .with_description("Seconds since the rule sets were last confirmed current (staleness)")
+        .with_unit("s")
+        .with_callback(move |o| o.observe(health.age_secs(), &[]))
+        .build();
+    let health = state.health.clone();
+    m.meter
+        .u64_observable_counter("protocol.redis.errors")
+        .with_description("Failed Redis operations of the rule-set store")
+        .with_unit("{error}")
+        .with_callback(move |o| o.observe(health.redis_errors.load(Ordering::Relaxed), &[]))
+        .build();
+    let health = state.health.clone();
+    m.meter
+        .u64_observable_counter("protocol.redis.reconnects")
+        .with_description("Times Redis became reachable again after being unreachable")
+        .with_unit("{reconnect}")
+        .with_callback(move |o| o.observe(health.reconnects.load(Ordering::Relaxed), &[]))
+        .build();
+}
+
+/// Counts one open `WatchDepthLimits` stream for as long as it lives.
+#[derive(Debug)]
+pub struct WatchStreamGuard(());
+
+impl WatchStreamGuard {
+    pub fn new() -> Self {
+        WATCH_STREAMS.fetch_add(1, Ordering::Relaxed);
+        Self(())
+    }
+}
+
+impl Default for WatchStreamGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for WatchStreamGuard {
+    fn drop(&mut self) {
+        WATCH_STREAMS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Open `WatchDepthLimits` streams now.
+pub fn watch_streams() -> i64 {
+    WATCH_STREAMS.load(Ordering::Relaxed)
+}

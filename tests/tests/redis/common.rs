@@ -1,0 +1,229 @@
+//! Helpers of the Redis tests: a Redis with two replicas, rule-set variants, polling.
+
+use std::time::{Duration, Instant};
+
+use protocol_tests::redis_server::RedisServer;
+use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
+use serde_json::{Value, json};
+use tonic::metadata::MetadataValue;
+
+pub const AURORA_YAML: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
+pub const BUNDLED_VERSION: &str = "2026.11.1";
+/// Aurora's bundled cap for microneedling on the cheeks.
+pub const BUNDLED_CHEEKS_MM: f64 = 1.2;
+
+/// Held by tests that assert a deadline or load the machine, so they run one at a time.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+/// A gRPC request with a bearer key.
+pub fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    let value: MetadataValue<_> = format!("Bearer {key}").parse().expect("metadata value");
+    req.metadata_mut().insert("authorization", value);
+    req
+}
+
+/// One Redis and two replicas (A and B) with the test keys.
+pub struct Fleet {
+    pub redis: RedisServer,
+    pub a: Server,
+    pub b: Server,
+}
+
+impl Fleet {
+    pub fn start() -> Self {
+        Self::start_with(|b| b)
+    }
+
+    /// Both replicas configured by `tweak` on top of keys and Redis (reconcile every second).
+    pub fn start_with(tweak: impl Fn(ServerBuilder) -> ServerBuilder) -> Self {
+        let redis = RedisServer::start().expect("redis-server starts");
+        let a = tweak(ServerBuilder::new().with_keys().with_redis(&redis))
+            .spawn()
+            .expect("replica A starts");
+        let b = tweak(ServerBuilder::new().with_keys().with_redis(&redis))
+            .spawn()
+            .expect("replica B starts");
+        Self { redis, a, b }
+    }
+}
+
+/// The Aurora overlay under `version`, with its microneedling cheeks cap set to `cheeks_mm`
+/// (tightened below the bundled 1.2 mm).
+pub fn aurora(version: &str, cheeks_mm: f64) -> String {
+    let text = AURORA_YAML
+        .replace(
+            &format!("version: \"{BUNDLED_VERSION}\""),
+            &format!("version: \"{version}\""),
+        )
+        .replace(
+            "zones: {cheeks: 1.2,",
+            &format!("zones: {{cheeks: {cheeks_mm},"),
+        );
+    assert!(
+        text.contains(&format!("cheeks: {cheeks_mm},")),
+        "cap replaced"
+    );
+    text
+}
+
+/// `POST /v1/rulesets` with a YAML body; returns status and body.
+pub async fn publish(server: &Server, key: &str, yaml: &str) -> (u16, Value) {
+    let res = http()
+        .post(server.url("/v1/rulesets"))
+        .bearer_auth(key)
+        .header("content-type", "application/yaml")
+        .body(yaml.to_owned())
+        .send()
+        .await
+        .expect("publish answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /v1/rulesets/{id}/activate`.
+pub async fn activate(server: &Server, id: &str, version: &str, expected: &str) -> (u16, Value) {
+    let res = http()
+        .post(server.url(&format!("/v1/rulesets/{id}/activate")))
+        .bearer_auth(KEY_AURORA)
+        .json(&json!({"version": version, "expected_current": expected}))
+        .send()
+        .await
+        .expect("activate answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Publishes and activates an Aurora variant on `server`; panics unless both succeed.
+pub async fn roll_out(server: &Server, version: &str, cheeks_mm: f64, expected: &str) -> Value {
+    let (status, body) = publish(server, KEY_AURORA, &aurora(version, cheeks_mm)).await;
+    assert!(
+        status == 201 || status == 200,
+        "publish {version}: {status} {body}"
+    );
+    let (status, body) = activate(server, "clinic-aurora", version, expected).await;
+    assert_eq!(status, 200, "activate {version}: {body}");
+    body
+}
+
+/// What a device sees: Aurora's microneedling limit on the cheeks (dermapen_4, physician), the
+/// rule-set version and the ETag.
+pub async fn cheeks(server: &Server) -> (f64, String, String) {
+    let res = http()
+        .get(server.url("/v1/depth-limits"))
+        .bearer_auth(KEY_AURORA)
+        .query(&[
+            ("treatment", "microneedling"),
+            ("device", "dermapen_4"),
+            ("role", "physician"),
+            ("zone", "cheeks"),
+        ])
+        .send()
+        .await
+        .expect("depth limits answered");
+    assert_eq!(res.status().as_u16(), 200, "depth limits");
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = res.json().await.expect("json");
+    (
+        body["zones"][0]["max_depth_mm"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        body["ruleset"]["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        etag,
+    )
+}
+
+/// A fully answered healthy adult.
+pub fn healthy_facts() -> Value {
+    json!({
+        "date_of_birth": "1990-05-14", "fitzpatrick": 2, "pregnant": false, "breastfeeding": false,
+        "active_acne": false, "open_wounds": false, "sunburn": false, "skin_infection": false,
+        "active_hsv": false, "hsv_history": false, "keloid_history": false,
+        "bleeding_disorder": false, "anticoagulants": false, "immunosuppressed": false,
+        "diabetes_uncontrolled": false, "autoimmune_disease": false, "scleroderma_active": false,
+        "chemotherapy_current": false, "eczema_psoriasis_active": false, "rosacea": "none",
+        "metal_allergy": false, "gold_allergy": false, "anaesthetic_allergy": false,
+        "pacemaker_or_implant": false, "metal_implant_in_area": false,
+        "skin_cancer_in_area": false, "tattoo_in_area": false, "isotretinoin_current": false,
+        "isotretinoin_last_dose": null
+    })
+}
+
+pub fn eligibility_request() -> Value {
+    json!({
+        "treatment": "microneedling",
+        "date": "2026-12-01",
+        "facts": healthy_facts(),
+        "history": [],
+    })
+}
+
+/// `POST /v1/eligibility` as Aurora: status and body.
+pub async fn eligibility(server: &Server) -> (u16, Value) {
+    let res = http()
+        .post(server.url("/v1/eligibility"))
+        .bearer_auth(KEY_AURORA)
+        .json(&eligibility_request())
+        .send()
+        .await
+        .expect("eligibility answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET /readyz`: status and body.
+pub async fn readyz(server: &Server) -> (u16, Value) {
+    let res = http()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The active version of `id` that `/readyz` reports.
+pub fn served_version(ready: &Value, id: &str) -> String {
+    ready["rulesets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id))
+        .and_then(|r| r["version"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Polls `check` every 10 ms until it holds or `within` passes; returns the time it took.
+pub async fn within<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

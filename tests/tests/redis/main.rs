@@ -1,0 +1,18 @@
+//! Rule-set distribution through Redis, black-box: real `redis-server` processes that each test
+//! starts on a free port (and kills), real `protocol-server` replicas, real HTTP and gRPC clients.
+//!
+//! - `admin`: the admin API over REST and gRPC (publish, list, fetch, activate, roll back, CAS).
+//! - `propagation`: an activation on one replica is served by the other, and pushed to watching
+//!   devices, within a second.
+//! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
+//!   the fail-closed stale policy.
+//! - `request_path`: 10,000 eligibility requests issue no Redis command.
+//!
+//! Tests that assert a deadline or put load on the machine take [`common::serial`], so they never
+//! compete with each other for the two cores.
+
+mod admin;
+mod common;
+mod faults;
+mod propagation;
+mod request_path;
