@@ -163,6 +163,41 @@ impl Received {
             .unwrap_or_default()
     }
 
+    /// The attribute sets of a sum metric's data points, as `key=value` texts.
+    fn sum_attributes(&self, name: &str) -> Vec<Vec<String>> {
+        self.metrics
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .flat_map(|r| &r.resource_metrics)
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .filter(|m| m.name == name)
+                    .filter_map(|m| match &m.data {
+                        Some(metric::Data::Sum(sum)) => Some(sum.data_points.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(|p| {
+                        let mut kv: Vec<String> = p
+                            .attributes
+                            .iter()
+                            .map(|kv| {
+                                format!(
+                                    "{}={}",
+                                    kv.key,
+                                    attr(&p.attributes, &kv.key).unwrap_or_default()
+                                )
+                            })
+                            .collect();
+                        kv.sort();
+                        kv
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Everything received, as text.
     fn dump(&self) -> String {
         format!(
@@ -432,6 +467,36 @@ async fn spans_continue_the_callers_trace_and_carry_no_health_data() {
             .all(|n| n == "protocol-server-under-test"),
         "{:?}",
         received.service_names()
+    );
+
+    // The request and decision counters carry their documented attributes.
+    let requests = received.sum_attributes("protocol.requests");
+    for expected in [
+        [
+            "method=POST",
+            "protocol=http",
+            "route=/v1/eligibility",
+            "status=200",
+        ],
+        [
+            "method=POST",
+            "protocol=grpc",
+            "route=/treatment.protocol.v1.TreatmentProtocol/CheckEligibility",
+            "status=0",
+        ],
+    ] {
+        assert!(
+            requests.iter().any(|r| r == &expected),
+            "no protocol.requests point {expected:?} in {requests:?}"
+        );
+    }
+    let decisions = received.sum_attributes("protocol.decisions");
+    assert!(
+        decisions.iter().any(|d| d.len() == 3
+            && d[1] == "operation=eligibility"
+            && d[2] == "treatment=microneedling"
+            && d[0].starts_with("decision=")),
+        "{decisions:?}"
     );
 
     // No fact name or value, no date from the request, anywhere in what was exported.

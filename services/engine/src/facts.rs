@@ -61,9 +61,10 @@ impl FactSet {
 pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations) -> FactValues {
     let mut values = vec![FactVal::Unknown; rs.facts.len()];
     for (id, raw) in facts {
-        let field = format!("facts.{id}");
+        // The field name is built only for an error: this runs for every fact of every request.
+        let field = || format!("facts.{id}");
         let Some(ix) = rs.facts.get(id) else {
-            errors.push(field, suggest::unknown("fact", id, rs.facts.iter()));
+            errors.push(field(), suggest::unknown("fact", id, rs.facts.iter()));
             continue;
         };
         let Some(def) = rs.fact_defs.get(usize::from(ix)) else {
@@ -97,7 +98,7 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
                     *slot = v;
                 }
             }
-            Err(message) => errors.push(field, message),
+            Err(message) => errors.push(field(), message),
         }
     }
     FactValues(values)

@@ -36,7 +36,7 @@ pub struct Context {
     pub stale_policy: StalePolicy,
     /// The Redis store, for the rule-set admin API only (never the request path); `None` without
     /// `PROTOCOL_REDIS_URL`.
-    pub store: Option<RuleSetStore>,
+    pub store: Option<Arc<RuleSetStore>>,
 }
 
 /// Decisions are refused: the `fail-closed` stale policy applies and the rule sets have not been

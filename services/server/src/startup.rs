@@ -86,7 +86,8 @@ impl App {
             heartbeat: Duration::from_secs(settings.watch_heartbeat_secs.max(1)),
             max_staleness_secs: settings.max_staleness_secs,
             stale_policy: settings.stale_policy,
-            store,
+            // Behind an Arc: the context is cloned for every request.
+            store: store.map(Arc::new),
         };
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.
@@ -163,7 +164,7 @@ impl App {
         self.announce();
         // Keeps the served rule sets equal to the active ones in Redis (pub/sub and periodic
         // reconcile); never ends on its own, aborted on shutdown.
-        let sync = self.ctx.store.clone().map(|store| {
+        let sync = self.ctx.store.as_deref().cloned().map(|store| {
             crate::store::spawn_sync(
                 self.ctx.state.clone(),
                 store,

@@ -3,7 +3,8 @@
 //! drop. Everything about telemetry set-up lives here.
 //!
 //! - **Logs** go to stdout, as JSON lines or human-readable text (`PROTOCOL_LOG_FORMAT`), filtered
-//!   by `RUST_LOG` (default `info`). A JSON line written inside a request carries `trace_id` and
+//!   by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]). The SDK's own messages (target
+//!   `opentelemetry*`: failed exports at WARN/ERROR) are logged, never exported. A JSON line written inside a request carries `trace_id` and
 //!   `span_id` (see [`crate::observe`]). Handlers never log client facts.
 //! - **OpenTelemetry** is configured only by the standard `OTEL_*` variables and is off unless an
 //!   OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
@@ -35,6 +36,10 @@ use crate::config::LogFormat;
 /// The service name when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` names one.
 pub const DEFAULT_SERVICE_NAME: &str = "protocol-server";
 
+/// The log filter when `RUST_LOG` is unset: the OpenTelemetry SDK's own messages (export
+/// failures are WARN and ERROR) without its INFO chatter.
+pub const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn";
+
 /// The instrumentation scope of this service's tracer and meter.
 pub const SCOPE: &str = "protocol-server";
 
@@ -62,14 +67,14 @@ impl Drop for TelemetryGuard {
         if let Some(Err(e)) = self
             .tracer
             .take()
-            .map(|t| t.shutdown_with_timeout(Duration::from_secs(5)))
+            .map(|t| t.shutdown_with_timeout(Duration::from_secs(3)))
         {
             eprintln!("protocol-server: flushing spans failed: {e}");
         }
         if let Some(Err(e)) = self
             .meter
             .take()
-            .map(|m| m.shutdown_with_timeout(Duration::from_secs(5)))
+            .map(|m| m.shutdown_with_timeout(Duration::from_secs(3)))
         {
             eprintln!("protocol-server: flushing metrics failed: {e}");
         }
@@ -227,7 +232,8 @@ pub fn init(format: LogFormat) -> anyhow::Result<TelemetryGuard> {
         _ => None,
     };
 
-    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(crate::observe::JsonLines)

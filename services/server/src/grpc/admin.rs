@@ -36,7 +36,7 @@ impl AdminService {
             .keys
             .authorize(credential, Scope::Admin)
             .map_err(status::auth)?;
-        let store = self.ctx.store.as_ref().ok_or_else(status::no_store)?;
+        let store = self.ctx.store.as_deref().ok_or_else(status::no_store)?;
         Ok((caller, store))
     }
 }

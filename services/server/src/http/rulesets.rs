@@ -323,7 +323,7 @@ pub async fn publish_ruleset(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     let body = match body {
@@ -391,7 +391,7 @@ pub async fn list_rulesets(
     State(ctx): State<Context>,
     Authorized(_caller, _): Authorized<AdminScope>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     let result = async {
@@ -433,7 +433,7 @@ pub async fn list_ruleset_versions(
     Authorized(_caller, _): Authorized<AdminScope>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     match store.list_versions(&id).await {
@@ -467,7 +467,7 @@ pub async fn get_ruleset_version(
     Authorized(_caller, _): Authorized<AdminScope>,
     Path((id, version)): Path<(String, String)>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     let fetched = match store.fetch(&id, &version).await {
@@ -523,7 +523,7 @@ pub async fn activate_ruleset(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ActivateRequest>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     let expected = match req.expected_current {
@@ -574,7 +574,7 @@ pub async fn rollback_ruleset(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(store) = ctx.store.as_ref() else {
+    let Some(store) = ctx.store.as_deref() else {
         return no_store();
     };
     let body = match body {
