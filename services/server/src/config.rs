@@ -1,10 +1,20 @@
 //! Settings: one place that lists every one of them. Each flag also reads its `PROTOCOL_*`
-//! environment variable; `protocol-server --help` prints them all (docs/configuration.md).
+//! environment variable, and any of them may also come from a YAML file (`--config`);
+//! `protocol-server --help` prints them all (docs/configuration.md).
+//!
+//! Precedence, strongest first: command-line flag, environment variable, config file, default.
+//! clap does the first two and the defaults; [`Settings::load_from`] puts the file's values in
+//! only where clap says a setting fell back to its default, then lets clap parse (and validate)
+//! everything, so a bad value in the file gets the same error as a bad flag.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, Parser, ValueEnum};
+use serde::Deserialize;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -13,6 +23,11 @@ use clap::{Parser, ValueEnum};
     about = "Treatment-protocol service: eligibility, depth limits and plans over REST and gRPC"
 )]
 pub struct Settings {
+    /// YAML file of settings, keyed by the names below (`http_addr: 0.0.0.0:8080`); flags and
+    /// environment variables override it.
+    #[arg(long, env = "PROTOCOL_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// REST listener address.
     #[arg(long, env = "PROTOCOL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -78,4 +93,171 @@ pub enum StalePolicy {
 pub enum LogFormat {
     Json,
     Pretty,
+}
+
+/// Why the settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad flag, variable or file value, or `--help`/`--version`: clap prints and exits.
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    /// The config file is unreadable, not YAML, or names a setting that does not exist.
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// One value of the config file; rendered back to the text a flag would carry.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl FileValue {
+    fn into_arg(self) -> String {
+        match self {
+            Self::Bool(b) => b.to_string(),
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Text(t) => t,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings of this process: flags, `PROTOCOL_*` variables and the config file.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// Reads settings from these arguments (the first is the program name), the environment, and
+    /// the config file they or the environment name.
+    pub fn load_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let command = Self::command();
+        let matches = command.clone().try_get_matches_from(&args)?;
+        let Some(path) = matches.get_one::<PathBuf>("config").cloned() else {
+            return Ok(Self::try_parse_from(&args)?);
+        };
+        let mut from_file = Vec::new();
+        for (key, value) in read_file(&path)? {
+            let id = key.replace('-', "_");
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id().as_str() == id && id != "config");
+            let Some(long) = arg.and_then(|a| a.get_long()) else {
+                let known: Vec<&str> = command
+                    .get_arguments()
+                    .map(|a| a.get_id().as_str())
+                    .filter(|id| !matches!(*id, "config" | "help" | "version"))
+                    .collect();
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    message: format!("unknown setting '{key}' (settings: {})", known.join(", ")),
+                });
+            };
+            // A flag or a variable set it: they win over the file.
+            if matches!(
+                matches.value_source(&id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            ) {
+                continue;
+            }
+            from_file.push(OsString::from(format!("--{long}")));
+            from_file.push(OsString::from(value.into_arg()));
+        }
+        let mut merged = Vec::with_capacity(args.len() + from_file.len());
+        merged.extend(args.first().cloned());
+        merged.extend(from_file);
+        merged.extend(args.into_iter().skip(1));
+        Ok(Self::try_parse_from(merged)?)
+    }
+}
+
+/// The config file: a YAML mapping of setting names to scalars.
+fn read_file(path: &Path) -> Result<BTreeMap<String, FileValue>, ConfigError> {
+    let fail = |message: String| ConfigError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    serde_saphyr::from_str(&text).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("written");
+        f
+    }
+
+    #[test]
+    fn the_file_fills_in_what_no_flag_sets() {
+        let f =
+            file("http_addr: 127.0.0.1:9090\nstale-policy: fail-closed\nmax_staleness_secs: 60\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let s = Settings::load_from(["protocol-server", "--config", path]).expect("loads");
+        assert_eq!(s.http_addr.port(), 9090);
+        assert_eq!(s.stale_policy, StalePolicy::FailClosed);
+        assert_eq!(s.max_staleness_secs, 60);
+        assert_eq!(s.grpc_addr.port(), 50051, "unset in the file: the default");
+    }
+
+    #[test]
+    fn a_flag_beats_the_file() {
+        let f = file("http_addr: 127.0.0.1:9090\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let s = Settings::load_from([
+            "protocol-server",
+            "--http-addr",
+            "127.0.0.1:7070",
+            "--config",
+            path,
+        ])
+        .expect("loads");
+        assert_eq!(s.http_addr.port(), 7070);
+    }
+
+    #[test]
+    fn an_unknown_setting_in_the_file_is_named() {
+        let f = file("htp_addr: 127.0.0.1:9090\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let err = Settings::load_from(["protocol-server", "--config", path]).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("unknown setting 'htp_addr'"), "{message}");
+        assert!(message.contains("http_addr"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_names_the_setting() {
+        let f = file("http_addr: not-an-address\n");
+        let path = f.path().to_str().expect("utf-8 path");
+        let err = Settings::load_from(["protocol-server", "--config", path]).expect_err("refused");
+        assert!(err.to_string().contains("--http-addr"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_not_a_default() {
+        let err =
+            Settings::load_from(["protocol-server", "--config", "/nonexistent/protocol.yaml"])
+                .expect_err("refused");
+        assert!(
+            err.to_string().contains("/nonexistent/protocol.yaml"),
+            "{err}"
+        );
+    }
 }

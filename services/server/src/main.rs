@@ -1,11 +1,10 @@
-//! `protocol-server`: parses the settings (flags and `PROTOCOL_*` variables), starts telemetry (logs,
+//! `protocol-server`: reads the settings (flags, `PROTOCOL_*` variables, an optional config file), starts telemetry (logs,
 //! and OpenTelemetry export when the `OTEL_*` variables ask for it) and
 //! serves REST and gRPC until SIGTERM/SIGINT. Everything else is in the library.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use protocol_server::config::Settings;
+use protocol_server::config::{ConfigError, Settings};
 use protocol_server::{startup, telemetry};
 
 /// mimalloc: the request path allocates many small strings (fact ids, JSON values) on several
@@ -14,7 +13,15 @@ use protocol_server::{startup, telemetry};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let settings = Settings::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        // `--help`, `--version`, or a bad flag or variable: clap prints it and picks the exit code.
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("protocol-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
