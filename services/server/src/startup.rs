@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt;
+use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
@@ -21,7 +22,7 @@ use crate::auth::{ApiKeys, check_exposure};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::context::{Context, MAX_BODY_BYTES};
-use crate::grpc::{AdminService, ProtocolService, pb};
+use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
 use crate::state::AppState;
 
 type ProtocolServer = pb::treatment_protocol_server::TreatmentProtocolServer<ProtocolService>;
@@ -211,7 +212,9 @@ impl App {
             .add_service(protocol)
             .add_service(admin)
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
+                TcpIncoming::from(self.grpc)
+                    .with_nodelay(Some(true))
+                    .map(|accepted| accepted.map(CoalescingIo::new)),
                 stopped(self.ctx.shutdown.clone()),
             );
 

@@ -3,6 +3,7 @@
 //! `grpcurl` works with no proto file at hand.
 
 mod admin;
+mod coalesce;
 pub mod codec;
 pub mod convert;
 mod service;
@@ -10,6 +11,7 @@ mod status;
 mod watch;
 
 pub use admin::AdminService;
+pub use coalesce::CoalescingIo;
 pub use service::ProtocolService;
 
 /// The generated messages, server and client (also used by the black-box tests and the gRPC load
