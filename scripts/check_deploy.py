@@ -157,6 +157,7 @@ OTEL_NAME = re.compile(
     r"|CERTIFICATE|CLIENT_KEY|CLIENT_CERTIFICATE|INSECURE)"
     r"|EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)"
 )
+OTLP_PROTOCOLS = {"grpc", "http/protobuf", "http/json"}
 SAMPLERS = {
     "always_on", "always_off", "traceidratio", "parentbased_always_on",
     "parentbased_always_off", "parentbased_traceidratio",
@@ -175,15 +176,26 @@ def check_env(where: str, env: dict[str, str], known: dict[str, str | None], sou
     R.check(not bad, f"{where}: OTEL_* variables are standard OpenTelemetry names",
             "unknown " + ", ".join(bad))
     problems = []
-    proto = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-    if proto is not None and proto != "grpc":
-        problems.append(f"OTEL_EXPORTER_OTLP_PROTOCOL={proto} (the binary exports OTLP/gRPC only)")
+    # What the binary accepts (services/server/src/telemetry.rs): OTLP over gRPC or HTTP, to an
+    # http:// or https:// endpoint (TLS trusting the system's CA certificates), and no CA or
+    # client-certificate files with https.
+    for sig in ("", "TRACES_", "METRICS_"):
+        name = f"OTEL_EXPORTER_OTLP_{sig}PROTOCOL"
+        proto = env.get(name)
+        if proto is not None and proto.lower() not in OTLP_PROTOCOLS:
+            problems.append(f"{name}={proto} (want one of {', '.join(sorted(OTLP_PROTOCOLS))})")
+        name = f"OTEL_EXPORTER_OTLP_{sig}ENDPOINT"
+        ep = env.get(name)
+        if ep is not None and not re.fullmatch(r"https?://[^/:]+(:\d+)?(/\S*)?", ep, re.IGNORECASE):
+            problems.append(f"{name}={ep} (want http://host:port or https://host:port, with a path if any)")
+        for file in ("CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"):
+            if f"OTEL_EXPORTER_OTLP_{sig}{file}" in env and any(
+                    v.lower().startswith("https://") for k, v in env.items()
+                    if k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")):
+                problems.append(f"OTEL_EXPORTER_OTLP_{sig}{file} (refused by the binary: a private CA goes in SSL_CERT_FILE; no mTLS)")
     sampler = env.get("OTEL_TRACES_SAMPLER")
     if sampler is not None and sampler not in SAMPLERS:
         problems.append(f"OTEL_TRACES_SAMPLER={sampler}")
-    ep = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if ep is not None and not re.fullmatch(r"http://[^/:]+:\d+/?", ep):
-        problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT={ep} (want http://host:port: no TLS for OTLP)")
     ra = env.get("OTEL_RESOURCE_ATTRIBUTES")
     if ra is not None and not all(re.fullmatch(r"[\w.\-]+=[^,=]+", kv) for kv in ra.split(",")):
         problems.append(f"OTEL_RESOURCE_ATTRIBUTES={ra} (want key=value,...)")
@@ -973,11 +985,14 @@ def check_compose(known: dict[str, str | None], source: str) -> dict | None:
         m = re.fullmatch(r"rediss?://(?:[^@]*@)?([\w.\-]+):(\d+)(?:/\d+)?", env.get("PROTOCOL_REDIS_URL", ""))
         R.check(bool(m) and m.group(1) in services, f"{name}: PROTOCOL_REDIS_URL names the compose service {m.group(1) if m else '?'}")
         # OTLP
-        m = re.fullmatch(r"https?://([\w.\-]+):(\d+)/?", env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
-        proto = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        want = (collector.get("receivers", {}).get("otlp", {}).get("protocols", {})
-                .get("grpc" if proto == "grpc" else "http", {}).get("endpoint", ""))
-        R.check(bool(m) and m.group(1) in services and want.endswith(":" + m.group(2)),
+        m = re.fullmatch(r"(https?)://([\w.\-]+):(\d+)/?", env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
+        proto = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").lower()
+        receiver = (collector.get("receivers", {}).get("otlp", {}).get("protocols", {})
+                    .get("grpc" if proto == "grpc" else "http", {})) or {}
+        want = receiver.get("endpoint", "")
+        # https:// only to a receiver with TLS configured.
+        R.check(bool(m) and m.group(2) in services and want.endswith(":" + m.group(3))
+                and (m.group(1) == "http" or "tls" in receiver),
                 f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT reaches the collector's OTLP/{proto} receiver ({want})",
                 f"endpoint {env.get('OTEL_EXPORTER_OTLP_ENDPOINT')}")
         deps = s.get("depends_on") or {}

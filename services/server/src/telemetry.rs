@@ -9,19 +9,30 @@
 //! - **OpenTelemetry** is configured only by the standard `OTEL_*` variables and is off unless an
 //!   OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT`, or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
 //!   `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` for one signal) and `OTEL_SDK_DISABLED` is not `true`.
-//!   Export is OTLP over gRPC (plaintext HTTP/2, the collector's port 4317): `grpc` is this
-//!   service's default for `OTEL_EXPORTER_OTLP_PROTOCOL`, and any other protocol is refused at
-//!   start-up. The SDK reads the rest itself: `OTEL_SERVICE_NAME` (default here:
-//!   `protocol-server`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` (default
-//!   `parentbased_always_on`), `OTEL_BSP_*`, `OTEL_METRIC_EXPORT_INTERVAL`,
-//!   `OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT`. The W3C TraceContext propagator is installed
-//!   globally either way, so incoming `traceparent` headers are honoured in logs too.
+//!   Each signal is exported over OTLP/gRPC (`grpc`, this service's default for
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL`, the collector's port 4317) or OTLP/HTTP (`http/protobuf` or
+//!   `http/json`, port 4318; `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `..._METRICS_PROTOCOL` choose
+//!   per signal). Endpoints are `http://` (plaintext) or `https://` (TLS with rustls, trusting the
+//!   system's CA certificates); anything else is refused at start-up, naming the variable, as are
+//!   the CA / client-certificate file variables with an `https://` endpoint (not in this build;
+//!   compression is not either, and `..._COMPRESSION` is ignored, as before). Over
+//!   HTTP the common endpoint gets `/v1/traces` / `/v1/metrics` appended and a signal's own
+//!   endpoint is used as it is (the exporter does this from the variables). The SDK reads the rest
+//!   itself: `OTEL_SERVICE_NAME` (default here: `protocol-server`), `OTEL_RESOURCE_ATTRIBUTES`,
+//!   `OTEL_TRACES_SAMPLER` (default `parentbased_always_on`), `OTEL_BSP_*`,
+//!   `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT` (and their
+//!   per-signal variants). OTLP/HTTP uses the blocking `reqwest` client: the SDK's batch span
+//!   processor and periodic metric reader export from their own threads, outside tokio, where an
+//!   async client has no reactor. The W3C TraceContext propagator is installed globally either
+//!   way, so incoming `traceparent` headers are honoured in logs too.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
+use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -81,20 +92,74 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// An OTLP transport and encoding (`OTEL_EXPORTER_OTLP_PROTOCOL` and its per-signal variants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `grpc`: OTLP/gRPC (the collector's port 4317). This service's default.
+    #[default]
+    Grpc,
+    /// `http/protobuf`: OTLP/HTTP with binary protobuf bodies (port 4318).
+    HttpProtobuf,
+    /// `http/json`: OTLP/HTTP with JSON bodies (port 4318).
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL` that names this protocol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+            Self::HttpJson => "http/json",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        [Self::Grpc, Self::HttpProtobuf, Self::HttpJson]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(value))
+    }
+
+    fn otlp(self) -> opentelemetry_otlp::Protocol {
+        match self {
+            Self::Grpc => opentelemetry_otlp::Protocol::Grpc,
+            Self::HttpProtobuf => opentelemetry_otlp::Protocol::HttpBinary,
+            Self::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+        }
+    }
+}
+
+/// How one signal (traces or metrics) is exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalExport {
+    pub protocol: OtlpProtocol,
+    /// Where it goes: for OTLP/HTTP the URL posted to — the signal's own endpoint variable as it
+    /// is, or the common one with `/v1/traces` / `/v1/metrics` appended, as the exporter resolves
+    /// it from the same variables.
+    pub endpoint: String,
+}
+
+impl SignalExport {
+    /// Whether the endpoint is `https://` (TLS, checked against the system's CA certificates).
+    pub fn tls(&self) -> bool {
+        self.endpoint
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+}
+
 /// What the `OTEL_*` variables ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OtelConfig {
     /// Export spans (an endpoint for traces is set and `OTEL_TRACES_EXPORTER` is not `none`).
-    pub traces: bool,
+    pub traces: Option<SignalExport>,
     /// Export metrics (likewise for metrics).
-    pub metrics: bool,
-    /// The endpoint(s) in use, for the start-up log line.
-    pub endpoint: String,
+    pub metrics: Option<SignalExport>,
 }
 
 impl OtelConfig {
     /// Reads the variables through `var` (the process environment in production). Fails, naming
-    /// the variable, on a protocol or exporter this build does not provide.
+    /// the variable, on a protocol, exporter or endpoint this build does not handle.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let get = |name: &str| {
             var(name)
@@ -104,12 +169,19 @@ impl OtelConfig {
         if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Ok(Self::default());
         }
-        let common = get("OTEL_EXPORTER_OTLP_ENDPOINT");
         let mut config = Self::default();
-        let mut endpoints = Vec::new();
-        for (signal, upper) in [("traces", "TRACES"), ("metrics", "METRICS")] {
-            let endpoint = get(&format!("OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")).or(common.clone());
-            let Some(endpoint) = endpoint else { continue };
+        for (signal, upper, path) in [
+            ("traces", "TRACES", "/v1/traces"),
+            ("metrics", "METRICS", "/v1/metrics"),
+        ] {
+            let specific_endpoint = format!("OTEL_EXPORTER_OTLP_{upper}_ENDPOINT");
+            let (endpoint_var, endpoint, generic) = match get(&specific_endpoint) {
+                Some(e) => (specific_endpoint, e, false),
+                None => match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+                    Some(e) => ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), e, true),
+                    None => continue,
+                },
+            };
             let exporter_var = format!("OTEL_{upper}_EXPORTER");
             match get(&exporter_var).as_deref() {
                 None | Some("otlp") => {}
@@ -120,40 +192,95 @@ impl OtelConfig {
                 ),
             }
             let specific = format!("OTEL_EXPORTER_OTLP_{upper}_PROTOCOL");
-            let (protocol_var, protocol) = match get(&specific) {
+            let (protocol_var, value) = match get(&specific) {
                 Some(p) => (specific, p),
                 None => (
                     "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
                     get("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".into()),
                 ),
             };
-            if protocol != "grpc" {
+            let Some(protocol) = OtlpProtocol::parse(&value) else {
                 bail!(
-                    "{protocol_var}={protocol} is not supported: this build exports OTLP over \
-                     gRPC only; set {protocol_var}=grpc (or unset it) and point the endpoint at \
-                     the collector's OTLP/gRPC port (usually 4317)"
+                    "{protocol_var}={value} is not supported: use `grpc` (this service's \
+                     default, the collector's port 4317), `http/protobuf` or `http/json` (OTLP \
+                     over HTTP, port 4318)"
+                );
+            };
+            let scheme = endpoint
+                .split_once("://")
+                .map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                bail!(
+                    "{endpoint_var}={endpoint}: the OTLP endpoint must be a URL starting with \
+                     http:// (plaintext) or https:// (TLS), e.g. http://otel-collector:{}",
+                    if protocol == OtlpProtocol::Grpc {
+                        4317
+                    } else {
+                        4318
+                    }
                 );
             }
-            if endpoint.starts_with("https:") {
-                bail!(
-                    "OTLP endpoint {endpoint}: this build has no TLS for OTLP export; use a \
-                     plaintext http:// endpoint (e.g. a collector sidecar or in-cluster service)"
-                );
+            // The exporter does not read these: ignored, they would leave an https:// export
+            // failing on the certificate.
+            if scheme.as_deref() == Some("https") {
+                for file in ["CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"] {
+                    for name in [
+                        format!("OTEL_EXPORTER_OTLP_{upper}_{file}"),
+                        format!("OTEL_EXPORTER_OTLP_{file}"),
+                    ] {
+                        if get(&name).is_some() {
+                            bail!(
+                                "{name} is not supported: this build trusts the system's CA \
+                                 certificates for https:// OTLP endpoints (point SSL_CERT_FILE or \
+                                 SSL_CERT_DIR at a private CA instead) and has no client \
+                                 certificates (mTLS)"
+                            );
+                        }
+                    }
+                }
             }
-            if !endpoints.contains(&endpoint) {
-                endpoints.push(endpoint);
-            }
+            let endpoint = if generic && protocol != OtlpProtocol::Grpc {
+                // What the exporter does with the common endpoint over HTTP (the spec's rule).
+                format!("{}{path}", endpoint.strip_suffix('/').unwrap_or(&endpoint))
+            } else {
+                endpoint
+            };
+            let export = Some(SignalExport { protocol, endpoint });
             match signal {
-                "traces" => config.traces = true,
-                _ => config.metrics = true,
+                "traces" => config.traces = export,
+                _ => config.metrics = export,
             }
         }
-        config.endpoint = endpoints.join(", ");
         Ok(config)
     }
 
     pub fn enabled(&self) -> bool {
-        self.traces || self.metrics
+        self.traces.is_some() || self.metrics.is_some()
+    }
+
+    /// Protocol and endpoint per signal, for the start-up log line.
+    pub fn describe(&self) -> String {
+        let signals = [("traces", &self.traces), ("metrics", &self.metrics)];
+        let parts: Vec<(&str, &SignalExport)> = signals
+            .iter()
+            .filter_map(|(name, export)| Some((*name, export.as_ref()?)))
+            .collect();
+        match parts.as_slice() {
+            [(_, a), (_, b)] if a == b => {
+                format!(
+                    "traces and metrics over OTLP {} to {}",
+                    a.protocol.as_str(),
+                    a.endpoint
+                )
+            }
+            _ => parts
+                .iter()
+                .map(|(name, e)| {
+                    format!("{name} over OTLP {} to {}", e.protocol.as_str(), e.endpoint)
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
     }
 }
 
@@ -184,6 +311,8 @@ fn otel_filter() -> Targets {
         .with_target("h2", LevelFilter::OFF)
         .with_target("hyper", LevelFilter::OFF)
         .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::OFF)
+        .with_target("rustls", LevelFilter::OFF)
         .with_target("tonic", LevelFilter::OFF)
         .with_target("tower", LevelFilter::OFF)
         .with_target("tower_http", LevelFilter::OFF)
@@ -191,6 +320,54 @@ fn otel_filter() -> Targets {
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
         .with_target("redis", LevelFilter::OFF)
+}
+
+/// TLS for an `https://` OTLP/gRPC endpoint: rustls, trusting the system's CA certificates
+/// (`SSL_CERT_FILE` / `SSL_CERT_DIR` point elsewhere). Without it the exporter would trust none.
+fn grpc_tls(export: &SignalExport) -> Option<ClientTlsConfig> {
+    export
+        .tls()
+        .then(|| ClientTlsConfig::new().with_native_roots())
+}
+
+/// The span exporter for `export`. Endpoint, headers and timeout come from the same `OTEL_*`
+/// variables, read by the exporter itself (for OTLP/HTTP it appends `/v1/traces` to the common
+/// endpoint, and uses the traces one as it is).
+fn span_exporter(export: &SignalExport) -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
+    let builder = opentelemetry_otlp::SpanExporter::builder();
+    let exporter = match export.protocol {
+        OtlpProtocol::Grpc => {
+            let builder = builder.with_tonic().with_protocol(export.protocol.otlp());
+            match grpc_tls(export) {
+                Some(tls) => builder.with_tls_config(tls).build(),
+                None => builder.build(),
+            }
+        }
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => builder
+            .with_http()
+            .with_protocol(export.protocol.otlp())
+            .build(),
+    };
+    exporter.context("building the OTLP span exporter (OTEL_EXPORTER_OTLP_*)")
+}
+
+/// The metric exporter for `export`, likewise (`/v1/metrics`).
+fn metric_exporter(export: &SignalExport) -> anyhow::Result<opentelemetry_otlp::MetricExporter> {
+    let builder = opentelemetry_otlp::MetricExporter::builder();
+    let exporter = match export.protocol {
+        OtlpProtocol::Grpc => {
+            let builder = builder.with_tonic().with_protocol(export.protocol.otlp());
+            match grpc_tls(export) {
+                Some(tls) => builder.with_tls_config(tls).build(),
+                None => builder.build(),
+            }
+        }
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => builder
+            .with_http()
+            .with_protocol(export.protocol.otlp())
+            .build(),
+    };
+    exporter.context("building the OTLP metric exporter (OTEL_EXPORTER_OTLP_*)")
 }
 
 /// Installs the global subscriber and, when the `OTEL_*` variables ask for it, the OTLP
@@ -201,34 +378,22 @@ pub fn init(format: LogFormat) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let resource = config.enabled().then(resource);
-    let tracer = match (&resource, config.traces) {
-        (Some(resource), true) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .build()
-                .context("building the OTLP span exporter (OTEL_EXPORTER_OTLP_*)")?;
-            Some(
-                SdkTracerProvider::builder()
-                    .with_resource(resource.clone())
-                    .with_batch_exporter(exporter)
-                    .build(),
-            )
-        }
+    let tracer = match (&resource, &config.traces) {
+        (Some(resource), Some(export)) => Some(
+            SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_batch_exporter(span_exporter(export)?)
+                .build(),
+        ),
         _ => None,
     };
-    let meter = match (&resource, config.metrics) {
-        (Some(resource), true) => {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .build()
-                .context("building the OTLP metric exporter (OTEL_EXPORTER_OTLP_*)")?;
-            Some(
-                SdkMeterProvider::builder()
-                    .with_resource(resource.clone())
-                    .with_periodic_exporter(exporter)
-                    .build(),
-            )
-        }
+    let meter = match (&resource, &config.metrics) {
+        (Some(resource), Some(export)) => Some(
+            SdkMeterProvider::builder()
+                .with_resource(resource.clone())
+                .with_periodic_exporter(metric_exporter(export)?)
+                .build(),
+        ),
         _ => None,
     };
 
@@ -266,11 +431,10 @@ pub fn init(format: LogFormat) -> anyhow::Result<TelemetryGuard> {
     }
     if config.enabled() {
         tracing::info!(
-            endpoint = %config.endpoint,
-            traces = config.traces,
-            metrics = config.metrics,
-            "OpenTelemetry export over OTLP/gRPC to {}",
-            config.endpoint
+            traces = config.traces.is_some(),
+            metrics = config.metrics.is_some(),
+            "OpenTelemetry export: {}",
+            config.describe()
         );
     }
     Ok(TelemetryGuard { tracer, meter })
@@ -312,46 +476,156 @@ mod tests {
     #[test]
     fn signals_follow_their_endpoints_and_exporters() {
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")]).expect("config");
-        assert!(c.traces && c.metrics);
+        assert!(c.traces.is_some() && c.metrics.is_some());
         let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317")]).expect("config");
-        assert!(c.traces && !c.metrics);
+        assert!(c.traces.is_some() && c.metrics.is_none());
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
             ("OTEL_METRICS_EXPORTER", "none"),
         ])
         .expect("config");
-        assert!(c.traces && !c.metrics);
+        assert!(c.traces.is_some() && c.metrics.is_none());
+    }
+
+    fn export(protocol: OtlpProtocol, endpoint: &str) -> Option<SignalExport> {
+        Some(SignalExport {
+            protocol,
+            endpoint: endpoint.into(),
+        })
     }
 
     #[test]
-    fn refuses_other_protocols_naming_the_variable() {
-        let e = config(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+    fn grpc_is_the_default_and_uses_the_endpoint_as_it_is() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")]).expect("config");
+        assert_eq!(c.traces, export(OtlpProtocol::Grpc, "http://c:4317"));
+        assert_eq!(c.metrics, export(OtlpProtocol::Grpc, "http://c:4317"));
+        assert_eq!(
+            c.describe(),
+            "traces and metrics over OTLP grpc to http://c:4317"
+        );
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .expect("grpc over TLS");
+        assert!(c.traces.as_ref().is_some_and(SignalExport::tls));
+    }
+
+    #[test]
+    fn http_appends_the_signal_path_to_the_common_endpoint_only() {
+        let c = config(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://otlp.example.com:4318/",
+            ),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ])
-        .expect_err("http/protobuf is refused");
+        .expect("http/protobuf");
+        assert_eq!(
+            c.traces,
+            export(
+                OtlpProtocol::HttpProtobuf,
+                "https://otlp.example.com:4318/v1/traces"
+            )
+        );
+        assert_eq!(
+            c.metrics,
+            export(
+                OtlpProtocol::HttpProtobuf,
+                "https://otlp.example.com:4318/v1/metrics"
+            )
+        );
+        assert!(c.traces.as_ref().is_some_and(SignalExport::tls));
+
+        // A signal's own endpoint is used as it is; its protocol overrides the common one.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:4318/custom/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ])
+        .expect("mixed");
+        assert_eq!(
+            c.traces,
+            export(OtlpProtocol::HttpJson, "http://c:4318/custom/traces")
+        );
+        assert_eq!(c.metrics, export(OtlpProtocol::Grpc, "http://c:4317"));
+        assert!(!c.traces.as_ref().is_some_and(SignalExport::tls));
+        assert_eq!(
+            c.describe(),
+            "traces over OTLP http/json to http://c:4318/custom/traces, \
+             metrics over OTLP grpc to http://c:4317"
+        );
+
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "HTTP/PROTOBUF"),
+        ])
+        .expect("case-insensitive");
+        assert_eq!(
+            c.metrics,
+            export(OtlpProtocol::HttpProtobuf, "http://c:4318/v1/metrics")
+        );
+    }
+
+    #[test]
+    fn refuses_other_protocols_and_endpoints_naming_the_variable() {
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/thrift"),
+        ])
+        .expect_err("http/thrift is refused");
         assert!(
             e.to_string()
-                .contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"),
+                .contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/thrift"),
             "{e}"
         );
         let e = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
-            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc/json"),
         ])
-        .expect_err("http/json is refused");
+        .expect_err("grpc/json is refused");
         assert!(
             e.to_string()
-                .contains("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+                .contains("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc/json"),
+            "{e}"
         );
+        let e = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317")])
+            .expect_err("an endpoint without a scheme is refused");
         assert!(
-            config(&[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ])
-            .expect("grpc is fine")
-            .enabled()
+            e.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT=c:4317"),
+            "{e}"
         );
-        assert!(config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317")]).is_err());
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "unix:///run/otel.sock",
+            ),
+        ])
+        .expect_err("unix:// is refused");
+        assert!(
+            e.to_string()
+                .contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=unix:///run/otel.sock"),
+            "{e}"
+        );
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/etc/ca.pem"),
+        ])
+        .expect_err("a CA file variable is refused");
+        assert!(
+            e.to_string()
+                .contains("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE is not supported"),
+            "{e}"
+        );
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ])
+        .expect_err("zipkin is refused");
+        assert!(e.to_string().contains("OTEL_TRACES_EXPORTER=zipkin"), "{e}");
     }
 }
