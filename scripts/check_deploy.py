@@ -158,6 +158,7 @@ OTEL_NAME = re.compile(
     r"|EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)"
 )
 OTLP_PROTOCOLS = {"grpc", "http/protobuf", "http/json"}
+OTLP_COMPRESSIONS = {"gzip", "none"}
 SAMPLERS = {
     "always_on", "always_off", "traceidratio", "parentbased_always_on",
     "parentbased_always_off", "parentbased_traceidratio",
@@ -177,9 +178,13 @@ def check_env(where: str, env: dict[str, str], known: dict[str, str | None], sou
             "unknown " + ", ".join(bad))
     problems = []
     # What the binary accepts (services/server/src/telemetry.rs): OTLP over gRPC or HTTP, to an
-    # http:// or https:// endpoint (TLS trusting the system's CA certificates), and no CA or
-    # client-certificate files with https.
+    # http:// or https:// endpoint (TLS trusting the system's CA certificates), gzip or no
+    # compression, and no CA or client-certificate files with https.
     for sig in ("", "TRACES_", "METRICS_"):
+        name = f"OTEL_EXPORTER_OTLP_{sig}COMPRESSION"
+        comp = env.get(name)
+        if comp and comp.strip() and comp.lower() not in OTLP_COMPRESSIONS:
+            problems.append(f"{name}={comp} (want one of {', '.join(sorted(OTLP_COMPRESSIONS))})")
         name = f"OTEL_EXPORTER_OTLP_{sig}PROTOCOL"
         proto = env.get(name)
         if proto is not None and proto.lower() not in OTLP_PROTOCOLS:

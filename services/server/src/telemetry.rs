@@ -14,8 +14,11 @@
 //!   `http/json`, port 4318; `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `..._METRICS_PROTOCOL` choose
 //!   per signal). Endpoints are `http://` (plaintext) or `https://` (TLS with rustls, trusting the
 //!   system's CA certificates); anything else is refused at start-up, naming the variable, as are
-//!   the CA / client-certificate file variables with an `https://` endpoint (not in this build;
-//!   compression is not either, and `..._COMPRESSION` is ignored, as before). Over
+//!   the CA / client-certificate file variables with an `https://` endpoint (not in this build).
+//!   `OTEL_EXPORTER_OTLP_COMPRESSION` (or `..._TRACES_COMPRESSION` / `..._METRICS_COMPRESSION`,
+//!   which win for their signal) is `gzip` (on both transports) or `none` (the default); any
+//!   other value (`zstd` is not built in) is refused at start-up, naming the variable, where the
+//!   exporter would only warn and export uncompressed. Over
 //!   HTTP the common endpoint gets `/v1/traces` / `/v1/metrics` appended and a signal's own
 //!   endpoint is used as it is (the exporter does this from the variables). The SDK reads the rest
 //!   itself: `OTEL_SERVICE_NAME` (default here: `protocol-server`), `OTEL_RESOURCE_ATTRIBUTES`,
@@ -129,10 +132,42 @@ impl OtlpProtocol {
     }
 }
 
+/// OTLP payload compression (`OTEL_EXPORTER_OTLP_COMPRESSION` and its per-signal variants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtlpCompression {
+    /// `none`: uncompressed, the default.
+    #[default]
+    None,
+    /// `gzip`: gzip-compressed gRPC messages (`grpc-encoding: gzip`) or HTTP bodies
+    /// (`Content-Encoding: gzip`).
+    Gzip,
+}
+
+impl OtlpCompression {
+    /// The value of `OTEL_EXPORTER_OTLP_COMPRESSION` that names this compression.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+        }
+    }
+
+    /// Case-insensitive, as the exporter reads it; surrounding spaces are not accepted (the
+    /// exporter would ignore such a value).
+    fn parse(value: &str) -> Option<Self> {
+        [Self::None, Self::Gzip]
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(value))
+    }
+}
+
 /// How one signal (traces or metrics) is exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalExport {
     pub protocol: OtlpProtocol,
+    /// Read by the exporter itself from the same variables; checked here so that no value is
+    /// silently ignored.
+    pub compression: OtlpCompression,
     /// Where it goes: for OTLP/HTTP the URL posted to — the signal's own endpoint variable as it
     /// is, or the common one with `/v1/traces` / `/v1/metrics` appended, as the exporter resolves
     /// it from the same variables.
@@ -239,13 +274,37 @@ impl OtelConfig {
                     }
                 }
             }
+            // The exporter reads these itself (the signal's variable, else the common one; values
+            // as they are, case-insensitive, an empty one as unset) and only warns about a value
+            // it cannot use, exporting uncompressed: refused here instead.
+            let mut compression = OtlpCompression::None;
+            for name in [
+                format!("OTEL_EXPORTER_OTLP_{upper}_COMPRESSION"),
+                "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
+            ] {
+                let Some(value) = var(&name).filter(|v| !v.trim().is_empty()) else {
+                    continue;
+                };
+                let Some(c) = OtlpCompression::parse(&value) else {
+                    bail!(
+                        "{name}={value} is not supported: use `gzip` or `none` (no compression, \
+                         the default); this build has no other compression (no `zstd`)"
+                    );
+                };
+                compression = c;
+                break;
+            }
             let endpoint = if generic && protocol != OtlpProtocol::Grpc {
                 // What the exporter does with the common endpoint over HTTP (the spec's rule).
                 format!("{}{path}", endpoint.strip_suffix('/').unwrap_or(&endpoint))
             } else {
                 endpoint
             };
-            let export = Some(SignalExport { protocol, endpoint });
+            let export = Some(SignalExport {
+                protocol,
+                compression,
+                endpoint,
+            });
             match signal {
                 "traces" => config.traces = export,
                 _ => config.metrics = export,
@@ -258,8 +317,14 @@ impl OtelConfig {
         self.traces.is_some() || self.metrics.is_some()
     }
 
-    /// Protocol and endpoint per signal, for the start-up log line.
+    /// Protocol, compression (when on) and endpoint per signal, for the start-up log line.
     pub fn describe(&self) -> String {
+        fn how(e: &SignalExport) -> String {
+            match e.compression {
+                OtlpCompression::None => format!("OTLP {}", e.protocol.as_str()),
+                c => format!("OTLP {} ({})", e.protocol.as_str(), c.as_str()),
+            }
+        }
         let signals = [("traces", &self.traces), ("metrics", &self.metrics)];
         let parts: Vec<(&str, &SignalExport)> = signals
             .iter()
@@ -267,17 +332,11 @@ impl OtelConfig {
             .collect();
         match parts.as_slice() {
             [(_, a), (_, b)] if a == b => {
-                format!(
-                    "traces and metrics over OTLP {} to {}",
-                    a.protocol.as_str(),
-                    a.endpoint
-                )
+                format!("traces and metrics over {} to {}", how(a), a.endpoint)
             }
             _ => parts
                 .iter()
-                .map(|(name, e)| {
-                    format!("{name} over OTLP {} to {}", e.protocol.as_str(), e.endpoint)
-                })
+                .map(|(name, e)| format!("{name} over {} to {}", how(e), e.endpoint))
                 .collect::<Vec<_>>()
                 .join(", "),
         }
@@ -330,7 +389,7 @@ fn grpc_tls(export: &SignalExport) -> Option<ClientTlsConfig> {
         .then(|| ClientTlsConfig::new().with_native_roots())
 }
 
-/// The span exporter for `export`. Endpoint, headers and timeout come from the same `OTEL_*`
+/// The span exporter for `export`. Endpoint, headers, timeout and compression come from the same `OTEL_*`
 /// variables, read by the exporter itself (for OTLP/HTTP it appends `/v1/traces` to the common
 /// endpoint, and uses the traces one as it is).
 fn span_exporter(export: &SignalExport) -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
@@ -490,8 +549,75 @@ mod tests {
     fn export(protocol: OtlpProtocol, endpoint: &str) -> Option<SignalExport> {
         Some(SignalExport {
             protocol,
+            compression: OtlpCompression::None,
             endpoint: endpoint.into(),
         })
+    }
+
+    fn gzip(export: Option<SignalExport>) -> Option<SignalExport> {
+        export.map(|e| SignalExport {
+            compression: OtlpCompression::Gzip,
+            ..e
+        })
+    }
+
+    #[test]
+    fn gzip_or_none_compression_per_signal_or_common() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ])
+        .expect("gzip");
+        assert_eq!(c.traces, gzip(export(OtlpProtocol::Grpc, "http://c:4317")));
+        assert_eq!(c.metrics, c.traces);
+        assert_eq!(
+            c.describe(),
+            "traces and metrics over OTLP grpc (gzip) to http://c:4317"
+        );
+
+        // A signal's own variable wins, `none` included; values are case-insensitive and an
+        // empty one is unset.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "None"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", ""),
+        ])
+        .expect("per signal");
+        assert_eq!(
+            c.traces,
+            gzip(export(
+                OtlpProtocol::HttpProtobuf,
+                "http://c:4318/v1/traces"
+            ))
+        );
+        assert_eq!(
+            c.metrics,
+            export(OtlpProtocol::HttpProtobuf, "http://c:4318/v1/metrics")
+        );
+        assert_eq!(
+            c.describe(),
+            "traces over OTLP http/protobuf (gzip) to http://c:4318/v1/traces, \
+             metrics over OTLP http/protobuf to http://c:4318/v1/metrics"
+        );
+
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ])
+        .expect("traces only");
+        assert_eq!(c.traces, gzip(export(OtlpProtocol::Grpc, "http://c:4317")));
+        assert_eq!(c.metrics, export(OtlpProtocol::Grpc, "http://c:4317"));
+
+        // Only the variables of the signals exported are read.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd"),
+        ])
+        .expect("metrics are not exported");
+        assert!(c.metrics.is_none());
     }
 
     #[test]
@@ -627,5 +753,37 @@ mod tests {
         ])
         .expect_err("zipkin is refused");
         assert!(e.to_string().contains("OTEL_TRACES_EXPORTER=zipkin"), "{e}");
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+        ])
+        .expect_err("zstd is refused");
+        assert!(
+            e.to_string()
+                .contains("OTEL_EXPORTER_OTLP_COMPRESSION=zstd is not supported"),
+            "{e}"
+        );
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "deflate"),
+        ])
+        .expect_err("a signal's unsupported compression is refused");
+        assert!(
+            e.to_string()
+                .contains("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION=deflate"),
+            "{e}"
+        );
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", " gzip"),
+        ])
+        .expect_err("a padded value, which the exporter would ignore, is refused");
+        assert!(
+            e.to_string()
+                .contains("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION= gzip"),
+            "{e}"
+        );
     }
 }
