@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 
 pub use protocol_server::grpc::pb;
 
+pub mod fixtures;
 pub mod json_pb;
 pub mod raw;
 pub mod redis_server;

@@ -557,6 +557,50 @@ async fn wait_for_everything(received: &Received) -> Vec<Span> {
     }
 }
 
+/// Sends the eligibility request over REST with the booking system's known `traceparent`.
+async fn send_traced_eligibility(server: &Server) {
+    let res = reqwest::Client::new()
+        .post(server.url("/v1/eligibility"))
+        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
+        .json(&request())
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+}
+
+/// Waits until the REST request's span, its decision span and the `protocol.requests` metric
+/// have arrived.
+async fn wait_for_request_telemetry(received: &Received, server: &Server) -> Vec<Span> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans = received.spans();
+        let complete =
+            find(&spans, "http.request", REST_TRACE).is_some_and(|s| child(&spans, s).is_some());
+        let counted = received
+            .metric_names()
+            .iter()
+            .any(|n| n == "protocol.requests");
+        if complete && counted {
+            return spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "telemetry incomplete after 20 s; spans: {:?}\nmetrics: {:?}\nposts: {:?}\n\
+             encodings: {:?}\nserver:\n{}",
+            spans
+                .iter()
+                .map(|s| (&s.name, hex(&s.trace_id), hex(&s.parent_span_id)))
+                .collect::<Vec<_>>(),
+            received.metric_names(),
+            received.posts.lock().map(|p| p.clone()),
+            received.encodings(),
+            server.output().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn check_decision(decision: &Span, ruleset: &str) {
     let a = &decision.attributes;
     assert_eq!(
@@ -796,14 +840,7 @@ async fn without_otel_variables_nothing_is_exported_and_logs_still_carry_trace_i
         .env("RUST_LOG", "info,protocol_server::request=debug")
         .spawn()
         .expect("server starts");
-    let res = reqwest::Client::new()
-        .post(server.url("/v1/eligibility"))
-        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
-        .json(&request())
-        .send()
-        .await
-        .expect("REST request");
-    assert_eq!(res.status(), 200);
+    send_traced_eligibility(&server).await;
     // The log line is written after the response: give it a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
     while log_lines_of(&server, REST_TRACE).is_empty() && Instant::now() < deadline {
@@ -847,41 +884,9 @@ async fn export_over_http(protocol: &str, content_type: &str, compression: Optio
         .spawn()
         .expect("server starts");
 
-    let res = reqwest::Client::new()
-        .post(server.url("/v1/eligibility"))
-        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
-        .json(&request())
-        .send()
-        .await
-        .expect("REST request");
-    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    send_traced_eligibility(&server).await;
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let spans = loop {
-        let spans = received.spans();
-        let complete =
-            find(&spans, "http.request", REST_TRACE).is_some_and(|s| child(&spans, s).is_some());
-        let counted = received
-            .metric_names()
-            .iter()
-            .any(|n| n == "protocol.requests");
-        if complete && counted {
-            break spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{protocol}: telemetry incomplete after 20 s; spans: {:?}\nmetrics: {:?}\nposts: \
-             {:?}\nserver:\n{}",
-            spans
-                .iter()
-                .map(|s| (&s.name, hex(&s.trace_id), hex(&s.parent_span_id)))
-                .collect::<Vec<_>>(),
-            received.metric_names(),
-            received.posts.lock().map(|p| p.clone()),
-            server.output().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let spans = wait_for_request_telemetry(&received, &server).await;
 
     let http = find(&spans, "http.request", REST_TRACE).expect("http.request span");
     assert_eq!(hex(&http.parent_span_id), REST_PARENT);
@@ -980,41 +985,9 @@ async fn otlp_grpc_gzip_compression_sends_gzip_encoded_messages() {
         .env("PROTOCOL_LOG_FORMAT", "json")
         .spawn()
         .expect("server starts");
-    let res = reqwest::Client::new()
-        .post(server.url("/v1/eligibility"))
-        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
-        .json(&request())
-        .send()
-        .await
-        .expect("REST request");
-    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    send_traced_eligibility(&server).await;
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let spans = loop {
-        let spans = received.spans();
-        let complete =
-            find(&spans, "http.request", REST_TRACE).is_some_and(|s| child(&spans, s).is_some());
-        let counted = received
-            .metric_names()
-            .iter()
-            .any(|n| n == "protocol.requests");
-        if complete && counted {
-            break spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gzip over gRPC: telemetry incomplete after 20 s; spans: {:?}\nmetrics: {:?}\n\
-             encodings: {:?}\nserver:\n{}",
-            spans
-                .iter()
-                .map(|s| (&s.name, hex(&s.trace_id)))
-                .collect::<Vec<_>>(),
-            received.metric_names(),
-            received.encodings(),
-            server.output().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let spans = wait_for_request_telemetry(&received, &server).await;
     let http = find(&spans, "http.request", REST_TRACE).expect("http.request span");
     assert_eq!(hex(&http.parent_span_id), REST_PARENT);
     check_decision(decision_of(&spans, http), "base");
@@ -1048,14 +1021,7 @@ async fn otlp_http_flushes_buffered_spans_and_metrics_at_shutdown() {
         .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
         .spawn()
         .expect("server starts");
-    let res = reqwest::Client::new()
-        .post(server.url("/v1/eligibility"))
-        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
-        .json(&request())
-        .send()
-        .await
-        .expect("REST request");
-    assert_eq!(res.status(), 200);
+    send_traced_eligibility(&server).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(received.spans().is_empty(), "exported before shutdown");
 
@@ -1102,14 +1068,7 @@ async fn https_endpoints_per_signal_over_grpc_and_http() {
         .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
         .spawn()
         .expect("server starts");
-    let res = reqwest::Client::new()
-        .post(server.url("/v1/eligibility"))
-        .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
-        .json(&request())
-        .send()
-        .await
-        .expect("REST request");
-    assert_eq!(res.status(), 200);
+    send_traced_eligibility(&server).await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -1,9 +1,10 @@
 //! Helpers shared by the test modules: HTTP client, gRPC request builders from the same JSON the
 //! REST tests send, and projections of REST and gRPC answers onto one comparable shape.
 
+use protocol_tests::fixtures::bearer;
+pub use protocol_tests::fixtures::healthy_facts;
 use protocol_tests::pb;
 use serde_json::{Value, json};
-use tonic::metadata::MetadataValue;
 
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -14,28 +15,10 @@ pub fn http() -> reqwest::Client {
 
 /// A gRPC request with a bearer key.
 pub fn with_key<T>(msg: T, key: Option<&str>) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    if let Some(key) = key {
-        let value: MetadataValue<_> = format!("Bearer {key}").parse().expect("metadata value");
-        req.metadata_mut().insert("authorization", value);
+    match key {
+        Some(key) => bearer(msg, key),
+        None => tonic::Request::new(msg),
     }
-    req
-}
-
-/// A fully answered healthy adult (the engine scenarios' `healthy_adult`).
-pub fn healthy_facts() -> Value {
-    json!({
-        "date_of_birth": "1990-05-14", "fitzpatrick": 2, "pregnant": false, "breastfeeding": false,
-        "active_acne": false, "open_wounds": false, "sunburn": false, "skin_infection": false,
-        "active_hsv": false, "hsv_history": false, "keloid_history": false,
-        "bleeding_disorder": false, "anticoagulants": false, "immunosuppressed": false,
-        "diabetes_uncontrolled": false, "autoimmune_disease": false, "scleroderma_active": false,
-        "chemotherapy_current": false, "eczema_psoriasis_active": false, "rosacea": "none",
-        "metal_allergy": false, "gold_allergy": false, "anaesthetic_allergy": false,
-        "pacemaker_or_implant": false, "metal_implant_in_area": false,
-        "skin_cancer_in_area": false, "tattoo_in_area": false, "isotretinoin_current": false,
-        "isotretinoin_last_dose": null
-    })
 }
 
 /// The `field`s of a problem+json body.

@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+pub use protocol_tests::fixtures::{bearer as with_key, healthy_facts};
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
 use serde_json::{Value, json};
-use tonic::metadata::MetadataValue;
 
 pub const AURORA_YAML: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
 pub const BUNDLED_VERSION: &str = "2026.11.1";
@@ -23,14 +23,6 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(20))
         .build()
         .expect("http client")
-}
-
-/// A gRPC request with a bearer key.
-pub fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    let value: MetadataValue<_> = format!("Bearer {key}").parse().expect("metadata value");
-    req.metadata_mut().insert("authorization", value);
-    req
 }
 
 /// One Redis and two replicas (A and B) with the test keys.
@@ -149,22 +141,6 @@ pub async fn cheeks(server: &Server) -> (f64, String, String) {
             .to_owned(),
         etag,
     )
-}
-
-/// A fully answered healthy adult.
-pub fn healthy_facts() -> Value {
-    json!({
-        "date_of_birth": "1990-05-14", "fitzpatrick": 2, "pregnant": false, "breastfeeding": false,
-        "active_acne": false, "open_wounds": false, "sunburn": false, "skin_infection": false,
-        "active_hsv": false, "hsv_history": false, "keloid_history": false,
-        "bleeding_disorder": false, "anticoagulants": false, "immunosuppressed": false,
-        "diabetes_uncontrolled": false, "autoimmune_disease": false, "scleroderma_active": false,
-        "chemotherapy_current": false, "eczema_psoriasis_active": false, "rosacea": "none",
-        "metal_allergy": false, "gold_allergy": false, "anaesthetic_allergy": false,
-        "pacemaker_or_implant": false, "metal_implant_in_area": false,
-        "skin_cancer_in_area": false, "tattoo_in_area": false, "isotretinoin_current": false,
-        "isotretinoin_last_dose": null
-    })
 }
 
 pub fn eligibility_request() -> Value {
