@@ -368,12 +368,12 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
     // Rolling forward is not a rollback; rolling back is.
     s.publish(aurora("2026.12.3", 47)).await.expect("publishes");
     let err = s
-        .rollback("clinic-aurora", "2026.12.3", None)
+        .rollback("clinic-aurora", Some("2026.12.3"), None)
         .await
         .expect_err("newer");
     assert_eq!(err.http_status(), 422);
     let back = s
-        .rollback("clinic-aurora", BUNDLED_VERSION, None)
+        .rollback("clinic-aurora", Some(BUNDLED_VERSION), None)
         .await
         .expect("rolls back");
     assert_eq!(back.digest, bundled_digest);

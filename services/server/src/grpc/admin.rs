@@ -11,7 +11,6 @@ use super::pb::rule_set_admin_server::RuleSetAdmin;
 use super::{pb, status};
 use crate::auth::{Caller, Scope};
 use crate::context::Context;
-use crate::http::rulesets::{RollbackRequest, rollback};
 use crate::store::{Activated, Activation, Expected, RuleSetStore, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
@@ -190,16 +189,14 @@ impl RuleSetAdmin for AdminService {
     ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
         let (_caller, store) = self.authorize(&request)?;
         let req = request.into_inner();
-        let a = rollback(
-            store,
-            &req.id,
-            RollbackRequest {
-                to_version: req.to_version,
-                expected_current: req.expected_current,
-            },
-        )
-        .await
-        .map_err(|e| status::store(e, Code::Aborted))?;
+        let a = store
+            .rollback(
+                &req.id,
+                req.to_version.as_deref(),
+                req.expected_current.as_deref(),
+            )
+            .await
+            .map_err(|e| status::store(e, Code::Aborted))?;
         Ok(Response::new(activated(a)))
     }
 }

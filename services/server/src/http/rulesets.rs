@@ -21,9 +21,7 @@ use super::caller::{AdminScope, Authorized};
 use super::extract::JsonBody;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::context::Context;
-use crate::store::{
-    Activated, Activation, Expected, Published, RuleSetStore, StoreError, VersionInfo,
-};
+use crate::store::{Activated, Activation, Expected, Published, StoreError, VersionInfo};
 
 /// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB).
 pub const MAX_RULESET_BYTES: usize = 1024 * 1024;
@@ -592,60 +590,15 @@ pub async fn rollback_ruleset(
             Err(p) => return p.into_response(),
         }
     };
-    activated(rollback(store, &id, req).await)
-}
-
-/// Shared by REST and gRPC: resolves the default target, then rolls back.
-pub async fn rollback(
-    store: &RuleSetStore,
-    id: &str,
-    req: RollbackRequest,
-) -> Result<Activated, StoreError> {
-    let to_version = match req.to_version {
-        Some(v) => v,
-        None => previous_version(store, id).await?,
-    };
-    store
-        .rollback(id, &to_version, req.expected_current.as_deref())
-        .await
-        .map_err(|e| match e {
-            // The store names its own parameter; the request field is `to_version`.
-            StoreError::Invalid(mut load) => {
-                for p in &mut load.problems {
-                    if p.path == "version" {
-                        p.path = "to_version".into();
-                    }
-                }
-                StoreError::Invalid(load)
-            }
-            other => other,
-        })
-}
-
-/// The version published just before the active one.
-async fn previous_version(store: &RuleSetStore, id: &str) -> Result<String, StoreError> {
-    let versions = store.list_versions(id).await?;
-    let Some(at) = versions.iter().position(|v| v.active) else {
-        return Err(StoreError::Conflict {
-            id: id.to_owned(),
-            version: String::new(),
-            current: None,
-            message: "no version is active, so there is nothing to roll back; activate instead"
-                .into(),
-        });
-    };
-    match at.checked_sub(1).and_then(|i| versions.get(i)) {
-        Some(v) => Ok(v.version.clone()),
-        None => Err(StoreError::Conflict {
-            id: id.to_owned(),
-            version: versions[at].version.clone(),
-            current: Some(versions[at].version.clone()),
-            message: format!(
-                "'{}' is the earliest published version: there is nothing earlier to roll back to",
-                versions[at].version
-            ),
-        }),
-    }
+    activated(
+        store
+            .rollback(
+                &id,
+                req.to_version.as_deref(),
+                req.expected_current.as_deref(),
+            )
+            .await,
+    )
 }
 
 fn body_problem(rejection: &BytesRejection) -> Problem {

@@ -366,40 +366,63 @@ impl RuleSetStore {
         }
     }
 
-    /// Activates an earlier version again. `expected_current` defaults to the version active now,
-    /// so a concurrent activation still makes this a conflict rather than overwriting it.
+    /// Rolls `id` back: activates `to_version`, or by default the version published just before
+    /// the active one. Only an earlier version qualifies (rolling forward is an activation);
+    /// `expected_current` (default: the version active now) makes it a compare-and-set like
+    /// [`activate`](Self::activate).
     pub async fn rollback(
         &self,
         id: &str,
-        to_version: &str,
+        to_version: Option<&str>,
         expected_current: Option<&str>,
     ) -> Result<Activated, StoreError> {
         let versions = self.list_versions(id).await?;
-        let Some(target) = versions.iter().find(|v| v.version == to_version) else {
+        let named = to_version.map(|to_version| versions.iter().find(|v| v.version == to_version));
+        if let (Some(to_version), Some(None)) = (to_version, named) {
             return Err(StoreError::NotFound {
                 id: id.to_owned(),
                 version: Some(to_version.to_owned()),
             });
-        };
-        let Some(current) = versions.iter().find(|v| v.active) else {
+        }
+        let Some(at) = versions.iter().position(|v| v.active) else {
             return Err(StoreError::conflict(
                 id,
-                to_version,
+                to_version.unwrap_or_default(),
                 None,
                 "no version is active, so there is nothing to roll back; activate instead".into(),
             ));
         };
-        if target.published_at_ms >= current.published_at_ms {
-            return Err(invalid(
-                "version",
-                format!(
-                    "'{to_version}' was not published before the active version '{}'; roll back only to an earlier version",
-                    current.version
-                ),
-            ));
-        }
+        let current = &versions[at];
+        let target = match named.flatten() {
+            Some(target) => {
+                if target.published_at_ms >= current.published_at_ms {
+                    return Err(invalid(
+                        "to_version",
+                        format!(
+                            "'{}' was not published before the active version '{}'; roll back only to an earlier version",
+                            target.version, current.version
+                        ),
+                    ));
+                }
+                target
+            }
+            None => match at.checked_sub(1).and_then(|i| versions.get(i)) {
+                Some(previous) => previous,
+                None => {
+                    return Err(StoreError::conflict(
+                        id,
+                        &current.version,
+                        Some(current.version.clone()),
+                        format!(
+                            "'{}' is the earliest published version: there is nothing earlier to roll back to",
+                            current.version
+                        ),
+                    ));
+                }
+            },
+        };
         let expected = expected_current.unwrap_or(&current.version);
-        self.activate(id, to_version, Some(expected)).await
+        self.activate(id, &target.version, Some(expected)).await
     }
 
     /// The active rule sets: every payload verified against its digest, the whole set compiled.
