@@ -310,8 +310,10 @@ async fn of_two_concurrent_activations_exactly_one_wins() {
         );
         let (a, b) = (store(&redis), store(&redis));
         let (ca, cb) = (current.clone(), current.clone());
-        let first = tokio::spawn(async move { a.activate("clinic-aurora", va, Some(&ca)).await });
-        let second = tokio::spawn(async move { b.activate("clinic-aurora", vb, Some(&cb)).await });
+        let first =
+            tokio::spawn(async move { a.activate("clinic-aurora", va, Some(ca.as_str())).await });
+        let second =
+            tokio::spawn(async move { b.activate("clinic-aurora", vb, Some(cb.as_str())).await });
         let results = [first.await.expect("joins"), second.await.expect("joins")];
         let wins = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "round {round}: {results:?}");

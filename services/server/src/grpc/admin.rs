@@ -11,7 +11,7 @@ use super::pb::rule_set_admin_server::RuleSetAdmin;
 use super::{pb, status};
 use crate::auth::{Caller, Scope};
 use crate::context::Context;
-use crate::store::{Activated, Activation, Expected, RuleSetStore, StoreError, VersionInfo};
+use crate::store::{Activated, Expected, RuleSetStore, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
@@ -166,20 +166,10 @@ impl RuleSetAdmin for AdminService {
             (None, true) => Expected::Absent,
             (None, false) => Expected::Any,
         };
-        let mut done = store
-            .activate_many(&[Activation {
-                id: req.id.clone(),
-                version: req.version.clone(),
-                expected,
-            }])
+        let a = store
+            .activate(&req.id, &req.version, expected)
             .await
             .map_err(|e| status::store(e, Code::Aborted))?;
-        let a = done.pop().ok_or_else(|| {
-            Status::not_found(format!(
-                "rule set '{}' has no version '{}'",
-                req.id, req.version
-            ))
-        })?;
         Ok(Response::new(activated(a)))
     }
 

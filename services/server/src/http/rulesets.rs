@@ -21,7 +21,7 @@ use super::caller::{AdminScope, Authorized};
 use super::extract::JsonBody;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::context::Context;
-use crate::store::{Activated, Activation, Expected, Published, StoreError, VersionInfo};
+use crate::store::{Activated, Expected, Published, StoreError, VersionInfo};
 
 /// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB).
 pub const MAX_RULESET_BYTES: usize = 1024 * 1024;
@@ -529,19 +529,7 @@ pub async fn activate_ruleset(
         Some(None) => Expected::Absent,
         Some(Some(v)) => Expected::Version(v),
     };
-    let result = store
-        .activate_many(&[Activation {
-            id: id.clone(),
-            version: req.version.clone(),
-            expected,
-        }])
-        .await
-        .and_then(|mut done| {
-            done.pop().ok_or(StoreError::NotFound {
-                id,
-                version: Some(req.version),
-            })
-        });
+    let result = store.activate(&id, &req.version, expected).await;
     activated(result)
 }
 

@@ -248,14 +248,15 @@ impl RuleSetStore {
             .await?)
     }
 
-    /// Makes `version` the active version of `id`, compare-and-set on `expected_current` (`None`:
-    /// no check). Of two concurrent activations expecting the same version exactly one succeeds;
-    /// the other gets a [`StoreError::Conflict`] naming the version now active.
+    /// Makes `version` the active version of `id`, compare-and-set on `expected_current` (an
+    /// [`Expected`], or an `Option<&str>` where `None` is no check). Of two concurrent activations
+    /// expecting the same version exactly one succeeds; the other gets a [`StoreError::Conflict`]
+    /// naming the version now active.
     pub async fn activate(
         &self,
         id: &str,
         version: &str,
-        expected_current: Option<&str>,
+        expected_current: impl Into<Expected>,
     ) -> Result<Activated, StoreError> {
         let mut done = self
             .activate_many(&[Activation {
