@@ -96,6 +96,10 @@ pub fn depth_pb(req: &Value) -> pb::DepthLimitsRequest {
         indication: opt(req, "indication"),
         facts: facts(req),
         resume_etag: None,
+        date: opt(req, "date"),
+        history: req.get("history").map(|_| pb::HistoryList {
+            entries: history(req),
+        }),
     }
 }
 

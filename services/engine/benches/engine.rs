@@ -103,6 +103,8 @@ fn benches(c: &mut Criterion) {
         zone: None,
         indication: Some("acne_scars".into()),
         facts: Some(client()),
+        date: None,
+        history: None,
     };
     c.bench_function("depth_limits_all_zones", |b| {
         b.iter(|| rs.depth_limits(black_box(&depth)))

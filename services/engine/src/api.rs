@@ -164,6 +164,9 @@ pub struct Eligibility {
     pub reasons: Vec<Reason>,
     /// Facts whose answers could change the decision, by id.
     pub missing_facts: Vec<String>,
+    /// Request inputs (`date`, `history`, `device`, `zones`) whose absence leaves a rule
+    /// undecided: sending them could change the decision.
+    pub missing_inputs: Vec<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<PrecautionInfo>))]
     pub precautions: Vec<Arc<PrecautionInfo>>,
     pub ruleset: RuleSetRef,
@@ -180,11 +183,13 @@ pub struct ContraindicationRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
-    /// With a date, waiting periods and age rules are checked too.
+    /// With a date, waiting periods and age rules are decided too; without one they stay
+    /// undecided and the treatments they apply to are `incomplete` (`missing_inputs: ["date"]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub date: Option<Date>,
-    /// With a date and history, procedure gaps are checked too.
+    /// With a date and history, procedure gaps are decided too; without them they stay
+    /// undecided (`missing_inputs: ["history"]`). Send `[]` for "no past procedures".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
 }
@@ -197,6 +202,9 @@ pub struct TreatmentOutcome {
     pub bookable: bool,
     pub reasons: Vec<Reason>,
     pub missing_facts: Vec<String>,
+    /// Request inputs (`date`, `history`, `device`, `zones`) whose absence leaves a rule of this
+    /// treatment undecided; while any is listed the answer is not bookable.
+    pub missing_inputs: Vec<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<PrecautionInfo>))]
     pub precautions: Vec<Arc<PrecautionInfo>>,
 }
@@ -207,7 +215,10 @@ pub struct ContraindicationReport {
     pub results: Vec<TreatmentOutcome>,
     /// Every fact still to ask, over all the treatments checked.
     pub missing_facts: Vec<String>,
-    /// Rules not checked because they need a date or a procedure history the request lacked.
+    /// Every request input (`date`, `history`) still to send, over all the treatments checked.
+    pub missing_inputs: Vec<String>,
+    /// Rules left undecided because they need a date or a procedure history the request lacked;
+    /// each keeps its treatment from being bookable.
     pub not_evaluated: Vec<String>,
     pub ruleset: RuleSetRef,
 }
@@ -225,10 +236,19 @@ pub struct DepthLimitsRequest {
     pub zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indication: Option<String>,
-    /// With facts, precaution caps that fire for this client apply too.
+    /// With facts, precaution caps that fire for this client apply too, and so do the caps of
+    /// precautions left undecided by an unanswered fact (conservatively; the client outcome is
+    /// then `incomplete` and names the fact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub facts: Option<Facts>,
+    /// With facts: the date of the session, so waits and age rules are decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
+    pub date: Option<Date>,
+    /// With facts and a date: past procedures, so procedure gaps are decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
 }
 
 /// What bounds a depth limit.

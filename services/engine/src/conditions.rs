@@ -7,7 +7,7 @@
 use jiff::civil::Date;
 use jiff::{Span, Unit};
 
-use crate::facts::{FactSet, FactVal, FactValues};
+use crate::facts::{FactVal, FactValues, Input, Missing};
 use crate::model::Ix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,16 +60,41 @@ pub(crate) enum Cond {
     ProcedureWithin(Ix, i64),
     /// Age in whole years from the date-of-birth fact.
     Age(Ix, Cmp, i64),
+    /// The device of the request is one of these (by device index).
+    DeviceIn(Vec<Ix>),
+    /// One of the request's zones is one of these (by zone index).
+    ZoneIn(Vec<Ix>),
 }
 
 /// What a condition is evaluated against.
+///
+/// Every input but the facts may be absent (a contraindication check has no date, a depth-limit
+/// request no history); a condition that needs an absent input is unknown and says so in
+/// [`Missing`], exactly as one over an unanswered fact.
 pub(crate) struct Ctx<'a> {
     pub facts: &'a FactValues,
     pub date: Option<Date>,
     pub history: Option<&'a [(Ix, Date)]>,
+    pub device: Option<Ix>,
+    pub zones: Option<&'a [Ix]>,
 }
 
-/// `start + days`, saturating at the calendar's end rather than failing.
+impl<'a> Ctx<'a> {
+    /// Facts only: every other input absent.
+    pub fn facts_only(facts: &'a FactValues) -> Self {
+        Self {
+            facts,
+            date: None,
+            history: None,
+            device: None,
+            zones: None,
+        }
+    }
+}
+
+/// `start + days`. Request dates are bounded at parse by the rule set's horizon (the most days
+/// any rule or plan adds to a date), so on a validated request this never reaches the end of the
+/// calendar; the saturation is a backstop, not a semantics.
 pub(crate) fn add_days(start: Date, days: i64) -> Date {
     start
         .checked_add(Span::new().days(days))
@@ -77,13 +102,13 @@ pub(crate) fn add_days(start: Date, days: i64) -> Date {
 }
 
 impl Cond {
-    pub fn eval(&self, ctx: &Ctx<'_>, missing: &mut FactSet) -> Tri {
+    pub fn eval(&self, ctx: &Ctx<'_>, missing: &mut Missing) -> Tri {
         match self {
             Cond::All(parts) => {
-                let mut unknown = FactSet::default();
+                let mut unknown = Missing::default();
                 let mut any_unknown = false;
                 for part in parts {
-                    let mut m = FactSet::default();
+                    let mut m = Missing::default();
                     match part.eval(ctx, &mut m) {
                         Tri::False => return Tri::False,
                         Tri::Unknown => {
@@ -101,10 +126,10 @@ impl Cond {
                 }
             }
             Cond::Any(parts) => {
-                let mut unknown = FactSet::default();
+                let mut unknown = Missing::default();
                 let mut any_unknown = false;
                 for part in parts {
-                    let mut m = FactSet::default();
+                    let mut m = Missing::default();
                     match part.eval(ctx, &mut m) {
                         Tri::True => return Tri::True,
                         Tri::Unknown => {
@@ -145,44 +170,68 @@ impl Cond {
             Cond::FactWithin(f, days) => match (ctx.facts.get(*f), ctx.date) {
                 (FactVal::Never, _) => Tri::False,
                 (FactVal::Date(d), Some(date)) => Tri::from_bool(date < add_days(d, *days)),
-                (FactVal::Date(_), None) => Tri::Unknown,
+                (FactVal::Date(_), None) => need(Input::Date, missing),
                 _ => unknown(*f, missing),
             },
-            Cond::ProcedureWithin(p, days) => match (ctx.history, ctx.date) {
-                (Some(history), Some(date)) => Tri::from_bool(
-                    history
-                        .iter()
-                        .any(|(q, d)| q == p && *d <= date && date < add_days(*d, *days)),
-                ),
-                _ => Tri::Unknown,
-            },
+            Cond::ProcedureWithin(p, days) => {
+                let Some(history) = ctx.history else {
+                    if ctx.date.is_none() {
+                        missing.input(Input::Date);
+                    }
+                    return need(Input::History, missing);
+                };
+                let mut past = history.iter().filter(|(q, _)| q == p).peekable();
+                if past.peek().is_none() {
+                    // Never had it: false whatever the date.
+                    return Tri::False;
+                }
+                match ctx.date {
+                    Some(date) => {
+                        Tri::from_bool(past.any(|(_, d)| *d <= date && date < add_days(*d, *days)))
+                    }
+                    None => need(Input::Date, missing),
+                }
+            }
             Cond::Age(dob, cmp, years) => match (ctx.facts.get(*dob), ctx.date) {
                 (FactVal::Date(born), Some(date)) => match born.until((Unit::Year, date)) {
                     Ok(span) => Tri::from_bool(cmp.holds(i64::from(span.get_years()), *years)),
-                    Err(_) => Tri::Unknown,
+                    Err(_) => unknown(*dob, missing),
                 },
-                (FactVal::Date(_), None) => Tri::Unknown,
+                (FactVal::Date(_), None) => need(Input::Date, missing),
                 _ => unknown(*dob, missing),
             },
-        }
-    }
-
-    /// Whether evaluating needs the check date / the history.
-    pub fn needs(&self) -> (bool, bool) {
-        match self {
-            Cond::All(parts) | Cond::Any(parts) => parts.iter().fold((false, false), |acc, c| {
-                let n = c.needs();
-                (acc.0 || n.0, acc.1 || n.1)
-            }),
-            Cond::Not(inner) => inner.needs(),
-            Cond::FactWithin(..) | Cond::Age(..) => (true, false),
-            Cond::ProcedureWithin(..) => (true, true),
-            _ => (false, false),
+            Cond::DeviceIn(devices) => match ctx.device {
+                Some(d) => Tri::from_bool(devices.contains(&d)),
+                None => need(Input::Device, missing),
+            },
+            Cond::ZoneIn(zones) => match ctx.zones {
+                Some(asked) => Tri::from_bool(asked.iter().any(|z| zones.contains(z))),
+                None => need(Input::Zones, missing),
+            },
         }
     }
 }
 
-fn unknown(f: Ix, missing: &mut FactSet) -> Tri {
-    missing.insert(f);
+impl Cond {
+    /// The most days this condition adds to a date (for the rule set's horizon).
+    pub fn max_days(&self) -> i64 {
+        match self {
+            Cond::All(parts) | Cond::Any(parts) => {
+                parts.iter().map(Cond::max_days).max().unwrap_or(0)
+            }
+            Cond::Not(inner) => inner.max_days(),
+            Cond::FactWithin(_, days) | Cond::ProcedureWithin(_, days) => *days,
+            _ => 0,
+        }
+    }
+}
+
+fn unknown(f: Ix, missing: &mut Missing) -> Tri {
+    missing.fact(f);
+    Tri::Unknown
+}
+
+fn need(input: Input, missing: &mut Missing) -> Tri {
+    missing.input(input);
     Tri::Unknown
 }

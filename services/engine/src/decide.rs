@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use crate::api::*;
 use crate::conditions::{Ctx, Tri, add_days};
 use crate::error::{RequestError, Violations};
-use crate::facts::{FactSet, FactVal, FactValues, parse_facts, parse_history};
+use crate::facts::{FactVal, Input, Missing, check_date, parse_facts, parse_history};
 use crate::model::*;
 use crate::suggest;
 
@@ -19,13 +19,16 @@ use crate::suggest;
 pub(crate) struct Outcome {
     pub decision: Decision,
     pub reasons: Vec<Reason>,
-    pub missing: FactSet,
+    pub missing: Missing,
     pub precautions: Vec<Arc<PrecautionInfo>>,
     pub earliest_date: Option<Date>,
-    /// Indices of rules skipped for lack of a date or history.
+    /// Indices of rules left undecided for lack of a date or history.
     pub not_evaluated: Vec<usize>,
     /// Indices of fired precaution rules (their depth caps apply).
     pub fired_precautions: Vec<usize>,
+    /// Indices of precaution rules left undecided: a depth limit applies their caps too, so an
+    /// unanswered question never reads as the deeper, optimistic limit.
+    pub unknown_precautions: Vec<usize>,
 }
 
 fn level(effect: &Effect) -> Decision {
@@ -37,18 +40,36 @@ fn level(effect: &Effect) -> Decision {
     }
 }
 
-/// Evaluates the rules of `treatment`. Without a date (or history), rules that need one are
-/// skipped and listed, never guessed.
+/// The decision from the strongest fired rule and the strongest undecided one.
+///
+/// This is the one place where "unknown never reads as no" is decided, for every question the
+/// engine answers: an answer is bookable only when every rule that applies was decided. Any
+/// undecided rule (a fact unanswered, or a date, history, device or zone not given) could add a
+/// refusal, a wait, a review, or a precaution's depth cap and instructions, so a bookable
+/// answer with an undecided rule becomes `incomplete`; a stronger undecided rule does the same
+/// to `needs_review`. Refusals and deferrals that did fire stand: they are certain.
+pub(crate) fn combine(strongest: Decision, strongest_unknown: Option<Decision>) -> Decision {
+    let could_change = strongest_unknown.is_some_and(|u| u > strongest || strongest.bookable());
+    if could_change && strongest < Decision::Incomplete {
+        Decision::Incomplete
+    } else {
+        strongest
+    }
+}
+
+/// Evaluates every rule of `treatment` in three-valued logic. Inputs the request lacks (date,
+/// history, device, zones) leave the rules that need them undecided, never skipped.
 pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     let mut strongest = Decision::Eligible;
     let mut strongest_unknown: Option<Decision> = None;
     let mut reasons = Vec::new();
-    let mut missing = FactSet::default();
+    let mut missing = Missing::default();
     let mut precautions = Vec::new();
     let mut latest_until: Option<Date> = None;
     let mut until_resolved = false;
     let mut not_evaluated = Vec::new();
     let mut fired_precautions = Vec::new();
+    let mut unknown_precautions = Vec::new();
 
     for (i, rule) in rs.rules.iter().enumerate() {
         if !rule
@@ -59,12 +80,7 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
         {
             continue;
         }
-        if (rule.needs_date && ctx.date.is_none()) || (rule.needs_history && ctx.history.is_none())
-        {
-            not_evaluated.push(i);
-            continue;
-        }
-        let mut m = FactSet::default();
+        let mut m = Missing::default();
         let (tri, until) = holds(rule, ctx, &mut m);
         let lvl = level(&rule.effect);
         match tri {
@@ -86,6 +102,12 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
                 });
             }
             Tri::Unknown => {
+                if m.needs(Input::Date) || m.needs(Input::History) {
+                    not_evaluated.push(i);
+                }
+                if let Effect::Precaution(_) = rule.effect {
+                    unknown_precautions.push(i);
+                }
                 missing.union(m);
                 strongest_unknown = strongest_unknown.max(Some(lvl));
             }
@@ -93,12 +115,7 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
         }
     }
 
-    let unknown_could_change = strongest_unknown.is_some_and(|u| u > strongest);
-    let decision = if unknown_could_change && strongest < Decision::Incomplete {
-        Decision::Incomplete
-    } else {
-        strongest
-    };
+    let decision = combine(strongest, strongest_unknown);
     // A date is given only when it is certain: an unanswered rule that could defer or refuse
     // might move it, so then no date is given and `missing_facts` says what to ask.
     let date_certain = strongest_unknown.is_none_or(|u| u < Decision::Deferred);
@@ -113,60 +130,86 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
         earliest_date,
         not_evaluated,
         fired_precautions,
+        unknown_precautions,
     }
 }
 
 /// Whether one rule holds, and for a dated deferral the first day it no longer does.
-fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut FactSet) -> (Tri, Option<Date>) {
+fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, Option<Date>) {
     match &rule.kind {
         RuleKind::Cond(c) => (c.eval(ctx, missing), None),
         RuleKind::AfterFact { fact, days, extra } => {
-            let extra_tri =
-                |missing: &mut FactSet| extra.as_ref().map_or(Tri::True, |c| c.eval(ctx, missing));
-            match (ctx.facts.get(*fact), ctx.date) {
+            // The wait holds while the date is before `fact + days`, and `extra` holds: false as
+            // soon as either part is false, unknown (naming what is missing) otherwise.
+            let mut m = Missing::default();
+            let extra = extra.as_ref().map_or(Tri::True, |c| c.eval(ctx, &mut m));
+            let (wait, until) = match (ctx.facts.get(*fact), ctx.date) {
                 (FactVal::Never, _) => (Tri::False, None),
                 (FactVal::Date(d), Some(date)) => {
                     let until = add_days(d, *days);
                     if date < until {
-                        (extra_tri(missing), Some(until))
+                        (Tri::True, Some(until))
                     } else {
                         (Tri::False, None)
                     }
                 }
-                (FactVal::Date(_), None) => (Tri::Unknown, None),
+                (FactVal::Date(_), None) => {
+                    m.input(Input::Date);
+                    (Tri::Unknown, None)
+                }
                 _ => {
-                    // Unknown date AND extra: false if extra is false, else unknown.
-                    let mut m = FactSet::default();
-                    match extra_tri(&mut m) {
-                        Tri::False => (Tri::False, None),
-                        _ => {
-                            missing.union(m);
-                            missing.insert(*fact);
-                            (Tri::Unknown, None)
-                        }
-                    }
+                    m.fact(*fact);
+                    (Tri::Unknown, None)
+                }
+            };
+            match (wait, extra) {
+                (Tri::False, _) | (_, Tri::False) => (Tri::False, None),
+                (Tri::True, Tri::True) => (Tri::True, until),
+                _ => {
+                    missing.union(m);
+                    (Tri::Unknown, None)
                 }
             }
         }
-        RuleKind::Gap { procedure, days } => match (ctx.history, ctx.date) {
-            (Some(history), Some(date)) => {
-                let until = history
-                    .iter()
-                    .filter(|(p, d)| p == procedure && *d <= date)
-                    .map(|(_, d)| add_days(*d, *days))
-                    .max();
-                match until {
-                    Some(u) if date < u => (Tri::True, Some(u)),
-                    _ => (Tri::False, None),
+        RuleKind::Gap { procedure, days } => {
+            let Some(history) = ctx.history else {
+                missing.input(Input::History);
+                if ctx.date.is_none() {
+                    missing.input(Input::Date);
                 }
+                return (Tri::Unknown, None);
+            };
+            let mut past = history.iter().filter(|(p, _)| p == procedure).peekable();
+            if past.peek().is_none() {
+                // Never had it: no gap to keep, whatever the date.
+                return (Tri::False, None);
             }
-            _ => (Tri::Unknown, None),
-        },
+            let Some(date) = ctx.date else {
+                missing.input(Input::Date);
+                return (Tri::Unknown, None);
+            };
+            let until = past
+                .filter(|(_, d)| *d <= date)
+                .map(|(_, d)| add_days(*d, *days))
+                .max();
+            match until {
+                Some(u) if date < u => (Tri::True, Some(u)),
+                _ => (Tri::False, None),
+            }
+        }
     }
 }
 
-pub(crate) fn fact_names(rs: &Compiled, set: FactSet) -> Vec<String> {
-    set.iter().map(|ix| rs.facts.name(ix).to_owned()).collect()
+pub(crate) fn fact_names(rs: &Compiled, missing: Missing) -> Vec<String> {
+    missing
+        .facts
+        .iter()
+        .map(|ix| rs.facts.name(ix).to_owned())
+        .collect()
+}
+
+pub(crate) fn input_names(missing: Missing) -> Vec<String> {
+    missing.inputs().map(|i| i.name().to_owned()).collect()
 }
 
 /// Resolves an optional id, naming the field when it is unknown.
@@ -282,33 +325,32 @@ impl RuleSet {
                 &mut errors,
             );
         }
+        check_date(rs, "date", req.date, &mut errors);
+        let mut zones = None;
         if let Some(t) = t {
             check_role_device(rs, t, role, device, &mut errors);
-            if let Some(zones) = &req.zones {
-                check_zones(rs, t, zones, &mut errors);
+            if let Some(asked) = &req.zones {
+                zones = Some(check_zones(rs, t, asked, &mut errors));
             }
         }
         let t = errors.finish(t)?;
         let Some(t) = t else {
             return Err(RequestError::field("treatment", "unknown treatment"));
         };
-        Ok(self.eligibility_resolved(t, req.date, &facts, &history))
+        let ctx = Ctx {
+            facts: &facts,
+            date: Some(req.date),
+            history: Some(&history),
+            device,
+            zones: zones.as_deref(),
+        };
+        Ok(self.eligibility_resolved(t, req.date, &ctx))
     }
 
-    pub(crate) fn eligibility_resolved(
-        &self,
-        t: Ix,
-        date: Date,
-        facts: &FactValues,
-        history: &[(Ix, Date)],
-    ) -> Eligibility {
+    /// The eligibility answer for a resolved request (`ctx.date` is `date`).
+    pub(crate) fn eligibility_resolved(&self, t: Ix, date: Date, ctx: &Ctx<'_>) -> Eligibility {
         let rs = &*self.0;
-        let ctx = Ctx {
-            facts,
-            date: Some(date),
-            history: Some(history),
-        };
-        let o = evaluate(rs, t, &ctx);
+        let o = evaluate(rs, t, ctx);
         Eligibility {
             treatment: rs.treatments.name(t).to_owned(),
             date,
@@ -317,6 +359,7 @@ impl RuleSet {
             earliest_date: o.earliest_date,
             reasons: o.reasons,
             missing_facts: fact_names(rs, o.missing),
+            missing_inputs: input_names(o.missing),
             precautions: o.precautions,
             ruleset: rs.meta.clone(),
         }
@@ -334,6 +377,9 @@ impl RuleSet {
             .history
             .as_ref()
             .map(|h| parse_history(rs, h, &mut errors));
+        if let Some(date) = req.date {
+            check_date(rs, "date", date, &mut errors);
+        }
         let treatments: Vec<Ix> = match &req.treatments {
             None => (0..rs.treatments.len())
                 .filter_map(|i| Ix::try_from(i).ok())
@@ -354,11 +400,11 @@ impl RuleSet {
         };
         errors.finish(())?;
         let ctx = Ctx {
-            facts: &facts,
             date: req.date,
             history: history.as_deref(),
+            ..Ctx::facts_only(&facts)
         };
-        let mut missing = FactSet::default();
+        let mut missing = Missing::default();
         let mut skipped: Vec<usize> = Vec::new();
         let results = treatments
             .into_iter()
@@ -374,6 +420,7 @@ impl RuleSet {
         Ok(ContraindicationReport {
             results,
             missing_facts: fact_names(rs, missing),
+            missing_inputs: input_names(missing),
             not_evaluated: skipped
                 .iter()
                 .filter_map(|i| rs.rules.get(*i))
@@ -391,6 +438,7 @@ pub(crate) fn outcome_for(rs: &Compiled, t: Ix, o: Outcome) -> TreatmentOutcome 
         bookable: o.decision.bookable(),
         reasons: o.reasons,
         missing_facts: fact_names(rs, o.missing),
+        missing_inputs: input_names(o.missing),
         precautions: o.precautions,
     }
 }

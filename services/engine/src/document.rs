@@ -394,7 +394,8 @@ pub struct InteractionDoc {
 }
 
 /// A declarative predicate. Exactly one form per node:
-/// `all`, `any`, `not`, `fact` (+ one comparison), `within_days`, or `age_years`.
+/// `all`, `any`, `not`, `fact` (+ one comparison), `within_days`, `age_years`, `device_in` or
+/// `zone_in`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDoc {
@@ -422,6 +423,14 @@ pub struct ConditionDoc {
     pub within_days: Option<WithinDaysDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_years: Option<AgeDoc>,
+    /// True when the request's device is one of these. Unknown (and named in
+    /// `missing_inputs`) when the request names no device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_in: Option<Vec<String>>,
+    /// True when one of the request's zones is one of these. Unknown (and named in
+    /// `missing_inputs`) when the request names no zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_in: Option<Vec<String>>,
 }
 
 /// A literal in a comparison.

@@ -57,6 +57,71 @@ impl FactSet {
     }
 }
 
+/// A request input (not a fact) that a rule needs to be decided: the check date, the procedure
+/// history, the device or the zones. Absent, it is unknown exactly as an unanswered fact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Input {
+    Date,
+    History,
+    Device,
+    Zones,
+}
+
+impl Input {
+    const ALL: [Input; 4] = [Input::Date, Input::History, Input::Device, Input::Zones];
+
+    fn bit(self) -> u8 {
+        match self {
+            Input::Date => 1,
+            Input::History => 2,
+            Input::Device => 4,
+            Input::Zones => 8,
+        }
+    }
+
+    /// The request field that would supply it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Date => "date",
+            Input::History => "history",
+            Input::Device => "device",
+            Input::Zones => "zones",
+        }
+    }
+}
+
+/// What an undecided rule still needs: facts to ask and request inputs to send. Every unknown
+/// result of a condition records here why it is unknown, so that nothing undecided can pass for
+/// "no" without naming what would decide it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Missing {
+    pub facts: FactSet,
+    inputs: u8,
+}
+
+impl Missing {
+    pub fn fact(&mut self, ix: Ix) {
+        self.facts.insert(ix);
+    }
+
+    pub fn input(&mut self, input: Input) {
+        self.inputs |= input.bit();
+    }
+
+    pub fn union(&mut self, other: Missing) {
+        self.facts.union(other.facts);
+        self.inputs |= other.inputs;
+    }
+
+    pub fn needs(self, input: Input) -> bool {
+        self.inputs & input.bit() != 0
+    }
+
+    pub fn inputs(self) -> impl Iterator<Item = Input> {
+        Input::ALL.into_iter().filter(move |i| self.needs(*i))
+    }
+}
+
 /// Checks each answer against its declaration; every fault names `facts.<id>`.
 pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations) -> FactValues {
     let mut values = vec![FactVal::Unknown; rs.facts.len()];
@@ -71,8 +136,9 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
             continue;
         };
         let parsed = match (&def.kind, raw) {
-            (FactKind::Date { .. }, Value::Null) => Ok(FactVal::Never),
-            (_, Value::Null) => Err("null is only allowed for date facts (where it means never); leave the fact out if it is unknown".to_owned()),
+            (FactKind::Date { null_means: Some(_) }, Value::Null) => Ok(FactVal::Never),
+            (FactKind::Date { null_means: None }, Value::Null) => Err("null is not an answer to this question (it declares no meaning for null); leave the fact out if it is unknown".to_owned()),
+            (_, Value::Null) => Err("null is only allowed for date facts that declare what it means (never); leave the fact out if it is unknown".to_owned()),
             (FactKind::Bool, Value::Bool(b)) => Ok(FactVal::Bool(*b)),
             (FactKind::Bool, _) => Err("expected true or false".to_owned()),
             (FactKind::Integer { min, max }, Value::Number(n)) => match n.as_i64() {
@@ -88,8 +154,8 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
             (FactKind::Enum { values }, _) => Err(format!("expected one of {}", values.join(", "))),
             (FactKind::Date { .. }, Value::String(s)) => s
                 .parse::<Date>()
-                .map(FactVal::Date)
-                .map_err(|_| format!("'{s}' is not a valid date (YYYY-MM-DD)")),
+                .map_err(|_| format!("'{s}' is not a valid date (YYYY-MM-DD)"))
+                .and_then(|d| within_horizon(rs, d).map(|()| FactVal::Date(d))),
             (FactKind::Date { .. }, _) => Err("expected a date (YYYY-MM-DD) or null for never".to_owned()),
         };
         match parsed {
@@ -112,6 +178,7 @@ pub(crate) fn parse_history(
 ) -> Vec<(Ix, Date)> {
     let mut out = Vec::with_capacity(history.len());
     for (i, entry) in history.iter().enumerate() {
+        check_date(rs, &format!("history[{i}].date"), entry.date, errors);
         match rs.procedures.get(&entry.procedure) {
             Some(ix) => out.push((ix, entry.date)),
             None => errors.push(
@@ -121,4 +188,26 @@ pub(crate) fn parse_history(
         }
     }
     out
+}
+
+/// Refuses a request date whose consequences would run past the end of the calendar.
+fn within_horizon(rs: &Compiled, date: Date) -> Result<(), String> {
+    let last = Date::MAX
+        .checked_sub(jiff::Span::new().days(rs.horizon_days))
+        .unwrap_or(Date::MIN);
+    if date <= last {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{date}' is too late: this rule set looks up to {} days past a date, beyond the calendar's end; use a date up to {last}",
+            rs.horizon_days
+        ))
+    }
+}
+
+/// Checks a request date (`date`, `start_date`, `history[i].date`), naming the field.
+pub(crate) fn check_date(rs: &Compiled, field: &str, date: Date, errors: &mut Violations) {
+    if let Err(message) = within_horizon(rs, date) {
+        errors.push(field, message);
+    }
 }

@@ -84,6 +84,33 @@ pub(crate) struct Compiled {
     pub rules: Vec<Rule>,
     /// The `date_of_birth` fact, for age conditions.
     pub date_of_birth: Option<Ix>,
+    /// The most days any rule or plan adds to a request date. A request date later than the
+    /// calendar's end minus this is refused, so no consequence of it can overflow the calendar
+    /// (a deferral that saturated at 9999-12-31 would vanish).
+    pub horizon_days: i64,
+}
+
+impl Compiled {
+    /// The horizon: the longest wait, gap or window of any rule, and the longest span a plan
+    /// schedules (sessions, then its results after the last one).
+    pub fn horizon(&self) -> i64 {
+        let rules = self.rules.iter().map(|r| match &r.kind {
+            RuleKind::Cond(c) => c.max_days(),
+            RuleKind::AfterFact { days, extra, .. } => {
+                (*days).max(extra.as_ref().map_or(0, Cond::max_days))
+            }
+            RuleKind::Gap { days, .. } => *days,
+        });
+        let plans = self.treatment_defs.iter().map(|t| {
+            let sessions = i64::from(t.sessions.max(t.max_sessions)).saturating_sub(1);
+            let results = t.results.iter().map(|m| m.days).max().unwrap_or(0);
+            sessions
+                .saturating_mul(t.interval_days)
+                .saturating_add(results)
+                .saturating_add(t.aftercare_days)
+        });
+        rules.chain(plans).max().unwrap_or(0).max(0)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,10 +204,6 @@ pub(crate) struct Rule {
     pub applies: Vec<bool>,
     pub kind: RuleKind,
     pub effect: Effect,
-    /// Needs the check date (waits, ages): skipped by a contraindication check without a date.
-    pub needs_date: bool,
-    /// Needs the procedure history.
-    pub needs_history: bool,
     /// For a precaution depth cap: zones it applies to by zone index (`None`: all).
     pub cap_zones: Option<Vec<Ix>>,
 }

@@ -7,7 +7,7 @@ use crate::conditions::{Ctx, add_days};
 use crate::decide::{check_role_device, check_zones, evaluate, lookup, outcome_for};
 use crate::depth::DepthMm;
 use crate::error::{RequestError, Violations};
-use crate::facts::{FactValues, parse_facts, parse_history};
+use crate::facts::{check_date, parse_facts, parse_history};
 use crate::model::*;
 
 /// Depth steps of a plan's ramp: 0.05 mm, finer than any pen's dial.
@@ -96,6 +96,23 @@ impl RuleSet {
             .as_deref()
             .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
         let facts = req.facts.as_ref().map(|f| parse_facts(rs, f, &mut errors));
+        let history = req
+            .history
+            .as_ref()
+            .map(|h| parse_history(rs, h, &mut errors));
+        if let Some(date) = req.date {
+            check_date(rs, "date", date, &mut errors);
+        }
+        if facts.is_none() && (req.date.is_some() || req.history.is_some()) {
+            errors.push(
+                if req.date.is_some() {
+                    "date"
+                } else {
+                    "history"
+                },
+                "a date or history is only used with client facts: send `facts` too",
+            );
+        }
         let mut zones = Vec::new();
         if let Some(t) = t {
             check_role_device(rs, t, role, device, &mut errors);
@@ -125,21 +142,6 @@ impl RuleSet {
             role,
             indication,
         };
-        let client = facts.as_ref().map(|f| {
-            evaluate(
-                rs,
-                t,
-                &Ctx {
-                    facts: f,
-                    date: None,
-                    history: None,
-                },
-            )
-        });
-        let precautions = client
-            .as_ref()
-            .map(|o| o.fired_precautions.clone())
-            .unwrap_or_default();
         if req.zone.is_none() {
             zones = rs
                 .treatment_defs
@@ -154,6 +156,29 @@ impl RuleSet {
                 })
                 .unwrap_or_default();
         }
+        // The client outcome covers every zone answered; the caps of precautions that fired,
+        // and of those left undecided, bind the limits (never the optimistic reading).
+        let client = facts.as_ref().map(|f| {
+            evaluate(
+                rs,
+                t,
+                &Ctx {
+                    date: req.date,
+                    history: history.as_deref(),
+                    device: Some(device),
+                    zones: Some(&zones),
+                    ..Ctx::facts_only(f)
+                },
+            )
+        });
+        let precautions: Vec<usize> = client
+            .as_ref()
+            .map(|o| {
+                let mut all = o.fired_precautions.clone();
+                all.extend(&o.unknown_precautions);
+                all
+            })
+            .unwrap_or_default();
         Ok(DepthLimits {
             treatment: req.treatment.clone(),
             device: req.device.clone(),
@@ -204,6 +229,7 @@ impl RuleSet {
         if req.zones.is_empty() {
             errors.push("zones", "name at least one zone to plan");
         }
+        check_date(rs, "start_date", req.start_date, &mut errors);
         let (indication, role) = match errors.finish((indication, role))? {
             (Some(i), Some(r)) => (i, r),
             _ => return Err(RequestError::field("indication", "incomplete request")),
@@ -252,7 +278,14 @@ impl RuleSet {
         }
         errors.finish(())?;
 
-        let first_session = self.eligibility_resolved(t, req.start_date, &facts, &history);
+        let ctx = Ctx {
+            date: Some(req.start_date),
+            history: Some(&history),
+            device,
+            zones: Some(&zones),
+            ..Ctx::facts_only(&facts)
+        };
+        let first_session = self.eligibility_resolved(t, req.start_date, &ctx);
         let bookable = first_session.bookable;
         let sessions = def.sessions;
         let dates: Vec<Date> = (0..sessions)
@@ -261,7 +294,8 @@ impl RuleSet {
         let schedule = if bookable {
             let limits = match device {
                 Some(device) => {
-                    let precautions = precaution_rules(rs, t, &facts, req.start_date, &history);
+                    // Bookable: every rule was decided, so the fired precautions are all of them.
+                    let precautions = evaluate(rs, t, &ctx).fired_precautions;
                     self.limits_for(
                         &DepthQuery {
                             t,
@@ -452,26 +486,6 @@ impl RuleSet {
             ruleset: rs.meta.clone(),
         }
     }
-}
-
-/// Fired precaution rules for a client on a date (their depth caps apply to a plan).
-fn precaution_rules(
-    rs: &Compiled,
-    t: Ix,
-    facts: &FactValues,
-    date: Date,
-    history: &[(Ix, Date)],
-) -> Vec<usize> {
-    evaluate(
-        rs,
-        t,
-        &Ctx {
-            facts,
-            date: Some(date),
-            history: Some(history),
-        },
-    )
-    .fired_precautions
 }
 
 /// Session `k` of `n`: a conservative first session at the zone's start depth, rising evenly to

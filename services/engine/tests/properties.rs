@@ -241,6 +241,8 @@ fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
                     zone: None,
                     indication,
                     facts: Some(facts),
+                    date: None,
+                    history: None,
                 };
                 let limits = rs.depth_limits(&req).expect("valid request");
                 let max = rs
@@ -466,6 +468,8 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
                                     zone: None,
                                     indication: None,
                                     facts: None,
+                                    date: None,
+                                    history: None,
                                 };
                                 let (Ok(bl), Ok(ol)) =
                                     (rs.depth_limits(&req), clinic.depth_limits(&req))

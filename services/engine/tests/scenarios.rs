@@ -248,8 +248,8 @@ fn compare_outcome(want: &Map<String, Value>, got: &Value, prefix: &str) -> Resu
                     return Err(format!("{at}: expected {w:?}, got {g:?}"));
                 }
             }
-            "missing_facts" => {
-                let (w, g) = (set(Some(w)), set(got.get("missing_facts")));
+            "missing_facts" | "missing_inputs" => {
+                let (w, g) = (set(Some(w)), set(got.get(key.as_str())));
                 if w != g {
                     return Err(format!("{at}: expected {w:?}, got {g:?}"));
                 }
@@ -284,7 +284,7 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                             )?;
                         }
                     }
-                    "missing_facts" | "not_evaluated" => {
+                    "missing_facts" | "missing_inputs" | "not_evaluated" => {
                         let (w, g) = (set(Some(w)), set(got.get(key)));
                         if w != g {
                             return Err(format!("{key}: expected {w:?}, got {g:?}"));

@@ -193,6 +193,8 @@ fn limits(role: &str, facts: Option<Facts>) -> DepthLimits {
         role: role.into(),
         zone: None,
         indication: None,
+        date: facts.as_ref().map(|_| date(2026, 12, 1)),
+        history: facts.as_ref().map(|_| Vec::new()),
         facts,
     };
     mini().depth_limits(&req).expect("valid")
@@ -248,6 +250,8 @@ fn a_zone_without_a_cap_is_refused_not_unlimited() {
         zone: Some("neck".into()),
         indication: None,
         facts: None,
+        date: None,
+        history: None,
     };
     let err = rs.depth_limits(&req).expect_err("no cap, no answer");
     assert_eq!(err.violations[0].field, "zone");

@@ -7,6 +7,23 @@ use crate::model::{FactKind, Ix};
 use super::Compiler;
 
 impl Compiler<'_> {
+    /// A non-empty list of declared ids (devices or zones), each resolved to its index.
+    fn id_list(
+        &mut self,
+        kind: &str,
+        names: fn(&crate::model::Compiled) -> &crate::model::Names,
+        path: &str,
+        line: Option<u64>,
+        ids: &[String],
+    ) -> Option<Vec<Ix>> {
+        if ids.is_empty() {
+            self.problem(path, line, format!("needs at least one {kind}"));
+            return None;
+        }
+        let resolved = self.resolve_all(kind, names, ids, path, line);
+        (resolved.len() == ids.len()).then_some(resolved)
+    }
+
     pub fn condition(&mut self, path: &str, line: Option<u64>, c: &ConditionDoc) -> Option<Cond> {
         let forms = [
             c.all.is_some(),
@@ -15,6 +32,8 @@ impl Compiler<'_> {
             c.fact.is_some(),
             c.within_days.is_some(),
             c.age_years.is_some(),
+            c.device_in.is_some(),
+            c.zone_in.is_some(),
         ];
         let comparisons = [
             c.eq.is_some(),
@@ -26,7 +45,7 @@ impl Compiler<'_> {
         ];
         let n_forms = forms.iter().filter(|f| **f).count();
         if n_forms != 1 {
-            self.problem(path, line, "a condition needs exactly one of `all`, `any`, `not`, `fact`, `within_days`, `age_years`");
+            self.problem(path, line, "a condition needs exactly one of `all`, `any`, `not`, `fact`, `within_days`, `age_years`, `device_in`, `zone_in`");
             return None;
         }
         if c.fact.is_none() && comparisons.iter().any(|x| *x) {
@@ -97,6 +116,20 @@ impl Compiler<'_> {
                     None
                 }
             };
+        }
+        if let Some(ids) = &c.device_in {
+            let ixs = self.id_list(
+                "device",
+                |c| &c.devices,
+                &format!("{path}.device_in"),
+                line,
+                ids,
+            )?;
+            return Some(Cond::DeviceIn(ixs));
+        }
+        if let Some(ids) = &c.zone_in {
+            let ixs = self.id_list("zone", |c| &c.zones, &format!("{path}.zone_in"), line, ids)?;
+            return Some(Cond::ZoneIn(ixs));
         }
         if let Some(age) = &c.age_years {
             let Some(dob) = self

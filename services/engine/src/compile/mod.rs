@@ -189,6 +189,7 @@ impl<'a> Compiler<'a> {
                 device_defs: Vec::new(),
                 rules: Vec::new(),
                 date_of_birth: None,
+                horizon_days: 0,
             },
         };
         let doc = input.doc;
@@ -211,6 +212,7 @@ impl<'a> Compiler<'a> {
         rules::compile_rules(&mut this, &input.rules);
         rules::compile_interactions(&mut this, &input.interactions);
         rules::min_interval_rules(&mut this, doc);
+        this.c.horizon_days = this.c.horizon();
         if this.problems.is_empty() {
             Ok(RuleSet(Arc::new(this.c)))
         } else {

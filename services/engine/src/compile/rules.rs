@@ -230,11 +230,6 @@ fn push_rule(
     effect: Effect,
     cap_zones: Option<Vec<Ix>>,
 ) {
-    let (needs_date, needs_history) = match &kind {
-        RuleKind::Cond(c) => c.needs(),
-        RuleKind::AfterFact { extra, .. } => (true, extra.as_ref().is_some_and(|c| c.needs().1)),
-        RuleKind::Gap { .. } => (true, true),
-    };
     let info = Arc::new(RuleInfo {
         rule: id,
         effect: effect_kind,
@@ -249,8 +244,6 @@ fn push_rule(
         applies,
         kind,
         effect,
-        needs_date,
-        needs_history,
         cap_zones,
     });
 }

@@ -147,15 +147,21 @@ pub fn contraindication_request(
     v.finish(Some(req))
 }
 
-pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> DepthLimitsRequest {
-    DepthLimitsRequest {
+pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> Result<DepthLimitsRequest, RequestError> {
+    let mut v = Violations::default();
+    let date = p.date.as_deref().map(|d| v.date("date", d));
+    let history = p.history.map(|h| v.history("history", h.entries));
+    let req = DepthLimitsRequest {
         treatment: p.treatment,
         device: p.device,
         role: p.role,
         zone: p.zone,
         indication: p.indication,
         facts: p.facts.map(|f| facts(Some(f))),
-    }
+        date: date.flatten(),
+        history,
+    };
+    v.finish(Some(req))
 }
 
 pub fn plan_request(p: pb::PlanRequest) -> Result<PlanRequest, RequestError> {
@@ -251,6 +257,7 @@ pub fn eligibility(e: &Eligibility, decision_id: String) -> pb::Eligibility {
         precautions: e.precautions.iter().map(|p| precaution(p)).collect(),
         ruleset: Some(ruleset(&e.ruleset)),
         decision_id,
+        missing_inputs: e.missing_inputs.clone(),
     }
 }
 
@@ -262,6 +269,7 @@ fn outcome(o: &TreatmentOutcome) -> pb::TreatmentOutcome {
         reasons: o.reasons.iter().map(reason).collect(),
         missing_facts: o.missing_facts.clone(),
         precautions: o.precautions.iter().map(|p| precaution(p)).collect(),
+        missing_inputs: o.missing_inputs.clone(),
     }
 }
 
@@ -271,6 +279,7 @@ pub fn contraindication_report(r: &ContraindicationReport) -> pb::Contraindicati
         missing_facts: r.missing_facts.clone(),
         not_evaluated: r.not_evaluated.clone(),
         ruleset: Some(ruleset(&r.ruleset)),
+        missing_inputs: r.missing_inputs.clone(),
     }
 }
 

@@ -228,6 +228,8 @@ devices:
             zone: None,
             indication: None,
             facts: None,
+            date: None,
+            history: None,
         }
     }
 

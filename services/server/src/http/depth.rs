@@ -44,6 +44,8 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
             zone: q.zone,
             indication: q.indication,
             facts: None,
+            date: None,
+            history: None,
         }
     }
 }
