@@ -5,7 +5,11 @@
 //! - no depth limit is above the device's labelled maximum;
 //! - making a contraindication fact true never improves the outcome;
 //! - removing an answer never turns a non-bookable answer into a bookable one;
-//! - the contraindication check with a date agrees with the eligibility check (two paths, one answer).
+//! - the contraindication check with a date agrees with the eligibility check (two paths, one answer);
+//! - (a) a client contraindicated on a date is cleared by no answer given without that date
+//!   (contraindication check, depth limits with facts, a plan starting that day);
+//! - (b) removing one answer from a bookable client never deepens a depth limit, lengthens or
+//!   deepens a plan, or (while still bookable) drops a precaution.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,23 +55,44 @@ const CHECK_DATE: Date = date(2026, 12, 1);
 
 /// A random client: each declared fact answered (with a value of its type) or left out.
 fn client(facts: &FactList) -> BoxedStrategy<Facts> {
+    client_answering(facts, 1, 4, 3)
+}
+
+/// A client with every fact answered, most of them healthy: bookable often enough to test what
+/// removing one answer does.
+fn answered_client(facts: &FactList) -> BoxedStrategy<Facts> {
+    client_answering(facts, 0, 1, 60)
+}
+
+/// Each fact left out with weight `out` against `answered`; a bool is false with weight
+/// `healthy` against 1 for true.
+fn client_answering(
+    facts: &FactList,
+    out: u32,
+    answered: u32,
+    healthy: u32,
+) -> BoxedStrategy<Facts> {
     let per_fact: Vec<BoxedStrategy<Option<(String, Value)>>> = facts
         .facts
         .iter()
         .map(|f| {
             let id = f.id.clone();
             let value: BoxedStrategy<Value> = match f.fact_type.as_str() {
-                "bool" => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(Value::Bool).boxed(),
+                "bool" => prop_oneof![healthy => Just(false), 1 => Just(true)].prop_map(Value::Bool).boxed(),
                 "integer" => (f.min.unwrap_or(0)..=f.max.unwrap_or(0)).prop_map(|n| json!(n)).boxed(),
                 "enum" => proptest::sample::select(f.values.clone()).prop_map(Value::String).boxed(),
-                _ if id == "date_of_birth" => (1940i16..2014, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| json!(date(y, m, d).to_string())).boxed(),
+                _ if f.null_means.is_none() => (1940i16..2014, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| json!(date(y, m, d).to_string())).boxed(),
                 _ => prop_oneof![
                     2 => Just(Value::Null),
                     3 => (-800i64..30).prop_map(|days| json!(CHECK_DATE.checked_add(jiff::Span::new().days(days)).unwrap_or(CHECK_DATE).to_string())),
                 ]
                 .boxed(),
             };
-            prop_oneof![1 => Just(None), 4 => value.prop_map(move |v| Some((id.clone(), v)))].boxed()
+            if out == 0 {
+                value.prop_map(move |v| Some((id.clone(), v))).boxed()
+            } else {
+                prop_oneof![out => Just(None), answered => value.prop_map(move |v| Some((id.clone(), v)))].boxed()
+            }
         })
         .collect();
     per_fact
@@ -500,4 +525,217 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
         out[i] = *b;
     }
     out
+}
+
+/// A check date within a year and a half after `CHECK_DATE`, so waits and ages land on both sides.
+fn check_date() -> impl Strategy<Value = Date> {
+    (0i64..540).prop_map(|days| {
+        CHECK_DATE
+            .checked_add(jiff::Span::new().days(days))
+            .unwrap_or(CHECK_DATE)
+    })
+}
+
+/// A plan request for `t` that the rule set accepts: its first role, device, zone and indication.
+fn plan_request(
+    rs: &RuleSet,
+    t: &TreatmentInfo,
+    facts: &Facts,
+    history: &[HistoryEntry],
+    start: Date,
+) -> PlanRequest {
+    let indication = t
+        .best_for
+        .first()
+        .cloned()
+        .or_else(|| {
+            rs.treatments()
+                .treatments
+                .iter()
+                .find_map(|x| x.best_for.first().cloned())
+        })
+        .expect("the rule set has an indication");
+    PlanRequest {
+        indication,
+        zones: if t.zones.is_empty() {
+            vec!["cheeks".into()]
+        } else {
+            t.zones.iter().map(|z| z.zone.clone()).collect()
+        },
+        facts: facts.clone(),
+        history: history.to_vec(),
+        start_date: start,
+        role: t.roles.first().cloned().expect("a role performs it"),
+        device: t.needle.then(|| t.devices.first().cloned()).flatten(),
+        treatment: Some(t.code.clone()),
+    }
+}
+
+fn depth_request(
+    t: &TreatmentInfo,
+    facts: &Facts,
+    date: Option<Date>,
+    history: Option<&[HistoryEntry]>,
+) -> DepthLimitsRequest {
+    DepthLimitsRequest {
+        treatment: t.code.clone(),
+        device: t.devices.first().cloned().expect("a needle device"),
+        role: t.roles.first().cloned().expect("a role performs it"),
+        zone: None,
+        indication: None,
+        facts: Some(facts.clone()),
+        date,
+        history: history.map(<[HistoryEntry]>::to_vec),
+    }
+}
+
+/// (a) For any client and date `d`: if the eligibility check on `d` refuses the client outright
+/// (a contraindication fired), no answer given without that date clears them: not the
+/// contraindication check (with or without history), not the depth limits with facts, and no
+/// plan starting on `d`.
+#[test]
+fn an_answer_without_the_date_never_clears_a_client_contraindicated_on_it() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let treatments = rs.treatments().treatments;
+    let mut runner = TestRunner::new(Config {
+        cases: 1024,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                prop_oneof![client(&facts), answered_client(&facts)],
+                history(),
+                check_date(),
+                proptest::sample::select(treatments),
+            ),
+            |(facts, history, date, t)| {
+                let on_date = rs
+                    .eligibility(&EligibilityRequest {
+                        treatment: t.code.clone(),
+                        date,
+                        facts: facts.clone(),
+                        history: history.clone(),
+                        zones: None,
+                        device: None,
+                        role: None,
+                        indication: None,
+                    })
+                    .expect("valid");
+                if on_date.decision != Decision::Contraindicated {
+                    return Ok(());
+                }
+                for h in [None, Some(history.clone())] {
+                    let report = rs
+                        .contraindications(&ContraindicationRequest {
+                            treatments: Some(vec![t.code.clone()]),
+                            facts: facts.clone(),
+                            date: None,
+                            history: h,
+                        })
+                        .expect("valid");
+                    prop_assert!(
+                        report.results.iter().all(|r| !r.bookable),
+                        "{}: contraindicated on {date}, cleared without a date: {:?}",
+                        t.code,
+                        report.results
+                    );
+                }
+                if t.needle {
+                    for h in [None, Some(history.as_slice())] {
+                        let limits = rs
+                            .depth_limits(&depth_request(&t, &facts, None, h))
+                            .expect("valid");
+                        let client = limits.client.expect("facts give a client outcome");
+                        prop_assert!(!client.bookable, "{}: depth limits cleared", t.code);
+                    }
+                }
+                let plan = rs
+                    .plan(&plan_request(&rs, &t, &facts, &history, date))
+                    .expect("valid");
+                prop_assert_eq!(plan.status, PlanStatus::NotBookable);
+                prop_assert!(plan.schedule.is_empty());
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}
+
+/// (b) Removing any one answer from a bookable client never yields a deeper depth limit, a
+/// longer plan or, where the answer stays bookable, fewer precautions.
+#[test]
+fn removing_an_answer_never_deepens_lengthens_or_drops_precautions() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let ids: Vec<String> = facts.facts.iter().map(|f| f.id.clone()).collect();
+    let treatments = rs.treatments().treatments;
+    let mut runner = TestRunner::new(Config {
+        cases: 1024,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                answered_client(&facts),
+                history(),
+                check_date(),
+                proptest::sample::select(ids),
+                proptest::sample::select(treatments),
+            ),
+            |(facts, history, date, fact, t)| {
+                let plan_before = rs
+                    .plan(&plan_request(&rs, &t, &facts, &history, date))
+                    .expect("valid");
+                if !plan_before.first_session.bookable {
+                    return Ok(());
+                }
+                let mut fewer = facts.clone();
+                fewer.remove(&fact);
+                let plan_after = rs
+                    .plan(&plan_request(&rs, &t, &fewer, &history, date))
+                    .expect("valid");
+                prop_assert!(plan_after.schedule.len() <= plan_before.schedule.len());
+                for (a, b) in plan_after.schedule.iter().zip(&plan_before.schedule) {
+                    for (za, zb) in a.zones.iter().zip(&b.zones) {
+                        prop_assert!(za.depth_mm <= zb.depth_mm, "{}: deeper session", t.code);
+                        prop_assert!(za.max_depth_mm <= zb.max_depth_mm);
+                    }
+                }
+                let (before, after) = (&plan_before.first_session, &plan_after.first_session);
+                if after.bookable {
+                    for p in &before.precautions {
+                        prop_assert!(
+                            after.precautions.iter().any(|q| q.rule == p.rule),
+                            "{}: removing {fact} dropped precaution {}",
+                            t.code,
+                            p.rule
+                        );
+                    }
+                }
+                if t.needle {
+                    let limits = |f: &Facts| {
+                        rs.depth_limits(&depth_request(&t, f, Some(date), Some(&history)))
+                            .expect("valid")
+                    };
+                    let (lb, la) = (limits(&facts), limits(&fewer));
+                    for zb in &lb.zones {
+                        let za = la.zones.iter().find(|z| z.zone == zb.zone);
+                        let za = za.expect("the same zones are answered");
+                        prop_assert!(
+                            za.max_depth_mm <= zb.max_depth_mm,
+                            "{} {}: removing {fact} deepened {} -> {} mm",
+                            t.code,
+                            zb.zone,
+                            zb.max_depth_mm.mm(),
+                            za.max_depth_mm.mm()
+                        );
+                    }
+                }
+                Ok(())
+            },
+        )
+        .expect("property holds");
 }
