@@ -93,6 +93,7 @@ fn outcome_rest(v: &Value) -> Value {
             "sources": r["sources"].as_array().map(|s| s.iter().map(|s| s["id"].clone()).collect::<Vec<_>>()),
         })).collect::<Vec<_>>()),
         "missing_facts": sorted(rest_strings(&v["missing_facts"])),
+        "missing_inputs": sorted(rest_strings(&v["missing_inputs"])),
         "precautions": v["precautions"].as_array().map(|a| a.iter().map(|p| json!({
             "rule": p["rule"],
             "depth_cap_mm": p.get("depth_cap_mm").cloned().unwrap_or(Value::Null),
@@ -139,6 +140,7 @@ pub fn eligibility_grpc(e: &pb::Eligibility) -> Value {
         "bookable": e.bookable,
         "reasons": reasons_grpc(&e.reasons),
         "missing_facts": sorted(e.missing_facts.clone()),
+        "missing_inputs": sorted(e.missing_inputs.clone()),
         "precautions": precautions_grpc(&e.precautions),
         "earliest_date": e.earliest_date,
         "ruleset": ruleset_grpc(&e.ruleset),
@@ -151,6 +153,7 @@ fn outcome_grpc(o: &pb::TreatmentOutcome) -> Value {
         "bookable": o.bookable,
         "reasons": reasons_grpc(&o.reasons),
         "missing_facts": sorted(o.missing_facts.clone()),
+        "missing_inputs": sorted(o.missing_inputs.clone()),
         "precautions": precautions_grpc(&o.precautions),
     })
 }
@@ -163,6 +166,7 @@ pub fn contraindications_rest(v: &Value) -> Value {
             o
         }).collect::<Vec<_>>()),
         "missing_facts": sorted(rest_strings(&v["missing_facts"])),
+        "missing_inputs": sorted(rest_strings(&v["missing_inputs"])),
         "not_evaluated": sorted(rest_strings(&v["not_evaluated"])),
         "ruleset": ruleset_rest(&v["ruleset"]),
     })
@@ -176,6 +180,7 @@ pub fn contraindications_grpc(r: &pb::ContraindicationReport) -> Value {
             v
         }).collect::<Vec<_>>(),
         "missing_facts": sorted(r.missing_facts.clone()),
+        "missing_inputs": sorted(r.missing_inputs.clone()),
         "not_evaluated": sorted(r.not_evaluated.clone()),
         "ruleset": ruleset_grpc(&r.ruleset),
     })

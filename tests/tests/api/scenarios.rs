@@ -233,7 +233,7 @@ fn check_outcome(want: &Map<String, Value>, got: &Value, at: &str) -> Result<(),
         let ok = match k.as_str() {
             "decision" | "bookable" | "earliest_date" => &got[k] == w,
             "fired" => names(w) == fired(got),
-            "missing_facts" => names(w) == names(&got["missing_facts"]),
+            "missing_facts" | "missing_inputs" => names(w) == names(&got[k]),
             _ => true,
         };
         if !ok {
@@ -249,6 +249,14 @@ fn check_headline(check: &str, want: &Map<String, Value>, got: &Value) -> Result
     match check {
         "eligibility" => check_outcome(want, got, ""),
         "contraindications" => {
+            if let Some(w) = want.get("missing_inputs")
+                && names(w) != names(&got["missing_inputs"])
+            {
+                return Err(format!(
+                    "missing_inputs: expected {w}, got {}",
+                    got["missing_inputs"]
+                ));
+            }
             if let Some(per) = want.get("results").and_then(Value::as_object) {
                 for (t, w) in per {
                     let g = got["results"]
@@ -265,6 +273,9 @@ fn check_headline(check: &str, want: &Map<String, Value>, got: &Value) -> Result
             Ok(())
         }
         "depth_limits" => {
+            if let Some(w) = want.get("client").and_then(Value::as_object) {
+                check_outcome(w, &got["client"], "client.")?;
+            }
             if let Some(per) = want.get("zones").and_then(Value::as_object) {
                 for (z, w) in per {
                     let g = got["zones"]
