@@ -320,6 +320,7 @@ impl RuleSet {
                 instructions: def.aftercare.clone(),
             },
             downtime: def.downtime.clone(),
+            session_minutes: def.session_minutes,
             results,
             first_session,
             ruleset: rs.meta.clone(),
@@ -391,6 +392,7 @@ impl RuleSet {
                 })
                 .collect(),
             downtime: d.downtime.clone(),
+            session_minutes: d.session_minutes,
             contraindication_rules: rs
                 .rules
                 .iter()

@@ -368,3 +368,68 @@ fn a_tightening_overlay_loads_and_names_its_base() {
     assert_eq!(rs.meta().id, "clinic");
     assert_eq!(rs.meta().base.as_ref().map(|b| b.id.as_str()), Some("mini"));
 }
+
+/// The mini rule set with its one treatment done at home, where a setting caps depth at 0.25 mm.
+fn at_home(text: &str) -> String {
+    let home = "  - {id: clinic, name: Clinic}\n  - {id: home, name: Home, max_depth_mm: {value: 0.25, evidence: INFERRED, note: home cap}}";
+    assert_eq!(text.matches("  - {id: clinic, name: Clinic}").count(), 1);
+    assert_eq!(text.matches("    setting: clinic\n").count(), 1);
+    text.replacen("  - {id: clinic, name: Clinic}", home, 1)
+        .replacen("    setting: clinic\n", "    setting: home\n", 1)
+}
+
+#[test]
+fn a_fixed_length_device_longer_than_the_settings_cap_is_refused_with_its_line() {
+    // A 2.5 mm roller offered for home use, where the setting caps depth at 0.25 mm: no dial can
+    // make it shallower, so "max 0.25 mm, bound by setting" would be a depth it cannot be set to.
+    let text = at_home(&broken(
+        "    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    let line = assert_problem(
+        &text,
+        "devices[0].treatments[0]",
+        "fixed-length device 'pen' has 2.5 mm needles, deeper than the 'home' setting's cap of 0.25 mm for 'microneedling'",
+    );
+    assert_eq!(
+        line,
+        Some(line_of(&text, "- id: pen")),
+        "the line of the device"
+    );
+}
+
+#[test]
+fn an_adjustable_device_at_home_is_capped_not_refused() {
+    // The same pen without `fixed_depth` can be dialled down: the setting caps it instead.
+    load(&at_home(MINI)).expect("an adjustable pen may serve a capped setting");
+}
+
+#[test]
+fn a_fixed_length_device_within_the_settings_cap_loads() {
+    let text = at_home(&broken(
+        "    max_depth_mm: {value: 2.5, evidence: IFU, sources: [ifu]}\n    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    max_depth_mm: {value: 0.2, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    load(&text).expect("a 0.2 mm roller fits under a 0.25 mm home cap");
+}
+
+#[test]
+fn an_overlay_tightening_a_setting_below_a_fixed_devices_needle_is_refused() {
+    let base_text = at_home(&broken(
+        "    max_depth_mm: {value: 2.5, evidence: IFU, sources: [ifu]}\n    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    max_depth_mm: {value: 0.2, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    let base = parse_document(&base_text, Format::Yaml).expect("base");
+    let doc = parse_document(
+        "id: clinic\nversion: '1'\nextends: mini\ntighten:\n  settings:\n    - {id: home, max_depth_mm: 0.1}\n",
+        Format::Yaml,
+    )
+    .expect("overlay parses");
+    let err = compile(&doc, Some(&base)).expect_err("the roller no longer fits");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.path == "devices[0].treatments[0]" && p.message.contains("cap of 0.1 mm")),
+        "{err}"
+    );
+}
