@@ -433,3 +433,110 @@ fn an_overlay_tightening_a_setting_below_a_fixed_devices_needle_is_refused() {
         "{err}"
     );
 }
+
+/// The mini rule set with a rule-set-level cap of 0.5 mm for acne scars.
+fn with_indication_cap(text: &str) -> String {
+    assert_eq!(text.matches("\ntreatments:\n").count(), 1);
+    text.replacen(
+        "\ntreatments:\n",
+        "\nindication_caps:\n  - {indication: acne_scars, max_depth_mm: {value: 0.5, evidence: IFU, sources: [ifu]}}\ntreatments:\n",
+        1,
+    )
+}
+
+fn acne_scar_cheeks(rs: &RuleSet) -> f64 {
+    let req = protocol_engine::DepthLimitsRequest {
+        treatment: "microneedling".into(),
+        device: "pen".into(),
+        role: "physician".into(),
+        zone: Some("cheeks".into()),
+        indication: Some("acne_scars".into()),
+        facts: None,
+    };
+    let l = rs.depth_limits(&req).expect("valid");
+    assert_eq!(
+        l.zones[0].bound_by,
+        vec![protocol_engine::Bound::Indication]
+    );
+    l.zones[0].max_depth_mm.mm()
+}
+
+#[test]
+fn a_rule_set_indication_cap_binds_a_treatment_that_lists_none() {
+    let rs = load(&with_indication_cap(MINI)).expect("valid");
+    assert_eq!(acne_scar_cheeks(&rs), 0.5);
+}
+
+#[test]
+fn a_treatment_cap_above_the_rule_sets_indication_cap_is_refused() {
+    let text = with_indication_cap(&broken(
+        "    aftercare:\n      duration_days",
+        "    indication_caps:\n      - {indication: acne_scars, max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}}\n    aftercare:\n      duration_days",
+    ));
+    let line = assert_problem(
+        &text,
+        "treatments[0].indication_caps[0].max_depth_mm",
+        "cap 1.5 mm for 'acne_scars' is above the rule set's 0.5 mm (indication_caps[0])",
+    );
+    assert_eq!(line, Some(line_of(&text, "- id: microneedling")));
+}
+
+#[test]
+fn an_unknown_indication_in_a_rule_set_cap_is_named() {
+    let text =
+        with_indication_cap(MINI).replace("{indication: acne_scars,", "{indication: acne_scar,");
+    assert_problem(
+        &text,
+        "indication_caps[0].indication",
+        "unknown indication 'acne_scar' (did you mean 'acne_scars'?)",
+    );
+}
+
+fn overlay_on(base_text: &str, body: &str) -> Result<RuleSet, LoadError> {
+    let base = parse_document(base_text, Format::Yaml).expect("base");
+    let doc = parse_document(
+        &format!("id: clinic\nversion: '1'\nextends: mini\n{body}"),
+        Format::Yaml,
+    )
+    .expect("overlay parses");
+    compile(&doc, Some(&base))
+}
+
+#[test]
+fn overlay_may_not_declare_indication_caps() {
+    assert_overlay(
+        "indication_caps:\n  - {indication: acne_scars, max_depth_mm: {value: 0.25, evidence: CLINIC_POLICY}}\n",
+        "indication_caps",
+        "an overlay may not declare indication_caps",
+    );
+}
+
+#[test]
+fn overlay_looser_indication_cap_is_refused_and_a_tighter_one_binds() {
+    let base = with_indication_cap(MINI);
+    let err = overlay_on(
+        &base,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 1.0}\n",
+    )
+    .expect_err("loosening refused");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.path == "tighten.indication_caps[0].max_depth_mm"
+                && p.message.contains("base 0.5 mm, overlay 1 mm")),
+        "{err}"
+    );
+    let rs = overlay_on(
+        &base,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 0.25, note: clinic director}\n",
+    )
+    .expect("tightening accepted");
+    assert_eq!(acne_scar_cheeks(&rs), 0.25);
+    // A cap the base does not have is a tightening too: it binds every needle treatment.
+    let rs = overlay_on(
+        MINI,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 0.75}\n",
+    )
+    .expect("a new cap is accepted");
+    assert_eq!(acne_scar_cheeks(&rs), 0.75);
+}
