@@ -2,11 +2,10 @@
 //! needle treatment keeps the gaps plain microneedling has, and every number carries its
 //! provenance (a source, or an INFERRED / CLINIC_POLICY mark with its reasoning).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use protocol_engine::*;
-use serde_json::Value;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
