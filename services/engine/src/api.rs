@@ -378,6 +378,14 @@ pub struct DatedMilestone {
     pub evidence: Grade,
 }
 
+/// How long one session takes, in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionMinutes {
+    pub min: u32,
+    pub max: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
@@ -393,6 +401,9 @@ pub struct Plan {
     pub precare: Vec<String>,
     pub aftercare: Aftercare,
     pub downtime: String,
+    /// How long each session takes, when the rule set says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_minutes: Option<SessionMinutes>,
     pub results: Vec<DatedMilestone>,
     /// The eligibility of the first session, with its reasons.
     pub first_session: Eligibility,
@@ -445,6 +456,9 @@ pub struct TreatmentInfo {
     pub interval_days: i64,
     pub zones: Vec<ZoneCapInfo>,
     pub downtime: String,
+    /// How long a session takes, when the rule set says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_minutes: Option<SessionMinutes>,
     pub contraindication_rules: Vec<String>,
 }
 

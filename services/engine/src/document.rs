@@ -38,6 +38,9 @@ pub struct RuleSetDoc {
     pub roles: Vec<Spanned<RoleDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<Spanned<PolicyDoc>>,
+    /// Depth caps by indication that bind every needle treatment (a treatment may only go lower).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indication_caps: Vec<Spanned<IndicationCapDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub treatments: Vec<Spanned<TreatmentDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -222,9 +225,13 @@ pub struct TreatmentDoc {
     /// Per-zone depth caps. A zone not listed cannot be treated with this treatment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneDepthDoc>,
-    /// Depth caps by indication, applied on top of the zone caps.
+    /// Depth caps by indication, applied on top of the zone caps and of the rule set's own
+    /// `indication_caps` (a treatment's cap may only be lower than the rule set's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indication_caps: Vec<IndicationCapDoc>,
+    /// How long a session takes, in minutes (`{min, max}`), with its provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_minutes: Option<SessionMinutesDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub precare: Vec<InstructionDoc>,
     pub aftercare: AftercareDoc,
@@ -239,6 +246,14 @@ pub struct CourseDoc {
     pub sessions: QuantityDoc,
     pub max_sessions: QuantityDoc,
     pub interval_days: QuantityDoc,
+}
+
+/// The length of one session in minutes, each end a sourced number.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionMinutesDoc {
+    pub min: QuantityDoc,
+    pub max: QuantityDoc,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -290,6 +305,9 @@ pub struct MilestoneDoc {
     pub evidence: Grade,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// Why the number holds, required in spirit for `INFERRED` milestones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -304,6 +322,14 @@ pub struct DeviceDoc {
     /// Deepest setting whose safety the maker evaluated (SkinPen: 1.5 mm of 2.5 mm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_max_depth_mm: Option<QuantityDoc>,
+    /// Fixed-length needles (a roller or stamp): the device always reaches `max_depth_mm` and cannot
+    /// be set shallower, so it may not serve a treatment whose setting caps depth below it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fixed_depth: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -476,6 +502,9 @@ pub struct TightenDoc {
     pub devices: Vec<Spanned<TightenCapDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<Spanned<TightenCapDoc>>,
+    /// Stricter rule-set indication caps (`id` is the indication); binds every needle treatment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indication_caps: Vec<Spanned<TightenCapDoc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -490,6 +519,12 @@ pub struct TightenTreatmentDoc {
     /// Roles to withdraw from this treatment at this clinic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_roles: Vec<String>,
+    /// The clinic's sources for these numbers (ids from the base or overlay catalogue).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Why the clinic tightens (carried onto every tightened number, grade `CLINIC_POLICY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -497,4 +532,8 @@ pub struct TightenTreatmentDoc {
 pub struct TightenCapDoc {
     pub id: String,
     pub max_depth_mm: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

@@ -164,6 +164,7 @@ pub(crate) struct Treatment {
     pub aftercare: Vec<String>,
     pub results: Vec<Milestone>,
     pub downtime: String,
+    pub session_minutes: Option<crate::api::SessionMinutes>,
 }
 
 #[derive(Debug)]

@@ -354,6 +354,7 @@ impl RuleSet {
                 instructions: def.aftercare.clone(),
             },
             downtime: def.downtime.clone(),
+            session_minutes: def.session_minutes,
             results,
             first_session,
             ruleset: rs.meta.clone(),
@@ -425,6 +426,7 @@ impl RuleSet {
                 })
                 .collect(),
             downtime: d.downtime.clone(),
+            session_minutes: d.session_minutes,
             contraindication_rules: rs
                 .rules
                 .iter()

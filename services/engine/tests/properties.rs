@@ -10,6 +10,8 @@
 //!   (contraindication check, depth limits with facts, a plan starting that day);
 //! - (b) removing one answer from a bookable client never deepens a depth limit, lengthens or
 //!   deepens a plan, or (while still bookable) drops a precaution.
+//! - a fixed-length device (roller, stamp) never serves a setting whose cap is below its needles:
+//!   compile refuses exactly those rule sets, and an accepted one answers its needle length.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -737,5 +739,80 @@ fn removing_an_answer_never_deepens_lengthens_or_drops_precautions() {
                 Ok(())
             },
         )
+        .expect("property holds");
+}
+
+/// A small rule set with one roller or pen serving a home treatment and a clinic treatment.
+fn fixed_fixture(home_cap: Option<f64>, needle: f64, fixed: bool, zone_cap: f64) -> String {
+    let cap = home_cap.map_or(String::new(), |mm| {
+        format!(", max_depth_mm: {{value: {mm}, evidence: INFERRED, note: policy}}")
+    });
+    let fixed = if fixed { "\n    fixed_depth: true" } else { "" };
+    let treatment = |id: &str, setting: &str, role: &str| {
+        format!(
+            "  - id: {id}\n    name: {id}\n    description: d\n    needle: true\n    setting: {setting}\n    roles: [{role}]\n    best_for: [dull]\n    min_interval_days: {{value: 7, evidence: INFERRED, note: why}}\n    course:\n      sessions: {{value: 3, evidence: INFERRED, note: why}}\n      max_sessions: {{value: 6, evidence: INFERRED, note: why}}\n      interval_days: {{value: 7, evidence: INFERRED, note: why}}\n    zones:\n      - {{zone: cheeks, max_depth_mm: {{value: {zone_cap}, evidence: INFERRED, note: why}}, start_depth_mm: 0.01}}\n    aftercare: {{duration_days: {{value: 1, evidence: INFERRED, note: why}}, instructions: []}}\n    downtime: none\n"
+        )
+    };
+    format!(
+        "id: fx\nversion: '1'\nzones: [{{id: cheeks, name: Cheeks}}]\nprocedures: [{{id: clinic_mn, name: C}}, {{id: home_mn, name: H}}]\nindications: [{{id: dull, name: Dull}}]\nsettings:\n  - {{id: clinic, name: Clinic}}\n  - {{id: home, name: Home{cap}}}\nroles: [{{id: physician, name: P}}, {{id: self, name: S}}]\ntreatments:\n{}{}devices:\n  - id: roller\n    name: Roller\n    treatments: [clinic_mn, home_mn]\n    max_depth_mm: {{value: {needle}, evidence: INFERRED, note: why}}{fixed}\n",
+        treatment("clinic_mn", "clinic", "physician"),
+        treatment("home_mn", "home", "self"),
+    )
+}
+
+#[test]
+fn a_fixed_length_device_never_serves_a_setting_capped_below_its_needles() {
+    let mm = |hundredths: u32| f64::from(hundredths) / 100.0;
+    let strategy = (
+        proptest::option::weighted(0.8, 1u32..=100),
+        1u32..=150,
+        any::<bool>(),
+        1u32..=300,
+    );
+    runner()
+        .run(&strategy, |(cap, needle, fixed, zone)| {
+            let (cap, needle, zone_cap) = (cap.map(mm), mm(needle), mm(zone));
+            let text = fixed_fixture(cap, needle, fixed, zone_cap);
+            let doc = parse_document(&text, Format::Yaml).expect("fixture parses");
+            let violates = fixed && cap.is_some_and(|c| c < needle);
+            match compile(&doc, None) {
+                Err(e) => {
+                    prop_assert!(violates, "refused without a violation:\n{text}\n{e}");
+                    prop_assert!(
+                        e.problems
+                            .iter()
+                            .any(|p| p.path == "devices[0].treatments[1]" && p.line.is_some()),
+                        "the error names the device's home treatment and its line: {e}"
+                    );
+                }
+                Ok(rs) => {
+                    prop_assert!(
+                        !violates,
+                        "a fixed {needle} mm roller serves a {cap:?} mm home cap"
+                    );
+                    let req = DepthLimitsRequest {
+                        treatment: "home_mn".into(),
+                        device: "roller".into(),
+                        role: "self".into(),
+                        zone: None,
+                        indication: None,
+                        facts: None,
+                        date: None,
+                        history: None,
+                    };
+                    let limits = rs.depth_limits(&req).expect("valid request");
+                    for z in &limits.zones {
+                        if let Some(cap) = cap {
+                            prop_assert!(z.max_depth_mm.mm() <= cap + 1e-9);
+                        }
+                        if fixed && zone_cap >= needle {
+                            // Nothing but the needle itself binds a fixed device that fits.
+                            prop_assert!(z.bound_by.contains(&Bound::Device), "{:?}", z.bound_by);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
         .expect("property holds");
 }

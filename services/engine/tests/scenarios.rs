@@ -347,7 +347,9 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
         Check::Plan => {
             for (key, w) in want {
                 match key.as_str() {
-                    "status" | "treatment" | "sessions" | "interval_days" => eq(key, w, &got[key])?,
+                    "status" | "treatment" | "sessions" | "interval_days" | "session_minutes" => {
+                        eq(key, w, &got[key])?
+                    }
                     "first_session_decision" => eq(key, w, &got["first_session"]["decision"])?,
                     "first_session" => compare_outcome(
                         w.as_object().ok_or("expected a map")?,

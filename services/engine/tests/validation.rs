@@ -368,3 +368,177 @@ fn a_tightening_overlay_loads_and_names_its_base() {
     assert_eq!(rs.meta().id, "clinic");
     assert_eq!(rs.meta().base.as_ref().map(|b| b.id.as_str()), Some("mini"));
 }
+
+/// The mini rule set with its one treatment done at home, where a setting caps depth at 0.25 mm.
+fn at_home(text: &str) -> String {
+    let home = "  - {id: clinic, name: Clinic}\n  - {id: home, name: Home, max_depth_mm: {value: 0.25, evidence: INFERRED, note: home cap}}";
+    assert_eq!(text.matches("  - {id: clinic, name: Clinic}").count(), 1);
+    assert_eq!(text.matches("    setting: clinic\n").count(), 1);
+    text.replacen("  - {id: clinic, name: Clinic}", home, 1)
+        .replacen("    setting: clinic\n", "    setting: home\n", 1)
+}
+
+#[test]
+fn a_fixed_length_device_longer_than_the_settings_cap_is_refused_with_its_line() {
+    // A 2.5 mm roller offered for home use, where the setting caps depth at 0.25 mm: no dial can
+    // make it shallower, so "max 0.25 mm, bound by setting" would be a depth it cannot be set to.
+    let text = at_home(&broken(
+        "    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    let line = assert_problem(
+        &text,
+        "devices[0].treatments[0]",
+        "fixed-length device 'pen' has 2.5 mm needles, deeper than the 'home' setting's cap of 0.25 mm for 'microneedling'",
+    );
+    assert_eq!(
+        line,
+        Some(line_of(&text, "- id: pen")),
+        "the line of the device"
+    );
+}
+
+#[test]
+fn an_adjustable_device_at_home_is_capped_not_refused() {
+    // The same pen without `fixed_depth` can be dialled down: the setting caps it instead.
+    load(&at_home(MINI)).expect("an adjustable pen may serve a capped setting");
+}
+
+#[test]
+fn a_fixed_length_device_within_the_settings_cap_loads() {
+    let text = at_home(&broken(
+        "    max_depth_mm: {value: 2.5, evidence: IFU, sources: [ifu]}\n    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    max_depth_mm: {value: 0.2, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    load(&text).expect("a 0.2 mm roller fits under a 0.25 mm home cap");
+}
+
+#[test]
+fn an_overlay_tightening_a_setting_below_a_fixed_devices_needle_is_refused() {
+    let base_text = at_home(&broken(
+        "    max_depth_mm: {value: 2.5, evidence: IFU, sources: [ifu]}\n    evaluated_max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}\n",
+        "    max_depth_mm: {value: 0.2, evidence: IFU, sources: [ifu]}\n    fixed_depth: true\n",
+    ));
+    let base = parse_document(&base_text, Format::Yaml).expect("base");
+    let doc = parse_document(
+        "id: clinic\nversion: '1'\nextends: mini\ntighten:\n  settings:\n    - {id: home, max_depth_mm: 0.1}\n",
+        Format::Yaml,
+    )
+    .expect("overlay parses");
+    let err = compile(&doc, Some(&base)).expect_err("the roller no longer fits");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.path == "devices[0].treatments[0]" && p.message.contains("cap of 0.1 mm")),
+        "{err}"
+    );
+}
+
+/// The mini rule set with a rule-set-level cap of 0.5 mm for acne scars.
+fn with_indication_cap(text: &str) -> String {
+    assert_eq!(text.matches("\ntreatments:\n").count(), 1);
+    text.replacen(
+        "\ntreatments:\n",
+        "\nindication_caps:\n  - {indication: acne_scars, max_depth_mm: {value: 0.5, evidence: IFU, sources: [ifu]}}\ntreatments:\n",
+        1,
+    )
+}
+
+fn acne_scar_cheeks(rs: &RuleSet) -> f64 {
+    let req = protocol_engine::DepthLimitsRequest {
+        treatment: "microneedling".into(),
+        device: "pen".into(),
+        role: "physician".into(),
+        zone: Some("cheeks".into()),
+        indication: Some("acne_scars".into()),
+        facts: None,
+        date: None,
+        history: None,
+    };
+    let l = rs.depth_limits(&req).expect("valid");
+    assert_eq!(
+        l.zones[0].bound_by,
+        vec![protocol_engine::Bound::Indication]
+    );
+    l.zones[0].max_depth_mm.mm()
+}
+
+#[test]
+fn a_rule_set_indication_cap_binds_a_treatment_that_lists_none() {
+    let rs = load(&with_indication_cap(MINI)).expect("valid");
+    assert_eq!(acne_scar_cheeks(&rs), 0.5);
+}
+
+#[test]
+fn a_treatment_cap_above_the_rule_sets_indication_cap_is_refused() {
+    let text = with_indication_cap(&broken(
+        "    aftercare:\n      duration_days",
+        "    indication_caps:\n      - {indication: acne_scars, max_depth_mm: {value: 1.5, evidence: IFU, sources: [ifu]}}\n    aftercare:\n      duration_days",
+    ));
+    let line = assert_problem(
+        &text,
+        "treatments[0].indication_caps[0].max_depth_mm",
+        "cap 1.5 mm for 'acne_scars' is above the rule set's 0.5 mm (indication_caps[0])",
+    );
+    assert_eq!(line, Some(line_of(&text, "- id: microneedling")));
+}
+
+#[test]
+fn an_unknown_indication_in_a_rule_set_cap_is_named() {
+    let text =
+        with_indication_cap(MINI).replace("{indication: acne_scars,", "{indication: acne_scar,");
+    assert_problem(
+        &text,
+        "indication_caps[0].indication",
+        "unknown indication 'acne_scar' (did you mean 'acne_scars'?)",
+    );
+}
+
+fn overlay_on(base_text: &str, body: &str) -> Result<RuleSet, LoadError> {
+    let base = parse_document(base_text, Format::Yaml).expect("base");
+    let doc = parse_document(
+        &format!("id: clinic\nversion: '1'\nextends: mini\n{body}"),
+        Format::Yaml,
+    )
+    .expect("overlay parses");
+    compile(&doc, Some(&base))
+}
+
+#[test]
+fn overlay_may_not_declare_indication_caps() {
+    assert_overlay(
+        "indication_caps:\n  - {indication: acne_scars, max_depth_mm: {value: 0.25, evidence: CLINIC_POLICY}}\n",
+        "indication_caps",
+        "an overlay may not declare indication_caps",
+    );
+}
+
+#[test]
+fn overlay_looser_indication_cap_is_refused_and_a_tighter_one_binds() {
+    let base = with_indication_cap(MINI);
+    let err = overlay_on(
+        &base,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 1.0}\n",
+    )
+    .expect_err("loosening refused");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.path == "tighten.indication_caps[0].max_depth_mm"
+                && p.message.contains("base 0.5 mm, overlay 1 mm")),
+        "{err}"
+    );
+    let rs = overlay_on(
+        &base,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 0.25, note: clinic director}\n",
+    )
+    .expect("tightening accepted");
+    assert_eq!(acne_scar_cheeks(&rs), 0.25);
+    // A cap the base does not have is a tightening too: it binds every needle treatment.
+    let rs = overlay_on(
+        MINI,
+        "tighten:\n  indication_caps:\n    - {id: acne_scars, max_depth_mm: 0.75}\n",
+    )
+    .expect("a new cap is accepted");
+    assert_eq!(acne_scar_cheeks(&rs), 0.75);
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Spanned;
 
-use crate::api::{RuleSetRef, SourceRef};
+use crate::api::{RuleSetRef, SessionMinutes, SourceRef};
 use crate::depth::DepthMm;
 use crate::digest::digest_of;
 use crate::document::*;
@@ -535,7 +535,74 @@ impl<'a> Compiler<'a> {
             .collect()
     }
 
+    /// The rule set's own `indication_caps`: by indication index, with the path that set each.
+    fn rule_set_indication_caps(&mut self, doc: &RuleSetDoc) -> Vec<Option<(DepthMm, String)>> {
+        let mut caps: Vec<Option<(DepthMm, String)>> = vec![None; self.c.indications.len()];
+        for (j, s) in doc.indication_caps.iter().enumerate() {
+            let (cap, line, cpath) = (&s.value, line_of(s), format!("indication_caps[{j}]"));
+            let ix = self.resolve(
+                "indication",
+                |c| &c.indications,
+                &cap.indication,
+                &format!("{cpath}.indication"),
+                line,
+            );
+            let mm = self.depth(&format!("{cpath}.max_depth_mm"), line, &cap.max_depth_mm);
+            if let (Some(ix), Some(mm)) = (ix, mm)
+                && let Some(slot) = caps.get_mut(usize::from(ix))
+            {
+                if slot.is_some() {
+                    self.problem(
+                        format!("{cpath}.indication"),
+                        line,
+                        format!("indication '{}' is capped twice", cap.indication),
+                    );
+                }
+                *slot = Some((mm, cpath));
+            }
+        }
+        caps
+    }
+
+    fn session_minutes(
+        &mut self,
+        path: &str,
+        line: Option<u64>,
+        m: &SessionMinutesDoc,
+    ) -> Option<SessionMinutes> {
+        let minutes = |this: &mut Self, end: &str, q: &QuantityDoc| {
+            let p = format!("{path}.{end}");
+            let r = this.quantity(&p, line, q, PolicyUnit::Days)?;
+            let ok = r.value.fract() == 0.0 && (1.0..=480.0).contains(&r.value);
+            if !ok {
+                this.problem(
+                    p,
+                    line,
+                    format!(
+                        "{} is not a whole number of minutes between 1 and 480",
+                        r.value
+                    ),
+                );
+                return None;
+            }
+            Some(r.value as u32)
+        };
+        let min = minutes(self, "min", &m.min);
+        let max = minutes(self, "max", &m.max);
+        let (min, max) = (min?, max?);
+        if min > max {
+            self.problem(
+                path,
+                line,
+                format!("min ({min} minutes) is above max ({max} minutes)"),
+            );
+            return None;
+        }
+        Some(SessionMinutes { min, max })
+    }
+
     fn treatments(&mut self, doc: &RuleSetDoc) {
+        let rule_set_caps = self.rule_set_indication_caps(doc);
         for (i, s) in doc.treatments.iter().enumerate() {
             let (t, line, path) = (&s.value, line_of(s), format!("treatments[{i}]"));
             let procedure = self.resolve(
@@ -668,9 +735,36 @@ impl<'a> Compiler<'a> {
                 if let (Some(ix), Some(mm)) = (ix, mm)
                     && let Some(slot) = indication_caps.get_mut(usize::from(ix))
                 {
+                    if let Some(Some((top, tpath))) = rule_set_caps.get(usize::from(ix))
+                        && mm > *top
+                    {
+                        self.problem(
+                            format!("{cpath}.max_depth_mm"),
+                            line,
+                            format!(
+                                "cap {} mm for '{}' is above the rule set's {} mm ({tpath}), which binds every needle treatment",
+                                mm.mm(),
+                                cap.indication,
+                                top.mm()
+                            ),
+                        );
+                    }
                     *slot = Some(mm);
                 }
             }
+            // The rule set's indication caps bind every needle treatment; a treatment's own cap
+            // can only be lower.
+            if t.needle {
+                for (slot, top) in indication_caps.iter_mut().zip(&rule_set_caps) {
+                    if let Some((top, _)) = top {
+                        *slot = Some(slot.map_or(*top, |own| own.min(*top)));
+                    }
+                }
+            }
+            let session_minutes = t
+                .session_minutes
+                .as_ref()
+                .and_then(|m| self.session_minutes(&format!("{path}.session_minutes"), line, m));
             let aftercare_days = self.days(
                 &format!("{path}.aftercare.duration_days"),
                 line,
@@ -733,6 +827,7 @@ impl<'a> Compiler<'a> {
                     .collect(),
                 results,
                 downtime: t.downtime.clone(),
+                session_minutes,
             });
         }
     }
@@ -805,6 +900,9 @@ impl<'a> Compiler<'a> {
                     ),
                 );
             }
+            if d.fixed_depth {
+                self.fixed_depth(&path, line, d, &treatments, max);
+            }
             if self.c.devices.insert(&d.id).is_none() {
                 self.problem(
                     format!("{path}.id"),
@@ -818,6 +916,55 @@ impl<'a> Compiler<'a> {
                 max,
                 evaluated_max: evaluated,
             });
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// A fixed-length device (roller, stamp) always reaches its needle length: it may not serve a
+    /// treatment whose setting caps depth below it, since no setting makes it shallower.
+    fn fixed_depth(
+        &mut self,
+        path: &str,
+        line: Option<u64>,
+        d: &DeviceDoc,
+        treatments: &[Ix],
+        needle: Option<DepthMm>,
+    ) {
+        let Some(needle) = needle else {
+            if d.max_depth_mm.is_none() {
+                self.problem(
+                    format!("{path}.fixed_depth"),
+                    line,
+                    "a fixed-length device needs its needle length in `max_depth_mm`",
+                );
+            }
+            return;
+        };
+        for (j, t) in treatments.iter().enumerate() {
+            let Some(def) = self.c.treatment_defs.get(usize::from(*t)) else {
+                continue;
+            };
+            let setting = def.setting;
+            let cap = self
+                .c
+                .setting_caps
+                .get(usize::from(setting))
+                .copied()
+                .flatten();
+            if let Some(cap) = cap
+                && cap < needle
+            {
+                let msg = format!(
+                    "fixed-length device '{}' has {} mm needles, deeper than the '{}' setting's cap of {} mm for '{}'; it cannot be set shallower",
+                    d.id,
+                    needle.mm(),
+                    self.c.settings.name(setting),
+                    cap.mm(),
+                    self.c.treatments.name(*t),
+                );
+                self.problem(format!("{path}.treatments[{j}]"), line, msg);
+            }
         }
     }
 }

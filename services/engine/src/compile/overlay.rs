@@ -41,6 +41,7 @@ pub(super) fn compile_overlay(
         ("roles", overlay.roles.is_empty()),
         ("policies", overlay.policies.is_empty()),
         ("treatments", overlay.treatments.is_empty()),
+        ("indication_caps", overlay.indication_caps.is_empty()),
         ("devices", overlay.devices.is_empty()),
     ];
     for (section, empty) in declared {
@@ -140,6 +141,7 @@ pub(super) fn compile_overlay(
             continue;
         };
         let target = &mut target.value;
+        let why = Why::of(&t.sources, t.note.as_deref());
         if let Some(days) = t.min_interval_days {
             if days < def.min_interval_days as f64 {
                 p(
@@ -151,12 +153,12 @@ pub(super) fn compile_overlay(
                     ),
                 );
             } else {
-                target.min_interval_days = clinic_number(days);
+                target.min_interval_days = why.number(days);
                 if let QuantityDoc::Sourced(_) = target.course.interval_days {
                     // A course cannot run faster than its minimum interval.
                     let every = quantity_value(&target.course.interval_days).unwrap_or(0.0);
                     if every < days {
-                        target.course.interval_days = clinic_number(days);
+                        target.course.interval_days = why.number(days);
                     }
                 }
             }
@@ -184,7 +186,7 @@ pub(super) fn compile_overlay(
                 ),
                 Some(_) => {
                     if let Some(z) = target.zones.iter_mut().find(|z| z.zone == *zone) {
-                        z.max_depth_mm = clinic_number(*mm);
+                        z.max_depth_mm = why.number(*mm);
                         z.start_depth_mm = z.start_depth_mm.min(*mm);
                     }
                 }
@@ -221,7 +223,8 @@ pub(super) fn compile_overlay(
                 ),
                 _ => {
                     if let Some(r) = merged.roles.iter_mut().find(|r| r.value.id == c.id) {
-                        r.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
+                        r.value.max_depth_mm =
+                            Some(Why::of(&c.sources, c.note.as_deref()).number(c.max_depth_mm));
                     }
                 }
             },
@@ -247,7 +250,8 @@ pub(super) fn compile_overlay(
                 ),
                 _ => {
                     if let Some(r) = merged.settings.iter_mut().find(|r| r.value.id == c.id) {
-                        r.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
+                        r.value.max_depth_mm =
+                            Some(Why::of(&c.sources, c.note.as_deref()).number(c.max_depth_mm));
                     }
                 }
             },
@@ -282,22 +286,80 @@ pub(super) fn compile_overlay(
                 ),
                 Some(_) => {
                     if let Some(d) = merged.devices.iter_mut().find(|d| d.value.id == c.id) {
-                        d.value.max_depth_mm = Some(clinic_number(c.max_depth_mm));
+                        let why = Why::of(&c.sources, c.note.as_deref());
+                        d.value.max_depth_mm = Some(why.number(c.max_depth_mm));
                         let evaluated = d
                             .value
                             .evaluated_max_depth_mm
                             .as_ref()
                             .and_then(quantity_value);
                         if evaluated.is_some_and(|ev| ev > c.max_depth_mm) {
-                            d.value.evaluated_max_depth_mm = Some(clinic_number(c.max_depth_mm));
+                            d.value.evaluated_max_depth_mm = Some(why.number(c.max_depth_mm));
                         }
                     }
                 }
             },
         }
     }
+    for (i, s) in tighten.indication_caps.iter().enumerate() {
+        let (c, line, path) = (
+            &s.value,
+            line_of(s),
+            format!("tighten.indication_caps[{i}]"),
+        );
+        if b.indications.get(&c.id).is_none() {
+            p(
+                format!("{path}.id"),
+                line,
+                crate::suggest::unknown("indication", &c.id, b.indications.iter()),
+            );
+            continue;
+        }
+        let number = Why::of(&c.sources, c.note.as_deref()).number(c.max_depth_mm);
+        let existing = merged
+            .indication_caps
+            .iter_mut()
+            .find(|x| x.value.indication == c.id);
+        match existing {
+            Some(cap) => match quantity_value(&cap.value.max_depth_mm) {
+                Some(base_mm) if c.max_depth_mm > base_mm => p(
+                    format!("{path}.max_depth_mm"),
+                    line,
+                    format!(
+                        "overlay loosens the indication cap: base {base_mm} mm, overlay {} mm",
+                        c.max_depth_mm
+                    ),
+                ),
+                _ => cap.value.max_depth_mm = number,
+            },
+            // A new rule-set cap only tightens; it binds every needle treatment.
+            None => merged.indication_caps.push(serde_saphyr::Spanned::new(
+                IndicationCapDoc {
+                    indication: c.id.clone(),
+                    max_depth_mm: number,
+                },
+                s.referenced,
+                s.defined,
+            )),
+        }
+    }
     if !problems.is_empty() {
         return Err(LoadError { problems });
+    }
+    // A tightened rule-set cap must still bind: a treatment's own cap above it is lowered too.
+    for cap in &merged.indication_caps {
+        let Some(top) = quantity_value(&cap.value.max_depth_mm) else {
+            continue;
+        };
+        for t in &mut merged.treatments {
+            for own in &mut t.value.indication_caps {
+                if own.indication == cap.value.indication
+                    && quantity_value(&own.max_depth_mm).is_some_and(|mm| mm > top)
+                {
+                    own.max_depth_mm = cap.value.max_depth_mm.clone();
+                }
+            }
+        }
     }
 
     let mut input = Input::whole(&merged);
@@ -331,13 +393,29 @@ fn overlay_items<'a, T>(name: &str, list: &'a [serde_saphyr::Spanned<T>]) -> Vec
         .collect()
 }
 
-fn clinic_number(value: f64) -> QuantityDoc {
-    QuantityDoc::Sourced(SourcedDoc {
-        value,
-        evidence: Grade::ClinicPolicy,
-        sources: Vec::new(),
-        note: Some(NOTE.into()),
-    })
+/// What an overlay says for the numbers it tightens: its sources and note, if any.
+struct Why<'a> {
+    sources: &'a [String],
+    note: Option<&'a str>,
+}
+
+impl<'a> Why<'a> {
+    fn of(sources: &'a [String], note: Option<&'a str>) -> Self {
+        Self { sources, note }
+    }
+
+    /// A tightened number: grade `CLINIC_POLICY`, with the clinic's sources and note.
+    fn number(&self, value: f64) -> QuantityDoc {
+        QuantityDoc::Sourced(SourcedDoc {
+            value,
+            evidence: Grade::ClinicPolicy,
+            sources: self.sources.to_vec(),
+            note: Some(
+                self.note
+                    .map_or_else(|| NOTE.into(), |n| format!("{NOTE}: {n}")),
+            ),
+        })
+    }
 }
 
 fn quantity_value(q: &QuantityDoc) -> Option<f64> {
