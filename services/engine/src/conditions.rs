@@ -64,6 +64,8 @@ pub(crate) enum Cond {
     DeviceIn(Vec<Ix>),
     /// One of the request's zones is one of these (by zone index).
     ZoneIn(Vec<Ix>),
+    /// The request's indication is one of these (by indication index).
+    IndicationIn(Vec<Ix>),
 }
 
 /// What a condition is evaluated against.
@@ -77,6 +79,7 @@ pub(crate) struct Ctx<'a> {
     pub history: Option<&'a [(Ix, Date)]>,
     pub device: Option<Ix>,
     pub zones: Option<&'a [Ix]>,
+    pub indication: Option<Ix>,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,6 +91,7 @@ impl<'a> Ctx<'a> {
             history: None,
             device: None,
             zones: None,
+            indication: None,
         }
     }
 }
@@ -207,6 +211,10 @@ impl Cond {
             Cond::ZoneIn(zones) => match ctx.zones {
                 Some(asked) => Tri::from_bool(asked.iter().any(|z| zones.contains(z))),
                 None => need(Input::Zones, missing),
+            },
+            Cond::IndicationIn(indications) => match ctx.indication {
+                Some(i) => Tri::from_bool(indications.contains(&i)),
+                None => need(Input::Indication, missing),
             },
         }
     }

@@ -316,15 +316,10 @@ impl RuleSet {
             .device
             .as_deref()
             .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
-        if let Some(ind) = &req.indication {
-            lookup(
-                &rs.indications,
-                "indication",
-                ind,
-                "indication",
-                &mut errors,
-            );
-        }
+        let indication = req
+            .indication
+            .as_deref()
+            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
         check_date(rs, "date", req.date, &mut errors);
         let mut zones = None;
         if let Some(t) = t {
@@ -343,6 +338,7 @@ impl RuleSet {
             history: Some(&history),
             device,
             zones: zones.as_deref(),
+            indication,
         };
         Ok(self.eligibility_resolved(t, req.date, &ctx))
     }

@@ -420,8 +420,8 @@ pub struct InteractionDoc {
 }
 
 /// A declarative predicate. Exactly one form per node:
-/// `all`, `any`, `not`, `fact` (+ one comparison), `within_days`, `age_years`, `device_in` or
-/// `zone_in`.
+/// `all`, `any`, `not`, `fact` (+ one comparison), `within_days`, `age_years`, `device_in`,
+/// `zone_in` or `indication_in`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDoc {
@@ -457,6 +457,10 @@ pub struct ConditionDoc {
     /// `missing_inputs`) when the request names no zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_in: Option<Vec<String>>,
+    /// True when the request's indication is one of these. Unknown (and named in
+    /// `missing_inputs`) when the request names no indication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indication_in: Option<Vec<String>>,
 }
 
 /// A literal in a comparison.

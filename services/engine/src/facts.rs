@@ -58,17 +58,24 @@ impl FactSet {
 }
 
 /// A request input (not a fact) that a rule needs to be decided: the check date, the procedure
-/// history, the device or the zones. Absent, it is unknown exactly as an unanswered fact is.
+/// history, the device, the zones or the indication. Absent, it is unknown exactly as an unanswered fact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Input {
     Date,
     History,
     Device,
     Zones,
+    Indication,
 }
 
 impl Input {
-    const ALL: [Input; 4] = [Input::Date, Input::History, Input::Device, Input::Zones];
+    const ALL: [Input; 5] = [
+        Input::Date,
+        Input::History,
+        Input::Device,
+        Input::Zones,
+        Input::Indication,
+    ];
 
     fn bit(self) -> u8 {
         match self {
@@ -76,6 +83,7 @@ impl Input {
             Input::History => 2,
             Input::Device => 4,
             Input::Zones => 8,
+            Input::Indication => 16,
         }
     }
 
@@ -86,6 +94,7 @@ impl Input {
             Input::History => "history",
             Input::Device => "device",
             Input::Zones => "zones",
+            Input::Indication => "indication",
         }
     }
 }

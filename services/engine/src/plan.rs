@@ -167,6 +167,7 @@ impl RuleSet {
                     history: history.as_deref(),
                     device: Some(device),
                     zones: Some(&zones),
+                    indication,
                     ..Ctx::facts_only(f)
                 },
             )
@@ -283,6 +284,7 @@ impl RuleSet {
             history: Some(&history),
             device,
             zones: Some(&zones),
+            indication: Some(indication),
             ..Ctx::facts_only(&facts)
         };
         let first_session = self.eligibility_resolved(t, req.start_date, &ctx);

@@ -34,6 +34,7 @@ impl Compiler<'_> {
             c.age_years.is_some(),
             c.device_in.is_some(),
             c.zone_in.is_some(),
+            c.indication_in.is_some(),
         ];
         let comparisons = [
             c.eq.is_some(),
@@ -45,7 +46,7 @@ impl Compiler<'_> {
         ];
         let n_forms = forms.iter().filter(|f| **f).count();
         if n_forms != 1 {
-            self.problem(path, line, "a condition needs exactly one of `all`, `any`, `not`, `fact`, `within_days`, `age_years`, `device_in`, `zone_in`");
+            self.problem(path, line, "a condition needs exactly one of `all`, `any`, `not`, `fact`, `within_days`, `age_years`, `device_in`, `zone_in`, `indication_in`");
             return None;
         }
         if c.fact.is_none() && comparisons.iter().any(|x| *x) {
@@ -130,6 +131,11 @@ impl Compiler<'_> {
         if let Some(ids) = &c.zone_in {
             let ixs = self.id_list("zone", |c| &c.zones, &format!("{path}.zone_in"), line, ids)?;
             return Some(Cond::ZoneIn(ixs));
+        }
+        if let Some(ids) = &c.indication_in {
+            let at = format!("{path}.indication_in");
+            let ixs = self.id_list("indication", |c| &c.indications, &at, line, ids)?;
+            return Some(Cond::IndicationIn(ixs));
         }
         if let Some(age) = &c.age_years {
             let Some(dob) = self
