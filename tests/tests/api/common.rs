@@ -209,6 +209,7 @@ pub fn depth_grpc(d: &pb::DepthLimits) -> Value {
 pub fn plan_rest(v: &Value) -> Value {
     json!({
         "status": v["status"], "treatment": v["treatment"], "sessions": v["sessions"],
+        "session_minutes": v.get("session_minutes").cloned().unwrap_or(Value::Null),
         "interval_days": v["interval_days"],
         "schedule": v["schedule"].as_array().map(|a| a.iter().map(|s| json!({
             "number": s["number"], "date": s["date"],
@@ -233,6 +234,7 @@ pub fn plan_grpc(p: &pb::Plan) -> Value {
         .unwrap_or_default();
     json!({
         "status": status, "treatment": p.treatment, "sessions": p.sessions,
+        "session_minutes": p.session_minutes.as_ref().map(|m| json!({"min": m.min, "max": m.max})),
         "interval_days": p.interval_days,
         "schedule": p.schedule.iter().map(|s| json!({
             "number": s.number, "date": s.date,

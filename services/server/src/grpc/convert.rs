@@ -12,8 +12,8 @@ use prost_types::value::Kind;
 use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
     Eligibility, EligibilityRequest, FactList, Facts, FieldViolation, HistoryEntry, Plan,
-    PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SourceRef,
-    TreatmentInfo, TreatmentList, TreatmentOutcome,
+    PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SessionMinutes,
+    SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome,
 };
 use serde::Serialize;
 
@@ -351,6 +351,14 @@ pub fn plan(p: &Plan) -> pb::Plan {
             .collect(),
         first_session: Some(eligibility(&p.first_session, String::new())),
         ruleset: Some(ruleset(&p.ruleset)),
+        session_minutes: p.session_minutes.as_ref().map(session_minutes),
+    }
+}
+
+fn session_minutes(m: &SessionMinutes) -> pb::SessionMinutes {
+    pb::SessionMinutes {
+        min: m.min,
+        max: m.max,
     }
 }
 
@@ -379,6 +387,7 @@ pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
             .collect(),
         downtime: t.downtime.clone(),
         contraindication_rules: t.contraindication_rules.clone(),
+        session_minutes: t.session_minutes.as_ref().map(session_minutes),
     }
 }
 
