@@ -14,7 +14,9 @@ use crate::depth::DepthMm;
 use crate::document::{EffectKind, Grade, Severity};
 
 /// Answers to intake questions, by fact id. A fact left out is unknown; `null` is only allowed for
-/// date facts and means "never".
+/// date facts and means "never". Every request field of this type is read with
+/// `deserialize_with = "crate::wire::unique_facts"` (or `unique_facts_opt`): a fact id given twice is
+/// refused, never last-wins.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
 /// A past procedure.
@@ -24,6 +26,7 @@ pub type Facts = BTreeMap<String, serde_json::Value>;
 pub struct HistoryEntry {
     /// A procedure id (`botulinum_toxin`, `microneedling`, ...).
     pub procedure: String,
+    #[serde(deserialize_with = "crate::wire::strict_date")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,
 }
@@ -35,9 +38,10 @@ pub struct HistoryEntry {
 pub struct EligibilityRequest {
     pub treatment: String,
     /// The date of the intended session (the engine has no clock).
+    #[serde(deserialize_with = "crate::wire::strict_date")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
@@ -177,11 +181,15 @@ pub struct ContraindicationRequest {
     /// Treatments to check; all of the rule set's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatments: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     /// With a date, waiting periods and age rules are checked too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::strict_date_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub date: Option<Date>,
     /// With a date and history, procedure gaps are checked too.
@@ -226,7 +234,11 @@ pub struct DepthLimitsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indication: Option<String>,
     /// With facts, precaution caps that fire for this client apply too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_facts_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub facts: Option<Facts>,
 }
@@ -299,10 +311,11 @@ pub struct PlanRequest {
     /// The client's main concern (an indication id such as `acne_scars`).
     pub indication: String,
     pub zones: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     pub history: Vec<HistoryEntry>,
+    #[serde(deserialize_with = "crate::wire::strict_date")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub start_date: Date,
     pub role: String,

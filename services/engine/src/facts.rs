@@ -86,10 +86,7 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
                 None => Err(format!("'{s}' is not one of {}", values.join(", "))),
             },
             (FactKind::Enum { values }, _) => Err(format!("expected one of {}", values.join(", "))),
-            (FactKind::Date { .. }, Value::String(s)) => s
-                .parse::<Date>()
-                .map(FactVal::Date)
-                .map_err(|_| format!("'{s}' is not a valid date (YYYY-MM-DD)")),
+            (FactKind::Date { .. }, Value::String(s)) => crate::wire::parse_strict_date(s).map(FactVal::Date),
             (FactKind::Date { .. }, _) => Err("expected a date (YYYY-MM-DD) or null for never".to_owned()),
         };
         match parsed {

@@ -62,9 +62,7 @@ fn facts_with_pregnant_twice(first: &str) -> String {
 }
 
 fn eligibility_text(facts: &str) -> String {
-    format!(
-        r#"{{"treatment":"microneedling","date":"2026-12-01","history":[],"facts":{facts}}}"#
-    )
+    format!(r#"{{"treatment":"microneedling","date":"2026-12-01","history":[],"facts":{facts}}}"#)
 }
 
 fn healthy_check() -> Value {
@@ -254,7 +252,9 @@ fn expect_invalid<T: std::fmt::Debug>(
         Err(st) if st.code() == tonic::Code::InvalidArgument => {
             let fields = bad_request_fields(&st);
             if !fields.iter().any(|f| f == field) {
-                failures.push(format!("{name}: expected '{field}', got {fields:?} ({st:?})"));
+                failures.push(format!(
+                    "{name}: expected '{field}', got {fields:?} ({st:?})"
+                ));
             }
         }
         other => failures.push(format!(
@@ -310,14 +310,24 @@ async fn grpc_refuses_a_fact_key_given_twice() {
     let mut in_one_struct = no_facts.encode_to_vec();
     in_one_struct.extend(field(3, &struct_with_pregnant_twice()));
     let r = call_raw(&server, "CheckEligibility", in_one_struct.clone()).await;
-    expect_invalid(&mut failures, "eligibility: one struct", r, "facts.pregnant");
+    expect_invalid(
+        &mut failures,
+        "eligibility: one struct",
+        r,
+        "facts.pregnant",
+    );
     let r = call_raw(
         &server,
         "CheckEligibility",
         facts_field_twice(&healthy_check_pb(), 3),
     )
     .await;
-    expect_invalid(&mut failures, "eligibility: facts twice", r, "facts.pregnant");
+    expect_invalid(
+        &mut failures,
+        "eligibility: facts twice",
+        r,
+        "facts.pregnant",
+    );
 
     // A batch names the check.
     let mut batch = pb::EligibilityBatchRequest {
@@ -359,7 +369,10 @@ async fn grpc_refuses_a_fact_key_given_twice() {
     facts.as_object_mut().map(|o| o.remove("pregnant"));
     split.facts = Some(pb_struct(facts.as_object().expect("object")));
     let mut bytes = split.encode_to_vec();
-    bytes.extend(field(3, &one_fact("pregnant", json!(false)).encode_to_vec()));
+    bytes.extend(field(
+        3,
+        &one_fact("pregnant", json!(false)).encode_to_vec(),
+    ));
     call_raw(&server, "CheckEligibility", bytes)
         .await
         .expect("each fact once is answered");
@@ -423,7 +436,12 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
     let mut req = healthy_check_pb();
     req.facts = Some(facts.clone());
     let r = client.check_eligibility(req.clone()).await;
-    expect_invalid(&mut failures, "eligibility", r, "facts.isotretinoin_last_dose");
+    expect_invalid(
+        &mut failures,
+        "eligibility",
+        r,
+        "facts.isotretinoin_last_dose",
+    );
     let r = client
         .check_eligibility_batch(pb::EligibilityBatchRequest {
             checks: vec![healthy_check_pb(), req],
@@ -452,7 +470,12 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
     );
     depth.facts = Some(facts);
     let r = client.get_depth_limits(depth).await;
-    expect_invalid(&mut failures, "depth limits", r, "facts.isotretinoin_last_dose");
+    expect_invalid(
+        &mut failures,
+        "depth limits",
+        r,
+        "facts.isotretinoin_last_dose",
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // An explicit null is "never": answered.
@@ -479,10 +502,26 @@ async fn grpc_dates_are_exactly_yyyy_mm_dd() {
         }))
     };
     let cases = [
-        ("basic format", check("20261201", "2026-10-01", "1990-05-14"), "date"),
-        ("date and time", check("2026-12-01T10:00", "2026-10-01", "1990-05-14"), "date"),
-        ("history", check("2026-12-01", "20261001", "1990-05-14"), "history[0].date"),
-        ("date of birth", check("2026-12-01", "2026-10-01", "1990-05-14T00:00"), "facts.date_of_birth"),
+        (
+            "basic format",
+            check("20261201", "2026-10-01", "1990-05-14"),
+            "date",
+        ),
+        (
+            "date and time",
+            check("2026-12-01T10:00", "2026-10-01", "1990-05-14"),
+            "date",
+        ),
+        (
+            "history",
+            check("2026-12-01", "20261001", "1990-05-14"),
+            "history[0].date",
+        ),
+        (
+            "date of birth",
+            check("2026-12-01", "2026-10-01", "1990-05-14T00:00"),
+            "facts.date_of_birth",
+        ),
     ];
     for (name, req, field) in cases {
         let r = client.check_eligibility(req).await;
