@@ -270,10 +270,12 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "history date",
             pb::EligibilityRequest {
-                history: vec![pb::HistoryEntry {
-                    procedure: "ipl".into(),
-                    date: "2026-13-01".into(),
-                }],
+                history: Some(pb::HistoryList {
+                    entries: vec![pb::HistoryEntry {
+                        procedure: "ipl".into(),
+                        date: "2026-13-01".into(),
+                    }],
+                }),
                 ..base("2026-12-01", "microneedling")
             },
             "history[0].date",

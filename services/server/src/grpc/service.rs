@@ -116,7 +116,7 @@ impl TreatmentProtocol for ProtocolService {
         request: Request<pb::DepthLimitsRequest>,
     ) -> Result<Response<pb::DepthLimits>, Status> {
         let caller = self.authorize(&request, Scope::Devices)?;
-        let req = convert::depth_limits_request(request.into_inner());
+        let req = convert::depth_limits_request(request.into_inner()).map_err(status::invalid)?;
         let limits = watch::current(&self.ctx, &caller, &req)?;
         Ok(Response::new(limits))
     }
@@ -130,7 +130,7 @@ impl TreatmentProtocol for ProtocolService {
         let caller = self.authorize(&request, Scope::Devices)?;
         let mut inner = request.into_inner();
         let resume = inner.resume_etag.take();
-        let req = convert::depth_limits_request(inner);
+        let req = convert::depth_limits_request(inner).map_err(status::invalid)?;
         let stream = watch::depth_limits(self.ctx.clone(), caller, req, resume)?;
         Ok(Response::new(stream))
     }
