@@ -27,7 +27,7 @@ pub struct HistoryEntry {
     /// A procedure id (`botulinum_toxin`, `microneedling`, ...).
     pub procedure: String,
     #[serde(deserialize_with = "crate::wire::strict_date")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Date,
 }
 
@@ -39,7 +39,7 @@ pub struct EligibilityRequest {
     pub treatment: String,
     /// The date of the intended session (the engine has no clock).
     #[serde(deserialize_with = "crate::wire::strict_date")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Date,
     #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -190,7 +190,7 @@ pub struct ContraindicationRequest {
         deserialize_with = "crate::wire::strict_date_opt",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Option<Date>,
     /// With a date and history, procedure gaps are checked too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,7 +316,7 @@ pub struct PlanRequest {
     pub facts: Facts,
     pub history: Vec<HistoryEntry>,
     #[serde(deserialize_with = "crate::wire::strict_date")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub start_date: Date,
     pub role: String,
     /// Needed for needle treatments: the device's labelled maximum caps every session.

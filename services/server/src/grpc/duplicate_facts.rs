@@ -12,9 +12,10 @@
 //! as prost merges them), in each the Struct's entries, in each entry its key (the last one, as
 //! prost does; none is the empty key). Keys are borrowed slices of the buffer, collected in one
 //! small vector per facts Struct, sorted and compared. The cost is one pass over the message's
-//! bytes with no allocation but that vector — well under the cost of the prost decode itself —
-//! and only for the five request types that carry facts; every other message goes straight to
-//! prost. A second prost message with `repeated` entries decoded from the same bytes would give
+//! bytes with no allocation but that vector, and only for the five request types that carry
+//! facts; every other message goes straight to prost. Measured on a fully answered eligibility
+//! request (722 bytes, 29 facts; optimised build, this 2-core machine): prost's decode 3.4 µs,
+//! this walk 0.6 µs. A second prost message with `repeated` entries decoded from the same bytes would give
 //! the same answer, but would allocate a `String` per fact and a message per entry to do it.
 
 use std::any::TypeId;
