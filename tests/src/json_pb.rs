@@ -49,18 +49,21 @@ fn strings(req: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn history(req: &Value) -> Vec<pb::HistoryEntry> {
-    req.get("history")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|h| pb::HistoryEntry {
-                    procedure: string(h, "procedure"),
-                    date: string(h, "date"),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// `history` as sent: absent stays unset (a required history is then refused, as in REST).
+fn history(req: &Value) -> Option<pb::HistoryList> {
+    req.get("history").map(|h| pb::HistoryList {
+        entries: h
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|h| pb::HistoryEntry {
+                        procedure: string(h, "procedure"),
+                        date: string(h, "date"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 pub fn eligibility_pb(req: &Value) -> pb::EligibilityRequest {
@@ -81,9 +84,7 @@ pub fn contraindication_pb(req: &Value) -> pb::ContraindicationRequest {
         treatments: strings(req, "treatments"),
         facts: facts(req),
         date: opt(req, "date"),
-        history: req.get("history").map(|_| pb::HistoryList {
-            entries: history(req),
-        }),
+        history: history(req),
     }
 }
 
@@ -97,9 +98,7 @@ pub fn depth_pb(req: &Value) -> pb::DepthLimitsRequest {
         facts: facts(req),
         resume_etag: None,
         date: opt(req, "date"),
-        history: req.get("history").map(|_| pb::HistoryList {
-            entries: history(req),
-        }),
+        history: history(req),
     }
 }
 

@@ -14,7 +14,9 @@ use crate::depth::DepthMm;
 use crate::document::{EffectKind, Grade, Severity};
 
 /// Answers to intake questions, by fact id. A fact left out is unknown; `null` is only allowed for
-/// date facts and means "never".
+/// date facts and means "never". Every request field of this type is read with
+/// `deserialize_with = "crate::wire::unique_facts"` (or `unique_facts_opt`): a fact id given twice is
+/// refused, never last-wins.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
 /// A past procedure.
@@ -24,7 +26,8 @@ pub type Facts = BTreeMap<String, serde_json::Value>;
 pub struct HistoryEntry {
     /// A procedure id (`botulinum_toxin`, `microneedling`, ...).
     pub procedure: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[serde(deserialize_with = "crate::wire::strict_date")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Date,
 }
 
@@ -35,9 +38,10 @@ pub struct HistoryEntry {
 pub struct EligibilityRequest {
     pub treatment: String,
     /// The date of the intended session (the engine has no clock).
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[serde(deserialize_with = "crate::wire::strict_date")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Date,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
@@ -180,13 +184,17 @@ pub struct ContraindicationRequest {
     /// Treatments to check; all of the rule set's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatments: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     /// With a date, waiting periods and age rules are decided too; without one they stay
     /// undecided and the treatments they apply to are `incomplete` (`missing_inputs: ["date"]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::strict_date_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Option<Date>,
     /// With a date and history, procedure gaps are decided too; without them they stay
     /// undecided (`missing_inputs: ["history"]`). Send `[]` for "no past procedures".
@@ -239,12 +247,20 @@ pub struct DepthLimitsRequest {
     /// With facts, precaution caps that fire for this client apply too, and so do the caps of
     /// precautions left undecided by an unanswered fact (conservatively; the client outcome is
     /// then `incomplete` and names the fact).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_facts_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub facts: Option<Facts>,
     /// With facts: the date of the session, so waits and age rules are decided.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::strict_date_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Option<Date>,
     /// With facts and a date: past procedures, so procedure gaps are decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -319,11 +335,12 @@ pub struct PlanRequest {
     /// The client's main concern (an indication id such as `acne_scars`).
     pub indication: String,
     pub zones: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
     pub history: Vec<HistoryEntry>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    #[serde(deserialize_with = "crate::wire::strict_date")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub start_date: Date,
     pub role: String,
     /// Needed for needle treatments: the device's labelled maximum caps every session.

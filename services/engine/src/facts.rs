@@ -161,9 +161,7 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
                 None => Err(format!("'{s}' is not one of {}", values.join(", "))),
             },
             (FactKind::Enum { values }, _) => Err(format!("expected one of {}", values.join(", "))),
-            (FactKind::Date { .. }, Value::String(s)) => s
-                .parse::<Date>()
-                .map_err(|_| format!("'{s}' is not a valid date (YYYY-MM-DD)"))
+            (FactKind::Date { .. }, Value::String(s)) => crate::wire::parse_strict_date(s)
                 .and_then(|d| within_horizon(rs, d).map(|()| FactVal::Date(d))),
             (FactKind::Date { .. }, _) => Err("expected a date (YYYY-MM-DD) or null for never".to_owned()),
         };

@@ -19,6 +19,7 @@ mod facts;
 mod model;
 mod plan;
 mod suggest;
+pub mod wire;
 
 pub use api::*;
 pub use compile::{compile, compile_bundle};

@@ -253,6 +253,7 @@ async fn grpc_invalid_argument_names_the_field() {
     let base = |date: &str, treatment: &str| pb::EligibilityRequest {
         treatment: treatment.into(),
         date: date.into(),
+        history: Some(pb::HistoryList::default()),
         ..Default::default()
     };
     let cases: Vec<(&str, pb::EligibilityRequest, &str)> = vec![
@@ -270,10 +271,12 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "history date",
             pb::EligibilityRequest {
-                history: vec![pb::HistoryEntry {
-                    procedure: "ipl".into(),
-                    date: "2026-13-01".into(),
-                }],
+                history: Some(pb::HistoryList {
+                    entries: vec![pb::HistoryEntry {
+                        procedure: "ipl".into(),
+                        date: "2026-13-01".into(),
+                    }],
+                }),
                 ..base("2026-12-01", "microneedling")
             },
             "history[0].date",
@@ -281,14 +284,14 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "wrong fact type",
             eligibility_pb(
-                &json!({"treatment": "microneedling", "date": "2026-12-01", "facts": {"pregnant": "yes"}}),
+                &json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": {"pregnant": "yes"}}),
             ),
             "facts.pregnant",
         ),
         (
             "integer fact given a fraction",
             eligibility_pb(
-                &json!({"treatment": "microneedling", "date": "2026-12-01", "facts": {"fitzpatrick": 2.5}}),
+                &json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": {"fitzpatrick": 2.5}}),
             ),
             "facts.fitzpatrick",
         ),

@@ -139,7 +139,7 @@ async fn startup_output_and_no_facts_in_logs() {
     let mut client = server.grpc().await.expect("client");
     client
         .check_eligibility(eligibility_pb(
-            &json!({"treatment": "microneedling", "date": "2026-12-01", "facts": facts}),
+            &json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": facts}),
         ))
         .await
         .expect("grpc");

@@ -10,3 +10,4 @@ mod lifecycle;
 mod openapi;
 mod rest;
 mod scenarios;
+mod strict;

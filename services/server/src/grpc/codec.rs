@@ -1,14 +1,24 @@
-//! The protobuf codec of the generated service: prost's, except that a request that is not a
-//! valid protobuf message is INVALID_ARGUMENT rather than tonic's INTERNAL. The gRPC status-code
-//! table files request parse failures under INTERNAL, but here the fault is the client's, and the
-//! service promises that nothing a client sends is answered like a server failure.
+//! The protobuf codec of the generated service: prost's, except that
+//!
+//! - a request that is not a valid protobuf message is INVALID_ARGUMENT rather than tonic's
+//!   INTERNAL. The gRPC status-code table files request parse failures under INTERNAL, but here the
+//!   fault is the client's, and the service promises that nothing a client sends is answered like a
+//!   server failure;
+//! - a request whose facts give a fact id twice (a map key repeated in the `google.protobuf.Struct`,
+//!   which prost would collapse, last one winning) is INVALID_ARGUMENT naming `facts.<id>`: see
+//!   [`super::duplicate_facts`]. This runs while the request is decoded, so before the method
+//!   checks the caller's key, as for any other malformed request.
 
 use std::marker::PhantomData;
 
 use prost::Message;
+use prost::bytes::Buf;
+use protocol_engine::RequestError;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
 use tonic_prost::{ProstDecoder, ProstEncoder};
+
+use super::duplicate_facts::{Malformed, duplicate_facts, facts_at};
 
 /// Used by the generated server and client code (`codec_path` in build.rs).
 #[derive(Debug, Clone)]
@@ -41,25 +51,39 @@ where
     }
 }
 
-/// prost's decoder with parse failures reported as the client's fault.
+/// prost's decoder with parse failures reported as the client's fault, and facts given twice
+/// refused.
 #[derive(Debug)]
 pub struct StrictDecoder<U>(ProstDecoder<U>);
 
-impl<U: Message + Default> Decoder for StrictDecoder<U> {
+fn not_protobuf(detail: &str) -> Status {
+    Status::invalid_argument(format!(
+        "the message is not a valid protobuf encoding of the request: {detail}"
+    ))
+}
+
+impl<U: Message + Default + 'static> Decoder for StrictDecoder<U> {
     type Item = U;
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        self.0.decode(buf).map_err(|status| {
-            if status.code() == Code::Internal {
-                Status::invalid_argument(format!(
-                    "the message is not a valid protobuf encoding of the request: {}",
-                    status.message()
-                ))
-            } else {
-                status
-            }
-        })
+        let Some(at) = facts_at::<U>() else {
+            return self.0.decode(buf).map_err(|status| {
+                if status.code() == Code::Internal {
+                    not_protobuf(status.message())
+                } else {
+                    status
+                }
+            });
+        };
+        // The whole message is buffered: taking it is a split of the buffer, not a copy.
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        let message = U::decode(bytes.clone()).map_err(|e| not_protobuf(&e.to_string()))?;
+        match duplicate_facts(&bytes, at) {
+            Ok(violations) if violations.is_empty() => Ok(Some(message)),
+            Ok(violations) => Err(super::status::invalid(RequestError { violations })),
+            Err(Malformed) => Err(not_protobuf("its fields could not be walked")),
+        }
     }
 
     fn buffer_settings(&self) -> BufferSettings {

@@ -1,9 +1,11 @@
 //! Conversions between the protobuf messages and the engine's types.
 //!
 //! Requests become the very engine requests REST deserializes into, so both protocols are judged
-//! by the same code; dates and facts are parsed here with the REST field paths (`date`,
-//! `history[1].date`, `facts.fitzpatrick`) so a gRPC client sees the same field names in its
-//! `BadRequest` violations. Answers carry the same information as the REST JSON: enum-like values
+//! by the same code; dates (by the engine's one strict `YYYY-MM-DD` parser) and facts are read
+//! here with the REST field paths (`date`, `history[1].date`, `facts.fitzpatrick`) so a gRPC client
+//! sees the same field names in its `BadRequest` violations. A required `history` left unset and a
+//! fact value with no kind are refused here; a fact given twice never reaches this module (the
+//! codec refuses it while decoding, see `duplicate_facts`). Answers carry the same information as the REST JSON: enum-like values
 //! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
 //! which is a protobuf enum.
 
@@ -13,7 +15,7 @@ use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
     Eligibility, EligibilityRequest, FactList, Facts, FieldViolation, HistoryEntry, Plan,
     PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SessionMinutes,
-    SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome,
+    SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome, wire::parse_strict_date,
 };
 use serde::Serialize;
 
@@ -24,14 +26,19 @@ use super::pb;
 struct Violations(Vec<FieldViolation>);
 
 impl Violations {
+    fn push(&mut self, field: String, message: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field,
+            message: message.into(),
+        });
+    }
+
+    /// A date on the wire: exactly `YYYY-MM-DD`, by the engine's one strict parser (as in REST).
     fn date(&mut self, field: &str, text: &str) -> Option<Date> {
-        match text.parse::<Date>() {
+        match parse_strict_date(text) {
             Ok(d) => Some(d),
-            Err(e) => {
-                self.0.push(FieldViolation {
-                    field: field.to_owned(),
-                    message: format!("'{text}' is not a valid date (YYYY-MM-DD): {e}"),
-                });
+            Err(message) => {
+                self.push(field.to_owned(), message);
                 None
             }
         }
@@ -51,6 +58,46 @@ impl Violations {
             .collect()
     }
 
+    /// A history the request must carry: unset is refused, never read as "no procedures".
+    fn required_history(
+        &mut self,
+        field: &str,
+        list: Option<pb::HistoryList>,
+    ) -> Vec<HistoryEntry> {
+        match list {
+            Some(list) => self.history(field, list.entries),
+            None => {
+                self.push(
+                    field.to_owned(),
+                    "required: send the client's past procedures, or an empty list for none",
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// `google.protobuf.Struct` → the facts map REST clients send as JSON. A value with no kind
+    /// set is refused naming the fact: only an explicit `null_value` means "never".
+    fn facts(&mut self, s: Option<prost_types::Struct>) -> Facts {
+        let Some(s) = s else {
+            return Facts::new();
+        };
+        let mut facts = Facts::new();
+        for (id, value) in s.fields {
+            match json_value(value) {
+                Some(v) => {
+                    facts.insert(id, v);
+                }
+                None => self.push(
+                    format!("facts.{id}"),
+                    "the value has no kind set: send null_value for a date fact answered \
+                     \"never\", or leave the fact out if it is unknown",
+                ),
+            }
+        }
+        facts
+    }
+
     fn finish<T>(self, value: Option<T>) -> Result<T, RequestError> {
         match value {
             Some(v) if self.0.is_empty() => Ok(v),
@@ -68,32 +115,27 @@ impl Violations {
     }
 }
 
-/// `google.protobuf.Struct` → the facts map REST clients send as JSON.
-pub fn facts(s: Option<prost_types::Struct>) -> Facts {
-    s.map(|s| {
-        s.fields
-            .into_iter()
-            .map(|(k, v)| (k, json_value(v)))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-fn json_value(v: prost_types::Value) -> serde_json::Value {
+/// A protobuf value as JSON; `None` when it (or a value inside it) has no kind set.
+fn json_value(v: prost_types::Value) -> Option<serde_json::Value> {
     use serde_json::Value;
-    match v.kind {
-        None | Some(Kind::NullValue(_)) => Value::Null,
-        Some(Kind::BoolValue(b)) => Value::Bool(b),
-        Some(Kind::StringValue(s)) => Value::String(s),
-        Some(Kind::NumberValue(n)) => number(n),
-        Some(Kind::StructValue(s)) => Value::Object(
+    Some(match v.kind? {
+        Kind::NullValue(_) => Value::Null,
+        Kind::BoolValue(b) => Value::Bool(b),
+        Kind::StringValue(s) => Value::String(s),
+        Kind::NumberValue(n) => number(n),
+        Kind::StructValue(s) => Value::Object(
             s.fields
                 .into_iter()
-                .map(|(k, v)| (k, json_value(v)))
-                .collect(),
+                .map(|(k, v)| Some((k, json_value(v)?)))
+                .collect::<Option<_>>()?,
         ),
-        Some(Kind::ListValue(l)) => Value::Array(l.values.into_iter().map(json_value).collect()),
-    }
+        Kind::ListValue(l) => Value::Array(
+            l.values
+                .into_iter()
+                .map(json_value)
+                .collect::<Option<_>>()?,
+        ),
+    })
 }
 
 /// Protobuf has only doubles: a whole number becomes a JSON integer (as a REST client would send
@@ -118,11 +160,12 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
 pub fn eligibility_request(p: pb::EligibilityRequest) -> Result<EligibilityRequest, RequestError> {
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
-    let history = v.history("history", p.history);
+    let facts = v.facts(p.facts);
+    let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
         treatment: p.treatment,
         date,
-        facts: facts(p.facts),
+        facts,
         history,
         zones: non_empty(p.zones),
         device: p.device,
@@ -137,10 +180,11 @@ pub fn contraindication_request(
 ) -> Result<ContraindicationRequest, RequestError> {
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
+    let facts = v.facts(p.facts);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
         treatments: non_empty(p.treatments),
-        facts: facts(p.facts),
+        facts,
         date: date.flatten(),
         history,
     };
@@ -151,13 +195,14 @@ pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> Result<DepthLimitsRequ
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let history = p.history.map(|h| v.history("history", h.entries));
+    let facts = p.facts.map(|f| v.facts(Some(f)));
     let req = DepthLimitsRequest {
         treatment: p.treatment,
         device: p.device,
         role: p.role,
         zone: p.zone,
         indication: p.indication,
-        facts: p.facts.map(|f| facts(Some(f))),
+        facts,
         date: date.flatten(),
         history,
     };
@@ -167,11 +212,12 @@ pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> Result<DepthLimitsRequ
 pub fn plan_request(p: pb::PlanRequest) -> Result<PlanRequest, RequestError> {
     let mut v = Violations::default();
     let start_date = v.date("start_date", &p.start_date);
-    let history = v.history("history", p.history);
+    let facts = v.facts(p.facts);
+    let history = v.required_history("history", p.history);
     let req = start_date.map(|start_date| PlanRequest {
         indication: p.indication,
         zones: p.zones,
-        facts: facts(p.facts),
+        facts,
         history,
         start_date,
         role: p.role,
@@ -433,10 +479,12 @@ mod tests {
         let p = pb::EligibilityRequest {
             treatment: "microneedling".into(),
             date: "2026-02-30".into(),
-            history: vec![pb::HistoryEntry {
-                procedure: "ipl".into(),
-                date: "yesterday".into(),
-            }],
+            history: Some(pb::HistoryList {
+                entries: vec![pb::HistoryEntry {
+                    procedure: "ipl".into(),
+                    date: "yesterday".into(),
+                }],
+            }),
             ..Default::default()
         };
         let e = eligibility_request(p).expect_err("invalid");

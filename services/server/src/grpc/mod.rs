@@ -6,6 +6,7 @@ mod admin;
 mod coalesce;
 pub mod codec;
 pub mod convert;
+mod duplicate_facts;
 mod service;
 mod status;
 mod watch;

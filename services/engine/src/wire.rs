@@ -1,0 +1,293 @@
+//! Strict reading of request values, shared by every adapter so that there is one rule per value:
+//!
+//! - a date is exactly `YYYY-MM-DD` ([`parse_strict_date`]): jiff alone would also take
+//!   `20261201` and `2026-12-01T10:00` (dropping the time), which the contract does not allow;
+//! - facts carry each fact id once ([`unique_facts`]): a JSON object with a key twice is last-wins
+//!   for serde, and a conflicting answer about health must be refused, not guessed at.
+//!
+//! The serde helpers are used as `#[serde(deserialize_with = "...")]` on the request types of
+//! [`crate::api`]; the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
+//! deserializing a value name that value's path (`date`, `history[0].date`, `facts.pregnant`).
+
+use std::fmt;
+
+use jiff::civil::Date;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use crate::api::Facts;
+
+/// Parses a calendar date written exactly as `YYYY-MM-DD` (four-digit year, two-digit month and
+/// day), and a real one (no 30 February). Anything else is refused with a message for the caller.
+pub fn parse_strict_date(text: &str) -> Result<Date, String> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(format!(
+            "{} is not a date in the form YYYY-MM-DD",
+            quoted(text)
+        ));
+    }
+    text.parse::<Date>()
+        .map_err(|e| format!("{} is not a valid date: {e}", quoted(text)))
+}
+
+/// User input in quotes, clipped: messages echo what was sent, not a whole body.
+fn quoted(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("'{}…'", &text[..end]),
+        None => format!("'{text}'"),
+    }
+}
+
+struct StrictDate;
+
+impl Visitor<'_> for StrictDate {
+    type Value = Date;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date in the form YYYY-MM-DD")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Date, E> {
+        parse_strict_date(v).map_err(E::custom)
+    }
+}
+
+/// `deserialize_with` for a `Date` field: [`parse_strict_date`].
+pub fn strict_date<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+    d.deserialize_str(StrictDate)
+}
+
+/// `deserialize_with` for an optional `Date` field (with `#[serde(default)]`): `null` is absent.
+pub fn strict_date_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<Date>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a date in the form YYYY-MM-DD, or null")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            strict_date(d).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
+/// `deserialize_with` for a [`Facts`] field: a map in which a fact id given twice (even with the
+/// same answer) is an error at `facts.<id>`.
+pub fn unique_facts<'de, D: Deserializer<'de>>(d: D) -> Result<Facts, D::Error> {
+    d.deserialize_map(UniqueFacts)
+}
+
+/// `deserialize_with` for an optional [`Facts`] field (with `#[serde(default)]`): `null` is absent.
+pub fn unique_facts_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Facts>, D::Error> {
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<Facts>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of facts, or null")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            unique_facts(d).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
+struct UniqueFacts;
+
+impl<'de> Visitor<'de> for UniqueFacts {
+    type Value = Facts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of answers by fact id")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Facts, A::Error> {
+        let mut facts = Facts::new();
+        while let Some(id) = map.next_key::<String>()? {
+            if facts.contains_key(&id) {
+                // Refused while reading the value, so that path-tracking deserializers (the REST
+                // adapter's) name `facts.<id>`, not `facts`.
+                return map.next_value_seed(Repeated);
+            }
+            let value = map.next_value()?;
+            facts.insert(id, value);
+        }
+        Ok(facts)
+    }
+}
+
+/// The value of a fact given a second time: never read, always refused.
+struct Repeated;
+
+impl<'de> DeserializeSeed<'de> for Repeated {
+    type Value = Facts;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Facts, D::Error> {
+        Err(de::Error::custom(
+            "this fact is given more than once: send each fact once",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, HistoryEntry, PlanRequest,
+    };
+
+    #[test]
+    fn dates_are_exactly_yyyy_mm_dd() {
+        assert_eq!(
+            parse_strict_date("2026-12-01"),
+            Ok(jiff::civil::date(2026, 12, 1))
+        );
+        for bad in [
+            "20261201",
+            "2026-12-01T10:00",
+            "2026-12-01T10:00:00Z",
+            "2026-12-01 ",
+            " 2026-12-01",
+            "2026-12-1",
+            "+002026-12-01",
+            "-2026-12-01",
+            "2026/12/01",
+            "٢٠٢٦-١٢-٠١",
+            "",
+        ] {
+            let e = parse_strict_date(bad).expect_err(bad);
+            assert!(e.contains("YYYY-MM-DD"), "{bad}: {e}");
+        }
+        for impossible in ["2026-02-30", "2026-13-01", "2026-00-10", "2026-04-31"] {
+            let e = parse_strict_date(impossible).expect_err(impossible);
+            assert!(e.contains("is not a valid date"), "{impossible}: {e}");
+        }
+        let long = "9".repeat(500);
+        assert!(parse_strict_date(&long).expect_err("long").len() < 100);
+    }
+
+    /// The REST path of an error, as the server's extractor reports it.
+    fn error_path<T: serde::de::DeserializeOwned + fmt::Debug>(json: &str) -> String {
+        let mut de = serde_json::Deserializer::from_str(json);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(v) => panic!("accepted {json}: {v:?}"),
+            Err(e) => e.path().to_string(),
+        }
+    }
+
+    #[test]
+    fn a_fact_given_twice_is_refused_naming_it() {
+        let twice = r#"{"pregnant": true, "fitzpatrick": 2, "pregnant": false}"#;
+        let same_twice = r#"{"pregnant": false, "pregnant": false}"#;
+        for facts in [twice, same_twice] {
+            let e = serde_json::from_str::<EligibilityRequest>(&format!(
+                r#"{{"treatment":"m","date":"2026-12-01","history":[],"facts":{facts}}}"#
+            ))
+            .expect_err("duplicate refused");
+            assert!(e.to_string().contains("more than once"), "{e}");
+        }
+        let eligibility =
+            format!(r#"{{"treatment":"m","date":"2026-12-01","history":[],"facts":{twice}}}"#);
+        assert_eq!(
+            error_path::<EligibilityRequest>(&eligibility),
+            "facts.pregnant"
+        );
+        assert_eq!(
+            error_path::<ContraindicationRequest>(&format!(r#"{{"facts":{twice}}}"#)),
+            "facts.pregnant"
+        );
+        assert_eq!(
+            error_path::<DepthLimitsRequest>(&format!(
+                r#"{{"treatment":"m","device":"d","role":"r","facts":{twice}}}"#
+            )),
+            "facts.pregnant"
+        );
+        assert_eq!(
+            error_path::<PlanRequest>(&format!(
+                r#"{{"indication":"i","zones":[],"history":[],"start_date":"2026-12-01","role":"r","facts":{twice}}}"#
+            )),
+            "facts.pregnant"
+        );
+        assert_eq!(
+            error_path::<Vec<EligibilityRequest>>(&format!("[{eligibility}]")),
+            "[0].facts.pregnant"
+        );
+
+        // Each fact once: read as sent; absent or null optional facts are absent.
+        let once: EligibilityRequest = serde_json::from_str(
+            r#"{"treatment":"m","date":"2026-12-01","history":[],"facts":{"pregnant":false,"isotretinoin_last_dose":null}}"#,
+        )
+        .expect("valid");
+        assert_eq!(once.facts.len(), 2);
+        assert_eq!(once.facts["pregnant"], serde_json::json!(false));
+        let none: DepthLimitsRequest =
+            serde_json::from_str(r#"{"treatment":"m","device":"d","role":"r","facts":null}"#)
+                .expect("valid");
+        assert_eq!(none.facts, None);
+        let empty: DepthLimitsRequest =
+            serde_json::from_str(r#"{"treatment":"m","device":"d","role":"r","facts":{}}"#)
+                .expect("valid");
+        assert_eq!(empty.facts, Some(Facts::new()));
+    }
+
+    #[test]
+    fn every_request_date_is_strict() {
+        assert_eq!(
+            error_path::<EligibilityRequest>(r#"{"treatment":"m","date":"20261201","history":[]}"#),
+            "date"
+        );
+        assert_eq!(
+            error_path::<HistoryEntry>(r#"{"procedure":"ipl","date":"2026-12-01T10:00"}"#),
+            "date"
+        );
+        assert_eq!(
+            error_path::<EligibilityRequest>(
+                r#"{"treatment":"m","date":"2026-12-01","history":[{"procedure":"ipl","date":"20261201"}]}"#
+            ),
+            "history[0].date"
+        );
+        assert_eq!(
+            error_path::<ContraindicationRequest>(r#"{"date":"2026-12-01T00:00"}"#),
+            "date"
+        );
+        assert_eq!(
+            error_path::<PlanRequest>(
+                r#"{"indication":"i","zones":[],"history":[],"start_date":"20261201","role":"r"}"#
+            ),
+            "start_date"
+        );
+        let c: ContraindicationRequest =
+            serde_json::from_str(r#"{"date":null}"#).expect("null date is absent");
+        assert_eq!(c.date, None);
+        let c: ContraindicationRequest =
+            serde_json::from_str(r#"{"date":"2026-12-01"}"#).expect("valid");
+        assert_eq!(c.date, Some(jiff::civil::date(2026, 12, 1)));
+    }
+}
