@@ -1,23 +1,20 @@
 //! Fixtures shared by the black-box test binaries: the client every scenario starts from, and a
 //! gRPC request carrying an API key.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tonic::metadata::MetadataValue;
 
-/// A fully answered healthy adult (the engine scenarios' `healthy_adult`).
+/// A fully answered healthy adult: the engine scenarios' `healthy_adult` preset, read from
+/// `services/engine/tests/cases/clients.yaml` so there is one list of answers to keep in step with
+/// the rule set's facts.
 pub fn healthy_facts() -> Value {
-    json!({
-        "date_of_birth": "1990-05-14", "fitzpatrick": 2, "pregnant": false, "breastfeeding": false,
-        "active_acne": false, "open_wounds": false, "sunburn": false, "skin_infection": false,
-        "active_hsv": false, "hsv_history": false, "keloid_history": false,
-        "bleeding_disorder": false, "anticoagulants": false, "immunosuppressed": false,
-        "diabetes_uncontrolled": false, "autoimmune_disease": false, "scleroderma_active": false,
-        "chemotherapy_current": false, "eczema_psoriasis_active": false, "rosacea": "none",
-        "metal_allergy": false, "gold_allergy": false, "anaesthetic_allergy": false,
-        "pacemaker_or_implant": false, "metal_implant_in_area": false,
-        "skin_cancer_in_area": false, "tattoo_in_area": false, "isotretinoin_current": false,
-        "isotretinoin_last_dose": null
-    })
+    let path = crate::workspace_root().join("services/engine/tests/cases/clients.yaml");
+    let text = std::fs::read_to_string(&path).expect("clients.yaml");
+    let mut clients: serde_json::Map<String, Value> =
+        serde_saphyr::from_str(&text).expect("clients.yaml parses");
+    clients
+        .remove("healthy_adult")
+        .expect("clients.yaml has healthy_adult")
 }
 
 /// A gRPC request with `authorization: Bearer <key>` metadata.

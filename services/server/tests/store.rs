@@ -257,8 +257,8 @@ async fn an_overlay_that_loosens_the_base_is_refused() {
     let text = AURORA
         .replace("version: \"2026.11.1\"", "version: \"2026.12.2\"")
         .replace(
-            "{id: nurse, max_depth_mm: 1.0}",
-            "{id: nurse, max_depth_mm: 2.0}",
+            "{id: nurse, max_depth_mm: 1.0,",
+            "{id: nurse, max_depth_mm: 2.0,",
         );
     let err = s
         .publish_text(&text, Format::Yaml)
@@ -401,8 +401,8 @@ async fn activation_validates_the_whole_resulting_catalog() {
     let stricter_base = BASE
         .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
         .replace(
-            "max_depth_mm: {value: 1.5, evidence: INFERRED",
-            "max_depth_mm: {value: 0.8, evidence: INFERRED",
+            "name: Registered nurse\n    max_depth_mm: {value: 1.5, evidence: INFERRED",
+            "name: Registered nurse\n    max_depth_mm: {value: 0.8, evidence: INFERRED",
         );
     let base_doc = parse_document(&stricter_base, Format::Yaml).expect("parses");
     assert_eq!(base_doc.version, "2026.12.1");
@@ -425,8 +425,8 @@ async fn activation_validates_the_whole_resulting_catalog() {
     let fitting = AURORA
         .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
         .replace(
-            "{id: nurse, max_depth_mm: 1.0}",
-            "{id: nurse, max_depth_mm: 0.7}",
+            "{id: nurse, max_depth_mm: 1.0,",
+            "{id: nurse, max_depth_mm: 0.7,",
         );
     s.publish_text(&fitting, Format::Yaml)
         .await
