@@ -9,48 +9,35 @@ use jiff::civil::date;
 use protocol_engine::*;
 use serde_json::json;
 
+/// The bundled base rule set, or the file named by `PROTOCOL_BENCH_RULESET` (to compare engines
+/// on one rule set, or rule sets on one engine).
 fn ruleset() -> RuleSet {
-    let text = include_str!("../../../rulesets/base.yaml");
-    compile(&parse_document(text, Format::Yaml).expect("parses"), None).expect("compiles")
+    let text = match std::env::var("PROTOCOL_BENCH_RULESET") {
+        Ok(path) => std::fs::read_to_string(path).expect("PROTOCOL_BENCH_RULESET is readable"),
+        Err(_) => include_str!("../../../rulesets/base.yaml").to_owned(),
+    };
+    compile(&parse_document(&text, Format::Yaml).expect("parses"), None).expect("compiles")
 }
 
-/// A healthy 34-year-old, Fitzpatrick III, every intake question answered.
-fn client() -> Facts {
-    let mut facts: Facts = serde_json::from_value(json!({
-        "date_of_birth": "1992-04-17", "fitzpatrick": 3, "rosacea": "none",
-        "isotretinoin_last_dose": null,
-    }))
-    .expect("facts");
-    for id in [
-        "pregnant",
-        "breastfeeding",
-        "active_acne",
-        "open_wounds",
-        "sunburn",
-        "skin_infection",
-        "active_hsv",
-        "hsv_history",
-        "keloid_history",
-        "bleeding_disorder",
-        "anticoagulants",
-        "immunosuppressed",
-        "diabetes_uncontrolled",
-        "autoimmune_disease",
-        "scleroderma_active",
-        "chemotherapy_current",
-        "eczema_psoriasis_active",
-        "metal_allergy",
-        "gold_allergy",
-        "anaesthetic_allergy",
-        "pacemaker_or_implant",
-        "metal_implant_in_area",
-        "skin_cancer_in_area",
-        "tattoo_in_area",
-        "isotretinoin_current",
-    ] {
-        facts.insert(id.to_owned(), json!(false));
-    }
-    facts
+/// A healthy 34-year-old, Fitzpatrick III, every intake question the rule set declares answered:
+/// no to every yes/no question, `none` where a choice offers it, "never" for dated history.
+fn client(rs: &RuleSet) -> Facts {
+    rs.facts()
+        .facts
+        .iter()
+        .map(|f| {
+            let answer = match (f.id.as_str(), f.fact_type.as_str()) {
+                ("date_of_birth", _) => json!("1992-04-17"),
+                ("fitzpatrick", _) => json!(3),
+                (_, "bool") => json!(false),
+                (_, "integer") => json!(f.min.unwrap_or_default()),
+                (_, "enum") if f.values.iter().any(|v| v == "none") => json!("none"),
+                (_, "enum") => json!(f.values.first()),
+                _ => serde_json::Value::Null,
+            };
+            (f.id.clone(), answer)
+        })
+        .collect()
 }
 
 fn history() -> Vec<HistoryEntry> {
@@ -71,7 +58,7 @@ fn benches(c: &mut Criterion) {
     let eligibility = EligibilityRequest {
         treatment: "microneedling".into(),
         date: date(2026, 12, 1),
-        facts: client(),
+        facts: client(&rs),
         history: history(),
         zones: Some(vec!["cheeks".into(), "forehead".into()]),
         device: Some("dermapen_4".into()),
@@ -88,7 +75,7 @@ fn benches(c: &mut Criterion) {
 
     let contraindications = ContraindicationRequest {
         treatments: None,
-        facts: client(),
+        facts: client(&rs),
         date: None,
         history: None,
     };
@@ -102,7 +89,7 @@ fn benches(c: &mut Criterion) {
         role: "nurse".into(),
         zone: None,
         indication: Some("acne_scars".into()),
-        facts: Some(client()),
+        facts: Some(client(&rs)),
         date: None,
         history: None,
     };
@@ -113,7 +100,7 @@ fn benches(c: &mut Criterion) {
     let plan = PlanRequest {
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into(), "forehead".into(), "chin".into()],
-        facts: client(),
+        facts: client(&rs),
         history: history(),
         start_date: date(2026, 12, 1),
         role: "nurse".into(),

@@ -340,13 +340,12 @@ impl RuleSet {
             zones: zones.as_deref(),
             indication,
         };
-        Ok(self.eligibility_resolved(t, req.date, &ctx))
+        Ok(self.eligibility_of(t, req.date, evaluate(rs, t, &ctx)))
     }
 
-    /// The eligibility answer for a resolved request (`ctx.date` is `date`).
-    pub(crate) fn eligibility_resolved(&self, t: Ix, date: Date, ctx: &Ctx<'_>) -> Eligibility {
+    /// The eligibility answer from the evaluation of a resolved request on `date`.
+    pub(crate) fn eligibility_of(&self, t: Ix, date: Date, o: Outcome) -> Eligibility {
         let rs = &*self.0;
-        let o = evaluate(rs, t, ctx);
         Eligibility {
             treatment: rs.treatments.name(t).to_owned(),
             date,

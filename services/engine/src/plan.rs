@@ -287,7 +287,11 @@ impl RuleSet {
             indication: Some(indication),
             ..Ctx::facts_only(&facts)
         };
-        let first_session = self.eligibility_resolved(t, req.start_date, &ctx);
+        let outcome = evaluate(rs, t, &ctx);
+        // Used only when bookable: then every rule was decided, so the fired precautions are all
+        // that apply.
+        let precautions = outcome.fired_precautions.clone();
+        let first_session = self.eligibility_of(t, req.start_date, outcome);
         let bookable = first_session.bookable;
         let sessions = def.sessions;
         let dates: Vec<Date> = (0..sessions)
@@ -295,20 +299,16 @@ impl RuleSet {
             .collect();
         let schedule = if bookable {
             let limits = match device {
-                Some(device) => {
-                    // Bookable: every rule was decided, so the fired precautions are all of them.
-                    let precautions = evaluate(rs, t, &ctx).fired_precautions;
-                    self.limits_for(
-                        &DepthQuery {
-                            t,
-                            device,
-                            role,
-                            indication: Some(indication),
-                        },
-                        &zones,
-                        &precautions,
-                    )
-                }
+                Some(device) => self.limits_for(
+                    &DepthQuery {
+                        t,
+                        device,
+                        role,
+                        indication: Some(indication),
+                    },
+                    &zones,
+                    &precautions,
+                ),
                 None => Vec::new(),
             };
             dates
