@@ -32,16 +32,26 @@ pub const KEY_BASE: &str = "tp-test-borealis-5d2a90";
 /// An Aurora key with the `eligibility` scope only.
 pub const KEY_ELIGIBILITY_ONLY: &str = "tp-test-aurora-elig-77b3c4";
 
-/// The keys file for [`KEY_AURORA`], [`KEY_BASE`] and [`KEY_ELIGIBILITY_ONLY`] (hashes only).
+/// A Borealis key with the `admin` scope only: Borealis has no overlay, so it administers
+/// nothing until the platform creates one.
+pub const KEY_BOREALIS_ADMIN: &str = "tp-test-borealis-admin-31e9aa";
+/// The platform operator's key: `admin` and `platform` (the base, every clinic, new ids).
+pub const KEY_PLATFORM: &str = "tp-test-platform-9b04d2";
+
+/// The keys file for the test keys above (hashes only).
 pub fn keys_yaml() -> String {
     format!(
         "keys:\n\
          - {{id: aurora-all, tenant: clinic-aurora, scopes: [eligibility, devices, plans, admin], sha256: \"{}\"}}\n\
          - {{id: borealis-all, tenant: clinic-borealis, scopes: [eligibility, devices, plans], sha256: \"{}\"}}\n\
-         - {{id: aurora-booking, tenant: clinic-aurora, scopes: [eligibility], sha256: \"{}\"}}\n",
+         - {{id: aurora-booking, tenant: clinic-aurora, scopes: [eligibility], sha256: \"{}\"}}\n\
+         - {{id: borealis-admin, tenant: clinic-borealis, scopes: [admin], sha256: \"{}\"}}\n\
+         - {{id: platform-ops, tenant: platform, scopes: [admin, platform], sha256: \"{}\"}}\n",
         hash_key(KEY_AURORA),
         hash_key(KEY_BASE),
-        hash_key(KEY_ELIGIBILITY_ONLY)
+        hash_key(KEY_ELIGIBILITY_ONLY),
+        hash_key(KEY_BOREALIS_ADMIN),
+        hash_key(KEY_PLATFORM)
     )
 }
 

@@ -29,8 +29,11 @@ pub enum Scope {
     Devices,
     /// Treatment plans.
     Plans,
-    /// Rule-set administration.
+    /// Rule-set administration of the key's own clinic: its overlay, whose id is the tenant.
     Admin,
+    /// Rule-set administration for the whole platform: the base, other clinics' overlays, new
+    /// ids. Granted to no clinic key by default; an operator's key holds it.
+    Platform,
 }
 
 impl Scope {
@@ -40,6 +43,7 @@ impl Scope {
             Scope::Devices => "devices",
             Scope::Plans => "plans",
             Scope::Admin => "admin",
+            Scope::Platform => "platform",
         }
     }
 }
@@ -71,12 +75,20 @@ impl Caller {
                 Scope::Devices,
                 Scope::Plans,
                 Scope::Admin,
+                Scope::Platform,
             ],
         }
     }
 
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// Whether this caller may read and change rule set `id`: its own clinic's overlay with
+    /// `admin`, anything with `platform`. The one place the tenant rule of administration lives.
+    pub fn may_manage(&self, id: &str) -> bool {
+        self.has(Scope::Platform)
+            || (self.has(Scope::Admin) && self.tenant.as_deref().is_some_and(|t| t == id))
     }
 }
 
@@ -90,6 +102,8 @@ pub enum AuthError {
     /// A valid key without the scope the operation needs (403 / PERMISSION_DENIED).
     Forbidden(Scope),
 }
+
+impl std::error::Error for AuthError {}
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -211,7 +225,8 @@ impl ApiKeys {
             .ok_or(AuthError::Missing)?;
         let hash: [u8; 32] = Sha256::digest(token).into();
         let caller = self.by_hash.get(&hash).ok_or(AuthError::Unknown)?;
-        if caller.has(scope) {
+        // `platform` administers every rule set, so it opens the admin operations too.
+        if caller.has(scope) || (scope == Scope::Admin && caller.has(Scope::Platform)) {
             Ok(caller.clone())
         } else {
             Err(AuthError::Forbidden(scope))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::Guard;
-use protocol_engine::{Eligibility, EligibilityRequest, FieldViolation, RequestError, RuleSet};
+use protocol_engine::RuleSet;
 use tokio::sync::watch;
 
 use crate::auth::{ApiKeys, Caller};
@@ -58,6 +58,8 @@ impl std::fmt::Display for Stale {
     }
 }
 
+impl std::error::Error for Stale {}
+
 /// The rule sets could not be resolved for a caller (no base loaded: a server bug, not a client
 /// error).
 #[derive(Debug, Clone, Copy)]
@@ -97,37 +99,6 @@ impl Context {
     /// Whether the server is shutting down.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
-    }
-}
-
-/// Answers every check of a batch, or names every field at fault over all of them
-/// (`checks[i].field`); more than [`MAX_BATCH`] checks names `checks`. Shared by REST and gRPC so
-/// both refuse the same batches the same way.
-pub fn check_batch(
-    rs: &RuleSet,
-    checks: &[EligibilityRequest],
-) -> Result<Vec<Eligibility>, RequestError> {
-    if checks.len() > MAX_BATCH {
-        return Err(RequestError::field(
-            "checks",
-            format!("at most {MAX_BATCH} checks per batch, got {}", checks.len()),
-        ));
-    }
-    let mut results = Vec::with_capacity(checks.len());
-    let mut violations = Vec::new();
-    for (i, check) in checks.iter().enumerate() {
-        match crate::observe::eligibility(rs, check) {
-            Ok(e) => results.push(e),
-            Err(e) => violations.extend(e.violations.into_iter().map(|v| FieldViolation {
-                field: prefixed(&format!("checks[{i}]"), &v.field),
-                message: v.message,
-            })),
-        }
-    }
-    if violations.is_empty() {
-        Ok(results)
-    } else {
-        Err(RequestError { violations })
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`telemetry`], [`observe`], [`metrics`]: logs, OpenTelemetry spans and metrics (no health
 //!   data in any of them).
 
+pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod config;

@@ -28,10 +28,6 @@ use axum::response::Response;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
-use protocol_engine::{
-    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
-    Eligibility, EligibilityRequest, Plan, PlanRequest, RequestError, RuleSet,
-};
 use tracing::field::{Empty, Field, Visit};
 use tracing::{Instrument, Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -345,92 +341,6 @@ impl<B: http_body::Body> http_body::Body for CountedBody<B> {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-// ---- decisions ----------------------------------------------------------------------------------
-
-/// A disabled span unless `protocol_server::decision` is enabled at DEBUG (the OpenTelemetry
-/// layer enables it when traces are exported); only then are its fields evaluated.
-fn decision_span(operation: &'static str, rs: &RuleSet) -> Span {
-    tracing::debug_span!(
-        target: DECISION_TARGET,
-        "engine.decide",
-        otel.kind = "internal",
-        protocol.operation = operation,
-        protocol.ruleset.id = rs.meta().id.as_str(),
-        protocol.ruleset.version = rs.meta().version.as_str(),
-        protocol.treatment = Empty,
-        protocol.decision = Empty,
-    )
-}
-
-fn decided(span: &Span, operation: &'static str, treatment: &str, decision: Option<Decision>) {
-    span.record("protocol.treatment", treatment);
-    if let Some(d) = decision {
-        span.record("protocol.decision", d.as_str());
-        if let Some(m) = metrics::get() {
-            m.decision(operation, treatment, d.as_str());
-        }
-    }
-}
-
-/// [`RuleSet::eligibility`], observed.
-pub fn eligibility(rs: &RuleSet, req: &EligibilityRequest) -> Result<Eligibility, RequestError> {
-    let span = decision_span("eligibility", rs);
-    let answer = span.in_scope(|| rs.eligibility(req));
-    if let Ok(e) = &answer {
-        decided(&span, "eligibility", &e.treatment, Some(e.decision));
-    }
-    answer
-}
-
-/// [`RuleSet::contraindications`], observed: one decision per treatment checked; the span names
-/// the treatment when only one was checked, and the strongest outcome.
-pub fn contraindications(
-    rs: &RuleSet,
-    req: &ContraindicationRequest,
-) -> Result<ContraindicationReport, RequestError> {
-    let span = decision_span("contraindications", rs);
-    let report = span.in_scope(|| rs.contraindications(req));
-    if let Ok(r) = &report {
-        if let [only] = r.results.as_slice() {
-            span.record("protocol.treatment", only.treatment.as_str());
-        }
-        if let Some(strongest) = r.results.iter().map(|o| o.decision).max() {
-            span.record("protocol.decision", strongest.as_str());
-        }
-        if let Some(m) = metrics::get() {
-            for o in &r.results {
-                m.decision("contraindications", &o.treatment, o.decision.as_str());
-            }
-        }
-    }
-    report
-}
-
-/// [`RuleSet::depth_limits`], observed (a decision only when client facts came with it).
-pub fn depth_limits(rs: &RuleSet, req: &DepthLimitsRequest) -> Result<DepthLimits, RequestError> {
-    let span = decision_span("depth_limits", rs);
-    let limits = span.in_scope(|| rs.depth_limits(req));
-    if let Ok(l) = &limits {
-        decided(
-            &span,
-            "depth_limits",
-            &l.treatment,
-            l.client.as_ref().map(|c| c.decision),
-        );
-    }
-    limits
-}
-
-/// [`RuleSet::plan`], observed (the decision is the first session's eligibility).
-pub fn plan(rs: &RuleSet, req: &PlanRequest) -> Result<Plan, RequestError> {
-    let span = decision_span("plan", rs);
-    let plan = span.in_scope(|| rs.plan(req));
-    if let Ok(p) = &plan {
-        decided(&span, "plan", &p.treatment, Some(p.first_session.decision));
-    }
-    plan
 }
 
 // ---- JSON log lines -----------------------------------------------------------------------------

@@ -199,9 +199,10 @@ impl App {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .context("building the reflection service")?;
-        let protocol = ProtocolServer::new(ProtocolService::new(self.ctx.clone()))
-            .max_decoding_message_size(MAX_BODY_BYTES);
-        let admin = AdminServer::new(AdminService::new(self.ctx.clone()))
+        let protocol =
+            ProtocolServer::new(ProtocolService::new(crate::app::App::new(self.ctx.clone())))
+                .max_decoding_message_size(MAX_BODY_BYTES);
+        let admin = AdminServer::new(AdminService::new(crate::app::App::new(self.ctx.clone())))
             .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES);
         let grpc = tonic::transport::Server::builder()
             .timeout(timeout)

@@ -16,3 +16,4 @@ mod common;
 mod faults;
 mod propagation;
 mod request_path;
+mod tenancy;

@@ -1,42 +1,38 @@
-//! The `RuleSetAdmin` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, scope
-//! `admin`, on the same [`RuleSetStore`] calls. Status mapping in [`status::store`]; without
-//! Redis every method is FAILED_PRECONDITION.
+//! The `RuleSetAdmin` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, through
+//! the same door ([`crate::app::admin`]: scope `admin` for the key's own clinic, `platform` for
+//! the rest). Errors map as every error does ([`super::status`]); without Redis every method is
+//! FAILED_PRECONDITION.
 
 use std::sync::Arc;
 
 use protocol_engine::Format;
 use tonic::{Code, Request, Response, Status};
 
+use super::pb;
 use super::pb::rule_set_admin_server::RuleSetAdmin;
-use super::{pb, status};
+use crate::app::admin::ExpectedCurrent;
+use crate::app::{App, AppError};
 use crate::auth::{Caller, Scope};
-use crate::context::Context;
-use crate::store::{Activated, Expected, RuleSetStore, StoreError, VersionInfo};
+use crate::store::{Activated, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
 pub struct AdminService {
-    ctx: Context,
+    app: App,
 }
 
 impl AdminService {
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
-    /// Authenticates (scope `admin`) and hands out the store.
-    fn authorize<T>(&self, request: &Request<T>) -> Result<(Arc<Caller>, &RuleSetStore), Status> {
+    /// The caller of a request, authenticated at the door for `admin`.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, Status> {
         let credential = request
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        let caller = self
-            .ctx
-            .keys
-            .authorize(credential, Scope::Admin)
-            .map_err(status::auth)?;
-        let store = self.ctx.store.as_deref().ok_or_else(status::no_store)?;
-        Ok((caller, store))
+        Ok(self.app.authenticate(credential, Scope::Admin)?)
     }
 }
 
@@ -61,18 +57,27 @@ fn versions(id: String, versions: Vec<VersionInfo>) -> pb::RuleSetVersions {
 }
 
 fn activated(a: Activated) -> pb::ActivatedRuleSet {
-    tracing::info!(
-        id = %a.id,
-        version = %a.version,
-        digest = %a.digest,
-        previous = a.previous.as_deref().unwrap_or(""),
-        "rule set activated"
-    );
     pb::ActivatedRuleSet {
         id: a.id,
         version: a.version,
         digest: a.digest,
         previous: a.previous,
+    }
+}
+
+/// A publish conflict is ALREADY_EXISTS (the version exists with other content); every other
+/// failure maps as everywhere.
+fn publish_status(e: AppError) -> Status {
+    let conflict = matches!(e, AppError::Store(StoreError::Conflict { .. }));
+    let status = Status::from(e);
+    if conflict {
+        Status::with_details(
+            Code::AlreadyExists,
+            status.message(),
+            status.details().to_vec().into(),
+        )
+    } else {
+        status
     }
 }
 
@@ -82,23 +87,17 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::PublishRuleSetRequest>,
     ) -> Result<Response<pb::PublishRuleSetResponse>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
+        let caller = self.caller(&request)?;
         let req = request.into_inner();
         let format = match pb::DocumentFormat::try_from(req.format) {
             Ok(pb::DocumentFormat::Json) => Format::Json,
             _ => Format::Yaml,
         };
-        let published = store
-            .publish_text(&req.document, format)
+        let published = self
+            .app
+            .publish(&caller, &req.document, format)
             .await
-            .map_err(|e| status::store(e, Code::AlreadyExists))?;
-        tracing::info!(
-            id = %published.id,
-            version = %published.version,
-            digest = %published.digest,
-            created = published.created,
-            "rule set published"
-        );
+            .map_err(publish_status)?;
         Ok(Response::new(pb::PublishRuleSetResponse {
             id: published.id,
             version: published.version,
@@ -111,16 +110,14 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::ListRuleSetsRequest>,
     ) -> Result<Response<pb::ListRuleSetsResponse>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
-        let fail = |e| status::store(e, Code::Aborted);
-        let mut rulesets = Vec::new();
-        for id in store.list_ids().await.map_err(fail)? {
-            match store.list_versions(&id).await {
-                Ok(v) => rulesets.push(versions(id, v)),
-                Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(fail(e)),
-            }
-        }
+        let caller = self.caller(&request)?;
+        let rulesets = self
+            .app
+            .list(&caller)
+            .await?
+            .into_iter()
+            .map(|(id, v)| versions(id, v))
+            .collect();
         Ok(Response::new(pb::ListRuleSetsResponse { rulesets }))
     }
 
@@ -128,12 +125,9 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::ListRuleSetVersionsRequest>,
     ) -> Result<Response<pb::RuleSetVersions>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
+        let caller = self.caller(&request)?;
         let id = request.into_inner().id;
-        let list = store
-            .list_versions(&id)
-            .await
-            .map_err(|e| status::store(e, Code::Aborted))?;
+        let list = self.app.versions(&caller, &id).await?;
         Ok(Response::new(versions(id, list)))
     }
 
@@ -141,17 +135,16 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::GetRuleSetVersionRequest>,
     ) -> Result<Response<pb::RuleSetDocument>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
+        let caller = self.caller(&request)?;
         let req = request.into_inner();
-        let fail = |e| status::store(e, Code::Aborted);
-        let fetched = store.fetch(&req.id, &req.version).await.map_err(fail)?;
-        let active = store.active_versions().await.map_err(fail)?;
+        let stored = self.app.version(&caller, &req.id, &req.version).await?;
+        let f = stored.fetched;
         Ok(Response::new(pb::RuleSetDocument {
-            active: active.get(&fetched.id) == Some(&fetched.version),
-            id: fetched.id,
-            version: fetched.version,
-            digest: fetched.digest,
-            document_json: fetched.json,
+            active: stored.active,
+            id: f.id,
+            version: f.version,
+            digest: f.digest,
+            document_json: f.json,
         }))
     }
 
@@ -159,17 +152,26 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::ActivateRuleSetRequest>,
     ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
+        let caller = self.caller(&request)?;
         let req = request.into_inner();
         let expected = match (req.expected_current, req.expect_none_active) {
-            (Some(v), _) => Expected::Version(v),
-            (None, true) => Expected::Absent,
-            (None, false) => Expected::Any,
+            (Some(_), true) => {
+                return Err(AppError::Contradiction {
+                    field: "expect_none_active".into(),
+                    message: "set either `expected_current` or `expect_none_active`, not both: \
+                              they contradict each other"
+                        .into(),
+                }
+                .into());
+            }
+            (Some(v), false) => ExpectedCurrent::Version(v),
+            (None, true) => ExpectedCurrent::None,
+            (None, false) => ExpectedCurrent::Unchecked,
         };
-        let a = store
-            .activate(&req.id, &req.version, expected)
-            .await
-            .map_err(|e| status::store(e, Code::Aborted))?;
+        let a = self
+            .app
+            .activate(&caller, &req.id, &req.version, expected)
+            .await?;
         Ok(Response::new(activated(a)))
     }
 
@@ -177,16 +179,17 @@ impl RuleSetAdmin for AdminService {
         &self,
         request: Request<pb::RollbackRuleSetRequest>,
     ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
-        let (_caller, store) = self.authorize(&request)?;
+        let caller = self.caller(&request)?;
         let req = request.into_inner();
-        let a = store
+        let a = self
+            .app
             .rollback(
+                &caller,
                 &req.id,
                 req.to_version.as_deref(),
                 req.expected_current.as_deref(),
             )
-            .await
-            .map_err(|e| status::store(e, Code::Aborted))?;
+            .await?;
         Ok(Response::new(activated(a)))
     }
 }

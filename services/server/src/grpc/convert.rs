@@ -9,6 +9,7 @@
 //! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
 //! which is a protobuf enum.
 
+use crate::app::DepthAnswer;
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
@@ -327,6 +328,13 @@ pub fn contraindication_report(r: &ContraindicationReport) -> pb::Contraindicati
         ruleset: Some(ruleset(&r.ruleset)),
         missing_inputs: r.missing_inputs.clone(),
     }
+}
+
+/// Depth limits with their etag, as the door answers them.
+pub fn depth_answer(a: DepthAnswer) -> pb::DepthLimits {
+    let mut out = depth_limits(&a.limits);
+    out.etag = a.etag;
+    out
 }
 
 pub fn depth_limits(d: &DepthLimits) -> pb::DepthLimits {

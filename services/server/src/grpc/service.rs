@@ -1,48 +1,36 @@
-//! The `TreatmentProtocol` service: each method authenticates (scope as in REST), converts the
-//! request to the engine's type, asks the engine, converts the answer. Same rule set, same
-//! decisions as REST.
+//! The `TreatmentProtocol` service: each method authenticates through the door, converts the
+//! request to the engine's type, asks the door, converts the answer. Same door, same rule set,
+//! same decisions as REST.
 
 use std::sync::Arc;
 
+use protocol_engine::{FieldViolation, RequestError};
 use tonic::{Request, Response, Status};
 
 use super::pb::treatment_protocol_server::TreatmentProtocol;
-use super::{convert, pb, status, watch};
+use super::{convert, pb, watch};
+use crate::app::{App, AppError, Batch, FactsQuestion, TreatmentQuestion, TreatmentsQuestion};
 use crate::auth::{Caller, Scope};
-use crate::context::{Context, MAX_BATCH, check_batch, new_decision_id, prefixed};
-use protocol_engine::{FieldViolation, RequestError};
+use crate::context::prefixed;
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
 pub struct ProtocolService {
-    ctx: Context,
+    app: App,
 }
 
 impl ProtocolService {
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
-    fn authorize<T>(&self, request: &Request<T>, scope: Scope) -> Result<Arc<Caller>, Status> {
+    /// The caller of a request: its `authorization` metadata, authenticated at the door.
+    fn caller<T>(&self, request: &Request<T>, scope: Scope) -> Result<Arc<Caller>, Status> {
         let credential = request
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        self.ctx
-            .keys
-            .authorize(credential, scope)
-            .map_err(status::auth)
-    }
-
-    /// Runs `f` on the caller's rule set.
-    fn with_ruleset<R>(
-        &self,
-        caller: &Caller,
-        f: impl FnOnce(&protocol_engine::RuleSet) -> Result<R, RequestError>,
-    ) -> Result<R, Status> {
-        let catalog = self.ctx.catalog();
-        let rs = Context::ruleset(&catalog, caller).map_err(status::no_ruleset)?;
-        f(rs).map_err(status::invalid)
+        Ok(self.app.authenticate(credential, scope)?)
     }
 }
 
@@ -52,13 +40,12 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::EligibilityRequest>,
     ) -> Result<Response<pb::Eligibility>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
-        self.ctx.check_fresh().map_err(status::stale)?;
-        let req = convert::eligibility_request(request.into_inner()).map_err(status::invalid)?;
-        let answer = self.with_ruleset(&caller, |rs| crate::observe::eligibility(rs, &req))?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
+        let d = self.app.ask(&caller, &req)?;
         Ok(Response::new(convert::eligibility(
-            &answer,
-            new_decision_id(),
+            &d.answer,
+            d.decision_id,
         )))
     }
 
@@ -66,15 +53,9 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::EligibilityBatchRequest>,
     ) -> Result<Response<pb::EligibilityBatchResponse>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
-        self.ctx.check_fresh().map_err(status::stale)?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
         let checks = request.into_inner().checks;
-        if checks.len() > MAX_BATCH {
-            return Err(status::invalid(RequestError::field(
-                "checks",
-                format!("at most {MAX_BATCH} checks per batch, got {}", checks.len()),
-            )));
-        }
+        Batch::check_size(checks.len())?;
         let mut reqs = Vec::with_capacity(checks.len());
         let mut violations = Vec::new();
         for (i, check) in checks.into_iter().enumerate() {
@@ -87,13 +68,13 @@ impl TreatmentProtocol for ProtocolService {
             }
         }
         if !violations.is_empty() {
-            return Err(status::invalid(RequestError { violations }));
+            return Err(AppError::from(RequestError { violations }).into());
         }
-        let answers = self.with_ruleset(&caller, |rs| check_batch(rs, &reqs))?;
+        let answers = self.app.ask(&caller, &Batch(reqs))?;
         Ok(Response::new(pb::EligibilityBatchResponse {
             results: answers
-                .iter()
-                .map(|e| convert::eligibility(e, new_decision_id()))
+                .into_iter()
+                .map(|d| convert::eligibility(&d.answer, d.decision_id))
                 .collect(),
         }))
     }
@@ -102,12 +83,10 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::ContraindicationRequest>,
     ) -> Result<Response<pb::ContraindicationReport>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
-        self.ctx.check_fresh().map_err(status::stale)?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
         let req =
-            convert::contraindication_request(request.into_inner()).map_err(status::invalid)?;
-        let report =
-            self.with_ruleset(&caller, |rs| crate::observe::contraindications(rs, &req))?;
+            convert::contraindication_request(request.into_inner()).map_err(AppError::from)?;
+        let report = self.app.ask(&caller, &req)?;
         Ok(Response::new(convert::contraindication_report(&report)))
     }
 
@@ -115,10 +94,10 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::DepthLimitsRequest>,
     ) -> Result<Response<pb::DepthLimits>, Status> {
-        let caller = self.authorize(&request, Scope::Devices)?;
-        let req = convert::depth_limits_request(request.into_inner()).map_err(status::invalid)?;
-        let limits = watch::current(&self.ctx, &caller, &req)?;
-        Ok(Response::new(limits))
+        let caller = self.caller(&request, Scope::Devices)?;
+        let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
+        let answer = self.app.ask(&caller, &req)?;
+        Ok(Response::new(convert::depth_answer(answer)))
     }
 
     type WatchDepthLimitsStream = watch::WatchStream;
@@ -127,11 +106,11 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::DepthLimitsRequest>,
     ) -> Result<Response<Self::WatchDepthLimitsStream>, Status> {
-        let caller = self.authorize(&request, Scope::Devices)?;
+        let caller = self.caller(&request, Scope::Devices)?;
         let mut inner = request.into_inner();
         let resume = inner.resume_etag.take();
-        let req = convert::depth_limits_request(inner).map_err(status::invalid)?;
-        let stream = watch::depth_limits(self.ctx.clone(), caller, req, resume)?;
+        let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
+        let stream = watch::depth_limits(self.app.clone(), caller, req, resume)?;
         Ok(Response::new(stream))
     }
 
@@ -139,10 +118,9 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::PlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
-        let caller = self.authorize(&request, Scope::Plans)?;
-        self.ctx.check_fresh().map_err(status::stale)?;
-        let req = convert::plan_request(request.into_inner()).map_err(status::invalid)?;
-        let plan = self.with_ruleset(&caller, |rs| crate::observe::plan(rs, &req))?;
+        let caller = self.caller(&request, Scope::Plans)?;
+        let req = convert::plan_request(request.into_inner()).map_err(AppError::from)?;
+        let plan = self.app.ask(&caller, &req)?;
         Ok(Response::new(convert::plan(&plan)))
     }
 
@@ -150,8 +128,8 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::ListTreatmentsRequest>,
     ) -> Result<Response<pb::TreatmentList>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
-        let list = self.with_ruleset(&caller, |rs| Ok(rs.treatments()))?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let list = self.app.ask(&caller, &TreatmentsQuestion)?;
         Ok(Response::new(convert::treatment_list(&list)))
     }
 
@@ -159,24 +137,18 @@ impl TreatmentProtocol for ProtocolService {
         &self,
         request: Request<pb::GetTreatmentRequest>,
     ) -> Result<Response<pb::TreatmentInfo>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
         let code = request.into_inner().code;
-        let info = self.with_ruleset(&caller, |rs| Ok(rs.treatment(&code)))?;
-        match info {
-            Some(t) => Ok(Response::new(convert::treatment(&t))),
-            None => Err(Status::not_found(format!(
-                "no treatment '{}'",
-                code.chars().take(64).collect::<String>()
-            ))),
-        }
+        let info = self.app.ask(&caller, &TreatmentQuestion(code))?;
+        Ok(Response::new(convert::treatment(&info)))
     }
 
     async fn list_facts(
         &self,
         request: Request<pb::ListFactsRequest>,
     ) -> Result<Response<pb::FactList>, Status> {
-        let caller = self.authorize(&request, Scope::Eligibility)?;
-        let list = self.with_ruleset(&caller, |rs| Ok(rs.facts()))?;
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let list = self.app.ask(&caller, &FactsQuestion)?;
         Ok(Response::new(convert::fact_list(&list)))
     }
 }

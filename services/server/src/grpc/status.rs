@@ -6,14 +6,116 @@ use protocol_engine::RequestError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::app::AppError;
 use crate::auth::AuthError;
-use crate::context::{NoRuleSet, Stale};
 use crate::store::StoreError;
+
+/// The `ErrorInfo.domain` of every error this service returns.
+pub const DOMAIN: &str = "treatment-protocol";
+
+/// Every failure of the door as a status: the code, a bounded message, and `ErrorInfo` with the
+/// same reason REST puts in its problem (plus `BadRequest` naming fields, and the ids a rule-set
+/// conflict concerns).
+impl From<AppError> for Status {
+    fn from(e: AppError) -> Self {
+        let reason = e.reason();
+        let mut metadata: Vec<(String, String)> = Vec::new();
+        let (code, message, mut details) = match e {
+            AppError::Invalid(r) => invalid_parts(&r),
+            AppError::Store(StoreError::Invalid(load)) => load_parts(&load),
+            AppError::Auth(a) => {
+                if let AuthError::Forbidden(scope) = a {
+                    metadata.push(("scope".into(), scope.to_string()));
+                }
+                let s = auth(a);
+                (s.code(), s.message().to_owned(), ErrorDetails::new())
+            }
+            AppError::Store(StoreError::Conflict {
+                id,
+                version,
+                current,
+                message,
+            }) => {
+                metadata.push(("id".into(), id));
+                metadata.push(("version".into(), version));
+                metadata.push(("current".into(), current.unwrap_or_default()));
+                (Code::Aborted, clip(&message), ErrorDetails::new())
+            }
+            AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
+                metadata.push(("id".into(), id.clone()));
+                (
+                    Code::PermissionDenied,
+                    clip(&e.to_string()),
+                    ErrorDetails::new(),
+                )
+            }
+            other => {
+                let code = match &other {
+                    AppError::Stale(_) | AppError::NoRuleSet => Code::Unavailable,
+                    AppError::Contradiction { .. } => Code::InvalidArgument,
+                    AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
+                        Code::NotFound
+                    }
+                    AppError::NoStore => Code::FailedPrecondition,
+                    AppError::Store(StoreError::Corrupt { .. }) => {
+                        tracing::error!(error = %other, "stored rule set refused");
+                        Code::DataLoss
+                    }
+                    _ => Code::Unavailable,
+                };
+                let mut details = ErrorDetails::new();
+                if let AppError::Contradiction { field, message } = &other {
+                    details.add_bad_request_violation(clip(field), clip(message));
+                }
+                (code, clip(&other.to_string()), details)
+            }
+        };
+        details.set_error_info(
+            reason,
+            DOMAIN,
+            metadata
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// Code, message and `BadRequest` of a request error.
+fn invalid_parts(e: &RequestError) -> (Code, String, ErrorDetails) {
+    let mut details = ErrorDetails::new();
+    for v in e.violations.iter().take(MAX_VIOLATIONS) {
+        details.add_bad_request_violation(clip(&v.field), clip(&v.message));
+    }
+    let message = match e.violations.as_slice() {
+        [one] if one.field.is_empty() => clip(&one.message),
+        [one] => format!("{}: {}", clip(&one.field), clip(&one.message)),
+        many => format!("{} fields are invalid", many.len()),
+    };
+    (Code::InvalidArgument, message, details)
+}
+
+/// Code, message and `BadRequest` of a rule-set document that does not validate.
+fn load_parts(load: &protocol_engine::LoadError) -> (Code, String, ErrorDetails) {
+    let mut details = ErrorDetails::new();
+    for p in load.problems.iter().take(MAX_VIOLATIONS) {
+        let message = match p.line {
+            Some(line) => format!("line {line}: {}", p.message),
+            None => p.message.clone(),
+        };
+        details.add_bad_request_violation(clip(&p.path), clip(&message));
+    }
+    let message = match load.problems.as_slice() {
+        [one] => clip(&one.to_string()),
+        many => format!("the rule set is invalid ({} problems)", many.len()),
+    };
+    (Code::InvalidArgument, message, details)
+}
 
 /// Status messages and violation descriptions travel in HTTP/2 headers: keep them small even
 /// when a message echoes a huge client value.
 const MAX_TEXT: usize = 256;
-const MAX_VIOLATIONS: usize = 50;
+use crate::app::MAX_VIOLATIONS;
 
 fn clip(s: &str) -> String {
     if s.len() <= MAX_TEXT {
@@ -39,77 +141,12 @@ pub fn invalid(e: RequestError) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
-pub fn auth(e: AuthError) -> Status {
+fn auth(e: AuthError) -> Status {
     match e {
         AuthError::Missing => Status::unauthenticated(
             "an API key is required: send `authorization: Bearer <key>` metadata",
         ),
         AuthError::Unknown => Status::unauthenticated(e.to_string()),
         AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
-    }
-}
-
-pub fn no_ruleset(_: NoRuleSet) -> Status {
-    Status::unavailable("no rule set is loaded")
-}
-
-/// The fail-closed stale policy refuses decisions.
-pub fn stale(s: Stale) -> Status {
-    Status::unavailable(s.to_string())
-}
-
-/// The rule-set admin service on a server without Redis.
-pub fn no_store() -> Status {
-    Status::failed_precondition(
-        "this server runs on its local rule sets only: set PROTOCOL_REDIS_URL to publish, \
-         activate and roll back rule-set versions",
-    )
-}
-
-/// A store error as a status (the REST statuses of `StoreError::http_status`, in gRPC terms).
-/// `conflict` is the code for a conflict: ABORTED for activations, ALREADY_EXISTS for a publish.
-pub fn store(e: StoreError, conflict: Code) -> Status {
-    match e {
-        StoreError::Invalid(load) => {
-            let mut details = ErrorDetails::new();
-            for p in load.problems.iter().take(MAX_VIOLATIONS) {
-                let message = match p.line {
-                    Some(line) => format!("line {line}: {}", p.message),
-                    None => p.message.clone(),
-                };
-                details.add_bad_request_violation(clip(&p.path), clip(&message));
-            }
-            let message = match load.problems.as_slice() {
-                [one] => clip(&one.to_string()),
-                many => format!("the rule set is invalid ({} problems)", many.len()),
-            };
-            Status::with_error_details(Code::InvalidArgument, message, details)
-        }
-        StoreError::Conflict {
-            id,
-            version,
-            current,
-            message,
-        } => {
-            let mut details = ErrorDetails::new();
-            details.set_error_info(
-                "CONFLICT",
-                "treatment-protocol",
-                [
-                    ("id".to_owned(), id),
-                    ("version".to_owned(), version),
-                    ("current".to_owned(), current.unwrap_or_default()),
-                ],
-            );
-            Status::with_error_details(conflict, clip(&message), details)
-        }
-        e @ StoreError::NotFound { .. } => Status::not_found(clip(&e.to_string())),
-        e @ StoreError::Corrupt { .. } => {
-            tracing::error!(error = %e, "stored rule set refused");
-            Status::data_loss(clip(&e.to_string()))
-        }
-        e @ (StoreError::Unavailable(_) | StoreError::NoActive) => {
-            Status::unavailable(clip(&e.to_string()))
-        }
     }
 }

@@ -23,28 +23,23 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tonic::Status;
 
-use super::{convert, pb, status};
+use super::{convert, pb};
+use crate::app::App;
 use crate::auth::Caller;
-use crate::context::Context;
-use crate::http::depth::depth_etag;
 
 type Item = Result<pb::DepthLimitsUpdate, Status>;
 
 /// The response stream of `WatchDepthLimits`.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Item> + Send + 'static>>;
 
-/// The limits for a caller now, from the catalog served now, with their etag.
+/// The limits for a caller now, through the door (so from the catalog served now), with their
+/// etag.
 pub fn current(
-    ctx: &Context,
+    app: &App,
     caller: &Caller,
     req: &DepthLimitsRequest,
 ) -> Result<pb::DepthLimits, Status> {
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, caller).map_err(status::no_ruleset)?;
-    let limits = rs.depth_limits(req).map_err(status::invalid)?;
-    let mut out = convert::depth_limits(&limits);
-    out.etag = depth_etag(rs.meta(), req);
-    Ok(out)
+    Ok(convert::depth_answer(app.ask(caller, req)?))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
@@ -69,7 +64,7 @@ fn heartbeat(last: &pb::DepthLimits) -> Item {
 
 /// Everything one stream holds between polls: a few hundred bytes, whatever the client does.
 struct Watch {
-    ctx: Context,
+    app: App,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
     generation: watch::Receiver<u64>,
@@ -100,7 +95,7 @@ impl Watch {
                     if changed.is_err() {
                         return None;
                     }
-                    match current(&self.ctx, &self.caller, &self.req) {
+                    match current(&self.app, &self.caller, &self.req) {
                         Ok(now) if !same_limits(&now, &self.last) => {
                             self.last = now.clone();
                             self.ticker.reset();
@@ -124,15 +119,16 @@ impl Watch {
 
 /// Starts a stream. An invalid request fails the call itself (INVALID_ARGUMENT), not the stream.
 pub fn depth_limits(
-    ctx: Context,
+    app: App,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
     resume_etag: Option<String>,
 ) -> Result<WatchStream, Status> {
+    let ctx = app.context();
     // Subscribe first, then read: a swap in between is seen as a change, never missed.
     let mut generation = ctx.state.generation.subscribe();
     generation.borrow_and_update();
-    let first = current(&ctx, &caller, &req)?;
+    let first = current(&app, &caller, &req)?;
     let heartbeat_every = ctx.heartbeat.max(Duration::from_millis(10));
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -143,7 +139,7 @@ pub fn depth_limits(
     };
     let state = Watch {
         shutdown: ctx.shutdown.clone(),
-        ctx,
+        app,
         caller,
         req,
         generation,
@@ -168,6 +164,7 @@ mod tests {
     use super::*;
     use crate::auth::ApiKeys;
     use crate::catalog::{Catalog, Origin};
+    use crate::context::Context;
     use crate::state::AppState;
 
     fn catalog(version: &str, cheeks_mm: &str) -> Catalog {
@@ -256,7 +253,8 @@ devices:
             stale_policy: crate::config::StalePolicy::Serve,
             store: None,
         };
-        let mut stream = depth_limits(ctx.clone(), Arc::new(Caller::open()), request(), None)
+        let app = App::new(ctx);
+        let mut stream = depth_limits(app.clone(), Arc::new(Caller::open()), request(), None)
             .expect("stream starts");
         assert_eq!(cheeks(stream.next().await), (1.5, "1".into()));
 
@@ -277,11 +275,11 @@ devices:
 
         // A client resuming with the etag it last saw gets a heartbeat, not the same limits again;
         // one with an outdated etag gets the limits.
-        let etag = current(&ctx, &Caller::open(), &request())
+        let etag = current(&app, &Caller::open(), &request())
             .expect("limits")
             .etag;
         let mut resumed = depth_limits(
-            ctx.clone(),
+            app.clone(),
             Arc::new(Caller::open()),
             request(),
             Some(etag.clone()),
@@ -294,7 +292,7 @@ devices:
             other => panic!("expected a heartbeat, got {other:?}"),
         }
         let mut outdated = depth_limits(
-            ctx.clone(),
+            app.clone(),
             Arc::new(Caller::open()),
             request(),
             Some("\"old\"".into()),

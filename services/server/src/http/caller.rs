@@ -11,8 +11,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::problem::Problem;
+use crate::app::App;
 use crate::auth::{Caller, Scope};
-use crate::context::Context;
 
 /// A scope a handler requires, as a type.
 pub trait RequiredScope {
@@ -40,16 +40,15 @@ impl RequiredScope for AdminScope {
 /// A caller holding scope `S`.
 pub struct Authorized<S>(pub Arc<Caller>, pub PhantomData<S>);
 
-impl<S: RequiredScope + Send + Sync> FromRequestParts<Context> for Authorized<S> {
+impl<S: RequiredScope + Send + Sync> FromRequestParts<App> for Authorized<S> {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Problem> {
         let credential = parts
             .headers
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        ctx.keys
-            .authorize(credential, S::SCOPE)
+        app.authenticate(credential, S::SCOPE)
             .map(|caller| Authorized(caller, PhantomData))
             .map_err(Problem::from)
     }

@@ -8,7 +8,7 @@ use protocol_engine::{FactList, TreatmentInfo, TreatmentList};
 
 use super::caller::{Authorized, EligibilityScope};
 use super::problem::Problem;
-use crate::context::Context;
+use crate::app::{App, FactsQuestion, TreatmentQuestion, TreatmentsQuestion};
 
 /// Every treatment of the caller's rule set.
 #[utoipa::path(
@@ -23,11 +23,10 @@ use crate::context::Context;
     security(("api_key" = []))
 )]
 pub async fn list_treatments(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
 ) -> Result<Json<TreatmentList>, Problem> {
-    let catalog = ctx.catalog();
-    Ok(Json(Context::ruleset(&catalog, &caller)?.treatments()))
+    Ok(Json(app.ask(&caller, &TreatmentsQuestion)?))
 }
 
 /// One treatment by code.
@@ -45,16 +44,12 @@ pub async fn list_treatments(
     security(("api_key" = []))
 )]
 pub async fn get_treatment(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TreatmentInfo>, Problem> {
     let Path(code) = code.map_err(|e| Problem::field("code", e.body_text()))?;
-    let catalog = ctx.catalog();
-    Context::ruleset(&catalog, &caller)?
-        .treatment(&code)
-        .map(Json)
-        .ok_or_else(|| Problem::not_found(format!("no treatment '{code}'")))
+    Ok(Json(app.ask(&caller, &TreatmentQuestion(code))?))
 }
 
 /// The declared facts: what an intake form must ask.
@@ -70,9 +65,8 @@ pub async fn get_treatment(
     security(("api_key" = []))
 )]
 pub async fn list_facts(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
 ) -> Result<Json<FactList>, Problem> {
-    let catalog = ctx.catalog();
-    Ok(Json(Context::ruleset(&catalog, &caller)?.facts()))
+    Ok(Json(app.ask(&caller, &FactsQuestion)?))
 }

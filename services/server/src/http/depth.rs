@@ -1,7 +1,7 @@
 //! `GET /v1/depth-limits` (for devices: cacheable, with a strong `ETag` and `304 Not Modified`)
 //! and `POST /v1/depth-limits` (the same with client facts, so precaution caps apply).
 //!
-//! The ETag is a hash of the rule set's digest (for a clinic overlay, also its base's) and the
+//! The ETag ([`crate::app::depth_etag`]) is a hash of the rule set's digest (for a clinic overlay, also its base's) and the
 //! normalised query: the limits are a pure function of them, so a device that polls with `If-None-Match` gets `304` until the rule set
 //! changes — and a different clinic (a different rule set) never shares an ETag.
 
@@ -9,14 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol_engine::{DepthLimits, DepthLimitsRequest, RuleSetRef};
+use protocol_engine::{DepthLimits, DepthLimitsRequest};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::caller::{Authorized, DevicesScope};
 use super::extract::{JsonBody, StrictQuery};
 use super::problem::Problem;
-use crate::context::Context;
+use crate::app::{App, DepthAnswer};
 
 /// The query of `GET /v1/depth-limits`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::IntoParams)]
@@ -67,21 +66,12 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
     security(("api_key" = []))
 )]
 pub async fn depth_limits_get(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<DevicesScope>,
     headers: HeaderMap,
     StrictQuery(query): StrictQuery<DepthLimitsQuery>,
 ) -> Result<Response, Problem> {
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    let meta = rs.meta();
-    let tag = etag(
-        &meta.digest,
-        meta.base.as_deref().map(|b| b.digest.as_str()),
-        &query,
-        None,
-    );
-    let limits = crate::observe::depth_limits(rs, &query.into())?;
+    let DepthAnswer { limits, etag: tag } = app.ask(&caller, &DepthLimitsRequest::from(query))?;
     let Ok(tag_value) = HeaderValue::from_str(&tag) else {
         return Err(Problem::internal());
     };
@@ -117,63 +107,11 @@ pub async fn depth_limits_get(
     security(("api_key" = []))
 )]
 pub async fn depth_limits_post(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<DevicesScope>,
     JsonBody(req): JsonBody<DepthLimitsRequest>,
 ) -> Result<Json<DepthLimits>, Problem> {
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(crate::observe::depth_limits(rs, &req)?))
-}
-
-/// The strong validator of depth limits, REST `ETag` and gRPC `DepthLimits.etag` alike: it
-/// changes whenever the rule set served to the caller changes (its digest, and for a clinic
-/// overlay also its base's digest) or the request does.
-pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
-    let query = DepthLimitsQuery {
-        treatment: req.treatment.clone(),
-        device: req.device.clone(),
-        role: req.role.clone(),
-        zone: req.zone.clone(),
-        indication: req.indication.clone(),
-    };
-    let facts = req
-        .facts
-        .as_ref()
-        .map(|f| serde_json::to_vec(f).unwrap_or_default());
-    etag(
-        &meta.digest,
-        meta.base.as_deref().map(|b| b.digest.as_str()),
-        &query,
-        facts.as_deref(),
-    )
-}
-
-/// A strong ETag: SHA-256 over the rule-set digest (and its base's), the normalised query and
-/// the client facts if any, first 128 bits.
-fn etag(
-    digest: &str,
-    base: Option<&str>,
-    query: &DepthLimitsQuery,
-    facts: Option<&[u8]>,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(digest.as_bytes());
-    if let Some(base) = base {
-        h.update(b"\nbase:");
-        h.update(base.as_bytes());
-    }
-    h.update(b"\n");
-    h.update(serde_json::to_vec(query).unwrap_or_default());
-    if let Some(facts) = facts {
-        h.update(b"\nfacts:");
-        h.update(facts);
-    }
-    let hex: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("\"{hex}\"")
+    Ok(Json(app.ask(&caller, &req)?.limits))
 }
 
 /// `If-None-Match` matches (weak comparison, as RFC 9110 prescribes for it; `*` matches).
@@ -192,32 +130,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn etag_depends_on_digest_and_query() {
-        let q = DepthLimitsQuery {
-            treatment: "microneedling".into(),
-            device: "dermapen_4".into(),
-            role: "nurse".into(),
-            zone: None,
-            indication: None,
-        };
-        let a = etag("d1", None, &q, None);
-        assert_eq!(a, etag("d1", None, &q, None));
-        assert_ne!(a, etag("d2", None, &q, None));
-        // A clinic overlay whose base changed: another ETag.
-        assert_ne!(
-            etag("d1", Some("b1"), &q, None),
-            etag("d1", Some("b2"), &q, None)
-        );
-        assert_ne!(a, etag("d1", None, &q, Some(b"{}")));
-        let mut q2 = q.clone();
-        q2.zone = Some("cheeks".into());
-        assert_ne!(a, etag("d1", None, &q2, None));
+    fn if_none_match_compares_weakly_and_takes_a_list() {
+        let a = "\"abc\"";
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
             HeaderValue::from_str(&format!("\"x\", W/{a}")).expect("header"),
         );
-        assert!(if_none_match(&h, &a));
-        assert!(!if_none_match(&h, &etag("d2", None, &q, None)));
+        assert!(if_none_match(&h, a));
+        assert!(!if_none_match(&h, "\"def\""));
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::{Authorized, EligibilityScope};
 use super::extract::JsonBody;
 use super::problem::Problem;
-use crate::context::{Context, check_batch, new_decision_id};
+use crate::app::{App, Batch, Decided};
 
 /// An eligibility answer with its decision id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -23,11 +23,11 @@ pub struct EligibilityResponse {
     pub decision_id: String,
 }
 
-impl EligibilityResponse {
-    pub fn new(eligibility: Eligibility) -> Self {
+impl From<Decided<Eligibility>> for EligibilityResponse {
+    fn from(d: Decided<Eligibility>) -> Self {
         Self {
-            eligibility,
-            decision_id: new_decision_id(),
+            eligibility: d.answer,
+            decision_id: d.decision_id,
         }
     }
 }
@@ -64,16 +64,11 @@ pub struct EligibilityBatchResponse {
     security(("api_key" = []))
 )]
 pub async fn check_eligibility(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityRequest>,
 ) -> Result<Json<EligibilityResponse>, Problem> {
-    ctx.check_fresh()?;
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(EligibilityResponse::new(crate::observe::eligibility(
-        rs, &req,
-    )?)))
+    Ok(Json(app.ask(&caller, &req)?.into()))
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.
@@ -94,18 +89,14 @@ pub async fn check_eligibility(
     security(("api_key" = []))
 )]
 pub async fn check_eligibility_batch(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityBatchRequest>,
 ) -> Result<Json<EligibilityBatchResponse>, Problem> {
-    ctx.check_fresh()?;
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    let results = check_batch(rs, &req.checks)?
-        .into_iter()
-        .map(EligibilityResponse::new)
-        .collect();
-    Ok(Json(EligibilityBatchResponse { results }))
+    let results = app.ask(&caller, &Batch(req.checks))?;
+    Ok(Json(EligibilityBatchResponse {
+        results: results.into_iter().map(EligibilityResponse::from).collect(),
+    }))
 }
 
 /// Which treatments are contraindicated for this client, and what must still be asked?
@@ -126,12 +117,9 @@ pub async fn check_eligibility_batch(
     security(("api_key" = []))
 )]
 pub async fn check_contraindications(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<ContraindicationRequest>,
 ) -> Result<Json<ContraindicationReport>, Problem> {
-    ctx.check_fresh()?;
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(crate::observe::contraindications(rs, &req)?))
+    Ok(Json(app.ask(&caller, &req)?))
 }

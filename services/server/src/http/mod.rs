@@ -18,6 +18,8 @@ mod timeout;
 use std::time::Duration;
 
 use axum::Router;
+
+use crate::app::App;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -75,7 +77,7 @@ pub fn router(ctx: Context, request_timeout: Duration) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(timeout::RequestTimeoutLayer::new(request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(ctx)
+        .with_state(App::new(ctx))
 }
 
 async fn openapi_json() -> Response {

@@ -7,7 +7,7 @@ use protocol_engine::{Plan, PlanRequest};
 use super::caller::{Authorized, PlansScope};
 use super::extract::JsonBody;
 use super::problem::Problem;
-use crate::context::Context;
+use crate::app::App;
 
 /// Sessions, dates, depth per zone and session, care instructions and the results timeline.
 #[utoipa::path(
@@ -27,12 +27,9 @@ use crate::context::Context;
     security(("api_key" = []))
 )]
 pub async fn build_plan(
-    State(ctx): State<Context>,
+    State(app): State<App>,
     Authorized(caller, _): Authorized<PlansScope>,
     JsonBody(req): JsonBody<PlanRequest>,
 ) -> Result<Json<Plan>, Problem> {
-    ctx.check_fresh()?;
-    let catalog = ctx.catalog();
-    let rs = Context::ruleset(&catalog, &caller)?;
-    Ok(Json(crate::observe::plan(rs, &req)?))
+    Ok(Json(app.ask(&caller, &req)?))
 }

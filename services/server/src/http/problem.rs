@@ -8,10 +8,14 @@ use axum::response::{IntoResponse, Response};
 use protocol_engine::{FieldViolation, RequestError};
 use serde::Serialize;
 
+use crate::app::AppError;
 use crate::auth::AuthError;
 use crate::context::{NoRuleSet, Stale};
+use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+pub use crate::app::MAX_VIOLATIONS;
 
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -31,6 +35,12 @@ pub struct Problem {
     /// `checks[3].treatment`); empty for problems not about a field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldViolation>,
+    /// Extension members: `reason`, the stable reason of the error (the gRPC `ErrorInfo.reason`
+    /// of the same failure), and for a rule-set problem what it is about (`id`, `version`,
+    /// `current`). Boxed: most problems carry none, and every handler returns this type.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Problem {
@@ -41,7 +51,15 @@ impl Problem {
             status: status.as_u16(),
             detail,
             errors: Vec::new(),
+            extensions: None,
         }
+    }
+
+    fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions
+            .get_or_insert_default()
+            .insert(name.to_owned(), value.into());
+        self
     }
 
     /// Any other problem: `kind` becomes `urn:treatment-protocol:problem:<kind>`.
@@ -53,13 +71,18 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// 400: the request names fields that are wrong.
-    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
+    /// 400: the request names fields that are wrong (the first [`MAX_VIOLATIONS`] of them).
+    pub fn invalid(mut violations: Vec<FieldViolation>) -> Self {
         let detail = match violations.as_slice() {
             [one] if one.field.is_empty() => one.message.clone(),
             [one] => format!("{}: {}", one.field, one.message),
+            many if many.len() > MAX_VIOLATIONS => format!(
+                "{} fields are invalid (the first {MAX_VIOLATIONS} are listed)",
+                many.len()
+            ),
             many => format!("{} fields are invalid", many.len()),
         };
+        violations.truncate(MAX_VIOLATIONS);
         Self {
             errors: violations,
             ..Self::new(
@@ -182,6 +205,108 @@ impl From<Stale> for Problem {
             "Rule set too stale to decide",
             Some(stale.to_string()),
         )
+    }
+}
+
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Self {
+        let reason = e.reason();
+        let p = match e {
+            AppError::Auth(a) => Self::from(a),
+            AppError::NotYourRuleSet { ref id, .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                Some(e.to_string()),
+            )
+            .with("id", id.clone()),
+            AppError::NewRuleSet { ref id } => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                Some(e.to_string()),
+            )
+            .with("id", id.clone()),
+            AppError::Stale(s) => Self::from(s),
+            AppError::NoRuleSet => Self::from(NoRuleSet),
+            AppError::Invalid(r) => Self::from(r),
+            AppError::Contradiction { field, message } => Self::field(field, message),
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::NoStore => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "redis-not-configured",
+                "Rule-set admin needs Redis",
+                Some(AppError::NoStore.to_string()),
+            ),
+            AppError::Store(s) => Self::from(s),
+        };
+        p.with("reason", reason)
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(load) => {
+                let mut p = Self::invalid(
+                    load.problems
+                        .iter()
+                        .map(|p| FieldViolation {
+                            field: p.path.clone(),
+                            message: match p.line {
+                                Some(line) => format!("line {line}: {}", p.message),
+                                None => p.message.clone(),
+                            },
+                        })
+                        .collect(),
+                );
+                p.kind = "urn:treatment-protocol:problem:invalid-ruleset".into();
+                p.title = "The rule set is invalid".into();
+                p.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
+                p
+            }
+            StoreError::Conflict {
+                id,
+                version,
+                current,
+                message,
+            } => Self::custom(StatusCode::CONFLICT, "conflict", "Conflict", message)
+                .with("id", id)
+                .with("version", version)
+                .with("current", current),
+            StoreError::NotFound {
+                ref id,
+                ref version,
+            } => {
+                let p = Self::not_found(e.to_string()).with("id", id.clone());
+                match version {
+                    Some(v) => p.with("version", v.clone()),
+                    None => p,
+                }
+            }
+            StoreError::Corrupt {
+                ref id,
+                ref version,
+                ..
+            } => {
+                tracing::error!(error = %e, "stored rule set refused");
+                Self::custom(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt-ruleset",
+                    "Stored rule set refused",
+                    e.to_string(),
+                )
+                .with("id", id.clone())
+                .with("version", version.clone())
+            }
+            StoreError::Unavailable(_) | StoreError::NoActive => Self::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
     }
 }
 

@@ -1,8 +1,11 @@
 //! Rule-set admin under `/v1/rulesets` (scope `admin`): publish a version, list rule sets and
 //! versions, fetch one version, activate a version (compare-and-set) and roll back.
 //!
-//! These handlers are the only REST handlers that talk to Redis; the request path never does.
-//! Without `PROTOCOL_REDIS_URL` they answer `503` (`redis-not-configured`). Every answer names id,
+//! The operations, and the tenant rule (an `admin` key manages only its own clinic's rule set;
+//! the base, other clinics and new ids need `platform`), live in the door
+//! ([`crate::app::admin`]); these handlers parse and render. They are the only REST handlers that
+//! reach Redis; the request path never does. Without `PROTOCOL_REDIS_URL` they answer `503`
+//! (`redis-not-configured`). Every answer names id,
 //! version and digest. Errors are problem+json: `422 invalid-ruleset` naming every field at fault,
 //! `409 conflict` (same version with other content; activation whose `expected_current` is not
 //! the active version) naming `id`, `version` and `current`, `404`, `503 unavailable` (Redis
@@ -14,14 +17,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol_engine::{FieldViolation, Format, LoadError};
+use protocol_engine::Format;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::caller::{AdminScope, Authorized};
 use super::extract::JsonBody;
-use super::problem::{PROBLEM_JSON, Problem};
-use crate::context::Context;
-use crate::store::{Activated, Expected, Published, StoreError, VersionInfo};
+use super::problem::Problem;
+use crate::app::App;
+use crate::app::admin::ExpectedCurrent;
+use crate::store::{Activated, Published, VersionInfo};
 
 /// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB).
 pub const MAX_RULESET_BYTES: usize = 1024 * 1024;
@@ -175,108 +179,6 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// The answer of every admin endpoint on a server without Redis: 503.
-fn no_store() -> Response {
-    Problem::custom(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "redis-not-configured",
-        "Rule-set admin needs Redis",
-        "this server runs on its local rule sets only: set PROTOCOL_REDIS_URL to publish, \
-         activate and roll back rule-set versions",
-    )
-    .into_response()
-}
-
-/// The problem+json answer for a store error.
-pub fn store_problem(e: StoreError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (problem, extra) = match &e {
-        StoreError::Invalid(load) => {
-            let mut p = Problem::invalid(load_violations(load));
-            p.kind = "urn:treatment-protocol:problem:invalid-ruleset".into();
-            p.title = "The rule set is invalid".into();
-            p.status = status.as_u16();
-            (p, serde_json::Map::new())
-        }
-        StoreError::Conflict {
-            id,
-            version,
-            current,
-            message,
-        } => {
-            let mut extra = serde_json::Map::new();
-            extra.insert("id".into(), id.clone().into());
-            extra.insert("version".into(), version.clone().into());
-            extra.insert(
-                "current".into(),
-                current.clone().map_or(serde_json::Value::Null, Into::into),
-            );
-            (
-                Problem::custom(status, "conflict", "Conflict", message.clone()),
-                extra,
-            )
-        }
-        StoreError::NotFound { id, version } => {
-            let mut extra = serde_json::Map::new();
-            extra.insert("id".into(), id.clone().into());
-            if let Some(v) = version {
-                extra.insert("version".into(), v.clone().into());
-            }
-            (Problem::not_found(e.to_string()), extra)
-        }
-        StoreError::Corrupt { id, version, .. } => {
-            tracing::error!(error = %e, "stored rule set refused");
-            let mut extra = serde_json::Map::new();
-            extra.insert("id".into(), id.clone().into());
-            extra.insert("version".into(), version.clone().into());
-            (
-                Problem::custom(
-                    status,
-                    "corrupt-ruleset",
-                    "Stored rule set refused",
-                    e.to_string(),
-                ),
-                extra,
-            )
-        }
-        StoreError::Unavailable(_) | StoreError::NoActive => {
-            (Problem::unavailable(e.to_string()), serde_json::Map::new())
-        }
-    };
-    // The problem's members first (`type`, `title`, ...), then the extension members, in order.
-    let mut body = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".into());
-    if body.ends_with('}') && !extra.is_empty() {
-        body.pop();
-        for (name, value) in extra {
-            body.push(',');
-            body.push_str(&serde_json::Value::String(name).to_string());
-            body.push(':');
-            body.push_str(&value.to_string());
-        }
-        body.push('}');
-    }
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-        body,
-    )
-        .into_response()
-}
-
-/// Every load problem as a field violation (`path`, message with its line when known).
-pub fn load_violations(e: &LoadError) -> Vec<FieldViolation> {
-    e.problems
-        .iter()
-        .map(|p| FieldViolation {
-            field: p.path.clone(),
-            message: match p.line {
-                Some(line) => format!("line {line}: {}", p.message),
-                None => p.message.clone(),
-            },
-        })
-        .collect()
-}
-
 /// YAML (`application/yaml`, `application/x-yaml`, `text/yaml`) or JSON (`application/json`).
 fn body_format(headers: &HeaderMap) -> Option<Format> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
@@ -316,60 +218,45 @@ fn body_format(headers: &HeaderMap) -> Option<Format> {
     security(("api_key" = []))
 )]
 pub async fn publish_ruleset(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => return body_problem(&rejection).into_response(),
-    };
+) -> Result<Response, Problem> {
+    let body = body.map_err(|rejection| body_problem(&rejection))?;
     let Some(format) = body_format(&headers) else {
-        return Problem::custom(
+        return Err(Problem::custom(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
             "send the rule set as YAML (`Content-Type: application/yaml`) or JSON \
              (`Content-Type: application/json`)",
-        )
-        .into_response();
+        ));
     };
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Problem::field("", "the body is not UTF-8 text").into_response();
+        return Err(Problem::field("", "the body is not UTF-8 text"));
     };
     if text.trim().is_empty() {
-        return Problem::field("", "the body is empty: send a rule-set document").into_response();
+        return Err(Problem::field(
+            "",
+            "the body is empty: send a rule-set document",
+        ));
     }
-    match store.publish_text(text, format).await {
-        Ok(published) => {
-            tracing::info!(
-                id = %published.id,
-                version = %published.version,
-                digest = %published.digest,
-                created = published.created,
-                "rule set published"
-            );
-            let status = if published.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            let location = format!(
-                "/v1/rulesets/{}/versions/{}",
-                published.id, published.version
-            );
-            let mut res = (status, Json(PublishedRuleSet::from(published))).into_response();
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                res.headers_mut().insert(header::LOCATION, v);
-            }
-            res
-        }
-        Err(e) => store_problem(e),
+    let published = app.publish(&caller, text, format).await?;
+    let status = if published.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!(
+        "/v1/rulesets/{}/versions/{}",
+        published.id, published.version
+    );
+    let mut res = (status, Json(PublishedRuleSet::from(published))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
     }
+    Ok(res)
 }
 
 /// Every rule set in the store, with its active version and published versions.
@@ -386,29 +273,16 @@ pub async fn publish_ruleset(
     security(("api_key" = []))
 )]
 pub async fn list_rulesets(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
-    let result = async {
-        let mut rulesets = Vec::new();
-        for id in store.list_ids().await? {
-            match store.list_versions(&id).await {
-                Ok(versions) => rulesets.push(versions_of(id, versions)),
-                // Removed between the scan and the read.
-                Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(RuleSetList { rulesets })
-    }
-    .await;
-    match result {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => store_problem(e),
-    }
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
+) -> Result<Json<RuleSetList>, Problem> {
+    let rulesets = app
+        .list(&caller)
+        .await?
+        .into_iter()
+        .map(|(id, v)| versions_of(id, v))
+        .collect();
+    Ok(Json(RuleSetList { rulesets }))
 }
 
 /// The published versions of one rule set, oldest first.
@@ -427,17 +301,12 @@ pub async fn list_rulesets(
     security(("api_key" = []))
 )]
 pub async fn list_ruleset_versions(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
     Path(id): Path<String>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
-    match store.list_versions(&id).await {
-        Ok(versions) => Json(versions_of(id, versions)).into_response(),
-        Err(e) => store_problem(e),
-    }
+) -> Result<Json<RuleSetVersions>, Problem> {
+    let versions = app.versions(&caller, &id).await?;
+    Ok(Json(versions_of(id, versions)))
 }
 
 /// One published version with its document and digest.
@@ -461,35 +330,26 @@ pub async fn list_ruleset_versions(
     security(("api_key" = []))
 )]
 pub async fn get_ruleset_version(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
     Path((id, version)): Path<(String, String)>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
-    let fetched = match store.fetch(&id, &version).await {
-        Ok(f) => f,
-        Err(e) => return store_problem(e),
-    };
-    let active = match store.active_versions().await {
-        Ok(a) => a.get(&id) == Some(&version),
-        Err(e) => return store_problem(e),
-    };
+) -> Result<Response, Problem> {
+    let stored = app.version(&caller, &id, &version).await?;
+    let fetched = stored.fetched;
     let document = serde_json::from_str(&fetched.json).unwrap_or_default();
     let etag = HeaderValue::from_str(&format!("\"{}\"", fetched.digest)).ok();
     let mut res = Json(RuleSetDocument {
         id: fetched.id,
         version: fetched.version,
         digest: fetched.digest,
-        active,
+        active: stored.active,
         document,
     })
     .into_response();
     if let Some(etag) = etag {
         res.headers_mut().insert(header::ETAG, etag);
     }
-    res
+    Ok(res)
 }
 
 /// Activate a published version (compare-and-set on `expected_current`).
@@ -516,21 +376,18 @@ pub async fn get_ruleset_version(
     security(("api_key" = []))
 )]
 pub async fn activate_ruleset(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ActivateRequest>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
+) -> Result<Json<ActivatedRuleSet>, Problem> {
     let expected = match req.expected_current {
-        None => Expected::Any,
-        Some(None) => Expected::Absent,
-        Some(Some(v)) => Expected::Version(v),
+        None => ExpectedCurrent::Unchecked,
+        Some(None) => ExpectedCurrent::None,
+        Some(Some(v)) => ExpectedCurrent::Version(v),
     };
-    let result = store.activate(&id, &req.version, expected).await;
-    activated(result)
+    let a = app.activate(&caller, &id, &req.version, expected).await?;
+    Ok(Json(ActivatedRuleSet::from(a)))
 }
 
 /// Roll back: activate an earlier version again (by default the one published just before the
@@ -554,39 +411,30 @@ pub async fn activate_ruleset(
     security(("api_key" = []))
 )]
 pub async fn rollback_ruleset(
-    State(ctx): State<Context>,
-    Authorized(_caller, _): Authorized<AdminScope>,
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let Some(store) = ctx.store.as_deref() else {
-        return no_store();
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => return body_problem(&rejection).into_response(),
-    };
+) -> Result<Json<ActivatedRuleSet>, Problem> {
+    let body = body.map_err(|rejection| body_problem(&rejection))?;
     // An empty body means "the previous version, no explicit check".
     let req = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackRequest::default()
     } else if !is_json(&headers) {
-        return Problem::unsupported_media_type().into_response();
+        return Err(Problem::unsupported_media_type());
     } else {
-        match super::extract::parse_object::<RollbackRequest>(&body) {
-            Ok(r) => r,
-            Err(p) => return p.into_response(),
-        }
+        super::extract::parse_object::<RollbackRequest>(&body)?
     };
-    activated(
-        store
-            .rollback(
-                &id,
-                req.to_version.as_deref(),
-                req.expected_current.as_deref(),
-            )
-            .await,
-    )
+    let a = app
+        .rollback(
+            &caller,
+            &id,
+            req.to_version.as_deref(),
+            req.expected_current.as_deref(),
+        )
+        .await?;
+    Ok(Json(ActivatedRuleSet::from(a)))
 }
 
 fn body_problem(rejection: &BytesRejection) -> Problem {
@@ -604,20 +452,4 @@ fn body_problem(rejection: &BytesRejection) -> Problem {
 
 fn is_json(headers: &HeaderMap) -> bool {
     body_format(headers) == Some(Format::Json)
-}
-
-fn activated(result: Result<Activated, StoreError>) -> Response {
-    match result {
-        Ok(a) => {
-            tracing::info!(
-                id = %a.id,
-                version = %a.version,
-                digest = %a.digest,
-                previous = a.previous.as_deref().unwrap_or(""),
-                "rule set activated"
-            );
-            Json(ActivatedRuleSet::from(a)).into_response()
-        }
-        Err(e) => store_problem(e),
-    }
 }

@@ -1,0 +1,182 @@
+//! Rule-set administration through the door, for REST and gRPC alike: publish, list, read,
+//! activate and roll back versions.
+//!
+//! The tenant rule lives here once ([`Caller::may_manage`]): an `admin` key manages only the
+//! rule set whose id is its clinic; the base, other clinics' overlays and new ids need the
+//! `platform` scope. A key that may not manage a rule set cannot learn whether it exists either:
+//! the refusal comes before any store read. Listing shows only what the caller may manage.
+
+use protocol_engine::{Format, parse_document};
+
+use super::{App, AppError};
+use crate::auth::{AuthError, Caller, Scope};
+use crate::store::{
+    Activated, Expected, Fetched, Published, RuleSetStore, StoreError, VersionInfo,
+};
+
+/// A stored version, and whether it is the active one.
+pub struct StoredVersion {
+    pub fetched: Fetched,
+    pub active: bool,
+}
+
+/// How an activation checks the version active now (compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedCurrent {
+    /// No check (last writer wins): allowed, not recommended.
+    Unchecked,
+    /// No version may be active yet.
+    None,
+    /// This version must be active.
+    Version(String),
+}
+
+impl From<ExpectedCurrent> for Expected {
+    fn from(e: ExpectedCurrent) -> Self {
+        match e {
+            ExpectedCurrent::Unchecked => Expected::Any,
+            ExpectedCurrent::None => Expected::Absent,
+            ExpectedCurrent::Version(v) => Expected::Version(v),
+        }
+    }
+}
+
+impl App {
+    /// The store, for a caller holding `admin` (or `platform`); `NoStore` without Redis.
+    fn admin(&self, caller: &Caller) -> Result<&RuleSetStore, AppError> {
+        if !(caller.has(Scope::Admin) || caller.has(Scope::Platform)) {
+            return Err(AuthError::Forbidden(Scope::Admin).into());
+        }
+        self.ctx.store.as_deref().ok_or(AppError::NoStore)
+    }
+
+    /// Refuses a rule set the caller may not manage, naming it.
+    fn may_manage(caller: &Caller, id: &str) -> Result<(), AppError> {
+        if caller.may_manage(id) {
+            Ok(())
+        } else {
+            Err(AppError::NotYourRuleSet {
+                id: id.chars().take(64).collect(),
+                tenant: caller.tenant.clone().unwrap_or_default(),
+            })
+        }
+    }
+
+    /// Publishes a version (validated in full: an overlay against the active base, tighten-only).
+    /// The document's `id` decides whose rule set it is.
+    pub async fn publish(
+        &self,
+        caller: &Caller,
+        text: &str,
+        format: Format,
+    ) -> Result<Published, AppError> {
+        let store = self.admin(caller)?;
+        let doc = parse_document(text, format).map_err(AppError::invalid_ruleset)?;
+        Self::may_manage(caller, &doc.id)?;
+        if !caller.has(Scope::Platform) {
+            // Creating a rule set (a clinic's first overlay) is onboarding, not administration:
+            // an `admin` key extends only a rule set that exists.
+            match store.list_versions(&doc.id).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(AppError::NewRuleSet {
+                        id: doc.id.chars().take(64).collect(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let published = store.publish(doc).await?;
+        tracing::info!(
+            id = %published.id,
+            version = %published.version,
+            digest = %published.digest,
+            created = published.created,
+            key = caller.key_id.as_deref().unwrap_or(""),
+            "rule set published"
+        );
+        Ok(published)
+    }
+
+    /// Every rule set the caller may manage, with its versions.
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<(String, Vec<VersionInfo>)>, AppError> {
+        let store = self.admin(caller)?;
+        let mut out = Vec::new();
+        for id in store.list_ids().await? {
+            if !caller.may_manage(&id) {
+                continue;
+            }
+            match store.list_versions(&id).await {
+                Ok(v) => out.push((id, v)),
+                // Removed between the scan and the read.
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The versions of one rule set.
+    pub async fn versions(&self, caller: &Caller, id: &str) -> Result<Vec<VersionInfo>, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        Ok(store.list_versions(id).await?)
+    }
+
+    /// One stored version with its document, verified against its digest.
+    pub async fn version(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: &str,
+    ) -> Result<StoredVersion, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        let fetched = store.fetch(id, version).await?;
+        let active = store.active_versions().await?.get(id) == Some(&fetched.version);
+        Ok(StoredVersion { fetched, active })
+    }
+
+    /// Activates a published version (compare-and-set).
+    pub async fn activate(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: &str,
+        expected: ExpectedCurrent,
+    ) -> Result<Activated, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        let a = store
+            .activate(id, version, Expected::from(expected))
+            .await?;
+        log_activated(&a, caller);
+        Ok(a)
+    }
+
+    /// Rolls back to an earlier version (by default the one before the active one).
+    pub async fn rollback(
+        &self,
+        caller: &Caller,
+        id: &str,
+        to_version: Option<&str>,
+        expected_current: Option<&str>,
+    ) -> Result<Activated, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        let a = store.rollback(id, to_version, expected_current).await?;
+        log_activated(&a, caller);
+        Ok(a)
+    }
+}
+
+fn log_activated(a: &Activated, caller: &Caller) {
+    tracing::info!(
+        id = %a.id,
+        version = %a.version,
+        digest = %a.digest,
+        previous = a.previous.as_deref().unwrap_or(""),
+        key = caller.key_id.as_deref().unwrap_or(""),
+        "rule set activated"
+    );
+}

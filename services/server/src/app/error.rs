@@ -1,0 +1,98 @@
+//! The one error type of the door: every way an operation can fail, whatever the protocol.
+//!
+//! Mapped once per protocol: [`crate::http::problem`] renders it as problem+json (RFC 9457) and
+//! [`crate::grpc::status`] as a status carrying `google.rpc.ErrorInfo` on every error (plus
+//! `BadRequest` where fields are at fault). Each variant has one stable `reason` that both use.
+
+use protocol_engine::{LoadError, RequestError};
+
+use crate::auth::AuthError;
+use crate::context::Stale;
+use crate::store::StoreError;
+
+/// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of
+/// bad fields gets the first ones and a count, not an answer larger than itself.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// Why an operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No key, an unknown key, or a key without the scope the operation needs.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// An admin key reaching for a rule set that is not its clinic's (or a new id): only the
+    /// `platform` scope may.
+    #[error("this API key administers rule set `{tenant}` only: `{id}` needs the `platform` scope")]
+    NotYourRuleSet {
+        /// The rule set asked for.
+        id: String,
+        /// The caller's clinic (empty in open mode, which holds `platform`).
+        tenant: String,
+    },
+    /// Creating a rule set that does not exist yet (a clinic's first overlay): onboarding, for the
+    /// `platform` scope only.
+    #[error("rule set `{id}` does not exist yet: creating one needs the `platform` scope")]
+    NewRuleSet {
+        /// The id asked for.
+        id: String,
+    },
+    /// The fail-closed stale policy refuses decisions.
+    #[error(transparent)]
+    Stale(#[from] Stale),
+    /// No rule set could be resolved for the caller (no base loaded: a server fault).
+    #[error("no rule set is loaded")]
+    NoRuleSet,
+    /// The request does not make sense: every field at fault is named.
+    #[error("{} field(s) are invalid", .0.violations.len())]
+    Invalid(#[from] RequestError),
+    /// A request that contradicts itself or asks for something impossible, naming the field.
+    #[error("{field}: {message}")]
+    Contradiction {
+        /// The field at fault.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such thing (a treatment code), named.
+    #[error("{0}")]
+    NotFound(String),
+    /// Rule-set administration on a server without Redis.
+    #[error(
+        "this server runs on its local rule sets only: set PROTOCOL_REDIS_URL to publish, \
+         activate and roll back rule-set versions"
+    )]
+    NoStore,
+    /// The rule-set store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    /// The stable machine-readable reason: the gRPC `ErrorInfo.reason`, and the last segment of
+    /// the REST problem `type`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::Auth(AuthError::Missing) => "API_KEY_MISSING",
+            AppError::Auth(AuthError::Unknown) => "API_KEY_INVALID",
+            AppError::Auth(AuthError::Forbidden(_)) => "SCOPE_MISSING",
+            AppError::NotYourRuleSet { .. } => "RULESET_NOT_YOURS",
+            AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",
+            AppError::Stale(_) => "STALE_RULESET",
+            AppError::NoRuleSet => "NO_RULESET",
+            AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::NoStore => "REDIS_NOT_CONFIGURED",
+            AppError::Store(StoreError::Invalid(_)) => "INVALID_RULESET",
+            AppError::Store(StoreError::Conflict { .. }) => "CONFLICT",
+            AppError::Store(StoreError::NotFound { .. }) => "NOT_FOUND",
+            AppError::Store(StoreError::Corrupt { .. }) => "CORRUPT_RULESET",
+            AppError::Store(StoreError::Unavailable(_)) => "REDIS_UNAVAILABLE",
+            AppError::Store(StoreError::NoActive) => "NO_ACTIVE_RULESETS",
+        }
+    }
+
+    /// A rule-set document that does not validate.
+    pub fn invalid_ruleset(e: LoadError) -> Self {
+        AppError::Store(StoreError::Invalid(e))
+    }
+}

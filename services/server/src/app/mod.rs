@@ -1,0 +1,92 @@
+//! The one door: every operation over every protocol goes through [`App`].
+//!
+//! For a question (an eligibility check, a batch, a contraindication check, depth limits, a
+//! plan, a catalogue read) the door, in this order and nowhere else:
+//!
+//! 1. authenticates the credential into a caller holding the operation's scope;
+//! 2. refuses decisions under the fail-closed stale policy;
+//! 3. picks the rule set of the caller's clinic (its overlay, else the base);
+//! 4. opens the `engine.decide` span and counts the decision metric;
+//! 5. asks the engine, and gives every eligibility answer its `decision_id`, logged with the
+//!    rule-set id and version (never facts);
+//! 6. turns every failure into one [`AppError`], which each protocol maps once.
+//!
+//! Rule-set administration ([`admin`]) lives here too, with the tenant rule: an `admin` key
+//! manages only the rule set whose id is its clinic; the base, other clinics and new ids need
+//! the `platform` scope. The adapters (`http`, `grpc`) only parse and render, so a new endpoint
+//! cannot forget a step, and the doors to come (a CLI, FHIR, CDS Hooks) reuse it.
+
+pub mod admin;
+mod error;
+mod questions;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+pub use error::{AppError, MAX_VIOLATIONS};
+pub use questions::{
+    Batch, Decided, DepthAnswer, FactsQuestion, Question, Recorder, TreatmentQuestion,
+    TreatmentsQuestion, depth_etag,
+};
+
+use crate::auth::{AuthError, Caller, Scope};
+use crate::context::Context;
+
+/// The door; cheap to clone (shared state only).
+#[derive(Clone)]
+pub struct App {
+    ctx: Context,
+}
+
+impl FromRef<App> for Context {
+    fn from_ref(app: &App) -> Context {
+        app.ctx.clone()
+    }
+}
+
+impl App {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    /// The shared state behind the door (health, streams' change notifications).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Authenticates a credential (the `Authorization` header value or `authorization`
+    /// metadata) into a caller holding `scope`.
+    pub fn authenticate(
+        &self,
+        credential: Option<&[u8]>,
+        scope: Scope,
+    ) -> Result<Arc<Caller>, AppError> {
+        Ok(self.ctx.keys.authorize(credential, scope)?)
+    }
+
+    /// Asks a question for an authenticated caller: the scope (checked again here, so an
+    /// adapter that authenticated for the wrong scope is still refused), freshness, the caller's
+    /// rule set, the decision span and metric, the engine.
+    ///
+    /// Authentication is a separate step ([`Self::authenticate`]) so that an adapter can refuse
+    /// an unauthenticated caller before it reads (and complains about) the request body; a
+    /// question can only be asked with the [`Caller`] it returns.
+    pub fn ask<Q: Question>(&self, caller: &Caller, question: &Q) -> Result<Q::Answer, AppError> {
+        if !caller.has(Q::SCOPE) {
+            return Err(AuthError::Forbidden(Q::SCOPE).into());
+        }
+        if Q::DECISION {
+            self.ctx.check_fresh()?;
+        }
+        let catalog = self.ctx.catalog();
+        let rs = Context::ruleset(&catalog, caller).map_err(|_| AppError::NoRuleSet)?;
+        if !Q::DECISION {
+            return question.ask(rs);
+        }
+        let recorder = Recorder::open(Q::OPERATION, rs);
+        let answer = recorder.in_scope(|| question.ask(rs))?;
+        question.record(&answer, &recorder);
+        Ok(answer)
+    }
+}

@@ -1,0 +1,422 @@
+//! The questions the door answers, one type each, and what each records about its decision.
+//!
+//! A [`Question`] names its scope and whether it is a decision (decisions are refused under the
+//! fail-closed stale policy and get the `engine.decide` span and metric); the door does the rest.
+//! Implementing it for a new request type is all a new operation needs.
+
+use protocol_engine::{
+    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
+    Eligibility, EligibilityRequest, FactList, FieldViolation, Plan, PlanRequest, RequestError,
+    RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::AppError;
+use crate::auth::Scope;
+use crate::context::{MAX_BATCH, new_decision_id, prefixed};
+use crate::metrics;
+use crate::observe::DECISION_TARGET;
+
+/// A question the door can answer.
+pub trait Question {
+    /// The operation name in spans and metrics (`eligibility`, `depth_limits`, ...).
+    const OPERATION: &'static str;
+    /// The scope a key needs to ask it.
+    const SCOPE: Scope;
+    /// A decision about a client or a device: refused when the rule sets are stale under the
+    /// fail-closed policy, and traced and counted. Catalogue reads are not.
+    const DECISION: bool;
+    /// The answer.
+    type Answer;
+
+    /// Asks the engine (inside the decision span).
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError>;
+
+    /// Records the decision on the span, the metric and the decision log.
+    fn record(&self, _answer: &Self::Answer, _rec: &Recorder) {}
+}
+
+/// The `engine.decide` span of one question and the decisions it counts.
+pub struct Recorder {
+    span: Span,
+    operation: &'static str,
+    ruleset: RuleSetRef,
+}
+
+impl Recorder {
+    /// A disabled span unless `protocol_server::decision` is enabled at DEBUG (the OpenTelemetry
+    /// layer enables it when traces are exported); only then are its fields evaluated.
+    pub(super) fn open(operation: &'static str, rs: &RuleSet) -> Self {
+        let meta = rs.meta();
+        let span = tracing::debug_span!(
+            target: DECISION_TARGET,
+            "engine.decide",
+            otel.kind = "internal",
+            protocol.operation = operation,
+            protocol.ruleset.id = meta.id.as_str(),
+            protocol.ruleset.version = meta.version.as_str(),
+            protocol.treatment = Empty,
+            protocol.decision = Empty,
+        );
+        Self {
+            span,
+            operation,
+            ruleset: RuleSetRef {
+                base: None,
+                ..meta.clone()
+            },
+        }
+    }
+
+    pub(super) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.span.in_scope(f)
+    }
+
+    /// The treatment asked about, on the span.
+    pub fn treatment(&self, treatment: &str) {
+        self.span.record("protocol.treatment", treatment);
+    }
+
+    /// The strongest outcome, on the span.
+    pub fn outcome(&self, decision: Decision) {
+        self.span.record("protocol.decision", decision.as_str());
+    }
+
+    /// One decision: counted in the `protocol.decisions` metric.
+    pub fn decided(&self, treatment: &str, decision: Decision) {
+        if let Some(m) = metrics::get() {
+            m.decision(self.operation, treatment, decision.as_str());
+        }
+    }
+
+    /// An identified decision, for audit trails: its id with the rule set it came from (never
+    /// the facts), at DEBUG on the decision target.
+    pub fn identified(&self, decision_id: &str, treatment: &str, decision: Decision) {
+        tracing::debug!(
+            target: DECISION_TARGET,
+            decision_id,
+            protocol.operation = self.operation,
+            protocol.ruleset.id = self.ruleset.id.as_str(),
+            protocol.ruleset.version = self.ruleset.version.as_str(),
+            protocol.treatment = treatment,
+            protocol.decision = decision.as_str(),
+            "decided"
+        );
+    }
+}
+
+/// An eligibility answer with its decision id (UUID v7, time-ordered), given at the door since
+/// the engine is pure and has no notion of identity or time.
+#[derive(Debug, Clone)]
+pub struct Decided<T> {
+    pub answer: T,
+    pub decision_id: String,
+}
+
+fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder) {
+    let e = &d.answer;
+    rec.decided(&e.treatment, e.decision);
+    rec.identified(&d.decision_id, &e.treatment, e.decision);
+}
+
+impl Question for EligibilityRequest {
+    const OPERATION: &'static str = "eligibility";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = true;
+    type Answer = Decided<Eligibility>;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(Decided {
+            answer: rs.eligibility(self)?,
+            decision_id: new_decision_id(),
+        })
+    }
+
+    fn record(&self, d: &Self::Answer, rec: &Recorder) {
+        rec.treatment(&d.answer.treatment);
+        rec.outcome(d.answer.decision);
+        record_eligibility(d, rec);
+    }
+}
+
+/// Up to [`MAX_BATCH`] eligibility checks (a booking calendar): every one answered or, when any
+/// is invalid, every field at fault named as `checks[i].field`.
+pub struct Batch(pub Vec<EligibilityRequest>);
+
+impl Batch {
+    /// Refuses more than [`MAX_BATCH`] checks naming `checks` (before any is read).
+    pub fn check_size(len: usize) -> Result<(), AppError> {
+        if len > MAX_BATCH {
+            return Err(RequestError::field(
+                "checks",
+                format!("at most {MAX_BATCH} checks per batch, got {len}"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl Question for Batch {
+    const OPERATION: &'static str = "eligibility";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = true;
+    type Answer = Vec<Decided<Eligibility>>;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Batch::check_size(self.0.len())?;
+        let mut results = Vec::with_capacity(self.0.len());
+        let mut violations = Vec::new();
+        for (i, check) in self.0.iter().enumerate() {
+            match rs.eligibility(check) {
+                Ok(answer) => results.push(Decided {
+                    answer,
+                    decision_id: new_decision_id(),
+                }),
+                Err(e) => violations.extend(e.violations.into_iter().map(|v| FieldViolation {
+                    field: prefixed(&format!("checks[{i}]"), &v.field),
+                    message: v.message,
+                })),
+            }
+        }
+        if violations.is_empty() {
+            Ok(results)
+        } else {
+            Err(RequestError { violations }.into())
+        }
+    }
+
+    fn record(&self, answers: &Self::Answer, rec: &Recorder) {
+        if let Some(strongest) = answers.iter().map(|d| d.answer.decision).max() {
+            rec.outcome(strongest);
+        }
+        for d in answers {
+            record_eligibility(d, rec);
+        }
+    }
+}
+
+impl Question for ContraindicationRequest {
+    const OPERATION: &'static str = "contraindications";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = true;
+    type Answer = ContraindicationReport;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(rs.contraindications(self)?)
+    }
+
+    /// One decision per treatment checked; the span names the treatment when only one was
+    /// checked, and the strongest outcome.
+    fn record(&self, r: &Self::Answer, rec: &Recorder) {
+        if let [only] = r.results.as_slice() {
+            rec.treatment(&only.treatment);
+        }
+        if let Some(strongest) = r.results.iter().map(|o| o.decision).max() {
+            rec.outcome(strongest);
+        }
+        for o in &r.results {
+            rec.decided(&o.treatment, o.decision);
+        }
+    }
+}
+
+/// Depth limits with their strong validator (REST `ETag`, gRPC `DepthLimits.etag`).
+#[derive(Debug, Clone)]
+pub struct DepthAnswer {
+    pub limits: DepthLimits,
+    pub etag: String,
+}
+
+impl Question for DepthLimitsRequest {
+    const OPERATION: &'static str = "depth_limits";
+    const SCOPE: Scope = Scope::Devices;
+    const DECISION: bool = true;
+    type Answer = DepthAnswer;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(DepthAnswer {
+            limits: rs.depth_limits(self)?,
+            etag: depth_etag(rs.meta(), self),
+        })
+    }
+
+    /// A decision only when client facts came with it.
+    fn record(&self, a: &Self::Answer, rec: &Recorder) {
+        rec.treatment(&a.limits.treatment);
+        if let Some(client) = &a.limits.client {
+            rec.outcome(client.decision);
+            rec.decided(&a.limits.treatment, client.decision);
+        }
+    }
+}
+
+impl Question for PlanRequest {
+    const OPERATION: &'static str = "plan";
+    const SCOPE: Scope = Scope::Plans;
+    const DECISION: bool = true;
+    type Answer = Plan;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(rs.plan(self)?)
+    }
+
+    /// The decision is the first session's eligibility.
+    fn record(&self, p: &Self::Answer, rec: &Recorder) {
+        rec.treatment(&p.treatment);
+        rec.outcome(p.first_session.decision);
+        rec.decided(&p.treatment, p.first_session.decision);
+    }
+}
+
+/// Every treatment of the caller's rule set.
+pub struct TreatmentsQuestion;
+
+impl Question for TreatmentsQuestion {
+    const OPERATION: &'static str = "list_treatments";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = false;
+    type Answer = TreatmentList;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(rs.treatments())
+    }
+}
+
+/// One treatment by code; an unknown code is not found.
+pub struct TreatmentQuestion(pub String);
+
+impl Question for TreatmentQuestion {
+    const OPERATION: &'static str = "get_treatment";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = false;
+    type Answer = TreatmentInfo;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        rs.treatment(&self.0).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no treatment '{}'",
+                self.0.chars().take(64).collect::<String>()
+            ))
+        })
+    }
+}
+
+/// The declared facts of the caller's rule set (an intake form is built from them).
+pub struct FactsQuestion;
+
+impl Question for FactsQuestion {
+    const OPERATION: &'static str = "list_facts";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = false;
+    type Answer = FactList;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(rs.facts())
+    }
+}
+
+/// The query part of a depth-limit request, as hashed into its ETag.
+#[derive(Serialize)]
+struct EtagQuery<'a> {
+    treatment: &'a str,
+    device: &'a str,
+    role: &'a str,
+    zone: Option<&'a str>,
+    indication: Option<&'a str>,
+}
+
+/// The strong validator of depth limits, REST `ETag` and gRPC `DepthLimits.etag` alike: SHA-256
+/// over the rule-set digest (and, for a clinic overlay, its base's), the query and the client's
+/// inputs if any, first 128 bits. It changes whenever the rule set served to the caller changes
+/// or the request does.
+pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
+    let mut h = Sha256::new();
+    h.update(meta.digest.as_bytes());
+    if let Some(base) = meta.base.as_deref() {
+        h.update(b"\nbase:");
+        h.update(base.digest.as_bytes());
+    }
+    h.update(b"\n");
+    let query = EtagQuery {
+        treatment: &req.treatment,
+        device: &req.device,
+        role: &req.role,
+        zone: req.zone.as_deref(),
+        indication: req.indication.as_deref(),
+    };
+    h.update(serde_json::to_vec(&query).unwrap_or_default());
+    if let Some(facts) = &req.facts {
+        h.update(b"\nfacts:");
+        h.update(serde_json::to_vec(facts).unwrap_or_default());
+        h.update(b"\ndate:");
+        h.update(serde_json::to_vec(&req.date).unwrap_or_default());
+        h.update(b"\nhistory:");
+        h.update(serde_json::to_vec(&req.history).unwrap_or_default());
+    }
+    let hex: String = h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> DepthLimitsRequest {
+        DepthLimitsRequest {
+            treatment: "microneedling".into(),
+            device: "dermapen_4".into(),
+            role: "nurse".into(),
+            zone: None,
+            indication: None,
+            facts: None,
+            date: None,
+            history: None,
+        }
+    }
+
+    fn meta(digest: &str, base: Option<&str>) -> RuleSetRef {
+        RuleSetRef {
+            id: "x".into(),
+            version: "1".into(),
+            digest: digest.into(),
+            base: base.map(|b| {
+                Box::new(RuleSetRef {
+                    id: "base".into(),
+                    version: "1".into(),
+                    digest: b.into(),
+                    base: None,
+                })
+            }),
+        }
+    }
+
+    #[test]
+    fn etag_depends_on_digest_base_query_and_client() {
+        let a = depth_etag(&meta("d1", None), &req());
+        assert_eq!(a, depth_etag(&meta("d1", None), &req()));
+        assert_ne!(a, depth_etag(&meta("d2", None), &req()));
+        assert_ne!(
+            depth_etag(&meta("d1", Some("b1")), &req()),
+            depth_etag(&meta("d1", Some("b2")), &req())
+        );
+        let mut zone = req();
+        zone.zone = Some("cheeks".into());
+        assert_ne!(a, depth_etag(&meta("d1", None), &zone));
+        let mut client = req();
+        client.facts = Some(Default::default());
+        assert_ne!(a, depth_etag(&meta("d1", None), &client));
+        let mut dated = client.clone();
+        dated.date = Some(jiff::civil::date(2026, 12, 1));
+        assert_ne!(
+            depth_etag(&meta("d1", None), &client),
+            depth_etag(&meta("d1", None), &dated)
+        );
+    }
+}
