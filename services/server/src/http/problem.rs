@@ -20,7 +20,9 @@ pub use crate::app::MAX_VIOLATIONS;
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// A URI identifying the kind of problem: `urn:treatment-protocol:problem:<kind>` with kinds
+    /// A URI identifying the kind of problem (every problem also carries the extension member
+    /// `reason`, the stable reason gRPC puts in `ErrorInfo`; rule-set problems carry `id`,
+    /// `version` and `current`): `urn:treatment-protocol:problem:<kind>` with kinds
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
     /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
@@ -39,7 +41,7 @@ pub struct Problem {
     /// of the same failure), and for a rule-set problem what it is about (`id`, `version`,
     /// `current`). Boxed: most problems carry none, and every handler returns this type.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(ignore)]
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
