@@ -2,7 +2,7 @@
 //! immutable versions, compare-and-set activation, roll back. Every answer names id, version and
 //! digest.
 
-use protocol_tests::{KEY_AURORA, KEY_BASE, Server, ServerBuilder, pb};
+use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_PLATFORM, Server, ServerBuilder, pb};
 use serde_json::{Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -183,10 +183,10 @@ async fn list_activate_with_expected_current_and_roll_back() {
         .spawn()
         .expect("server starts");
 
-    // Seeded from the bundled rule sets on first start.
+    // Seeded from the bundled rule sets on first start (the platform sees every rule set).
     let res = http()
         .get(server.url("/v1/rulesets"))
-        .bearer_auth(KEY_AURORA)
+        .bearer_auth(KEY_PLATFORM)
         .send()
         .await
         .expect("answered");
@@ -466,7 +466,7 @@ async fn grpc_admin_publishes_activates_and_maps_errors() {
     let st = grpc
         .list_rule_set_versions(with_key(
             pb::ListRuleSetVersionsRequest { id: "nope".into() },
-            KEY_AURORA,
+            KEY_PLATFORM,
         ))
         .await
         .expect_err("unknown");

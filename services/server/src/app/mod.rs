@@ -4,7 +4,7 @@
 //! plan, a catalogue read) the door, in this order and nowhere else:
 //!
 //! 1. authenticates the credential into a caller holding the operation's scope;
-//! 2. refuses decisions under the fail-closed stale policy;
+//! 2. refuses decisions about a client under the fail-closed stale policy;
 //! 3. picks the rule set of the caller's clinic (its overlay, else the base);
 //! 4. opens the `engine.decide` span and counts the decision metric;
 //! 5. asks the engine, and gives every eligibility answer its `decision_id`, logged with the
@@ -76,7 +76,7 @@ impl App {
         if !caller.has(Q::SCOPE) {
             return Err(AuthError::Forbidden(Q::SCOPE).into());
         }
-        if Q::DECISION {
+        if Q::FRESH {
             self.ctx.check_fresh()?;
         }
         let catalog = self.ctx.catalog();

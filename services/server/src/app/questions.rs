@@ -26,9 +26,12 @@ pub trait Question {
     const OPERATION: &'static str;
     /// The scope a key needs to ask it.
     const SCOPE: Scope;
-    /// A decision about a client or a device: refused when the rule sets are stale under the
-    /// fail-closed policy, and traced and counted. Catalogue reads are not.
+    /// A decision about a client or a device: traced and counted. Catalogue reads are not.
     const DECISION: bool;
+    /// Refused when the rule sets are stale under the fail-closed policy: the decisions about a
+    /// client (eligibility, contraindications, plans). Depth limits keep being served, so a
+    /// device keeps working on its last limits (DESIGN §6; docs/operate.md).
+    const FRESH: bool = Self::DECISION;
     /// The answer.
     type Answer;
 
@@ -235,6 +238,7 @@ impl Question for DepthLimitsRequest {
     const OPERATION: &'static str = "depth_limits";
     const SCOPE: Scope = Scope::Devices;
     const DECISION: bool = true;
+    const FRESH: bool = false;
     type Answer = DepthAnswer;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
