@@ -577,10 +577,11 @@ async fn wait_for_request_telemetry(received: &Received, server: &Server) -> Vec
         let spans = received.spans();
         let complete =
             find(&spans, "http.request", REST_TRACE).is_some_and(|s| child(&spans, s).is_some());
+        // The request itself counted (not only the readiness probes the server start made).
         let counted = received
-            .metric_names()
+            .sum_attributes("protocol.requests")
             .iter()
-            .any(|n| n == "protocol.requests");
+            .any(|r| r.contains(&"route=/v1/eligibility".to_owned()));
         if complete && counted {
             return spans;
         }
