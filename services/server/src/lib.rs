@@ -1,9 +1,10 @@
 //! The treatment-protocol server: thin adapters around `protocol-engine`.
 //!
-//! Requests flow one way: adapter (parse, authenticate, resolve the clinic) → engine (decide) →
-//! adapter (render). The compiled rule sets live in one [`catalog::Catalog`] behind `arc-swap`, so
+//! Requests flow one way: adapter (parse) → the door, [`app::App`] (authenticate, freshness, the
+//! clinic's rule set, telemetry, engine, one error type) → adapter (render). The compiled rule sets live in one [`catalog::Catalog`] behind `arc-swap`, so
 //! the request path takes no lock and makes no Redis call.
 //!
+//! - [`app`]: the one door every operation of every protocol goes through, and rule-set admin.
 //! - [`http`]: REST with axum (`/v1/...`, problem+json errors, OpenAPI from the same types).
 //! - [`grpc`]: tonic service of `proto/treatment/protocol/v1/protocol.proto`, health, reflection.
 //! - [`auth`]: API keys (stored as SHA-256 hashes), scopes and the clinic a key belongs to.

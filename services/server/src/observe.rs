@@ -6,10 +6,10 @@
 //!   incoming `traceparent`/`tracestate` (HTTP headers, gRPC metadata) through the global
 //!   propagator, record `protocol.requests` and `protocol.request.duration`, and write a
 //!   `protocol_server::request` log line (DEBUG; WARN for server errors).
-//! - [`eligibility`], [`contraindications`], [`depth_limits`] and [`plan`] wrap the engine's calls
-//!   in a child span `engine.decide` (target `protocol_server::decision`, level DEBUG: disabled,
-//!   and so almost free, unless OpenTelemetry export or `RUST_LOG` asks for it) carrying the
-//!   operation, treatment, outcome and rule-set id/version, and count `protocol.decisions`.
+//! - The decisions themselves are observed at the door ([`crate::app`]): a child span
+//!   `engine.decide` (target [`DECISION_TARGET`], level DEBUG: disabled, and so almost free,
+//!   unless OpenTelemetry export or `RUST_LOG` asks for it) carrying the operation, treatment,
+//!   outcome and rule-set id/version, the `protocol.decisions` count, and each decision id.
 //!   Facts, dates, history and zones never reach a span, a metric or a log line.
 //! - [`JsonLines`] is the JSON log format: one object per line with the event's fields and, inside
 //!   a request, its `trace_id` and `span_id` (the OpenTelemetry ids when export is on; else the
