@@ -81,12 +81,10 @@ impl Context {
     /// `Err` when decisions must be refused under the `fail-closed` stale policy (eligibility,
     /// contraindications, plans). Two atomic loads: no lock, no Redis call.
     pub fn check_fresh(&self) -> Result<(), Stale> {
-        if self.stale_policy == StalePolicy::FailClosed
-            && self
-                .state
-                .health
-                .is_stale(Duration::from_secs(self.max_staleness_secs))
-        {
+        if self.state.health.refuses_decisions(
+            self.stale_policy,
+            Duration::from_secs(self.max_staleness_secs),
+        ) {
             Err(Stale {
                 age_secs: self.state.health.age_secs(),
                 max_staleness_secs: self.max_staleness_secs,

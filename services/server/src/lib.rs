@@ -12,16 +12,16 @@
 //! - [`telemetry`], [`observe`], [`metrics`]: logs, OpenTelemetry spans and metrics (no health
 //!   data in any of them).
 
-pub mod app;
+pub(crate) mod app;
 pub mod auth;
 pub mod catalog;
 pub mod config;
-pub mod context;
+pub(crate) mod context;
 pub mod grpc;
-pub mod http;
-pub mod metrics;
-pub mod observe;
-pub mod openapi;
+pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod observe;
+pub(crate) mod openapi;
 pub mod startup;
 pub mod state;
 pub mod store;

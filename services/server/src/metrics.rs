@@ -176,8 +176,3 @@ impl Drop for WatchStreamGuard {
         WATCH_STREAMS.fetch_sub(1, Ordering::Relaxed);
     }
 }
-
-/// Open `WatchDepthLimits` streams now.
-pub fn watch_streams() -> i64 {
-    WATCH_STREAMS.load(Ordering::Relaxed)
-}

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
+use crate::config::StalePolicy;
 
 /// Cheap to clone; every field is shared.
 #[derive(Clone)]
@@ -86,6 +87,14 @@ impl StoreHealth {
     pub fn is_stale(&self, max_staleness: Duration) -> bool {
         self.redis_configured.load(Ordering::Relaxed)
             && u64::try_from(self.age_secs()).unwrap_or(0) > max_staleness.as_secs()
+    }
+
+    /// True when decisions must be refused (503 / UNAVAILABLE): the `fail-closed` policy is chosen
+    /// and the rule sets are past the maximum staleness. With the default `serve` policy, never:
+    /// the last good rule sets keep being served and `/readyz` reports their age. The one place
+    /// this rule lives (the door asks it for every client decision).
+    pub fn refuses_decisions(&self, policy: StalePolicy, max_staleness: Duration) -> bool {
+        policy == StalePolicy::FailClosed && self.is_stale(max_staleness)
     }
 
     /// The last Redis error or refusal, if the last sync did not succeed.

@@ -16,8 +16,7 @@ use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::config::Settings;
 use protocol_server::state::AppState;
 use protocol_server::store::{
-    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load,
-    refuse_when_stale, spawn_sync,
+    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load, spawn_sync,
 };
 
 const BASE: &str = include_str!("../../../rulesets/base.yaml");
@@ -851,10 +850,14 @@ fn staleness_applies_only_with_redis_and_the_fail_closed_policy() {
     assert!(health.is_stale(Duration::from_secs(300)));
     assert!(!health.is_stale(Duration::from_secs(2000)));
 
+    let max = Duration::from_secs(300);
     let serve = Settings::parse_from(["protocol-server"]);
-    assert!(!refuse_when_stale(health, &serve), "default keeps serving");
+    assert!(
+        !health.refuses_decisions(serve.stale_policy, max),
+        "default keeps serving"
+    );
     let closed = Settings::parse_from(["protocol-server", "--stale-policy", "fail-closed"]);
-    assert!(refuse_when_stale(health, &closed));
+    assert!(health.refuses_decisions(closed.stale_policy, max));
     health.mark_loaded();
-    assert!(!refuse_when_stale(health, &closed));
+    assert!(!health.refuses_decisions(closed.stale_policy, max));
 }

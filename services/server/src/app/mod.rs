@@ -27,7 +27,7 @@ use axum::extract::FromRef;
 pub use error::{AppError, MAX_VIOLATIONS};
 pub use questions::{
     Batch, Decided, DepthAnswer, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, depth_etag,
+    TreatmentsQuestion,
 };
 
 use crate::auth::{AuthError, Caller, Scope};

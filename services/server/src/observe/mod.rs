@@ -23,10 +23,9 @@ mod http;
 mod json_log;
 mod trace_context;
 
-pub use grpc::{CountedBody, GrpcLayer, GrpcService};
+pub use grpc::GrpcLayer;
 pub use http::http_request;
 pub use json_log::{JsonLines, NoSpanFields};
-pub use trace_context::TraceIds;
 
 /// Target of the request spans and the per-request log line.
 pub const REQUEST_TARGET: &str = "protocol_server::request";

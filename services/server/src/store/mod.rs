@@ -20,16 +20,13 @@ mod scripts;
 pub mod sync;
 mod types;
 
-use std::time::Duration;
-
 pub use client::RuleSetStore;
 pub use error::StoreError;
 pub use sync::{SyncOptions, spawn_sync};
 pub use types::{Activated, Activation, Expected, Fetched, Published, StoreOptions, VersionInfo};
 
 use crate::catalog::Catalog;
-use crate::config::{Settings, StalePolicy};
-use crate::state::StoreHealth;
+use crate::config::Settings;
 
 /// The catalog a replica starts with, and the store when Redis is configured.
 ///
@@ -91,13 +88,4 @@ pub async fn load_or_seed(store: &RuleSetStore, fallback: Catalog) -> Catalog {
             fallback
         }
     }
-}
-
-/// True when decisions must be refused (503 / UNAVAILABLE): the `fail-closed` policy is chosen
-/// and the rule sets have not been confirmed current for longer than the maximum staleness. With
-/// the default `serve` policy, never: the last good rule sets keep being served and `/readyz`
-/// reports their age.
-pub fn refuse_when_stale(health: &StoreHealth, settings: &Settings) -> bool {
-    settings.stale_policy == StalePolicy::FailClosed
-        && health.is_stale(Duration::from_secs(settings.max_staleness_secs))
 }
