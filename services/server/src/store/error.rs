@@ -1,7 +1,8 @@
 //! What can go wrong with the store, in terms an admin API can answer with.
 //!
-//! Each variant maps to one HTTP status ([`StoreError::http_status`]) so the REST and gRPC
-//! adapters agree; every variant that concerns one document names its id and version.
+//! The store knows nothing of protocols: the door ([`crate::app::AppError`]) maps each variant to
+//! one REST status and one gRPC code. Every variant that concerns one document names its id and
+//! version.
 
 use protocol_engine::LoadError;
 
@@ -53,19 +54,6 @@ fn not_found_message(id: &str, version: Option<&str>) -> String {
 }
 
 impl StoreError {
-    /// The HTTP status an admin endpoint answers with (gRPC: 503 UNAVAILABLE, 422
-    /// INVALID_ARGUMENT, 409 ABORTED or FAILED_PRECONDITION, 404 NOT_FOUND, 500 DATA_LOSS).
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::Unavailable(_) => 503,
-            Self::Invalid(_) => 422,
-            Self::Conflict { .. } => 409,
-            Self::NotFound { .. } => 404,
-            Self::Corrupt { .. } => 500,
-            Self::NoActive => 503,
-        }
-    }
-
     pub(crate) fn conflict(
         id: &str,
         version: &str,
