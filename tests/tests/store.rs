@@ -1,12 +1,11 @@
-//! The Redis rule-set store and the sync task against real `redis-server` processes.
+//! The Redis rule-set store and the sync task against real `redis-server` processes (the
+//! library's store, driven directly; the black-box admin tests are in `redis/`).
 //!
 //! Each test starts its own `redis-server` on a free port (no persistence) and kills it on drop,
 //! so tests run in parallel and never touch a shared Redis. Timing assertions poll with a
 //! deadline; the only speed asserted is the 1-second propagation contract.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -18,80 +17,11 @@ use protocol_server::state::AppState;
 use protocol_server::store::{
     Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load, spawn_sync,
 };
+use protocol_tests::redis_server::RedisServer;
 
-const BASE: &str = include_str!("../../../rulesets/base.yaml");
-const AURORA: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
+const BASE: &str = include_str!("../../rulesets/base.yaml");
+const AURORA: &str = include_str!("../../rulesets/clinics/clinic-aurora.yaml");
 const BUNDLED_VERSION: &str = "2026.11.1";
-
-/// A `redis-server` child on its own port, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let mut server = Self::not_started();
-        server.restart();
-        server
-    }
-
-    /// A free port with no Redis on it yet: [`Self::restart`] starts it.
-    fn not_started() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        Self { port, child: None }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts (again) on the same port and waits until it answers PING.
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", &std::env::temp_dir().display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.pings() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} did not answer PING", self.port);
-    }
-
-    fn pings(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn store(redis: &RedisServer) -> RuleSetStore {
     RuleSetStore::open(&redis.url()).expect("valid url")
@@ -162,7 +92,7 @@ fn fast_sync() -> SyncOptions {
 
 #[tokio::test]
 async fn publish_is_idempotent_and_the_same_version_with_other_content_is_a_conflict() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
 
     let first = s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
@@ -217,7 +147,7 @@ async fn publish_is_idempotent_and_the_same_version_with_other_content_is_a_conf
 
 #[tokio::test]
 async fn an_invalid_document_is_refused_naming_the_field() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
 
     let text = AURORA
@@ -250,7 +180,7 @@ async fn an_invalid_document_is_refused_naming_the_field() {
 
 #[tokio::test]
 async fn an_overlay_that_loosens_the_base_is_refused() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
 
     let text = AURORA
@@ -278,7 +208,7 @@ async fn an_overlay_that_loosens_the_base_is_refused() {
 
 #[tokio::test]
 async fn an_overlay_needs_an_active_base() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = store(&redis);
     let err = s
         .publish(aurora("2026.12.1", 45))
@@ -289,7 +219,7 @@ async fn an_overlay_needs_an_active_base() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_two_concurrent_activations_exactly_one_wins() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
     const VERSIONS: [&str; 3] = ["2026.12.1", "2026.12.2", "2026.12.3"];
     let versions = VERSIONS;
@@ -340,7 +270,7 @@ async fn of_two_concurrent_activations_exactly_one_wins() {
 
 #[tokio::test]
 async fn load_active_serves_the_activated_digest_and_rollback_returns() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
     let before = s.load_active().await.expect("loads");
     assert_eq!(before.origin, Origin::Redis);
@@ -392,7 +322,7 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
 
 #[tokio::test]
 async fn activation_validates_the_whole_resulting_catalog() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
 
     // A base whose nurse cap (0.8 mm) is below the active overlay's (1.0 mm): the overlay would
@@ -453,7 +383,7 @@ async fn activation_validates_the_whole_resulting_catalog() {
 
 #[tokio::test]
 async fn a_corrupted_payload_is_refused_naming_it() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
     let mut conn = raw(&redis).await;
 
@@ -495,7 +425,7 @@ async fn a_corrupted_payload_is_refused_naming_it() {
 
 #[tokio::test]
 async fn seeding_happens_once() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let s = store(&redis);
     let (a, b) = (store(&redis), store(&redis));
     let catalog = bundled();
@@ -534,7 +464,7 @@ async fn connect_and_load_covers_down_empty_and_active() {
     assert!(store.is_some());
 
     // Up and empty: seeded, then served from Redis.
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let settings = Settings::parse_from(["protocol-server", "--redis-url", &redis.url()]);
     let (catalog, store) = connect_and_load(&settings, bundled())
         .await
@@ -587,7 +517,7 @@ async fn connect_and_load_covers_down_empty_and_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_activation_reaches_every_replica_within_one_second() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let admin = seeded(&redis).await;
     let replicas: Vec<AppState> = (0..2).map(|_| AppState::new(bundled())).collect();
     let tasks: Vec<_> = replicas
@@ -644,7 +574,7 @@ async fn an_activation_reaches_every_replica_within_one_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_corrupted_active_payload_is_refused_and_the_last_good_kept() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("redis starts");
     let admin = seeded(&redis).await;
     let state = AppState::new(bundled());
     let task = spawn_sync(state.clone(), store(&redis), fast_sync());
@@ -718,7 +648,7 @@ async fn a_corrupted_active_payload_is_refused_and_the_last_good_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start().expect("redis starts");
     let admin = seeded(&redis).await;
     admin
         .publish(aurora("2026.12.1", 45))
@@ -758,7 +688,7 @@ async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves(
     assert!(state.health.last_error().is_some());
 
     // Restarted without persistence: empty. The replica re-seeds it with what it serves.
-    redis.restart();
+    redis.restart().expect("redis restarts");
     assert!(
         eventually(Duration::from_secs(10), || state
             .health
@@ -807,7 +737,7 @@ async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
-    let mut redis = RedisServer::not_started();
+    let mut redis = RedisServer::not_started().expect("a free port");
     let state = AppState::new(bundled());
     let task = spawn_sync(state.clone(), store(&redis), fast_sync());
     assert!(
@@ -821,7 +751,7 @@ async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
     assert!(!state.health.redis_up.load(Ordering::Relaxed));
     assert_eq!(state.catalog.load().origin, Origin::Bundled);
 
-    redis.restart();
+    redis.restart().expect("redis restarts");
     assert!(
         eventually(Duration::from_secs(10), || state.catalog.load().origin
             == Origin::Redis)
