@@ -16,6 +16,8 @@ mod digest;
 mod document;
 mod error;
 mod facts;
+mod ids;
+mod intake;
 mod model;
 mod plan;
 mod suggest;

@@ -10,8 +10,7 @@ use crate::api::{PrecautionInfo, RuleInfo, RuleSetRef};
 use crate::conditions::Cond;
 use crate::depth::DepthMm;
 use crate::document::Grade;
-
-pub(crate) type Ix = u16;
+use crate::ids::Ix;
 
 /// An immutable, validated rule set. Cheap to clone.
 #[derive(Debug, Clone)]

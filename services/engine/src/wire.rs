@@ -9,12 +9,16 @@
 //! [`crate::api`]; the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
 //! deserializing a value name that value's path (`date`, `history[0].date`, `facts.pregnant`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::civil::Date;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use crate::api::Facts;
+/// The answers map, [`crate::api::Facts`], spelled out so that this module imports nothing from
+/// the request types it serves (they use it; it does not use them). The request fields that name
+/// these helpers would not compile if the two drifted apart.
+type Facts = BTreeMap<String, serde_json::Value>;
 
 /// Parses a calendar date written exactly as `YYYY-MM-DD` (four-digit year, two-digit month and
 /// day), and a real one (no 30 February). Anything else is refused with a message for the caller.

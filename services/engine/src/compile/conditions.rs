@@ -2,7 +2,8 @@
 
 use crate::conditions::{Cmp, Cond};
 use crate::document::{ConditionDoc, ScalarDoc};
-use crate::model::{FactKind, Ix};
+use crate::ids::Ix;
+use crate::model::FactKind;
 
 use super::Compiler;
 

@@ -19,7 +19,7 @@ use crate::depth::DepthMm;
 use crate::digest::digest_of;
 use crate::document::*;
 use crate::error::{LoadError, Problem};
-use crate::facts::MAX_FACTS;
+use crate::ids::{Ix, MAX_FACTS};
 use crate::model::*;
 use crate::suggest;
 
