@@ -53,8 +53,16 @@ fn settings_from_help(help: &str) -> BTreeMap<String, Option<String>> {
 fn settings_from_docs(text: &str) -> BTreeMap<String, Option<String>> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
-        let Some(name) = cells.get(1).and_then(|c| c.strip_prefix('`')?.strip_suffix('`')) else {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        let Some(name) = cells
+            .get(1)
+            .and_then(|c| c.strip_prefix('`')?.strip_suffix('`'))
+        else {
             continue;
         };
         if !name.starts_with("PROTOCOL_") {
@@ -151,7 +159,11 @@ async fn run_deployment(where_: &str, env: &Env, tokens: &[String]) {
         .unwrap_or_else(|e| panic!("{where_}: the binary starts with this environment: {e:#}"));
     let client = http();
 
-    let res = client.get(server.url("/readyz")).send().await.expect("readyz");
+    let res = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(res.status(), StatusCode::OK, "{where_}: GET /readyz");
     let ready: Value = res.json().await.expect("readyz body");
     let served: BTreeSet<String> = ready["rulesets"]
@@ -248,7 +260,10 @@ async fn the_compose_replicas_environment_runs() {
             "PROTOCOL_RULESETS_DIR".into(),
             root.join("rulesets").display().to_string(),
         );
-        let target = env.get("PROTOCOL_API_KEYS_FILE").cloned().unwrap_or_default();
+        let target = env
+            .get("PROTOCOL_API_KEYS_FILE")
+            .cloned()
+            .unwrap_or_default();
         let source = service["volumes"]
             .as_array()
             .into_iter()
@@ -279,9 +294,17 @@ fn kubectl() -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    let venv = cache.join("treatment-protocol/venv/bin/kubectl");
-    if venv.is_file() {
-        return Some(venv);
+    // scripts/check-deploy keeps one venv per set of pins: `venv-<hash>`.
+    let venvs = std::fs::read_dir(cache.join("treatment-protocol"))
+        .into_iter()
+        .flatten();
+    if let Some(k) = venvs
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("venv"))
+        .map(|e| e.path().join("bin/kubectl"))
+        .find(|k| k.is_file())
+    {
+        return Some(k);
     }
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
