@@ -24,10 +24,12 @@ impl DepthMm {
         Some(Self(um as u32))
     }
 
+    /// The depth in whole micrometres: the exact value, for arithmetic that must not round.
     pub fn micrometres(self) -> u32 {
         self.0
     }
 
+    /// The depth in millimetres, as the API shows it.
     pub fn mm(self) -> f64 {
         f64::from(self.0) / 1000.0
     }
