@@ -90,13 +90,8 @@ def load_yaml(path: Path):
         return yaml.safe_load(f)
 
 
-def load_yaml_all(path: Path) -> list:
-    with open(path, encoding="utf-8") as f:
-        return [d for d in yaml.safe_load_all(f) if d is not None]
-
-
 # ------------------------------------------------------------------------------------------------
-# settings the binary knows
+# settings: docs/configuration.md, kept equal to the binary's --help by tests/tests/api/deploy.rs
 
 
 def settings_from_docs() -> dict[str, str | None]:
@@ -240,15 +235,6 @@ def check_keys_doc(where: str, path: Path, require_tokens: bool) -> None:
             f"{where}: each sha256 in {path.name} is the SHA-256 of the token written above it",
             f"{len(tokens)} tokens for {len(keys)} keys; wrong: {', '.join(wrong) or '-'}",
         )
-
-
-def ruleset_ids(folder: Path) -> set[str]:
-    ids = set()
-    for p in [*folder.glob("*.yaml"), *folder.glob("clinics/*.yaml")]:
-        doc = load_yaml(p)
-        if isinstance(doc, dict) and "id" in doc:
-            ids.add(str(doc["id"]))
-    return ids
 
 
 # ------------------------------------------------------------------------------------------------
