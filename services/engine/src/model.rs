@@ -21,11 +21,6 @@ impl RuleSet {
     pub fn meta(&self) -> &RuleSetRef {
         &self.0.meta
     }
-
-    /// True for a clinic overlay applied to a base.
-    pub fn is_overlay(&self) -> bool {
-        self.0.meta.base.is_some()
-    }
 }
 
 /// Names and their indices, in declaration order.
