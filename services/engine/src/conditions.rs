@@ -7,8 +7,8 @@
 use jiff::civil::Date;
 use jiff::{Span, Unit};
 
-use crate::facts::{FactVal, FactValues, Input, Missing};
-use crate::model::Ix;
+use crate::facts::{FactVal, FactValues};
+use crate::ids::{Input, Ix, Missing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tri {

@@ -11,7 +11,9 @@ use jiff::civil::Date;
 use crate::api::*;
 use crate::conditions::{Ctx, Tri, add_days};
 use crate::error::{RequestError, Violations};
-use crate::facts::{FactVal, Input, Missing, check_date, parse_facts, parse_history};
+use crate::facts::FactVal;
+use crate::ids::{Input, Ix, Missing};
+use crate::intake::{check_date, parse_facts, parse_history};
 use crate::model::*;
 use crate::suggest;
 

@@ -12,7 +12,7 @@ const MAX_UM: u32 = 10_000;
 
 impl DepthMm {
     /// Parses millimetres; `None` unless the value is a positive depth up to 10 mm.
-    pub fn from_mm(mm: f64) -> Option<Self> {
+    pub(crate) fn from_mm(mm: f64) -> Option<Self> {
         if !mm.is_finite() || mm <= 0.0 {
             return None;
         }
@@ -24,10 +24,12 @@ impl DepthMm {
         Some(Self(um as u32))
     }
 
-    pub fn micrometres(self) -> u32 {
+    /// The depth in whole micrometres: the exact value, for arithmetic that must not round.
+    pub(crate) fn micrometres(self) -> u32 {
         self.0
     }
 
+    /// The depth in millimetres, as the API shows it.
     pub fn mm(self) -> f64 {
         f64::from(self.0) / 1000.0
     }

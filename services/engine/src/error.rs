@@ -13,10 +13,12 @@ pub struct Problem {
     pub path: String,
     /// 1-based line in the YAML source, where the format keeps it.
     pub line: Option<u64>,
+    /// What is wrong, and what would fix it where the engine can tell ("did you mean ...?").
     pub message: String,
 }
 
 impl Problem {
+    /// A problem at `path` (empty for the whole document), on `line` where the format keeps lines.
     pub fn new(path: impl Into<String>, line: Option<u64>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
@@ -40,10 +42,13 @@ impl fmt::Display for Problem {
 /// A rule set that failed to load: every fault found, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
+    /// Every fault found, in document order as far as the checks go: an author fixes them in one
+    /// pass, not one load at a time.
     pub problems: Vec<Problem>,
 }
 
 impl LoadError {
+    /// A load error of one problem (a document that does not even parse).
     pub fn single(problem: Problem) -> Self {
         Self {
             problems: vec![problem],
@@ -70,17 +75,22 @@ impl fmt::Display for LoadError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldViolation {
+    /// The request field at fault, as a path into the request (`facts.pregnant`,
+    /// `history[2].procedure`, `checks[3].date`).
     pub field: String,
+    /// What is wrong with it, naming the value sent and what is accepted instead.
     pub message: String,
 }
 
 /// A request the engine cannot answer as asked. Never a guess: the caller must fix the fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct RequestError {
+    /// Every fault of the request, so a caller fixes them all at once.
     pub violations: Vec<FieldViolation>,
 }
 
 impl RequestError {
+    /// A request error about one field (used by the adapters for faults they find themselves).
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             violations: vec![FieldViolation {

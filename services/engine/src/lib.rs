@@ -7,6 +7,8 @@
 //! every reference, resolve names to indices, apply an overlay) into an immutable [`RuleSet`], whose
 //! methods answer the four questions: eligibility, contraindications, depth limits and plans.
 
+#![deny(missing_docs)]
+
 mod api;
 mod compile;
 mod conditions;
@@ -16,6 +18,8 @@ mod digest;
 mod document;
 mod error;
 mod facts;
+mod ids;
+mod intake;
 mod model;
 mod plan;
 mod suggest;
@@ -32,7 +36,9 @@ pub use model::RuleSet;
 /// The text format of a rule-set document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// YAML, as authors write rule sets: errors carry the line they occurred on.
     Yaml,
+    /// JSON, as rule sets are stored and published.
     Json,
 }
 

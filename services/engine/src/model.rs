@@ -10,8 +10,7 @@ use crate::api::{PrecautionInfo, RuleInfo, RuleSetRef};
 use crate::conditions::Cond;
 use crate::depth::DepthMm;
 use crate::document::Grade;
-
-pub(crate) type Ix = u16;
+use crate::ids::Ix;
 
 /// An immutable, validated rule set. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -21,11 +20,6 @@ impl RuleSet {
     /// The id, version and digest every answer names.
     pub fn meta(&self) -> &RuleSetRef {
         &self.0.meta
-    }
-
-    /// True for a clinic overlay applied to a base.
-    pub fn is_overlay(&self) -> bool {
-        self.0.meta.base.is_some()
     }
 }
 

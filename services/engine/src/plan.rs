@@ -7,7 +7,8 @@ use crate::conditions::{Ctx, add_days};
 use crate::decide::{check_role_device, check_zones, evaluate, lookup, outcome_for};
 use crate::depth::DepthMm;
 use crate::error::{RequestError, Violations};
-use crate::facts::{check_date, parse_facts, parse_history};
+use crate::ids::Ix;
+use crate::intake::{check_date, parse_facts, parse_history};
 use crate::model::*;
 
 /// Depth steps of a plan's ramp: 0.05 mm, finer than any pen's dial.

@@ -2,19 +2,23 @@
 //!
 //! - a date is exactly `YYYY-MM-DD` ([`parse_strict_date`]): jiff alone would also take
 //!   `20261201` and `2026-12-01T10:00` (dropping the time), which the contract does not allow;
-//! - facts carry each fact id once ([`unique_facts`]): a JSON object with a key twice is last-wins
+//! - facts carry each fact id once (`unique_facts`): a JSON object with a key twice is last-wins
 //!   for serde, and a conflicting answer about health must be refused, not guessed at.
 //!
 //! The serde helpers are used as `#[serde(deserialize_with = "...")]` on the request types of
-//! [`crate::api`]; the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
+//! the engine (`EligibilityRequest`, ...); the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
 //! deserializing a value name that value's path (`date`, `history[0].date`, `facts.pregnant`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::civil::Date;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use crate::api::Facts;
+/// The answers map, [`crate::Facts`], spelled out so that this module imports nothing from
+/// the request types it serves (they use it; it does not use them). The request fields that name
+/// these helpers would not compile if the two drifted apart.
+type Facts = BTreeMap<String, serde_json::Value>;
 
 /// Parses a calendar date written exactly as `YYYY-MM-DD` (four-digit year, two-digit month and
 /// day), and a real one (no 30 February). Anything else is refused with a message for the caller.
@@ -59,12 +63,12 @@ impl Visitor<'_> for StrictDate {
 }
 
 /// `deserialize_with` for a `Date` field: [`parse_strict_date`].
-pub fn strict_date<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+pub(crate) fn strict_date<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
     d.deserialize_str(StrictDate)
 }
 
 /// `deserialize_with` for an optional `Date` field (with `#[serde(default)]`): `null` is absent.
-pub fn strict_date_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+pub(crate) fn strict_date_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
     struct Opt;
     impl<'de> Visitor<'de> for Opt {
         type Value = Option<Date>;
@@ -90,12 +94,12 @@ pub fn strict_date_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, 
 
 /// `deserialize_with` for a [`Facts`] field: a map in which a fact id given twice (even with the
 /// same answer) is an error at `facts.<id>`.
-pub fn unique_facts<'de, D: Deserializer<'de>>(d: D) -> Result<Facts, D::Error> {
+pub(crate) fn unique_facts<'de, D: Deserializer<'de>>(d: D) -> Result<Facts, D::Error> {
     d.deserialize_map(UniqueFacts)
 }
 
 /// `deserialize_with` for an optional [`Facts`] field (with `#[serde(default)]`): `null` is absent.
-pub fn unique_facts_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Facts>, D::Error> {
+pub(crate) fn unique_facts_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Facts>, D::Error> {
     struct Opt;
     impl<'de> Visitor<'de> for Opt {
         type Value = Option<Facts>;

@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod common;
+mod deploy;
 mod grpc;
 mod lifecycle;
 mod openapi;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::api::{PrecautionInfo, RuleInfo};
 use crate::document::*;
+use crate::ids::Ix;
 use crate::model::*;
 
 use super::{Compiler, Item};
