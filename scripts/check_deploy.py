@@ -42,7 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 K8S_VERSIONS = os.environ.get("K8S_VERSIONS", "1.31 1.37").split()
 HTTP_PORT, GRPC_PORT = 8080, 50051  # the defaults' ports; see docs/configuration.md
-SCOPES = {"eligibility", "devices", "plans", "admin"}
+SCOPES = {"eligibility", "devices", "plans", "admin", "platform"}
 
 # ------------------------------------------------------------------------------------------------
 # reporting
