@@ -281,6 +281,13 @@ pub(crate) fn check_zones(
         let Some(zix) = lookup(&rs.zones, "zone", z, &field, errors) else {
             continue;
         };
+        if out.contains(&zix) {
+            errors.push(
+                field,
+                format!("zone '{z}' is listed twice: name each zone once"),
+            );
+            continue;
+        }
         if def.needle && def.zones.get(usize::from(zix)).is_none_or(Option::is_none) {
             errors.push(
                 field,
@@ -381,19 +388,27 @@ impl RuleSet {
             None => (0..rs.treatments.len())
                 .filter_map(|i| Ix::try_from(i).ok())
                 .collect(),
-            Some(list) => list
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| {
-                    lookup(
-                        &rs.treatments,
-                        "treatment",
-                        t,
-                        &format!("treatments[{i}]"),
-                        &mut errors,
-                    )
-                })
-                .collect(),
+            Some(list) => {
+                let mut out: Vec<Ix> = Vec::with_capacity(list.len());
+                for (i, t) in list.iter().enumerate() {
+                    let field = format!("treatments[{i}]");
+                    let Some(ix) = lookup(&rs.treatments, "treatment", t, &field, &mut errors)
+                    else {
+                        continue;
+                    };
+                    if out.contains(&ix) {
+                        // An answer is never larger than its question deserves: a treatment
+                        // listed thousands of times would be answered thousands of times.
+                        errors.push(
+                            field,
+                            format!("treatment '{t}' is listed twice: name each treatment once"),
+                        );
+                    } else {
+                        out.push(ix);
+                    }
+                }
+                out
+            }
         };
         errors.finish(())?;
         let ctx = Ctx {

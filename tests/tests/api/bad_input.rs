@@ -423,3 +423,41 @@ async fn grpc_malformed_protobuf_is_invalid_argument() {
         );
     }
 }
+
+/// A treatment listed thousands of times is refused (not answered thousands of times), and the
+/// error lists at most 50 violations over both protocols, so an answer is never larger than the
+/// question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_treatments_are_refused_with_a_bounded_error() {
+    let server = Server::start().expect("server starts");
+    let treatments: Vec<&str> = std::iter::repeat_n("microneedling", 3_500).collect();
+    let body = json!({"treatments": treatments, "facts": {}, "date": "2026-12-01", "history": []});
+    let (status, _, problem) =
+        post_json(&server, "/v1/contraindications:check", &body.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let errors = problem["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 50, "capped");
+    assert_eq!(errors[0]["field"], "treatments[1]");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("3499 fields are invalid")),
+        "{problem}"
+    );
+    assert!(problem.to_string().len() < 16 * 1024, "small answer");
+
+    let mut grpc = server.grpc().await.expect("grpc client");
+    let st = grpc
+        .check_contraindications(pb::ContraindicationRequest {
+            treatments: treatments.iter().map(|t| (*t).to_owned()).collect(),
+            facts: None,
+            date: Some("2026-12-01".into()),
+            history: Some(pb::HistoryList { entries: vec![] }),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    let fields = bad_request_fields(&st);
+    assert_eq!(fields.len(), 50);
+    assert_eq!(fields[0], "treatments[1]");
+}
