@@ -128,17 +128,9 @@ fn clip(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
+/// A request error met before the door (while decoding): the status the door would give it.
 pub fn invalid(e: RequestError) -> Status {
-    let mut details = ErrorDetails::new();
-    for v in e.violations.iter().take(MAX_VIOLATIONS) {
-        details.add_bad_request_violation(clip(&v.field), clip(&v.message));
-    }
-    let message = match e.violations.as_slice() {
-        [one] if one.field.is_empty() => clip(&one.message),
-        [one] => format!("{}: {}", clip(&one.field), clip(&one.message)),
-        many => format!("{} fields are invalid", many.len()),
-    };
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    AppError::Invalid(e).into()
 }
 
 fn auth(e: AuthError) -> Status {
