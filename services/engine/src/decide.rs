@@ -334,6 +334,13 @@ impl RuleSet {
         if let Some(t) = t {
             check_role_device(rs, t, role, device, &mut errors);
             if let Some(asked) = &req.zones {
+                if asked.is_empty() {
+                    // An empty list would read as "no zone" and clear every zone rule.
+                    errors.push(
+                        "zones",
+                        "name at least one zone, or leave `zones` out (zone rules stay undecided)",
+                    );
+                }
                 zones = Some(check_zones(rs, t, asked, &mut errors));
             }
         }
@@ -383,6 +390,13 @@ impl RuleSet {
             .map(|h| parse_history(rs, h, &mut errors));
         if let Some(date) = req.date {
             check_date(rs, "date", date, &mut errors);
+        }
+        if req.treatments.as_ref().is_some_and(Vec::is_empty) {
+            // An empty report would look like an all-clear.
+            errors.push(
+                "treatments",
+                "name at least one treatment, or leave `treatments` out to check them all",
+            );
         }
         let treatments: Vec<Ix> = match &req.treatments {
             None => (0..rs.treatments.len())

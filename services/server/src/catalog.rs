@@ -116,6 +116,11 @@ impl Catalog {
             .or_else(|| self.rulesets.get(&self.base_id))
     }
 
+    /// The id of the base rule set every overlay extends.
+    pub fn base_id(&self) -> &str {
+        &self.base_id
+    }
+
     /// Id, version and digest of every rule set served.
     pub fn refs(&self) -> Vec<RuleSetRef> {
         self.rulesets.values().map(|rs| rs.meta().clone()).collect()

@@ -211,6 +211,18 @@ async fn a_clinic_admin_key_never_crosses_into_another_rule_set() {
         ),
         (KEY_AURORA, borealis_overlay(), "clinic-borealis"),
         (KEY_BOREALIS_ADMIN, borealis_overlay(), "clinic-borealis"),
+        // Its own id, but not an overlay of the base: a whole rule set (no tighten-only check),
+        // or one extending another clinic's (which would probe whether that one exists).
+        (
+            KEY_AURORA,
+            aurora("2026.12.8", 0.9).replace("extends: base\n", ""),
+            "clinic-aurora",
+        ),
+        (
+            KEY_AURORA,
+            aurora("2026.12.7", 0.9).replace("extends: base", "extends: clinic-borealis"),
+            "clinic-aurora",
+        ),
     ] {
         let (status, body) = publish(&server, key, &doc).await;
         refused_rest("publish", (status, body), id);

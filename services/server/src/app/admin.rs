@@ -73,6 +73,15 @@ impl App {
         let store = self.admin(caller)?;
         let doc = parse_document(text, format).map_err(AppError::invalid_ruleset)?;
         Self::may_manage(caller, &doc.id)?;
+        let extends_base = doc.extends.as_deref() == Some(self.ctx.catalog().base_id());
+        if !caller.has(Scope::Platform) && !extends_base {
+            // A clinic's rule set is an overlay of the base (so tighten-only is checked); a
+            // document without `extends`, or extending anything else, is the platform's.
+            return Err(AppError::NotYourRuleSet {
+                id: doc.id.chars().take(64).collect(),
+                tenant: caller.tenant.clone().unwrap_or_default(),
+            });
+        }
         if !caller.has(Scope::Platform) {
             // Creating a rule set (a clinic's first overlay) is onboarding, not administration:
             // an `admin` key extends only a rule set that exists.
