@@ -564,8 +564,23 @@ pub struct Plan {
     pub results: Vec<DatedMilestone>,
     /// The eligibility of the first session, with its reasons.
     pub first_session: Eligibility,
+    /// When the first session is bookable but a later one is not (a procedure booked between
+    /// sessions, a wait, an age rule on its date): that session and why. The plan is then
+    /// `not_bookable` and schedules nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_session: Option<BlockedSession>,
     /// The rule set that planned, with its digest.
     pub ruleset: RuleSetRef,
+}
+
+/// A later session of a plan that is not bookable on its date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockedSession {
+    /// The session's number (the first session is 1).
+    pub number: u32,
+    /// Its eligibility on its date, with the reasons.
+    pub eligibility: Eligibility,
 }
 
 /// A declared fact, enough to build an intake form.

@@ -73,6 +73,7 @@ pub(crate) enum Cond {
 /// Every input but the facts may be absent (a contraindication check has no date, a depth-limit
 /// request no history); a condition that needs an absent input is unknown and says so in
 /// [`Missing`], exactly as one over an unanswered fact.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub facts: &'a FactValues,
     pub date: Option<Date>,

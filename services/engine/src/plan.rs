@@ -291,13 +291,43 @@ impl RuleSet {
         let outcome = evaluate(rs, t, &ctx);
         // Used only when bookable: then every rule was decided, so the fired precautions are all
         // that apply.
-        let precautions = outcome.fired_precautions.clone();
+        let mut precautions = outcome.fired_precautions.clone();
         let first_session = self.eligibility_of(t, req.start_date, outcome);
-        let bookable = first_session.bookable;
         let sessions = def.sessions;
         let dates: Vec<Date> = (0..sessions)
             .map(|k| add_days(req.start_date, i64::from(k) * def.interval_days))
             .collect();
+        // Every later session is checked on its own date too: a procedure already booked between
+        // sessions, a wait that starts later, an age rule, may refuse it. A plan is scheduled
+        // only when every session is bookable, and each session's precaution caps bind them all
+        // (the conservative depth for the whole course).
+        let mut blocked_session = None;
+        if first_session.bookable {
+            for (k, date) in dates.iter().enumerate().skip(1) {
+                let o = evaluate(
+                    rs,
+                    t,
+                    &Ctx {
+                        date: Some(*date),
+                        ..ctx
+                    },
+                );
+                if o.decision.bookable() {
+                    for p in o.fired_precautions {
+                        if !precautions.contains(&p) {
+                            precautions.push(p);
+                        }
+                    }
+                } else {
+                    blocked_session = Some(BlockedSession {
+                        number: u32::try_from(k + 1).unwrap_or(u32::MAX),
+                        eligibility: self.eligibility_of(t, *date, o),
+                    });
+                    break;
+                }
+            }
+        }
+        let bookable = first_session.bookable && blocked_session.is_none();
         let schedule = if bookable {
             let limits = match device {
                 Some(device) => self.limits_for(
@@ -360,6 +390,7 @@ impl RuleSet {
             session_minutes: def.session_minutes,
             results,
             first_session,
+            blocked_session,
             ruleset: rs.meta.clone(),
         })
     }

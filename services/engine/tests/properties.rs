@@ -816,3 +816,61 @@ fn a_fixed_length_device_never_serves_a_setting_capped_below_its_needles() {
         })
         .expect("property holds");
 }
+
+/// A scheduled plan never puts a session on a date the client could not book: every session is
+/// bookable when checked on its own date (history as given, booked procedures included).
+#[test]
+fn every_session_of_a_scheduled_plan_is_bookable_on_its_date() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let treatments = rs.treatments().treatments;
+    let booked = proptest::collection::vec(
+        (proptest::sample::select(PROCEDURES), -30i64..120).prop_map(|(p, ahead)| HistoryEntry {
+            procedure: p.to_owned(),
+            date: CHECK_DATE
+                .checked_add(jiff::Span::new().days(ahead))
+                .unwrap_or(CHECK_DATE),
+        }),
+        0..3,
+    );
+    runner()
+        .run(
+            &(
+                answered_client(&facts),
+                booked,
+                proptest::sample::select(treatments),
+            ),
+            |(facts, history, t)| {
+                let plan = rs
+                    .plan(&plan_request(&rs, &t, &facts, &history, CHECK_DATE))
+                    .expect("valid");
+                if plan.status != PlanStatus::Scheduled {
+                    return Ok(());
+                }
+                for session in &plan.schedule {
+                    let e = rs
+                        .eligibility(&EligibilityRequest {
+                            treatment: t.code.clone(),
+                            date: session.date,
+                            facts: facts.clone(),
+                            history: history.clone(),
+                            zones: Some(plan_request(&rs, &t, &facts, &history, CHECK_DATE).zones),
+                            device: plan_request(&rs, &t, &facts, &history, CHECK_DATE).device,
+                            role: None,
+                            indication: Some(plan.indication.clone()),
+                        })
+                        .expect("valid");
+                    prop_assert!(
+                        e.bookable,
+                        "{}: session {} on {} is {:?}",
+                        t.code,
+                        session.number,
+                        session.date,
+                        e.decision
+                    );
+                }
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}

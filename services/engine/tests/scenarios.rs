@@ -33,7 +33,10 @@ struct Case {
     /// A request only REST can send (an empty list: proto3 cannot tell it from an absent one),
     /// so the black-box parity test sends it over REST alone.
     #[serde(default)]
-    #[expect(dead_code, reason = "read by the black-box parity test, not by the engine")]
+    #[expect(
+        dead_code,
+        reason = "read by the black-box parity test, not by the engine"
+    )]
     rest_only: bool,
 }
 
@@ -360,6 +363,12 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                         w.as_object().ok_or("expected a map")?,
                         &got["first_session"],
                         "first_session.",
+                    )?,
+                    "blocked_session_number" => eq(key, w, &got["blocked_session"]["number"])?,
+                    "blocked_session" => compare_outcome(
+                        w.as_object().ok_or("expected a map")?,
+                        &got["blocked_session"]["eligibility"],
+                        "blocked_session.",
                     )?,
                     "schedule_dates" => {
                         let dates: Vec<Value> = got["schedule"]

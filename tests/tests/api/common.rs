@@ -220,6 +220,9 @@ pub fn plan_rest(v: &Value) -> Value {
         "precare": v["precare"],
         "results": v["results"].as_array().map(|a| a.iter().map(|m| json!({"milestone": m["milestone"], "date": m["date"]})).collect::<Vec<_>>()),
         "first_session": eligibility_rest(&v["first_session"]),
+        "blocked_session": v.get("blocked_session").map(|b| json!({
+            "number": b["number"], "eligibility": eligibility_rest(&b["eligibility"]),
+        })).unwrap_or(Value::Null),
         "ruleset": ruleset_rest(&v["ruleset"]),
     })
 }
@@ -245,6 +248,10 @@ pub fn plan_grpc(p: &pb::Plan) -> Value {
         "precare": p.precare,
         "results": p.results.iter().map(|m| json!({"milestone": m.milestone, "date": m.date})).collect::<Vec<_>>(),
         "first_session": p.first_session.as_ref().map(eligibility_grpc).unwrap_or(Value::Null),
+        "blocked_session": p.blocked_session.as_ref().map(|b| json!({
+            "number": b.number,
+            "eligibility": b.eligibility.as_ref().map(eligibility_grpc).unwrap_or(Value::Null),
+        })).unwrap_or(Value::Null),
         "ruleset": ruleset_grpc(&p.ruleset),
     })
 }

@@ -406,6 +406,10 @@ pub fn plan(p: &Plan) -> pb::Plan {
         first_session: Some(eligibility(&p.first_session, String::new())),
         ruleset: Some(ruleset(&p.ruleset)),
         session_minutes: p.session_minutes.as_ref().map(session_minutes),
+        blocked_session: p.blocked_session.as_ref().map(|b| pb::BlockedSession {
+            number: b.number,
+            eligibility: Some(eligibility(&b.eligibility, String::new())),
+        }),
     }
 }
 
