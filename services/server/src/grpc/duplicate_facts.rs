@@ -119,7 +119,9 @@ fn repeated_keys(
     Ok(())
 }
 
-/// The keys of a `google.protobuf.Struct`'s entries (`fields = 1`, entry `key = 1`).
+/// The keys of a `google.protobuf.Struct`'s entries (`fields = 1`, entry `key = 1`). An entry
+/// that answers twice inside itself (its `value = 2` given twice, or one `Value` with two of its
+/// kinds set: prost keeps the last of either) counts as its key given twice.
 fn struct_keys<'a>(s: &'a [u8], keys: &mut Vec<&'a [u8]>) -> Result<(), Malformed> {
     let mut fields = Fields(s);
     while let Some((number, value)) = fields.next()? {
@@ -130,16 +132,34 @@ fn struct_keys<'a>(s: &'a [u8], keys: &mut Vec<&'a [u8]>) -> Result<(), Malforme
             continue;
         }
         let mut key: &[u8] = b"";
+        let mut answers = 0usize;
         let mut entry_fields = Fields(entry);
         while let Some((n, v)) = entry_fields.next()? {
-            match v {
-                Value::Bytes(k) if n == 1 => key = k,
+            match (n, v) {
+                (1, Value::Bytes(k)) => key = k,
+                (2, Value::Bytes(value)) => answers += kinds(value)?.max(1),
+                (2, Value::Other) => answers += 2,
                 _ => {}
             }
         }
         keys.push(key);
+        if answers > 1 {
+            keys.push(key);
+        }
     }
     Ok(())
+}
+
+/// How many kind fields (`null_value = 1` … `list_value = 6`) one `google.protobuf.Value` sets.
+fn kinds(value: &[u8]) -> Result<usize, Malformed> {
+    let mut n = 0;
+    let mut fields = Fields(value);
+    while let Some((number, _)) = fields.next()? {
+        if (1..=6).contains(&number) {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A field's payload: only length-delimited ones are looked into.
@@ -314,6 +334,49 @@ mod tests {
             fields_of(duplicate_facts(&empty_keys, at).expect("walks")),
             ["facts."]
         );
+    }
+
+    #[test]
+    fn an_entry_answering_twice_inside_itself_is_a_repeat() {
+        let at = facts_at::<pb::EligibilityRequest>().expect("has facts");
+        let b = |v: bool| {
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::BoolValue(v)),
+            }
+            .encode_to_vec()
+        };
+        // `value` given twice in one entry: prost keeps the second.
+        let entry = [
+            field(1, b"pregnant"),
+            field(2, &b(true)),
+            field(2, &b(false)),
+        ]
+        .concat();
+        let mut two_values = request(None).encode_to_vec();
+        two_values.extend(field(3, &field(1, &entry)));
+        let decoded = pb::EligibilityRequest::decode(two_values.as_slice()).expect("prost");
+        assert_eq!(decoded.facts.expect("facts").fields.len(), 1, "last wins");
+        assert_eq!(
+            fields_of(duplicate_facts(&two_values, at).expect("walks")),
+            ["facts.pregnant"]
+        );
+        // One Value with its kind set twice.
+        let entry = [
+            field(1, b"pregnant"),
+            field(2, &[b(true), b(false)].concat()),
+        ]
+        .concat();
+        let mut two_kinds = request(None).encode_to_vec();
+        two_kinds.extend(field(3, &field(1, &entry)));
+        assert_eq!(
+            fields_of(duplicate_facts(&two_kinds, at).expect("walks")),
+            ["facts.pregnant"]
+        );
+        // A single answer is fine.
+        let entry = [field(1, b"pregnant"), field(2, &b(true))].concat();
+        let mut once = request(None).encode_to_vec();
+        once.extend(field(3, &field(1, &entry)));
+        assert_eq!(duplicate_facts(&once, at), Ok(vec![]));
     }
 
     #[test]
