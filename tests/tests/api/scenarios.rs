@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::common::*;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Case {
     name: String,
     ruleset: String,
@@ -38,8 +39,14 @@ struct Case {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WantError {
     field: String,
+    /// Checked by the engine's runner (the message text); here the field is what both
+    /// protocols must name.
+    #[serde(default)]
+    #[expect(dead_code, reason = "the engine's runner checks the message")]
+    contains: Option<String>,
 }
 
 fn cases_dir() -> PathBuf {
