@@ -15,6 +15,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod context;
+pub mod edge;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

@@ -45,6 +45,9 @@ pub fn auth(e: AuthError) -> Status {
             "an API key is required: send `authorization: Bearer <key>` metadata",
         ),
         AuthError::Unknown => Status::unauthenticated(e.to_string()),
+        AuthError::Duplicate => Status::unauthenticated(
+            "the call carries more than one `authorization` metadata value: send exactly one",
+        ),
         AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
     }
 }

@@ -18,12 +18,21 @@ mod timeout;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
+use crate::edge::admission::{AdmissionLayer, Rest};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID};
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
@@ -36,8 +45,59 @@ use rulesets::{
     rollback_ruleset,
 };
 
-/// The whole REST API.
-pub fn router(ctx: Context, request_timeout: Duration) -> Router {
+/// What the REST layer stack needs from the settings.
+#[derive(Clone)]
+pub struct Edges {
+    /// `PROTOCOL_REQUEST_TIMEOUT_SECS`.
+    pub request_timeout: Duration,
+    /// Duplicate credentials, per-key rate limit, load shedding (`crate::edge::admission`).
+    pub admission: AdmissionLayer<Rest>,
+    /// `PROTOCOL_CORS_ORIGINS`; empty: no CORS layer at all.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl Edges {
+    /// Generous limits and no CORS (for tests of the router alone).
+    pub fn new(request_timeout: Duration) -> Self {
+        Self {
+            request_timeout,
+            admission: AdmissionLayer::new(1024, None),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// CORS for the configured origins: the API's methods and headers, `ETag` (and the rate-limit and
+/// request-id headers) readable by the page.
+fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            REQUEST_ID,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The whole REST API, with its layer stack.
+///
+/// Outermost first: request id (accept and echo `x-request-id`, else a UUID v7) → CORS (when
+/// origins are configured) → response compression (gzip, br, zstd by `Accept-Encoding`) → request
+/// decompression (gzip) → request span, log line and metrics ([`crate::observe::http_request`]) →
+/// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
+/// timeout → body limit → the routes. Connection limits are the listener's
+/// ([`crate::edge::conn::serve_rest`]).
+pub fn router(ctx: Context, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
         .route("/v1/eligibility:batch", post(check_eligibility_batch))
@@ -68,14 +128,29 @@ pub fn router(ctx: Context, request_timeout: Duration) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json));
 
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(timeout::RequestTimeoutLayer::new(request_timeout))
+        .layer(timeout::RequestTimeoutLayer::new(edges.request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(ctx)
+        .with_state(ctx);
+    // One `Router::layer` call for the whole stack: each call boxes every route once more.
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CompressionLayer::new())
+        .layer(RequestDecompressionLayer::new())
+        .layer(MapRequestBodyLayer::new(Body::new))
+        .layer(axum::middleware::from_fn(crate::observe::http_request))
+        .layer(edges.admission);
+    let router = router.layer(stack);
+    if edges.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(edges.cors_origins))
+    }
 }
 
 async fn openapi_json() -> Response {

@@ -152,7 +152,7 @@ impl From<RequestError> for Problem {
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing | AuthError::Unknown => Self::new(
+            AuthError::Missing | AuthError::Unknown | AuthError::Duplicate => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Unauthorized",

@@ -1,0 +1,84 @@
+//! The server's edges: what happens to a connection and a request before a handler sees it, the
+//! same on both listeners wherever the protocols allow. The layer stacks themselves are written out
+//! where they apply, in [`crate::http::router`] (REST) and [`crate::startup`] (the tonic builder):
+//!
+//! | concern | REST | gRPC |
+//! |---|---|---|
+//! | connections: cap, handshake deadline, TCP and HTTP/2 keep-alive, streams per connection | [`conn::serve_rest`] | [`conn::Guarded`] on the incoming stream, tonic's builder |
+//! | request id (`x-request-id`: accepted and echoed, else a UUID v7) | tower-http | tower-http |
+//! | unknown method | 404 problem | [`methods`]: UNIMPLEMENTED, never logged above DEBUG |
+//! | duplicate credentials, per-key rate limit, load shedding | [`admission`] | [`admission`] |
+//! | health and reflection budget | — | [`streams::CallBudget`] |
+//! | `WatchDepthLimits` per key and in total | — | [`streams::WatchLimits`] |
+//! | CORS (off by default), compression | tower-http | gzip via tonic |
+
+pub mod admission;
+pub mod conn;
+pub mod methods;
+pub mod refusal;
+pub mod streams;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::http::{self, HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The request-id header, accepted from clients and echoed on every answer.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A fresh request id: a UUID v7 (ids sort by time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+        HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that holds `guard` until the body is done or dropped (for budgets on
+    /// streams, whose calls last as long as their bodies).
+    pub struct PermitBody<B, G> {
+        #[pin]
+        inner: B,
+        guard: Option<G>,
+    }
+}
+
+impl<B, G> PermitBody<B, G> {
+    pub fn new(inner: B, guard: G) -> Self {
+        Self {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<B: http_body::Body, G> http_body::Body for PermitBody<B, G> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.guard.take();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
