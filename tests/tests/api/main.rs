@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod common;
+mod edges;
 mod grpc;
 mod lifecycle;
 mod openapi;
