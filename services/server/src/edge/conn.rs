@@ -85,7 +85,7 @@ impl ConnCap {
             Ok(p) => Some(p),
             Err(_) => {
                 let n = self.refused.fetch_add(1, Ordering::Relaxed);
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     tracing::warn!(
                         listener = self.listener,
                         limit = self.limit,
@@ -143,13 +143,13 @@ impl<IO: AsyncRead> AsyncRead for Guarded<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
-        if let Some(deadline) = this.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no request within the header-read timeout",
-                )));
-            }
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request within the header-read timeout",
+            )));
         }
         let before = buf.filled().len();
         ready!(this.io.poll_read(cx, buf))?;
