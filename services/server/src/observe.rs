@@ -111,6 +111,14 @@ fn continue_trace(span: &Span, headers: &HeaderMap) {
     });
 }
 
+/// The request's `x-request-id` (set by the edge layer when the client sent none), for the span.
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get(crate::edge::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 fn method_name(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
@@ -148,6 +156,7 @@ pub async fn http_request(req: Request, next: Next) -> Response {
             otel.status_code = Empty,
             http.request.method = method,
             http.route = route,
+            request.id = request_id(req.headers()),
             http.response.status_code = Empty,
         )
     };
@@ -284,6 +293,7 @@ where
             rpc.system = "grpc",
             rpc.service = service,
             rpc.method = method,
+            request.id = request_id(req.headers()),
             rpc.grpc.status_code = Empty,
         );
         continue_trace(&span, req.headers());

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
+use tower::util::MapRequestLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::{ApiKeys, check_exposure};
@@ -29,7 +30,7 @@ use crate::edge::admission::{AdmissionLayer, Grpc, RateLimits, Rest};
 use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
 use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
 use crate::edge::streams::{CallBudget, WatchLimits};
-use crate::edge::{MakeRequestUuidV7, REQUEST_ID};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
 use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
 use crate::state::AppState;
 
@@ -260,7 +261,7 @@ impl App {
                 };
                 std::future::ready(admitted)
             });
-        // The layer stack, outermost first: request id (accepted and echoed in the response
+        // The layer stack, outermost first: request id (a plain one accepted and echoed in the response
         // metadata, else a UUID v7) → unknown methods answered UNIMPLEMENTED (never logged above
         // DEBUG) → request span, log line and metrics → admission (duplicate credentials, per-key
         // rate limit, load shedding; health and reflection exempt) → tonic's request timeout.
@@ -269,6 +270,7 @@ impl App {
             .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
             .max_concurrent_streams(limits.max_concurrent_streams)
+            .layer(MapRequestLayer::new(plain_request_id::<tonic::body::Body>))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(KnownMethodsLayer(KnownMethods::served()))
@@ -282,7 +284,7 @@ impl App {
             .serve_with_incoming_shutdown(incoming, stopped(self.ctx.shutdown.clone()));
 
         // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
-        let _health_guard = AbortOnDrop(tokio::spawn(follow_readiness(
+        let health_follower = AbortOnDrop(tokio::spawn(follow_readiness(
             self.ctx.clone(),
             health.clone(),
         )));
@@ -298,6 +300,8 @@ impl App {
                 return Err(anyhow::anyhow!("the gRPC server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
             }
         }
+        // Stop following readiness first, so nothing says SERVING again while draining.
+        drop(health_follower);
         health.set_not_serving::<ProtocolServer>().await;
         health.set_not_serving::<AdminServer>().await;
         health

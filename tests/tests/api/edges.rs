@@ -612,6 +612,18 @@ async fn request_ids_are_echoed_or_made_on_both_protocols() {
     assert_eq!(made.len(), 36, "a UUID: {made}");
     assert_eq!(&made[14..15], "7", "version 7: {made}");
 
+    // Not a plain id (a space, or too long): replaced by a fresh one, never echoed.
+    for odd in ["two words".to_owned(), "x".repeat(65)] {
+        let res = http()
+            .get(server.url("/healthz"))
+            .header("x-request-id", odd.as_str())
+            .send()
+            .await
+            .expect("answer");
+        let id = res.headers()["x-request-id"].to_str().expect("ascii");
+        assert_eq!(id.len(), 36, "a fresh UUID instead of {odd:?}: {id}");
+    }
+
     let mut client = server.grpc().await.expect("client");
     let mut req = tonic::Request::new(pb::ListTreatmentsRequest::default());
     req.metadata_mut()

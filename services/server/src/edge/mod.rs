@@ -39,6 +39,30 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
+/// Drops a client's `x-request-id` unless it is a plain id (1 to 64 characters of
+/// `[A-Za-z0-9._:-]`), so a fresh one is made instead: the id goes into spans, logs and answers,
+/// and a client's arbitrary string has no place there.
+pub fn plain_request_id<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let plain = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        (1..=64).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+    };
+    let headers = req.headers_mut();
+    let values = headers.get_all(&REQUEST_ID).iter();
+    let mut count = 0;
+    let mut ok = true;
+    for v in values {
+        count += 1;
+        ok &= plain(v);
+    }
+    if count > 1 || !ok {
+        headers.remove(&REQUEST_ID);
+    }
+    req
+}
+
 pin_project_lite::pin_project! {
     /// A response body that holds `guard` until the body is done or dropped (for budgets on
     /// streams, whose calls last as long as their bodies).

@@ -24,6 +24,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -32,7 +33,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
 use crate::edge::admission::{AdmissionLayer, Rest};
-use crate::edge::{MakeRequestUuidV7, REQUEST_ID};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
@@ -91,7 +92,7 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
 
 /// The whole REST API, with its layer stack.
 ///
-/// Outermost first: request id (accept and echo `x-request-id`, else a UUID v7) → CORS (when
+/// Outermost first: request id (accept and echo a plain `x-request-id`, else a UUID v7) → CORS (when
 /// origins are configured) → response compression (gzip, br, zstd by `Accept-Encoding`) → request
 /// decompression (gzip) → request span, log line and metrics ([`crate::observe::http_request`]) →
 /// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
@@ -138,6 +139,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .with_state(ctx);
     // One `Router::layer` call for the whole stack: each call boxes every route once more.
     let stack = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(plain_request_id::<Body>))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CompressionLayer::new())
