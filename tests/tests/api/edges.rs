@@ -611,6 +611,13 @@ async fn request_ids_are_echoed_or_made_on_both_protocols() {
     let made = res.headers()["x-request-id"].to_str().expect("ascii");
     assert_eq!(made.len(), 36, "a UUID: {made}");
     assert_eq!(&made[14..15], "7", "version 7: {made}");
+    let made = made.to_owned();
+    let problem: Value = res.json().await.expect("problem");
+    assert_eq!(
+        problem["instance"],
+        format!("urn:treatment-protocol:request:{made}"),
+        "the problem names its request"
+    );
 
     // Not a plain id (a space, or too long): replaced by a fresh one, never echoed.
     for odd in ["two words".to_owned(), "x".repeat(65)] {

@@ -39,6 +39,60 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
+tokio::task_local! {
+    /// The request id of the REST request being answered (for problem+json `instance`).
+    static CURRENT_REQUEST_ID: HeaderValue;
+}
+
+/// The id of the REST request this task is answering, inside [`RequestIdScopeLayer`].
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID
+        .try_with(|v| v.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
+        .filter(|id| !id.is_empty())
+}
+
+/// Makes the request's `x-request-id` readable by [`current_request_id`] while it is answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdScopeLayer;
+
+impl<S> tower::Layer<S> for RequestIdScopeLayer {
+    type Service = RequestIdScope<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdScope { inner }
+    }
+}
+
+/// See [`RequestIdScopeLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestIdScope<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RequestIdScope<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tokio::task::futures::TaskLocalFuture<HeaderValue, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static(""));
+        CURRENT_REQUEST_ID.scope(id, self.inner.call(req))
+    }
+}
+
 /// Drops a client's `x-request-id` unless it is a plain id (1 to 64 characters of
 /// `[A-Za-z0-9._:-]`), so a fresh one is made instead: the id goes into spans, logs and answers,
 /// and a client's arbitrary string has no place there.

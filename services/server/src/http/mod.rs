@@ -33,7 +33,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
 use crate::edge::admission::{AdmissionLayer, Rest};
-use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID, RequestIdScopeLayer, plain_request_id};
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
@@ -142,6 +142,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .layer(MapRequestLayer::new(plain_request_id::<Body>))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(RequestIdScopeLayer)
         .layer(CompressionLayer::new())
         .layer(RequestDecompressionLayer::new())
         .layer(MapRequestBodyLayer::new(Body::new))

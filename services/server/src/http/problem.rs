@@ -31,6 +31,10 @@ pub struct Problem {
     /// `checks[3].treatment`); empty for problems not about a field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldViolation>,
+    /// This occurrence: `urn:treatment-protocol:request:<x-request-id>`, the id the answer's
+    /// `x-request-id` header carries (to quote when reporting a problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl Problem {
@@ -41,6 +45,7 @@ impl Problem {
             status: status.as_u16(),
             detail,
             errors: Vec::new(),
+            instance: None,
         }
     }
 
@@ -186,7 +191,11 @@ impl From<Stale> for Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.instance.is_none() {
+            self.instance = crate::edge::current_request_id()
+                .map(|id| format!("urn:treatment-protocol:request:{id}"));
+        }
         let status = self.status();
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
         let mut res = (status, body).into_response();
