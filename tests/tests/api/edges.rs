@@ -192,6 +192,46 @@ where
 
 // ---- streams ------------------------------------------------------------------------------------
 
+/// The server's first SETTINGS frame on an HTTP/2 connection: `(id, value)` pairs.
+async fn h2_settings(addr: std::net::SocketAddr) -> Vec<(u16, u32)> {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface and empty SETTINGS");
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).await.expect("frame head");
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).await.expect("frame payload");
+        // SETTINGS (type 4), not an ACK (flag 1).
+        if head[3] == 4 && head[4] & 1 == 0 {
+            return payload
+                .chunks_exact(6)
+                .map(|c| {
+                    (
+                        u16::from_be_bytes([c[0], c[1]]),
+                        u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                    )
+                })
+                .collect();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_listeners_cap_concurrent_http2_streams() {
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_MAX_CONCURRENT_STREAMS", "7")
+        .spawn()
+        .expect("server starts");
+    for addr in [server.http, server.grpc] {
+        let settings = h2_settings(addr).await;
+        // SETTINGS_MAX_CONCURRENT_STREAMS is 0x3.
+        assert!(settings.contains(&(3, 7)), "{addr}: {settings:?}");
+    }
+}
+
 fn watch_request() -> pb::DepthLimitsRequest {
     pb::DepthLimitsRequest {
         treatment: "microneedling".into(),
