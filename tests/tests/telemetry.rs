@@ -577,10 +577,12 @@ async fn wait_for_request_telemetry(received: &Received, server: &Server) -> Vec
         let spans = received.spans();
         let complete =
             find(&spans, "http.request", REST_TRACE).is_some_and(|s| child(&spans, s).is_some());
+        // The request itself counted, not only the harness's /healthz probes (a metric export
+        // can land between the request's span and its count).
         let counted = received
-            .metric_names()
+            .sum_attributes("protocol.requests")
             .iter()
-            .any(|n| n == "protocol.requests");
+            .any(|r| r.iter().any(|a| a.starts_with("route=/v1/eligibility")));
         if complete && counted {
             return spans;
         }

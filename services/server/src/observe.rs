@@ -156,7 +156,7 @@ pub async fn http_request(req: Request, next: Next) -> Response {
             otel.status_code = Empty,
             http.request.method = method,
             http.route = route,
-            request.id = request_id(req.headers()),
+            "http.request.header.x-request-id" = request_id(req.headers()),
             http.response.status_code = Empty,
         )
     };
@@ -293,7 +293,7 @@ where
             rpc.system = "grpc",
             rpc.service = service,
             rpc.method = method,
-            request.id = request_id(req.headers()),
+            "rpc.grpc.request.metadata.x-request-id" = request_id(req.headers()),
             rpc.grpc.status_code = Empty,
         );
         continue_trace(&span, req.headers());
