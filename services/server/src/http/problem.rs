@@ -31,10 +31,18 @@ pub struct Problem {
     /// `checks[3].treatment`); empty for problems not about a field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldViolation>,
-    /// This occurrence: `urn:treatment-protocol:request:<x-request-id>`, the id the answer's
-    /// `x-request-id` header carries (to quote when reporting a problem).
+}
+
+/// The body of a problem as sent: its fields plus `instance`, this occurrence
+/// (`urn:treatment-protocol:request:<x-request-id>`, the id the answer's `x-request-id` header
+/// carries, to quote when reporting a problem). Kept out of [`Problem`] so the error values
+/// handlers return stay small.
+#[derive(Serialize)]
+struct Sent<'a> {
+    #[serde(flatten)]
+    problem: &'a Problem,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
+    instance: Option<String>,
 }
 
 impl Problem {
@@ -45,7 +53,6 @@ impl Problem {
             status: status.as_u16(),
             detail,
             errors: Vec::new(),
-            instance: None,
         }
     }
 
@@ -191,13 +198,14 @@ impl From<Stale> for Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(mut self) -> Response {
-        if self.instance.is_none() {
-            self.instance = crate::edge::current_request_id()
-                .map(|id| format!("urn:treatment-protocol:request:{id}"));
-        }
+    fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let sent = Sent {
+            problem: &self,
+            instance: crate::edge::current_request_id()
+                .map(|id| format!("urn:treatment-protocol:request:{id}")),
+        };
+        let body = serde_json::to_vec(&sent).unwrap_or_else(|_| b"{}".to_vec());
         let mut res = (status, body).into_response();
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
