@@ -217,8 +217,7 @@ impl App {
                 cors_origins,
             },
         );
-        let http =
-            crate::edge::conn::serve_rest(self.http, router, limits, self.ctx.shutdown.clone());
+        let http = crate::http::serve(self.http, router, limits, self.ctx.shutdown.clone());
 
         // ---- gRPC ----
         let (health, health_service) = tonic_health::server::health_reporter();

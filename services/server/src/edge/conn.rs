@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::Router;
+use axum::http;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -204,12 +205,23 @@ impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connecte
 
 /// Serves the REST router on `listener` until `shutdown` turns true, then stops accepting and
 /// waits for open connections to finish their requests (the caller bounds the wait).
-pub async fn serve_rest(
+pub async fn serve_rest<S, B>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let cap = ConnCap::new("rest", limits.max_connections);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -246,7 +258,7 @@ pub async fn serve_rest(
         let _ = tcp.set_nodelay(true);
         set_tcp_keepalive(&tcp, limits.tcp_keepalive);
         let io = TokioIo::new(Guarded::new(tcp, permit, limits.header_read_timeout));
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(service.clone());
         let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
             // A client that went away or timed out: nothing to report.

@@ -33,9 +33,9 @@ pub struct MakeRequestUuidV7;
 
 impl MakeRequestId for MakeRequestUuidV7 {
     fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
-        HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
-            .ok()
-            .map(RequestId::new)
+        let mut text = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
     }
 }
 

@@ -18,17 +18,16 @@ mod timeout;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
@@ -90,14 +89,10 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// The whole REST API, with its layer stack.
-///
-/// Outermost first: request id (accept and echo a plain `x-request-id`, else a UUID v7) → CORS (when
-/// origins are configured) → response compression (gzip, br, zstd by `Accept-Encoding`) → request
-/// decompression (gzip) → request span, log line and metrics ([`crate::observe::http_request`]) →
+/// The whole REST API with its per-route layers, outermost first: CORS (when origins are
+/// configured) → request span, log line and metrics ([`crate::observe::http_request`]) →
 /// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
-/// timeout → body limit → the routes. Connection limits are the listener's
-/// ([`crate::edge::conn::serve_rest`]).
+/// timeout → body limit → the routes. [`serve`] puts the rest of the stack around it.
 pub fn router(ctx: Context, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
@@ -137,23 +132,40 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .layer(timeout::RequestTimeoutLayer::new(edges.request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx);
-    // One `Router::layer` call for the whole stack: each call boxes every route once more.
-    let stack = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(plain_request_id::<Body>))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(RequestIdScopeLayer)
-        .layer(CompressionLayer::new())
-        .layer(RequestDecompressionLayer::new())
-        .layer(MapRequestBodyLayer::new(Body::new))
-        .layer(axum::middleware::from_fn(crate::observe::http_request))
-        .layer(edges.admission);
-    let router = router.layer(stack);
+    // One `Router::layer` call for what needs the matched route: each call boxes every route once
+    // more (the rest of the stack wraps the router whole, in `serve`).
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(crate::observe::http_request))
+            .layer(edges.admission),
+    );
     if edges.cors_origins.is_empty() {
         router
     } else {
         router.layer(cors(edges.cors_origins))
     }
+}
+
+/// Serves [`router`] on `listener` with the rest of the stack around it, outermost first: a
+/// client's `x-request-id` kept only when plain → request id (echoed, else a UUID v7) → the id
+/// readable by problem+json (`instance`) → response compression (gzip, br, zstd by
+/// `Accept-Encoding`) → request decompression (gzip) → the router. Connection limits are the
+/// listener's ([`crate::edge::conn::serve_rest`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: crate::edge::conn::ConnLimits,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let service = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(plain_request_id::<Incoming>))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(RequestIdScopeLayer)
+        .layer(CompressionLayer::new())
+        .layer(RequestDecompressionLayer::new())
+        .service(router);
+    crate::edge::conn::serve_rest(listener, service, limits, shutdown).await
 }
 
 async fn openapi_json() -> Response {
