@@ -260,10 +260,11 @@ impl App {
                 };
                 std::future::ready(admitted)
             });
-        // The layer stack, outermost first: request id (a plain one accepted and echoed in the response
-        // metadata, else a UUID v7) → unknown methods answered UNIMPLEMENTED (never logged above
-        // DEBUG) → request span, log line and metrics → admission (duplicate credentials, per-key
-        // rate limit, load shedding; health and reflection exempt) → tonic's request timeout.
+        // The layer stack, outermost first: request id (a plain one accepted and echoed in the
+        // response metadata, else a UUID v7) → unknown methods answered UNIMPLEMENTED (never
+        // logged above DEBUG) → request span, log line and metrics → admission (duplicate
+        // credentials, per-key rate limit, load shedding; health and reflection exempt) → the
+        // services (health and reflection under their call budget; gzip both ways).
         let grpc = tonic::transport::Server::builder()
             .timeout(timeout)
             .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
