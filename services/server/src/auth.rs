@@ -101,6 +101,9 @@ pub enum AuthError {
     Unknown,
     /// A valid key without the scope the operation needs (403 / PERMISSION_DENIED).
     Forbidden(Scope),
+    /// More than one `Authorization` header (or `authorization` metadata value): refused rather
+    /// than picking one (401 / UNAUTHENTICATED).
+    Duplicate,
 }
 
 impl std::error::Error for AuthError {}
@@ -112,6 +115,9 @@ impl fmt::Display for AuthError {
                 f.write_str("an API key is required: send `Authorization: Bearer <key>`")
             }
             AuthError::Unknown => f.write_str("the API key is not valid"),
+            AuthError::Duplicate => f.write_str(
+                "the request carries more than one `Authorization` header: send exactly one",
+            ),
             AuthError::Forbidden(scope) => {
                 write!(
                     f,
@@ -211,6 +217,22 @@ impl ApiKeys {
         t
     }
 
+    /// The caller a credential belongs to, whatever the scope (`None`: no key, an unknown key, or
+    /// open mode). For the edge's per-key rate limit.
+    pub fn identify(&self, authorization: Option<&[u8]>) -> Option<Arc<Caller>> {
+        let token = authorization.and_then(bearer_token)?;
+        let hash: [u8; 32] = Sha256::digest(token).into();
+        self.by_hash.get(&hash).cloned()
+    }
+
+    /// The ids of the configured keys.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.by_hash
+            .values()
+            .filter_map(|c| c.key_id.clone())
+            .collect()
+    }
+
     /// Checks a credential (the `Authorization` header value or gRPC metadata) for a scope.
     pub fn authorize(
         &self,
@@ -232,6 +254,18 @@ impl ApiKeys {
             Err(AuthError::Forbidden(scope))
         }
     }
+}
+
+/// The credential of a request: its one `Authorization` header (REST) or `authorization`
+/// metadata value (gRPC), `None` without one, and [`AuthError::Duplicate`] with more than one
+/// (which one a proxy or a handler would pick is not something to leave to chance).
+pub fn credential(headers: &axum::http::HeaderMap) -> Result<Option<&[u8]>, AuthError> {
+    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthError::Duplicate);
+    }
+    Ok(first.map(|v| v.as_bytes()))
 }
 
 /// The token of a `Bearer <token>` credential (scheme case-insensitive), if it is one.
@@ -327,6 +361,25 @@ mod tests {
             Err(AuthError::Unknown)
         );
         assert_eq!(k.authorize(None, Scope::Plans), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn one_credential_only() {
+        use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+        let mut h = HeaderMap::new();
+        assert_eq!(credential(&h), Ok(None));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer secret-a"));
+        assert_eq!(credential(&h), Ok(Some(&b"Bearer secret-a"[..])));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
+        assert_eq!(credential(&h), Err(AuthError::Duplicate));
+        let k = keys();
+        assert_eq!(
+            k.identify(Some(b"Bearer secret-a"))
+                .and_then(|c| c.key_id.clone())
+                .as_deref(),
+            Some("a")
+        );
+        assert!(k.identify(Some(b"Bearer nope")).is_none());
     }
 
     #[test]

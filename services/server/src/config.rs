@@ -76,6 +76,82 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 
+    /// Connections each listener (REST, gRPC) holds open at most; past it a new connection is
+    /// accepted and closed at once, so the backlog never fills with waiting sockets.
+    #[arg(long, env = "PROTOCOL_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a new connection has to send its first bytes (the HTTP/1 request line or the
+    /// HTTP/2 preface), and an HTTP/1 connection to send each request head (including the idle
+    /// wait between requests on a kept-alive connection); then it is closed.
+    #[arg(long, env = "PROTOCOL_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds between HTTP/2 keep-alive pings on idle connections (both listeners).
+    #[arg(
+        long,
+        env = "PROTOCOL_HTTP2_KEEPALIVE_INTERVAL_SECS",
+        default_value_t = 30
+    )]
+    pub http2_keepalive_interval_secs: u64,
+
+    /// Seconds to wait for a ping's answer before closing the connection.
+    #[arg(
+        long,
+        env = "PROTOCOL_HTTP2_KEEPALIVE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub http2_keepalive_timeout_secs: u64,
+
+    /// TCP keep-alive idle time in seconds on accepted sockets (0: off).
+    #[arg(long, env = "PROTOCOL_TCP_KEEPALIVE_SECS", default_value_t = 60)]
+    pub tcp_keepalive_secs: u64,
+
+    /// Concurrent streams per HTTP/2 connection (both listeners; gRPC calls and watch streams).
+    #[arg(long, env = "PROTOCOL_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// Open WatchDepthLimits streams, all keys together; past it RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PROTOCOL_MAX_WATCH_STREAMS", default_value_t = 10_000)]
+    pub max_watch_streams: usize,
+
+    /// Open WatchDepthLimits streams per API key; past it RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "PROTOCOL_MAX_WATCH_STREAMS_PER_KEY",
+        default_value_t = 1_000
+    )]
+    pub max_watch_streams_per_key: usize,
+
+    /// Calls and streams in flight on gRPC health and reflection together (they need no key);
+    /// past it RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PROTOCOL_MAX_HEALTH_CALLS", default_value_t = 256)]
+    pub max_health_calls: usize,
+
+    /// Requests in progress per listener (probes and gRPC health excepted); past it requests are
+    /// shed at once with 503 / UNAVAILABLE and a retry delay.
+    #[arg(long, env = "PROTOCOL_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Requests per API key per rate-limit window, REST and gRPC together (0: no rate limit);
+    /// past it 429 / RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PROTOCOL_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// The rate-limit window in seconds: the quota refills evenly over it.
+    #[arg(long, env = "PROTOCOL_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    pub rate_limit_window_secs: u64,
+
+    /// Origins allowed to call the REST API from a browser (CORS), comma-separated
+    /// (`https://app.example.com`); empty: no CORS headers.
+    #[arg(
+        long,
+        env = "PROTOCOL_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_origins: Vec<String>,
+
     /// Log format on stdout.
     #[arg(long, env = "PROTOCOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

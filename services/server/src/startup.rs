@@ -6,22 +6,31 @@
 //! `WatchDepthLimits` streams end with OK, in-flight requests finish (up to
 //! `PROTOCOL_SHUTDOWN_GRACE_SECS`), and `run` returns `Ok` so the process exits 0.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
+use axum::http::{HeaderValue, StatusCode};
 use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::{ApiKeys, check_exposure};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::context::{Context, MAX_BODY_BYTES};
+use crate::edge::admission::{AdmissionLayer, Grpc, RateLimits, Rest};
+use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
+use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
+use crate::edge::streams::{CallBudget, WatchLimits};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
 use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
 use crate::state::AppState;
 
@@ -80,8 +89,13 @@ impl App {
         let grpc_addr = grpc.local_addr()?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut state = AppState::new(catalog);
+        state.watch_limits = Arc::new(WatchLimits::new(
+            settings.max_watch_streams,
+            settings.max_watch_streams_per_key,
+        ));
         let ctx = Context {
-            state: AppState::new(catalog),
+            state,
             keys: Arc::new(keys),
             shutdown: shutdown_rx,
             heartbeat: Duration::from_secs(settings.watch_heartbeat_secs.max(1)),
@@ -177,15 +191,35 @@ impl App {
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
 
         crate::metrics::observe(&self.ctx.state);
-        let router = crate::http::router(self.ctx.clone(), timeout)
-            .layer(axum::middleware::from_fn(crate::observe::http_request));
-        let listener = self.http.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let http = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped(self.ctx.shutdown.clone()))
-            .into_future();
+        let s = &self.settings;
+        let limits = ConnLimits::from_settings(s);
+        let rate = RateLimits::new(
+            self.ctx.keys.clone(),
+            s.rate_limit,
+            s.rate_limit_window_secs,
+        );
+        let cors_origins = s
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o).with_context(|| format!("PROTOCOL_CORS_ORIGINS: `{o}`"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
 
+        // ---- REST: the layer stack is in `crate::http::router` ----
+        let router = crate::http::router(
+            self.ctx.clone(),
+            crate::http::Edges {
+                request_timeout: timeout,
+                admission: AdmissionLayer::<Rest>::new(s.max_in_flight, rate.clone()),
+                cors_origins,
+            },
+        );
+        let http = crate::http::serve(self.http, router, limits, self.ctx.shutdown.clone());
+
+        // ---- gRPC ----
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProtocolServer>().await;
         health.set_serving::<AdminServer>().await;
@@ -201,23 +235,60 @@ impl App {
             .context("building the reflection service")?;
         let protocol =
             ProtocolServer::new(ProtocolService::new(crate::app::App::new(self.ctx.clone())))
-                .max_decoding_message_size(MAX_BODY_BYTES);
+                .max_decoding_message_size(MAX_BODY_BYTES)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip);
         let admin = AdminServer::new(AdminService::new(crate::app::App::new(self.ctx.clone())))
-            .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES);
+            .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        // Health and reflection need no key: one budget for both, streams included.
+        let budget = CallBudget::new(s.max_health_calls);
+        let cap = ConnCap::new("grpc", limits.max_connections);
+        let incoming = TcpIncoming::from(self.grpc)
+            .with_nodelay(Some(true))
+            .with_keepalive(limits.tcp_keepalive)
+            .filter_map(move |accepted| {
+                let admitted = match accepted {
+                    Ok(tcp) => cap.admit().map(|permit| {
+                        Ok(Guarded::new(
+                            CoalescingIo::new(tcp),
+                            permit,
+                            limits.header_read_timeout,
+                        ))
+                    }),
+                    Err(e) => Some(Err(e)),
+                };
+                std::future::ready(admitted)
+            });
+        // The layer stack, outermost first: request id (a plain one accepted and echoed in the
+        // response metadata, else a UUID v7) → unknown methods answered UNIMPLEMENTED (never
+        // logged above DEBUG) → request span, log line and metrics → admission (duplicate
+        // credentials, per-key rate limit, load shedding; health and reflection exempt) → the
+        // services (health and reflection under their call budget; gzip both ways).
         let grpc = tonic::transport::Server::builder()
             .timeout(timeout)
+            .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .layer(MapRequestLayer::new(plain_request_id::<tonic::body::Body>))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(KnownMethodsLayer(KnownMethods::served()))
             .layer(crate::observe::GrpcLayer)
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
+            .layer(AdmissionLayer::<Grpc>::new(s.max_in_flight, rate))
+            .add_service(budget.wrap(health_service))
+            .add_service(budget.wrap(reflection_v1))
+            .add_service(budget.wrap(reflection_v1alpha))
             .add_service(protocol)
             .add_service(admin)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc)
-                    .with_nodelay(Some(true))
-                    .map(|accepted| accepted.map(CoalescingIo::new)),
-                stopped(self.ctx.shutdown.clone()),
-            );
+            .serve_with_incoming_shutdown(incoming, stopped(self.ctx.shutdown.clone()));
+
+        // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
+        let health_follower = AbortOnDrop(tokio::spawn(follow_readiness(
+            self.ctx.clone(),
+            health.clone(),
+        )));
 
         let mut http_task = tokio::spawn(http);
         let mut grpc_task = tokio::spawn(grpc);
@@ -230,6 +301,8 @@ impl App {
                 return Err(anyhow::anyhow!("the gRPC server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
             }
         }
+        // Stop following readiness first, so nothing says SERVING again while draining.
+        drop(health_follower);
         health.set_not_serving::<ProtocolServer>().await;
         health.set_not_serving::<AdminServer>().await;
         health
@@ -266,6 +339,48 @@ impl App {
                 Ok(())
             }
         }
+    }
+}
+
+/// Keeps gRPC health equal to readiness: SERVING (the server as a whole, `""`, and each service)
+/// exactly while `/readyz` would answer 200; checked every second and on every rule-set swap.
+async fn follow_readiness(ctx: Context, health: HealthReporter) {
+    let mut generation = ctx.state.generation.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = generation.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        if ctx.is_shutting_down() {
+            return;
+        }
+        let ready = crate::http::health::readiness(&ctx, false).0 == StatusCode::OK;
+        if last == Some(ready) {
+            continue;
+        }
+        last = Some(ready);
+        let status = if ready {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        if !ready {
+            tracing::warn!("not ready: gRPC health says NOT_SERVING until /readyz is 200 again");
+        }
+        health.set_service_status("", status).await;
+        health
+            .set_service_status(crate::grpc::SERVICE_NAME, status)
+            .await;
+        health
+            .set_service_status(crate::grpc::ADMIN_SERVICE_NAME, status)
+            .await;
     }
 }
 

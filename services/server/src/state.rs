@@ -18,6 +18,8 @@ pub struct AppState {
     /// Bumped after every swap, so `WatchDepthLimits` streams recompute their limits.
     pub generation: watch::Sender<u64>,
     pub health: Arc<StoreHealth>,
+    /// The `WatchDepthLimits` budgets (per key and in total); start-up sets them from the settings.
+    pub watch_limits: Arc<crate::edge::streams::WatchLimits>,
 }
 
 impl AppState {
@@ -27,6 +29,7 @@ impl AppState {
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
             generation,
             health: Arc::new(StoreHealth::default()),
+            watch_limits: Arc::default(),
         }
     }
 

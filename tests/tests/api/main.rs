@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod common;
 mod deploy;
+mod edges;
 mod grpc;
 mod lifecycle;
 mod openapi;

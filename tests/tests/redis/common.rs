@@ -165,10 +165,11 @@ pub async fn eligibility(server: &Server) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// `GET /readyz`: status and body.
+/// `GET /readyz` with an admin key (which lists the clinic overlays): status and body.
 pub async fn readyz(server: &Server) -> (u16, Value) {
     let res = http()
         .get(server.url("/readyz"))
+        .bearer_auth(protocol_tests::KEY_AURORA)
         .send()
         .await
         .expect("readyz answered");

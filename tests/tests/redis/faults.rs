@@ -6,6 +6,9 @@ use std::time::Duration;
 use protocol_tests::redis_server::{CHANNEL, PREFIX, RedisServer};
 use protocol_tests::{KEY_AURORA, ServerBuilder, pb};
 use serde_json::Value;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::common::*;
 
@@ -284,10 +287,34 @@ async fn fail_closed_policy_refuses_decisions_past_max_staleness() {
     assert_eq!(ready["stale_policy"], "fail_closed");
     assert_eq!(ready["decisions"], "refused");
 
+    // gRPC health follows readiness: NOT_SERVING while /readyz is 503 (checked every second).
+    let not_serving = within(Duration::from_secs(4), || async {
+        grpc_health(&server).await == Some(ServingStatus::NotServing as i32)
+    })
+    .await;
+    assert!(not_serving.is_some(), "gRPC health says NOT_SERVING");
+
     redis.restart().expect("redis restarts");
     let back = within(Duration::from_secs(8), || async {
         eligibility(&server).await.0 == 200
     })
     .await;
     assert!(back.is_some(), "decisions resume once redis is back");
+    let serving = within(Duration::from_secs(4), || async {
+        grpc_health(&server).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+    assert!(serving.is_some(), "gRPC health says SERVING again");
+}
+
+/// The overall gRPC health status (service `""`).
+async fn grpc_health(server: &protocol_tests::Server) -> Option<i32> {
+    let channel = server.channel().await.ok()?;
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
 }

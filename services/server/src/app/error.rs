@@ -74,6 +74,7 @@ impl AppError {
         match self {
             AppError::Auth(AuthError::Missing) => "API_KEY_MISSING",
             AppError::Auth(AuthError::Unknown) => "API_KEY_INVALID",
+            AppError::Auth(AuthError::Duplicate) => "API_KEY_DUPLICATE",
             AppError::Auth(AuthError::Forbidden(_)) => "SCOPE_MISSING",
             AppError::NotYourRuleSet { .. } => "RULESET_NOT_YOURS",
             AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",

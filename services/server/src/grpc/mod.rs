@@ -14,6 +14,7 @@ mod watch;
 pub use admin::AdminService;
 pub use coalesce::CoalescingIo;
 pub use service::ProtocolService;
+pub use status::auth_status;
 
 /// The generated messages, server and client (also used by the black-box tests and the gRPC load
 /// generator, so every client speaks exactly the served contract).

@@ -133,12 +133,21 @@ pub fn invalid(e: RequestError) -> Status {
     AppError::Invalid(e).into()
 }
 
+/// An authentication failure met before the door (the admission layer): the status the door
+/// would give it, `ErrorInfo` included.
+pub fn auth_status(e: AuthError) -> Status {
+    AppError::Auth(e).into()
+}
+
 fn auth(e: AuthError) -> Status {
     match e {
         AuthError::Missing => Status::unauthenticated(
             "an API key is required: send `authorization: Bearer <key>` metadata",
         ),
         AuthError::Unknown => Status::unauthenticated(e.to_string()),
+        AuthError::Duplicate => Status::unauthenticated(
+            "the call carries more than one `authorization` metadata value: send exactly one",
+        ),
         AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
     }
 }

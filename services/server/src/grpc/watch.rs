@@ -26,6 +26,8 @@ use tonic::Status;
 use super::{convert, pb};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::edge::refusal::exhausted_status;
+use crate::edge::streams::WatchPermit;
 
 type Item = Result<pb::DepthLimitsUpdate, Status>;
 
@@ -75,6 +77,8 @@ struct Watch {
     /// Sent on the next poll: the opening message.
     pending: Option<Item>,
     done: bool,
+    /// This stream's place in the per-key and total budgets, released when the stream is dropped.
+    _permit: WatchPermit,
 }
 
 impl Watch {
@@ -129,6 +133,11 @@ pub fn depth_limits(
     let mut generation = ctx.state.generation.subscribe();
     generation.borrow_and_update();
     let first = current(&app, &caller, &req)?;
+    let permit = ctx
+        .state
+        .watch_limits
+        .acquire(caller.key_id.as_deref())
+        .map_err(|e| exhausted_status(e.to_string(), "WATCH_STREAMS_EXHAUSTED", 10))?;
     let heartbeat_every = ctx.heartbeat.max(Duration::from_millis(10));
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -147,6 +156,7 @@ pub fn depth_limits(
         last: first,
         pending: Some(pending),
         done: false,
+        _permit: permit,
     };
     Ok(Box::pin(futures::stream::unfold(
         state,

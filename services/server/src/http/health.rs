@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol_engine::RuleSetRef;
 use serde::Serialize;
 
+use crate::auth::Scope;
 use crate::catalog::Origin;
 use crate::config::StalePolicy;
 use crate::context::Context;
@@ -42,8 +43,12 @@ pub struct Readiness {
     /// Where the rule sets came from: `bundled`, `directory` or `redis`.
     #[schema(value_type = String)]
     pub origin: Origin,
-    /// Every rule set served: id, version, digest (and base, for clinic overlays).
+    /// The rule sets served: id, version, digest (and base, for clinic overlays). Without an
+    /// admin key only the base rule sets are listed (clinic overlays are counted in `overlays`),
+    /// so an unauthenticated caller learns no clinic's name.
     pub rulesets: Vec<RuleSetRef>,
+    /// How many clinic overlays are served.
+    pub overlays: usize,
     /// `not_configured`, `up` or `down`.
     pub redis: String,
     /// Seconds since the rule sets were last confirmed current (with Redis: the last successful
@@ -78,7 +83,18 @@ pub struct Readiness {
         (status = 503, description = "Not ready: no rule set, shutting down, or stale with policy `fail_closed`", body = Readiness),
     )
 )]
-pub async fn readyz(State(ctx): State<Context>) -> Response {
+pub async fn readyz(State(ctx): State<Context>, headers: HeaderMap) -> Response {
+    // The overlays' ids name clinics: only for an admin key (or an open, loopback-only server).
+    let detail = crate::auth::credential(&headers)
+        .ok()
+        .is_some_and(|c| ctx.keys.authorize(c, Scope::Admin).is_ok());
+    let (status, body) = readiness(&ctx, detail);
+    (status, Json(body)).into_response()
+}
+
+/// Readiness now: what `/readyz` answers, and what gRPC health follows (SERVING exactly when this
+/// is 200). `detail`: list the clinic overlays too.
+pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
     let catalog = ctx.catalog();
     let health = &ctx.state.health;
     let configured = health.redis_configured.load(Ordering::Relaxed);
@@ -91,10 +107,15 @@ pub async fn readyz(State(ctx): State<Context>) -> Response {
     let age = health.age_secs();
     let stale = health.is_stale(Duration::from_secs(ctx.max_staleness_secs));
     let refused = ctx.check_fresh().is_err();
-    let last_error = if configured {
+    let last_error = if !configured {
+        None
+    } else if detail {
         health.last_error()
     } else {
-        None
+        // The message may name a clinic's rule set: its text is for admins and the log.
+        health
+            .last_error()
+            .map(|_| "an error: details with an admin key and in the server log".to_owned())
     };
     let status = if stale {
         "stale"
@@ -103,10 +124,18 @@ pub async fn readyz(State(ctx): State<Context>) -> Response {
     } else {
         "ready"
     };
+    let all = catalog.refs();
+    let overlays = all.iter().filter(|r| r.base.is_some()).count();
+    let refs = if detail {
+        all
+    } else {
+        all.into_iter().filter(|r| r.base.is_none()).collect()
+    };
     let body = Readiness {
         status: status.to_owned(),
         origin: catalog.origin,
-        rulesets: catalog.refs(),
+        rulesets: refs,
+        overlays,
         redis: redis.to_owned(),
         ruleset_age_seconds: age,
         max_staleness_seconds: ctx.max_staleness_secs,
@@ -124,5 +153,5 @@ pub async fn readyz(State(ctx): State<Context>) -> Response {
     } else {
         StatusCode::OK
     };
-    (status, Json(body)).into_response()
+    (status, body)
 }

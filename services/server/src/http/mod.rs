@@ -21,11 +21,20 @@ use axum::Router;
 
 use crate::app::App;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
+use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
+use crate::edge::admission::{AdmissionLayer, Rest};
+use crate::edge::{MakeRequestUuidV7, REQUEST_ID, RequestIdScopeLayer, plain_request_id};
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
@@ -38,8 +47,44 @@ use rulesets::{
     rollback_ruleset,
 };
 
-/// The whole REST API.
-pub fn router(ctx: Context, request_timeout: Duration) -> Router {
+/// What the REST layer stack needs from the settings.
+#[derive(Clone)]
+pub struct Edges {
+    /// `PROTOCOL_REQUEST_TIMEOUT_SECS`.
+    pub request_timeout: Duration,
+    /// Duplicate credentials, per-key rate limit, load shedding (`crate::edge::admission`).
+    pub admission: AdmissionLayer<Rest>,
+    /// `PROTOCOL_CORS_ORIGINS`; empty: no CORS layer at all.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+/// CORS for the configured origins: the API's methods and headers, `ETag` (and the rate-limit and
+/// request-id headers) readable by the page.
+fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            REQUEST_ID,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The whole REST API with its per-route layers, outermost first: CORS (when origins are
+/// configured) → request span, log line and metrics ([`crate::observe::http_request`]) →
+/// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
+/// timeout → body limit → the routes. [`serve`] puts the rest of the stack around it.
+pub fn router(ctx: Context, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
         .route("/v1/eligibility:batch", post(check_eligibility_batch))
@@ -70,14 +115,48 @@ pub fn router(ctx: Context, request_timeout: Duration) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json));
 
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(timeout::RequestTimeoutLayer::new(request_timeout))
+        .layer(timeout::RequestTimeoutLayer::new(edges.request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(App::new(ctx))
+        .with_state(App::new(ctx));
+    // One `Router::layer` call for what needs the matched route: each call boxes every route once
+    // more (the rest of the stack wraps the router whole, in `serve`).
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(crate::observe::http_request))
+            .layer(edges.admission),
+    );
+    if edges.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(edges.cors_origins))
+    }
+}
+
+/// Serves [`router`] on `listener` with the rest of the stack around it, outermost first: a
+/// client's `x-request-id` kept only when plain → request id (echoed, else a UUID v7) → the id
+/// readable by problem+json (`instance`) → response compression (gzip, br, zstd by
+/// `Accept-Encoding`) → request decompression (gzip) → the router. Connection limits are the
+/// listener's ([`crate::edge::conn::serve_rest`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: crate::edge::conn::ConnLimits,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let service = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(plain_request_id::<Incoming>))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(RequestIdScopeLayer)
+        .layer(CompressionLayer::new())
+        .layer(RequestDecompressionLayer::new())
+        .service(router);
+    crate::edge::conn::serve_rest(listener, service, limits, shutdown).await
 }
 
 async fn openapi_json() -> Response {

@@ -45,6 +45,18 @@ pub struct Problem {
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
+/// The body of a problem as sent: its fields plus `instance`, this occurrence
+/// (`urn:treatment-protocol:request:<x-request-id>`, the id the answer's `x-request-id` header
+/// carries, to quote when reporting a problem). Kept out of [`Problem`] so the error values
+/// handlers return stay small.
+#[derive(Serialize)]
+struct Sent<'a> {
+    #[serde(flatten)]
+    problem: &'a Problem,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
+}
+
 impl Problem {
     fn new(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Self {
         Self {
@@ -177,7 +189,7 @@ impl From<RequestError> for Problem {
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing | AuthError::Unknown => Self::new(
+            AuthError::Missing | AuthError::Unknown | AuthError::Duplicate => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Unauthorized",
@@ -315,7 +327,12 @@ impl IntoResponse for AppError {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let sent = Sent {
+            problem: &self,
+            instance: crate::edge::current_request_id()
+                .map(|id| format!("urn:treatment-protocol:request:{id}")),
+        };
+        let body = serde_json::to_vec(&sent).unwrap_or_else(|_| b"{}".to_vec());
         let mut res = (status, body).into_response();
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

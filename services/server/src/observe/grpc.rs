@@ -13,7 +13,7 @@ use tracing::field::Empty;
 use crate::metrics::{self, WatchStreamGuard};
 
 use super::REQUEST_TARGET;
-use super::trace_context::continue_trace;
+use super::trace_context::{continue_trace, request_id};
 
 /// The gRPC request layer: `tonic::transport::Server::builder().layer(GrpcLayer)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,6 +121,7 @@ where
             rpc.system = "grpc",
             rpc.service = service,
             rpc.method = method,
+            "rpc.grpc.request.metadata.x-request-id" = request_id(req.headers()),
             rpc.grpc.status_code = Empty,
         );
         continue_trace(&span, req.headers());

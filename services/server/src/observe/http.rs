@@ -12,7 +12,7 @@ use tracing::{Instrument, Span};
 use crate::metrics;
 
 use super::REQUEST_TARGET;
-use super::trace_context::continue_trace;
+use super::trace_context::{continue_trace, request_id};
 
 /// `http.route` of a request that matched no route (404/405 fallbacks).
 const UNMATCHED: &str = "unmatched";
@@ -34,6 +34,7 @@ pub async fn http_request(req: Request, next: Next) -> Response {
             otel.status_code = Empty,
             http.request.method = method,
             http.route = route,
+            "http.request.header.x-request-id" = request_id(req.headers()),
             http.response.status_code = Empty,
         )
     };

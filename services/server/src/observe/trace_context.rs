@@ -70,3 +70,11 @@ pub(super) fn continue_trace(span: &Span, headers: &HeaderMap) {
         }
     });
 }
+
+/// The request's `x-request-id` (set by the edge layer when the client sent none), for the span.
+pub(super) fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get(crate::edge::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}

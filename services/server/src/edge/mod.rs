@@ -1,0 +1,162 @@
+//! The server's edges: what happens to a connection and a request before a handler sees it, the
+//! same on both listeners wherever the protocols allow. The layer stacks themselves are written out
+//! where they apply, in [`crate::http::router`] (REST) and [`crate::startup`] (the tonic builder):
+//!
+//! | concern | REST | gRPC |
+//! |---|---|---|
+//! | connections: cap, handshake deadline, TCP and HTTP/2 keep-alive, streams per connection | [`conn::serve_rest`] | [`conn::Guarded`] on the incoming stream, tonic's builder |
+//! | request id (`x-request-id`: accepted and echoed, else a UUID v7) | tower-http | tower-http |
+//! | unknown method | 404 problem | [`methods`]: UNIMPLEMENTED, never logged above DEBUG |
+//! | duplicate credentials, per-key rate limit, load shedding | [`admission`] | [`admission`] |
+//! | health and reflection budget | — | [`streams::CallBudget`] |
+//! | `WatchDepthLimits` per key and in total | — | [`streams::WatchLimits`] |
+//! | CORS (off by default), compression | tower-http | gzip via tonic |
+
+pub mod admission;
+pub mod conn;
+pub mod methods;
+pub mod refusal;
+pub mod streams;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::http::{self, HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The request-id header, accepted from clients and echoed on every answer.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A fresh request id: a UUID v7 (ids sort by time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+        let mut text = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
+    }
+}
+
+tokio::task_local! {
+    /// The request id of the REST request being answered (for problem+json `instance`).
+    static CURRENT_REQUEST_ID: HeaderValue;
+}
+
+/// The id of the REST request this task is answering, inside [`RequestIdScopeLayer`].
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID
+        .try_with(|v| v.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
+        .filter(|id| !id.is_empty())
+}
+
+/// Makes the request's `x-request-id` readable by [`current_request_id`] while it is answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdScopeLayer;
+
+impl<S> tower::Layer<S> for RequestIdScopeLayer {
+    type Service = RequestIdScope<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdScope { inner }
+    }
+}
+
+/// See [`RequestIdScopeLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestIdScope<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RequestIdScope<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tokio::task::futures::TaskLocalFuture<HeaderValue, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static(""));
+        CURRENT_REQUEST_ID.scope(id, self.inner.call(req))
+    }
+}
+
+/// Drops a client's `x-request-id` unless it is a plain id (1 to 64 characters of
+/// `[A-Za-z0-9._:-]`), so a fresh one is made instead: the id goes into spans, logs and answers,
+/// and a client's arbitrary string has no place there.
+pub fn plain_request_id<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let plain = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        (1..=64).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+    };
+    let headers = req.headers_mut();
+    let values = headers.get_all(&REQUEST_ID).iter();
+    let mut count = 0;
+    let mut ok = true;
+    for v in values {
+        count += 1;
+        ok &= plain(v);
+    }
+    if count > 1 || !ok {
+        headers.remove(&REQUEST_ID);
+    }
+    req
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that holds `guard` until the body is done or dropped (for budgets on
+    /// streams, whose calls last as long as their bodies).
+    pub struct PermitBody<B, G> {
+        #[pin]
+        inner: B,
+        guard: Option<G>,
+    }
+}
+
+impl<B, G> PermitBody<B, G> {
+    pub fn new(inner: B, guard: G) -> Self {
+        Self {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<B: http_body::Body, G> http_body::Body for PermitBody<B, G> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.guard.take();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,197 @@
+//! Budgets for long-lived calls: `WatchDepthLimits` streams per API key and in total, and gRPC
+//! health and reflection (which need no key) together. Each open call holds an RAII permit that is
+//! released when the stream ends, however it ends (finished, cancelled, connection lost).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::http;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Past a watch-stream budget: which one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchExhausted {
+    /// This key holds `limit` streams already.
+    PerKey { limit: usize },
+    /// The server holds `limit` streams already.
+    Total { limit: usize },
+}
+
+impl std::fmt::Display for WatchExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PerKey { limit } => write!(
+                f,
+                "this API key has {limit} WatchDepthLimits streams open, the most allowed per \
+                 key: close one before opening another"
+            ),
+            Self::Total { limit } => write!(
+                f,
+                "the server has {limit} WatchDepthLimits streams open, the most it allows: retry \
+                 later or on another replica"
+            ),
+        }
+    }
+}
+
+/// The `WatchDepthLimits` budgets (`PROTOCOL_MAX_WATCH_STREAMS`, `..._PER_KEY`).
+#[derive(Debug)]
+pub struct WatchLimits {
+    total: Arc<Semaphore>,
+    max_total: usize,
+    per_key: usize,
+    by_key: Mutex<HashMap<String, usize>>,
+}
+
+impl Default for WatchLimits {
+    fn default() -> Self {
+        Self::new(10_000, 1_000)
+    }
+}
+
+impl WatchLimits {
+    pub fn new(max_total: usize, per_key: usize) -> Self {
+        Self {
+            total: Arc::new(Semaphore::new(max_total)),
+            max_total,
+            per_key,
+            by_key: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A permit for one more stream of `key` (`None`: open mode, counted in the total only).
+    pub fn acquire(self: &Arc<Self>, key: Option<&str>) -> Result<WatchPermit, WatchExhausted> {
+        let total = self
+            .total
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| WatchExhausted::Total {
+                limit: self.max_total,
+            })?;
+        if let Some(key) = key {
+            let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+            let n = by_key.entry(key.to_owned()).or_insert(0);
+            if *n >= self.per_key {
+                return Err(WatchExhausted::PerKey {
+                    limit: self.per_key,
+                });
+            }
+            *n += 1;
+        }
+        Ok(WatchPermit {
+            limits: self.clone(),
+            key: key.map(str::to_owned),
+            _total: total,
+        })
+    }
+
+    /// Streams open for `key` now.
+    pub fn open_for(&self, key: &str) -> usize {
+        let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        by_key.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// One open `WatchDepthLimits` stream; dropping it releases its place.
+#[derive(Debug)]
+pub struct WatchPermit {
+    limits: Arc<WatchLimits>,
+    key: Option<String>,
+    _total: OwnedSemaphorePermit,
+}
+
+impl Drop for WatchPermit {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            let mut by_key = self.limits.by_key.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = by_key.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    by_key.remove(key);
+                }
+            }
+        }
+    }
+}
+
+// ---- health and reflection ----------------------------------------------------------------------
+
+/// A budget shared by several gRPC services (health and reflection): each call, unary or stream,
+/// holds a permit until its response body ends; past the budget RESOURCE_EXHAUSTED at once.
+#[derive(Debug, Clone)]
+pub struct CallBudget {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl CallBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+            limit: limit.max(1),
+        }
+    }
+
+    /// `service` under this budget; keeps its gRPC service name for the router.
+    pub fn wrap<S>(&self, service: S) -> Budgeted<S> {
+        Budgeted {
+            inner: service,
+            budget: self.clone(),
+        }
+    }
+}
+
+/// A gRPC service under a [`CallBudget`].
+#[derive(Debug, Clone)]
+pub struct Budgeted<S> {
+    inner: S,
+    budget: CallBudget,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for Budgeted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Budgeted<S>
+where
+    S: tower::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Send,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let Ok(permit) = self.budget.permits.clone().try_acquire_owned() else {
+            let limit = self.budget.limit;
+            return Box::pin(async move {
+                Ok(super::refusal::grpc_exhausted(
+                    format!(
+                        "{limit} health and reflection calls are in progress, the most this \
+                         server allows: retry later"
+                    ),
+                    "HEALTH_BUDGET_EXHAUSTED",
+                    1,
+                ))
+            });
+        };
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let response = future.await?;
+            Ok(response.map(|body| tonic::body::Body::new(super::PermitBody::new(body, permit))))
+        })
+    }
+}
