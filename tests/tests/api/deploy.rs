@@ -166,16 +166,22 @@ async fn run_deployment(where_: &str, env: &Env, tokens: &[String]) {
         .expect("readyz");
     assert_eq!(res.status(), StatusCode::OK, "{where_}: GET /readyz");
     let ready: Value = res.json().await.expect("readyz body");
-    let served: BTreeSet<String> = ready["rulesets"]
+    // Without a key /readyz names the base rule sets and counts the clinic overlays (their ids
+    // name clinics).
+    let bases: BTreeSet<String> = ready["rulesets"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|r| r["id"].as_str().map(str::to_owned))
         .collect();
+    let overlays = ready["overlays"].as_u64().unwrap_or_default();
     let want = repository_ruleset_ids();
     assert!(
-        want.is_subset(&served),
-        "{where_}: /readyz lists the mounted rule sets {want:?}, it lists {served:?}"
+        bases.is_subset(&want)
+            && u64::try_from(want.len()).unwrap_or_default()
+                == u64::try_from(bases.len()).unwrap_or_default() + overlays,
+        "{where_}: /readyz serves the mounted rule sets {want:?}, it names {bases:?} and counts \
+         {overlays} overlays"
     );
     assert!(
         TcpStream::connect_timeout(&server.grpc, Duration::from_secs(3)).is_ok(),
