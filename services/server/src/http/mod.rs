@@ -24,17 +24,12 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper::body::Incoming;
 use tower::ServiceBuilder;
-use tower::util::MapRequestLayer;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::context::{Context, MAX_BODY_BYTES};
 use crate::edge::admission::{AdmissionLayer, Rest};
-use crate::edge::{MakeRequestUuidV7, REQUEST_ID, RequestIdScopeLayer, plain_request_id};
+use crate::edge::{CompressWhenAskedLayer, DecodeRequestsLayer, REQUEST_ID, RequestIdLayer};
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
@@ -137,11 +132,11 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
     }
 }
 
-/// Serves [`router`] on `listener` with the rest of the stack around it, outermost first: a
-/// client's `x-request-id` kept only when plain → request id (echoed, else a UUID v7) → the id
-/// readable by problem+json (`instance`) → response compression (gzip, br, zstd by
-/// `Accept-Encoding`) → request decompression (gzip) → the router. Connection limits are the
-/// listener's ([`crate::edge::conn::serve_rest`]).
+/// Serves [`router`] on `listener` with the rest of the stack around it, outermost first: request
+/// id (a client's plain `x-request-id` kept, else a UUID v7; echoed on the answer and named by
+/// problem+json `instance`) → response compression (gzip, br, zstd by `Accept-Encoding`) →
+/// request decompression (gzip, for requests with a `Content-Encoding`) → the router. Connection
+/// limits are the listener's ([`crate::edge::conn::serve_rest`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -149,12 +144,9 @@ pub async fn serve(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let service = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(plain_request_id::<Incoming>))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(RequestIdScopeLayer)
-        .layer(CompressionLayer::new())
-        .layer(RequestDecompressionLayer::new())
+        .layer(RequestIdLayer)
+        .layer(CompressWhenAskedLayer)
+        .layer(DecodeRequestsLayer)
         .service(router);
     crate::edge::conn::serve_rest(listener, service, limits, shutdown).await
 }
