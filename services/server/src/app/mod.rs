@@ -26,8 +26,8 @@ use axum::extract::FromRef;
 
 pub use error::{AppError, MAX_VIOLATIONS};
 pub use questions::{
-    Batch, Decided, DepthAnswer, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion,
+    Batch, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion, TreatmentsQuestion,
+    depth_etag,
 };
 
 use crate::auth::{AuthError, Caller, Scope};

@@ -39,20 +39,21 @@ pub trait Question {
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError>;
 
     /// Records the decision on the span, the metric and the decision log.
-    fn record(&self, _answer: &Self::Answer, _rec: &Recorder) {}
+    fn record(&self, _answer: &Self::Answer, _rec: &Recorder<'_>) {}
 }
 
 /// The `engine.decide` span of one question and the decisions it counts.
-pub struct Recorder {
+pub struct Recorder<'a> {
     span: Span,
     operation: &'static str,
-    ruleset: RuleSetRef,
+    /// Borrowed from the rule set asked: nothing is copied on the request path.
+    ruleset: &'a RuleSetRef,
 }
 
-impl Recorder {
+impl<'a> Recorder<'a> {
     /// A disabled span unless `protocol_server::decision` is enabled at DEBUG (the OpenTelemetry
     /// layer enables it when traces are exported); only then are its fields evaluated.
-    pub(super) fn open(operation: &'static str, rs: &RuleSet) -> Self {
+    pub(super) fn open(operation: &'static str, rs: &'a RuleSet) -> Self {
         let meta = rs.meta();
         let span = tracing::debug_span!(
             target: DECISION_TARGET,
@@ -67,10 +68,7 @@ impl Recorder {
         Self {
             span,
             operation,
-            ruleset: RuleSetRef {
-                base: None,
-                ..meta.clone()
-            },
+            ruleset: meta,
         }
     }
 
@@ -119,7 +117,7 @@ pub struct Decided<T> {
     pub decision_id: String,
 }
 
-fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder) {
+fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision);
     rec.identified(&d.decision_id, &e.treatment, e.decision);
@@ -138,7 +136,7 @@ impl Question for EligibilityRequest {
         })
     }
 
-    fn record(&self, d: &Self::Answer, rec: &Recorder) {
+    fn record(&self, d: &Self::Answer, rec: &Recorder<'_>) {
         rec.treatment(&d.answer.treatment);
         rec.outcome(d.answer.decision);
         record_eligibility(d, rec);
@@ -192,7 +190,7 @@ impl Question for Batch {
         }
     }
 
-    fn record(&self, answers: &Self::Answer, rec: &Recorder) {
+    fn record(&self, answers: &Self::Answer, rec: &Recorder<'_>) {
         if let Some(strongest) = answers.iter().map(|d| d.answer.decision).max() {
             rec.outcome(strongest);
         }
@@ -214,7 +212,7 @@ impl Question for ContraindicationRequest {
 
     /// One decision per treatment checked; the span names the treatment when only one was
     /// checked, and the strongest outcome.
-    fn record(&self, r: &Self::Answer, rec: &Recorder) {
+    fn record(&self, r: &Self::Answer, rec: &Recorder<'_>) {
         if let [only] = r.results.as_slice() {
             rec.treatment(&only.treatment);
         }
@@ -227,33 +225,25 @@ impl Question for ContraindicationRequest {
     }
 }
 
-/// Depth limits with their strong validator (REST `ETag`, gRPC `DepthLimits.etag`).
-#[derive(Debug, Clone)]
-pub struct DepthAnswer {
-    pub limits: DepthLimits,
-    pub etag: String,
-}
-
 impl Question for DepthLimitsRequest {
     const OPERATION: &'static str = "depth_limits";
     const SCOPE: Scope = Scope::Devices;
     const DECISION: bool = true;
     const FRESH: bool = false;
-    type Answer = DepthAnswer;
+    /// The limits; their ETag ([`depth_etag`] of `limits.ruleset`) is computed by the adapters
+    /// that send one (REST GET, gRPC), not for every answer.
+    type Answer = DepthLimits;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
-        Ok(DepthAnswer {
-            limits: rs.depth_limits(self)?,
-            etag: depth_etag(rs.meta(), self),
-        })
+        Ok(rs.depth_limits(self)?)
     }
 
     /// A decision only when client facts came with it.
-    fn record(&self, a: &Self::Answer, rec: &Recorder) {
-        rec.treatment(&a.limits.treatment);
-        if let Some(client) = &a.limits.client {
+    fn record(&self, limits: &Self::Answer, rec: &Recorder<'_>) {
+        rec.treatment(&limits.treatment);
+        if let Some(client) = &limits.client {
             rec.outcome(client.decision);
-            rec.decided(&a.limits.treatment, client.decision);
+            rec.decided(&limits.treatment, client.decision);
         }
     }
 }
@@ -269,7 +259,7 @@ impl Question for PlanRequest {
     }
 
     /// The decision is the first session's eligibility.
-    fn record(&self, p: &Self::Answer, rec: &Recorder) {
+    fn record(&self, p: &Self::Answer, rec: &Recorder<'_>) {
         rec.treatment(&p.treatment);
         rec.outcome(p.first_session.decision);
         rec.decided(&p.treatment, p.first_session.decision);

@@ -9,7 +9,7 @@
 //! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
 //! which is a protobuf enum.
 
-use crate::app::DepthAnswer;
+use crate::app::depth_etag;
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
@@ -330,10 +330,10 @@ pub fn contraindication_report(r: &ContraindicationReport) -> pb::Contraindicati
     }
 }
 
-/// Depth limits with their etag, as the door answers them.
-pub fn depth_answer(a: DepthAnswer) -> pb::DepthLimits {
-    let mut out = depth_limits(&a.limits);
-    out.etag = a.etag;
+/// Depth limits as the door answers them, with the etag of the request they answer.
+pub fn depth_answer(limits: &DepthLimits, req: &DepthLimitsRequest) -> pb::DepthLimits {
+    let mut out = depth_limits(limits);
+    out.etag = depth_etag(&limits.ruleset, req);
     out
 }
 

@@ -97,7 +97,7 @@ impl TreatmentProtocol for ProtocolService {
         let caller = self.caller(&request, Scope::Devices)?;
         let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
         let answer = self.app.ask(&caller, &req)?;
-        Ok(Response::new(convert::depth_answer(answer)))
+        Ok(Response::new(convert::depth_answer(&answer, &req)))
     }
 
     type WatchDepthLimitsStream = watch::WatchStream;

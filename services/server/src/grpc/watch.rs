@@ -41,7 +41,7 @@ pub fn current(
     caller: &Caller,
     req: &DepthLimitsRequest,
 ) -> Result<pb::DepthLimits, Status> {
-    Ok(convert::depth_answer(app.ask(caller, req)?))
+    Ok(convert::depth_answer(&app.ask(caller, req)?, req))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::{Authorized, DevicesScope};
 use super::extract::{JsonBody, StrictQuery};
 use super::problem::Problem;
-use crate::app::{App, DepthAnswer};
+use crate::app::{App, depth_etag};
 
 /// The query of `GET /v1/depth-limits`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::IntoParams)]
@@ -71,7 +71,9 @@ pub async fn depth_limits_get(
     headers: HeaderMap,
     StrictQuery(query): StrictQuery<DepthLimitsQuery>,
 ) -> Result<Response, Problem> {
-    let DepthAnswer { limits, etag: tag } = app.ask(&caller, &DepthLimitsRequest::from(query))?;
+    let req = DepthLimitsRequest::from(query);
+    let limits = app.ask(&caller, &req)?;
+    let tag = depth_etag(&limits.ruleset, &req);
     let Ok(tag_value) = HeaderValue::from_str(&tag) else {
         return Err(Problem::internal());
     };
@@ -111,7 +113,7 @@ pub async fn depth_limits_post(
     Authorized(caller, _): Authorized<DevicesScope>,
     JsonBody(req): JsonBody<DepthLimitsRequest>,
 ) -> Result<Json<DepthLimits>, Problem> {
-    Ok(Json(app.ask(&caller, &req)?.limits))
+    Ok(Json(app.ask(&caller, &req)?))
 }
 
 /// `If-None-Match` matches (weak comparison, as RFC 9110 prescribes for it; `*` matches).
