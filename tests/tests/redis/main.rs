@@ -15,5 +15,6 @@ mod admin;
 mod common;
 mod faults;
 mod propagation;
+mod refusal;
 mod request_path;
 mod tenancy;

@@ -8,6 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::app::AppError;
 use crate::auth::AuthError;
+use crate::catalog::Unavailable;
 use crate::store::StoreError;
 
 /// The `ErrorInfo.domain` of every error this service returns.
@@ -41,6 +42,15 @@ impl From<AppError> for Status {
                 metadata.push(("current".into(), current.unwrap_or_default()));
                 (Code::Aborted, clip(&message), ErrorDetails::new())
             }
+            AppError::Unavailable(Unavailable::Refused {
+                ref id,
+                ref version,
+                ..
+            }) => {
+                metadata.push(("id".into(), id.clone()));
+                metadata.push(("version".into(), version.clone()));
+                (Code::Unavailable, clip(&e.to_string()), ErrorDetails::new())
+            }
             AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
                 metadata.push(("id".into(), id.clone()));
                 (
@@ -51,7 +61,7 @@ impl From<AppError> for Status {
             }
             other => {
                 let code = match &other {
-                    AppError::Stale(_) | AppError::NoRuleSet => Code::Unavailable,
+                    AppError::Stale(_) | AppError::Unavailable(_) => Code::Unavailable,
                     AppError::Contradiction { .. } => Code::InvalidArgument,
                     AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
                         Code::NotFound
