@@ -20,6 +20,7 @@ pub struct EligibilityResponse {
     #[serde(flatten)]
     pub eligibility: Eligibility,
     /// Unique id of this decision (UUID v7, time-ordered), for audit trails.
+    #[schema(format = "uuid")]
     pub decision_id: String,
 }
 
@@ -47,6 +48,13 @@ pub struct EligibilityBatchResponse {
 }
 
 /// May this client have this treatment on this date?
+///
+/// The booking question. `facts` are the intake answers, typed in this document from the rule
+/// set of the key's clinic; a fact left out is unknown, never "no", and a rule that needs it makes
+/// the answer `incomplete` with the fact in `missing_facts`. `history` is required (`[]` for no
+/// past procedures). Only `eligible` and `eligible_with_precautions` are `bookable`; `deferred`
+/// gives `earliest_date` when it is certain. Every answer has a `decision_id` and names the rule
+/// set (id, version, digest) that decided.
 #[utoipa::path(
     post,
     path = "/v1/eligibility",
@@ -72,6 +80,10 @@ pub async fn check_eligibility(
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.
+///
+/// A booking calendar: up to 100 checks, each shaped as `POST /v1/eligibility`, answered in
+/// order. Every check is read on its own and every fault of every check is reported, by path
+/// (`checks[3].date`, `checks[7].facts.pregnant`); one bad check refuses the call (400).
 #[utoipa::path(
     post,
     path = "/v1/eligibility:batch",
@@ -100,6 +112,11 @@ pub async fn check_eligibility_batch(
 }
 
 /// Which treatments are contraindicated for this client, and what must still be asked?
+///
+/// The intake-form question: no date is needed. Without `date` and `history`, the rules that need
+/// them (age, waiting periods, procedure gaps) stay undecided, so nothing they could refuse is
+/// cleared: the treatments they apply to are `incomplete` and `missing_inputs` names what to
+/// send. `missing_facts` lists every question still to ask, over all the treatments checked.
 #[utoipa::path(
     post,
     path = "/v1/contraindications:check",

@@ -207,6 +207,7 @@ fn body_format(headers: &HeaderMap) -> Option<Format> {
         (status = 201, description = "Stored as a new version", body = PublishedRuleSet,
             headers(("Location" = String, description = "`/v1/rulesets/{id}/versions/{version}`"))),
         (status = 200, description = "The same content was already published under this version (idempotent)", body = PublishedRuleSet),
+        (status = 400, description = "The body is empty or not UTF-8 text", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This version is already published with other content (`conflict`)", body = Problem, content_type = "application/problem+json"),
@@ -259,7 +260,10 @@ pub async fn publish_ruleset(
     Ok(res)
 }
 
-/// Every rule set in the store, with its active version and published versions.
+/// Every rule set in the store.
+///
+/// Each rule set with a published version, its active version and digest, and its versions
+/// (oldest first).
 #[utoipa::path(
     get,
     path = "/v1/rulesets",
@@ -285,7 +289,9 @@ pub async fn list_rulesets(
     Ok(Json(RuleSetList { rulesets }))
 }
 
-/// The published versions of one rule set, oldest first.
+/// The published versions of one rule set.
+///
+/// Oldest first, each with its digest, when it was published and whether it is active.
 #[utoipa::path(
     get,
     path = "/v1/rulesets/{id}/versions",
@@ -296,6 +302,7 @@ pub async fn list_rulesets(
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -310,6 +317,9 @@ pub async fn list_ruleset_versions(
 }
 
 /// One published version with its document and digest.
+///
+/// The document in canonical JSON form, verified against its digest before it is sent (a stored
+/// payload failing it is `500 corrupt-ruleset`); the `ETag` is the digest.
 #[utoipa::path(
     get,
     path = "/v1/rulesets/{id}/versions/{version}",
@@ -324,6 +334,7 @@ pub async fn list_ruleset_versions(
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The stored payload fails its digest (`corrupt-ruleset`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -370,6 +381,8 @@ pub async fn get_ruleset_version(
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`expected_current` is not the active version; the problem names `version` and `current`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The catalog it would produce does not validate (an overlay whose base is not active, a base that breaks an active overlay)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -390,8 +403,10 @@ pub async fn activate_ruleset(
     Ok(Json(ActivatedRuleSet::from(a)))
 }
 
-/// Roll back: activate an earlier version again (by default the one published just before the
-/// active one).
+/// Roll back to an earlier version.
+///
+/// Activates an earlier version again: `to_version`, by default the one published just before
+/// the active one. An empty body is allowed. Compare-and-set as for activate.
 #[utoipa::path(
     post,
     path = "/v1/rulesets/{id}/rollback",
@@ -405,6 +420,8 @@ pub async fn activate_ruleset(
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`expected_current` is not the active version, or there is no earlier version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`to_version` is not earlier than the active version, or the catalog would not validate", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
