@@ -8,9 +8,10 @@ use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::caller::{Authorized, EligibilityScope};
-use super::extract::JsonBody;
+use super::extract::{JsonBody, parse_each};
 use super::problem::Problem;
 use crate::app::{App, Batch, Decided};
 
@@ -37,8 +38,10 @@ impl From<Decided<Eligibility>> for EligibilityResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityBatchRequest {
-    /// At most 100 checks.
-    pub checks: Vec<EligibilityRequest>,
+    /// At most 100 checks. Each is read on its own: every check at fault is named
+    /// (`checks[i].<field>`), not only the first.
+    #[schema(value_type = Vec<EligibilityRequest>)]
+    pub checks: Vec<Box<RawValue>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -105,7 +108,9 @@ pub async fn check_eligibility_batch(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityBatchRequest>,
 ) -> Result<Json<EligibilityBatchResponse>, Problem> {
-    let results = app.ask(&caller, &Batch(req.checks))?;
+    Batch::check_size(req.checks.len())?;
+    let checks = parse_each::<EligibilityRequest>("checks", &req.checks)?;
+    let results = app.ask(&caller, &Batch(checks))?;
     Ok(Json(EligibilityBatchResponse {
         results: results.into_iter().map(EligibilityResponse::from).collect(),
     }))
