@@ -15,7 +15,8 @@ use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::config::Settings;
 use protocol_server::state::AppState;
 use protocol_server::store::{
-    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load, spawn_sync,
+    Activation, Expected, Rollback, RuleSetStore, StoreError, SyncOptions, connect_and_load,
+    spawn_sync,
 };
 use protocol_tests::redis_server::RedisServer;
 
@@ -298,13 +299,18 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
 
     // Rolling forward is not a rollback; rolling back is.
     s.publish(aurora("2026.12.3", 47)).await.expect("publishes");
+    let to = |v: &str| Rollback {
+        to_version: Some(v.to_owned()),
+        expected_current: Some("2026.12.1".to_owned()),
+        idempotency_key: None,
+    };
     let err = s
-        .rollback("clinic-aurora", Some("2026.12.3"), None)
+        .rollback("clinic-aurora", &to("2026.12.3"), None)
         .await
-        .expect_err("newer");
+        .expect_err("never active");
     assert!(matches!(err, StoreError::Invalid(_)));
     let back = s
-        .rollback("clinic-aurora", Some(BUNDLED_VERSION), None)
+        .rollback("clinic-aurora", &to(BUNDLED_VERSION), None)
         .await
         .expect("rolls back");
     assert_eq!(back.digest, bundled_digest);

@@ -490,3 +490,143 @@ async fn rollback_returns_to_the_version_active_before_and_happens_once() {
     .await;
     assert_eq!(status, 409, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_history_retire_and_idempotent_rollback() {
+    use protocol_tests::pb;
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    let redis = RedisServer::start().expect("redis starts");
+    let server = server(&redis);
+    let mut grpc = pb::rule_set_admin_client::RuleSetAdminClient::new(
+        server.channel().await.expect("channel"),
+    );
+    for (v, mm) in [("2026.12.1", 1.0), ("2026.12.2", 0.9)] {
+        let (status, body) = publish(&server, KEY_AURORA, &aurora(v, mm)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = activate(&server, "clinic-aurora", "2026.12.2", BUNDLED_VERSION).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Retire: never active is fine; active once is FAILED_PRECONDITION naming it.
+    let retired = grpc
+        .retire_rule_set_version(with_key(
+            pb::RetireRuleSetVersionRequest {
+                id: "clinic-aurora".into(),
+                version: "2026.12.1".into(),
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect("retired")
+        .into_inner();
+    assert_eq!(retired.version, "2026.12.1");
+    assert_eq!(retired.by.as_deref(), Some("aurora-all"));
+    let st = grpc
+        .retire_rule_set_version(with_key(
+            pb::RetireRuleSetVersionRequest {
+                id: "clinic-aurora".into(),
+                version: BUNDLED_VERSION.into(),
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect_err("was active");
+    assert_eq!(st.code(), Code::FailedPrecondition, "{st:?}");
+    let info = st.get_details_error_info().expect("error info");
+    assert_eq!(info.reason, "VERSION_WAS_ACTIVE");
+    assert_eq!(
+        info.metadata.get("version").map(String::as_str),
+        Some(BUNDLED_VERSION)
+    );
+    let versions = grpc
+        .list_rule_set_versions(with_key(
+            pb::ListRuleSetVersionsRequest {
+                id: "clinic-aurora".into(),
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect("listed")
+        .into_inner();
+    let marks: Vec<(bool, bool)> = versions
+        .versions
+        .iter()
+        .map(|v| (v.ever_active, v.retired_at.is_some()))
+        .collect();
+    assert_eq!(marks, [(true, false), (false, true), (true, false)]);
+
+    // Rollback without a guard: FAILED_PRECONDITION naming `expected_current`.
+    let rollback = || pb::RollbackRuleSetRequest {
+        id: "clinic-aurora".into(),
+        to_version: None,
+        expected_current: None,
+    };
+    let st = grpc
+        .rollback_rule_set(with_key(rollback(), KEY_AURORA))
+        .await
+        .expect_err("no guard");
+    assert_eq!(st.code(), Code::FailedPrecondition, "{st:?}");
+    assert!(
+        st.message().contains("expected_current"),
+        "{}",
+        st.message()
+    );
+
+    // With `idempotency-key` metadata, twice: one rollback, the same answer.
+    let keyed = || {
+        let mut req = with_key(rollback(), KEY_AURORA);
+        req.metadata_mut()
+            .insert("idempotency-key", "grpc-rollback-1".parse().expect("ascii"));
+        req
+    };
+    let first = grpc
+        .rollback_rule_set(keyed())
+        .await
+        .expect("rolled back")
+        .into_inner();
+    let again = grpc
+        .rollback_rule_set(keyed())
+        .await
+        .expect("replayed")
+        .into_inner();
+    assert_eq!(first, again);
+    assert_eq!(first.version, BUNDLED_VERSION);
+    assert_eq!(first.previous.as_deref(), Some("2026.12.2"));
+
+    let history = grpc
+        .get_rule_set_history(with_key(
+            pb::GetRuleSetHistoryRequest {
+                id: "clinic-aurora".into(),
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect("history")
+        .into_inner();
+    let actions: Vec<(&str, &str)> = history
+        .history
+        .iter()
+        .map(|e| (e.version.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (BUNDLED_VERSION, "seed"),
+            ("2026.12.2", "activate"),
+            (BUNDLED_VERSION, "rollback"),
+        ]
+    );
+    // Another clinic's admin key may not read it.
+    let st = grpc
+        .get_rule_set_history(with_key(
+            pb::GetRuleSetHistoryRequest {
+                id: "clinic-aurora".into(),
+            },
+            KEY_BOREALIS_ADMIN,
+        ))
+        .await
+        .expect_err("not yours");
+    assert_eq!(st.code(), Code::PermissionDenied);
+}
