@@ -28,6 +28,11 @@ fn store(redis: &RedisServer) -> RuleSetStore {
     RuleSetStore::open(&redis.url()).expect("valid url")
 }
 
+/// [`store`], for a test whose local `store` shadows it.
+fn store_of(redis: &RedisServer) -> RuleSetStore {
+    store(redis)
+}
+
 async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
         .expect("valid url")
@@ -447,7 +452,8 @@ async fn seeding_happens_once() {
 
 #[tokio::test]
 async fn connect_and_load_covers_down_empty_and_active() {
-    // Redis configured but down: the bundled rule sets, at once.
+    // Redis configured but down: nothing (never the bundled rule sets, which Redis did not
+    // activate), at once.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -466,12 +472,32 @@ async fn connect_and_load_covers_down_empty_and_active() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(catalog.origin, Origin::Bundled);
+    assert_eq!(catalog.origin, Origin::None);
+    assert!(catalog.for_tenant(None).is_err());
     assert!(store.is_some());
 
-    // Up and empty: seeded, then served from Redis.
+    // Up and empty: nothing, unless seeding a first deployment is asked for.
     let redis = RedisServer::start().expect("redis starts");
     let settings = Settings::parse_from(["protocol-server", "--redis-url", &redis.url()]);
+    let (catalog, _) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert_eq!(catalog.origin, Origin::None);
+    assert!(
+        store_of(&redis)
+            .active_versions()
+            .await
+            .expect("reads")
+            .is_empty(),
+        "not seeded"
+    );
+    let settings = Settings::parse_from([
+        "protocol-server",
+        "--redis-url",
+        &redis.url(),
+        "--seed-empty-redis",
+        "true",
+    ]);
     let (catalog, store) = connect_and_load(&settings, bundled())
         .await
         .expect("url is valid");
@@ -496,7 +522,7 @@ async fn connect_and_load_covers_down_empty_and_active() {
         "2026.12.1"
     );
 
-    // Active versions that fail verification: bundled, not the damaged set.
+    // An active version that fails verification: refused on its own, the base still served.
     let mut conn = raw(&redis).await;
     let _: () = redis::cmd("SET")
         .arg(store.keys().doc("clinic-aurora", "2026.12.1"))
@@ -507,7 +533,15 @@ async fn connect_and_load_covers_down_empty_and_active() {
     let (catalog, _) = connect_and_load(&settings, bundled())
         .await
         .expect("url is valid");
-    assert_eq!(catalog.origin, Origin::Bundled);
+    assert_eq!(catalog.origin, Origin::Redis);
+    assert_eq!(catalog.refused["clinic-aurora"].version, "2026.12.1");
+    assert!(catalog.for_tenant(Some("clinic-aurora")).is_err());
+    assert_eq!(
+        catalog
+            .for_tenant(Some("clinic-borealis"))
+            .map(|rs| rs.meta().id.clone()),
+        Ok("base".to_owned())
+    );
 
     // No Redis configured: no store.
     let settings = Settings::parse_from(["protocol-server"]);
@@ -742,9 +776,9 @@ async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
+async fn a_replica_started_while_redis_was_down_never_seeds_it_and_picks_up_what_is_activated() {
     let mut redis = RedisServer::not_started().expect("a free port");
-    let state = AppState::new(bundled());
+    let state = AppState::new(Catalog::none());
     let task = spawn_sync(state.clone(), store(&redis), fast_sync());
     assert!(
         eventually(Duration::from_secs(3), || state
@@ -755,19 +789,44 @@ async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
         .await
     );
     assert!(!state.health.redis_up.load(Ordering::Relaxed));
-    assert_eq!(state.catalog.load().origin, Origin::Bundled);
+    assert_eq!(state.catalog.load().origin, Origin::None);
 
+    // Redis comes back empty: the replica has nothing it read from Redis, so it raises the alarm
+    // rather than seeding Redis with rule sets nobody activated.
     redis.restart().expect("redis restarts");
+    assert!(
+        eventually(Duration::from_secs(10), || state
+            .health
+            .last_error()
+            .is_some_and(|e| e.contains("no active rule sets")))
+        .await,
+        "{:?}",
+        state.health.last_error()
+    );
+    assert!(state.health.redis_up.load(Ordering::Relaxed));
+    assert!(
+        store(&redis)
+            .active_versions()
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+    assert_eq!(state.catalog.load().origin, Origin::None);
+
+    // An operator seeds it: the replica serves what Redis holds.
+    assert!(
+        store(&redis)
+            .seed_if_empty(&bundled())
+            .await
+            .expect("seeds")
+    );
     assert!(
         eventually(Duration::from_secs(10), || state.catalog.load().origin
             == Origin::Redis)
-        .await,
-        "seeded redis and serves from it"
+        .await
     );
-    assert!(state.health.redis_up.load(Ordering::Relaxed));
     assert_eq!(state.catalog.load().refs(), bundled().refs());
-    let active = store(&redis).active_versions().await.expect("reads");
-    assert_eq!(active["base"], BUNDLED_VERSION);
+    assert_eq!(state.health.last_error(), None);
     task.abort();
 }
 

@@ -52,6 +52,18 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// When Redis holds no active rule set at start, publish and activate the local ones (bundled
+    /// or `--rulesets-dir`): for a first deployment only. Off, an empty Redis is an alarm: it may
+    /// have lost its data, and seeding it would roll every clinic back.
+    #[arg(
+        long,
+        env = "PROTOCOL_SEED_EMPTY_REDIS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub seed_empty_redis: bool,
+
     /// Seconds between reconciles of the active rule-set versions with Redis.
     #[arg(long, env = "PROTOCOL_RECONCILE_INTERVAL_SECS", default_value_t = 5)]
     pub reconcile_interval_secs: u64,

@@ -17,6 +17,7 @@ mod admin;
 mod common;
 mod faults;
 mod propagation;
+mod refusal;
 mod request_path;
 mod tenancy;
 mod versions;

@@ -7,6 +7,7 @@
 use protocol_engine::{LoadError, RequestError};
 
 use crate::auth::AuthError;
+use crate::catalog::Unavailable;
 use crate::context::Stale;
 use crate::store::StoreError;
 
@@ -39,9 +40,10 @@ pub enum AppError {
     /// The fail-closed stale policy refuses decisions.
     #[error(transparent)]
     Stale(#[from] Stale),
-    /// No rule set could be resolved for the caller (no base loaded: a server fault).
-    #[error("no rule set is loaded")]
-    NoRuleSet,
+    /// No rule set may answer the caller: its clinic's rule set (or the base) was refused, or
+    /// nothing is loaded yet. Fail-closed, never another rule set in its place.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     /// The request does not make sense: every field at fault is named.
     #[error("{} field(s) are invalid", .0.violations.len())]
     Invalid(#[from] RequestError),
@@ -79,7 +81,8 @@ impl AppError {
             AppError::NotYourRuleSet { .. } => "RULESET_NOT_YOURS",
             AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",
             AppError::Stale(_) => "STALE_RULESET",
-            AppError::NoRuleSet => "NO_RULESET",
+            AppError::Unavailable(Unavailable::Refused { .. }) => "RULESET_REFUSED",
+            AppError::Unavailable(Unavailable::NotLoaded) => "RULESETS_NOT_LOADED",
             AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::NoStore => "REDIS_NOT_CONFIGURED",

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::app::AppError;
 use crate::auth::AuthError;
-use crate::context::{NoRuleSet, Stale};
+use crate::catalog::Unavailable;
+use crate::context::Stale;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -206,9 +207,18 @@ impl From<AuthError> for Problem {
     }
 }
 
-impl From<NoRuleSet> for Problem {
-    fn from(_: NoRuleSet) -> Self {
-        Self::unavailable("no rule set is loaded")
+impl From<Unavailable> for Problem {
+    fn from(e: Unavailable) -> Self {
+        let p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ruleset-unavailable",
+            "No rule set may answer",
+            Some(e.to_string()),
+        );
+        match e {
+            Unavailable::Refused { id, version, .. } => p.with("id", id).with("version", version),
+            Unavailable::NotLoaded => p,
+        }
     }
 }
 
@@ -243,7 +253,7 @@ impl From<AppError> for Problem {
             )
             .with("id", id.clone()),
             AppError::Stale(s) => Self::from(s),
-            AppError::NoRuleSet => Self::from(NoRuleSet),
+            AppError::Unavailable(u) => Self::from(u),
             AppError::Invalid(r) => Self::from(r),
             AppError::Contradiction { field, message } => Self::field(field, message),
             AppError::NotFound(what) => Self::not_found(what),

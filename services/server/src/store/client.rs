@@ -23,7 +23,7 @@ use super::types::{
     Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
     StoreOptions, VersionInfo,
 };
-use crate::catalog::{Catalog, Origin};
+use crate::catalog::{ActiveEntry, Catalog, Origin};
 
 /// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the connection
 /// manager is shared and reconnects by itself).
@@ -719,6 +719,31 @@ impl RuleSetStore {
             .arg(version)
             .query_async(&mut conn)
             .await?)
+    }
+
+    /// The active rule sets as Redis holds them, each payload verified against its digest on its
+    /// own: a payload that fails is reported in its entry (naming id and version), never fails
+    /// the others. Empty when Redis holds no active pointer. Compiling is the catalog's business
+    /// ([`Catalog::assemble`]).
+    pub async fn active_documents(&self) -> Result<BTreeMap<String, ActiveEntry>, StoreError> {
+        let active = self.active_versions().await?;
+        if active.is_empty() {
+            // Redis refuses an empty pipeline.
+            return Ok(BTreeMap::new());
+        }
+        let wanted: Vec<(String, String)> = active.into_iter().collect();
+        let stored = self.get_docs(&wanted).await?;
+        Ok(wanted
+            .into_iter()
+            .zip(stored)
+            .map(|((id, version), (json, digest))| {
+                let document = payload::decode(&id, &version, json, digest).map_err(|e| match e {
+                    StoreError::Corrupt { reason, .. } => reason,
+                    other => other.to_string(),
+                });
+                (id, ActiveEntry { version, document })
+            })
+            .collect())
     }
 
     /// The active rule sets: every payload verified against its digest, the whole set compiled.
