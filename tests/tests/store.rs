@@ -15,7 +15,8 @@ use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::config::Settings;
 use protocol_server::state::AppState;
 use protocol_server::store::{
-    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load, spawn_sync,
+    Activation, Expected, Rollback, RuleSetStore, StoreError, SyncOptions, connect_and_load,
+    spawn_sync,
 };
 use protocol_tests::redis_server::RedisServer;
 
@@ -303,13 +304,18 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
 
     // Rolling forward is not a rollback; rolling back is.
     s.publish(aurora("2026.12.3", 47)).await.expect("publishes");
+    let to = |v: &str| Rollback {
+        to_version: Some(v.to_owned()),
+        expected_current: Some("2026.12.1".to_owned()),
+        idempotency_key: None,
+    };
     let err = s
-        .rollback("clinic-aurora", Some("2026.12.3"), None)
+        .rollback("clinic-aurora", &to("2026.12.3"), None)
         .await
-        .expect_err("newer");
+        .expect_err("never active");
     assert!(matches!(err, StoreError::Invalid(_)));
     let back = s
-        .rollback("clinic-aurora", Some(BUNDLED_VERSION), None)
+        .rollback("clinic-aurora", &to(BUNDLED_VERSION), None)
         .await
         .expect("rolls back");
     assert_eq!(back.digest, bundled_digest);
@@ -849,4 +855,57 @@ fn staleness_applies_only_with_redis_and_the_fail_closed_policy() {
     assert!(health.refuses_decisions(closed.stale_policy, max));
     health.mark_loaded();
     assert!(!health.refuses_decisions(closed.stale_policy, max));
+}
+
+#[tokio::test]
+async fn concurrent_rollbacks_with_one_idempotency_key_roll_back_once() {
+    let redis = RedisServer::start().expect("redis starts");
+    let s = seeded(&redis).await;
+    // activate_many records every pointer it moves, with who moved it.
+    s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
+    s.activate_many_by(
+        &[Activation {
+            id: "clinic-aurora".into(),
+            version: "2026.12.1".into(),
+            expected: Expected::Version(BUNDLED_VERSION.into()),
+        }],
+        Some("ops"),
+    )
+    .await
+    .expect("activates");
+    let request = Rollback {
+        to_version: None,
+        expected_current: None,
+        idempotency_key: Some("one-rollback".into()),
+    };
+    let other = store(&redis);
+    let (a, b) = tokio::join!(
+        s.rollback("clinic-aurora", &request, Some("ops")),
+        other.rollback("clinic-aurora", &request, Some("ops")),
+    );
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(a, b, "both answer the one rollback");
+    assert_eq!(a.version, BUNDLED_VERSION);
+    let history = s.history("clinic-aurora").await.expect("history");
+    let actions: Vec<(&str, &str, Option<&str>)> = history
+        .iter()
+        .map(|e| (e.version.as_str(), e.action.as_str(), e.by.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (BUNDLED_VERSION, "seed", None),
+            ("2026.12.1", "activate", Some("ops")),
+            (BUNDLED_VERSION, "rollback", Some("ops")),
+        ]
+    );
+    // Without a key or an expectation it is refused before anything is read.
+    let err = s
+        .rollback("clinic-aurora", &Rollback::default(), None)
+        .await
+        .expect_err("unguarded");
+    assert!(
+        matches!(err, StoreError::PreconditionRequired { .. }),
+        "{err}"
+    );
 }

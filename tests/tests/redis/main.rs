@@ -7,6 +7,8 @@
 //! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
 //!   the fail-closed stale policy.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
+//! - `versions`: strict validation at publish, retiring versions, the activation history and an
+//!   idempotent rollback to the version active before.
 //!
 //! Tests that assert a deadline or put load on the machine take [`common::serial`], so they never
 //! compete with each other for the two cores.
@@ -18,3 +20,4 @@ mod propagation;
 mod refusal;
 mod request_path;
 mod tenancy;
+mod versions;

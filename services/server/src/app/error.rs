@@ -92,6 +92,10 @@ impl AppError {
             AppError::Store(StoreError::Corrupt { .. }) => "CORRUPT_RULESET",
             AppError::Store(StoreError::Unavailable(_)) => "REDIS_UNAVAILABLE",
             AppError::Store(StoreError::NoActive) => "NO_ACTIVE_RULESETS",
+            AppError::Store(StoreError::Retired { .. }) => "VERSION_RETIRED",
+            AppError::Store(StoreError::WasActive { .. }) => "VERSION_WAS_ACTIVE",
+            AppError::Store(StoreError::PreconditionRequired { .. }) => "PRECONDITION_REQUIRED",
+            AppError::Store(StoreError::IdempotencyKeyReused { .. }) => "IDEMPOTENCY_KEY_REUSED",
         }
     }
 

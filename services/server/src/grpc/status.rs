@@ -42,6 +42,41 @@ impl From<AppError> for Status {
                 metadata.push(("current".into(), current.unwrap_or_default()));
                 (Code::Aborted, clip(&message), ErrorDetails::new())
             }
+            AppError::Store(
+                ref err @ (StoreError::Retired {
+                    ref id,
+                    ref version,
+                }
+                | StoreError::WasActive {
+                    ref id,
+                    ref version,
+                    ..
+                }),
+            ) => {
+                metadata.push(("id".into(), id.clone()));
+                metadata.push(("version".into(), version.clone()));
+                let code = if matches!(err, StoreError::Retired { .. }) {
+                    Code::NotFound
+                } else {
+                    Code::FailedPrecondition
+                };
+                (code, clip(&err.to_string()), ErrorDetails::new())
+            }
+            AppError::Store(ref err @ StoreError::PreconditionRequired { field }) => {
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation(
+                    "PRECONDITION_REQUIRED",
+                    field,
+                    clip(&err.to_string()),
+                );
+                (Code::FailedPrecondition, clip(&err.to_string()), details)
+            }
+            AppError::Store(ref err @ StoreError::IdempotencyKeyReused { ref id }) => {
+                metadata.push(("id".into(), id.clone()));
+                let mut details = ErrorDetails::new();
+                details.add_bad_request_violation("idempotency-key", clip(&err.to_string()));
+                (Code::InvalidArgument, clip(&err.to_string()), details)
+            }
             AppError::Unavailable(Unavailable::Refused {
                 ref id,
                 ref version,

@@ -27,7 +27,8 @@ pub struct Problem {
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
     /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
-    /// `redis-not-configured`, `corrupt-ruleset` (rule-set admin).
+    /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
+    /// `precondition-required`, `idempotency-key-reused` (rule-set admin).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -324,6 +325,43 @@ impl From<StoreError> for Problem {
                 .with("version", version.clone())
             }
             StoreError::Unavailable(_) | StoreError::NoActive => Self::unavailable(e.to_string()),
+            StoreError::Retired {
+                ref id,
+                ref version,
+            } => Self::custom(
+                StatusCode::GONE,
+                "retired-version",
+                "Version retired",
+                e.to_string(),
+            )
+            .with("id", id.clone())
+            .with("version", version.clone()),
+            StoreError::WasActive {
+                ref id,
+                ref version,
+                ..
+            } => Self::custom(
+                StatusCode::CONFLICT,
+                "version-was-active",
+                "Version was active",
+                e.to_string(),
+            )
+            .with("id", id.clone())
+            .with("version", version.clone()),
+            StoreError::PreconditionRequired { field } => {
+                let mut p = Self::field(field, e.to_string());
+                p.kind = "urn:treatment-protocol:problem:precondition-required".into();
+                p.title = "Precondition required".into();
+                p.status = StatusCode::PRECONDITION_REQUIRED.as_u16();
+                p
+            }
+            StoreError::IdempotencyKeyReused { ref id } => Self::custom(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                e.to_string(),
+            )
+            .with("id", id.clone()),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod client;
 mod error;
+mod history;
 pub mod keys;
 mod payload;
 mod scripts;
@@ -22,8 +23,12 @@ mod types;
 
 pub use client::RuleSetStore;
 pub use error::StoreError;
+pub use payload::MAX_DOCUMENT_BYTES;
 pub use sync::{SyncOptions, spawn_sync};
-pub use types::{Activated, Activation, Expected, Fetched, Published, StoreOptions, VersionInfo};
+pub use types::{
+    Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
+    StoreOptions, VersionInfo,
+};
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
