@@ -54,8 +54,11 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     options: RedisOptions,
-    /// A Sentinel's config file (Sentinel rewrites it), and its folder.
-    sentinel: Option<tempfile::TempDir>,
+    /// Its own folder: a replica writes the RDB it receives there, and a server loads any
+    /// `dump.rdb` it finds at start, so a shared folder would leak data between servers.
+    dir: tempfile::TempDir,
+    /// A Sentinel (its config file, which it rewrites, is in `dir`).
+    sentinel: bool,
 }
 
 impl RedisServer {
@@ -77,22 +80,27 @@ impl RedisServer {
     /// timeout 2 s.
     pub fn sentinel(primary_port: u16, master_name: &str, quorum: u32) -> anyhow::Result<Self> {
         let mut server = Self::not_started()?;
-        let dir = tempfile::tempdir()?;
+        let dir = server.dir.path();
         std::fs::write(
-            dir.path().join("sentinel.conf"),
+            dir.join("sentinel.conf"),
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
                  sentinel monitor {master_name} 127.0.0.1 {primary_port} {quorum}\n\
                  sentinel down-after-milliseconds {master_name} 1000\n\
                  sentinel failover-timeout {master_name} 2000\n\
                  sentinel parallel-syncs {master_name} 1\n",
                 port = server.port,
-                dir = dir.path().display(),
+                dir = dir.display(),
             ),
         )?;
-        server.sentinel = Some(dir);
+        server.sentinel = true;
         server.restart()?;
         Ok(server)
+    }
+
+    /// A Sentinel's log so far (empty for a server), for a failing test to show.
+    pub fn sentinel_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sentinel.log")).unwrap_or_default()
     }
 
     /// A free port with no Redis on it yet ([`Self::restart`] starts it): for "Redis down at
@@ -103,7 +111,8 @@ impl RedisServer {
             port,
             child: None,
             options: RedisOptions::default(),
-            sentinel: None,
+            dir: tempfile::tempdir()?,
+            sentinel: false,
         })
     }
 
@@ -125,8 +134,9 @@ impl RedisServer {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
         let mut cmd = Command::new("redis-server");
-        if let Some(dir) = &self.sentinel {
-            cmd.arg(dir.path().join("sentinel.conf")).arg("--sentinel");
+        if self.sentinel {
+            cmd.arg(self.dir.path().join("sentinel.conf"))
+                .arg("--sentinel");
         } else {
             self.server_args(&mut cmd);
         }
@@ -174,11 +184,13 @@ impl RedisServer {
             }
         }
         cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", &std::env::temp_dir().display().to_string()])
+            .arg("--dir")
+            .arg(self.dir.path())
             // A replica gets its first copy at once, not after the default 5 s wait for others.
             .args(["--repl-diskless-sync-delay", "0"]);
         for user in &self.options.users {
-            cmd.args(["--user", user]);
+            // One argument per rule: redis-server reads a quoted line as one token.
+            cmd.arg("--user").args(user.split_whitespace());
         }
         if let Some(primary) = self.options.replica_of {
             cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
@@ -195,6 +207,29 @@ impl RedisServer {
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
         let mut buf = [0u8; 7];
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    /// SIGSTOP: alive but silent (a stalled replica); [`Self::resume`] undoes it.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let Some(child) = &self.child else {
+            bail!("redis-server on port {} is not running", self.port)
+        };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill {signal} {} failed", child.id());
+        }
+        Ok(())
     }
 
     /// SIGKILL: no shutdown, no goodbye to connected clients.

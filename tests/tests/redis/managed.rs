@@ -254,7 +254,7 @@ fn redis_settings_that_cannot_work_stop_the_server_naming_them() {
 
 /// The ACL user of docs/operate.md: the service's keys and channel, and only the commands it
 /// sends (scripts included: Redis checks the commands a script calls too).
-const ACL_COMMANDS: &str = "-@all +ping +client|setinfo +get +hget +hgetall +zrange +scan +exists \
+const ACL_COMMANDS: &str = "-@all +ping +get +hget +hgetall +zrange +scan +exists \
     +evalsha +eval +script|load +set +hset +hlen +zadd +publish +subscribe +unsubscribe +wait";
 
 fn acl_redis() -> RedisServer {
@@ -476,17 +476,29 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
         })
     };
 
-    // The primary is SIGKILLed by another task once 4 activations succeeded, while the stream
-    // goes on; once the sentinels promote the replica, it is restarted as the new master's
-    // replica (as an orchestrator would), so that writes can be acknowledged again.
+    // Once 4 activations succeeded, another task stalls the replica (SIGSTOP, and its link cut)
+    // for 1.5 s while the stream goes on — a write only the primary holds is what a failover
+    // loses — then
+    // SIGKILLs the primary and lets the replica go on. Once the sentinels have promoted the
+    // replica, the old primary is restarted as its replica (as an orchestrator would), so that
+    // writes can be acknowledged again.
     let acked_count = Arc::new(AtomicUsize::new(0));
+    let replica = Arc::new(replica);
     let killer = {
-        let acked_count = acked_count.clone();
+        let (acked_count, replica) = (acked_count.clone(), replica.clone());
         tokio::spawn(async move {
             while acked_count.load(Ordering::Relaxed) < 4 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            replica.pause().expect("replica stalled");
+            // Cut its link, so that what the primary takes from now on is only the primary's
+            // (a paused replica would still find it in its socket buffer).
+            primary
+                .cli(&["CLIENT", "KILL", "TYPE", "replica"])
+                .expect("replica link cut");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
             primary.kill();
+            replica.resume().expect("replica resumed");
             primary
         })
     };
@@ -496,6 +508,7 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
     let mut expected = BUNDLED_VERSION.to_owned();
     let mut killer = Some(killer);
     let mut killed_primary: Option<RedisServer> = None;
+    let mut restarted: Option<RedisServer> = None;
     let mut acked_at_kill = usize::MAX;
     let stream_started = Instant::now();
     for n in 1.. {
@@ -510,17 +523,11 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
         }
         if let Some(old) = killed_primary.as_mut()
             && named_master_port(&sentinels[0]) == Some(replica.port())
-            && old.restart_as_replica_of(replica.port()).is_ok()
-        {
-            // Restarted once: from now on it is a replica.
-            killed_primary = None;
+            && {
+                let r = old.restart_as_replica_of(replica.port());
+                        replica.cli(&["INFO", "replication"]).unwrap_or_default()
+            );
         }
-        if acked.len() >= acked_at_kill.saturating_add(3) {
-            break;
-        }
-        let server = &servers[n % 2];
-        let version = format!("2026.12.{n}");
-        let (status, _) = publish(server, KEY_AURORA, &aurora(&version, 1.0)).await;
         if status != 201 && status != 200 {
             failed += 1;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -542,11 +549,21 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
         }
     }
     assert!(failed > 0, "the failover was noticed by the admin");
+    assert!(restarted.is_some(), "the old primary rejoined as a replica");
     let last_acked = *acked.last().expect("acknowledged activations");
 
     // The new master holds the last acknowledged activation (or a later one), and every
     // acknowledged version is still published.
-    assert_eq!(named_master_port(&sentinels[1]), Some(replica.port()));
+    assert_eq!(
+        named_master_port(&sentinels[1]),
+        Some(replica.port()),
+        "the sentinels promoted the replica; their logs:\n{}",
+        sentinels
+            .iter()
+            .map(RedisServer::sentinel_log)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let active = active_in(&replica, "clinic-aurora");
     assert!(
         seq(&active) >= last_acked,
