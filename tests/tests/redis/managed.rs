@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use protocol_tests::redis_server::{PREFIX, RedisOptions, RedisServer, RedisTls};
-use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
+use protocol_tests::{KEY_AURORA, KEY_PLATFORM, Server, ServerBuilder};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -155,13 +155,13 @@ async fn rediss_with_the_wrong_ca_is_refused_clearly_without_hanging() {
         .with_redis(&redis)
         .env("PROTOCOL_REDIS_CA_FILE", path_str(&other.ca()))
         .spawn()
-        .expect("the server starts on its bundled rule sets");
+        .expect("the server starts (and waits for Redis)");
     let error = redis_down_error(&server).await;
     assert!(error.to_lowercase().contains("certificate"), "{error}");
 
     // An admin write is answered promptly with 503, not held.
     let started = Instant::now();
-    let (status, body) = publish(&server, KEY_AURORA, &aurora("2026.12.1", 1.0)).await;
+    let (status, body) = publish(&server, KEY_PLATFORM, &aurora("2026.12.1", 1.0)).await;
     assert_eq!(status, 503, "{body}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -201,7 +201,7 @@ async fn redis_requiring_client_certificates_accepts_ours_and_refuses_none() {
         .with_redis(&redis)
         .env("PROTOCOL_REDIS_CA_FILE", path_str(&pki.ca()))
         .spawn()
-        .expect("server starts on its bundled rule sets");
+        .expect("the server starts (and waits for Redis)");
     redis_down_error(&without).await;
 }
 
@@ -326,7 +326,7 @@ async fn an_acl_user_with_only_what_the_service_needs_works_and_a_wrong_password
         .env("PROTOCOL_REDIS_USERNAME", "protocol")
         .env("PROTOCOL_REDIS_PASSWORD", "not-the-password")
         .spawn()
-        .expect("server starts on its bundled rule sets");
+        .expect("the server starts (and waits for Redis)");
     let error = redis_down_error(&wrong).await;
     assert!(
         error.contains("WRONGPASS") || error.to_lowercase().contains("auth"),
@@ -448,6 +448,7 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
             .env("PROTOCOL_REDIS_SENTINELS", &addrs)
             .env("PROTOCOL_REDIS_MASTER_NAME", MASTER)
             .env("PROTOCOL_RECONCILE_INTERVAL_SECS", "1")
+            .env("PROTOCOL_SEED_EMPTY_REDIS", "true")
             .spawn()
             .expect("server starts with sentinels")
     };
