@@ -700,3 +700,121 @@ fn timed_out(what: &str) -> RedisError {
         format!("redis timed out {what}"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Option<RedisConfig>, RedisSettingError> {
+        let mut all = vec!["protocol-server"];
+        all.extend_from_slice(args);
+        RedisConfig::from_settings(&Settings::parse_from(all))
+    }
+
+    fn refused(args: &[&str]) -> RedisSettingError {
+        config(args).expect_err("refused")
+    }
+
+    #[test]
+    fn nothing_configured_is_no_redis() {
+        assert!(config(&[]).expect("valid").is_none());
+    }
+
+    #[test]
+    fn replica_acknowledgements_default_to_one_with_sentinels_only() {
+        let url = config(&["--redis-url", "redis://127.0.0.1:6379/"])
+            .expect("valid")
+            .expect("configured");
+        assert_eq!(url.replica_ack(), None);
+        let sentinels = ["--redis-sentinels", "127.0.0.1:26379,127.0.0.1:26380"];
+        let with = config(&[sentinels[0], sentinels[1], "--redis-master-name", "m"])
+            .expect("valid")
+            .expect("configured");
+        assert_eq!(
+            with.replica_ack(),
+            Some(ReplicaAck {
+                replicas: 1,
+                timeout: Duration::from_millis(1000)
+            })
+        );
+        let off = config(&[
+            sentinels[0],
+            sentinels[1],
+            "--redis-master-name",
+            "m",
+            "--redis-min-replicas-ack",
+            "0",
+        ])
+        .expect("valid")
+        .expect("configured");
+        assert_eq!(off.replica_ack(), None);
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_named() {
+        let e = refused(&[
+            "--redis-url",
+            "redis://h:1/",
+            "--redis-sentinels",
+            "h:26379",
+            "--redis-master-name",
+            "m",
+        ]);
+        assert_eq!(e.setting, "PROTOCOL_REDIS_SENTINELS", "{e}");
+        let e = refused(&[
+            "--redis-sentinels",
+            "redis://h:26379,rediss://h:26380",
+            "--redis-master-name",
+            "m",
+        ]);
+        assert!(e.message.contains("TLS for all or none"), "{e}");
+        let e = refused(&[
+            "--redis-sentinels",
+            "redis://:a@h:26379,redis://:b@h:26380",
+            "--redis-master-name",
+            "m",
+        ]);
+        assert!(e.message.contains("credentials"), "{e}");
+        assert!(
+            !e.to_string().contains(":a@"),
+            "no password in the message: {e}"
+        );
+        let e = refused(&["--redis-master-name", "m"]);
+        assert_eq!(e.setting, "PROTOCOL_REDIS_MASTER_NAME", "{e}");
+        let e = refused(&["--redis-url", "nonsense://"]);
+        assert_eq!(e.setting, "PROTOCOL_REDIS_URL", "{e}");
+        let e = refused(&[
+            "--redis-url",
+            "redis://h:1/",
+            "--redis-password",
+            "p",
+            "--redis-password-file",
+            "/nonexistent",
+        ]);
+        assert_eq!(e.setting, "PROTOCOL_REDIS_PASSWORD_FILE", "{e}");
+    }
+
+    #[test]
+    fn the_password_file_loses_its_trailing_newline_and_debug_shows_no_secret() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cret\r\n").expect("written");
+        let path = path.to_str().expect("utf-8");
+        let c = config(&[
+            "--redis-url",
+            "rediss://user:url-secret@h:6380/0",
+            "--redis-password-file",
+            path,
+        ])
+        .expect("valid")
+        .expect("configured");
+        assert_eq!(c.password.as_deref(), Some("s3cret"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("url-secret"),
+            "{shown}"
+        );
+    }
+}
