@@ -254,8 +254,9 @@ fn redis_settings_that_cannot_work_stop_the_server_naming_them() {
 
 /// The ACL user of docs/operate.md: the service's keys and channel, and only the commands it
 /// sends (scripts included: Redis checks the commands a script calls too).
-const ACL_COMMANDS: &str = "-@all +ping +get +hget +hgetall +zrange +scan +exists \
-    +evalsha +eval +script|load +set +hset +hlen +zadd +publish +subscribe +unsubscribe +wait";
+const ACL_COMMANDS: &str = "-@all +ping +get +hget +hgetall +hexists +zrange +lrange \
+    +smembers +scan +exists +evalsha +eval +script|load +set +del +hset +hlen +llen +rpush +sadd \
+    +sismember +zadd +zscore +publish +subscribe +unsubscribe +wait";
 
 fn acl_redis() -> RedisServer {
     RedisServer::start_with(RedisOptions {
@@ -317,6 +318,17 @@ async fn an_acl_user_with_only_what_the_service_needs_works_and_a_wrong_password
     })
     .await;
     assert!(reached.is_some(), "A serves B's activation");
+    // Roll back (the activation history) and list: the other scripts and reads.
+    let res = http()
+        .post(a.url("/v1/rulesets/clinic-aurora/rollback"))
+        .bearer_auth(KEY_AURORA)
+        .header("idempotency-key", "acl-rollback-1")
+        .json(&serde_json::json!({"expected_current": "2026.12.2"}))
+        .send()
+        .await
+        .expect("rollback answered");
+    assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
+    assert_eq!(active_via(&b).await, "2026.12.1");
     let denied = redis.cli(&["ACL", "LOG"]).expect("ACL LOG");
     assert!(denied.trim().is_empty(), "no command was denied: {denied}");
 
