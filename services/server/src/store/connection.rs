@@ -4,9 +4,9 @@
 //! ([`Conn`]) and the pub/sub subscription — so each gets the same TLS, credentials and master.
 //!
 //! [`Conn`] is also the one door every write goes through. The store's only writes are its Lua
-//! scripts (publish, activate, roll back, retire, seed); with [`ReplicaAck`] set, each script is pipelined with
-//! `WAIT replicas timeout` on the same connection, and a write that too few replicas acknowledged
-//! in time fails as unavailable (503 / `UNAVAILABLE`: read the state and retry). Redis replication
+//! scripts (publish, activate, roll back, retire, seed); with [`ReplicaAck`] set, each script is
+//! pipelined with `WAIT replicas timeout` on the same connection, and a write that too few
+//! replicas acknowledged in time fails as unavailable (503 / `UNAVAILABLE`: read the state and retry). Redis replication
 //! is asynchronous: without this, a failover can promote a replica that never received an
 //! activation the admin was told had succeeded.
 //!
