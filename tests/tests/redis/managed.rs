@@ -523,6 +523,8 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
     let mut killed_primary: Option<RedisServer> = None;
     let mut restarted: Option<RedisServer> = None;
     let mut acked_at_kill = usize::MAX;
+    let mut killed_at: Option<Instant> = None;
+    let mut promoted_after: Option<Duration> = None;
     let stream_started = Instant::now();
     for n in 1.. {
         assert!(
@@ -533,6 +535,7 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
             let k = killer.take().expect("killer");
             killed_primary = Some(k.await.expect("killed"));
             acked_at_kill = acked.len();
+            killed_at = Some(Instant::now());
         }
         if let Some(old) = killed_primary.as_mut()
             && named_master_port(&sentinels[0]) == Some(replica.port())
@@ -540,6 +543,7 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
         {
             // Restarted once: from now on it is a replica (kept until the end of the test).
             restarted = killed_primary.take();
+            promoted_after = killed_at.map(|at| at.elapsed());
         }
         if acked.len() >= acked_at_kill.saturating_add(3) {
             break;
@@ -634,7 +638,8 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
         }
     }
     eprintln!(
-        "sentinel failover: {} activations acknowledged ({acked:?}), {failed} refused during the failover",
+        "sentinel failover: {} activations acknowledged ({acked:?}), {failed} refused; the \
+         sentinels named the replica {promoted_after:?} after the primary was killed",
         acked.len()
     );
 }
