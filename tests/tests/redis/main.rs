@@ -6,6 +6,8 @@
 //!   devices, within a second.
 //! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
 //!   the fail-closed stale policy.
+//! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
+//!   an ACL user, and a Sentinel failover during a stream of activations.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -16,6 +18,7 @@
 mod admin;
 mod common;
 mod faults;
+mod managed;
 mod propagation;
 mod refusal;
 mod request_path;

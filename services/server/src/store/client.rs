@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, parse_document};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
+use redis::aio::{PubSubSink, PubSubStream};
 
 use super::StoreError;
+use super::connection::{Conn, Connector, RedisConfig};
 use super::history::{NoTarget, rollback_target};
 use super::keys::Keys;
 use super::payload::{self, check_name};
@@ -25,12 +26,12 @@ use super::types::{
 };
 use crate::catalog::{ActiveEntry, Catalog, Origin};
 
-/// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the connection
-/// manager is shared and reconnects by itself).
+/// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the command
+/// connection is shared and reconnects by itself; see `connection`).
 #[derive(Clone)]
 pub struct RuleSetStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    connector: Connector,
+    conn: Conn,
     keys: Keys,
     options: StoreOptions,
 }
@@ -52,17 +53,16 @@ impl RuleSetStore {
     }
 
     pub fn open_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        // One retry per command: the sync task and the admin caller decide when to try again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Self::open_config(&RedisConfig::url(url)?, options)
+    }
+
+    /// A store for Redis as the settings describe it (TLS files, ACL user, Sentinel, replica
+    /// acknowledgements). Performs no I/O, like [`Self::open`].
+    pub fn open_config(config: &RedisConfig, options: StoreOptions) -> Result<Self, StoreError> {
+        let connector = config.connector(&options)?;
+        let conn = connector.command_connection()?;
         Ok(Self {
-            client,
+            connector,
             conn,
             keys: Keys::with_prefix(&options.prefix),
             options,
@@ -804,7 +804,7 @@ impl RuleSetStore {
     /// connect and response timeouts (the client's own pub/sub connect has none).
     pub(crate) async fn subscribe(&self) -> Result<(PubSubSink, PubSubStream), StoreError> {
         let connect = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = self.connector.pubsub().await?;
             pubsub.subscribe(self.keys.channel()).await?;
             Ok::<_, redis::RedisError>(pubsub.split())
         };

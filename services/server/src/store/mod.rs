@@ -13,6 +13,7 @@
 //! - [`connect_and_load`]: what a replica serves at start.
 
 mod client;
+mod connection;
 mod error;
 mod history;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod sync;
 mod types;
 
 pub use client::RuleSetStore;
+pub use connection::{RedisConfig, RedisSettingError, ReplicaAck};
 pub use error::StoreError;
 pub use payload::MAX_DOCUMENT_BYTES;
 pub use sync::{SyncOptions, spawn_sync};
@@ -35,7 +37,7 @@ use crate::config::Settings;
 
 /// The catalog a replica starts with, and the store when Redis is configured.
 ///
-/// - No `redis_url`: `fallback` (the bundled or directory rule sets), no store.
+/// - No `redis_url` and no sentinels: `fallback` (the bundled or directory rule sets), no store.
 /// - Redis configured: only what it verifies from Redis, one rule set at a time
 ///   ([`Catalog::assemble`]): a refused rule set's clinic is answered fail-closed, the others
 ///   as usual. Never `fallback`, which is not what Redis activated.
@@ -46,15 +48,23 @@ use crate::config::Settings;
 ///   without it, nothing, and the alarm is raised (an empty Redis may be one that lost its data:
 ///   seeding it from bundled rule sets would roll every clinic back).
 ///
-/// Fails only for a malformed `redis_url`, a configuration error worth stopping for.
+/// Fails only for Redis settings that cannot work (a malformed `redis_url`, an unreadable CA
+/// file, ...: see [`RedisConfig::from_settings`]), a configuration error worth stopping for.
 pub async fn connect_and_load(
     settings: &Settings,
     fallback: Catalog,
 ) -> Result<(Catalog, Option<RuleSetStore>), StoreError> {
-    let Some(url) = settings.redis_url.as_deref() else {
+    let config = RedisConfig::from_settings(settings).map_err(|e| {
+        StoreError::Unavailable(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "invalid redis setting",
+            e.to_string(),
+        )))
+    })?;
+    let Some(config) = config else {
         return Ok((fallback, None));
     };
-    let store = RuleSetStore::open(url)?;
+    let store = RuleSetStore::open_config(&config, StoreOptions::default())?;
     let seed = settings.seed_empty_redis.then_some(&fallback);
     let catalog = load_at_start(&store, seed).await;
     Ok((catalog, Some(store)))
