@@ -283,4 +283,31 @@ mod tests {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }
+
+    #[test]
+    fn one_document_per_rule_set_built_once() {
+        let catalog = crate::catalog::Catalog::bundled().expect("bundled rule sets");
+        let base = catalog.for_tenant(None).expect("base");
+        let aurora = catalog.for_tenant(Some("clinic-aurora")).expect("aurora");
+        let cache = super::Cache::default();
+        let first = cache.get(base);
+        assert!(
+            std::sync::Arc::ptr_eq(&first, &cache.get(base)),
+            "built again"
+        );
+        let other = cache.get(aurora);
+        assert_ne!(first.etag, other.etag);
+        let doc: serde_json::Value = serde_json::from_slice(&other.json).expect("JSON");
+        assert_eq!(doc["info"]["x-ruleset"]["id"], "clinic-aurora");
+        assert_eq!(
+            doc["components"]["schemas"]["Facts"]["properties"]["pregnant"]["type"],
+            "boolean"
+        );
+        // The skeleton itself stays untyped: each document is patched on a copy.
+        assert!(
+            super::skeleton()["components"]["schemas"]
+                .get("Facts")
+                .is_none()
+        );
+    }
 }
