@@ -230,6 +230,8 @@ async fn integrators_tools_accept_the_served_contract() {
     eprintln!("redocly + spectral: {:?}", t.elapsed());
 
     // schemathesis against the same server, with the admin key: bounded examples, fixed seed.
+    // The Server-Sent Events stream (`GET /v1/rulesets:watch`) is left out: it never ends, so it
+    // has no response to check here (its own black-box tests read its events).
     let t = Instant::now();
     let out = run(
         Command::new(tools.join("venv/bin/st"))
@@ -248,6 +250,8 @@ async fn integrators_tools_accept_the_served_contract() {
                 "--request-timeout",
                 "20",
                 "--no-shrink",
+                "--exclude-path",
+                "/v1/rulesets:watch",
             ])
             .current_dir(dir.path()),
         Duration::from_secs(300),
