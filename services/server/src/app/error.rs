@@ -8,6 +8,7 @@ use protocol_engine::{LoadError, RequestError};
 
 use crate::auth::AuthError;
 use crate::context::Stale;
+use crate::edge::streams::WatchExhausted;
 use crate::store::StoreError;
 
 /// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of
@@ -42,6 +43,9 @@ pub enum AppError {
     /// No rule set could be resolved for the caller (no base loaded: a server fault).
     #[error("no rule set is loaded")]
     NoRuleSet,
+    /// A watch stream past its budget (per key or in total): retry later, or close one.
+    #[error(transparent)]
+    WatchExhausted(#[from] WatchExhausted),
     /// The request does not make sense: every field at fault is named.
     #[error("{} field(s) are invalid", .0.violations.len())]
     Invalid(#[from] RequestError),
@@ -80,6 +84,7 @@ impl AppError {
             AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",
             AppError::Stale(_) => "STALE_RULESET",
             AppError::NoRuleSet => "NO_RULESET",
+            AppError::WatchExhausted(_) => "WATCH_STREAMS_EXHAUSTED",
             AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::NoStore => "REDIS_NOT_CONFIGURED",

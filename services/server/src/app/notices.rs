@@ -1,0 +1,204 @@
+//! Rule-set notices: "the rule set that answers for my clinic is now version V", for booking
+//! systems that hold future appointments and re-check them when it changes (gRPC
+//! `WatchRuleSets`, REST `GET /v1/rulesets:watch` as Server-Sent Events).
+//!
+//! A notice is the door's answer to "which rule set answers for this caller?": the same
+//! [`Context::ruleset`] every question goes through, so a clinic key hears about its overlay (or
+//! the base when it has none) and never about another clinic's rule set. It changes when the
+//! compiled answer changes: a new version of the overlay, or a new base under it (the overlay is
+//! recompiled on it), which is why its `revision` names the base's digest too. When the replica
+//! has no rule set to answer the clinic with (it refused the one that should), the notice says
+//! so (`unavailable`, naming the refused rule set) instead of the stream failing: the client
+//! learns that answers for its clinic are refused here until a good version is activated.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use protocol_engine::{RuleSet, RuleSetRef};
+use serde::Serialize;
+
+use super::watch::{Subscription, Wake};
+use super::{App, AppError};
+use crate::auth::{AuthError, Caller, Scope};
+use crate::context::{Context, NoRuleSet};
+
+/// The scope a watch of rule-set notices needs: booking systems hold `eligibility`.
+pub const NOTICE_SCOPE: Scope = Scope::Eligibility;
+
+/// Whether a rule set answers for the caller's clinic on this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    /// `ruleset` answers for the clinic.
+    Serving,
+    /// This replica refused the rule set that should answer for the clinic (named in `refused`)
+    /// and refuses the clinic's questions (503 / UNAVAILABLE) until a good version is active.
+    Unavailable,
+}
+
+/// The rule set a replica refused to serve a clinic with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RefusedRuleSet {
+    /// Its id (empty when the replica has no rule set at all).
+    pub id: String,
+    /// Its version (empty when unknown).
+    pub version: String,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// Why no rule set answers for a clinic on this replica, as a notice says it: whatever
+/// [`Context::ruleset`] refuses with converts into this (one `From` per refusal).
+pub type Unavailable = RefusedRuleSet;
+
+impl From<NoRuleSet> for Unavailable {
+    fn from(_: NoRuleSet) -> Self {
+        Self {
+            id: String::new(),
+            version: String::new(),
+            detail: "no rule set is loaded".into(),
+        }
+    }
+}
+
+/// The rule set that answers for the caller's clinic now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RuleSetNotice {
+    pub status: NoticeStatus,
+    /// `serving`: the rule set that answers (id, version, digest; for an overlay, its base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ruleset: Option<RuleSetRef>,
+    /// `unavailable`: the rule set this replica refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<RefusedRuleSet>,
+    /// Names this state, to resume from: the rule set's `digest`, and for an overlay `+` and its
+    /// base's `digest` (so it can be made from the `ruleset` of any answer); `unavailable:` with
+    /// the refused id and version when unavailable. The SSE event id.
+    pub revision: String,
+}
+
+impl RuleSetNotice {
+    /// The notice for what [`Context::ruleset`] answered.
+    pub fn of<E: Into<Unavailable>>(answer: Result<&RuleSet, E>) -> Self {
+        match answer {
+            Ok(rs) => {
+                let meta = rs.meta();
+                Self {
+                    status: NoticeStatus::Serving,
+                    revision: revision(meta),
+                    ruleset: Some(meta.clone()),
+                    refused: None,
+                }
+            }
+            Err(e) => {
+                let refused: Unavailable = e.into();
+                Self {
+                    status: NoticeStatus::Unavailable,
+                    revision: format!("unavailable:{}@{}", refused.id, refused.version),
+                    ruleset: None,
+                    refused: Some(refused),
+                }
+            }
+        }
+    }
+}
+
+/// See [`RuleSetNotice::revision`].
+pub fn revision(meta: &RuleSetRef) -> String {
+    match &meta.base {
+        Some(base) => format!("{}+{}", meta.digest, base.digest),
+        None => meta.digest.clone(),
+    }
+}
+
+/// One message of a notice stream.
+#[derive(Debug, Clone)]
+pub enum NoticeEvent {
+    /// The rule set in force: on subscribe (unless the client resumed at it) and whenever it
+    /// changes.
+    Notice(Arc<RuleSetNotice>),
+    /// Nothing changed: on an idle stream every heartbeat interval, and first on a stream that
+    /// resumed at the state in force. Carries that state.
+    Heartbeat(Arc<RuleSetNotice>),
+}
+
+/// A stream of notices; ends on server shutdown.
+pub type NoticeStream = Pin<Box<dyn Stream<Item = NoticeEvent> + Send + 'static>>;
+
+struct Watching {
+    app: App,
+    caller: Arc<Caller>,
+    sub: Subscription,
+    last: Arc<RuleSetNotice>,
+    pending: Option<NoticeEvent>,
+}
+
+impl Watching {
+    async fn next(&mut self) -> Option<NoticeEvent> {
+        if let Some(first) = self.pending.take() {
+            return Some(first);
+        }
+        loop {
+            match self.sub.wake().await {
+                Wake::End => return None,
+                Wake::Heartbeat => return Some(NoticeEvent::Heartbeat(self.last.clone())),
+                Wake::Changed => {
+                    let now = self.app.current_notice(&self.caller);
+                    if now.revision != self.last.revision {
+                        self.last = Arc::new(now);
+                        self.sub.sent();
+                        return Some(NoticeEvent::Notice(self.last.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl App {
+    /// The notice for `caller` now, from the catalog served now (scope checked by the caller).
+    fn current_notice(&self, caller: &Caller) -> RuleSetNotice {
+        let catalog = self.ctx.catalog();
+        RuleSetNotice::of(Context::ruleset(&catalog, caller))
+    }
+
+    /// The rule set that answers for `caller`'s clinic now.
+    pub fn ruleset_notice(&self, caller: &Caller) -> Result<RuleSetNotice, AppError> {
+        if !caller.has(NOTICE_SCOPE) {
+            return Err(AuthError::Forbidden(NOTICE_SCOPE).into());
+        }
+        Ok(self.current_notice(caller))
+    }
+
+    /// Opens a stream of notices for `caller` (scope `eligibility`, within the watch budgets).
+    /// `since`: the `revision` the client already has; when it names the state in force the
+    /// stream opens with a heartbeat instead of repeating it.
+    pub fn watch_rulesets(
+        &self,
+        caller: Arc<Caller>,
+        since: Option<&str>,
+    ) -> Result<NoticeStream, AppError> {
+        if !caller.has(NOTICE_SCOPE) {
+            return Err(AuthError::Forbidden(NOTICE_SCOPE).into());
+        }
+        let sub = self.subscribe(&caller)?;
+        let first = Arc::new(self.current_notice(&caller));
+        let pending = if since == Some(first.revision.as_str()) {
+            NoticeEvent::Heartbeat(first.clone())
+        } else {
+            NoticeEvent::Notice(first.clone())
+        };
+        let state = Watching {
+            app: self.clone(),
+            caller,
+            sub,
+            last: first,
+            pending: Some(pending),
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut w| async move { w.next().await.map(|item| (item, w)) },
+        )))
+    }
+}
