@@ -6,6 +6,8 @@
 //!   devices, within a second.
 //! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
 //!   the fail-closed stale policy.
+//! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
+//!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //!
 //! Tests that assert a deadline or put load on the machine take [`common::serial`], so they never
@@ -14,6 +16,7 @@
 mod admin;
 mod common;
 mod faults;
+mod notices;
 mod propagation;
 mod request_path;
 mod tenancy;

@@ -72,8 +72,8 @@ pub struct RuleSetNotice {
     /// `unavailable`: the rule set this replica refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<RefusedRuleSet>,
-    /// Names this state, to resume from: the rule set's `digest`, and for an overlay `+` and its
-    /// base's `digest` (so it can be made from the `ruleset` of any answer); `unavailable:` with
+    /// Names this state, to resume from: the rule set's `digest`, and for an overlay `/` and its
+    /// base's `digest` (characters a URL query takes as they are) (so it can be made from the `ruleset` of any answer); `unavailable:` with
     /// the refused id and version when unavailable. The SSE event id.
     pub revision: String,
 }
@@ -107,7 +107,7 @@ impl RuleSetNotice {
 /// See [`RuleSetNotice::revision`].
 pub fn revision(meta: &RuleSetRef) -> String {
     match &meta.base {
-        Some(base) => format!("{}+{}", meta.digest, base.digest),
+        Some(base) => format!("{}/{}", meta.digest, base.digest),
         None => meta.digest.clone(),
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! event: ruleset
-//! id: sha256:90aa…+sha256:b1b7…
-//! data: {"status":"serving","ruleset":{"id":"clinic-aurora","version":"2026.12.1",…},"revision":"sha256:90aa…+sha256:b1b7…"}
+//! id: sha256:90aa…/sha256:b1b7…
+//! data: {"status":"serving","ruleset":{"id":"clinic-aurora","version":"2026.12.1",…},"revision":"sha256:90aa…/sha256:b1b7…"}
 //!
 //! event: heartbeat
 //! data: {"status":"serving",…}
