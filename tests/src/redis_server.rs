@@ -21,6 +21,9 @@ pub const CHANNEL: &str = "protocol:rulesets:activated";
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Its own working directory: a `dump.rdb` that anything else left in a shared folder (a
+    /// replica's full sync writes one) would otherwise be loaded at start.
+    dir: tempfile::TempDir,
 }
 
 impl RedisServer {
@@ -35,7 +38,11 @@ impl RedisServer {
     /// start".
     pub fn not_started() -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        Ok(Self { port, child: None })
+        Ok(Self {
+            port,
+            child: None,
+            dir: tempfile::tempdir()?,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -53,7 +60,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", &std::env::temp_dir().display().to_string()])
+            .args(["--dir", &self.dir.path().display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
