@@ -210,6 +210,19 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("VmRSS")
 }
 
+/// CPU time (user + system) a process has used, from `/proc/<pid>/stat` (clock ticks of 10 ms).
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// The kinds of stream, in `--mix` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -423,6 +436,8 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
     let mut activated_delivered = Vec::new();
     let mut missing = 0usize;
     let mut current = BUNDLED_VERSION.to_owned();
+    let b_pid = b.pid().to_string();
+    let (cpu_b, cpu_self) = (cpu_time(&b_pid), cpu_time("self"));
     for i in 1..=args.activations {
         let version = format!("2027.1.{i}");
         let mm = if i % 2 == 1 { 0.8 } else { 0.9 };
@@ -485,6 +500,7 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rss_after = rss_kib(b.pid())?;
+    let (cpu_b, cpu_self) = (cpu_time(&b_pid) - cpu_b, cpu_time("self") - cpu_self);
 
     println!(
         "propagation: {} activations on replica A, {} watch streams on replica B over \
@@ -506,6 +522,15 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
     if missing > 0 {
         println!("WARNING: {missing} deliveries missing (not received within 5 s)");
     }
+    let deliveries = (args.watchers * args.activations).max(1) as f64;
+    println!(
+        "CPU during the activations: replica B {:.2} s ({:.1} µs per delivery), this client \
+         {:.2} s ({:.1} µs per delivery)",
+        cpu_b.as_secs_f64(),
+        cpu_b.as_secs_f64() * 1e6 / deliveries,
+        cpu_self.as_secs_f64(),
+        cpu_self.as_secs_f64() * 1e6 / deliveries,
+    );
     let per_stream = |after: u64| {
         (after.saturating_sub(rss_before) as f64 * 1024.0) / args.watchers.max(1) as f64
     };

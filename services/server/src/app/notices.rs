@@ -202,3 +202,44 @@ impl App {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn caller(tenant: Option<&str>) -> Caller {
+        let mut c = Caller::open();
+        c.tenant = tenant.map(str::to_owned);
+        c
+    }
+
+    #[test]
+    fn a_clinic_hears_of_its_overlay_with_its_base_and_others_of_the_base() {
+        let catalog = Catalog::bundled().expect("bundled rule sets");
+        let aurora = RuleSetNotice::of(Context::ruleset(&catalog, &caller(Some("clinic-aurora"))));
+        let meta = aurora.ruleset.as_ref().expect("serving");
+        assert_eq!(aurora.status, NoticeStatus::Serving);
+        assert_eq!(meta.id, "clinic-aurora");
+        let base = meta.base.as_ref().expect("an overlay names its base");
+        assert_eq!(aurora.revision, format!("{}/{}", meta.digest, base.digest));
+
+        let borealis =
+            RuleSetNotice::of(Context::ruleset(&catalog, &caller(Some("clinic-borealis"))));
+        let meta = borealis.ruleset.as_ref().expect("serving");
+        assert_eq!((meta.id.as_str(), meta.base.is_none()), ("base", true));
+        assert_eq!(borealis.revision, meta.digest);
+    }
+
+    #[test]
+    fn no_rule_set_for_a_clinic_is_an_unavailable_notice_not_an_error() {
+        let n = RuleSetNotice::of(Err::<&RuleSet, _>(NoRuleSet));
+        assert_eq!(n.status, NoticeStatus::Unavailable);
+        assert!(n.ruleset.is_none());
+        assert!(n.revision.starts_with("unavailable:"));
+        let json = serde_json::to_value(&n).expect("json");
+        assert_eq!(json["status"], "unavailable");
+        assert_eq!(json["refused"]["detail"], "no rule set is loaded");
+        assert!(json.get("ruleset").is_none());
+    }
+}
