@@ -49,6 +49,15 @@ pub struct Events {
 }
 
 impl Events {
+    /// The next event as parsed, its data unread; `None` when the server ended the stream.
+    pub async fn next_raw(&mut self) -> anyhow::Result<Option<eventsource_stream::Event>> {
+        match self.inner.next().await {
+            None => Ok(None),
+            Some(Err(e)) => Err(anyhow::anyhow!("event stream: {e}")),
+            Some(Ok(e)) => Ok(Some(e)),
+        }
+    }
+
     /// The next event; `None` when the server ended the stream.
     pub async fn next(&mut self) -> anyhow::Result<Option<SseEvent>> {
         match self.inner.next().await {

@@ -39,7 +39,9 @@ pub fn install(meter: &Meter) {
     let _ = METRICS.get_or_init(|| {
         meter
             .i64_observable_up_down_counter("protocol.watch.streams")
-            .with_description("Open watch streams (WatchDepthLimits, WatchRuleSets, REST rule-set events)")
+            .with_description(
+                "Open watch streams (WatchDepthLimits, WatchRuleSets, REST rule-set events)",
+            )
             .with_unit("{stream}")
             .with_callback(|o| o.observe(WATCH_STREAMS.load(Ordering::Relaxed), &[]))
             .build();

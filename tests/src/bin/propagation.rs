@@ -218,7 +218,12 @@ fn cpu_time(pid: &str) -> Duration {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -241,6 +246,18 @@ impl Kind {
             Kind::Sse => "SSE /v1/rulesets:watch",
         }
     }
+}
+
+/// What the load tool reads of an SSE notice.
+#[derive(serde::Deserialize)]
+struct Notice<'a> {
+    #[serde(borrow)]
+    ruleset: Option<Version<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Version<'a> {
+    version: &'a str,
 }
 
 /// A delivery: which kind of stream received which version, when.
@@ -316,11 +333,19 @@ async fn watch(
                 return;
             }
             ready.add_permits(1);
-            while let Ok(Some(event)) = events.next().await {
+            while let Ok(Some(event)) = events.next_raw().await {
                 let now = Instant::now();
-                if event.event == "ruleset"
-                    && tx.send((kind, event.version().to_owned(), now)).is_err()
-                {
+                if event.event != "ruleset" {
+                    continue;
+                }
+                // Only the version is read (typed, borrowed): the client's share of the machine
+                // is part of every figure.
+                let version = serde_json::from_str::<Notice<'_>>(&event.data)
+                    .ok()
+                    .and_then(|n| n.ruleset)
+                    .map(|r| r.version.to_owned())
+                    .unwrap_or_default();
+                if tx.send((kind, version, now)).is_err() {
                     return;
                 }
             }
@@ -567,9 +592,8 @@ fn commands_since(redis: &RedisServer, before: &BTreeMap<String, u64>) -> (u64, 
 
 /// `requests` eligibility requests over REST, spread over the replicas, 32 at a time.
 async fn eligibility_load(replicas: &[&Server], requests: usize) -> anyhow::Result<usize> {
-    let body: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../scripts/load-eligibility.json"
-    ))?;
+    let body: serde_json::Value =
+        serde_json::from_str(include_str!("../../../scripts/load-eligibility.json"))?;
     let body = Arc::new(body);
     let client = reqwest::Client::new();
     let urls: Vec<String> = replicas.iter().map(|s| s.url("/v1/eligibility")).collect();
@@ -653,13 +677,7 @@ async fn redis_load(args: &Args) -> anyhow::Result<()> {
     let answered = answered?;
     let secs = t.elapsed().as_secs_f64();
     let (busy, by) = commands_since(&redis, &before);
-    row(
-        "2 replicas, eligibility load",
-        answered,
-        busy,
-        secs,
-        &by,
-    );
+    row("2 replicas, eligibility load", answered, busy, secs, &by);
     if answered < args.requests {
         println!(
             "WARNING: {} of {} requests answered",

@@ -35,7 +35,10 @@ async fn notices_need_the_eligibility_scope_and_share_the_watch_budget() {
     let Err((status, body, _)) = sse::open(&client, &url, KEY_BOREALIS_ADMIN, None).await else {
         panic!("an admin-only key may not watch notices");
     };
-    assert_eq!((status, body["reason"].as_str()), (403, Some("SCOPE_MISSING")));
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (403, Some("SCOPE_MISSING"))
+    );
     let st = grpc
         .watch_rule_sets(with_key(pb::WatchRuleSetsRequest::default(), None))
         .await
@@ -49,13 +52,8 @@ async fn notices_need_the_eligibility_scope_and_share_the_watch_budget() {
         .await
         .expect_err("no eligibility scope");
     assert_eq!(st.code(), tonic::Code::PermissionDenied);
-    let Err((status, body, _)) = sse::open(
-        &client,
-        &format!("{url}?sinse=x"),
-        KEY_AURORA,
-        None,
-    )
-    .await
+    let Err((status, body, _)) =
+        sse::open(&client, &format!("{url}?sinse=x"), KEY_AURORA, None).await
     else {
         panic!("an unknown parameter is refused");
     };
@@ -83,7 +81,12 @@ async fn notices_need_the_eligibility_scope_and_share_the_watch_budget() {
         body["type"],
         "urn:treatment-protocol:problem:too-many-streams"
     );
-    assert!(body["detail"].as_str().unwrap_or_default().contains("per key"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("per key")
+    );
     assert!(headers.contains_key("retry-after"));
     let st = grpc
         .watch_rule_sets(with_key(

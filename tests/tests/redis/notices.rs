@@ -79,7 +79,10 @@ async fn next_sse(events: &mut Events, limit: Duration) -> SseEvent {
 }
 
 fn version(n: &pb::RuleSetNotice) -> (&str, &str) {
-    let r = n.ruleset.as_ref().expect("a serving notice names its rule set");
+    let r = n
+        .ruleset
+        .as_ref()
+        .expect("a serving notice names its rule set");
     (r.id.as_str(), r.version.as_str())
 }
 
@@ -143,7 +146,10 @@ async fn booking_systems_hear_of_their_clinics_rule_set_and_only_theirs() {
     assert_eq!(version(&borealis_first), ("base", BUNDLED_VERSION));
     let e = next_sse(&mut aurora_sse, Duration::from_secs(1)).await;
     assert_eq!(e.event, "ruleset");
-    assert_eq!((e.ruleset_id(), e.version()), ("clinic-aurora", BUNDLED_VERSION));
+    assert_eq!(
+        (e.ruleset_id(), e.version()),
+        ("clinic-aurora", BUNDLED_VERSION)
+    );
     assert_eq!(e.data["status"], "serving");
     assert_eq!(e.id, first.revision, "the SSE id is the notice's revision");
     assert_eq!(e.data["revision"], first.revision.as_str());
@@ -206,8 +212,16 @@ async fn booking_systems_hear_of_their_clinics_rule_set_and_only_theirs() {
     activate_as(&fleet.a, KEY_PLATFORM, "base", "2026.12.2", BUNDLED_VERSION).await;
     let (is_notice, n) = next_grpc(&mut aurora_grpc, Duration::from_secs(1)).await;
     assert!(is_notice);
-    assert_eq!(version(&n), ("clinic-aurora", "2026.12.1"), "the overlay is unchanged");
-    let base_now = n.ruleset.as_ref().and_then(|r| r.base.as_ref()).expect("base");
+    assert_eq!(
+        version(&n),
+        ("clinic-aurora", "2026.12.1"),
+        "the overlay is unchanged"
+    );
+    let base_now = n
+        .ruleset
+        .as_ref()
+        .and_then(|r| r.base.as_ref())
+        .expect("base");
     assert_eq!(base_now.version, "2026.12.2", "its base is new");
     let e = next_sse(&mut aurora_sse, Duration::from_secs(1)).await;
     assert_eq!(e.data["ruleset"]["base"]["version"], "2026.12.2");
@@ -241,10 +255,16 @@ async fn a_booking_system_resumes_from_the_revision_it_has() {
     let from_answer = format!(
         "{}/{}",
         decision["ruleset"]["digest"].as_str().expect("digest"),
-        decision["ruleset"]["base"]["digest"].as_str().expect("base digest")
+        decision["ruleset"]["base"]["digest"]
+            .as_str()
+            .expect("base digest")
     );
     assert_eq!(from_answer, old.revision);
-    let url = format!("{}?since={}", fleet.b.url("/v1/rulesets:watch"), from_answer);
+    let url = format!(
+        "{}?since={}",
+        fleet.b.url("/v1/rulesets:watch"),
+        from_answer
+    );
     let mut by_query = sse::open(&sse::client(), &url, KEY_ELIGIBILITY_ONLY, None)
         .await
         .unwrap_or_else(|(s, b, _)| panic!("{s} {b}"));

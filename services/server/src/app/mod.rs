@@ -43,6 +43,9 @@ use crate::context::Context;
 #[derive(Clone)]
 pub struct App {
     ctx: Context,
+    /// The rule-set notice of each clinic for the current generation, made once and shared by
+    /// every stream that sends it.
+    notices: Arc<notices::NoticeBoard>,
 }
 
 impl FromRef<App> for Context {
@@ -53,7 +56,10 @@ impl FromRef<App> for Context {
 
 impl App {
     pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            notices: Arc::default(),
+        }
     }
 
     /// The shared state behind the door (health, streams' change notifications).

@@ -11,8 +11,9 @@
 //! so (`unavailable`, naming the refused rule set) instead of the stream failing: the client
 //! learns that answers for its clinic are refused here until a good version is activated.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::Stream;
 use protocol_engine::{RuleSet, RuleSetRef};
@@ -112,15 +113,92 @@ pub fn revision(meta: &RuleSetRef) -> String {
     }
 }
 
+/// A notice as every stream of a clinic shares it: made once per clinic and rule-set
+/// generation, with its JSON form rendered at most once (for Server-Sent Events).
+#[derive(Debug)]
+pub struct Shared {
+    pub notice: RuleSetNotice,
+    json: OnceLock<String>,
+}
+
+impl Shared {
+    fn new(notice: RuleSetNotice) -> Self {
+        Self {
+            notice,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The notice as one line of JSON.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.notice).unwrap_or_else(|_| "{}".into()))
+    }
+}
+
+impl From<RuleSetNotice> for Shared {
+    fn from(notice: RuleSetNotice) -> Self {
+        Self::new(notice)
+    }
+}
+
 /// One message of a notice stream.
 #[derive(Debug, Clone)]
 pub enum NoticeEvent {
     /// The rule set in force: on subscribe (unless the client resumed at it) and whenever it
     /// changes.
-    Notice(Arc<RuleSetNotice>),
+    Notice(Arc<Shared>),
     /// Nothing changed: on an idle stream every heartbeat interval, and first on a stream that
     /// resumed at the state in force. Carries that state.
-    Heartbeat(Arc<RuleSetNotice>),
+    Heartbeat(Arc<Shared>),
+}
+
+/// The notice of each clinic (by tenant; `None`: open mode) for one rule-set generation: 10,000
+/// streams woken by an activation share a handful of notices instead of making one each.
+#[derive(Debug, Default)]
+pub struct NoticeBoard {
+    current: Mutex<Filed>,
+}
+
+/// The notices filed for one generation, by tenant.
+#[derive(Debug, Default)]
+struct Filed {
+    generation: u64,
+    by_tenant: HashMap<Option<String>, Arc<Shared>>,
+}
+
+impl NoticeBoard {
+    /// The notice of `caller`'s clinic at `generation`, made by `make` unless another stream made
+    /// it already. `make` reads the catalog served now, which is at least as new as `generation`
+    /// (the catalog is swapped before the generation is bumped), so a shared notice is never
+    /// older than the generation it is filed under.
+    fn get(
+        &self,
+        generation: u64,
+        caller: &Caller,
+        make: impl FnOnce() -> RuleSetNotice,
+    ) -> Arc<Shared> {
+        let mut board = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if generation < board.generation {
+            // A stream behind the board (it read the generation before a newer swap): its own.
+            drop(board);
+            return Arc::new(Shared::new(make()));
+        }
+        if generation > board.generation {
+            *board = Filed {
+                generation,
+                by_tenant: HashMap::new(),
+            };
+        }
+        if let Some(shared) = board.by_tenant.get(&caller.tenant) {
+            return shared.clone();
+        }
+        let shared = Arc::new(Shared::new(make()));
+        board
+            .by_tenant
+            .insert(caller.tenant.clone(), shared.clone());
+        shared
+    }
 }
 
 /// A stream of notices; ends on server shutdown.
@@ -130,7 +208,7 @@ struct Watching {
     app: App,
     caller: Arc<Caller>,
     sub: Subscription,
-    last: Arc<RuleSetNotice>,
+    last: Arc<Shared>,
     pending: Option<NoticeEvent>,
 }
 
@@ -144,9 +222,11 @@ impl Watching {
                 Wake::End => return None,
                 Wake::Heartbeat => return Some(NoticeEvent::Heartbeat(self.last.clone())),
                 Wake::Changed => {
-                    let now = self.app.current_notice(&self.caller);
-                    if now.revision != self.last.revision {
-                        self.last = Arc::new(now);
+                    let now = self.app.shared_notice(self.sub.generation(), &self.caller);
+                    if !Arc::ptr_eq(&now, &self.last)
+                        && now.notice.revision != self.last.notice.revision
+                    {
+                        self.last = now;
                         self.sub.sent();
                         return Some(NoticeEvent::Notice(self.last.clone()));
                     }
@@ -161,6 +241,12 @@ impl App {
     fn current_notice(&self, caller: &Caller) -> RuleSetNotice {
         let catalog = self.ctx.catalog();
         RuleSetNotice::of(Context::ruleset(&catalog, caller))
+    }
+
+    /// The notice of `caller`'s clinic at `generation`, shared with every stream of the clinic.
+    fn shared_notice(&self, generation: u64, caller: &Caller) -> Arc<Shared> {
+        self.notices
+            .get(generation, caller, || self.current_notice(caller))
     }
 
     /// The rule set that answers for `caller`'s clinic now.
@@ -183,8 +269,8 @@ impl App {
             return Err(AuthError::Forbidden(NOTICE_SCOPE).into());
         }
         let sub = self.subscribe(&caller)?;
-        let first = Arc::new(self.current_notice(&caller));
-        let pending = if since == Some(first.revision.as_str()) {
+        let first = self.shared_notice(sub.generation(), &caller);
+        let pending = if since == Some(first.notice.revision.as_str()) {
             NoticeEvent::Heartbeat(first.clone())
         } else {
             NoticeEvent::Notice(first.clone())

@@ -9,10 +9,11 @@
 //! delays another stream, and on reading again gets the latest state rather than every
 //! intermediate one. Dropping the stream (the client went away) frees everything.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Sleep};
 
 use super::{App, AppError};
 use crate::auth::Caller;
@@ -32,8 +33,15 @@ pub enum Wake {
 /// One open watch: a few hundred bytes, whatever the client does.
 pub struct Subscription {
     generation: watch::Receiver<u64>,
+    /// The generation this stream last woke for.
+    seen: u64,
     shutdown: watch::Receiver<bool>,
-    ticker: Interval,
+    /// Fires at the next heartbeat deadline. Sending a message only records when
+    /// (`last_sent`): re-arming a timer for each of 10,000 streams on every activation cost more
+    /// than the message itself, so the deadline moves only when it fires early.
+    heartbeat: Pin<Box<Sleep>>,
+    every: Duration,
+    last_sent: Instant,
     /// This stream's place in the per-key and total budgets (and the open-stream metric),
     /// released when the stream is dropped.
     _permit: WatchPermit,
@@ -42,21 +50,43 @@ pub struct Subscription {
 impl Subscription {
     /// Waits for the next reason to act.
     pub async fn wake(&mut self) -> Wake {
-        if *self.shutdown.borrow() {
-            return Wake::End;
-        }
-        tokio::select! {
-            _ = self.shutdown.changed() => Wake::End,
-            changed = self.generation.changed() => {
-                if changed.is_err() { Wake::End } else { Wake::Changed }
+        loop {
+            if *self.shutdown.borrow() {
+                return Wake::End;
             }
-            _ = self.ticker.tick() => Wake::Heartbeat,
+            tokio::select! {
+                _ = self.shutdown.changed() => return Wake::End,
+                changed = self.generation.changed() => {
+                    if changed.is_err() {
+                        return Wake::End;
+                    }
+                    self.seen = *self.generation.borrow_and_update();
+                    return Wake::Changed;
+                }
+                () = self.heartbeat.as_mut() => {
+                    let due = self.last_sent + self.every;
+                    if due > Instant::now() {
+                        // Something was sent since the timer was armed: a heartbeat is due a
+                        // full interval after it.
+                        self.heartbeat.as_mut().reset(due);
+                        continue;
+                    }
+                    self.sent();
+                    self.heartbeat.as_mut().reset(self.last_sent + self.every);
+                    return Wake::Heartbeat;
+                }
+            }
         }
     }
 
     /// Something was sent: the next heartbeat is a full interval away.
     pub fn sent(&mut self) {
-        self.ticker.reset();
+        self.last_sent = Instant::now();
+    }
+
+    /// The rule-set generation this stream last woke for (or subscribed at).
+    pub fn generation(&self) -> u64 {
+        self.seen
     }
 }
 
@@ -68,15 +98,17 @@ impl App {
     pub fn subscribe(&self, caller: &Caller) -> Result<Subscription, AppError> {
         let state = &self.ctx.state;
         let mut generation = state.generation.subscribe();
-        generation.borrow_and_update();
+        let seen = *generation.borrow_and_update();
         let permit = state.watch_limits.acquire(caller.key_id.as_deref())?;
         let every = self.ctx.heartbeat.max(Duration::from_millis(10));
-        let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let now = Instant::now();
         Ok(Subscription {
             generation,
+            seen,
             shutdown: self.ctx.shutdown.clone(),
-            ticker,
+            heartbeat: Box::pin(tokio::time::sleep_until(now + every)),
+            every,
+            last_sent: now,
             _permit: permit,
         })
     }

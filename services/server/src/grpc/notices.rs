@@ -32,8 +32,8 @@ fn update(event: NoticeEvent) -> Result<pb::RuleSetUpdate, Status> {
     use pb::rule_set_update::Update;
     Ok(pb::RuleSetUpdate {
         update: Some(match event {
-            NoticeEvent::Notice(n) => Update::Notice(notice(&n)),
-            NoticeEvent::Heartbeat(n) => Update::Heartbeat(notice(&n)),
+            NoticeEvent::Notice(n) => Update::Notice(notice(&n.notice)),
+            NoticeEvent::Heartbeat(n) => Update::Heartbeat(notice(&n.notice)),
         }),
     })
 }

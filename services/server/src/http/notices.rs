@@ -46,11 +46,13 @@ const LAST_EVENT_ID: &str = "last-event-id";
 
 /// One event, framed: `event`, for a notice its `id`, one `data` line.
 fn frame(event: &NoticeEvent) -> Bytes {
-    let (name, notice, with_id) = match event {
+    let (name, shared, with_id) = match event {
         NoticeEvent::Notice(n) => ("ruleset", n, true),
         NoticeEvent::Heartbeat(n) => ("heartbeat", n, false),
     };
-    let json = serde_json::to_string(&**notice).unwrap_or_else(|_| "{}".into());
+    // Rendered once per notice, whatever the number of streams that send it.
+    let json = shared.json();
+    let notice = &shared.notice;
     let mut out = String::with_capacity(json.len() + notice.revision.len() + 32);
     out.push_str("event: ");
     out.push_str(name);
@@ -59,11 +61,16 @@ fn frame(event: &NoticeEvent) -> Bytes {
         out.push_str("id: ");
         // An event id ends at a line break: none can come from a digest, id or version, and
         // none is ever sent.
-        out.extend(notice.revision.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0')));
+        out.extend(
+            notice
+                .revision
+                .chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0')),
+        );
         out.push('\n');
     }
     out.push_str("data: ");
-    out.push_str(&json);
+    out.push_str(json);
     out.push_str("\n\n");
     Bytes::from(out)
 }
@@ -126,11 +133,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::app::notices::{NoticeStatus, RefusedRuleSet};
+    use crate::app::notices::{NoticeStatus, RefusedRuleSet, Shared};
 
     #[test]
     fn events_are_framed_with_the_revision_as_id_and_one_data_line() {
-        let n = Arc::new(RuleSetNotice {
+        let n = Arc::new(Shared::from(RuleSetNotice {
             status: NoticeStatus::Unavailable,
             ruleset: None,
             refused: Some(RefusedRuleSet {
@@ -139,14 +146,17 @@ mod tests {
                 detail: "digest\nmismatch".into(),
             }),
             revision: "unavailable:clinic-aurora@2026.12.1".into(),
-        });
-        let text = String::from_utf8(frame(&NoticeEvent::Notice(n.clone())).to_vec())
-            .expect("utf-8");
+        }));
+        let text =
+            String::from_utf8(frame(&NoticeEvent::Notice(n.clone())).to_vec()).expect("utf-8");
         assert!(
             text.starts_with("event: ruleset\nid: unavailable:clinic-aurora@2026.12.1\ndata: {"),
             "{text}"
         );
-        assert!(text.ends_with("}\n\n") && text.matches('\n').count() == 4, "{text}");
+        assert!(
+            text.ends_with("}\n\n") && text.matches('\n').count() == 4,
+            "{text}"
+        );
         let beat = String::from_utf8(frame(&NoticeEvent::Heartbeat(n)).to_vec()).expect("utf-8");
         assert!(beat.starts_with("event: heartbeat\ndata: {"), "{beat}");
     }
