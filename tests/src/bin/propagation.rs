@@ -657,7 +657,8 @@ async fn redis_load(args: &Args) -> anyhow::Result<()> {
         let per = if requests > 0 {
             format!(
                 "{:.6}",
-                (calls as f64 - idle_rate * secs).max(0.0) / requests as f64
+                // Whole commands beyond the idle rate (the rate times a window is fractional).
+                (calls as f64 - idle_rate * secs).round().max(0.0) / requests as f64
             )
         } else {
             "-".into()

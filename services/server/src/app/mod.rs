@@ -45,7 +45,7 @@ pub struct App {
     ctx: Context,
     /// The rule-set notice of each clinic for the current generation, made once and shared by
     /// every stream that sends it.
-    notices: Arc<notices::NoticeBoard>,
+    notices: Arc<watch::Board<notices::Shared>>,
 }
 
 impl FromRef<App> for Context {

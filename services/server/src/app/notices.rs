@@ -11,9 +11,8 @@
 //! so (`unavailable`, naming the refused rule set) instead of the stream failing: the client
 //! learns that answers for its clinic are refused here until a good version is activated.
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use futures::Stream;
 use protocol_engine::{RuleSet, RuleSetRef};
@@ -153,54 +152,6 @@ pub enum NoticeEvent {
     Heartbeat(Arc<Shared>),
 }
 
-/// The notice of each clinic (by tenant; `None`: open mode) for one rule-set generation: 10,000
-/// streams woken by an activation share a handful of notices instead of making one each.
-#[derive(Debug, Default)]
-pub struct NoticeBoard {
-    current: Mutex<Filed>,
-}
-
-/// The notices filed for one generation, by tenant.
-#[derive(Debug, Default)]
-struct Filed {
-    generation: u64,
-    by_tenant: HashMap<Option<String>, Arc<Shared>>,
-}
-
-impl NoticeBoard {
-    /// The notice of `caller`'s clinic at `generation`, made by `make` unless another stream made
-    /// it already. `make` reads the catalog served now, which is at least as new as `generation`
-    /// (the catalog is swapped before the generation is bumped), so a shared notice is never
-    /// older than the generation it is filed under.
-    fn get(
-        &self,
-        generation: u64,
-        caller: &Caller,
-        make: impl FnOnce() -> RuleSetNotice,
-    ) -> Arc<Shared> {
-        let mut board = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if generation < board.generation {
-            // A stream behind the board (it read the generation before a newer swap): its own.
-            drop(board);
-            return Arc::new(Shared::new(make()));
-        }
-        if generation > board.generation {
-            *board = Filed {
-                generation,
-                by_tenant: HashMap::new(),
-            };
-        }
-        if let Some(shared) = board.by_tenant.get(&caller.tenant) {
-            return shared.clone();
-        }
-        let shared = Arc::new(Shared::new(make()));
-        board
-            .by_tenant
-            .insert(caller.tenant.clone(), shared.clone());
-        shared
-    }
-}
-
 /// A stream of notices; ends on server shutdown.
 pub type NoticeStream = Pin<Box<dyn Stream<Item = NoticeEvent> + Send + 'static>>;
 
@@ -245,8 +196,14 @@ impl App {
 
     /// The notice of `caller`'s clinic at `generation`, shared with every stream of the clinic.
     fn shared_notice(&self, generation: u64, caller: &Caller) -> Arc<Shared> {
-        self.notices
-            .get(generation, caller, || self.current_notice(caller))
+        let key = caller.tenant.as_deref().unwrap_or_default();
+        let made = self.notices.get(generation, key, || {
+            Ok::<_, std::convert::Infallible>(Shared::new(self.current_notice(caller)))
+        });
+        match made {
+            Ok(shared) => shared,
+            Err(never) => match never {},
+        }
     }
 
     /// The rule set that answers for `caller`'s clinic now.

@@ -9,7 +9,9 @@
 //! delays another stream, and on reading again gets the latest state rather than every
 //! intermediate one. Dropping the stream (the client went away) frees everything.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -111,5 +113,90 @@ impl App {
             last_sent: now,
             _permit: permit,
         })
+    }
+}
+
+/// What streams send, computed once per rule-set generation and key (a clinic; a clinic and a
+/// request) and shared by every stream with that key: 10,000 streams woken by one activation
+/// make a handful of answers instead of one each. A stream reads the catalog served *after* it
+/// woke for a generation (the catalog is swapped before the generation is bumped), so a value
+/// filed under a generation is never older than it; a stream behind the board (it woke for a
+/// generation already replaced) makes its own.
+#[derive(Debug)]
+pub struct Board<V> {
+    current: Mutex<Filed<V>>,
+}
+
+#[derive(Debug)]
+struct Filed<V> {
+    generation: u64,
+    by_key: HashMap<String, Arc<V>>,
+}
+
+impl<V> Default for Board<V> {
+    fn default() -> Self {
+        Self {
+            current: Mutex::new(Filed {
+                generation: 0,
+                by_key: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<V> Board<V> {
+    /// The value of `key` at `generation`, made by `make` unless another stream made it already
+    /// (`make`'s errors are not shared: each stream meets its own).
+    pub fn get<E>(
+        &self,
+        generation: u64,
+        key: &str,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        {
+            let mut board = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            if generation > board.generation {
+                board.generation = generation;
+                board.by_key.clear();
+            }
+            if generation == board.generation
+                && let Some(v) = board.by_key.get(key)
+            {
+                return Ok(v.clone());
+            }
+        }
+        // Made outside the lock: other keys are not held up by this one.
+        let made = Arc::new(make()?);
+        let mut board = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if generation == board.generation {
+            return Ok(board.by_key.entry(key.to_owned()).or_insert(made).clone());
+        }
+        Ok(made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(v: u32) -> Result<u32, ()> {
+        Ok(v)
+    }
+
+    #[test]
+    fn a_board_shares_one_value_per_key_and_generation_and_never_files_an_older_one() {
+        let board = Board::<u32>::default();
+        let a = board.get(1, "aurora", || ok(10)).expect("made");
+        let again = board.get(1, "aurora", || ok(11)).expect("shared");
+        assert!(Arc::ptr_eq(&a, &again), "the same generation and key share");
+        assert_eq!(*board.get(1, "borealis", || ok(20)).expect("made"), 20);
+        // A new generation replaces every value.
+        assert_eq!(*board.get(2, "aurora", || ok(12)).expect("made"), 12);
+        // A stream still at generation 1 makes its own, and does not file it.
+        assert_eq!(*board.get(1, "aurora", || ok(13)).expect("own"), 13);
+        assert_eq!(*board.get(2, "aurora", || ok(14)).expect("shared"), 12);
+        // Errors are each stream's own.
+        assert!(board.get(2, "x", || Err::<u32, _>("bad")).is_err());
+        assert_eq!(*board.get(2, "x", || ok(1)).expect("made"), 1);
     }
 }

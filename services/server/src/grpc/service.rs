@@ -17,11 +17,16 @@ use crate::context::prefixed;
 #[derive(Clone)]
 pub struct ProtocolService {
     app: App,
+    /// Depth limits shared by the `WatchDepthLimits` streams of one clinic and request.
+    depth_board: Arc<watch::DepthBoard>,
 }
 
 impl ProtocolService {
     pub fn new(app: App) -> Self {
-        Self { app }
+        Self {
+            app,
+            depth_board: Arc::default(),
+        }
     }
 
     /// The caller of a request: its `authorization` metadata, authenticated at the door.
@@ -110,7 +115,13 @@ impl TreatmentProtocol for ProtocolService {
         let mut inner = request.into_inner();
         let resume = inner.resume_etag.take();
         let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
-        let stream = watch::depth_limits(self.app.clone(), caller, req, resume)?;
+        let stream = watch::depth_limits(
+            self.app.clone(),
+            caller,
+            req,
+            resume,
+            self.depth_board.clone(),
+        )?;
         Ok(Response::new(stream))
     }
 

@@ -20,8 +20,14 @@ use tonic::Status;
 
 use super::{convert, pb};
 use crate::app::App;
-use crate::app::watch::{Subscription, Wake};
+use crate::app::watch::{Board, Subscription, Wake};
 use crate::auth::Caller;
+
+/// The limits of each clinic and request for the current rule-set generation, computed once
+/// (through the door) and shared by every stream asking the same: devices of one model at one
+/// clinic ask the same question, and on an activation one answer serves them all. (So a
+/// recomputation shared by many streams counts once in the decisions metric.)
+pub type DepthBoard = Board<pb::DepthLimits>;
 
 type Item = Result<pb::DepthLimitsUpdate, Status>;
 
@@ -63,15 +69,25 @@ struct Watch {
     app: App,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
+    board: Arc<DepthBoard>,
+    /// This stream's key on the board: its clinic and request.
+    key: String,
     sub: Subscription,
     /// The limits last sent (with the rule set and etag now served, when those changed alone).
-    last: pb::DepthLimits,
+    last: Arc<pb::DepthLimits>,
     /// Sent on the next poll: the opening message.
     pending: Option<Item>,
     done: bool,
 }
 
 impl Watch {
+    /// The limits now, shared with every stream of the same clinic and request.
+    fn now(&self) -> Result<Arc<pb::DepthLimits>, Status> {
+        self.board.get(self.sub.generation(), &self.key, || {
+            current(&self.app, &self.caller, &self.req)
+        })
+    }
+
     async fn next(&mut self) -> Option<Item> {
         if self.done {
             return None;
@@ -83,16 +99,14 @@ impl Watch {
             match self.sub.wake().await {
                 Wake::End => return None,
                 Wake::Heartbeat => return Some(heartbeat(&self.last)),
-                Wake::Changed => match current(&self.app, &self.caller, &self.req) {
+                Wake::Changed => match self.now() {
                     Ok(now) if !same_limits(&now, &self.last) => {
-                        self.last = now.clone();
+                        self.last = now;
                         self.sub.sent();
-                        return Some(limits(now));
+                        return Some(limits((*self.last).clone()));
                     }
-                    Ok(now) => {
-                        self.last.ruleset = now.ruleset;
-                        self.last.etag = now.etag;
-                    }
+                    // The same limits: the heartbeats name the rule set and etag now in force.
+                    Ok(now) => self.last = now,
                     Err(e) => {
                         self.done = true;
                         return Some(Err(e));
@@ -110,24 +124,33 @@ pub fn depth_limits(
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
     resume_etag: Option<String>,
+    board: Arc<DepthBoard>,
 ) -> Result<WatchStream, Status> {
     // Subscribe first, then read: a swap in between is seen as a change, never missed.
     let sub = app.subscribe(&caller)?;
-    let first = current(&app, &caller, &req)?;
-    let pending = if resume_etag.as_deref() == Some(first.etag.as_str()) {
-        heartbeat(&first)
-    } else {
-        limits(first.clone())
-    };
-    let state = Watch {
+    let key = format!(
+        "{}\n{}",
+        caller.tenant.as_deref().unwrap_or_default(),
+        serde_json::to_string(&req).unwrap_or_default()
+    );
+    let mut state = Watch {
         app,
         caller,
         req,
+        board,
+        key,
         sub,
-        last: first,
-        pending: Some(pending),
+        last: Arc::new(pb::DepthLimits::default()),
+        pending: None,
         done: false,
     };
+    let first = state.now()?;
+    state.pending = Some(if resume_etag.as_deref() == Some(first.etag.as_str()) {
+        heartbeat(&first)
+    } else {
+        limits((*first).clone())
+    });
+    state.last = first;
     Ok(Box::pin(futures::stream::unfold(
         state,
         |mut w| async move { w.next().await.map(|item| (item, w)) },
@@ -234,8 +257,14 @@ devices:
             store: None,
         };
         let app = App::new(ctx);
-        let mut stream = depth_limits(app.clone(), Arc::new(Caller::open()), request(), None)
-            .expect("stream starts");
+        let mut stream = depth_limits(
+            app.clone(),
+            Arc::new(Caller::open()),
+            request(),
+            None,
+            Arc::default(),
+        )
+        .expect("stream starts");
         assert_eq!(cheeks(stream.next().await), (1.5, "1".into()));
 
         // A new version with the same limits: nothing is sent.
@@ -263,6 +292,7 @@ devices:
             Arc::new(Caller::open()),
             request(),
             Some(etag.clone()),
+            Arc::default(),
         )
         .expect("stream starts");
         match resumed.next().await {
@@ -276,6 +306,7 @@ devices:
             Arc::new(Caller::open()),
             request(),
             Some("\"old\"".into()),
+            Arc::default(),
         )
         .expect("stream starts");
         assert_eq!(cheeks(outdated.next().await), (1.0, "3".into()));
