@@ -149,10 +149,13 @@ impl ServerBuilder {
     }
 
     /// Distributes rule sets through this Redis (`PROTOCOL_REDIS_URL`), reconciling every second
-    /// so that fault tests see outages and recoveries quickly.
+    /// so that fault tests see outages and recoveries quickly. Seeds a Redis found empty at start
+    /// from the bundled rule sets (`PROTOCOL_SEED_EMPTY_REDIS`: each test's Redis is a first
+    /// deployment); a test of the alarm sets it back to `false`.
     pub fn with_redis(self, redis: &redis_server::RedisServer) -> Self {
         self.env("PROTOCOL_REDIS_URL", &redis.url())
             .env("PROTOCOL_RECONCILE_INTERVAL_SECS", "1")
+            .env("PROTOCOL_SEED_EMPTY_REDIS", "true")
     }
 
     /// Sets an environment variable of the server.

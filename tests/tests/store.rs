@@ -15,7 +15,8 @@ use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::config::Settings;
 use protocol_server::state::AppState;
 use protocol_server::store::{
-    Activation, Expected, RuleSetStore, StoreError, SyncOptions, connect_and_load, spawn_sync,
+    Activation, Expected, Rollback, RuleSetStore, StoreError, SyncOptions, connect_and_load,
+    spawn_sync,
 };
 use protocol_tests::redis_server::RedisServer;
 
@@ -25,6 +26,11 @@ const BUNDLED_VERSION: &str = "2026.11.1";
 
 fn store(redis: &RedisServer) -> RuleSetStore {
     RuleSetStore::open(&redis.url()).expect("valid url")
+}
+
+/// [`store`], for a test whose local `store` shadows it.
+fn store_of(redis: &RedisServer) -> RuleSetStore {
+    store(redis)
 }
 
 async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
@@ -298,13 +304,18 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
 
     // Rolling forward is not a rollback; rolling back is.
     s.publish(aurora("2026.12.3", 47)).await.expect("publishes");
+    let to = |v: &str| Rollback {
+        to_version: Some(v.to_owned()),
+        expected_current: Some("2026.12.1".to_owned()),
+        idempotency_key: None,
+    };
     let err = s
-        .rollback("clinic-aurora", Some("2026.12.3"), None)
+        .rollback("clinic-aurora", &to("2026.12.3"), None)
         .await
-        .expect_err("newer");
+        .expect_err("never active");
     assert!(matches!(err, StoreError::Invalid(_)));
     let back = s
-        .rollback("clinic-aurora", Some(BUNDLED_VERSION), None)
+        .rollback("clinic-aurora", &to(BUNDLED_VERSION), None)
         .await
         .expect("rolls back");
     assert_eq!(back.digest, bundled_digest);
@@ -441,7 +452,8 @@ async fn seeding_happens_once() {
 
 #[tokio::test]
 async fn connect_and_load_covers_down_empty_and_active() {
-    // Redis configured but down: the bundled rule sets, at once.
+    // Redis configured but down: nothing (never the bundled rule sets, which Redis did not
+    // activate), at once.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -460,12 +472,32 @@ async fn connect_and_load_covers_down_empty_and_active() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(catalog.origin, Origin::Bundled);
+    assert_eq!(catalog.origin, Origin::None);
+    assert!(catalog.for_tenant(None).is_err());
     assert!(store.is_some());
 
-    // Up and empty: seeded, then served from Redis.
+    // Up and empty: nothing, unless seeding a first deployment is asked for.
     let redis = RedisServer::start().expect("redis starts");
     let settings = Settings::parse_from(["protocol-server", "--redis-url", &redis.url()]);
+    let (catalog, _) = connect_and_load(&settings, bundled())
+        .await
+        .expect("url is valid");
+    assert_eq!(catalog.origin, Origin::None);
+    assert!(
+        store_of(&redis)
+            .active_versions()
+            .await
+            .expect("reads")
+            .is_empty(),
+        "not seeded"
+    );
+    let settings = Settings::parse_from([
+        "protocol-server",
+        "--redis-url",
+        &redis.url(),
+        "--seed-empty-redis",
+        "true",
+    ]);
     let (catalog, store) = connect_and_load(&settings, bundled())
         .await
         .expect("url is valid");
@@ -490,7 +522,7 @@ async fn connect_and_load_covers_down_empty_and_active() {
         "2026.12.1"
     );
 
-    // Active versions that fail verification: bundled, not the damaged set.
+    // An active version that fails verification: refused on its own, the base still served.
     let mut conn = raw(&redis).await;
     let _: () = redis::cmd("SET")
         .arg(store.keys().doc("clinic-aurora", "2026.12.1"))
@@ -501,7 +533,15 @@ async fn connect_and_load_covers_down_empty_and_active() {
     let (catalog, _) = connect_and_load(&settings, bundled())
         .await
         .expect("url is valid");
-    assert_eq!(catalog.origin, Origin::Bundled);
+    assert_eq!(catalog.origin, Origin::Redis);
+    assert_eq!(catalog.refused["clinic-aurora"].version, "2026.12.1");
+    assert!(catalog.for_tenant(Some("clinic-aurora")).is_err());
+    assert_eq!(
+        catalog
+            .for_tenant(Some("clinic-borealis"))
+            .map(|rs| rs.meta().id.clone()),
+        Ok("base".to_owned())
+    );
 
     // No Redis configured: no store.
     let settings = Settings::parse_from(["protocol-server"]);
@@ -736,9 +776,9 @@ async fn replicas_keep_serving_through_a_redis_outage_and_recover_by_themselves(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
+async fn a_replica_started_while_redis_was_down_never_seeds_it_and_picks_up_what_is_activated() {
     let mut redis = RedisServer::not_started().expect("a free port");
-    let state = AppState::new(bundled());
+    let state = AppState::new(Catalog::none());
     let task = spawn_sync(state.clone(), store(&redis), fast_sync());
     assert!(
         eventually(Duration::from_secs(3), || state
@@ -749,19 +789,44 @@ async fn a_replica_started_while_redis_was_down_picks_it_up_when_it_comes() {
         .await
     );
     assert!(!state.health.redis_up.load(Ordering::Relaxed));
-    assert_eq!(state.catalog.load().origin, Origin::Bundled);
+    assert_eq!(state.catalog.load().origin, Origin::None);
 
+    // Redis comes back empty: the replica has nothing it read from Redis, so it raises the alarm
+    // rather than seeding Redis with rule sets nobody activated.
     redis.restart().expect("redis restarts");
+    assert!(
+        eventually(Duration::from_secs(10), || state
+            .health
+            .last_error()
+            .is_some_and(|e| e.contains("no active rule sets")))
+        .await,
+        "{:?}",
+        state.health.last_error()
+    );
+    assert!(state.health.redis_up.load(Ordering::Relaxed));
+    assert!(
+        store(&redis)
+            .active_versions()
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+    assert_eq!(state.catalog.load().origin, Origin::None);
+
+    // An operator seeds it: the replica serves what Redis holds.
+    assert!(
+        store(&redis)
+            .seed_if_empty(&bundled())
+            .await
+            .expect("seeds")
+    );
     assert!(
         eventually(Duration::from_secs(10), || state.catalog.load().origin
             == Origin::Redis)
-        .await,
-        "seeded redis and serves from it"
+        .await
     );
-    assert!(state.health.redis_up.load(Ordering::Relaxed));
     assert_eq!(state.catalog.load().refs(), bundled().refs());
-    let active = store(&redis).active_versions().await.expect("reads");
-    assert_eq!(active["base"], BUNDLED_VERSION);
+    assert_eq!(state.health.last_error(), None);
     task.abort();
 }
 
@@ -790,4 +855,57 @@ fn staleness_applies_only_with_redis_and_the_fail_closed_policy() {
     assert!(health.refuses_decisions(closed.stale_policy, max));
     health.mark_loaded();
     assert!(!health.refuses_decisions(closed.stale_policy, max));
+}
+
+#[tokio::test]
+async fn concurrent_rollbacks_with_one_idempotency_key_roll_back_once() {
+    let redis = RedisServer::start().expect("redis starts");
+    let s = seeded(&redis).await;
+    // activate_many records every pointer it moves, with who moved it.
+    s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
+    s.activate_many_by(
+        &[Activation {
+            id: "clinic-aurora".into(),
+            version: "2026.12.1".into(),
+            expected: Expected::Version(BUNDLED_VERSION.into()),
+        }],
+        Some("ops"),
+    )
+    .await
+    .expect("activates");
+    let request = Rollback {
+        to_version: None,
+        expected_current: None,
+        idempotency_key: Some("one-rollback".into()),
+    };
+    let other = store(&redis);
+    let (a, b) = tokio::join!(
+        s.rollback("clinic-aurora", &request, Some("ops")),
+        other.rollback("clinic-aurora", &request, Some("ops")),
+    );
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(a, b, "both answer the one rollback");
+    assert_eq!(a.version, BUNDLED_VERSION);
+    let history = s.history("clinic-aurora").await.expect("history");
+    let actions: Vec<(&str, &str, Option<&str>)> = history
+        .iter()
+        .map(|e| (e.version.as_str(), e.action.as_str(), e.by.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (BUNDLED_VERSION, "seed", None),
+            ("2026.12.1", "activate", Some("ops")),
+            (BUNDLED_VERSION, "rollback", Some("ops")),
+        ]
+    );
+    // Without a key or an expectation it is refused before anything is read.
+    let err = s
+        .rollback("clinic-aurora", &Rollback::default(), None)
+        .await
+        .expect_err("unguarded");
+    assert!(
+        matches!(err, StoreError::PreconditionRequired { .. }),
+        "{err}"
+    );
 }

@@ -526,6 +526,7 @@ const METRICS: &[&str] = &[
     "protocol.requests",
     "protocol.ruleset.active_version",
     "protocol.ruleset.age",
+    "protocol.ruleset.refused",
     "protocol.watch.streams",
 ];
 

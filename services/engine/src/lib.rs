@@ -21,6 +21,7 @@ mod facts;
 mod ids;
 mod intake;
 mod model;
+mod plain_yaml;
 mod plan;
 mod suggest;
 pub mod wire;
@@ -43,11 +44,18 @@ pub enum Format {
 }
 
 /// Parses a rule-set document. YAML errors carry the line they occurred on.
+///
+/// YAML is read plain: a tag (`!!binary`, `!secret`), an anchor or an alias is refused, naming
+/// its path and line (see `plain_yaml`), so what a reviewer reads is what is stored. Every
+/// path that loads a document goes through here: publishing, the bundled rule sets and
+/// `PROTOCOL_RULESETS_DIR`.
 pub fn parse_document(text: &str, format: Format) -> Result<RuleSetDoc, LoadError> {
     match format {
-        Format::Yaml => serde_saphyr::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-            LoadError::single(Problem::new("", line, yaml_message(&e)))
+        Format::Yaml => plain_yaml::refuse_tags_and_aliases(text).and_then(|()| {
+            serde_saphyr::from_str(text).map_err(|e| {
+                let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+                LoadError::single(Problem::new("", line, yaml_message(&e)))
+            })
         }),
         Format::Json => serde_json::from_str(text)
             .map_err(|e| LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))),

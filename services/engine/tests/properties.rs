@@ -754,7 +754,7 @@ fn fixed_fixture(home_cap: Option<f64>, needle: f64, fixed: bool, zone_cap: f64)
         )
     };
     format!(
-        "id: fx\nversion: '1'\nzones: [{{id: cheeks, name: Cheeks}}]\nprocedures: [{{id: clinic_mn, name: C}}, {{id: home_mn, name: H}}]\nindications: [{{id: dull, name: Dull}}]\nsettings:\n  - {{id: clinic, name: Clinic}}\n  - {{id: home, name: Home{cap}}}\nroles: [{{id: physician, name: P}}, {{id: self, name: S}}]\ntreatments:\n{}{}devices:\n  - id: roller\n    name: Roller\n    treatments: [clinic_mn, home_mn]\n    max_depth_mm: {{value: {needle}, evidence: INFERRED, note: why}}{fixed}\n",
+        "id: fx\nversion: '1'\nsources: [{{id: ifu, title: IFU, url: u, grade: IFU}}]\nfacts: [{{id: pregnant, type: bool, question: Pregnant?}}]\nzones: [{{id: cheeks, name: Cheeks}}]\nprocedures: [{{id: clinic_mn, name: C}}, {{id: home_mn, name: H}}]\nindications: [{{id: dull, name: Dull}}]\nsettings:\n  - {{id: clinic, name: Clinic}}\n  - {{id: home, name: Home{cap}}}\nroles: [{{id: physician, name: P}}, {{id: self, name: S}}]\ntreatments:\n{}{}devices:\n  - id: roller\n    name: Roller\n    treatments: [clinic_mn, home_mn]\n    max_depth_mm: {{value: {needle}, evidence: INFERRED, note: why}}{fixed}\ncontraindications:\n  - {{id: pregnancy, when: {{fact: pregnant, eq: true}}, effect: contraindicate, severity: absolute, evidence: IFU, sources: [ifu], staff_message: s, client_message: c}}\n",
         treatment("clinic_mn", "clinic", "physician"),
         treatment("home_mn", "home", "self"),
     )

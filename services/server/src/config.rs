@@ -48,9 +48,69 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_API_KEYS")]
     pub api_keys: Option<String>,
 
-    /// Redis URL for rule-set publishing and propagation; without it, bundled rule sets only.
-    #[arg(long, env = "PROTOCOL_REDIS_URL")]
+    /// Redis URL for rule-set publishing and propagation (`redis://`, or `rediss://` for TLS;
+    /// `rediss://user:password@host:6380/0` with an ACL user); without it (and without
+    /// sentinels), bundled rule sets only.
+    #[arg(long, env = "PROTOCOL_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// When Redis holds no active rule set at start, publish and activate the local ones (bundled
+    /// or `--rulesets-dir`): for a first deployment only. Off, an empty Redis is an alarm: it may
+    /// have lost its data, and seeding it would roll every clinic back.
+    #[arg(
+        long,
+        env = "PROTOCOL_SEED_EMPTY_REDIS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub seed_empty_redis: bool,
+
+    /// Redis ACL username; overrides the URL's.
+    #[arg(long, env = "PROTOCOL_REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// Redis password; overrides the URL's. Prefer the password file.
+    #[arg(long, env = "PROTOCOL_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
+    /// File holding the Redis password (a mounted secret; one trailing newline is ignored).
+    #[arg(long, env = "PROTOCOL_REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<PathBuf>,
+
+    /// PEM file of the CA certificates trusted for `rediss://` instead of the system's.
+    #[arg(long, env = "PROTOCOL_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// PEM client certificate (chain) for Redis servers that require one (mutual TLS).
+    #[arg(long, env = "PROTOCOL_REDIS_CERT_FILE")]
+    pub redis_cert_file: Option<PathBuf>,
+
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "PROTOCOL_REDIS_KEY_FILE")]
+    pub redis_key_file: Option<PathBuf>,
+
+    /// Redis Sentinels, comma-separated (`host:26379`, or `rediss://host:26379` for TLS to
+    /// sentinels and master); the store follows the master they name, instead of a URL.
+    #[arg(long, env = "PROTOCOL_REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+
+    /// The master name the sentinels monitor (required with sentinels).
+    #[arg(long, env = "PROTOCOL_REDIS_MASTER_NAME")]
+    pub redis_master_name: Option<String>,
+
+    /// Replicas that must acknowledge every publish and activation (Redis WAIT) before it
+    /// succeeds; else 503 / UNAVAILABLE. Unset: 1 with sentinels, 0 with a URL.
+    #[arg(long, env = "PROTOCOL_REDIS_MIN_REPLICAS_ACK")]
+    pub redis_min_replicas_ack: Option<u32>,
+
+    /// Milliseconds a publish or activation waits for those acknowledgements.
+    #[arg(
+        long,
+        env = "PROTOCOL_REDIS_REPLICA_ACK_TIMEOUT_MS",
+        default_value_t = 1000
+    )]
+    pub redis_replica_ack_timeout_ms: u64,
 
     /// Seconds between reconciles of the active rule-set versions with Redis.
     #[arg(long, env = "PROTOCOL_RECONCILE_INTERVAL_SECS", default_value_t = 5)]

@@ -10,7 +10,7 @@ use protocol_engine::RuleSet;
 use tokio::sync::watch;
 
 use crate::auth::{ApiKeys, Caller};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Unavailable};
 use crate::config::StalePolicy;
 use crate::state::AppState;
 use crate::store::RuleSetStore;
@@ -60,22 +60,16 @@ impl std::fmt::Display for Stale {
 
 impl std::error::Error for Stale {}
 
-/// The rule sets could not be resolved for a caller (no base loaded: a server bug, not a client
-/// error).
-#[derive(Debug, Clone, Copy)]
-pub struct NoRuleSet;
-
 impl Context {
     /// The rule sets served now. Lock-free; hold the guard only for the duration of a request.
     pub fn catalog(&self) -> Guard<Arc<Catalog>> {
         self.state.catalog.load()
     }
 
-    /// The rule set a caller sees: its clinic's overlay, else the base.
-    pub fn ruleset<'c>(catalog: &'c Catalog, caller: &Caller) -> Result<&'c RuleSet, NoRuleSet> {
-        catalog
-            .for_tenant(caller.tenant.as_deref())
-            .ok_or(NoRuleSet)
+    /// The rule set a caller sees: its clinic's overlay, else the base; or why none may
+    /// ([`Catalog::for_tenant`]).
+    pub fn ruleset<'c>(catalog: &'c Catalog, caller: &Caller) -> Result<&'c RuleSet, Unavailable> {
+        catalog.for_tenant(caller.tenant.as_deref())
     }
 
     /// `Err` when decisions must be refused under the `fail-closed` stale policy (eligibility,

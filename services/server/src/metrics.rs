@@ -154,6 +154,15 @@ pub fn observe(state: &AppState) {
         .with_unit("{reconnect}")
         .with_callback(move |o| o.observe(health.reconnects.load(Ordering::Relaxed), &[]))
         .build();
+    let catalog = state.catalog.clone();
+    m.meter
+        .u64_observable_gauge("protocol.ruleset.refused")
+        .with_description(
+            "Active rule sets this replica refused (failed digest or validation); their clinics are answered fail-closed unless an earlier verified version is served",
+        )
+        .with_unit("{ruleset}")
+        .with_callback(move |o| o.observe(catalog.load().refused.len() as u64, &[]))
+        .build();
 }
 
 /// Counts one open watch stream for as long as it lives (held by its budget permit).

@@ -75,6 +75,8 @@ impl App {
         let local = load_catalog(&settings)?;
         // With Redis: its active rule sets (seeded from the local ones when it has none), or the
         // local ones while it is unreachable; the sync task (started in `run_until`) keeps trying.
+        // Redis settings that cannot work stop the server here, naming the setting.
+        crate::store::RedisConfig::from_settings(&settings)?;
         let (catalog, store) = crate::store::connect_and_load(&settings, local)
             .await
             .context("PROTOCOL_REDIS_URL")?;

@@ -37,7 +37,8 @@ fn settings_from_help(help: &str) -> BTreeMap<String, Option<String>> {
         if line.starts_with('-') {
             current = None;
         } else if let Some(rest) = line.strip_prefix("[env: ") {
-            let name = rest.split('=').next().unwrap_or_default().to_owned();
+            // `[env: NAME=value]`, or `[env: NAME]` for a setting whose value is hidden (a secret).
+            let name = rest.split(['=', ']']).next().unwrap_or_default().to_owned();
             if name.starts_with("PROTOCOL_") {
                 out.insert(name.clone(), None);
                 current = Some(name);

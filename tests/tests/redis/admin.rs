@@ -262,10 +262,11 @@ async fn list_activate_with_expected_current_and_roll_back() {
         .unwrap_or_default();
     assert_eq!(listed, [(BUNDLED_VERSION, false), ("2026.12.1", true)]);
 
-    // Roll back (no body: to the version before), served at once by this replica.
+    // Roll back (to the version active before), served at once by this replica.
     let res = http()
         .post(server.url("/v1/rulesets/clinic-aurora/rollback"))
         .bearer_auth(KEY_AURORA)
+        .json(&json!({"expected_current": "2026.12.1"}))
         .send()
         .await
         .expect("answered");
@@ -280,11 +281,11 @@ async fn list_activate_with_expected_current_and_roll_back() {
     assert!(rolled_back.is_some(), "the rolled-back version is served");
     assert_eq!(cheeks(&server).await.0, BUNDLED_CHEEKS_MM);
 
-    // Nothing earlier than the first version: 409.
+    // Nothing active before the first version: 409.
     let res = http()
         .post(server.url("/v1/rulesets/clinic-aurora/rollback"))
         .bearer_auth(KEY_AURORA)
-        .json(&json!({}))
+        .json(&json!({"expected_current": BUNDLED_VERSION}))
         .send()
         .await
         .expect("answered");

@@ -97,7 +97,7 @@ async fn redis_killed_replicas_keep_the_last_version_then_recover_without_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_at_start_serves_bundled_then_syncs() {
+async fn redis_down_at_start_serves_nothing_until_redis_holds_rule_sets() {
     let mut redis = RedisServer::not_started().expect("port");
     let server = ServerBuilder::new()
         .with_keys()
@@ -105,23 +105,39 @@ async fn redis_down_at_start_serves_bundled_then_syncs() {
         .spawn()
         .expect("starts without redis");
     let (status, ready) = readyz(&server).await;
-    assert_eq!(status, 200);
-    assert_eq!(ready["origin"], "bundled");
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["origin"], "none");
+    assert_eq!(ready["status"], "not_loaded");
     assert_eq!(ready["redis"], "down");
-    assert_eq!(ready["status"], "degraded");
-    assert_eq!(eligibility(&server).await.0, 200);
+    assert_eq!(eligibility(&server).await.0, 503);
 
+    // Redis comes up empty: seeding is for a Redis found empty at start, so this replica waits
+    // (and says why) rather than seeding rule sets it never read from Redis.
     redis.restart().expect("redis starts");
-    let synced = within(Duration::from_secs(8), || async {
+    let alarm = within(Duration::from_secs(8), || async {
         let (_, r) = readyz(&server).await;
-        r["redis"] == "up" && r["status"] == "ready"
+        r["redis"] == "up"
+            && r["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no active rule sets"))
+    })
+    .await;
+    assert!(alarm.is_some(), "{}", readyz(&server).await.1);
+    assert_eq!(readyz(&server).await.0, 503);
+
+    // A first deployment's replica seeds it at its start; the waiting one then serves it.
+    let _first = ServerBuilder::new()
+        .with_keys()
+        .with_redis(&redis)
+        .spawn()
+        .expect("first replica starts");
+    let synced = within(Duration::from_secs(8), || async {
+        let (status, r) = readyz(&server).await;
+        status == 200 && r["status"] == "ready" && r["origin"] == "redis"
     })
     .await;
     assert!(synced.is_some(), "{}", readyz(&server).await.1);
-    let active = redis
-        .cli(&["HGETALL", &format!("{PREFIX}:active")])
-        .expect("hgetall");
-    assert!(active.contains("clinic-aurora"), "seeded: {active}");
+    assert_eq!(eligibility(&server).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

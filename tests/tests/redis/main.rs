@@ -6,9 +6,13 @@
 //!   devices, within a second.
 //! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
 //!   the fail-closed stale policy.
+//! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
+//!   an ACL user, and a Sentinel failover during a stream of activations.
 //! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
+//! - `versions`: strict validation at publish, retiring versions, the activation history and an
+//!   idempotent rollback to the version active before.
 //!
 //! Tests that assert a deadline or put load on the machine take [`common::serial`], so they never
 //! compete with each other for the two cores.
@@ -16,7 +20,10 @@
 mod admin;
 mod common;
 mod faults;
+mod managed;
 mod notices;
 mod propagation;
+mod refusal;
 mod request_path;
 mod tenancy;
+mod versions;

@@ -45,13 +45,21 @@ pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, L
             if !problems.is_empty() {
                 return Err(LoadError { problems });
             }
+            let missing = missing_parts(doc);
             let meta = RuleSetRef {
                 id: doc.id.clone(),
                 version: doc.version.clone(),
                 digest: digest_of(doc),
                 base: None,
             };
-            Compiler::run(Input::whole(doc), meta)
+            match Compiler::run(Input::whole(doc), meta) {
+                Ok(rs) if missing.is_empty() => Ok(rs),
+                Ok(_) => Err(LoadError { problems: missing }),
+                Err(mut e) => {
+                    e.problems.splice(0..0, missing);
+                    Err(e)
+                }
+            }
         }
         (Some(extends), Some(base)) if *extends == base.id => overlay::compile_overlay(doc, base),
         (Some(extends), Some(base)) => Err(LoadError::single(Problem::new(
@@ -68,6 +76,68 @@ pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, L
             format!("overlay extends '{extends}', which is not loaded"),
         ))),
     }
+}
+
+/// What makes a base complete: the sections without which one of the four questions
+/// (eligibility, contraindications, depth limits, plans) could not be answered, or would be
+/// answered "eligible" for want of rules. A base lacking any of them is refused with one problem
+/// per missing section, naming it. (An overlay is complete through its base.)
+const REQUIRED_SECTIONS: [(&str, &str, &str); 9] = [
+    (
+        "facts",
+        "fact",
+        "the intake questions that rules use and requests answer",
+    ),
+    ("zones", "zone", "depth limits are given per zone"),
+    (
+        "procedures",
+        "procedure",
+        "history names them, and every treatment is one",
+    ),
+    (
+        "indications",
+        "indication",
+        "plans are made for an indication",
+    ),
+    ("settings", "setting", "every treatment is given in one"),
+    ("roles", "role", "every treatment names who may perform it"),
+    (
+        "treatments",
+        "treatment",
+        "they are what the rule set decides about",
+    ),
+    ("devices", "device", "depth limits are given per device"),
+    (
+        "contraindications",
+        "contraindication rule",
+        "without rules every client would be cleared",
+    ),
+];
+
+fn missing_parts(doc: &RuleSetDoc) -> Vec<Problem> {
+    let counts = [
+        doc.facts.len(),
+        doc.zones.len(),
+        doc.procedures.len(),
+        doc.indications.len(),
+        doc.settings.len(),
+        doc.roles.len(),
+        doc.treatments.len(),
+        doc.devices.len(),
+        doc.contraindications.len(),
+    ];
+    REQUIRED_SECTIONS
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n == 0)
+        .map(|((section, one, why), _)| {
+            Problem::new(
+                *section,
+                None,
+                format!("a base rule set must declare at least one {one}: {why}"),
+            )
+        })
+        .collect()
 }
 
 /// Compiles a set of documents: every base, then every overlay on the base it extends.

@@ -1,5 +1,5 @@
 //! Rule-set administration through the door, for REST and gRPC alike: publish, list, read,
-//! activate and roll back versions.
+//! activate, roll back and retire versions, and read the activation history.
 //!
 //! The tenant rule lives here once ([`Caller::may_manage`]): an `admin` key manages only the
 //! rule set whose id is its clinic; the base, other clinics' overlays and new ids need the
@@ -11,7 +11,8 @@ use protocol_engine::{Format, parse_document};
 use super::{App, AppError};
 use crate::auth::{AuthError, Caller, Scope};
 use crate::store::{
-    Activated, Expected, Fetched, Published, RuleSetStore, StoreError, VersionInfo,
+    Activated, Expected, Fetched, HistoryEntry, Published, Retired, Rollback, RuleSetStore,
+    StoreError, VersionInfo,
 };
 
 /// A stored version, and whether it is the active one.
@@ -157,25 +158,62 @@ impl App {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
         let a = store
-            .activate(id, version, Expected::from(expected))
+            .activate_by(
+                id,
+                version,
+                Expected::from(expected),
+                caller.key_id.as_deref(),
+            )
             .await?;
         log_activated(&a, caller);
         Ok(a)
     }
 
-    /// Rolls back to an earlier version (by default the one before the active one).
+    /// Rolls back to the version active before the current one (or `to_version`, earlier on
+    /// the line of activations). Needs `expected_current` or an idempotency key: a rollback
+    /// without either could roll back twice when retried (428 / FAILED_PRECONDITION).
     pub async fn rollback(
         &self,
         caller: &Caller,
         id: &str,
-        to_version: Option<&str>,
-        expected_current: Option<&str>,
+        request: &Rollback,
     ) -> Result<Activated, AppError> {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
-        let a = store.rollback(id, to_version, expected_current).await?;
+        let a = store
+            .rollback(id, request, caller.key_id.as_deref())
+            .await?;
         log_activated(&a, caller);
         Ok(a)
+    }
+
+    /// The activation history of one rule set, oldest first.
+    pub async fn history(&self, caller: &Caller, id: &str) -> Result<Vec<HistoryEntry>, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        // An id never published is a 404, not an empty history.
+        store.list_versions(id).await?;
+        Ok(store.history(id).await?)
+    }
+
+    /// Retires a version that was never active (its payload is deleted, its name reserved).
+    pub async fn retire(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: &str,
+    ) -> Result<Retired, AppError> {
+        let store = self.admin(caller)?;
+        Self::may_manage(caller, id)?;
+        let r = store.retire(id, version, caller.key_id.as_deref()).await?;
+        tracing::info!(
+            id = %r.id,
+            version = %r.version,
+            digest = %r.digest,
+            key = caller.key_id.as_deref().unwrap_or(""),
+            "rule set version retired"
+        );
+        Ok(r)
     }
 }
 

@@ -7,6 +7,7 @@
 use protocol_engine::{LoadError, RequestError};
 
 use crate::auth::AuthError;
+use crate::catalog::Unavailable;
 use crate::context::Stale;
 use crate::edge::streams::WatchExhausted;
 use crate::store::StoreError;
@@ -40,9 +41,10 @@ pub enum AppError {
     /// The fail-closed stale policy refuses decisions.
     #[error(transparent)]
     Stale(#[from] Stale),
-    /// No rule set could be resolved for the caller (no base loaded: a server fault).
-    #[error("no rule set is loaded")]
-    NoRuleSet,
+    /// No rule set may answer the caller: its clinic's rule set (or the base) was refused, or
+    /// nothing is loaded yet. Fail-closed, never another rule set in its place.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     /// A watch stream past its budget (per key or in total): retry later, or close one.
     #[error(transparent)]
     WatchExhausted(#[from] WatchExhausted),
@@ -83,7 +85,8 @@ impl AppError {
             AppError::NotYourRuleSet { .. } => "RULESET_NOT_YOURS",
             AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",
             AppError::Stale(_) => "STALE_RULESET",
-            AppError::NoRuleSet => "NO_RULESET",
+            AppError::Unavailable(Unavailable::Refused { .. }) => "RULESET_REFUSED",
+            AppError::Unavailable(Unavailable::NotLoaded) => "RULESETS_NOT_LOADED",
             AppError::WatchExhausted(_) => "WATCH_STREAMS_EXHAUSTED",
             AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
             AppError::NotFound(_) => "NOT_FOUND",
@@ -94,6 +97,10 @@ impl AppError {
             AppError::Store(StoreError::Corrupt { .. }) => "CORRUPT_RULESET",
             AppError::Store(StoreError::Unavailable(_)) => "REDIS_UNAVAILABLE",
             AppError::Store(StoreError::NoActive) => "NO_ACTIVE_RULESETS",
+            AppError::Store(StoreError::Retired { .. }) => "VERSION_RETIRED",
+            AppError::Store(StoreError::WasActive { .. }) => "VERSION_WAS_ACTIVE",
+            AppError::Store(StoreError::PreconditionRequired { .. }) => "PRECONDITION_REQUIRED",
+            AppError::Store(StoreError::IdempotencyKeyReused { .. }) => "IDEMPOTENCY_KEY_REUSED",
         }
     }
 

@@ -92,7 +92,7 @@ impl App {
             self.ctx.check_fresh()?;
         }
         let catalog = self.ctx.catalog();
-        let rs = Context::ruleset(&catalog, caller).map_err(|_| AppError::NoRuleSet)?;
+        let rs = Context::ruleset(&catalog, caller)?;
         if !Q::DECISION {
             return question.ask(rs);
         }

@@ -21,7 +21,8 @@ use serde::Serialize;
 use super::watch::{Subscription, Wake};
 use super::{App, AppError};
 use crate::auth::{AuthError, Caller, Scope};
-use crate::context::{Context, NoRuleSet};
+use crate::catalog::Unavailable;
+use crate::context::Context;
 
 /// The scope a watch of rule-set notices needs: booking systems hold `eligibility`.
 pub const NOTICE_SCOPE: Scope = Scope::Eligibility;
@@ -48,16 +49,21 @@ pub struct RefusedRuleSet {
     pub detail: String,
 }
 
-/// Why no rule set answers for a clinic on this replica, as a notice says it: whatever
-/// [`Context::ruleset`] refuses with converts into this (one `From` per refusal).
-pub type Unavailable = RefusedRuleSet;
-
-impl From<NoRuleSet> for Unavailable {
-    fn from(_: NoRuleSet) -> Self {
-        Self {
-            id: String::new(),
-            version: String::new(),
-            detail: "no rule set is loaded".into(),
+/// What [`Context::ruleset`] refuses with, as a notice says it.
+impl From<Unavailable> for RefusedRuleSet {
+    fn from(u: Unavailable) -> Self {
+        let detail = u.to_string();
+        match u {
+            Unavailable::Refused { id, version, .. } => Self {
+                id,
+                version,
+                detail,
+            },
+            Unavailable::NotLoaded => Self {
+                id: String::new(),
+                version: String::new(),
+                detail,
+            },
         }
     }
 }
@@ -80,7 +86,7 @@ pub struct RuleSetNotice {
 
 impl RuleSetNotice {
     /// The notice for what [`Context::ruleset`] answered.
-    pub fn of<E: Into<Unavailable>>(answer: Result<&RuleSet, E>) -> Self {
+    pub fn of<E: Into<RefusedRuleSet>>(answer: Result<&RuleSet, E>) -> Self {
         match answer {
             Ok(rs) => {
                 let meta = rs.meta();
@@ -92,7 +98,7 @@ impl RuleSetNotice {
                 }
             }
             Err(e) => {
-                let refused: Unavailable = e.into();
+                let refused: RefusedRuleSet = e.into();
                 Self {
                     status: NoticeStatus::Unavailable,
                     revision: format!("unavailable:{}@{}", refused.id, refused.version),
@@ -276,13 +282,26 @@ mod tests {
 
     #[test]
     fn no_rule_set_for_a_clinic_is_an_unavailable_notice_not_an_error() {
-        let n = RuleSetNotice::of(Err::<&RuleSet, _>(NoRuleSet));
+        let n = RuleSetNotice::of(Err::<&RuleSet, _>(Unavailable::Refused {
+            id: "clinic-aurora".into(),
+            version: "2026.12.1".into(),
+            reason: "digest mismatch".into(),
+        }));
         assert_eq!(n.status, NoticeStatus::Unavailable);
         assert!(n.ruleset.is_none());
-        assert!(n.revision.starts_with("unavailable:"));
+        assert_eq!(n.revision, "unavailable:clinic-aurora@2026.12.1");
         let json = serde_json::to_value(&n).expect("json");
         assert_eq!(json["status"], "unavailable");
-        assert_eq!(json["refused"]["detail"], "no rule set is loaded");
+        assert_eq!(json["refused"]["id"], "clinic-aurora");
+        assert_eq!(json["refused"]["version"], "2026.12.1");
+        assert!(
+            json["refused"]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("digest mismatch")
+        );
         assert!(json.get("ruleset").is_none());
+        let none = RuleSetNotice::of(Err::<&RuleSet, _>(Unavailable::NotLoaded));
+        assert_eq!(none.status, NoticeStatus::Unavailable);
     }
 }

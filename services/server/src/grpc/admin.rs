@@ -13,7 +13,7 @@ use super::pb::rule_set_admin_server::RuleSetAdmin;
 use crate::app::admin::ExpectedCurrent;
 use crate::app::{App, AppError};
 use crate::auth::{Caller, Scope};
-use crate::store::{Activated, StoreError, VersionInfo};
+use crate::store::{Activated, Rollback, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
@@ -46,13 +46,52 @@ fn versions(id: String, versions: Vec<VersionInfo>) -> pb::RuleSetVersions {
             .map(|v| pb::RuleSetVersionInfo {
                 version: v.version.clone(),
                 digest: v.digest.clone(),
-                published_at: jiff::Timestamp::from_millisecond(v.published_at_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
+                published_at: rfc3339(v.published_at_ms),
                 active: v.active,
+                ever_active: v.ever_active,
+                retired_at: v.retired_at_ms.map(rfc3339),
             })
             .collect(),
         id,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Longest `idempotency-key` accepted (as REST's `Idempotency-Key`).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `idempotency-key` metadata of a rollback: at most one, 1 to 255 visible ASCII characters.
+fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+    let mut values = request.metadata().get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |message: String| -> Status {
+        AppError::Contradiction {
+            field: "idempotency-key".into(),
+            message,
+        }
+        .into()
+    };
+    if values.next().is_some() {
+        return Err(bad("send the metadata once".into()));
+    }
+    match value.to_str() {
+        Ok(v)
+            if !v.is_empty()
+                && v.len() <= MAX_IDEMPOTENCY_KEY
+                && v.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(bad(format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
     }
 }
 
@@ -180,16 +219,53 @@ impl RuleSetAdmin for AdminService {
         request: Request<pb::RollbackRuleSetRequest>,
     ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
         let caller = self.caller(&request)?;
+        let idempotency_key = idempotency_key(&request)?;
         let req = request.into_inner();
-        let a = self
-            .app
-            .rollback(
-                &caller,
-                &req.id,
-                req.to_version.as_deref(),
-                req.expected_current.as_deref(),
-            )
-            .await?;
+        let rollback = Rollback {
+            to_version: req.to_version,
+            expected_current: req.expected_current,
+            idempotency_key,
+        };
+        let a = self.app.rollback(&caller, &req.id, &rollback).await?;
         Ok(Response::new(activated(a)))
+    }
+
+    async fn get_rule_set_history(
+        &self,
+        request: Request<pb::GetRuleSetHistoryRequest>,
+    ) -> Result<Response<pb::RuleSetHistory>, Status> {
+        let caller = self.caller(&request)?;
+        let id = request.into_inner().id;
+        let history = self.app.history(&caller, &id).await?;
+        Ok(Response::new(pb::RuleSetHistory {
+            history: history
+                .into_iter()
+                .map(|e| pb::RuleSetActivation {
+                    at: rfc3339(e.at_ms),
+                    version: e.version,
+                    digest: e.digest,
+                    by: e.by,
+                    previous: e.previous,
+                    action: e.action,
+                })
+                .collect(),
+            id,
+        }))
+    }
+
+    async fn retire_rule_set_version(
+        &self,
+        request: Request<pb::RetireRuleSetVersionRequest>,
+    ) -> Result<Response<pb::RetiredRuleSetVersion>, Status> {
+        let caller = self.caller(&request)?;
+        let req = request.into_inner();
+        let r = self.app.retire(&caller, &req.id, &req.version).await?;
+        Ok(Response::new(pb::RetiredRuleSetVersion {
+            retired_at: rfc3339(r.at_ms),
+            id: r.id,
+            version: r.version,
+            digest: r.digest,
+            by: r.by,
+        }))
     }
 }

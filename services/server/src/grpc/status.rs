@@ -8,6 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::app::AppError;
 use crate::auth::AuthError;
+use crate::catalog::Unavailable;
 use crate::store::StoreError;
 
 /// The `ErrorInfo.domain` of every error this service returns.
@@ -48,6 +49,50 @@ impl From<AppError> for Status {
                 )));
                 (Code::ResourceExhausted, clip(&w.to_string()), details)
             }
+            AppError::Store(
+                ref err @ (StoreError::Retired {
+                    ref id,
+                    ref version,
+                }
+                | StoreError::WasActive {
+                    ref id,
+                    ref version,
+                    ..
+                }),
+            ) => {
+                metadata.push(("id".into(), id.clone()));
+                metadata.push(("version".into(), version.clone()));
+                let code = if matches!(err, StoreError::Retired { .. }) {
+                    Code::NotFound
+                } else {
+                    Code::FailedPrecondition
+                };
+                (code, clip(&err.to_string()), ErrorDetails::new())
+            }
+            AppError::Store(ref err @ StoreError::PreconditionRequired { field }) => {
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation(
+                    "PRECONDITION_REQUIRED",
+                    field,
+                    clip(&err.to_string()),
+                );
+                (Code::FailedPrecondition, clip(&err.to_string()), details)
+            }
+            AppError::Store(ref err @ StoreError::IdempotencyKeyReused { ref id }) => {
+                metadata.push(("id".into(), id.clone()));
+                let mut details = ErrorDetails::new();
+                details.add_bad_request_violation("idempotency-key", clip(&err.to_string()));
+                (Code::InvalidArgument, clip(&err.to_string()), details)
+            }
+            AppError::Unavailable(Unavailable::Refused {
+                ref id,
+                ref version,
+                ..
+            }) => {
+                metadata.push(("id".into(), id.clone()));
+                metadata.push(("version".into(), version.clone()));
+                (Code::Unavailable, clip(&e.to_string()), ErrorDetails::new())
+            }
             AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
                 metadata.push(("id".into(), id.clone()));
                 (
@@ -58,7 +103,7 @@ impl From<AppError> for Status {
             }
             other => {
                 let code = match &other {
-                    AppError::Stale(_) | AppError::NoRuleSet => Code::Unavailable,
+                    AppError::Stale(_) | AppError::Unavailable(_) => Code::Unavailable,
                     AppError::Contradiction { .. } => Code::InvalidArgument,
                     AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
                         Code::NotFound

@@ -214,6 +214,8 @@ devices:
     name: Pen
     treatments: [microneedling]
     max_depth_mm: {{value: 2.5, evidence: IFU, sources: [ifu]}}
+contraindications:
+  - {{id: pregnancy, when: {{fact: pregnant, eq: true}}, effect: contraindicate, severity: absolute, evidence: IFU, sources: [ifu], staff_message: s, client_message: c}}
 "#
         );
         let doc = parse_document(&yaml, Format::Yaml).expect("test rule set parses");

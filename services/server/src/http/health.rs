@@ -14,7 +14,7 @@ use protocol_engine::RuleSetRef;
 use serde::Serialize;
 
 use crate::auth::Scope;
-use crate::catalog::Origin;
+use crate::catalog::{Origin, Refusal};
 use crate::config::StalePolicy;
 use crate::context::Context;
 
@@ -36,11 +36,13 @@ pub async fn healthz() -> Response {
 /// What `/readyz` reports.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready`; `degraded` when Redis is configured but unreachable (or its active rule sets were
-    /// refused) and the last good rule sets are served; `stale` when the rule sets have not been
-    /// confirmed current for longer than the maximum staleness.
+    /// `ready`; `degraded` when Redis is configured but unreachable, or some active rule sets
+    /// were refused (listed in `refused`); `stale` when the rule sets have not been confirmed
+    /// current for longer than the maximum staleness; `not_loaded` when Redis is configured and
+    /// nothing has been read from it yet.
     pub status: String,
-    /// Where the rule sets came from: `bundled`, `directory` or `redis`.
+    /// Where the rule sets came from: `bundled`, `directory`, `redis`, or `none` (Redis
+    /// configured, nothing verified from it yet: every decision is refused).
     #[schema(value_type = String)]
     pub origin: Origin,
     /// The rule sets served: id, version, digest (and base, for clinic overlays). Without an
@@ -49,6 +51,12 @@ pub struct Readiness {
     pub rulesets: Vec<RuleSetRef>,
     /// How many clinic overlays are served.
     pub overlays: usize,
+    /// Active rule sets this replica refused (a payload failing its digest or validation), each
+    /// with why and the version served instead (absent: that clinic's decisions are refused).
+    /// With an admin key each names its rule set; without one, overlays are not named (`id` and
+    /// `version` of clinic overlays read `redacted`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
     /// `not_configured`, `up` or `down`.
     pub redis: String,
     /// Seconds since the rule sets were last confirmed current (with Redis: the last successful
@@ -72,7 +80,9 @@ pub struct Readiness {
 ///
 /// `200` while the replica answers requests: also when `degraded` (Redis down, the last good
 /// rule sets served) or `stale` under the default `serve` policy, so a Redis outage never takes
-/// every replica out of the load balancer. `503` when no rule set is loaded, during shutdown,
+/// every replica out of the load balancer; also when one clinic's rule set was refused (`refused`:
+/// that clinic is answered 503, the others as usual). `503` when no rule set is loaded (Redis
+/// configured and nothing verified from it yet, or its base refused), during shutdown,
 /// and when the `fail_closed` policy refuses decisions.
 #[utoipa::path(
     get,
@@ -80,7 +90,7 @@ pub struct Readiness {
     tag = "probes",
     responses(
         (status = 200, description = "Ready to answer (`ready`, `degraded` or `stale` with policy `serve`)", body = Readiness),
-        (status = 503, description = "Not ready: no rule set, shutting down, or stale with policy `fail_closed`", body = Readiness),
+        (status = 503, description = "Not ready: no rule set (nothing verified from Redis yet, or its base refused), shutting down, or stale with policy `fail_closed`", body = Readiness),
     )
 )]
 pub async fn readyz(State(ctx): State<Context>, headers: HeaderMap) -> Response {
@@ -117,9 +127,12 @@ pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
             .last_error()
             .map(|_| "an error: details with an admin key and in the server log".to_owned())
     };
-    let status = if stale {
+    let refusals = catalog.refusals();
+    let status = if catalog.origin == Origin::None {
+        "not_loaded"
+    } else if stale {
         "stale"
-    } else if configured && (!up || last_error.is_some()) {
+    } else if configured && (!up || last_error.is_some() || !refusals.is_empty()) {
         "degraded"
     } else {
         "ready"
@@ -136,6 +149,14 @@ pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
         origin: catalog.origin,
         rulesets: refs,
         overlays,
+        refused: if detail {
+            refusals
+        } else {
+            refusals
+                .into_iter()
+                .map(|r| redact(r, &catalog.base_id))
+                .collect()
+        },
         redis: redis.to_owned(),
         ruleset_age_seconds: age,
         max_staleness_seconds: ctx.max_staleness_secs,
@@ -154,4 +175,17 @@ pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
         StatusCode::OK
     };
     (status, body)
+}
+
+/// A refusal as an unauthenticated caller sees it: the base is named, a clinic overlay is not.
+fn redact(refusal: Refusal, base_id: &str) -> Refusal {
+    if refusal.id == base_id {
+        return refusal;
+    }
+    Refusal {
+        id: "redacted".into(),
+        version: "redacted".into(),
+        reason: "details with an admin key and in the server log".into(),
+        serving: refusal.serving.map(|_| "redacted".into()),
+    }
 }

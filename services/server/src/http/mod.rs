@@ -40,7 +40,7 @@ use health::{healthz, readyz};
 use plans::build_plan;
 use rulesets::{
     activate_ruleset, get_ruleset_version, list_ruleset_versions, list_rulesets, publish_ruleset,
-    rollback_ruleset,
+    retire_ruleset_version, rollback_ruleset, ruleset_history,
 };
 
 /// What the REST layer stack needs from the settings.
@@ -59,13 +59,14 @@ pub struct Edges {
 fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
             HeaderName::from_static("last-event-id"),
             REQUEST_ID,
+            HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([
             header::ETAG,
@@ -104,8 +105,9 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/rulesets/{id}/versions", get(list_ruleset_versions))
         .route(
             "/v1/rulesets/{id}/versions/{version}",
-            get(get_ruleset_version),
+            get(get_ruleset_version).delete(retire_ruleset_version),
         )
+        .route("/v1/rulesets/{id}/history", get(ruleset_history))
         .route("/v1/rulesets/{id}/activate", post(activate_ruleset))
         .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset));
     let open = Router::new()

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::app::AppError;
 use crate::auth::AuthError;
-use crate::context::{NoRuleSet, Stale};
+use crate::catalog::Unavailable;
+use crate::context::Stale;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -27,7 +28,8 @@ pub struct Problem {
     /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `too-many-streams`
     /// (a watch past its budget, with `Retry-After`), `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
-    /// `redis-not-configured`, `corrupt-ruleset` (rule-set admin).
+    /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
+    /// `precondition-required`, `idempotency-key-reused` (rule-set admin).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -206,9 +208,18 @@ impl From<AuthError> for Problem {
     }
 }
 
-impl From<NoRuleSet> for Problem {
-    fn from(_: NoRuleSet) -> Self {
-        Self::unavailable("no rule set is loaded")
+impl From<Unavailable> for Problem {
+    fn from(e: Unavailable) -> Self {
+        let p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ruleset-unavailable",
+            "No rule set may answer",
+            Some(e.to_string()),
+        );
+        match e {
+            Unavailable::Refused { id, version, .. } => p.with("id", id).with("version", version),
+            Unavailable::NotLoaded => p,
+        }
     }
 }
 
@@ -249,7 +260,7 @@ impl From<AppError> for Problem {
                 "Too many watch streams",
                 Some(w.to_string()),
             ),
-            AppError::NoRuleSet => Self::from(NoRuleSet),
+            AppError::Unavailable(u) => Self::from(u),
             AppError::Invalid(r) => Self::from(r),
             AppError::Contradiction { field, message } => Self::field(field, message),
             AppError::NotFound(what) => Self::not_found(what),
@@ -321,6 +332,43 @@ impl From<StoreError> for Problem {
                 .with("version", version.clone())
             }
             StoreError::Unavailable(_) | StoreError::NoActive => Self::unavailable(e.to_string()),
+            StoreError::Retired {
+                ref id,
+                ref version,
+            } => Self::custom(
+                StatusCode::GONE,
+                "retired-version",
+                "Version retired",
+                e.to_string(),
+            )
+            .with("id", id.clone())
+            .with("version", version.clone()),
+            StoreError::WasActive {
+                ref id,
+                ref version,
+                ..
+            } => Self::custom(
+                StatusCode::CONFLICT,
+                "version-was-active",
+                "Version was active",
+                e.to_string(),
+            )
+            .with("id", id.clone())
+            .with("version", version.clone()),
+            StoreError::PreconditionRequired { field } => {
+                let mut p = Self::field(field, e.to_string());
+                p.kind = "urn:treatment-protocol:problem:precondition-required".into();
+                p.title = "Precondition required".into();
+                p.status = StatusCode::PRECONDITION_REQUIRED.as_u16();
+                p
+            }
+            StoreError::IdempotencyKeyReused { ref id } => Self::custom(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                e.to_string(),
+            )
+            .with("id", id.clone()),
         }
     }
 }

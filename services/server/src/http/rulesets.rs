@@ -1,5 +1,7 @@
 //! Rule-set admin under `/v1/rulesets` (scope `admin`): publish a version, list rule sets and
-//! versions, fetch one version, activate a version (compare-and-set) and roll back.
+//! versions, fetch one version, activate a version (compare-and-set), roll back (to the version
+//! active before, idempotently), retire a version never activated, and read the activation
+//! history.
 //!
 //! The operations, and the tenant rule (an `admin` key manages only its own clinic's rule set;
 //! the base, other clinics and new ids need `platform`), live in the door
@@ -25,10 +27,20 @@ use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::app::App;
 use crate::app::admin::ExpectedCurrent;
-use crate::store::{Activated, Published, VersionInfo};
+use crate::store::{Activated, HistoryEntry, Published, Retired, Rollback, VersionInfo};
 
-/// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB).
-pub const MAX_RULESET_BYTES: usize = 1024 * 1024;
+/// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB): the
+/// store's limit on a document's canonical form, which it checks again after parsing.
+pub const MAX_RULESET_BYTES: usize = crate::store::MAX_DOCUMENT_BYTES;
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
 
 /// The outcome of a publish.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -61,19 +73,83 @@ pub struct RuleSetVersion {
     pub published_at: String,
     /// Whether it is the active version.
     pub active: bool,
+    /// Whether it is or ever was active (such a version is never retired).
+    pub ever_active: bool,
+    /// When it was retired (RFC 3339, UTC): its document is deleted and its version name stays
+    /// reserved. Absent for a version not retired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
 }
 
 impl From<VersionInfo> for RuleSetVersion {
     fn from(v: VersionInfo) -> Self {
-        let published_at = jiff::Timestamp::from_millisecond(v.published_at_ms)
-            .map(|t| t.to_string())
-            .unwrap_or_default();
         Self {
+            published_at: rfc3339(v.published_at_ms),
             version: v.version,
             digest: v.digest,
-            published_at,
             active: v.active,
+            ever_active: v.ever_active,
+            retired_at: v.retired_at_ms.map(rfc3339),
         }
+    }
+}
+
+/// One activation of a rule set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryItem {
+    /// The version made active.
+    pub version: String,
+    pub digest: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The API key id of the caller; `null` for seeding or an unauthenticated (open) server.
+    pub by: Option<String>,
+    /// The version active before, if any.
+    pub previous: Option<String>,
+    /// `activate`, `rollback` or `seed`.
+    pub action: String,
+}
+
+/// The activation history of a rule set, oldest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RuleSetHistory {
+    pub id: String,
+    pub history: Vec<HistoryItem>,
+}
+
+/// A retired version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetiredVersion {
+    pub id: String,
+    pub version: String,
+    /// The digest it had (its document is deleted).
+    pub digest: String,
+    /// When it was retired (RFC 3339, UTC).
+    pub retired_at: String,
+    /// The API key id of the caller who retired it.
+    pub by: Option<String>,
+}
+
+impl From<Retired> for RetiredVersion {
+    fn from(r: Retired) -> Self {
+        Self {
+            id: r.id,
+            version: r.version,
+            digest: r.digest,
+            retired_at: rfc3339(r.at_ms),
+            by: r.by,
+        }
+    }
+}
+
+fn history_item(e: HistoryEntry) -> HistoryItem {
+    HistoryItem {
+        at: rfc3339(e.at_ms),
+        version: e.version,
+        digest: e.digest,
+        by: e.by,
+        previous: e.previous,
+        action: e.action,
     }
 }
 
@@ -138,15 +214,18 @@ pub struct ActivateRequest {
     pub expected_current: Option<Option<String>>,
 }
 
-/// The body of `POST /v1/rulesets/{id}/rollback`.
+/// The body of `POST /v1/rulesets/{id}/rollback`. A rollback needs `expected_current` or an
+/// `Idempotency-Key` header (else `428`), so that a retry never rolls back twice.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
-    /// The earlier version to activate again; by default the version published just before the
-    /// active one.
+    /// The version to activate again; by default the version that was active before the current
+    /// one (from the activation history, not publish order). A named version must be earlier on
+    /// that line of activations.
     #[serde(default)]
     pub to_version: Option<String>,
-    /// Compare-and-set, as for activate; by default the version active when the rollback is read.
+    /// Compare-and-set: the version the caller believes is active (`409` if another is).
+    /// Required unless the request carries an `Idempotency-Key`.
     #[serde(default)]
     pub expected_current: Option<String>,
 }
@@ -209,10 +288,10 @@ fn body_format(headers: &HeaderMap) -> Option<Format> {
         (status = 200, description = "The same content was already published under this version (idempotent)", body = PublishedRuleSet),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This version is already published with other content (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This version is already published with other content, or was retired (`conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is neither YAML nor JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The document does not validate, or an overlay loosens its base (`invalid-ruleset`, fields in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The document does not validate: a YAML tag, anchor or alias, a canonical form above 1 MiB, an incomplete base, an id or version not starting with a letter or digit, or an overlay that loosens its base (`invalid-ruleset`, fields in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured (`redis-not-configured`) or Redis unreachable (`unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -324,6 +403,7 @@ pub async fn list_ruleset_versions(
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The version was retired (`retired-version`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The stored payload fails its digest (`corrupt-ruleset`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -370,6 +450,7 @@ pub async fn get_ruleset_version(
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`expected_current` is not the active version; the problem names `version` and `current`", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The version was retired (`retired-version`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The catalog it would produce does not validate (an overlay whose base is not active, a base that breaks an active overlay)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -390,22 +471,30 @@ pub async fn activate_ruleset(
     Ok(Json(ActivatedRuleSet::from(a)))
 }
 
-/// Roll back: activate an earlier version again (by default the one published just before the
-/// active one).
+/// Roll back: activate again the version that was active before the current one.
+///
+/// The target comes from the activation history (not publish order); rolling back twice keeps
+/// going back. A rollback must be safe to retry: send `expected_current` (compare-and-set), or an
+/// `Idempotency-Key` header (a retry with the same key answers what the first request did, for
+/// 24 hours, and rolls back once), or both. Without either: `428`.
 #[utoipa::path(
     post,
     path = "/v1/rulesets/{id}/rollback",
     tag = "rulesets",
-    params(("id" = String, Path, description = "Rule-set id")),
+    params(
+        ("id" = String, Path, description = "Rule-set id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 visible ASCII characters; a retried request with the same key gets the first answer"),
+    ),
     request_body = RollbackRequest,
     responses(
-        (status = 200, description = "Active now", body = ActivatedRuleSet),
-        (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Active now (or the first answer to this Idempotency-Key)", body = ActivatedRuleSet),
+        (status = 400, description = "A field or the Idempotency-Key is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`expected_current` is not the active version, or there is no earlier version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`to_version` is not earlier than the active version, or the catalog would not validate", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`expected_current` is not the active version, or nothing was active before it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to_version` was not active before the current version, the catalog would not validate, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "Neither `expected_current` nor an `Idempotency-Key` (`precondition-required`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -418,7 +507,7 @@ pub async fn rollback_ruleset(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActivatedRuleSet>, Problem> {
     let body = body.map_err(|rejection| body_problem(&rejection))?;
-    // An empty body means "the previous version, no explicit check".
+    let idempotency_key = idempotency_key(&headers)?;
     let req = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackRequest::default()
     } else if !is_json(&headers) {
@@ -426,15 +515,96 @@ pub async fn rollback_ruleset(
     } else {
         super::extract::parse_object::<RollbackRequest>(&body)?
     };
-    let a = app
-        .rollback(
-            &caller,
-            &id,
-            req.to_version.as_deref(),
-            req.expected_current.as_deref(),
-        )
-        .await?;
+    let request = Rollback {
+        to_version: req.to_version,
+        expected_current: req.expected_current,
+        idempotency_key,
+    };
+    let a = app.rollback(&caller, &id, &request).await?;
     Ok(Json(ActivatedRuleSet::from(a)))
+}
+
+/// The `Idempotency-Key` header: at most one, 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Problem::field("Idempotency-Key", "send the header once"));
+    }
+    match value.to_str() {
+        Ok(v)
+            if !v.is_empty()
+                && v.len() <= MAX_IDEMPOTENCY_KEY
+                && v.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(Problem::field(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )),
+    }
+}
+
+/// The activation history of a rule set, oldest first: every activation, rollback and seeding,
+/// with the version, digest, time, the caller's key id and the version active before.
+#[utoipa::path(
+    get,
+    path = "/v1/rulesets/{id}/history",
+    tag = "rulesets",
+    params(("id" = String, Path, description = "Rule-set id")),
+    responses(
+        (status = 200, description = "The history, oldest first", body = RuleSetHistory),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope, or the rule set is another clinic's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule set", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn ruleset_history(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    Path(id): Path<String>,
+) -> Result<Json<RuleSetHistory>, Problem> {
+    let history = app.history(&caller, &id).await?;
+    Ok(Json(RuleSetHistory {
+        id,
+        history: history.into_iter().map(history_item).collect(),
+    }))
+}
+
+/// Retire a version that was never active: its document is deleted, its version name stays
+/// reserved (never published or activated again) and the versions list shows it as retired.
+/// Retiring it again answers the same. A version that is or ever was active is kept (`409`), so
+/// that every decision made with it can be replayed.
+#[utoipa::path(
+    delete,
+    path = "/v1/rulesets/{id}/versions/{version}",
+    tag = "rulesets",
+    params(
+        ("id" = String, Path, description = "Rule-set id"),
+        ("version" = String, Path, description = "A version never activated"),
+    ),
+    responses(
+        (status = 200, description = "Retired", body = RetiredVersion),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope, or the rule set is another clinic's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version is or was active (`version-was-active`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn retire_ruleset_version(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<RetiredVersion>, Problem> {
+    let retired = app.retire(&caller, &id, &version).await?;
+    Ok(Json(RetiredVersion::from(retired)))
 }
 
 fn body_problem(rejection: &BytesRejection) -> Problem {

@@ -12,23 +12,26 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, parse_document};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
+use redis::aio::{PubSubSink, PubSubStream};
 
 use super::StoreError;
+use super::connection::{Conn, Connector, RedisConfig};
+use super::history::{NoTarget, rollback_target};
 use super::keys::Keys;
 use super::payload::{self, check_name};
 use super::scripts;
 use super::types::{
-    Activated, Activation, Expected, Fetched, Published, StoreOptions, VersionInfo,
+    Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
+    StoreOptions, VersionInfo,
 };
-use crate::catalog::{Catalog, Origin};
+use crate::catalog::{ActiveEntry, Catalog, Origin};
 
-/// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the connection
-/// manager is shared and reconnects by itself).
+/// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the command
+/// connection is shared and reconnects by itself; see `connection`).
 #[derive(Clone)]
 pub struct RuleSetStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    connector: Connector,
+    conn: Conn,
     keys: Keys,
     options: StoreOptions,
 }
@@ -50,17 +53,16 @@ impl RuleSetStore {
     }
 
     pub fn open_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        // One retry per command: the sync task and the admin caller decide when to try again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Self::open_config(&RedisConfig::url(url)?, options)
+    }
+
+    /// A store for Redis as the settings describe it (TLS files, ACL user, Sentinel, replica
+    /// acknowledgements). Performs no I/O, like [`Self::open`].
+    pub fn open_config(config: &RedisConfig, options: StoreOptions) -> Result<Self, StoreError> {
+        let connector = config.connector(&options)?;
+        let conn = connector.command_connection()?;
         Ok(Self {
-            client,
+            connector,
             conn,
             keys: Keys::with_prefix(&options.prefix),
             options,
@@ -96,6 +98,7 @@ impl RuleSetStore {
     pub async fn publish(&self, doc: RuleSetDoc) -> Result<Published, StoreError> {
         check_name("id", &doc.id)?;
         check_name("version", &doc.version)?;
+        payload::check_size(&payload::encode(&doc))?;
         self.validate_for_publish(&doc).await?;
         self.store_version(&doc).await
     }
@@ -125,12 +128,24 @@ impl RuleSetStore {
             .key(self.keys.doc(&doc.id, &doc.version))
             .key(self.keys.digests(&doc.id))
             .key(self.keys.versions(&doc.id))
+            .key(self.keys.retired(&doc.id))
             .arg(&encoded.json)
             .arg(&encoded.digest)
             .arg(&doc.version)
             .arg(now_ms())
             .invoke_async(&mut conn)
             .await?;
+        if created < 0 {
+            return Err(StoreError::conflict(
+                &doc.id,
+                &doc.version,
+                None,
+                format!(
+                    "version '{}' was retired and its name stays reserved; publish under a new version",
+                    doc.version
+                ),
+            ));
+        }
         if created == 0 && stored != encoded.digest {
             return Err(StoreError::conflict(
                 &doc.id,
@@ -154,7 +169,7 @@ impl RuleSetStore {
     pub async fn list_versions(&self, id: &str) -> Result<Vec<VersionInfo>, StoreError> {
         check_name("id", id)?;
         let mut conn = self.conn.clone();
-        let (versions, digests, active): VersionsReply = redis::pipe()
+        let (versions, digests, active, ever, retired): VersionsReply = redis::pipe()
             .cmd("ZRANGE")
             .arg(self.keys.versions(id))
             .arg(0)
@@ -165,6 +180,10 @@ impl RuleSetStore {
             .cmd("HGET")
             .arg(self.keys.active())
             .arg(id)
+            .cmd("SMEMBERS")
+            .arg(self.keys.activated(id))
+            .cmd("HGETALL")
+            .arg(self.keys.retired(id))
             .query_async(&mut conn)
             .await?;
         if versions.is_empty() {
@@ -178,6 +197,11 @@ impl RuleSetStore {
             .map(|(version, score)| VersionInfo {
                 digest: digests.get(&version).cloned().unwrap_or_default(),
                 active: active.as_deref() == Some(version.as_str()),
+                ever_active: ever.contains(&version) || active.as_deref() == Some(version.as_str()),
+                retired_at_ms: retired
+                    .get(&version)
+                    .and_then(|r| serde_json::from_str::<RetiredRecord>(r).ok())
+                    .map(|r| r.at_ms),
                 // Scores are whole milliseconds, well inside f64's exact range.
                 published_at_ms: score as i64,
                 version,
@@ -224,6 +248,12 @@ impl RuleSetStore {
             .await?;
         let (json, digest) = docs.pop().unwrap_or_default();
         let (Some(json), Some(digest)) = (json, digest) else {
+            if self.is_retired(id, version).await? {
+                return Err(StoreError::Retired {
+                    id: id.to_owned(),
+                    version: version.to_owned(),
+                });
+            }
             return Err(StoreError::NotFound {
                 id: id.to_owned(),
                 version: Some(version.to_owned()),
@@ -258,12 +288,26 @@ impl RuleSetStore {
         version: &str,
         expected_current: impl Into<Expected>,
     ) -> Result<Activated, StoreError> {
+        self.activate_by(id, version, expected_current, None).await
+    }
+
+    /// [`Self::activate`], recording `by` (the caller's API key id) in the history.
+    pub async fn activate_by(
+        &self,
+        id: &str,
+        version: &str,
+        expected_current: impl Into<Expected>,
+        by: Option<&str>,
+    ) -> Result<Activated, StoreError> {
         let mut done = self
-            .activate_many(&[Activation {
-                id: id.to_owned(),
-                version: version.to_owned(),
-                expected: expected_current.into(),
-            }])
+            .activate_many_by(
+                &[Activation {
+                    id: id.to_owned(),
+                    version: version.to_owned(),
+                    expected: expected_current.into(),
+                }],
+                by,
+            )
             .await?;
         done.pop().ok_or_else(|| StoreError::NotFound {
             id: id.to_owned(),
@@ -277,8 +321,37 @@ impl RuleSetStore {
     /// [`StoreError::Invalid`]); the script then re-checks every expectation and that no other
     /// pointer moved meanwhile, sets the pointers and announces them on the channel.
     pub async fn activate_many(&self, items: &[Activation]) -> Result<Vec<Activated>, StoreError> {
+        self.activate_many_by(items, None).await
+    }
+
+    /// [`Self::activate_many`], recording `by` (the caller's API key id) in each history.
+    pub async fn activate_many_by(
+        &self,
+        items: &[Activation],
+        by: Option<&str>,
+    ) -> Result<Vec<Activated>, StoreError> {
+        let how = Move {
+            action: "activate",
+            by,
+            history_len: None,
+            idempotency: None,
+        };
+        match self.move_pointers(items, how).await? {
+            Moved::Done(done) => Ok(done),
+            // Without an idempotency key there is nothing to replay.
+            Moved::Replayed(record) => Ok(vec![record.result]),
+        }
+    }
+
+    /// Validates and applies a move of pointers (see [`Self::activate_many`]), recording each in
+    /// its rule set's history in the same script.
+    async fn move_pointers(
+        &self,
+        items: &[Activation],
+        how: Move<'_>,
+    ) -> Result<Moved, StoreError> {
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Moved::Done(Vec::new()));
         }
         for (n, item) in items.iter().enumerate() {
             check_name("id", &item.id)?;
@@ -316,30 +389,86 @@ impl RuleSetStore {
 
         let message = serde_json::json!({ "activated": &activated }).to_string();
         let mut invocation = scripts::ACTIVATE.key(self.keys.active());
+        for item in items {
+            invocation
+                .key(self.keys.doc(&item.id, &item.version))
+                .key(self.keys.history(&item.id))
+                .key(self.keys.activated(&item.id));
+        }
+        let idempotency = match &how.idempotency {
+            Some((key_hash, request)) => {
+                invocation.key(self.keys.idempotency(&items[0].id, key_hash));
+                let record = IdempotencyRecord {
+                    request: (*request).clone(),
+                    result: activated.first().cloned().unwrap_or_else(|| Activated {
+                        id: String::new(),
+                        version: String::new(),
+                        digest: String::new(),
+                        previous: None,
+                    }),
+                };
+                Some(serde_json::to_string(&record).unwrap_or_default())
+            }
+            None => None,
+        };
         invocation
             .arg(self.keys.channel())
             .arg(message)
             .arg(items.len());
-        for item in items {
+        let at_ms = now_ms();
+        for (item, done) in items.iter().zip(&activated) {
             let (mode, expected) = match &item.expected {
                 Expected::Any => ("any", ""),
                 Expected::Absent => ("absent", ""),
                 Expected::Version(v) => ("eq", v.as_str()),
             };
+            let entry = HistoryEntry {
+                version: done.version.clone(),
+                digest: done.digest.clone(),
+                at_ms,
+                by: how.by.map(str::to_owned),
+                previous: done.previous.clone(),
+                action: how.action.to_owned(),
+            };
+            let history_len = how.history_len.map_or(-1, |n| n as i64);
             invocation
                 .arg(&item.id)
                 .arg(&item.version)
                 .arg(mode)
-                .arg(expected);
+                .arg(expected)
+                .arg(history_len)
+                .arg(serde_json::to_string(&entry).unwrap_or_default());
         }
         invocation.arg(active.len());
         for (id, version) in &active {
             invocation.arg(id).arg(version);
         }
+        invocation
+            .arg(IDEMPOTENCY_TTL.as_millis() as u64)
+            .arg(idempotency.unwrap_or_default());
         let mut conn = self.conn.clone();
         let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
         match reply.first().map(String::as_str) {
-            Some("ok") => Ok(activated),
+            Some("ok") => Ok(Moved::Done(activated)),
+            Some("replay") => {
+                let record = reply
+                    .get(1)
+                    .and_then(|r| serde_json::from_str::<IdempotencyRecord>(r).ok())
+                    .ok_or_else(|| timed_out("reading an idempotency record"))?;
+                Ok(Moved::Replayed(record))
+            }
+            Some("missing") => {
+                let id = reply.get(1).cloned().unwrap_or_default();
+                let version = reply.get(2).cloned().unwrap_or_default();
+                if self.is_retired(&id, &version).await? {
+                    Err(StoreError::Retired { id, version })
+                } else {
+                    Err(StoreError::NotFound {
+                        id,
+                        version: Some(version),
+                    })
+                }
+            }
             Some("conflict") => {
                 let id = reply.get(1).cloned().unwrap_or_default();
                 let current = reply.get(2).filter(|c| !c.is_empty()).cloned();
@@ -367,63 +496,254 @@ impl RuleSetStore {
         }
     }
 
-    /// Rolls `id` back: activates `to_version`, or by default the version published just before
-    /// the active one. Only an earlier version qualifies (rolling forward is an activation);
-    /// `expected_current` (default: the version active now) makes it a compare-and-set like
-    /// [`activate`](Self::activate).
+    /// Rolls `id` back to the version that was active before the current one, read from the
+    /// activation history (not publish order; see `history`), or to `to_version` when it is
+    /// earlier on that line. Recorded in the history as a `rollback` by `by`.
+    ///
+    /// A rollback must be safe to retry: it needs `expected_current` (compare-and-set, as for
+    /// [`activate`](Self::activate)) or an `idempotency_key`, else it is
+    /// [`StoreError::PreconditionRequired`]. With a key, the first answer is kept in Redis for
+    /// 24 hours, in the same script that moves the pointer: a retry with the same key gets that
+    /// answer and moves nothing, and the same key for another request is
+    /// [`StoreError::IdempotencyKeyReused`].
     pub async fn rollback(
         &self,
         id: &str,
-        to_version: Option<&str>,
-        expected_current: Option<&str>,
+        request: &Rollback,
+        by: Option<&str>,
     ) -> Result<Activated, StoreError> {
+        check_name("id", id)?;
+        if let Some(v) = &request.to_version {
+            check_name("to_version", v)?;
+        }
+        if let Some(v) = &request.expected_current {
+            check_name("expected_current", v)?;
+        }
+        let key_hash = match (&request.expected_current, &request.idempotency_key) {
+            (None, None) => {
+                return Err(StoreError::PreconditionRequired {
+                    field: "expected_current",
+                });
+            }
+            (_, Some(key)) => Some(payload::sha256_digest(key.as_bytes())),
+            (Some(_), None) => None,
+        };
+        if let Some(key_hash) = &key_hash {
+            let mut conn = self.conn.clone();
+            let prior: Option<String> = redis::cmd("GET")
+                .arg(self.keys.idempotency(id, key_hash))
+                .query_async(&mut conn)
+                .await?;
+            if let Some(record) = prior.and_then(|r| serde_json::from_str(&r).ok()) {
+                return replayed(id, request, record);
+            }
+        }
+
         let versions = self.list_versions(id).await?;
-        let named = to_version.map(|to_version| versions.iter().find(|v| v.version == to_version));
-        if let (Some(to_version), Some(None)) = (to_version, named) {
+        if let Some(to_version) = &request.to_version
+            && !versions.iter().any(|v| &v.version == to_version)
+        {
             return Err(StoreError::NotFound {
                 id: id.to_owned(),
-                version: Some(to_version.to_owned()),
+                version: Some(to_version.clone()),
             });
         }
-        let Some(at) = versions.iter().position(|v| v.active) else {
+        let Some(current) = versions.iter().find(|v| v.active) else {
             return Err(StoreError::conflict(
                 id,
-                to_version.unwrap_or_default(),
+                request.to_version.as_deref().unwrap_or_default(),
                 None,
                 "no version is active, so there is nothing to roll back; activate instead".into(),
             ));
         };
-        let current = &versions[at];
-        let target = match named.flatten() {
-            Some(target) => {
-                if target.published_at_ms >= current.published_at_ms {
-                    return Err(invalid(
-                        "to_version",
-                        format!(
-                            "'{}' was not published before the active version '{}'; roll back only to an earlier version",
-                            target.version, current.version
-                        ),
-                    ));
-                }
-                target
+        let current = current.version.clone();
+        let expected = request.expected_current.clone().unwrap_or(current.clone());
+        let history = self.history(id).await?;
+        let target = match rollback_target(&history, &current, request.to_version.as_deref()) {
+            Ok(target) => target.to_owned(),
+            Err(NoTarget::First) => {
+                return Err(StoreError::conflict(
+                    id,
+                    &current,
+                    Some(current.clone()),
+                    format!(
+                        "'{current}' is the first version activated: there is nothing before it to roll back to"
+                    ),
+                ));
             }
-            None => match at.checked_sub(1).and_then(|i| versions.get(i)) {
-                Some(previous) => previous,
-                None => {
-                    return Err(StoreError::conflict(
-                        id,
-                        &current.version,
-                        Some(current.version.clone()),
-                        format!(
-                            "'{}' is the earliest published version: there is nothing earlier to roll back to",
-                            current.version
-                        ),
-                    ));
-                }
-            },
+            Err(NoTarget::NoHistory) => {
+                return Err(StoreError::conflict(
+                    id,
+                    &current,
+                    Some(current.clone()),
+                    format!(
+                        "the activation history does not record how '{current}' became active, so the version before it is unknown; activate the version you want instead"
+                    ),
+                ));
+            }
+            Err(NoTarget::NotEarlier) => {
+                let named = request.to_version.as_deref().unwrap_or_default();
+                return Err(invalid(
+                    "to_version",
+                    format!(
+                        "'{named}' was not active before '{current}' (never activated, rolled back from, or active now); roll back only to an earlier active version, or activate it"
+                    ),
+                ));
+            }
         };
-        let expected = expected_current.unwrap_or(&current.version);
-        self.activate(id, &target.version, Some(expected)).await
+        let how = Move {
+            action: "rollback",
+            by,
+            history_len: Some(history.len()),
+            idempotency: key_hash.map(|k| (k, request)),
+        };
+        let items = [Activation {
+            id: id.to_owned(),
+            version: target,
+            expected: Expected::Version(expected),
+        }];
+        let key = how.idempotency.as_ref().map(|(k, _)| k.clone());
+        match self.move_pointers(&items, how).await {
+            Ok(Moved::Done(mut done)) => done.pop().ok_or_else(|| StoreError::NotFound {
+                id: id.to_owned(),
+                version: None,
+            }),
+            Ok(Moved::Replayed(record)) => replayed(id, request, record),
+            // A concurrent retry with the same key may have moved the pointer between this
+            // request's reads and its script: answer what that one did.
+            Err(e @ StoreError::Conflict { .. }) => match key {
+                Some(key_hash) => {
+                    let mut conn = self.conn.clone();
+                    let prior: Option<String> = redis::cmd("GET")
+                        .arg(self.keys.idempotency(id, &key_hash))
+                        .query_async(&mut conn)
+                        .await?;
+                    match prior.and_then(|r| serde_json::from_str(&r).ok()) {
+                        Some(record) => replayed(id, request, record),
+                        None => Err(e),
+                    }
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The activation history of `id`, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        check_name("id", id)?;
+        let mut conn = self.conn.clone();
+        let entries: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.keys.history(id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        entries
+            .iter()
+            .map(|e| {
+                serde_json::from_str(e).map_err(|err| StoreError::Corrupt {
+                    id: id.to_owned(),
+                    version: String::new(),
+                    reason: format!("activation history entry unreadable: {err}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Retires a version that was never active: its payload is deleted, its name stays reserved
+    /// (it cannot be published or activated again) and `versions` lists it as retired. A version
+    /// that is or ever was active is kept ([`StoreError::WasActive`]), so that every decision
+    /// made with it can be replayed. Retiring a retired version answers the first retirement.
+    pub async fn retire(
+        &self,
+        id: &str,
+        version: &str,
+        by: Option<&str>,
+    ) -> Result<Retired, StoreError> {
+        check_name("id", id)?;
+        check_name("version", version)?;
+        let record = RetiredRecord {
+            at_ms: now_ms(),
+            by: by.map(str::to_owned),
+        };
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = scripts::RETIRE
+            .key(self.keys.active())
+            .key(self.keys.doc(id, version))
+            .key(self.keys.activated(id))
+            .key(self.keys.retired(id))
+            .key(self.keys.versions(id))
+            .arg(id)
+            .arg(version)
+            .arg(serde_json::to_string(&record).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        let was_active = |active_now| StoreError::WasActive {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            active_now,
+        };
+        match reply.first().map(String::as_str) {
+            Some("ok") => {
+                let record: RetiredRecord = reply
+                    .get(1)
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .unwrap_or(record);
+                let digest: Option<String> = redis::cmd("HGET")
+                    .arg(self.keys.digests(id))
+                    .arg(version)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(Retired {
+                    id: id.to_owned(),
+                    version: version.to_owned(),
+                    digest: digest.unwrap_or_default(),
+                    at_ms: record.at_ms,
+                    by: record.by,
+                })
+            }
+            Some("active") => Err(was_active(true)),
+            Some("was_active") => Err(was_active(false)),
+            _ => Err(StoreError::NotFound {
+                id: id.to_owned(),
+                version: Some(version.to_owned()),
+            }),
+        }
+    }
+
+    async fn is_retired(&self, id: &str, version: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HEXISTS")
+            .arg(self.keys.retired(id))
+            .arg(version)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// The active rule sets as Redis holds them, each payload verified against its digest on its
+    /// own: a payload that fails is reported in its entry (naming id and version), never fails
+    /// the others. Empty when Redis holds no active pointer. Compiling is the catalog's business
+    /// ([`Catalog::assemble`]).
+    pub async fn active_documents(&self) -> Result<BTreeMap<String, ActiveEntry>, StoreError> {
+        let active = self.active_versions().await?;
+        if active.is_empty() {
+            // Redis refuses an empty pipeline.
+            return Ok(BTreeMap::new());
+        }
+        let wanted: Vec<(String, String)> = active.into_iter().collect();
+        let stored = self.get_docs(&wanted).await?;
+        Ok(wanted
+            .into_iter()
+            .zip(stored)
+            .map(|((id, version), (json, digest))| {
+                let document = payload::decode(&id, &version, json, digest).map_err(|e| match e {
+                    StoreError::Corrupt { reason, .. } => reason,
+                    other => other.to_string(),
+                });
+                (id, ActiveEntry { version, document })
+            })
+            .collect())
     }
 
     /// The active rule sets: every payload verified against its digest, the whole set compiled.
@@ -458,8 +778,23 @@ impl RuleSetStore {
         let message = serde_json::json!({ "activated": &published }).to_string();
         let mut invocation = scripts::SEED.key(self.keys.active());
         invocation.arg(self.keys.channel()).arg(message);
+        let at_ms = now_ms();
         for p in &published {
-            invocation.arg(&p.id).arg(&p.version);
+            let entry = HistoryEntry {
+                version: p.version.clone(),
+                digest: p.digest.clone(),
+                at_ms,
+                by: None,
+                previous: None,
+                action: "seed".into(),
+            };
+            invocation
+                .key(self.keys.history(&p.id))
+                .key(self.keys.activated(&p.id));
+            invocation
+                .arg(&p.id)
+                .arg(&p.version)
+                .arg(serde_json::to_string(&entry).unwrap_or_default());
         }
         let seeded: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(seeded == 1)
@@ -469,7 +804,7 @@ impl RuleSetStore {
     /// connect and response timeouts (the client's own pub/sub connect has none).
     pub(crate) async fn subscribe(&self) -> Result<(PubSubSink, PubSubStream), StoreError> {
         let connect = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = self.connector.pubsub().await?;
             pubsub.subscribe(self.keys.channel()).await?;
             Ok::<_, redis::RedisError>(pubsub.split())
         };
@@ -523,6 +858,12 @@ impl RuleSetStore {
             let is_requested = requested
                 .iter()
                 .any(|r| &r.id == id && &r.version == version);
+            if is_requested && json.is_none() && self.is_retired(id, version).await? {
+                return Err(StoreError::Retired {
+                    id: id.clone(),
+                    version: version.clone(),
+                });
+            }
             if is_requested && json.is_none() && digest.is_none() {
                 return Err(StoreError::NotFound {
                     id: id.clone(),
@@ -535,8 +876,65 @@ impl RuleSetStore {
     }
 }
 
-/// ZRANGE WITHSCORES (version, publish ms), HGETALL digests, HGET active.
-type VersionsReply = (Vec<(String, f64)>, BTreeMap<String, String>, Option<String>);
+/// ZRANGE WITHSCORES (version, publish ms), HGETALL digests, HGET active, SMEMBERS activated,
+/// HGETALL retired.
+type VersionsReply = (
+    Vec<(String, f64)>,
+    BTreeMap<String, String>,
+    Option<String>,
+    std::collections::BTreeSet<String>,
+    BTreeMap<String, String>,
+);
+
+/// What the retired hash holds per version.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RetiredRecord {
+    at_ms: i64,
+    by: Option<String>,
+}
+
+/// What an idempotency key holds: the request it was first used for and the answer given.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdempotencyRecord {
+    request: Rollback,
+    result: Activated,
+}
+
+/// How long a rollback's idempotency key is remembered.
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How one move of pointers is recorded: the history entry's action and author, an optional
+/// check that the history did not grow since it was read (a rollback computed its target from
+/// it), and an optional idempotency key with its record.
+struct Move<'a> {
+    action: &'static str,
+    by: Option<&'a str>,
+    history_len: Option<usize>,
+    idempotency: Option<(String, &'a Rollback)>,
+}
+
+/// How a move ended: applied, or answered from an earlier request with the same idempotency key.
+enum Moved {
+    Done(Vec<Activated>),
+    Replayed(IdempotencyRecord),
+}
+
+/// The answer kept under an idempotency key, for the same request; another request reusing the
+/// key is refused.
+fn replayed(
+    id: &str,
+    request: &Rollback,
+    record: IdempotencyRecord,
+) -> Result<Activated, StoreError> {
+    if record.request.to_version == request.to_version
+        && record.request.expected_current == request.expected_current
+        && record.result.id == id
+    {
+        Ok(record.result)
+    } else {
+        Err(StoreError::IdempotencyKeyReused { id: id.to_owned() })
+    }
+}
 
 fn check_expected(item: &Activation, current: Option<&String>) -> Result<(), StoreError> {
     let ok = match &item.expected {

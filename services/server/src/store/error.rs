@@ -44,6 +44,47 @@ pub enum StoreError {
     /// Redis holds no active rule sets (a fresh or wiped Redis): seed it.
     #[error("no active rule sets in redis")]
     NoActive,
+
+    /// The version was retired: its payload is deleted and its name stays reserved, so it can be
+    /// neither read, activated nor published again.
+    #[error("rule set '{id}' version '{version}' was retired: publish a new version instead")]
+    Retired { id: String, version: String },
+
+    /// Retiring a version that is active, or ever was: it stays, so that every decision made
+    /// with it can be replayed.
+    #[error("{}", was_active_message(id, version, *active_now))]
+    WasActive {
+        id: String,
+        version: String,
+        active_now: bool,
+    },
+
+    /// A rollback that states neither the version it expects to be active nor an idempotency
+    /// key: retried, it would roll back twice.
+    #[error(
+        "a rollback must say which version it expects to be active (`{field}`) or carry an \
+         `Idempotency-Key`, so that a retried rollback does not roll back twice"
+    )]
+    PreconditionRequired { field: &'static str },
+
+    /// An idempotency key already used for another request on this rule set.
+    #[error(
+        "this Idempotency-Key was already used for a different rollback of '{id}' (within the \
+         last 24 hours): use a new key for a new request"
+    )]
+    IdempotencyKeyReused { id: String },
+}
+
+fn was_active_message(id: &str, version: &str, active_now: bool) -> String {
+    if active_now {
+        format!(
+            "rule set '{id}' version '{version}' is active: only a version never activated can be retired"
+        )
+    } else {
+        format!(
+            "rule set '{id}' version '{version}' was active once and is kept so that decisions made with it can be replayed: only a version never activated can be retired"
+        )
+    }
 }
 
 fn not_found_message(id: &str, version: Option<&str>) -> String {

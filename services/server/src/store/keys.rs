@@ -11,6 +11,10 @@
 //! | `protocol:{rulesets}:digests:<id>` | hash | version → `sha256:<hex>` of that payload, checked on every load |
 //! | `protocol:{rulesets}:versions:<id>` | sorted set | published versions, scored by publish time (Unix ms) |
 //! | `protocol:{rulesets}:active` | hash | id → active version: the one pointer activation changes |
+//! | `protocol:{rulesets}:history:<id>` | list | one JSON entry per activation, oldest first (`version`, `digest`, `at_ms`, `by`, `previous`, `action`); appended by the script that moves the pointer |
+//! | `protocol:{rulesets}:activated:<id>` | set | every version that is or ever was active: never retired |
+//! | `protocol:{rulesets}:retired:<id>` | hash | version → JSON (`at_ms`, `by`) of a retired version: its payload is deleted, its name stays reserved |
+//! | `protocol:{rulesets}:idempotency:<id>:<sha256 of the key>` | string | the first answer to a rollback sent with that `Idempotency-Key`, for 24 hours |
 //! | channel `protocol:rulesets:activated` | pub/sub | `{"id","version","digest"}` after each activation |
 //!
 //! Ids and versions are restricted to `[A-Za-z0-9._-]` (see `payload::check_name`), so the `:`
@@ -67,6 +71,27 @@ impl Keys {
             .strip_prefix(":versions:")
     }
 
+    /// The activation history of one rule set (a list of JSON entries, oldest first).
+    pub fn history(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:history:{id}", self.prefix)
+    }
+
+    /// Every version of one rule set that is or ever was active.
+    pub fn activated(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:activated:{id}", self.prefix)
+    }
+
+    /// version → retirement record, for one rule set.
+    pub fn retired(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:retired:{id}", self.prefix)
+    }
+
+    /// The remembered answer to a request carrying an idempotency key (`key_hash`: its SHA-256,
+    /// so any key the client sends makes a bounded, `:`-free name).
+    pub fn idempotency(&self, id: &str, key_hash: &str) -> String {
+        format!("{}:{HASH_TAG}:idempotency:{id}:{key_hash}", self.prefix)
+    }
+
     /// id → active version.
     pub fn active(&self) -> String {
         format!("{}:{HASH_TAG}:active", self.prefix)
@@ -89,6 +114,10 @@ mod tests {
             k.doc("clinic-aurora", "2026.11.1"),
             k.digests("base"),
             k.versions("base"),
+            k.history("base"),
+            k.activated("base"),
+            k.retired("base"),
+            k.idempotency("base", "ab"),
             k.active(),
         ] {
             assert!(key.contains("{rulesets}"), "{key}");

@@ -13,7 +13,9 @@
 //! - [`connect_and_load`]: what a replica serves at start.
 
 mod client;
+mod connection;
 mod error;
+mod history;
 pub mod keys;
 mod payload;
 mod scripts;
@@ -21,71 +23,91 @@ pub mod sync;
 mod types;
 
 pub use client::RuleSetStore;
+pub use connection::{RedisConfig, RedisSettingError, ReplicaAck};
 pub use error::StoreError;
+pub use payload::MAX_DOCUMENT_BYTES;
 pub use sync::{SyncOptions, spawn_sync};
-pub use types::{Activated, Activation, Expected, Fetched, Published, StoreOptions, VersionInfo};
+pub use types::{
+    Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
+    StoreOptions, VersionInfo,
+};
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
 
 /// The catalog a replica starts with, and the store when Redis is configured.
 ///
-/// - No `redis_url`: `fallback` (the bundled or directory rule sets), no store.
-/// - Redis down: `fallback`, with the store; the sync task keeps trying and swaps when it can.
-/// - Redis up and empty: seeds Redis from `fallback` (one replica wins when several start
-///   together), then serves what Redis holds.
-/// - Redis up with active versions: serves them, or `fallback` with an error logged if they fail
-///   their digest or validation.
+/// - No `redis_url` and no sentinels: `fallback` (the bundled or directory rule sets), no store.
+/// - Redis configured: only what it verifies from Redis, one rule set at a time
+///   ([`Catalog::assemble`]): a refused rule set's clinic is answered fail-closed, the others
+///   as usual. Never `fallback`, which is not what Redis activated.
+/// - Redis down at start: nothing ([`Catalog::none`], not ready); the sync task loads it when
+///   Redis answers.
+/// - Redis up and empty: seeded from `fallback` only with `seed_empty_redis` (a first
+///   deployment; one replica wins when several start together), then what Redis holds is served;
+///   without it, nothing, and the alarm is raised (an empty Redis may be one that lost its data:
+///   seeding it from bundled rule sets would roll every clinic back).
 ///
-/// Fails only for a malformed `redis_url`, a configuration error worth stopping for.
+/// Fails only for Redis settings that cannot work (a malformed `redis_url`, an unreadable CA
+/// file, ...: see [`RedisConfig::from_settings`]), a configuration error worth stopping for.
 pub async fn connect_and_load(
     settings: &Settings,
     fallback: Catalog,
 ) -> Result<(Catalog, Option<RuleSetStore>), StoreError> {
-    let Some(url) = settings.redis_url.as_deref() else {
+    let config = RedisConfig::from_settings(settings).map_err(|e| {
+        StoreError::Unavailable(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "invalid redis setting",
+            e.to_string(),
+        )))
+    })?;
+    let Some(config) = config else {
         return Ok((fallback, None));
     };
-    let store = RuleSetStore::open(url)?;
-    let catalog = load_or_seed(&store, fallback).await;
+    let store = RuleSetStore::open_config(&config, StoreOptions::default())?;
+    let seed = settings.seed_empty_redis.then_some(&fallback);
+    let catalog = load_at_start(&store, seed).await;
     Ok((catalog, Some(store)))
 }
 
 /// The start-up decision of [`connect_and_load`] for an open store. Never fails: whatever goes
-/// wrong, `fallback` is served and the reason logged.
-pub async fn load_or_seed(store: &RuleSetStore, fallback: Catalog) -> Catalog {
-    match store.load_active().await {
-        Ok(catalog) => {
-            tracing::info!(rulesets = ?catalog.refs().iter().map(|r| format!("{}@{}", r.id, r.version)).collect::<Vec<_>>(), "serving the active rule sets from redis");
-            catalog
-        }
-        Err(StoreError::NoActive) => match store.seed_if_empty(&fallback).await {
-            Ok(seeded) => {
-                if seeded {
-                    tracing::info!(
-                        "redis had no active rule sets; seeded them from the bundled ones"
-                    );
-                }
-                // Another replica may have seeded first, with other content: serve what won.
-                match store.load_active().await {
-                    Ok(catalog) => catalog,
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading the seeded rule sets failed; serving the bundled ones");
-                        fallback
+/// wrong, the replica starts with what it could verify (possibly nothing) and says why.
+pub async fn load_at_start(store: &RuleSetStore, seed: Option<&Catalog>) -> Catalog {
+    let active = match store.active_documents().await {
+        Ok(active) if active.is_empty() => match seed {
+            Some(seed) => match store.seed_if_empty(seed).await {
+                Ok(seeded) => {
+                    if seeded {
+                        tracing::warn!(
+                            "redis had no active rule sets; seeded them from this replica's local ones (PROTOCOL_SEED_EMPTY_REDIS)"
+                        );
                     }
+                    // Another replica may have seeded first, with other content: serve what won.
+                    store.active_documents().await
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "seeding redis failed; serving the bundled rule sets");
-                fallback
+                Err(e) => Err(e),
+            },
+            None => {
+                tracing::error!(
+                    "redis holds no active rule sets: nothing is served until they are published and activated (docs/operate.md)"
+                );
+                return Catalog::none();
             }
         },
-        Err(StoreError::Unavailable(e)) => {
-            tracing::warn!(error = %e, "redis unavailable at start; serving the bundled rule sets and retrying in the background");
-            fallback
+        other => other,
+    };
+    match active {
+        Ok(active) => {
+            let catalog = Catalog::assemble(active, &Catalog::none());
+            tracing::info!(rulesets = ?catalog.refs().iter().map(|r| format!("{}@{}", r.id, r.version)).collect::<Vec<_>>(), refused = ?catalog.refused.keys().collect::<Vec<_>>(), "serving the active rule sets from redis");
+            for refusal in catalog.refused.values() {
+                tracing::error!(id = %refusal.id, version = %refusal.version, reason = %refusal.reason, "active rule set refused; its clinic is answered fail-closed");
+            }
+            catalog
         }
         Err(e) => {
-            tracing::error!(error = %e, "the active rule sets in redis were refused; serving the bundled rule sets");
-            fallback
+            tracing::warn!(error = %e, "redis unavailable at start; nothing is served until its rule sets are read (retrying in the background)");
+            Catalog::none()
         }
     }
 }

@@ -15,6 +15,11 @@ use super::StoreError;
 /// Longest id or version accepted: keeps keys and log lines bounded.
 const MAX_NAME_LEN: usize = 128;
 
+/// Largest rule-set document accepted for publishing, as its canonical JSON (the bytes stored and
+/// digested), and the body limit of `POST /v1/rulesets` and `PublishRuleSet`. The bundled base is
+/// about 60 KiB.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
 /// A document ready to store: its canonical JSON and digest.
 pub(crate) struct Encoded {
     pub json: String,
@@ -25,6 +30,23 @@ pub(crate) fn encode(doc: &RuleSetDoc) -> Encoded {
     let json = canonical_json(doc);
     let digest = sha256_digest(json.as_bytes());
     Encoded { json, digest }
+}
+
+/// Refuses a document whose canonical form is above [`MAX_DOCUMENT_BYTES`]: what is stored and
+/// served, not what was sent, is what the limit bounds (YAML can be shorter than its JSON).
+pub(crate) fn check_size(encoded: &Encoded) -> Result<(), StoreError> {
+    let size = encoded.json.len();
+    if size <= MAX_DOCUMENT_BYTES {
+        return Ok(());
+    }
+    Err(StoreError::Invalid(LoadError::single(Problem::new(
+        "",
+        None,
+        format!(
+            "the document's canonical JSON form is {size} bytes, above the limit of \
+             {MAX_DOCUMENT_BYTES} bytes (1 MiB) for a published rule set"
+        ),
+    ))))
 }
 
 /// `sha256:<hex>` of raw bytes: equal to `digest_of(doc)` when the bytes are its canonical JSON.
@@ -73,9 +95,13 @@ pub(crate) fn decode(
     Ok(doc)
 }
 
-/// Ids and versions become parts of key names: `[A-Za-z0-9._-]`, 1 to 128 characters.
+/// Ids and versions become parts of key names and URL paths: `[A-Za-z0-9._-]`, 1 to 128
+/// characters, starting with a letter or digit (so never `.`, `..` or a leading `-`).
 pub(crate) fn check_name(field: &str, value: &str) -> Result<(), StoreError> {
-    let ok = !value.is_empty()
+    let ok = value
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
         && value.len() <= MAX_NAME_LEN
         && value
             .bytes()
@@ -87,7 +113,7 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<(), StoreError> {
             field,
             None,
             format!(
-                "'{value}' must be 1 to {MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'"
+                "'{value}' must be 1 to {MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
             ),
         ))))
     }
@@ -101,7 +127,18 @@ mod tests {
     fn names_are_restricted() {
         assert!(check_name("id", "clinic-aurora").is_ok());
         assert!(check_name("version", "2026.11.1").is_ok());
-        for bad in ["", "a:b", "a{b}", "a b", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a:b",
+            "a{b}",
+            "a b",
+            ".",
+            "..",
+            "-1",
+            "_x",
+            ".hidden",
+            &"x".repeat(129),
+        ] {
             assert!(check_name("id", bad).is_err(), "{bad:?}");
         }
     }

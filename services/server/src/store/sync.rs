@@ -10,12 +10,14 @@
 //! - same active versions as served → nothing to load; the freshness (`last_sync_unix`) is renewed,
 //!   since "confirmed current" is what staleness measures (unlike OPA's status, which renewed its
 //!   timestamps without any confirmation);
-//! - other versions → every payload verified against its digest, the whole set compiled, then
-//!   swapped in; a set that fails either is refused (logged with id and version, counted in
-//!   `health.refused`) and the last good catalog kept — and since nothing is cached, the next
-//!   reconcile tries again and picks up a fixed set;
+//! - other versions → each payload verified against its digest and compiled on its own
+//!   ([`Catalog::assemble`]), then swapped in; a rule set that fails is refused (logged with id
+//!   and version, counted in `health.refused`, listed by `/readyz`) and answered from the version
+//!   this replica verified before, or fail-closed when it has none; the others are served as
+//!   usual. Nothing is cached, so the next reconcile tries again and picks up a fixed version;
 //! - no active pointers at all (a Redis restarted without persistence) → re-seeded from the
-//!   catalog this replica serves, so the fleet keeps its last good rule sets;
+//!   catalog this replica serves if it read it from Redis, so the fleet keeps what was
+//!   activated; a replica that never read anything from Redis raises the alarm instead;
 //! - Redis unreachable → `health.redis_up` false, the catalog kept, the error counted; the
 //!   connection manager reconnects by itself, and the subscriber re-subscribes with exponential
 //!   backoff (`backon`), then reconciles at once.
@@ -31,7 +33,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::{RuleSetStore, StoreError};
-use crate::catalog::{Catalog, Origin};
+use crate::catalog::{Catalog, Origin, Refusal};
 use crate::config::Settings;
 use crate::state::AppState;
 
@@ -146,7 +148,8 @@ impl Syncer {
         }
     }
 
-    /// Brings the served catalog in line with Redis, or keeps it and says why not.
+    /// Brings the served catalog in line with Redis, one rule set at a time
+    /// ([`Catalog::assemble`]), and says what it refused.
     async fn reconcile(&self, trigger: &'static str) {
         let mut memo = self.memo.lock().await;
         let active = match self.store.active_versions().await {
@@ -157,51 +160,88 @@ impl Syncer {
         let current = self.state.catalog.load_full();
 
         if active.is_empty() {
-            return self.reseed(&current).await;
+            return self.reseed(&current, &mut memo).await;
         }
-        if current.origin == Origin::Redis && served_versions(&current) == active {
+        if current.origin == Origin::Redis
+            && current.refused.is_empty()
+            && served_versions(&current) == active
+        {
             self.confirmed(&mut memo);
             return;
         }
-        match self.store.load_catalog(&active, &[]).await {
-            Ok(catalog) => {
-                let changed = catalog.refs() != current.refs() || current.origin != Origin::Redis;
-                if changed {
-                    tracing::info!(
-                        trigger,
-                        versions = %describe(&active),
-                        "serving rule sets activated in redis"
-                    );
-                    self.state.swap(catalog);
-                }
-                self.confirmed(&mut memo);
-            }
-            Err(StoreError::Unavailable(e)) => self.redis_down(&e),
-            Err(e) => {
-                let reason = format!("active rule sets {} refused: {e}", describe(&active));
-                self.state.health.refused.fetch_add(1, Ordering::Relaxed);
-                if memo.last_refusal.as_deref() != Some(reason.as_str()) {
-                    tracing::error!(
-                        trigger,
-                        error = %e,
-                        versions = %describe(&active),
-                        "active rule sets in redis refused; keeping the last good rule sets"
-                    );
-                    memo.last_refusal = Some(reason.clone());
-                }
-                self.set_last_error(Some(reason));
-            }
+        let entries = match self.store.active_documents().await {
+            Ok(entries) => entries,
+            Err(e) => return self.redis_down(&e),
+        };
+        let catalog = Catalog::assemble(entries, &current);
+        let refusals = catalog.refusals();
+        let changed = catalog.refs() != current.refs()
+            || catalog.refused != current.refused
+            || current.origin != Origin::Redis;
+        if changed {
+            tracing::info!(
+                trigger,
+                versions = %describe(&active),
+                served = %describe(&served_versions(&catalog)),
+                "serving rule sets activated in redis"
+            );
+            self.state.swap(catalog);
+        }
+        if refusals.is_empty() {
+            self.confirmed(&mut memo);
+        } else {
+            self.refused(trigger, &refusals, &mut memo);
         }
     }
 
-    /// Redis answers but holds no active pointers: put back the rule sets this replica serves.
-    async fn reseed(&self, current: &Catalog) {
+    /// Some active rule sets were refused: counted, logged once per new condition, reported.
+    /// The rule sets served are confirmed current (their freshness renewed) unless a refused one
+    /// is answered from an earlier version, which is not what Redis holds active.
+    fn refused(&self, trigger: &'static str, refusals: &[Refusal], memo: &mut Memo) {
+        let reason = refusals
+            .iter()
+            .map(|r| match &r.serving {
+                Some(kept) => format!(
+                    "active rule set {}@{} refused ({}); serving the last good {kept}",
+                    r.id, r.version, r.reason
+                ),
+                None => format!(
+                    "active rule set {}@{} refused ({}); its decisions are refused",
+                    r.id, r.version, r.reason
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.state.health.refused.fetch_add(1, Ordering::Relaxed);
+        if memo.last_refusal.as_deref() != Some(reason.as_str()) {
+            tracing::error!(trigger, error = %reason, "active rule sets in redis refused");
+            memo.last_refusal = Some(reason.clone());
+        }
+        if refusals.iter().all(|r| r.serving.is_none()) {
+            self.state.health.mark_loaded();
+        }
+        self.set_last_error(Some(reason));
+    }
+
+    /// Redis answers but holds no active pointers. A replica serving what it read from Redis puts
+    /// it back (Redis restarted without persistence: the fleet keeps what was activated). One
+    /// that never read anything from Redis must not: its local rule sets were never activated,
+    /// and seeding them would roll every clinic back. That is the operator's alarm.
+    async fn reseed(&self, current: &Catalog, memo: &mut Memo) {
+        if current.origin != Origin::Redis || current.documents.is_empty() {
+            let alarm = "redis holds no active rule sets, and this replica has none it read from redis to put back: publish and activate them (docs/operate.md)".to_owned();
+            if memo.last_refusal.as_deref() != Some(alarm.as_str()) {
+                tracing::error!("{alarm}");
+                memo.last_refusal = Some(alarm.clone());
+            }
+            return self.set_last_error(Some(alarm));
+        }
         match self.store.seed_if_empty(current).await {
             Ok(seeded) => {
                 if seeded {
                     tracing::warn!(
                         versions = %describe(&served_versions(current)),
-                        "redis held no active rule sets (restarted without persistence?); re-seeded from the rule sets served here"
+                        "redis held no active rule sets (restarted without persistence?); put back the ones it had activated, served here"
                     );
                 }
                 // Either this replica's set is now active, or another replica's seed won and

@@ -44,6 +44,52 @@ pub struct VersionInfo {
     /// Unix milliseconds of the first publish.
     pub published_at_ms: i64,
     pub active: bool,
+    /// Whether it is or ever was active (then it can never be retired).
+    pub ever_active: bool,
+    /// Unix milliseconds of its retirement: its payload is deleted, its name stays reserved.
+    pub retired_at_ms: Option<i64>,
+}
+
+/// One entry of a rule set's activation history: appended, in the same atomic step that moves
+/// the active pointer, by every activation, rollback and seeding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// The version made active.
+    pub version: String,
+    pub digest: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The API key id of the caller, when known.
+    pub by: Option<String>,
+    /// The version active before, if any.
+    pub previous: Option<String>,
+    /// `activate`, `rollback` or `seed`.
+    pub action: String,
+}
+
+/// A retired version (see [`RuleSetStore::retire`](crate::store::RuleSetStore::retire)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retired {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The API key id of the caller, when known.
+    pub by: Option<String>,
+}
+
+/// What a rollback asks for. At least one of `expected_current` and `idempotency_key` is required
+/// ([`StoreError::PreconditionRequired`](crate::store::StoreError::PreconditionRequired)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rollback {
+    /// The earlier version to return to; by default the version active before the current one.
+    pub to_version: Option<String>,
+    /// Compare-and-set: the version the caller believes is active.
+    pub expected_current: Option<String>,
+    /// A retried request with the same key gets the first answer and rolls back only once.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// One stored version, verified against its digest.
@@ -84,7 +130,7 @@ pub struct Activation {
 }
 
 /// The outcome of an activation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Activated {
     pub id: String,
     pub version: String,

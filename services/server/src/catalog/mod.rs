@@ -1,4 +1,15 @@
-//! The set of compiled rule sets a replica serves: the base and every clinic overlay.
+//! The set of compiled rule sets a replica serves: the base and every clinic overlay, and the
+//! rule sets it refused.
+//!
+//! - [`Catalog::for_tenant`] is the one place that says which rule set answers a caller, or why
+//!   none may: a clinic whose rule set was refused is answered fail-closed, never from the base
+//!   or a bundled copy it never activated.
+//! - [`assemble`]: how a replica builds its catalog from what Redis holds active, one rule set at
+//!   a time.
+
+mod assemble;
+
+pub use assemble::ActiveEntry;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,10 +21,10 @@ use protocol_engine::{
 
 /// The bundled rule sets, compiled into the binary: the embedded default that needs nothing else.
 const BUNDLED: &[(&str, &str)] = &[
-    ("base.yaml", include_str!("../../../rulesets/base.yaml")),
+    ("base.yaml", include_str!("../../../../rulesets/base.yaml")),
     (
         "clinics/clinic-aurora.yaml",
-        include_str!("../../../rulesets/clinics/clinic-aurora.yaml"),
+        include_str!("../../../../rulesets/clinics/clinic-aurora.yaml"),
     ),
 ];
 
@@ -24,6 +35,50 @@ pub enum Origin {
     Bundled,
     Directory,
     Redis,
+    /// Nothing loaded: Redis is configured and this replica has not verified any rule set from
+    /// it yet (Redis down or empty at start). Every decision is refused.
+    None,
+}
+
+/// A rule set Redis holds active that this replica did not accept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Refusal {
+    /// The rule set.
+    pub id: String,
+    /// The active version that was refused.
+    pub version: String,
+    /// Why: a digest mismatch, a payload that is not a rule set, a failed validation, or its
+    /// base refused.
+    pub reason: String,
+    /// The version served instead: one this replica verified earlier from Redis, if it had one.
+    /// Absent: the clinic is answered fail-closed (503 / `UNAVAILABLE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<String>,
+}
+
+/// Why no rule set may answer a caller: decisions are refused (503 / `UNAVAILABLE`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Redis holds this version active and this replica refused it, with no earlier verified
+    /// version to serve instead.
+    #[error(
+        "rule set '{id}' version '{version}' is active but this replica refused it ({reason}); \
+         decisions for it are refused until a good version is activated"
+    )]
+    Refused {
+        /// The rule set refused.
+        id: String,
+        /// Its active version.
+        version: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nothing verified yet (Redis configured but down or empty since start).
+    #[error(
+        "no rule set is loaded: this replica has not yet read its rule sets from redis \
+         (see /readyz)"
+    )]
+    NotLoaded,
 }
 
 /// Every rule set this replica serves, by id, with their source documents (for publishing and
@@ -35,6 +90,8 @@ pub struct Catalog {
     /// The id of the base rule set that keys without a clinic overlay see.
     pub base_id: String,
     pub origin: Origin,
+    /// Rule sets Redis holds active that were refused, by id (empty but for [`Origin::Redis`]).
+    pub refused: BTreeMap<String, Refusal>,
 }
 
 impl Catalog {
@@ -63,7 +120,19 @@ impl Catalog {
             documents: docs.into_iter().map(|d| (d.id.clone(), d)).collect(),
             base_id,
             origin,
+            refused: BTreeMap::new(),
         })
+    }
+
+    /// The catalog of a replica that has verified nothing yet: every decision is refused.
+    pub fn none() -> Self {
+        Self {
+            rulesets: BTreeMap::new(),
+            documents: BTreeMap::new(),
+            base_id: String::new(),
+            origin: Origin::None,
+            refused: BTreeMap::new(),
+        }
     }
 
     /// The rule sets compiled into the binary.
@@ -109,11 +178,26 @@ impl Catalog {
             .with_context(|| format!("rule sets in {}", dir.display()))
     }
 
-    /// The rule set a clinic sees: its overlay when one exists, else the base.
-    pub fn for_tenant(&self, tenant: Option<&str>) -> Option<&RuleSet> {
-        tenant
-            .and_then(|t| self.rulesets.get(t))
-            .or_else(|| self.rulesets.get(&self.base_id))
+    /// The rule set a clinic sees: its overlay when one is served, else the base. A clinic whose
+    /// overlay was refused, or any clinic when the base was, gets [`Unavailable`]: never the base
+    /// in place of a refused overlay.
+    pub fn for_tenant(&self, tenant: Option<&str>) -> Result<&RuleSet, Unavailable> {
+        if let Some(tenant) = tenant {
+            if let Some(rs) = self.rulesets.get(tenant) {
+                return Ok(rs);
+            }
+            if let Some(refusal) = self.refused.get(tenant) {
+                return Err(refusal.into());
+            }
+        }
+        match (
+            self.rulesets.get(&self.base_id),
+            self.refused.get(&self.base_id),
+        ) {
+            (Some(rs), _) => Ok(rs),
+            (None, Some(refusal)) => Err(refusal.into()),
+            (None, None) => Err(Unavailable::NotLoaded),
+        }
     }
 
     /// The id of the base rule set every overlay extends.
@@ -121,8 +205,23 @@ impl Catalog {
         &self.base_id
     }
 
+    /// The refused rule sets, for `/readyz`.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.refused.values().cloned().collect()
+    }
+
     /// Id, version and digest of every rule set served.
     pub fn refs(&self) -> Vec<RuleSetRef> {
         self.rulesets.values().map(|rs| rs.meta().clone()).collect()
+    }
+}
+
+impl From<&Refusal> for Unavailable {
+    fn from(r: &Refusal) -> Self {
+        Self::Refused {
+            id: r.id.clone(),
+            version: r.version.clone(),
+            reason: r.reason.clone(),
+        }
     }
 }
