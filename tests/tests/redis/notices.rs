@@ -314,3 +314,63 @@ async fn idle_notice_streams_get_heartbeats_naming_the_rule_set_in_force() {
         assert_eq!(later.event, "heartbeat");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_rule_set_is_an_unavailable_notice_naming_it_until_a_good_one_is_active() {
+    let _serial = serial().await;
+    let fleet = Fleet::start();
+    roll_out(&fleet.a, "2026.12.1", 0.8, BUNDLED_VERSION).await;
+    let served = within(Duration::from_secs(2), || async {
+        cheeks(&fleet.b).await.1 == "2026.12.1"
+    })
+    .await;
+    assert!(served.is_some());
+    crate::refusal::corrupt(&fleet.redis, "clinic-aurora", "2026.12.1");
+    // A new replica refuses Aurora's overlay (and only it).
+    let c = protocol_tests::ServerBuilder::new()
+        .with_keys()
+        .with_redis(&fleet.redis)
+        .spawn()
+        .expect("C starts");
+
+    let mut aurora_grpc = grpc_watch(&c, KEY_ELIGIBILITY_ONLY, None).await;
+    let (is_notice, n) = next_grpc(&mut aurora_grpc, Duration::from_secs(1)).await;
+    assert!(is_notice);
+    assert_eq!(
+        n.status,
+        pb::rule_set_notice::Status::Unavailable as i32,
+        "{n:?}"
+    );
+    assert!(
+        n.ruleset.is_none(),
+        "never another rule set in its place: {n:?}"
+    );
+    let refused = n.refused.as_ref().expect("the refused rule set is named");
+    assert_eq!(
+        (refused.id.as_str(), refused.version.as_str()),
+        ("clinic-aurora", "2026.12.1")
+    );
+    let mut aurora_sse = sse_watch(&c, KEY_ELIGIBILITY_ONLY, None).await;
+    let e = next_sse(&mut aurora_sse, Duration::from_secs(1)).await;
+    assert_eq!(e.data["status"], "unavailable", "{e:?}");
+    assert_eq!(e.data["refused"]["id"], "clinic-aurora");
+    assert_eq!(e.data["refused"]["version"], "2026.12.1");
+    assert_eq!(e.id, n.revision);
+    // Another clinic is served as usual.
+    let mut borealis = grpc_watch(&c, KEY_BASE, None).await;
+    let (_, b) = next_grpc(&mut borealis, Duration::from_secs(1)).await;
+    assert_eq!(b.status, pb::rule_set_notice::Status::Serving as i32);
+    assert_eq!(version(&b).0, "base");
+
+    // A good version activated: Aurora's booking systems hear that it is served again.
+    roll_out(&fleet.a, "2026.12.2", 0.8, "2026.12.1").await;
+    let (is_notice, n) = next_grpc(&mut aurora_grpc, Duration::from_secs(2)).await;
+    assert!(is_notice);
+    assert_eq!(n.status, pb::rule_set_notice::Status::Serving as i32);
+    assert_eq!(version(&n), ("clinic-aurora", "2026.12.2"));
+    let e = next_sse(&mut aurora_sse, Duration::from_secs(2)).await;
+    assert_eq!(
+        (e.data["status"].as_str(), e.version()),
+        (Some("serving"), "2026.12.2")
+    );
+}
