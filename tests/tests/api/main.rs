@@ -9,6 +9,7 @@ mod deploy;
 mod edges;
 mod grpc;
 mod lifecycle;
+mod notices;
 mod openapi;
 mod rest;
 mod scenarios;

@@ -44,6 +44,7 @@ rolled back under `/v1/rulesets` (scope `admin`, Redis required).",
         http::catalog::list_treatments,
         http::catalog::get_treatment,
         http::catalog::list_facts,
+        http::notices::watch_rulesets,
         http::rulesets::publish_ruleset,
         http::rulesets::list_rulesets,
         http::rulesets::list_ruleset_versions,
@@ -63,6 +64,7 @@ rolled back under `/v1/rulesets` (scope `admin`, Redis required).",
         (name = "devices", description = "Needle depth limits for treatment devices (scope `devices`)"),
         (name = "plans", description = "Courses of treatment (scope `plans`)"),
         (name = "catalogue", description = "Treatments and intake questions (scope `eligibility`)"),
+        (name = "notices", description = "Which rule set answers for the caller's clinic, as Server-Sent Events: re-check future appointments when it changes (scope `eligibility`)"),
         (name = "rulesets", description = "Publish, list, activate and roll back rule-set versions (scope `admin`; needs Redis)"),
         (name = "probes", description = "Liveness and readiness (no key needed)"),
     )
@@ -120,13 +122,20 @@ fn admission_responses(doc: &mut Value) {
             .filter_map(|op| op.get_mut("responses"))
             .filter_map(Value::as_object_mut)
         {
-            responses.entry("429").or_insert_with(|| {
-                json!({
-                    "description": "The key's rate limit is spent (`quota-exceeded`; only with `PROTOCOL_RATE_LIMIT`)",
-                    "headers": retry_after,
-                    "content": problem,
-                })
-            });
+            let quota =
+                "The key's rate limit is spent (`quota-exceeded`; only with `PROTOCOL_RATE_LIMIT`)";
+            match responses.get_mut("429") {
+                Some(r) => {
+                    let d = r["description"].as_str().unwrap_or_default();
+                    r["description"] = format!("{d}; or: {quota}").into();
+                }
+                None => {
+                    responses.insert(
+                        "429".into(),
+                        json!({"description": quota, "headers": retry_after, "content": problem}),
+                    );
+                }
+            }
             let shed = "The server is overloaded (`Retry-After: 1`) or the request timed out";
             match responses.get_mut("503") {
                 Some(r) => {
