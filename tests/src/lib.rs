@@ -388,6 +388,9 @@ fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
     )?;
     let mut head = [0u8; 12];
     s.read_exact(&mut head)?;
+    // Read to the server's close, so that when the server is reported healthy this probe no
+    // longer holds one of its connections (a test of the connection cap counts them).
+    let _ = std::io::copy(&mut s, &mut std::io::sink());
     Ok(head.ends_with(b"200"))
 }
 
