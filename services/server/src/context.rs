@@ -15,11 +15,15 @@ use crate::config::StalePolicy;
 use crate::state::AppState;
 use crate::store::RuleSetStore;
 
-/// Most checks a batch may carry (REST `checks`, gRPC `CheckEligibilityBatch.checks`).
+/// Most checks a batch, or slots a calendar, may carry (REST and gRPC `checks`, `slots`).
 pub const MAX_BATCH: usize = 100;
 
-/// Largest request body (REST) or message (gRPC) accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body (REST) or message (gRPC) accepted, in bytes: sized so that a batch of
+/// [`MAX_BATCH`] fully answered checks fits, pretty-printed. `scripts/load-eligibility.json` (29
+/// facts, two past procedures, zones, device, role, indication) 100 times is 160 KB of compact
+/// JSON and 217 KB indented by two spaces (tests/tests/api/calendar.rs measures it); the
+/// calendar form of the same is about 17 KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]

@@ -24,6 +24,7 @@ rolled back under `/v1/rulesets` (scope `admin`, Redis required).",
     paths(
         http::eligibility::check_eligibility,
         http::eligibility::check_eligibility_batch,
+        http::eligibility::check_eligibility_calendar,
         http::eligibility::check_contraindications,
         http::depth::depth_limits_get,
         http::depth::depth_limits_post,

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use protocol_tests::pb::rule_set_admin_client::RuleSetAdminClient;
-use protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient;
+use protocol_tests::pb::rule_set_admin_service_client::RuleSetAdminServiceClient;
+use protocol_tests::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient;
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, ServerBuilder, pb};
 use tokio::sync::mpsc;
@@ -107,8 +107,8 @@ fn with_key<T>(msg: T) -> tonic::Request<T> {
     req
 }
 
-fn depth_request() -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+fn depth_request() -> pb::GetDepthLimitsRequest {
+    pb::GetDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "physician".into(),
@@ -117,7 +117,7 @@ fn depth_request() -> pb::DepthLimitsRequest {
     }
 }
 
-async fn served_version(client: &mut TreatmentProtocolClient<Channel>) -> String {
+async fn served_version(client: &mut TreatmentProtocolServiceClient<Channel>) -> String {
     client
         .get_depth_limits(with_key(depth_request()))
         .await
@@ -129,7 +129,7 @@ async fn served_version(client: &mut TreatmentProtocolClient<Channel>) -> String
 
 /// Polls a replica every millisecond until it serves `version`; the time since `start`.
 async fn until_served(
-    mut client: TreatmentProtocolClient<Channel>,
+    mut client: TreatmentProtocolServiceClient<Channel>,
     version: &str,
     start: Instant,
 ) -> Option<Duration> {
@@ -187,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         b.grpc
     );
 
-    let mut admin = RuleSetAdminClient::new(a.channel().await?);
+    let mut admin = RuleSetAdminServiceClient::new(a.channel().await?);
     let versions: Vec<(String, f64)> = (1..=args.activations)
         .map(|i| (format!("2027.1.{i}"), if i % 2 == 1 { 0.8 } else { 0.9 }))
         .collect();
@@ -200,11 +200,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
     for n in 0..args.watchers {
-        let mut client = TreatmentProtocolClient::new(channels[n % channels.len()].clone());
+        let mut client = TreatmentProtocolServiceClient::new(channels[n % channels.len()].clone());
         let tx = tx.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
-            let Ok(response) = client.watch_depth_limits(with_key(depth_request())).await else {
+            let Ok(response) = client
+                .watch_depth_limits(with_key(depth_request().into()))
+                .await
+            else {
                 eprintln!("watch {n} refused");
                 return;
             };
@@ -216,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
             ready.add_permits(1);
             while let Ok(Some(update)) = stream.message().await {
                 let now = Instant::now();
-                if let Some(pb::depth_limits_update::Update::Limits(l)) = update.update {
+                if let Some(pb::watch_depth_limits_response::Update::Limits(l)) = update.update {
                     let version = l.ruleset.map(|r| r.version).unwrap_or_default();
                     if tx.send((version, now)).is_err() {
                         return;

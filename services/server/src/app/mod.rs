@@ -17,6 +17,7 @@
 //! cannot forget a step, and the doors to come (a CLI, FHIR, CDS Hooks) reuse it.
 
 pub mod admin;
+mod calendar;
 mod error;
 mod questions;
 
@@ -24,7 +25,8 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-pub use error::{AppError, MAX_VIOLATIONS};
+pub use calendar::{Calendar, CalendarSlot, SlotResult};
+pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion, TreatmentsQuestion,
     depth_etag,

@@ -117,7 +117,7 @@ pub struct Decided<T> {
     pub decision_id: String,
 }
 
-fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
+pub(super) fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision);
     rec.identified(&d.decision_id, &e.treatment, e.decision);

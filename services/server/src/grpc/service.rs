@@ -7,9 +7,11 @@ use std::sync::Arc;
 use protocol_engine::{FieldViolation, RequestError};
 use tonic::{Request, Response, Status};
 
-use super::pb::treatment_protocol_server::TreatmentProtocol;
+use super::pb::treatment_protocol_service_server::TreatmentProtocolService;
 use super::{convert, pb, watch};
-use crate::app::{App, AppError, Batch, FactsQuestion, TreatmentQuestion, TreatmentsQuestion};
+use crate::app::{
+    App, AppError, Batch, Calendar, FactsQuestion, TreatmentQuestion, TreatmentsQuestion,
+};
 use crate::auth::{Caller, Scope};
 use crate::context::prefixed;
 
@@ -35,11 +37,11 @@ impl ProtocolService {
 }
 
 #[tonic::async_trait]
-impl TreatmentProtocol for ProtocolService {
+impl TreatmentProtocolService for ProtocolService {
     async fn check_eligibility(
         &self,
-        request: Request<pb::EligibilityRequest>,
-    ) -> Result<Response<pb::Eligibility>, Status> {
+        request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
         let d = self.app.ask(&caller, &req)?;
@@ -51,8 +53,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn check_eligibility_batch(
         &self,
-        request: Request<pb::EligibilityBatchRequest>,
-    ) -> Result<Response<pb::EligibilityBatchResponse>, Status> {
+        request: Request<pb::CheckEligibilityBatchRequest>,
+    ) -> Result<Response<pb::CheckEligibilityBatchResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let checks = request.into_inner().checks;
         Batch::check_size(checks.len())?;
@@ -71,7 +73,7 @@ impl TreatmentProtocol for ProtocolService {
             return Err(AppError::from(RequestError { violations }).into());
         }
         let answers = self.app.ask(&caller, &Batch(reqs))?;
-        Ok(Response::new(pb::EligibilityBatchResponse {
+        Ok(Response::new(pb::CheckEligibilityBatchResponse {
             results: answers
                 .into_iter()
                 .map(|d| convert::eligibility(&d.answer, d.decision_id))
@@ -79,10 +81,22 @@ impl TreatmentProtocol for ProtocolService {
         }))
     }
 
+    async fn check_eligibility_calendar(
+        &self,
+        request: Request<pb::CheckEligibilityCalendarRequest>,
+    ) -> Result<Response<pb::CheckEligibilityCalendarResponse>, Status> {
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let request = request.into_inner();
+        Calendar::check_size(request.slots.len())?;
+        let calendar = convert::calendar_request(request).map_err(AppError::from)?;
+        let results = self.app.ask(&caller, &calendar)?;
+        Ok(Response::new(convert::calendar_results(results)))
+    }
+
     async fn check_contraindications(
         &self,
-        request: Request<pb::ContraindicationRequest>,
-    ) -> Result<Response<pb::ContraindicationReport>, Status> {
+        request: Request<pb::CheckContraindicationsRequest>,
+    ) -> Result<Response<pb::CheckContraindicationsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req =
             convert::contraindication_request(request.into_inner()).map_err(AppError::from)?;
@@ -92,8 +106,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn get_depth_limits(
         &self,
-        request: Request<pb::DepthLimitsRequest>,
-    ) -> Result<Response<pb::DepthLimits>, Status> {
+        request: Request<pb::GetDepthLimitsRequest>,
+    ) -> Result<Response<pb::GetDepthLimitsResponse>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
         let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
         let answer = self.app.ask(&caller, &req)?;
@@ -104,11 +118,10 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn watch_depth_limits(
         &self,
-        request: Request<pb::DepthLimitsRequest>,
+        request: Request<pb::WatchDepthLimitsRequest>,
     ) -> Result<Response<Self::WatchDepthLimitsStream>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
-        let mut inner = request.into_inner();
-        let resume = inner.resume_etag.take();
+        let (inner, resume) = convert::watch_depth_limits_request(request.into_inner());
         let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
         let stream = watch::depth_limits(self.app.clone(), caller, req, resume)?;
         Ok(Response::new(stream))
@@ -116,8 +129,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn build_plan(
         &self,
-        request: Request<pb::PlanRequest>,
-    ) -> Result<Response<pb::Plan>, Status> {
+        request: Request<pb::BuildPlanRequest>,
+    ) -> Result<Response<pb::BuildPlanResponse>, Status> {
         let caller = self.caller(&request, Scope::Plans)?;
         let req = convert::plan_request(request.into_inner()).map_err(AppError::from)?;
         let plan = self.app.ask(&caller, &req)?;
@@ -127,7 +140,7 @@ impl TreatmentProtocol for ProtocolService {
     async fn list_treatments(
         &self,
         request: Request<pb::ListTreatmentsRequest>,
-    ) -> Result<Response<pb::TreatmentList>, Status> {
+    ) -> Result<Response<pb::ListTreatmentsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let list = self.app.ask(&caller, &TreatmentsQuestion)?;
         Ok(Response::new(convert::treatment_list(&list)))
@@ -136,17 +149,19 @@ impl TreatmentProtocol for ProtocolService {
     async fn get_treatment(
         &self,
         request: Request<pb::GetTreatmentRequest>,
-    ) -> Result<Response<pb::TreatmentInfo>, Status> {
+    ) -> Result<Response<pb::GetTreatmentResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let code = request.into_inner().code;
         let info = self.app.ask(&caller, &TreatmentQuestion(code))?;
-        Ok(Response::new(convert::treatment(&info)))
+        Ok(Response::new(pb::GetTreatmentResponse {
+            treatment: Some(convert::treatment(&info)),
+        }))
     }
 
     async fn list_facts(
         &self,
         request: Request<pb::ListFactsRequest>,
-    ) -> Result<Response<pb::FactList>, Status> {
+    ) -> Result<Response<pb::ListFactsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let list = self.app.ask(&caller, &FactsQuestion)?;
         Ok(Response::new(convert::fact_list(&list)))

@@ -29,7 +29,7 @@ use crate::auth::Caller;
 use crate::edge::refusal::exhausted_status;
 use crate::edge::streams::WatchPermit;
 
-type Item = Result<pb::DepthLimitsUpdate, Status>;
+type Item = Result<pb::WatchDepthLimitsResponse, Status>;
 
 /// The response stream of `WatchDepthLimits`.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Item> + Send + 'static>>;
@@ -40,27 +40,29 @@ pub fn current(
     app: &App,
     caller: &Caller,
     req: &DepthLimitsRequest,
-) -> Result<pb::DepthLimits, Status> {
+) -> Result<pb::GetDepthLimitsResponse, Status> {
     Ok(convert::depth_answer(&app.ask(caller, req)?, req))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
-fn same_limits(a: &pb::DepthLimits, b: &pb::DepthLimits) -> bool {
+fn same_limits(a: &pb::GetDepthLimitsResponse, b: &pb::GetDepthLimitsResponse) -> bool {
     a.zones == b.zones && a.client == b.client && a.indication == b.indication
 }
 
-fn limits(l: pb::DepthLimits) -> Item {
-    Ok(pb::DepthLimitsUpdate {
-        update: Some(pb::depth_limits_update::Update::Limits(l)),
+fn limits(l: pb::GetDepthLimitsResponse) -> Item {
+    Ok(pb::WatchDepthLimitsResponse {
+        update: Some(pb::watch_depth_limits_response::Update::Limits(l)),
     })
 }
 
-fn heartbeat(last: &pb::DepthLimits) -> Item {
-    Ok(pb::DepthLimitsUpdate {
-        update: Some(pb::depth_limits_update::Update::Heartbeat(pb::Heartbeat {
-            ruleset: last.ruleset.clone(),
-            etag: last.etag.clone(),
-        })),
+fn heartbeat(last: &pb::GetDepthLimitsResponse) -> Item {
+    Ok(pb::WatchDepthLimitsResponse {
+        update: Some(pb::watch_depth_limits_response::Update::Heartbeat(
+            pb::Heartbeat {
+                ruleset: last.ruleset.clone(),
+                etag: last.etag.clone(),
+            },
+        )),
     })
 }
 
@@ -73,7 +75,7 @@ struct Watch {
     shutdown: watch::Receiver<bool>,
     ticker: Interval,
     /// The limits last sent (with the rule set and etag now served, when those changed alone).
-    last: pb::DepthLimits,
+    last: pb::GetDepthLimitsResponse,
     /// Sent on the next poll: the opening message.
     pending: Option<Item>,
     done: bool,
@@ -244,7 +246,7 @@ contraindications:
 
     fn cheeks(item: Option<Item>) -> (f64, String) {
         match item.map(|i| i.map(|u| u.update)) {
-            Some(Ok(Some(pb::depth_limits_update::Update::Limits(l)))) => (
+            Some(Ok(Some(pb::watch_depth_limits_response::Update::Limits(l)))) => (
                 l.zones[0].max_depth_mm,
                 l.ruleset.map(|r| r.version).unwrap_or_default(),
             ),
@@ -298,8 +300,8 @@ contraindications:
         )
         .expect("stream starts");
         match resumed.next().await {
-            Some(Ok(pb::DepthLimitsUpdate {
-                update: Some(pb::depth_limits_update::Update::Heartbeat(h)),
+            Some(Ok(pb::WatchDepthLimitsResponse {
+                update: Some(pb::watch_depth_limits_response::Update::Heartbeat(h)),
             })) => assert_eq!(h.etag, etag),
             other => panic!("expected a heartbeat, got {other:?}"),
         }

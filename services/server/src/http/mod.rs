@@ -34,7 +34,9 @@ use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
 use depth::{depth_limits_get, depth_limits_post};
-use eligibility::{check_contraindications, check_eligibility, check_eligibility_batch};
+use eligibility::{
+    check_contraindications, check_eligibility, check_eligibility_batch, check_eligibility_calendar,
+};
 use health::{healthz, readyz};
 use plans::build_plan;
 use rulesets::{
@@ -84,6 +86,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
         .route("/v1/eligibility:batch", post(check_eligibility_batch))
+        .route("/v1/eligibility:calendar", post(check_eligibility_calendar))
         .route("/v1/contraindications:check", post(check_contraindications))
         .route(
             "/v1/depth-limits",

@@ -33,7 +33,7 @@ pub struct GrpcService<S> {
     inner: S,
 }
 
-const WATCH_PATH: &str = "/treatment.protocol.v1.TreatmentProtocol/WatchDepthLimits";
+const WATCH_PATH: &str = "/treatment.protocol.v1.TreatmentProtocolService/WatchDepthLimits";
 
 /// `(service, method)` of a gRPC path, for this server's own, health and reflection services;
 /// `("unknown", "unknown")` for anything else (so metric attributes stay few).
@@ -192,9 +192,9 @@ mod tests {
     #[test]
     fn rpc_names_are_bounded() {
         assert_eq!(
-            rpc_names("/treatment.protocol.v1.TreatmentProtocol/CheckEligibility"),
+            rpc_names("/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility"),
             (
-                "treatment.protocol.v1.TreatmentProtocol",
+                "treatment.protocol.v1.TreatmentProtocolService",
                 "CheckEligibility"
             )
         );
