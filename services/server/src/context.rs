@@ -19,10 +19,11 @@ use crate::store::RuleSetStore;
 pub const MAX_BATCH: usize = 100;
 
 /// Largest request body (REST) or message (gRPC) accepted, in bytes: sized so that a batch of
-/// [`MAX_BATCH`] fully answered checks fits, pretty-printed. `scripts/load-eligibility.json` (29
-/// facts, two past procedures, zones, device, role, indication) 100 times is 160 KB of compact
-/// JSON and 217 KB indented by two spaces (tests/tests/api/calendar.rs measures it); the
-/// calendar form of the same is about 17 KB.
+/// [`MAX_BATCH`] fully answered checks fits, even pretty-printed. `scripts/load-eligibility.json`
+/// (29 facts, two past procedures, zones, device, role, indication) 100 times is 217,020 bytes of
+/// JSON indented by two spaces, 148,412 compact and 133,700 as protobuf; the calendar form of the
+/// same (the client once, 100 slots) is 25,907 and 9,652 (tests/tests/api/calendar.rs prints
+/// them). The rule-set admin API has its own limit (1 MiB documents).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Cheap to clone: every field is shared.

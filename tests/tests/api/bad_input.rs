@@ -107,9 +107,9 @@ async fn rest_limits_and_media_types() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem_fields(&problem), ["checks"]);
 
-    // 65 KiB of otherwise valid JSON: 413.
+    // 257 KiB of otherwise valid JSON (the limit is 256 KiB): 413.
     let mut big = valid_check();
-    big["facts"]["pad"] = json!("x".repeat(65 * 1024));
+    big["facts"]["pad"] = json!("x".repeat(257 * 1024));
     let (status, ct, problem) = post_raw(
         &server,
         "/v1/eligibility",
@@ -383,9 +383,9 @@ async fn grpc_invalid_argument_names_the_field() {
         .expect_err("unknown treatment");
     assert_eq!(st.code(), tonic::Code::NotFound);
 
-    // A message above 64 KiB is refused, not processed.
+    // A message above 256 KiB is refused, not processed.
     let mut big = ok;
-    big.treatment = "x".repeat(70 * 1024);
+    big.treatment = "x".repeat(260 * 1024);
     let st = client.check_eligibility(big).await.expect_err("too big");
     assert_ne!(st.code(), tonic::Code::Ok);
     assert_ne!(st.code(), tonic::Code::Internal);
