@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod calendar;
+mod catalogue;
 mod common;
 mod deploy;
 mod edges;

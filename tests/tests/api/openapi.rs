@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/treatments"),
     ("get", "/v1/treatments/{code}"),
     ("get", "/v1/facts"),
+    ("get", "/v1/catalogue"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];

@@ -28,8 +28,8 @@ use axum::extract::FromRef;
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
-    Batch, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion, TreatmentsQuestion,
-    depth_etag,
+    Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
+    TreatmentsQuestion, depth_etag,
 };
 
 use crate::auth::{AuthError, Caller, Scope};

@@ -1,4 +1,4 @@
-//! The `RuleSetAdmin` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, through
+//! The `RuleSetAdminService` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, through
 //! the same door ([`crate::app::admin`]: scope `admin` for the key's own clinic, `platform` for
 //! the rest). Errors map as every error does ([`super::status`]); without Redis every method is
 //! FAILED_PRECONDITION.

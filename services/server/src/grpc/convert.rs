@@ -13,10 +13,11 @@ use crate::app::{Calendar, CalendarSlot, SlotResult, depth_etag, violations_summ
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
-    Eligibility, EligibilityRequest, FactList, Facts, FieldViolation, HistoryEntry, Plan,
-    PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SessionMinutes,
-    SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome, wire::parse_strict_date,
+    Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
+    DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
+    HistoryEntry, NamedInfo, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError,
+    RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome,
+    wire::parse_strict_date,
 };
 use serde::Serialize;
 
@@ -542,9 +543,47 @@ pub fn fact_list(l: &FactList) -> pb::ListFactsResponse {
                 max: f.max,
                 values: f.values.clone(),
                 null_means: f.null_means.clone(),
+                labels: f.labels.clone().into_iter().collect(),
             })
             .collect(),
         ruleset: Some(ruleset(&l.ruleset)),
+    }
+}
+
+pub fn catalogue(c: &Catalogue) -> pb::GetCatalogueResponse {
+    let named = |list: &[NamedInfo]| {
+        list.iter()
+            .map(|n| pb::NamedItem {
+                id: n.id.clone(),
+                name: n.name.clone(),
+            })
+            .collect()
+    };
+    pb::GetCatalogueResponse {
+        zones: named(&c.zones),
+        procedures: named(&c.procedures),
+        indications: named(&c.indications),
+        roles: c
+            .roles
+            .iter()
+            .map(|r| pb::RoleItem {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                max_depth_mm: r.max_depth_mm.map(DepthMm::mm),
+            })
+            .collect(),
+        devices: c
+            .devices
+            .iter()
+            .map(|d| pb::DeviceItem {
+                id: d.id.clone(),
+                name: d.name.clone(),
+                treatments: d.treatments.clone(),
+                max_depth_mm: d.max_depth_mm.map(DepthMm::mm),
+                evaluated_max_depth_mm: d.evaluated_max_depth_mm.map(DepthMm::mm),
+            })
+            .collect(),
+        ruleset: Some(ruleset(&c.ruleset)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `TreatmentProtocol` service: each method authenticates through the door, converts the
+//! The `TreatmentProtocolService` service: each method authenticates through the door, converts the
 //! request to the engine's type, asks the door, converts the answer. Same door, same rule set,
 //! same decisions as REST.
 
@@ -10,7 +10,8 @@ use tonic::{Request, Response, Status};
 use super::pb::treatment_protocol_service_server::TreatmentProtocolService;
 use super::{convert, pb, watch};
 use crate::app::{
-    App, AppError, Batch, Calendar, FactsQuestion, TreatmentQuestion, TreatmentsQuestion,
+    App, AppError, Batch, Calendar, CatalogueQuestion, FactsQuestion, TreatmentQuestion,
+    TreatmentsQuestion,
 };
 use crate::auth::{Caller, Scope};
 use crate::context::prefixed;
@@ -156,6 +157,15 @@ impl TreatmentProtocolService for ProtocolService {
         Ok(Response::new(pb::GetTreatmentResponse {
             treatment: Some(convert::treatment(&info)),
         }))
+    }
+
+    async fn get_catalogue(
+        &self,
+        request: Request<pb::GetCatalogueRequest>,
+    ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let catalogue = self.app.ask(&caller, &CatalogueQuestion)?;
+        Ok(Response::new(convert::catalogue(&catalogue)))
     }
 
     async fn list_facts(

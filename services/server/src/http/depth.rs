@@ -117,7 +117,7 @@ pub async fn depth_limits_post(
 }
 
 /// `If-None-Match` matches (weak comparison, as RFC 9110 prescribes for it; `*` matches).
-fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
+pub(super) fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -6,6 +6,7 @@
 
 pub mod caller;
 pub mod catalog;
+pub mod catalogue;
 pub mod depth;
 pub mod eligibility;
 pub mod extract;
@@ -96,6 +97,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
         .route("/v1/facts", get(list_facts))
+        .route("/v1/catalogue", get(catalogue::get_catalogue))
         .route(
             "/v1/rulesets",
             get(list_rulesets)
