@@ -60,6 +60,10 @@ pub struct CalendarSlot {
 
 /// The answer for one slot.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every slot is answered: boxing would allocate once per slot for nothing"
+)]
 pub enum SlotResult {
     /// The slot's eligibility, with its own decision id.
     Answered(Decided<Eligibility>),
