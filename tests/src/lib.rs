@@ -24,6 +24,7 @@ pub mod fixtures;
 pub mod json_pb;
 pub mod raw;
 pub mod redis_server;
+pub mod sse;
 
 /// A key of the Aurora clinic with every scope: sees the `clinic-aurora` overlay.
 pub const KEY_AURORA: &str = "tp-test-aurora-0c6f1e";

@@ -124,7 +124,8 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_STALE_POLICY", value_enum, default_value_t = StalePolicy::Serve)]
     pub stale_policy: StalePolicy,
 
-    /// Seconds between heartbeats on idle WatchDepthLimits streams.
+    /// Seconds between heartbeats on idle watch streams (WatchDepthLimits, WatchRuleSets and REST
+    /// rule-set events).
     #[arg(long, env = "PROTOCOL_WATCH_HEARTBEAT_SECS", default_value_t = 15)]
     pub watch_heartbeat_secs: u64,
 
@@ -171,11 +172,12 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub max_concurrent_streams: u32,
 
-    /// Open WatchDepthLimits streams, all keys together; past it RESOURCE_EXHAUSTED.
+    /// Open watch streams (WatchDepthLimits, WatchRuleSets and REST rule-set events together), all
+    /// keys together; past it RESOURCE_EXHAUSTED / 429.
     #[arg(long, env = "PROTOCOL_MAX_WATCH_STREAMS", default_value_t = 10_000)]
     pub max_watch_streams: usize,
 
-    /// Open WatchDepthLimits streams per API key; past it RESOURCE_EXHAUSTED.
+    /// Open watch streams per API key (every kind together); past it RESOURCE_EXHAUSTED / 429.
     #[arg(
         long,
         env = "PROTOCOL_MAX_WATCH_STREAMS_PER_KEY",

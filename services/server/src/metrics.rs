@@ -31,7 +31,7 @@ pub struct Metrics {
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
-/// Open `WatchDepthLimits` streams (see [`WatchStreamGuard`]).
+/// Open watch streams of every kind (see [`WatchStreamGuard`]).
 static WATCH_STREAMS: AtomicI64 = AtomicI64::new(0);
 
 /// Creates the instruments on `meter` (once; later calls do nothing).
@@ -39,7 +39,9 @@ pub fn install(meter: &Meter) {
     let _ = METRICS.get_or_init(|| {
         meter
             .i64_observable_up_down_counter("protocol.watch.streams")
-            .with_description("Open WatchDepthLimits streams")
+            .with_description(
+                "Open watch streams (WatchDepthLimits, WatchRuleSets, REST rule-set events)",
+            )
             .with_unit("{stream}")
             .with_callback(|o| o.observe(WATCH_STREAMS.load(Ordering::Relaxed), &[]))
             .build();
@@ -163,7 +165,7 @@ pub fn observe(state: &AppState) {
         .build();
 }
 
-/// Counts one open `WatchDepthLimits` stream for as long as it lives.
+/// Counts one open watch stream for as long as it lives (held by its budget permit).
 #[derive(Debug)]
 pub struct WatchStreamGuard(());
 

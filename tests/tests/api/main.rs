@@ -11,6 +11,7 @@ mod deploy;
 mod edges;
 mod grpc;
 mod lifecycle;
+mod notices;
 mod openapi;
 mod rest;
 mod scenarios;

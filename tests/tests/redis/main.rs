@@ -8,6 +8,8 @@
 //!   the fail-closed stale policy.
 //! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
 //!   an ACL user, and a Sentinel failover during a stream of activations.
+//! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
+//!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -19,6 +21,7 @@ mod admin;
 mod common;
 mod faults;
 mod managed;
+mod notices;
 mod propagation;
 mod refusal;
 mod request_path;

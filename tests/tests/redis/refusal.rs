@@ -125,7 +125,7 @@ async fn a_replica_that_never_loaded_from_redis_neither_serves_nor_reseeds_it() 
 }
 
 /// Overwrites the stored payload of `id@version` so that it no longer matches its digest.
-fn corrupt(redis: &protocol_tests::redis_server::RedisServer, id: &str, version: &str) {
+pub(crate) fn corrupt(redis: &protocol_tests::redis_server::RedisServer, id: &str, version: &str) {
     let key = format!("{PREFIX}:doc:{id}:{version}");
     let good = redis.cli(&["GET", &key]).expect("get");
     assert!(good.len() > 100, "payload stored: {good}");

@@ -9,6 +9,7 @@ use protocol_engine::{FieldViolation, LoadError, RequestError};
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
 use crate::context::Stale;
+use crate::edge::streams::WatchExhausted;
 use crate::store::StoreError;
 
 /// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of
@@ -58,6 +59,9 @@ pub enum AppError {
     /// nothing is loaded yet. Fail-closed, never another rule set in its place.
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
+    /// A watch stream past its budget (per key or in total): retry later, or close one.
+    #[error(transparent)]
+    WatchExhausted(#[from] WatchExhausted),
     /// The request does not make sense: every field at fault is named.
     #[error("{} field(s) are invalid", .0.violations.len())]
     Invalid(#[from] RequestError),
@@ -97,6 +101,7 @@ impl AppError {
             AppError::Stale(_) => "STALE_RULESET",
             AppError::Unavailable(Unavailable::Refused { .. }) => "RULESET_REFUSED",
             AppError::Unavailable(Unavailable::NotLoaded) => "RULESETS_NOT_LOADED",
+            AppError::WatchExhausted(_) => "WATCH_STREAMS_EXHAUSTED",
             AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::NoStore => "REDIS_NOT_CONFIGURED",

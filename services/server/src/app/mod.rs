@@ -11,6 +11,10 @@
 //!    rule-set id and version (never facts);
 //! 6. turns every failure into one [`AppError`], which each protocol maps once.
 //!
+//! Watch streams open here too ([`watch`]: the change subscription, heartbeats and the watch
+//! budgets of every kind of watch), and so do rule-set notices ([`notices`]: which rule set
+//! answers for the caller's clinic, through the same tenant rule as every question).
+//!
 //! Rule-set administration ([`admin`]) lives here too, with the tenant rule: an `admin` key
 //! manages only the rule set whose id is its clinic; the base, other clinics and new ids need
 //! the `platform` scope. The adapters (`http`, `grpc`) only parse and render, so a new endpoint
@@ -19,7 +23,9 @@
 pub mod admin;
 mod calendar;
 mod error;
+pub mod notices;
 mod questions;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -39,6 +45,9 @@ use crate::context::Context;
 #[derive(Clone)]
 pub struct App {
     ctx: Context,
+    /// The rule-set notice of each clinic for the current generation, made once and shared by
+    /// every stream that sends it.
+    notices: Arc<watch::Board<notices::Shared>>,
 }
 
 impl FromRef<App> for Context {
@@ -49,7 +58,10 @@ impl FromRef<App> for Context {
 
 impl App {
     pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            notices: Arc::default(),
+        }
     }
 
     /// The shared state behind the door (health, streams' change notifications).

@@ -79,14 +79,6 @@ pub fn grpc_exhausted(
     )
 }
 
-/// The same as a `tonic::Status`, for a method to return.
-pub fn exhausted_status(message: String, reason: &str, retry_after_secs: u64) -> tonic::Status {
-    let mut details = ErrorDetails::new();
-    details.set_error_info(reason, DOMAIN, HashMap::<String, String>::new());
-    details.set_retry_info(Some(Duration::from_secs(retry_after_secs)));
-    tonic::Status::with_error_details(Code::ResourceExhausted, message, details)
-}
-
 /// UNAVAILABLE with RetryInfo: the server sheds load.
 pub fn grpc_overloaded(
     in_flight: usize,

@@ -1,6 +1,9 @@
-//! Budgets for long-lived calls: `WatchDepthLimits` streams per API key and in total, and gRPC
-//! health and reflection (which need no key) together. Each open call holds an RAII permit that is
-//! released when the stream ends, however it ends (finished, cancelled, connection lost).
+//! Budgets for long-lived calls: watch streams (gRPC `WatchDepthLimits` and `WatchRuleSets`, REST
+//! `GET /v1/rulesets:watch`, one budget for all of them) per API key and in total, and gRPC health
+//! and reflection (which need no key) together. Each open call holds an RAII permit that is
+//! released when the stream ends, however it ends (finished, cancelled, connection lost); a watch
+//! permit also counts the stream in the `protocol.watch.streams` metric, so every kind of watch is
+//! counted in the one place every kind of watch goes through.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,19 +28,25 @@ impl std::fmt::Display for WatchExhausted {
         match self {
             Self::PerKey { limit } => write!(
                 f,
-                "this API key has {limit} WatchDepthLimits streams open, the most allowed per \
-                 key: close one before opening another"
+                "this API key has {limit} watch streams open (WatchDepthLimits, WatchRuleSets \
+                 and rule-set events together), the most allowed per key: close one before \
+                 opening another"
             ),
             Self::Total { limit } => write!(
                 f,
-                "the server has {limit} WatchDepthLimits streams open, the most it allows: retry \
-                 later or on another replica"
+                "the server has {limit} watch streams open, the most it allows: retry later or \
+                 on another replica"
             ),
         }
     }
 }
 
-/// The `WatchDepthLimits` budgets (`PROTOCOL_MAX_WATCH_STREAMS`, `..._PER_KEY`).
+impl std::error::Error for WatchExhausted {}
+
+/// Seconds a client refused a watch stream is asked to wait (`Retry-After`, `RetryInfo`).
+pub const WATCH_RETRY_AFTER_SECS: u64 = 10;
+
+/// The watch-stream budgets (`PROTOCOL_MAX_WATCH_STREAMS`, `..._PER_KEY`).
 #[derive(Debug)]
 pub struct WatchLimits {
     total: Arc<Semaphore>,
@@ -85,6 +94,7 @@ impl WatchLimits {
             limits: self.clone(),
             key: key.map(str::to_owned),
             _total: total,
+            _counted: crate::metrics::WatchStreamGuard::new(),
         })
     }
 
@@ -95,12 +105,13 @@ impl WatchLimits {
     }
 }
 
-/// One open `WatchDepthLimits` stream; dropping it releases its place.
+/// One open watch stream; dropping it releases its place (and its count in the metric).
 #[derive(Debug)]
 pub struct WatchPermit {
     limits: Arc<WatchLimits>,
     key: Option<String>,
     _total: OwnedSemaphorePermit,
+    _counted: crate::metrics::WatchStreamGuard,
 }
 
 impl Drop for WatchPermit {

@@ -7,6 +7,7 @@ mod coalesce;
 pub mod codec;
 pub mod convert;
 mod duplicate_facts;
+mod notices;
 mod service;
 mod status;
 mod watch;

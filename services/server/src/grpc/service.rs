@@ -8,7 +8,7 @@ use protocol_engine::{FieldViolation, RequestError};
 use tonic::{Request, Response, Status};
 
 use super::pb::treatment_protocol_service_server::TreatmentProtocolService;
-use super::{convert, pb, watch};
+use super::{convert, notices, pb, watch};
 use crate::app::{
     App, AppError, Batch, Calendar, CatalogueQuestion, FactsQuestion, TreatmentQuestion,
     TreatmentsQuestion,
@@ -20,11 +20,16 @@ use crate::context::prefixed;
 #[derive(Clone)]
 pub struct ProtocolService {
     app: App,
+    /// Depth limits shared by the `WatchDepthLimits` streams of one clinic and request.
+    depth_board: Arc<watch::DepthBoard>,
 }
 
 impl ProtocolService {
     pub fn new(app: App) -> Self {
-        Self { app }
+        Self {
+            app,
+            depth_board: Arc::default(),
+        }
     }
 
     /// The caller of a request: its `authorization` metadata, authenticated at the door.
@@ -124,8 +129,26 @@ impl TreatmentProtocolService for ProtocolService {
         let caller = self.caller(&request, Scope::Devices)?;
         let (inner, resume) = convert::watch_depth_limits_request(request.into_inner());
         let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
-        let stream = watch::depth_limits(self.app.clone(), caller, req, resume)?;
+        let stream = watch::depth_limits(
+            self.app.clone(),
+            caller,
+            req,
+            resume,
+            self.depth_board.clone(),
+        )?;
         Ok(Response::new(stream))
+    }
+
+    type WatchRuleSetsStream = notices::NoticeStream;
+
+    async fn watch_rule_sets(
+        &self,
+        request: Request<pb::WatchRuleSetsRequest>,
+    ) -> Result<Response<Self::WatchRuleSetsStream>, Status> {
+        let caller = self.caller(&request, crate::app::notices::NOTICE_SCOPE)?;
+        let since = request.into_inner().since_revision;
+        let events = self.app.watch_rulesets(caller, since.as_deref())?;
+        Ok(Response::new(notices::stream(events)))
     }
 
     async fn build_plan(

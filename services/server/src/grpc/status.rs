@@ -42,6 +42,13 @@ impl From<AppError> for Status {
                 metadata.push(("current".into(), current.unwrap_or_default()));
                 (Code::Aborted, clip(&message), ErrorDetails::new())
             }
+            AppError::WatchExhausted(ref w) => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(std::time::Duration::from_secs(
+                    crate::edge::streams::WATCH_RETRY_AFTER_SECS,
+                )));
+                (Code::ResourceExhausted, clip(&w.to_string()), details)
+            }
             AppError::Store(
                 ref err @ (StoreError::Retired {
                     ref id,

@@ -3,31 +3,31 @@
 //! request differ (a new rule-set version that leaves them unchanged sends nothing: heartbeats
 //! carry the current version); a heartbeat on idle streams; a clean end (OK) on server shutdown.
 //!
-//! A latest-value design, with no task and no queue per stream: the response stream itself waits
-//! on the `generation` watch channel and computes the limits from the catalog served *when it is
-//! polled*. tonic polls it only when the client's HTTP/2 window has room, so a slow or stalled
-//! client holds at most one encoded message, never delays another stream (each is polled on its
-//! own), and on reading again gets the latest limits rather than every intermediate version.
-//! Dropping the stream (the client went away) frees everything.
+//! The subscription, heartbeats, shutdown and budgets are the door's ([`crate::app::watch`],
+//! shared with `WatchRuleSets`): a latest-value design with no task and no queue per stream, the
+//! limits computed from the catalog served when tonic polls the stream (only when the client's
+//! HTTP/2 window has room), so a slow client holds at most one message.
 //!
 //! Resuming: `resume_etag` is the `etag` of the last message a client saw; when the limits'
 //! etag is unchanged the stream starts with a heartbeat rather than a duplicate of the limits.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::Stream;
 use protocol_engine::DepthLimitsRequest;
-use tokio::sync::watch;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tonic::Status;
 
 use super::{convert, pb};
 use crate::app::App;
+use crate::app::watch::{Board, Subscription, Wake};
 use crate::auth::Caller;
-use crate::edge::refusal::exhausted_status;
-use crate::edge::streams::WatchPermit;
+
+/// The limits of each clinic and request for the current rule-set generation, computed once
+/// (through the door) and shared by every stream asking the same: devices of one model at one
+/// clinic ask the same question, and on an activation one answer serves them all. (So a
+/// recomputation shared by many streams counts once in the decisions metric.)
+pub type DepthBoard = Board<pb::GetDepthLimitsResponse>;
 
 type Item = Result<pb::WatchDepthLimitsResponse, Status>;
 
@@ -66,24 +66,30 @@ fn heartbeat(last: &pb::GetDepthLimitsResponse) -> Item {
     })
 }
 
-/// Everything one stream holds between polls: a few hundred bytes, whatever the client does.
+/// Everything one stream holds between polls.
 struct Watch {
     app: App,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
-    generation: watch::Receiver<u64>,
-    shutdown: watch::Receiver<bool>,
-    ticker: Interval,
+    board: Arc<DepthBoard>,
+    /// This stream's key on the board: its clinic and request.
+    key: String,
+    sub: Subscription,
     /// The limits last sent (with the rule set and etag now served, when those changed alone).
-    last: pb::GetDepthLimitsResponse,
+    last: Arc<pb::GetDepthLimitsResponse>,
     /// Sent on the next poll: the opening message.
     pending: Option<Item>,
     done: bool,
-    /// This stream's place in the per-key and total budgets, released when the stream is dropped.
-    _permit: WatchPermit,
 }
 
 impl Watch {
+    /// The limits now, shared with every stream of the same clinic and request.
+    fn now(&self) -> Result<Arc<pb::GetDepthLimitsResponse>, Status> {
+        self.board.get(self.sub.generation(), &self.key, || {
+            current(&self.app, &self.caller, &self.req)
+        })
+    }
+
     async fn next(&mut self) -> Option<Item> {
         if self.done {
             return None;
@@ -92,74 +98,61 @@ impl Watch {
             return Some(item);
         }
         loop {
-            if *self.shutdown.borrow() {
-                return None;
-            }
-            tokio::select! {
-                _ = self.shutdown.changed() => return None,
-                changed = self.generation.changed() => {
-                    if changed.is_err() {
-                        return None;
+            match self.sub.wake().await {
+                Wake::End => return None,
+                Wake::Heartbeat => return Some(heartbeat(&self.last)),
+                Wake::Changed => match self.now() {
+                    Ok(now) if !same_limits(&now, &self.last) => {
+                        self.last = now;
+                        self.sub.sent();
+                        return Some(limits((*self.last).clone()));
                     }
-                    match current(&self.app, &self.caller, &self.req) {
-                        Ok(now) if !same_limits(&now, &self.last) => {
-                            self.last = now.clone();
-                            self.ticker.reset();
-                            return Some(limits(now));
-                        }
-                        Ok(now) => {
-                            self.last.ruleset = now.ruleset;
-                            self.last.etag = now.etag;
-                        }
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(e));
-                        }
+                    // The same limits: the heartbeats name the rule set and etag now in force.
+                    Ok(now) => self.last = now,
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
                     }
-                }
-                _ = self.ticker.tick() => return Some(heartbeat(&self.last)),
+                },
             }
         }
     }
 }
 
-/// Starts a stream. An invalid request fails the call itself (INVALID_ARGUMENT), not the stream.
+/// Starts a stream. An invalid request fails the call itself (INVALID_ARGUMENT), not the stream;
+/// past the watch budgets RESOURCE_EXHAUSTED (`WATCH_STREAMS_EXHAUSTED`, with `RetryInfo`).
 pub fn depth_limits(
     app: App,
     caller: Arc<Caller>,
     req: DepthLimitsRequest,
     resume_etag: Option<String>,
+    board: Arc<DepthBoard>,
 ) -> Result<WatchStream, Status> {
-    let ctx = app.context();
     // Subscribe first, then read: a swap in between is seen as a change, never missed.
-    let mut generation = ctx.state.generation.subscribe();
-    generation.borrow_and_update();
-    let first = current(&app, &caller, &req)?;
-    let permit = ctx
-        .state
-        .watch_limits
-        .acquire(caller.key_id.as_deref())
-        .map_err(|e| exhausted_status(e.to_string(), "WATCH_STREAMS_EXHAUSTED", 10))?;
-    let heartbeat_every = ctx.heartbeat.max(Duration::from_millis(10));
-    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let pending = if resume_etag.as_deref() == Some(first.etag.as_str()) {
-        heartbeat(&first)
-    } else {
-        limits(first.clone())
-    };
-    let state = Watch {
-        shutdown: ctx.shutdown.clone(),
+    let sub = app.subscribe(&caller)?;
+    let key = format!(
+        "{}\n{}",
+        caller.tenant.as_deref().unwrap_or_default(),
+        serde_json::to_string(&req).unwrap_or_default()
+    );
+    let mut state = Watch {
         app,
         caller,
         req,
-        generation,
-        ticker,
-        last: first,
-        pending: Some(pending),
+        board,
+        key,
+        sub,
+        last: Arc::new(pb::GetDepthLimitsResponse::default()),
+        pending: None,
         done: false,
-        _permit: permit,
     };
+    let first = state.now()?;
+    state.pending = Some(if resume_etag.as_deref() == Some(first.etag.as_str()) {
+        heartbeat(&first)
+    } else {
+        limits((*first).clone())
+    });
+    state.last = first;
     Ok(Box::pin(futures::stream::unfold(
         state,
         |mut w| async move { w.next().await.map(|item| (item, w)) },
@@ -268,8 +261,14 @@ contraindications:
             store: None,
         };
         let app = App::new(ctx);
-        let mut stream = depth_limits(app.clone(), Arc::new(Caller::open()), request(), None)
-            .expect("stream starts");
+        let mut stream = depth_limits(
+            app.clone(),
+            Arc::new(Caller::open()),
+            request(),
+            None,
+            Arc::default(),
+        )
+        .expect("stream starts");
         assert_eq!(cheeks(stream.next().await), (1.5, "1".into()));
 
         // A new version with the same limits: nothing is sent.
@@ -297,6 +296,7 @@ contraindications:
             Arc::new(Caller::open()),
             request(),
             Some(etag.clone()),
+            Arc::default(),
         )
         .expect("stream starts");
         match resumed.next().await {
@@ -310,6 +310,7 @@ contraindications:
             Arc::new(Caller::open()),
             request(),
             Some("\"old\"".into()),
+            Arc::default(),
         )
         .expect("stream starts");
         assert_eq!(cheeks(outdated.next().await), (1.0, "3".into()));

@@ -11,6 +11,7 @@ pub mod depth;
 pub mod eligibility;
 pub mod extract;
 pub mod health;
+pub mod notices;
 pub mod plans;
 pub mod problem;
 pub mod rulesets;
@@ -66,6 +67,7 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
+            HeaderName::from_static("last-event-id"),
             REQUEST_ID,
             HeaderName::from_static("idempotency-key"),
         ])
@@ -98,6 +100,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/treatments/{code}", get(get_treatment))
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalogue::get_catalogue))
+        .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",
             get(list_rulesets)

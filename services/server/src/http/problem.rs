@@ -25,7 +25,8 @@ pub struct Problem {
     /// `reason`, the stable reason gRPC puts in `ErrorInfo`; rule-set problems carry `id`,
     /// `version` and `current`): `urn:treatment-protocol:problem:<kind>` with kinds
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
-    /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `internal`; and
+    /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `too-many-streams`
+    /// (a watch past its budget, with `Retry-After`), `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
     /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
     /// `precondition-required`, `idempotency-key-reused` (rule-set admin).
@@ -245,6 +246,12 @@ impl From<AppError> for Problem {
             )
             .with("id", id.clone()),
             AppError::Stale(s) => Self::from(s),
+            AppError::WatchExhausted(ref w) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                "Too many watch streams",
+                Some(w.to_string()),
+            ),
             AppError::Unavailable(u) => Self::from(u),
             AppError::Invalid(r) => Self::from(r),
             AppError::Contradiction { field, message } => Self::field(field, message),
@@ -378,6 +385,12 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.kind.ends_with(":too-many-streams") {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::edge::streams::WATCH_RETRY_AFTER_SECS),
+            );
         }
         res
     }

@@ -1,5 +1,5 @@
-//! The gRPC request layer: one server span per call, its metrics and log line, and the
-//! open-stream count of `WatchDepthLimits`.
+//! The gRPC request layer: one server span per call, its metrics and log line. (Open watch
+//! streams are counted by their budget permit, [`crate::edge::streams::WatchPermit`].)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use axum::http::{self};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::metrics::{self, WatchStreamGuard};
+use crate::metrics;
 
 use super::REQUEST_TARGET;
 use super::trace_context::{continue_trace, request_id};
@@ -32,8 +32,6 @@ impl<S> tower::Layer<S> for GrpcLayer {
 pub struct GrpcService<S> {
     inner: S,
 }
-
-const WATCH_PATH: &str = "/treatment.protocol.v1.TreatmentProtocolService/WatchDepthLimits";
 
 /// `(service, method)` of a gRPC path, for this server's own, health and reflection services;
 /// `("unknown", "unknown")` for anything else (so metric attributes stay few).
@@ -98,7 +96,7 @@ where
     S::Error: Send + 'static,
     ResBody: Send + 'static,
 {
-    type Response = http::Response<CountedBody<ResBody>>;
+    type Response = http::Response<ResBody>;
     type Error = S::Error;
     type Future = BoxFuture<Result<Self::Response, S::Error>>;
 
@@ -110,7 +108,6 @@ where
         let start = Instant::now();
         let path = req.uri().path();
         let (service, method) = rpc_names(path);
-        let watch = path == WATCH_PATH;
         // Shares the path's bytes: no copy, for the log line and the metric after the call.
         let uri = req.uri().clone();
         let span = tracing::info_span!(
@@ -147,41 +144,8 @@ where
                 };
                 m.request("grpc", route, "POST", code, elapsed.as_secs_f64());
             }
-            result.map(|response| {
-                let guard = (watch && code == 0).then(WatchStreamGuard::new);
-                response.map(|inner| CountedBody { inner, guard })
-            })
+            result
         })
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that holds a [`WatchStreamGuard`] while a `WatchDepthLimits` stream is
-    /// open (the stream lives exactly as long as its body).
-    pub struct CountedBody<B> {
-        #[pin]
-        inner: B,
-        guard: Option<WatchStreamGuard>,
-    }
-}
-
-impl<B: http_body::Body> http_body::Body for CountedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 
