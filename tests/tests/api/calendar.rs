@@ -177,6 +177,7 @@ async fn a_bad_slot_is_reported_alone_on_both_protocols() {
         let grpc_fields: Vec<String> = match &grpc[i].result {
             Some(pb::calendar_slot_result::Result::Problem(p)) => {
                 assert!(!p.detail.is_empty(), "{p:?}");
+                assert_eq!(p.reason, "INVALID_REQUEST");
                 p.field_violations.iter().map(|v| v.field.clone()).collect()
             }
             Some(pb::calendar_slot_result::Result::Eligibility(e)) => {
@@ -198,6 +199,7 @@ async fn a_bad_slot_is_reported_alone_on_both_protocols() {
             assert!(rest[i]["problem"].is_null() && rest[i]["eligibility"].is_object());
         } else {
             assert_eq!(rest[i]["problem"]["status"], 400);
+            assert_eq!(rest[i]["problem"]["reason"], "INVALID_REQUEST");
             assert!(rest[i]["eligibility"].is_null());
         }
     }

@@ -71,6 +71,14 @@ pub enum SlotResult {
     Refused(Vec<FieldViolation>),
 }
 
+impl SlotResult {
+    /// A refused slot as the error the same fault is in a single check (`INVALID_REQUEST`), so
+    /// each protocol renders it the way it renders that error.
+    pub fn refusal(violations: Vec<FieldViolation>) -> AppError {
+        RequestError { violations }.into()
+    }
+}
+
 /// Whether a violation is about what every slot shares (the client), not the slot itself.
 fn about_client(v: &FieldViolation) -> bool {
     ["facts", "history"].iter().any(|f| {

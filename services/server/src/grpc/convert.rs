@@ -217,6 +217,7 @@ pub fn calendar_results(results: Vec<SlotResult>) -> pb::CheckEligibilityCalenda
                     }
                     SlotResult::Refused(violations) => Slot::Problem(pb::CalendarSlotProblem {
                         detail: violations_summary(&violations),
+                        reason: SlotResult::refusal(Vec::new()).reason().to_owned(),
                         field_violations: violations
                             .into_iter()
                             .map(|v| pb::FieldViolation {

@@ -156,7 +156,7 @@ pub async fn check_eligibility_calendar(
                 },
                 SlotResult::Refused(violations) => CalendarSlotResult {
                     eligibility: None,
-                    problem: Some(Problem::invalid(violations)),
+                    problem: Some(Problem::from(SlotResult::refusal(violations))),
                 },
             })
             .collect(),
