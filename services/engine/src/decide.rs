@@ -244,9 +244,14 @@ pub(crate) fn check_role_device(
     if let Some(r) = role
         && !def.roles.contains(&r)
     {
+        let roles: Vec<&str> = def.roles.iter().map(|r| rs.roles.name(*r)).collect();
         errors.push(
             "role",
-            format!("role '{}' does not perform '{tname}'", rs.roles.name(r)),
+            format!(
+                "role '{}' does not perform '{tname}' ({})",
+                rs.roles.name(r),
+                suggest::allowed(&roles)
+            ),
         );
     }
     if let Some(d) = device
@@ -255,11 +260,19 @@ pub(crate) fn check_role_device(
             .get(usize::from(d))
             .is_some_and(|dev| dev.treatments.contains(&t))
     {
+        let devices: Vec<&str> = rs
+            .device_defs
+            .iter()
+            .enumerate()
+            .filter(|(_, dev)| dev.treatments.contains(&t))
+            .filter_map(|(i, _)| Ix::try_from(i).ok().map(|i| rs.devices.name(i)))
+            .collect();
         errors.push(
             "device",
             format!(
-                "device '{}' is not a device for '{tname}'",
-                rs.devices.name(d)
+                "device '{}' is not a device for '{tname}' ({})",
+                rs.devices.name(d),
+                suggest::allowed(&devices)
             ),
         );
     }
@@ -289,11 +302,19 @@ pub(crate) fn check_zones(
             continue;
         }
         if def.needle && def.zones.get(usize::from(zix)).is_none_or(Option::is_none) {
+            let reachable: Vec<&str> = def
+                .zones
+                .iter()
+                .enumerate()
+                .filter(|(_, cap)| cap.is_some())
+                .filter_map(|(i, _)| Ix::try_from(i).ok().map(|i| rs.zones.name(i)))
+                .collect();
             errors.push(
                 field,
                 format!(
-                    "zone '{z}' is not treated with '{}': no depth cap is set for it",
-                    rs.treatments.name(t)
+                    "zone '{z}' is not treated with '{}': no depth cap is set for it ({})",
+                    rs.treatments.name(t),
+                    suggest::allowed(&reachable)
                 ),
             );
             continue;

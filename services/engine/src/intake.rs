@@ -38,9 +38,12 @@ pub(crate) fn parse_facts(rs: &Compiled, facts: &Facts, errors: &mut Violations)
             (FactKind::Integer { .. }, _) => Err("expected a whole number".to_owned()),
             (FactKind::Enum { values }, Value::String(s)) => match values.iter().position(|v| **v == **s) {
                 Some(i) => u8::try_from(i).map(FactVal::Enum).map_err(|_| "too many values".to_owned()),
-                None => Err(format!("'{s}' is not one of {}", values.join(", "))),
+                None => Err(match suggest::closest(s, values.iter().map(|v| &**v)) {
+                    Some(near) => format!("'{}' is not an answer to this question (did you mean '{near}'?)", s.chars().take(64).collect::<String>()),
+                    None => format!("'{}' is not an answer to this question ({})", s.chars().take(64).collect::<String>(), suggest::allowed(values)),
+                }),
             },
-            (FactKind::Enum { values }, _) => Err(format!("expected one of {}", values.join(", "))),
+            (FactKind::Enum { values }, _) => Err(format!("expected a string: {}", suggest::allowed(values))),
             (FactKind::Date { .. }, Value::String(s)) => crate::wire::parse_strict_date(s)
                 .and_then(|d| within_horizon(rs, d).map(|()| FactVal::Date(d))),
             (FactKind::Date { .. }, _) => Err("expected a date (YYYY-MM-DD) or null for never".to_owned()),

@@ -35,8 +35,35 @@ pub fn parse_strict_date(text: &str) -> Result<Date, String> {
             quoted(text)
         ));
     }
-    text.parse::<Date>()
-        .map_err(|e| format!("{} is not a valid date: {e}", quoted(text)))
+    // Shaped as YYYY-MM-DD, so every part is ASCII digits: the numbers parse.
+    let part = |r: std::ops::Range<usize>| text.get(r).and_then(|p| p.parse::<i16>().ok());
+    let (Some(year), Some(month), Some(day)) = (part(0..4), part(5..7), part(8..10)) else {
+        return Err(format!(
+            "{} is not a date in the form YYYY-MM-DD",
+            quoted(text)
+        ));
+    };
+    let (Ok(month), Ok(day)) = (i8::try_from(month), i8::try_from(day)) else {
+        return Err(format!(
+            "{} is not a date in the form YYYY-MM-DD",
+            quoted(text)
+        ));
+    };
+    if !(1..=12).contains(&month) {
+        return Err(format!(
+            "{} is not a real calendar date: the month must be 01 to 12 (YYYY-MM-DD)",
+            quoted(text)
+        ));
+    }
+    Date::new(year, month, day).map_err(|_| {
+        let days = Date::new(year, month, 1)
+            .map(|first| first.days_in_month())
+            .unwrap_or(31);
+        format!(
+            "{} is not a real calendar date: {year:04}-{month:02} has days 01 to {days} (YYYY-MM-DD)",
+            quoted(text)
+        )
+    })
 }
 
 /// User input in quotes, clipped: messages echo what was sent, not a whole body.
@@ -189,10 +216,37 @@ mod tests {
             let e = parse_strict_date(bad).expect_err(bad);
             assert!(e.contains("YYYY-MM-DD"), "{bad}: {e}");
         }
-        for impossible in ["2026-02-30", "2026-13-01", "2026-00-10", "2026-04-31"] {
+        for impossible in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+            "2026-01-00",
+        ] {
             let e = parse_strict_date(impossible).expect_err(impossible);
-            assert!(e.contains("is not a valid date"), "{impossible}: {e}");
+            assert!(
+                e.contains("is not a real calendar date"),
+                "{impossible}: {e}"
+            );
+            assert!(e.contains("YYYY-MM-DD"), "{impossible}: {e}");
+            // Never the parser's own wording.
+            assert!(
+                !e.contains("parse") && !e.contains("integer"),
+                "{impossible}: {e}"
+            );
         }
+        assert_eq!(
+            parse_strict_date("2026-13-01").expect_err("month 13"),
+            "'2026-13-01' is not a real calendar date: the month must be 01 to 12 (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            parse_strict_date("2026-02-30").expect_err("30 February"),
+            "'2026-02-30' is not a real calendar date: 2026-02 has days 01 to 28 (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            parse_strict_date("2028-02-29"),
+            Ok(jiff::civil::date(2028, 2, 29))
+        );
         let long = "9".repeat(500);
         assert!(parse_strict_date(&long).expect_err("long").len() < 100);
     }

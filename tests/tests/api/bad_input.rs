@@ -461,3 +461,87 @@ async fn repeated_treatments_are_refused_with_a_bounded_error() {
     assert_eq!(fields.len(), 50);
     assert_eq!(fields[0], "treatments[1]");
 }
+
+/// Issue 13 item 6: a batch names every check at fault (each read on its own), an impossible
+/// date says what is expected instead of the date parser's wording, and an unknown id names the
+/// allowed values or the nearest one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_say_what_is_expected_and_name_every_bad_check() {
+    let server = Server::start().expect("server starts");
+    let check = |date: &str| json!({"treatment": "microneedling", "date": date, "facts": {}, "history": []});
+    let mut bad_history = check("2026-12-01");
+    bad_history["history"] = json!([{"procedure": "ipl", "date": "2026-02-30"}]);
+    let batch = json!({"checks": [
+        check("2026-13-01"),
+        check("2026-12-01"),
+        bad_history,
+        check("2026-12-01T10:00:00Z"),
+    ]});
+    let (status, _, body) = post_json(&server, "/v1/eligibility:batch", &batch.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        problem_fields(&body),
+        [
+            "checks[0].date",
+            "checks[2].history[0].date",
+            "checks[3].date"
+        ],
+        "{body}"
+    );
+    let messages: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    for m in &messages {
+        assert!(m.contains("YYYY-MM-DD"), "{m}");
+        assert!(
+            !m.contains("parse") && !m.contains("jiff"),
+            "parser wording leaks: {m}"
+        );
+    }
+    assert!(
+        messages[0].contains("month must be 01 to 12"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("has days 01 to 28"), "{}", messages[1]);
+
+    // Unknown ids: the allowed values when none is close, the nearest one when one is.
+    for (path, body, field, expected) in [
+        (
+            "/v1/depth-limits",
+            json!({"treatment": "microneedling", "device": "dermapen_4", "role": "doctor"}),
+            "role",
+            "expected one of: ",
+        ),
+        (
+            "/v1/eligibility",
+            json!({"treatment": "microneedlng", "date": "2026-12-01", "history": []}),
+            "treatment",
+            "did you mean 'microneedling'?",
+        ),
+        (
+            "/v1/eligibility",
+            json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": {"rosacea": "sometimes"}}),
+            "facts.rosacea",
+            "expected one of: none",
+        ),
+        (
+            "/v1/eligibility",
+            json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "device": "skinpen_precision", "role": "self"}),
+            "role",
+            "expected one of: ",
+        ),
+    ] {
+        let (status, _, answer) = post_json(&server, path, &body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let error = answer["errors"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["field"] == field))
+            .unwrap_or_else(|| panic!("{field} not named: {answer}"));
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{field}: {message}");
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use protocol_tests::Server;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -150,5 +150,172 @@ async fn openapi_document_is_valid_and_complete() {
                 "{method} {path}: {status} {body}"
             );
         }
+    }
+}
+
+/// Issue 13 items 1 and 5: `facts` is typed from the rule set that answers the caller (the key's
+/// clinic; the base without a key), an unknown key is refused, and `/openapi.json`, `/v1/facts`
+/// and `/v1/treatments*` carry a strong `ETag` that `If-None-Match` turns into `304`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_types_facts_per_clinic_and_catalogue_answers_revalidate() {
+    let server = Server::start_with_keys().expect("server starts");
+    let http = http();
+    let get = |path: &str, key: Option<&str>, etag: Option<&str>| {
+        let mut req = http.get(server.url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(etag) = etag {
+            req = req.header("if-none-match", etag);
+        }
+        req.send()
+    };
+
+    let base = get("/openapi.json", None, None).await.expect("base doc");
+    assert_eq!(base.status(), StatusCode::OK);
+    let base: Value = base.json().await.expect("json");
+    let aurora = get("/openapi.json", Some(protocol_tests::KEY_AURORA), None)
+        .await
+        .expect("aurora doc");
+    let aurora: Value = aurora.json().await.expect("json");
+    assert_eq!(base["info"]["x-ruleset"]["id"], "base");
+    assert_eq!(aurora["info"]["x-ruleset"]["id"], "clinic-aurora");
+    // A key with one scope still gets its clinic's contract.
+    let narrow: Value = get(
+        "/openapi.json",
+        Some(protocol_tests::KEY_ELIGIBILITY_ONLY),
+        None,
+    )
+    .await
+    .expect("doc")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(narrow["info"]["x-ruleset"]["id"], "clinic-aurora");
+    let unknown = get("/openapi.json", Some("not-a-key"), None)
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+
+    // Every fact of GET /v1/facts is a typed property of Facts, and every request's `facts`
+    // points at it.
+    let facts: Value = get("/v1/facts", Some(protocol_tests::KEY_AURORA), None)
+        .await
+        .expect("facts")
+        .json()
+        .await
+        .expect("json");
+    let schema = &aurora["components"]["schemas"]["Facts"];
+    assert_eq!(schema["additionalProperties"], false);
+    for f in facts["facts"].as_array().expect("facts") {
+        let id = f["id"].as_str().expect("id");
+        let p = &schema["properties"][id];
+        assert_eq!(
+            p["description"]
+                .as_str()
+                .map(|d| d.starts_with(f["question"].as_str().unwrap_or("?"))),
+            Some(true),
+            "{id}: {p}"
+        );
+        let expected_type = match f["type"].as_str() {
+            Some("bool") => json!("boolean"),
+            Some("integer") => json!("integer"),
+            Some("enum") => json!("string"),
+            Some("date") if f.get("null_means").is_some() => json!(["string", "null"]),
+            Some("date") => json!("string"),
+            other => panic!("{id}: type {other:?}"),
+        };
+        assert_eq!(p["type"], expected_type, "{id}");
+        if f["type"] == "enum" {
+            assert_eq!(p["enum"], f["values"], "{id}");
+        }
+        if f["type"] == "integer" {
+            assert_eq!(
+                (&p["minimum"], &p["maximum"]),
+                (&f["min"], &f["max"]),
+                "{id}"
+            );
+        }
+    }
+    let schemas = aurora["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    for request in [
+        "EligibilityRequest",
+        "ContraindicationRequest",
+        "PlanRequest",
+    ] {
+        assert_eq!(
+            schemas[request]["properties"]["facts"]["$ref"], "#/components/schemas/Facts",
+            "{request}"
+        );
+    }
+    assert_eq!(
+        schemas["DepthLimitsRequest"]["properties"]["facts"]["oneOf"][0]["$ref"],
+        "#/components/schemas/Facts"
+    );
+    // Item 2 details: decision_id is a UUID, the depth-limits GET declares If-None-Match, and
+    // every /v1 operation declares a 4xx (Redocly's operation-4xx-response is off for the probes).
+    let decision_id = aurora
+        .pointer("/components/schemas/EligibilityResponse")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(decision_id.contains(r#""format":"uuid""#), "{decision_id}");
+    let params = aurora["paths"]["/v1/depth-limits"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "If-None-Match" && p["in"] == "header")
+    );
+    for (path, item) in aurora["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for (method, op) in item.as_object().expect("item") {
+            let codes = op["responses"].as_object().expect("responses");
+            assert!(
+                codes.keys().any(|c| c.starts_with('4')),
+                "{method} {path} declares no 4xx"
+            );
+        }
+    }
+
+    // Conditional GETs: ETag, Cache-Control, and 304 on a match.
+    for path in [
+        "/openapi.json",
+        "/v1/facts",
+        "/v1/treatments",
+        "/v1/treatments/microneedling",
+    ] {
+        let res = get(path, Some(protocol_tests::KEY_AURORA), None)
+            .await
+            .expect("answer");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let etag = res.headers()["etag"].to_str().expect("etag").to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "{path}: {etag}"
+        );
+        assert_eq!(
+            res.headers()["cache-control"],
+            "private, no-cache",
+            "{path}"
+        );
+        let again = get(path, Some(protocol_tests::KEY_AURORA), Some(&etag))
+            .await
+            .expect("answer");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["etag"], etag.as_str(), "{path}");
+        // Another clinic's rule set is another validator.
+        let other = get(path, Some(protocol_tests::KEY_BASE), Some(&etag))
+            .await
+            .expect("answer");
+        assert_eq!(
+            other.status(),
+            StatusCode::OK,
+            "{path}: base key, aurora's ETag"
+        );
     }
 }

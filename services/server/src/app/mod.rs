@@ -30,12 +30,13 @@ pub mod watch;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use protocol_engine::{RuleSet, RuleSetRef};
 
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, depth_etag,
+    TreatmentsQuestion, catalogue_etag, depth_etag,
 };
 
 use crate::auth::{AuthError, Caller, Scope};
@@ -45,6 +46,8 @@ use crate::context::Context;
 #[derive(Clone)]
 pub struct App {
     ctx: Context,
+    /// The OpenAPI documents built so far, one per rule set served.
+    contracts: Arc<crate::openapi::Cache>,
     /// The rule-set notice of each clinic for the current generation, made once and shared by
     /// every stream that sends it.
     notices: Arc<watch::Board<notices::Shared>>,
@@ -60,6 +63,7 @@ impl App {
     pub fn new(ctx: Context) -> Self {
         Self {
             ctx,
+            contracts: Arc::default(),
             notices: Arc::default(),
         }
     }
@@ -87,6 +91,25 @@ impl App {
     /// an unauthenticated caller before it reads (and complains about) the request body; a
     /// question can only be asked with the [`Caller`] it returns.
     pub fn ask<Q: Question>(&self, caller: &Caller, question: &Q) -> Result<Q::Answer, AppError> {
+        self.ask_then(caller, question, |answer, _| answer)
+    }
+
+    /// [`Self::ask`], also naming the rule set that answered (for a validator such as an
+    /// `ETag`, which must change exactly when that rule set does).
+    pub fn ask_with_ruleset<Q: Question>(
+        &self,
+        caller: &Caller,
+        question: &Q,
+    ) -> Result<(Q::Answer, RuleSetRef), AppError> {
+        self.ask_then(caller, question, |answer, rs| (answer, rs.meta().clone()))
+    }
+
+    fn ask_then<Q: Question, R>(
+        &self,
+        caller: &Caller,
+        question: &Q,
+        then: impl FnOnce(Q::Answer, &RuleSet) -> R,
+    ) -> Result<R, AppError> {
         if !caller.has(Q::SCOPE) {
             return Err(AuthError::Forbidden(Q::SCOPE).into());
         }
@@ -96,11 +119,30 @@ impl App {
         let catalog = self.ctx.catalog();
         let rs = Context::ruleset(&catalog, caller)?;
         if !Q::DECISION {
-            return question.ask(rs);
+            return Ok(then(question.ask(rs)?, rs));
         }
         let recorder = Recorder::open(Q::OPERATION, rs);
         let answer = recorder.in_scope(|| question.ask(rs))?;
         question.record(&answer, &recorder);
-        Ok(answer)
+        Ok(then(answer, rs))
+    }
+
+    /// The OpenAPI document for whoever sends `credential`, with `facts` typed by the rule set
+    /// that answers that caller: a key's clinic rule set (any scope: the contract is no secret
+    /// to a key holder), the base without a key or in open mode. An unknown key is refused, as
+    /// everywhere. Built once per rule-set version ([`crate::openapi::Cache`]).
+    pub fn contract(
+        &self,
+        credential: Option<&[u8]>,
+    ) -> Result<Arc<crate::openapi::Served>, AppError> {
+        let caller = match credential {
+            Some(c) if !self.ctx.keys.is_open() => {
+                Some(self.ctx.keys.identify(Some(c)).ok_or(AuthError::Unknown)?)
+            }
+            _ => None,
+        };
+        let catalog = self.ctx.catalog();
+        let rs = catalog.for_tenant(caller.as_ref().and_then(|c| c.tenant.as_deref()))?;
+        Ok(self.contracts.get(rs))
     }
 }

@@ -342,13 +342,7 @@ struct EtagQuery<'a> {
 /// inputs if any, first 128 bits. It changes whenever the rule set served to the caller changes
 /// or the request does.
 pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
-    let mut h = Sha256::new();
-    h.update(meta.digest.as_bytes());
-    if let Some(base) = meta.base.as_deref() {
-        h.update(b"\nbase:");
-        h.update(base.digest.as_bytes());
-    }
-    h.update(b"\n");
+    let mut h = ruleset_hasher(meta);
     let query = EtagQuery {
         treatment: &req.treatment,
         device: &req.device,
@@ -365,6 +359,33 @@ pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
         h.update(b"\nhistory:");
         h.update(serde_json::to_vec(&req.history).unwrap_or_default());
     }
+    quoted_tag(h)
+}
+
+/// The strong validator of a catalogue answer (`GET /v1/facts`, `/v1/treatments`,
+/// `/v1/treatments/{code}`): a pure function of the rule set served, so a hash of its digest
+/// (and its base's) and of the resource read (`facts`, `treatments`, `treatments/<code>`).
+pub fn catalogue_etag(meta: &RuleSetRef, resource: &str) -> String {
+    let mut h = ruleset_hasher(meta);
+    h.update(b"catalogue:");
+    h.update(resource.as_bytes());
+    quoted_tag(h)
+}
+
+/// SHA-256 over the rule-set digest and, for a clinic overlay, its base's.
+fn ruleset_hasher(meta: &RuleSetRef) -> Sha256 {
+    let mut h = Sha256::new();
+    h.update(meta.digest.as_bytes());
+    if let Some(base) = meta.base.as_deref() {
+        h.update(b"\nbase:");
+        h.update(base.digest.as_bytes());
+    }
+    h.update(b"\n");
+    h
+}
+
+/// The first 128 bits, hex, quoted (an entity tag).
+fn quoted_tag(h: Sha256) -> String {
     let hex: String = h.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))

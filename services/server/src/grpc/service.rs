@@ -176,9 +176,12 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::GetTreatmentResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let code = request.into_inner().code;
-        let info = self.app.ask(&caller, &TreatmentQuestion(code))?;
+        let (info, meta) = self
+            .app
+            .ask_with_ruleset(&caller, &TreatmentQuestion(code))?;
         Ok(Response::new(pb::GetTreatmentResponse {
             treatment: Some(convert::treatment(&info)),
+            ruleset: Some(convert::ruleset(&meta)),
         }))
     }
 

@@ -1,72 +1,127 @@
 //! `GET /v1/treatments`, `GET /v1/treatments/{code}` and `GET /v1/facts`: what the caller's rule
 //! set offers, so booking screens and intake forms can be built from it instead of hard-coded.
+//! Each answer is a pure function of the rule set served, so it carries a strong `ETag`
+//! ([`crate::app::catalogue_etag`]) and `If-None-Match` revalidates it with `304`.
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use protocol_engine::{FactList, TreatmentInfo, TreatmentList};
+use axum::http::HeaderMap;
+use axum::response::Response;
 
 use super::caller::{Authorized, EligibilityScope};
 use super::problem::Problem;
-use crate::app::{App, FactsQuestion, TreatmentQuestion, TreatmentsQuestion};
+use super::validators::conditional;
+use crate::app::{App, FactsQuestion, TreatmentQuestion, TreatmentsQuestion, catalogue_etag};
 
 /// Every treatment of the caller's rule set.
+///
+/// The treatments of the rule set the key's clinic is answered from (the base without a key):
+/// codes, roles, devices, zones with their caps, course defaults and the rules that apply. Cache
+/// it and revalidate with `If-None-Match`: the `ETag` changes exactly when that rule set does.
 #[utoipa::path(
     get,
     path = "/v1/treatments",
     tag = "catalogue",
+    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while it still holds")),
     responses(
-        (status = 200, description = "The treatments", body = TreatmentList),
+        (status = 200, description = "The treatments", body = protocol_engine::TreatmentList,
+            headers(
+                ("ETag" = String, description = "Strong validator: the rule set's digest and the resource"),
+                ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
+            )),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list_treatments(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
-) -> Result<Json<TreatmentList>, Problem> {
-    Ok(Json(app.ask(&caller, &TreatmentsQuestion)?))
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (list, meta) = app.ask_with_ruleset(&caller, &TreatmentsQuestion)?;
+    Ok(conditional(
+        &headers,
+        &catalogue_etag(&meta, "treatments"),
+        Json(list),
+    ))
 }
 
 /// One treatment by code.
+///
+/// A treatment of the caller's rule set, with the same fields as in the list. An unknown code is
+/// `404`.
 #[utoipa::path(
     get,
     path = "/v1/treatments/{code}",
     tag = "catalogue",
-    params(("code" = String, Path, description = "A treatment code such as `microneedling`")),
+    params(
+        ("code" = String, Path, description = "A treatment code such as `microneedling`", example = "microneedling"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while it still holds"),
+    ),
     responses(
-        (status = 200, description = "The treatment", body = TreatmentInfo),
-        (status = 404, description = "No such treatment", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The treatment", body = protocol_engine::TreatmentInfo,
+            headers(
+                ("ETag" = String, description = "Strong validator: the rule set's digest and the resource"),
+                ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
+            )),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 400, description = "The code is not a valid path segment", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such treatment", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn get_treatment(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
+    headers: HeaderMap,
     code: Result<Path<String>, PathRejection>,
-) -> Result<Json<TreatmentInfo>, Problem> {
+) -> Result<Response, Problem> {
     let Path(code) = code.map_err(|e| Problem::field("code", e.body_text()))?;
-    Ok(Json(app.ask(&caller, &TreatmentQuestion(code))?))
+    let (info, meta) = app.ask_with_ruleset(&caller, &TreatmentQuestion(code))?;
+    let tag = catalogue_etag(&meta, &format!("treatments/{}", info.code));
+    Ok(conditional(&headers, &tag, Json(info)))
 }
 
 /// The declared facts: what an intake form must ask.
+///
+/// Every question of the caller's rule set: its id (the key in `facts`), type (`bool`,
+/// `integer` with `min`/`max`, `enum` with `values`, `date`), the question to ask, and for a date
+/// fact that accepts `null` what `null` means. The OpenAPI document served to the same key types
+/// `facts` from the same list.
 #[utoipa::path(
     get,
     path = "/v1/facts",
     tag = "catalogue",
+    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while it still holds")),
     responses(
-        (status = 200, description = "The facts: id, type, allowed values, question", body = FactList),
+        (status = 200, description = "The facts: id, type, allowed values, question", body = protocol_engine::FactList,
+            headers(
+                ("ETag" = String, description = "Strong validator: the rule set's digest and the resource"),
+                ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
+            )),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list_facts(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
-) -> Result<Json<FactList>, Problem> {
-    Ok(Json(app.ask(&caller, &FactsQuestion)?))
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (list, meta) = app.ask_with_ruleset(&caller, &FactsQuestion)?;
+    Ok(conditional(
+        &headers,
+        &catalogue_etag(&meta, "facts"),
+        Json(list),
+    ))
 }

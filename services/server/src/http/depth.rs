@@ -7,14 +7,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use protocol_engine::{DepthLimits, DepthLimitsRequest};
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Authorized, DevicesScope};
 use super::extract::{JsonBody, StrictQuery};
 use super::problem::Problem;
+use super::validators::conditional;
 use crate::app::{App, depth_etag};
 
 /// The query of `GET /v1/depth-limits`.
@@ -50,14 +51,25 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
 }
 
 /// Depth limits per zone for a treatment, device and operator role.
+///
+/// For device firmware: each zone's limit is the smallest cap that applies (zone, indication,
+/// device label and evaluation, role, setting), and `bound_by` names every cap equal to it. The
+/// answer carries a strong `ETag`; poll with `If-None-Match` and get `304` until the rule set
+/// changes. A zone with no cap is not listed.
 #[utoipa::path(
     get,
     path = "/v1/depth-limits",
     tag = "devices",
-    params(DepthLimitsQuery),
+    params(
+        DepthLimitsQuery,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the limits the device holds: `304` while they still hold"),
+    ),
     responses(
         (status = 200, description = "The limit per zone and what bounds it", body = DepthLimits,
-            headers(("ETag" = String, description = "Strong validator: rule-set digest and query"))),
+            headers(
+                ("ETag" = String, description = "Strong validator: rule-set digest and query"),
+                ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
+            )),
         (status = 304, description = "Unchanged since the ETag sent in `If-None-Match`"),
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
@@ -74,25 +86,15 @@ pub async fn depth_limits_get(
     let req = DepthLimitsRequest::from(query);
     let limits = app.ask(&caller, &req)?;
     let tag = depth_etag(&limits.ruleset, &req);
-    let Ok(tag_value) = HeaderValue::from_str(&tag) else {
-        return Err(Problem::internal());
-    };
-    let cache = [
-        (header::ETAG, tag_value),
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-cache"),
-        ),
-        (header::VARY, HeaderValue::from_static("authorization")),
-    ];
-    if if_none_match(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, Json(limits)).into_response())
+    Ok(conditional(&headers, &tag, Json(limits)))
 }
 
-/// Depth limits with client facts: precaution caps that fire for this client apply, and the
-/// answer carries the client's contraindication outcome.
+/// Depth limits with client facts.
+///
+/// The same limits as `GET`, with the client's answers: precaution caps that fire for this client
+/// apply, and so do the caps of precautions left undecided by an unanswered fact
+/// (conservatively, named in `bound_by`). `client` carries the client's contraindication outcome
+/// for the treatment, so a device never shows a depth for a client who must not be treated.
 #[utoipa::path(
     post,
     path = "/v1/depth-limits",
@@ -103,7 +105,7 @@ pub async fn depth_limits_get(
         (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `devices` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -114,32 +116,4 @@ pub async fn depth_limits_post(
     JsonBody(req): JsonBody<DepthLimitsRequest>,
 ) -> Result<Json<DepthLimits>, Problem> {
     Ok(Json(app.ask(&caller, &req)?))
-}
-
-/// `If-None-Match` matches (weak comparison, as RFC 9110 prescribes for it; `*` matches).
-pub(super) fn if_none_match(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == tag)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_compares_weakly_and_takes_a_list() {
-        let a = "\"abc\"";
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_str(&format!("\"x\", W/{a}")).expect("header"),
-        );
-        assert!(if_none_match(&h, a));
-        assert!(!if_none_match(&h, "\"def\""));
-    }
 }

@@ -8,9 +8,10 @@ use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::caller::{Authorized, EligibilityScope};
-use super::extract::JsonBody;
+use super::extract::{JsonBody, parse_each};
 use super::problem::Problem;
 use crate::app::{App, Batch, Calendar, Decided, SlotResult};
 
@@ -20,6 +21,7 @@ pub struct EligibilityResponse {
     #[serde(flatten)]
     pub eligibility: Eligibility,
     /// Unique id of this decision (UUID v7, time-ordered), for audit trails.
+    #[schema(format = "uuid")]
     pub decision_id: String,
 }
 
@@ -36,8 +38,10 @@ impl From<Decided<Eligibility>> for EligibilityResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityBatchRequest {
-    /// At most 100 checks.
-    pub checks: Vec<EligibilityRequest>,
+    /// At most 100 checks. Each is read on its own: every check at fault is named
+    /// (`checks[i].<field>`), not only the first.
+    #[schema(value_type = Vec<EligibilityRequest>)]
+    pub checks: Vec<Box<RawValue>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -47,6 +51,13 @@ pub struct EligibilityBatchResponse {
 }
 
 /// May this client have this treatment on this date?
+///
+/// The booking question. `facts` are the intake answers, typed in this document from the rule
+/// set of the key's clinic; a fact left out is unknown, never "no", and a rule that needs it makes
+/// the answer `incomplete` with the fact in `missing_facts`. `history` is required (`[]` for no
+/// past procedures). Only `eligible` and `eligible_with_precautions` are `bookable`; `deferred`
+/// gives `earliest_date` when it is certain. Every answer has a `decision_id` and names the rule
+/// set (id, version, digest) that decided.
 #[utoipa::path(
     post,
     path = "/v1/eligibility",
@@ -72,6 +83,10 @@ pub async fn check_eligibility(
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.
+///
+/// A booking calendar: up to 100 checks, each shaped as `POST /v1/eligibility`, answered in
+/// order. Every check is read on its own and every fault of every check is reported, by path
+/// (`checks[3].date`, `checks[7].facts.pregnant`); one bad check refuses the call (400).
 #[utoipa::path(
     post,
     path = "/v1/eligibility:batch",
@@ -93,7 +108,9 @@ pub async fn check_eligibility_batch(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityBatchRequest>,
 ) -> Result<Json<EligibilityBatchResponse>, Problem> {
-    let results = app.ask(&caller, &Batch(req.checks))?;
+    Batch::check_size(req.checks.len())?;
+    let checks = parse_each::<EligibilityRequest>("checks", &req.checks)?;
+    let results = app.ask(&caller, &Batch(checks))?;
     Ok(Json(EligibilityBatchResponse {
         results: results.into_iter().map(EligibilityResponse::from).collect(),
     }))
@@ -164,6 +181,11 @@ pub async fn check_eligibility_calendar(
 }
 
 /// Which treatments are contraindicated for this client, and what must still be asked?
+///
+/// The intake-form question: no date is needed. Without `date` and `history`, the rules that need
+/// them (age, waiting periods, procedure gaps) stay undecided, so nothing they could refuse is
+/// cleared: the treatments they apply to are `incomplete` and `missing_inputs` names what to
+/// send. `missing_facts` lists every question still to ask, over all the treatments checked.
 #[utoipa::path(
     post,
     path = "/v1/contraindications:check",

@@ -79,20 +79,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 }
 
 fn parse_json_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    parse_tracked(bytes).map_err(|v| Problem::invalid(vec![v]))
+}
+
+/// Parses JSON with path tracking: the one violation at fault, by path.
+fn parse_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldViolation> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let syntax = !e.inner().is_data();
         let path = e.path().to_string();
         let message = e.inner().to_string();
         if syntax {
-            Problem::field("", format!("malformed JSON: {message}"))
+            violation("", &format!("malformed JSON: {message}"))
         } else {
-            Problem::invalid(vec![violation(&path, &message)])
+            violation(&path, &message)
         }
     })?;
     de.end()
-        .map_err(|e| Problem::field("", format!("malformed JSON: {e}")))?;
+        .map_err(|e| violation("", &format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Parses each item of a list on its own (a batch's `checks`), so that one bad item does not
+/// hide the next: every item at fault is named, as `<field>[i].<path>`. Items are kept as raw
+/// JSON until then, so nothing (a fact given twice) is lost to an intermediate form.
+pub fn parse_each<T: DeserializeOwned>(
+    field: &str,
+    items: &[Box<serde_json::value::RawValue>],
+) -> Result<Vec<T>, Problem> {
+    let mut parsed = Vec::with_capacity(items.len());
+    let mut violations = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match parse_tracked::<T>(item.get().as_bytes()) {
+            Ok(value) => parsed.push(value),
+            Err(v) => violations.push(FieldViolation {
+                field: crate::context::prefixed(&format!("{field}[{i}]"), &v.field),
+                message: v.message,
+            }),
+        }
+    }
+    if violations.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(Problem::invalid(violations))
+    }
 }
 
 /// A query string parsed strictly (unknown parameters refused), naming the parameter at fault.

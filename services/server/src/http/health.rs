@@ -19,10 +19,13 @@ use crate::config::StalePolicy;
 use crate::context::Context;
 
 /// Liveness.
+///
+/// `200 {"status": "ok"}` while the process serves; constant and cheap, never shed, no key.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "probes",
+    security(()),
     responses((status = 200, description = "The process serves", content_type = "application/json", body = Object, example = json!({"status": "ok"})))
 )]
 pub async fn healthz() -> Response {
@@ -88,6 +91,7 @@ pub struct Readiness {
     get,
     path = "/readyz",
     tag = "probes",
+    security((), ("api_key" = [])),
     responses(
         (status = 200, description = "Ready to answer (`ready`, `degraded` or `stale` with policy `serve`)", body = Readiness),
         (status = 503, description = "Not ready: no rule set (nothing verified from Redis yet, or its base refused), shutting down, or stale with policy `fail_closed`", body = Readiness),

@@ -7,6 +7,7 @@
 pub mod caller;
 pub mod catalog;
 pub mod catalogue;
+pub mod contract;
 pub mod depth;
 pub mod eligibility;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod plans;
 pub mod problem;
 pub mod rulesets;
 mod timeout;
+mod validators;
 
 use std::time::Duration;
 
@@ -24,7 +26,6 @@ use axum::Router;
 use crate::app::App;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -35,6 +36,7 @@ use crate::edge::{CompressWhenAskedLayer, DecodeRequestsLayer, REQUEST_ID, Reque
 use problem::Problem;
 
 use catalog::{get_treatment, list_facts, list_treatments};
+use contract::openapi_json;
 use depth::{depth_limits_get, depth_limits_post};
 use eligibility::{
     check_contraindications, check_eligibility, check_eligibility_batch, check_eligibility_calendar,
@@ -159,14 +161,6 @@ pub async fn serve(
         .layer(DecodeRequestsLayer)
         .service(router);
     crate::edge::conn::serve_rest(listener, service, limits, shutdown).await
-}
-
-async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document_json(),
-    )
-        .into_response()
 }
 
 async fn not_found(req: Request) -> Problem {

@@ -76,6 +76,10 @@ fn frame(event: &NoticeEvent) -> Bytes {
 }
 
 /// Which rule set answers for the caller's clinic, now and whenever it changes.
+///
+/// A Server-Sent Events stream for booking systems that hold future appointments: re-check them
+/// when the `revision` changes. Resume with `Last-Event-ID` (or `?since=`) and nothing is
+/// repeated or missed. The stream never ends while the server runs; heartbeats keep it alive.
 #[utoipa::path(
     get,
     path = "/v1/rulesets:watch",

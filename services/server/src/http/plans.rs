@@ -9,7 +9,11 @@ use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::app::App;
 
-/// Sessions, dates, depth per zone and session, care instructions and the results timeline.
+/// A course of treatment for an indication.
+///
+/// Sessions, dates, depth per zone and session, care instructions and the results timeline. A
+/// plan is scheduled only when every session is bookable on its date; otherwise `status` is
+/// `not_bookable`, no session is scheduled, and `first_session` (or `blocked_session`) says why.
 #[utoipa::path(
     post,
     path = "/v1/plans",

@@ -286,6 +286,7 @@ fn body_format(headers: &HeaderMap) -> Option<Format> {
         (status = 201, description = "Stored as a new version", body = PublishedRuleSet,
             headers(("Location" = String, description = "`/v1/rulesets/{id}/versions/{version}`"))),
         (status = 200, description = "The same content was already published under this version (idempotent)", body = PublishedRuleSet),
+        (status = 400, description = "The body is empty or not UTF-8 text", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This version is already published with other content, or was retired (`conflict`)", body = Problem, content_type = "application/problem+json"),
@@ -338,7 +339,10 @@ pub async fn publish_ruleset(
     Ok(res)
 }
 
-/// Every rule set in the store, with its active version and published versions.
+/// Every rule set in the store.
+///
+/// Each rule set with a published version, its active version and digest, and its versions
+/// (oldest first).
 #[utoipa::path(
     get,
     path = "/v1/rulesets",
@@ -364,7 +368,9 @@ pub async fn list_rulesets(
     Ok(Json(RuleSetList { rulesets }))
 }
 
-/// The published versions of one rule set, oldest first.
+/// The published versions of one rule set.
+///
+/// Oldest first, each with its digest, when it was published and whether it is active.
 #[utoipa::path(
     get,
     path = "/v1/rulesets/{id}/versions",
@@ -375,6 +381,7 @@ pub async fn list_rulesets(
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -389,6 +396,9 @@ pub async fn list_ruleset_versions(
 }
 
 /// One published version with its document and digest.
+///
+/// The document in canonical JSON form, verified against its digest before it is sent (a stored
+/// payload failing it is `500 corrupt-ruleset`); the `ETag` is the digest.
 #[utoipa::path(
     get,
     path = "/v1/rulesets/{id}/versions/{version}",
@@ -403,6 +413,7 @@ pub async fn list_ruleset_versions(
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The version was retired (`retired-version`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The stored payload fails its digest (`corrupt-ruleset`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
@@ -450,6 +461,8 @@ pub async fn get_ruleset_version(
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`expected_current` is not the active version; the problem names `version` and `current`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The version was retired (`retired-version`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The catalog it would produce does not validate (an overlay whose base is not active, a base that breaks an active overlay)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
@@ -493,6 +506,8 @@ pub async fn activate_ruleset(
         (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`expected_current` is not the active version, or nothing was active before it", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`to_version` was not active before the current version, the catalog would not validate, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Neither `expected_current` nor an `Idempotency-Key` (`precondition-required`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
@@ -548,8 +563,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-/// The activation history of a rule set, oldest first: every activation, rollback and seeding,
-/// with the version, digest, time, the caller's key id and the version active before.
+/// The activation history of a rule set.
+///
+/// Oldest first: every activation, rollback and seeding, with the version, digest, time, the
+/// caller's key id and the version active before.
 #[utoipa::path(
     get,
     path = "/v1/rulesets/{id}/history",
@@ -560,6 +577,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope, or the rule set is another clinic's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -576,10 +594,12 @@ pub async fn ruleset_history(
     }))
 }
 
-/// Retire a version that was never active: its document is deleted, its version name stays
-/// reserved (never published or activated again) and the versions list shows it as retired.
-/// Retiring it again answers the same. A version that is or ever was active is kept (`409`), so
-/// that every decision made with it can be replayed.
+/// Retire a version that was never active.
+///
+/// Its document is deleted, its version name stays reserved (never published or activated
+/// again) and the versions list shows it as retired. Retiring it again answers the same. A
+/// version that is or ever was active is kept (`409`), so that every decision made with it can
+/// be replayed.
 #[utoipa::path(
     delete,
     path = "/v1/rulesets/{id}/versions/{version}",
@@ -594,6 +614,7 @@ pub async fn ruleset_history(
         (status = 403, description = "The key lacks the `admin` scope, or the rule set is another clinic's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule set or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version is or was active (`version-was-active`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id or version is not a valid rule-set id or version label (`invalid-ruleset`, naming the field)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No Redis configured, or Redis unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
