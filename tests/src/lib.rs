@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use protocol_server::auth::hash_key;
-use protocol_server::grpc::pb::treatment_protocol_client::TreatmentProtocolClient;
+use protocol_server::grpc::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient;
 use tonic::transport::Channel;
 
 pub use protocol_server::grpc::pb;
@@ -320,8 +320,8 @@ impl Server {
         Ok(Channel::from_shared(self.grpc_url())?.connect().await?)
     }
 
-    pub async fn grpc(&self) -> anyhow::Result<TreatmentProtocolClient<Channel>> {
-        Ok(TreatmentProtocolClient::new(self.channel().await?))
+    pub async fn grpc(&self) -> anyhow::Result<TreatmentProtocolServiceClient<Channel>> {
+        Ok(TreatmentProtocolServiceClient::new(self.channel().await?))
     }
 
     /// Everything the server printed so far (stdout and stderr lines).
