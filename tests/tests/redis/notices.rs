@@ -319,12 +319,7 @@ async fn idle_notice_streams_get_heartbeats_naming_the_rule_set_in_force() {
 async fn a_refused_rule_set_is_an_unavailable_notice_naming_it_until_a_good_one_is_active() {
     let _serial = serial().await;
     let fleet = Fleet::start();
-    roll_out(&fleet.a, "2026.12.1", 0.8, BUNDLED_VERSION).await;
-    let served = within(Duration::from_secs(2), || async {
-        cheeks(&fleet.b).await.1 == "2026.12.1"
-    })
-    .await;
-    assert!(served.is_some());
+    roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
     crate::refusal::corrupt(&fleet.redis, "clinic-aurora", "2026.12.1");
     // A new replica refuses Aurora's overlay (and only it).
     let c = protocol_tests::ServerBuilder::new()

@@ -6,7 +6,6 @@
 
 pub mod caller;
 pub mod catalog;
-pub mod catalogue;
 pub mod contract;
 pub mod depth;
 pub mod eligibility;
@@ -101,7 +100,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
         .route("/v1/facts", get(list_facts))
-        .route("/v1/catalogue", get(catalogue::get_catalogue))
+        .route("/v1/catalogue", get(catalog::get_catalogue))
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",
