@@ -56,6 +56,8 @@ fn history() -> Vec<HistoryEntry> {
 fn benches(c: &mut Criterion) {
     let rs = ruleset();
     let eligibility = EligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         date: date(2026, 12, 1),
         facts: client(&rs),
@@ -74,6 +76,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let contraindications = ContraindicationRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatments: None,
         facts: client(&rs),
         date: None,
@@ -84,6 +88,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let depth = DepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),
@@ -98,6 +104,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let plan = PlanRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into(), "forehead".into(), "chin".into()],
         facts: client(&rs),

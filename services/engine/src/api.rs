@@ -69,6 +69,15 @@ pub struct EligibilityRequest {
     /// (`indication_in`) stay undecided without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indication: Option<String>,
+    /// Replay: answer from this published version of the caller's rule set (an earlier
+    /// answer's `ruleset.version`) instead of the active one. Resolved by the server, which
+    /// answers 404 for a version its clinic never published; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`); with `ruleset_version`, both
+    /// must name the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_digest: Option<String>,
 }
 
 /// The outcome of a check, from the mildest to the strongest (the order compares them: the
@@ -260,6 +269,15 @@ pub struct ContraindicationRequest {
     /// undecided (`missing_inputs: ["history"]`). Send `[]` for "no past procedures".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
+    /// Replay: answer from this published version of the caller's rule set (an earlier
+    /// answer's `ruleset.version`) instead of the active one. Resolved by the server, which
+    /// answers 404 for a version its clinic never published; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`); with `ruleset_version`, both
+    /// must name the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_digest: Option<String>,
 }
 
 /// One treatment's outcome in a contraindication check or a depth-limits answer.
@@ -343,6 +361,15 @@ pub struct DepthLimitsRequest {
     /// With facts and a date: past procedures, so procedure gaps are decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
+    /// Replay: answer from this published version of the caller's rule set (an earlier
+    /// answer's `ruleset.version`) instead of the active one. Resolved by the server, which
+    /// answers 404 for a version its clinic never published; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`); with `ruleset_version`, both
+    /// must name the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_digest: Option<String>,
 }
 
 /// What bounds a depth limit.
@@ -458,6 +485,15 @@ pub struct PlanRequest {
     /// Ask for this treatment instead of the recommended one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatment: Option<String>,
+    /// Replay: answer from this published version of the caller's rule set (an earlier
+    /// answer's `ruleset.version`) instead of the active one. Resolved by the server, which
+    /// answers 404 for a version its clinic never published; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`); with `ruleset_version`, both
+    /// must name the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_digest: Option<String>,
 }
 
 /// Whether a plan could be scheduled.

@@ -121,6 +121,8 @@ fn eligibility(
     history: &[HistoryEntry],
 ) -> Eligibility {
     let req = EligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: treatment.to_owned(),
         date: CHECK_DATE,
         facts: facts.clone(),
@@ -262,6 +264,8 @@ fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
             ),
             |((t, d, r), facts, indication)| {
                 let req = DepthLimitsRequest {
+                    ruleset_version: None,
+                    ruleset_digest: None,
                     treatment: t.clone(),
                     device: d.clone(),
                     role: r,
@@ -299,6 +303,8 @@ fn contraindication_check_with_a_date_agrees_with_eligibility() {
     runner()
         .run(&(client(&facts), history()), |(facts, history)| {
             let req = ContraindicationRequest {
+                ruleset_version: None,
+                ruleset_digest: None,
                 treatments: None,
                 facts: facts.clone(),
                 date: Some(CHECK_DATE),
@@ -489,6 +495,8 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
                         for d in &t.devices {
                             for r in &t.roles {
                                 let req = DepthLimitsRequest {
+                                    ruleset_version: None,
+                                    ruleset_digest: None,
                                     treatment: t.code.clone(),
                                     device: d.clone(),
                                     role: r.clone(),
@@ -546,6 +554,8 @@ fn plan_request(
     history: &[HistoryEntry],
     start: Date,
 ) -> PlanRequest {
+    ruleset_version: None,
+    ruleset_digest: None,
     let indication = t
         .best_for
         .first()
@@ -558,6 +568,8 @@ fn plan_request(
         })
         .expect("the rule set has an indication");
     PlanRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         indication,
         zones: if t.zones.is_empty() {
             vec!["cheeks".into()]
@@ -579,7 +591,11 @@ fn depth_request(
     date: Option<Date>,
     history: Option<&[HistoryEntry]>,
 ) -> DepthLimitsRequest {
+    ruleset_version: None,
+    ruleset_digest: None,
     DepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: t.code.clone(),
         device: t.devices.first().cloned().expect("a needle device"),
         role: t.roles.first().cloned().expect("a role performs it"),
@@ -616,6 +632,8 @@ fn an_answer_without_the_date_never_clears_a_client_contraindicated_on_it() {
             |(facts, history, date, t)| {
                 let on_date = rs
                     .eligibility(&EligibilityRequest {
+                        ruleset_version: None,
+                        ruleset_digest: None,
                         treatment: t.code.clone(),
                         date,
                         facts: facts.clone(),
@@ -632,6 +650,8 @@ fn an_answer_without_the_date_never_clears_a_client_contraindicated_on_it() {
                 for h in [None, Some(history.clone())] {
                     let report = rs
                         .contraindications(&ContraindicationRequest {
+                            ruleset_version: None,
+                            ruleset_digest: None,
                             treatments: Some(vec![t.code.clone()]),
                             facts: facts.clone(),
                             date: None,
@@ -791,6 +811,8 @@ fn a_fixed_length_device_never_serves_a_setting_capped_below_its_needles() {
                         "a fixed {needle} mm roller serves a {cap:?} mm home cap"
                     );
                     let req = DepthLimitsRequest {
+                        ruleset_version: None,
+                        ruleset_digest: None,
                         treatment: "home_mn".into(),
                         device: "roller".into(),
                         role: "self".into(),
@@ -850,6 +872,8 @@ fn every_session_of_a_scheduled_plan_is_bookable_on_its_date() {
                 for session in &plan.schedule {
                     let e = rs
                         .eligibility(&EligibilityRequest {
+                            ruleset_version: None,
+                            ruleset_digest: None,
                             treatment: t.code.clone(),
                             date: session.date,
                             facts: facts.clone(),

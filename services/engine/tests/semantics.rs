@@ -23,6 +23,8 @@ fn answered() -> Facts {
 
 fn check(facts: Facts, history: Vec<HistoryEntry>) -> Eligibility {
     let req = EligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         date: DAY,
         facts,
@@ -188,6 +190,8 @@ fn under_eighteen_on_the_check_date_is_contraindicated() {
 
 fn limits(role: &str, facts: Option<Facts>) -> DepthLimits {
     let req = DepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "pen".into(),
         role: role.into(),
@@ -244,6 +248,8 @@ fn a_zone_without_a_cap_is_refused_not_unlimited() {
     .expect("parses");
     let rs = compile(&doc, None).expect("compiles");
     let req = DepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "pen".into(),
         role: "physician".into(),
@@ -265,6 +271,8 @@ fn request_errors_name_each_field() {
     facts.insert("fitzpatrick".into(), json!("three"));
     facts.insert("pregnant".into(), Value::Null);
     let req = EligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         date: DAY,
         facts,
@@ -303,6 +311,8 @@ fn request_errors_name_each_field() {
 #[test]
 fn a_plan_ramps_from_a_conservative_first_session_to_the_limit() {
     let req = PlanRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into()],
         facts: answered(),
@@ -335,6 +345,8 @@ fn a_plan_ramps_from_a_conservative_first_session_to_the_limit() {
 #[test]
 fn a_plan_for_a_client_who_may_not_be_treated_schedules_nothing() {
     let req = PlanRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into()],
         facts: with(&[("pregnant", json!(true))]),

@@ -71,6 +71,12 @@ impl Context {
         self.state.catalog.load()
     }
 
+    /// The rule sets served now, held beyond an `.await` (a pinned question resolving its
+    /// version); the request path uses [`Self::catalog`].
+    pub fn catalog_full(&self) -> Arc<Catalog> {
+        self.state.catalog.load_full()
+    }
+
     /// The rule set a caller sees: its clinic's overlay, else the base; or why none may
     /// ([`Catalog::for_tenant`]).
     pub fn ruleset<'c>(catalog: &'c Catalog, caller: &Caller) -> Result<&'c RuleSet, Unavailable> {

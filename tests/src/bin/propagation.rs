@@ -146,6 +146,8 @@ fn with_key<T>(msg: T) -> tonic::Request<T> {
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "physician".into(),

@@ -131,6 +131,8 @@ async fn grpc_unauthenticated_and_permission_denied_are_distinct() {
         .expect("eligibility scope is enough");
 
     let depth = pb::GetDepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),

@@ -251,6 +251,8 @@ async fn grpc_invalid_argument_names_the_field() {
     let mut client = server.grpc().await.expect("client");
 
     let base = |date: &str, treatment: &str| pb::CheckEligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: treatment.into(),
         date: date.into(),
         history: Some(pb::HistoryList::default()),
@@ -271,6 +273,8 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "history date",
             pb::CheckEligibilityRequest {
+                ruleset_version: None,
+                ruleset_digest: None,
                 history: Some(pb::HistoryList {
                     entries: vec![pb::HistoryEntry {
                         procedure: "ipl".into(),
@@ -298,6 +302,8 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "unknown zone",
             pb::CheckEligibilityRequest {
+                ruleset_version: None,
+                ruleset_digest: None,
                 zones: vec!["elbow".into()],
                 ..base("2026-12-01", "microneedling")
             },
@@ -348,6 +354,8 @@ async fn grpc_invalid_argument_names_the_field() {
     // Other methods.
     let st = client
         .get_depth_limits(pb::GetDepthLimitsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: "microneedling".into(),
             device: "dermapen_4".into(),
             role: "janitor".into(),
@@ -359,6 +367,8 @@ async fn grpc_invalid_argument_names_the_field() {
     assert!(bad_request_fields(&st).contains(&"role".to_owned()));
     let st = client
         .build_plan(pb::BuildPlanRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             indication: "acne_scars".into(),
             start_date: "2026-04-31".into(),
             role: "physician".into(),
@@ -369,6 +379,8 @@ async fn grpc_invalid_argument_names_the_field() {
     assert!(bad_request_fields(&st).contains(&"start_date".to_owned()));
     let st = client
         .check_contraindications(pb::CheckContraindicationsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             date: Some("2026-00-10".into()),
             ..Default::default()
         })
@@ -449,6 +461,8 @@ async fn repeated_treatments_are_refused_with_a_bounded_error() {
     let mut grpc = server.grpc().await.expect("grpc client");
     let st = grpc
         .check_contraindications(pb::CheckContraindicationsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatments: treatments.iter().map(|t| (*t).to_owned()).collect(),
             facts: None,
             date: Some("2026-12-01".into()),

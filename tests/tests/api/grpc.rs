@@ -109,6 +109,8 @@ async fn health_service_reports_serving() {
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),

@@ -11,6 +11,8 @@ use crate::common::*;
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),

@@ -386,6 +386,8 @@ async fn grpc_history_must_be_sent() {
 
     // `history` left out (not an empty list): refused, never "no procedures".
     let no_history = pb::CheckEligibilityRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: "microneedling".into(),
         date: "2026-12-01".into(),
         facts: healthy_check_pb().facts,
@@ -401,6 +403,8 @@ async fn grpc_history_must_be_sent() {
     expect_invalid(&mut failures, "batch", r, "checks[1].history");
     let r = client
         .build_plan(pb::BuildPlanRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             indication: "acne_scars".into(),
             zones: vec!["cheeks".into()],
             facts: healthy_check_pb().facts,
@@ -455,6 +459,8 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
     );
     let r = client
         .check_contraindications(pb::CheckContraindicationsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             facts: Some(facts.clone()),
             ..Default::default()
         })

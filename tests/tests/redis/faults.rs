@@ -288,6 +288,8 @@ async fn fail_closed_policy_refuses_decisions_past_max_staleness() {
     let limits = client
         .get_depth_limits(with_key(
             pb::GetDepthLimitsRequest {
+                ruleset_version: None,
+                ruleset_digest: None,
                 treatment: "microneedling".into(),
                 device: "dermapen_4".into(),
                 role: "physician".into(),

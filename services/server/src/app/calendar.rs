@@ -17,6 +17,7 @@ use protocol_engine::{
 use serde::Deserialize;
 
 use super::AppError;
+use super::replay::Pin;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
 use crate::auth::Scope;
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
@@ -33,6 +34,13 @@ pub struct Calendar {
     pub history: Vec<HistoryEntry>,
     /// At most 100 slots, answered in this order.
     pub slots: Vec<CalendarSlot>,
+    /// Replay: answer every slot from this published version of the caller's rule set (an
+    /// earlier answer's `ruleset.version`); unknown to the clinic: 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ruleset_digest: Option<String>,
 }
 
 /// One slot: what would be booked, and when.
@@ -108,6 +116,8 @@ impl Calendar {
         date: Date,
     ) -> Result<Eligibility, RequestError> {
         rs.eligibility(&EligibilityRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: slot.treatment.clone(),
             date,
             facts: self.facts.clone(),
@@ -125,6 +135,10 @@ impl Question for Calendar {
     const SCOPE: Scope = Scope::Eligibility;
     const DECISION: bool = true;
     type Answer = Vec<SlotResult>;
+
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(Pin::of(&self.ruleset_version, &self.ruleset_digest))
+    }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Calendar::check_size(self.slots.len())?;

@@ -5,7 +5,8 @@
 //!
 //! 1. authenticates the credential into a caller holding the operation's scope;
 //! 2. refuses decisions about a client under the fail-closed stale policy;
-//! 3. picks the rule set of the caller's clinic (its overlay, else the base);
+//! 3. picks the rule set of the caller's clinic (its overlay, else the base), or the version of
+//!    it the question pins ([`replay`]: fetched from Redis once per version, then cached);
 //! 4. opens the `engine.decide` span and counts the decision metric;
 //! 5. asks the engine, and gives every eligibility answer its `decision_id`, logged with the
 //!    rule-set id and version (never facts);
@@ -25,12 +26,13 @@ mod calendar;
 mod error;
 pub mod notices;
 mod questions;
+pub mod replay;
 pub mod watch;
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use protocol_engine::{RuleSet, RuleSetRef};
+use protocol_engine::{RequestError, RuleSet, RuleSetRef};
 
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
@@ -51,6 +53,8 @@ pub struct App {
     /// The rule-set notice of each clinic for the current generation, made once and shared by
     /// every stream that sends it.
     notices: Arc<watch::Board<notices::Shared>>,
+    /// The pinned rule-set versions compiled so far (bounded).
+    pinned: Arc<replay::Pinned>,
 }
 
 impl FromRef<App> for Context {
@@ -65,6 +69,7 @@ impl App {
             ctx,
             contracts: Arc::default(),
             notices: Arc::default(),
+            pinned: Arc::default(),
         }
     }
 
@@ -85,29 +90,75 @@ impl App {
 
     /// Asks a question for an authenticated caller: the scope (checked again here, so an
     /// adapter that authenticated for the wrong scope is still refused), freshness, the caller's
-    /// rule set, the decision span and metric, the engine.
+    /// rule set (or the version of it the question pins), the decision span and metric, the
+    /// engine.
     ///
     /// Authentication is a separate step ([`Self::authenticate`]) so that an adapter can refuse
     /// an unauthenticated caller before it reads (and complains about) the request body; a
     /// question can only be asked with the [`Caller`] it returns.
-    pub fn ask<Q: Question>(&self, caller: &Caller, question: &Q) -> Result<Q::Answer, AppError> {
-        self.ask_then(caller, question, |answer, _| answer)
+    pub async fn ask<Q: Question>(
+        &self,
+        caller: &Caller,
+        question: &Q,
+    ) -> Result<Q::Answer, AppError> {
+        let served = self.pinned(caller, question).await?;
+        self.answer(caller, question, served.as_ref(), |answer, _| answer)
+    }
+
+    /// [`Self::ask`] for a question that cannot wait on Redis (a watch stream's recomputation,
+    /// which follows the active version): a pinned question is refused.
+    pub fn ask_active<Q: Question>(
+        &self,
+        caller: &Caller,
+        question: &Q,
+    ) -> Result<Q::Answer, AppError> {
+        if let Some(pin) = question.pin()? {
+            return Err(RequestError::field(
+                if pin.version.is_some() { "ruleset_version" } else { "ruleset_digest" },
+                "this operation follows the active rule-set version and cannot pin one",
+            )
+            .into());
+        }
+        self.answer(caller, question, None, |answer, _| answer)
     }
 
     /// [`Self::ask`], also naming the rule set that answered (for a validator such as an
     /// `ETag`, which must change exactly when that rule set does).
-    pub fn ask_with_ruleset<Q: Question>(
+    pub async fn ask_with_ruleset<Q: Question>(
         &self,
         caller: &Caller,
         question: &Q,
     ) -> Result<(Q::Answer, RuleSetRef), AppError> {
-        self.ask_then(caller, question, |answer, rs| (answer, rs.meta().clone()))
+        let served = self.pinned(caller, question).await?;
+        self.answer(caller, question, served.as_ref(), |answer, rs| {
+            (answer, rs.meta().clone())
+        })
     }
 
-    fn ask_then<Q: Question, R>(
+    /// The version a question pins, resolved (after the scope check, so a key without the
+    /// scope cannot probe which versions exist); `None` for an unpinned question, which never
+    /// touches Redis.
+    async fn pinned<Q: Question>(
         &self,
         caller: &Caller,
         question: &Q,
+    ) -> Result<Option<replay::Served>, AppError> {
+        let Some(pin) = question.pin()? else {
+            return Ok(None);
+        };
+        if !caller.has(Q::SCOPE) {
+            return Err(AuthError::Forbidden(Q::SCOPE).into());
+        }
+        replay::resolve(&self.ctx, &self.pinned, caller, pin)
+            .await
+            .map(Some)
+    }
+
+    fn answer<Q: Question, R>(
+        &self,
+        caller: &Caller,
+        question: &Q,
+        served: Option<&replay::Served>,
         then: impl FnOnce(Q::Answer, &RuleSet) -> R,
     ) -> Result<R, AppError> {
         if !caller.has(Q::SCOPE) {
@@ -116,8 +167,15 @@ impl App {
         if Q::FRESH {
             self.ctx.check_fresh()?;
         }
-        let catalog = self.ctx.catalog();
-        let rs = Context::ruleset(&catalog, caller)?;
+        let catalog;
+        let rs = match served {
+            None => {
+                catalog = self.ctx.catalog();
+                Context::ruleset(&catalog, caller)?
+            }
+            Some(replay::Served::Now(catalog)) => Context::ruleset(catalog, caller)?,
+            Some(replay::Served::Version(rs)) => rs.as_ref(),
+        };
         if !Q::DECISION {
             return Ok(then(question.ask(rs)?, rs));
         }

@@ -15,6 +15,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
+use super::replay::{Pin, common_pin};
 use crate::auth::Scope;
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
 use crate::metrics;
@@ -34,6 +35,11 @@ pub trait Question {
     const FRESH: bool = Self::DECISION;
     /// The answer.
     type Answer;
+
+    /// The rule-set version the question pins (replay), if any ([`super::replay`]).
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(None)
+    }
 
     /// Asks the engine (inside the decision span).
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError>;
@@ -129,6 +135,10 @@ impl Question for EligibilityRequest {
     const DECISION: bool = true;
     type Answer = Decided<Eligibility>;
 
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(Pin::of(&self.ruleset_version, &self.ruleset_digest))
+    }
+
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Ok(Decided {
             answer: rs.eligibility(self)?,
@@ -166,6 +176,16 @@ impl Question for Batch {
     const SCOPE: Scope = Scope::Eligibility;
     const DECISION: bool = true;
     type Answer = Vec<Decided<Eligibility>>;
+
+    /// Every check pins the same version, or none does.
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        common_pin(
+            self.0
+                .iter()
+                .map(|c| Pin::of(&c.ruleset_version, &c.ruleset_digest)),
+            "checks",
+        )
+    }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Batch::check_size(self.0.len())?;
@@ -206,6 +226,10 @@ impl Question for ContraindicationRequest {
     const DECISION: bool = true;
     type Answer = ContraindicationReport;
 
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(Pin::of(&self.ruleset_version, &self.ruleset_digest))
+    }
+
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Ok(rs.contraindications(self)?)
     }
@@ -234,6 +258,10 @@ impl Question for DepthLimitsRequest {
     /// that send one (REST GET, gRPC), not for every answer.
     type Answer = DepthLimits;
 
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(Pin::of(&self.ruleset_version, &self.ruleset_digest))
+    }
+
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Ok(rs.depth_limits(self)?)
     }
@@ -253,6 +281,10 @@ impl Question for PlanRequest {
     const SCOPE: Scope = Scope::Plans;
     const DECISION: bool = true;
     type Answer = Plan;
+
+    fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
+        Ok(Pin::of(&self.ruleset_version, &self.ruleset_digest))
+    }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Ok(rs.plan(self)?)
@@ -399,6 +431,8 @@ mod tests {
 
     fn req() -> DepthLimitsRequest {
         DepthLimitsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: "microneedling".into(),
             device: "dermapen_4".into(),
             role: "nurse".into(),

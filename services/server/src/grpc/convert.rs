@@ -167,6 +167,8 @@ pub fn eligibility_request(
     let facts = v.facts(p.facts);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
+        ruleset_version: p.ruleset_version,
+        ruleset_digest: p.ruleset_digest,
         treatment: p.treatment,
         date,
         facts,
@@ -201,6 +203,8 @@ pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calend
         facts,
         history,
         slots,
+        ruleset_version: p.ruleset_version,
+        ruleset_digest: p.ruleset_digest,
     }))
 }
 
@@ -240,6 +244,8 @@ pub fn contraindication_request(
     let facts = v.facts(p.facts);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
+        ruleset_version: p.ruleset_version,
+        ruleset_digest: p.ruleset_digest,
         treatments: non_empty(p.treatments),
         facts,
         date: date.flatten(),
@@ -253,6 +259,8 @@ pub fn watch_depth_limits_request(
     p: pb::WatchDepthLimitsRequest,
 ) -> (pb::GetDepthLimitsRequest, Option<String>) {
     let request = pb::GetDepthLimitsRequest {
+        ruleset_version: None,
+        ruleset_digest: None,
         treatment: p.treatment,
         device: p.device,
         role: p.role,
@@ -273,6 +281,8 @@ pub fn depth_limits_request(
     let history = p.history.map(|h| v.history("history", h.entries));
     let facts = p.facts.map(|f| v.facts(Some(f)));
     let req = DepthLimitsRequest {
+        ruleset_version: p.ruleset_version,
+        ruleset_digest: p.ruleset_digest,
         treatment: p.treatment,
         device: p.device,
         role: p.role,
@@ -291,6 +301,8 @@ pub fn plan_request(p: pb::BuildPlanRequest) -> Result<PlanRequest, RequestError
     let facts = v.facts(p.facts);
     let history = v.required_history("history", p.history);
     let req = start_date.map(|start_date| PlanRequest {
+        ruleset_version: p.ruleset_version,
+        ruleset_digest: p.ruleset_digest,
         indication: p.indication,
         zones: p.zones,
         facts,
@@ -602,6 +614,8 @@ mod tests {
     #[test]
     fn bad_dates_name_their_field() {
         let p = pb::CheckEligibilityRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: "microneedling".into(),
             date: "2026-02-30".into(),
             history: Some(pb::HistoryList {

@@ -294,6 +294,8 @@ mod tests {
 
     fn request(facts: Option<prost_types::Struct>) -> pb::CheckEligibilityRequest {
         pb::CheckEligibilityRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: "microneedling".into(),
             date: "2026-12-01".into(),
             facts,

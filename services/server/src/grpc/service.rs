@@ -50,7 +50,7 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
-        let d = self.app.ask(&caller, &req)?;
+        let d = self.app.ask(&caller, &req).await?;
         Ok(Response::new(convert::eligibility(
             &d.answer,
             d.decision_id,
@@ -78,7 +78,7 @@ impl TreatmentProtocolService for ProtocolService {
         if !violations.is_empty() {
             return Err(AppError::from(RequestError { violations }).into());
         }
-        let answers = self.app.ask(&caller, &Batch(reqs))?;
+        let answers = self.app.ask(&caller, &Batch(reqs)).await?;
         Ok(Response::new(pb::CheckEligibilityBatchResponse {
             results: answers
                 .into_iter()
@@ -95,7 +95,7 @@ impl TreatmentProtocolService for ProtocolService {
         let request = request.into_inner();
         Calendar::check_size(request.slots.len())?;
         let calendar = convert::calendar_request(request).map_err(AppError::from)?;
-        let results = self.app.ask(&caller, &calendar)?;
+        let results = self.app.ask(&caller, &calendar).await?;
         Ok(Response::new(convert::calendar_results(results)))
     }
 
@@ -106,7 +106,7 @@ impl TreatmentProtocolService for ProtocolService {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req =
             convert::contraindication_request(request.into_inner()).map_err(AppError::from)?;
-        let report = self.app.ask(&caller, &req)?;
+        let report = self.app.ask(&caller, &req).await?;
         Ok(Response::new(convert::contraindication_report(&report)))
     }
 
@@ -116,7 +116,7 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::GetDepthLimitsResponse>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
         let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
-        let answer = self.app.ask(&caller, &req)?;
+        let answer = self.app.ask(&caller, &req).await?;
         Ok(Response::new(convert::depth_answer(&answer, &req)))
     }
 
@@ -157,7 +157,7 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::BuildPlanResponse>, Status> {
         let caller = self.caller(&request, Scope::Plans)?;
         let req = convert::plan_request(request.into_inner()).map_err(AppError::from)?;
-        let plan = self.app.ask(&caller, &req)?;
+        let plan = self.app.ask(&caller, &req).await?;
         Ok(Response::new(convert::plan(&plan)))
     }
 
@@ -166,7 +166,7 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::ListTreatmentsRequest>,
     ) -> Result<Response<pb::ListTreatmentsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let list = self.app.ask(&caller, &TreatmentsQuestion)?;
+        let list = self.app.ask(&caller, &TreatmentsQuestion).await?;
         Ok(Response::new(convert::treatment_list(&list)))
     }
 
@@ -178,7 +178,8 @@ impl TreatmentProtocolService for ProtocolService {
         let code = request.into_inner().code;
         let (info, meta) = self
             .app
-            .ask_with_ruleset(&caller, &TreatmentQuestion(code))?;
+            .ask_with_ruleset(&caller, &TreatmentQuestion(code))
+            .await?;
         Ok(Response::new(pb::GetTreatmentResponse {
             treatment: Some(convert::treatment(&info)),
             ruleset: Some(convert::ruleset(&meta)),
@@ -190,7 +191,7 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::GetCatalogueRequest>,
     ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let catalogue = self.app.ask(&caller, &CatalogueQuestion)?;
+        let catalogue = self.app.ask(&caller, &CatalogueQuestion).await?;
         Ok(Response::new(convert::catalogue(&catalogue)))
     }
 
@@ -199,7 +200,7 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::ListFactsRequest>,
     ) -> Result<Response<pb::ListFactsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let list = self.app.ask(&caller, &FactsQuestion)?;
+        let list = self.app.ask(&caller, &FactsQuestion).await?;
         Ok(Response::new(convert::fact_list(&list)))
     }
 }

@@ -41,7 +41,7 @@ pub fn current(
     caller: &Caller,
     req: &DepthLimitsRequest,
 ) -> Result<pb::GetDepthLimitsResponse, Status> {
-    Ok(convert::depth_answer(&app.ask(caller, req)?, req))
+    Ok(convert::depth_answer(&app.ask_active(caller, req)?, req))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
@@ -226,6 +226,8 @@ contraindications:
 
     fn request() -> DepthLimitsRequest {
         DepthLimitsRequest {
+            ruleset_version: None,
+            ruleset_digest: None,
             treatment: "microneedling".into(),
             device: "pen".into(),
             role: "physician".into(),

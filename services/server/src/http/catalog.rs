@@ -47,7 +47,7 @@ pub async fn list_treatments(
     Authorized(caller, _): Authorized<EligibilityScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let (list, meta) = app.ask_with_ruleset(&caller, &TreatmentsQuestion)?;
+    let (list, meta) = app.ask_with_ruleset(&caller, &TreatmentsQuestion).await?;
     Ok(conditional(
         &headers,
         &catalogue_etag(&meta, "treatments"),
@@ -89,7 +89,7 @@ pub async fn get_treatment(
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let Path(code) = code.map_err(|e| Problem::field("code", e.body_text()))?;
-    let (info, meta) = app.ask_with_ruleset(&caller, &TreatmentQuestion(code))?;
+    let (info, meta) = app.ask_with_ruleset(&caller, &TreatmentQuestion(code)).await?;
     let tag = catalogue_etag(&meta, &format!("treatments/{}", info.code));
     Ok(conditional(&headers, &tag, Json(info)))
 }
@@ -123,7 +123,7 @@ pub async fn list_facts(
     Authorized(caller, _): Authorized<EligibilityScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let (list, meta) = app.ask_with_ruleset(&caller, &FactsQuestion)?;
+    let (list, meta) = app.ask_with_ruleset(&caller, &FactsQuestion).await?;
     Ok(conditional(
         &headers,
         &catalogue_etag(&meta, "facts"),
@@ -162,7 +162,7 @@ pub async fn get_catalogue(
     Authorized(caller, _): Authorized<EligibilityScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let catalogue = app.ask(&caller, &CatalogueQuestion)?;
+    let catalogue = app.ask(&caller, &CatalogueQuestion).await?;
     let tag = catalogue_etag(&catalogue.ruleset, "catalogue");
     Ok(conditional(&headers, &tag, Json(catalogue)))
 }

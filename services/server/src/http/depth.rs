@@ -33,6 +33,11 @@ pub struct DepthLimitsQuery {
     pub zone: Option<String>,
     /// With an indication, the treatment's cap for it applies too.
     pub indication: Option<String>,
+    /// Replay: the limits of this published version of the caller's rule set (an earlier
+    /// answer's `ruleset.version`); unknown to the clinic: 404.
+    pub ruleset_version: Option<String>,
+    /// Replay by digest (an earlier answer's `ruleset.digest`).
+    pub ruleset_digest: Option<String>,
 }
 
 impl From<DepthLimitsQuery> for DepthLimitsRequest {
@@ -46,6 +51,8 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
             facts: None,
             date: None,
             history: None,
+            ruleset_version: q.ruleset_version,
+            ruleset_digest: q.ruleset_digest,
         }
     }
 }
@@ -74,6 +81,7 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `devices` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`ruleset_version` or `ruleset_digest` names no version of the caller's rule set", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -84,7 +92,7 @@ pub async fn depth_limits_get(
     StrictQuery(query): StrictQuery<DepthLimitsQuery>,
 ) -> Result<Response, Problem> {
     let req = DepthLimitsRequest::from(query);
-    let limits = app.ask(&caller, &req)?;
+    let limits = app.ask(&caller, &req).await?;
     let tag = depth_etag(&limits.ruleset, &req);
     Ok(conditional(&headers, &tag, Json(limits)))
 }
@@ -115,5 +123,5 @@ pub async fn depth_limits_post(
     Authorized(caller, _): Authorized<DevicesScope>,
     JsonBody(req): JsonBody<DepthLimitsRequest>,
 ) -> Result<Json<DepthLimits>, Problem> {
-    Ok(Json(app.ask(&caller, &req)?))
+    Ok(Json(app.ask(&caller, &req).await?))
 }

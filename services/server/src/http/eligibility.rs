@@ -79,7 +79,7 @@ pub async fn check_eligibility(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<EligibilityRequest>,
 ) -> Result<Json<EligibilityResponse>, Problem> {
-    Ok(Json(app.ask(&caller, &req)?.into()))
+    Ok(Json(app.ask(&caller, &req).await?.into()))
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.
@@ -110,7 +110,7 @@ pub async fn check_eligibility_batch(
 ) -> Result<Json<EligibilityBatchResponse>, Problem> {
     Batch::check_size(req.checks.len())?;
     let checks = parse_each::<EligibilityRequest>("checks", &req.checks)?;
-    let results = app.ask(&caller, &Batch(checks))?;
+    let results = app.ask(&caller, &Batch(checks)).await?;
     Ok(Json(EligibilityBatchResponse {
         results: results.into_iter().map(EligibilityResponse::from).collect(),
     }))
@@ -162,7 +162,7 @@ pub async fn check_eligibility_calendar(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<Calendar>,
 ) -> Result<Json<CalendarResponse>, Problem> {
-    let results = app.ask(&caller, &req)?;
+    let results = app.ask(&caller, &req).await?;
     Ok(Json(CalendarResponse {
         results: results
             .into_iter()
@@ -207,5 +207,5 @@ pub async fn check_contraindications(
     Authorized(caller, _): Authorized<EligibilityScope>,
     JsonBody(req): JsonBody<ContraindicationRequest>,
 ) -> Result<Json<ContraindicationReport>, Problem> {
-    Ok(Json(app.ask(&caller, &req)?))
+    Ok(Json(app.ask(&caller, &req).await?))
 }

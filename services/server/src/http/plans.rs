@@ -35,5 +35,5 @@ pub async fn build_plan(
     Authorized(caller, _): Authorized<PlansScope>,
     JsonBody(req): JsonBody<PlanRequest>,
 ) -> Result<Json<Plan>, Problem> {
-    Ok(Json(app.ask(&caller, &req)?))
+    Ok(Json(app.ask(&caller, &req).await?))
 }

@@ -1,0 +1,257 @@
+//! Replay: a decision asked of a pinned, immutable version of the caller's rule set.
+//!
+//! A request may carry `ruleset_version` and/or `ruleset_digest` (an earlier answer's
+//! `ruleset`). The door resolves the pin here, in one place, before it asks the engine:
+//!
+//! - **Tenant rule by construction.** The rule set pinned is always the one the caller's clinic
+//!   is served now (its overlay, else the base): a pin names a *version*, never an id, so no key
+//!   can reach another clinic's rule set; another clinic's version is simply unknown (404).
+//! - **The version served now** is answered from the served catalog (no Redis, works without it).
+//! - **Any other version** is fetched once from the Redis store ([`RuleSetStore::fetch`]
+//!   verifies its digest), compiled, and kept in a bounded cache ([`Pinned`], least recently
+//!   used first out). An overlay is compiled on the base version *active now* (its `base` in the
+//!   answer names which): the overlay's own rules, caps and policy are exactly the pinned
+//!   version's. The cache key includes the base digest, so a base activation recompiles.
+//! - Unpinned requests never come here: the request path stays Redis-free.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use protocol_engine::{RequestError, RuleSet, RuleSetDoc, compile};
+
+use super::AppError;
+use crate::auth::Caller;
+use crate::catalog::Catalog;
+use crate::context::Context;
+use crate::store::StoreError;
+
+/// How many compiled pinned versions a replica keeps (each a few hundred KiB at most).
+pub const PINNED_CAPACITY: usize = 32;
+
+/// A request's pin: the version and/or digest of the caller's rule set to answer from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pin<'a> {
+    pub version: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+impl<'a> Pin<'a> {
+    /// The pin of a request's two optional fields; `None` when neither is set.
+    pub fn of(version: &'a Option<String>, digest: &'a Option<String>) -> Option<Self> {
+        let pin = Self {
+            version: version.as_deref(),
+            digest: digest.as_deref(),
+        };
+        (pin != Self::default()).then_some(pin)
+    }
+
+    /// Whether the rule set `rs` is the version pinned.
+    fn names(&self, rs: &RuleSet) -> bool {
+        let meta = rs.meta();
+        self.version.is_none_or(|v| v == meta.version)
+            && self.digest.is_none_or(|d| d == meta.digest)
+    }
+
+    /// The pin in words, for messages.
+    fn describe(&self) -> String {
+        match (self.version, self.digest) {
+            (Some(v), Some(d)) => format!("version '{}' with digest '{}'", clip(v), clip(d)),
+            (Some(v), None) => format!("version '{}'", clip(v)),
+            (None, Some(d)) => format!("the version with digest '{}'", clip(d)),
+            (None, None) => "no version".to_owned(),
+        }
+    }
+
+    /// The request field a failure is about.
+    fn field(&self) -> &'static str {
+        if self.version.is_some() {
+            "ruleset_version"
+        } else {
+            "ruleset_digest"
+        }
+    }
+}
+
+/// A caller-supplied string, shortened for a message.
+fn clip(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// The pins of many checks (a batch): all the same, or a 400 naming the first that differs.
+pub fn common_pin<'a>(
+    pins: impl IntoIterator<Item = Option<Pin<'a>>>,
+    prefix: &str,
+) -> Result<Option<Pin<'a>>, AppError> {
+    let mut pins = pins.into_iter().enumerate();
+    let Some((_, first)) = pins.next() else {
+        return Ok(None);
+    };
+    for (i, pin) in pins {
+        if pin != first {
+            let field = pin.or(first).map_or("ruleset_version", |p| p.field());
+            return Err(RequestError::field(
+                format!("{prefix}[{i}].{field}"),
+                "every check of a batch must pin the same rule-set version (or none)",
+            )
+            .into());
+        }
+    }
+    Ok(first)
+}
+
+/// What a pinned question is answered from.
+pub enum Served {
+    /// The version served now: the catalog it is in (the pin was checked against it).
+    Now(Arc<Catalog>),
+    /// An earlier (or later) version, compiled on demand.
+    Version(Arc<RuleSet>),
+}
+
+/// A compiled pinned version and what identifies it.
+struct Entry {
+    id: String,
+    version: String,
+    digest: String,
+    base_digest: Option<String>,
+    rs: Arc<RuleSet>,
+}
+
+/// The bounded cache of compiled pinned versions, most recently used at the front.
+#[derive(Default)]
+pub struct Pinned {
+    entries: Mutex<VecDeque<Entry>>,
+}
+
+impl Pinned {
+    fn get(&self, id: &str, pin: Pin<'_>, base_digest: Option<&str>) -> Option<Arc<RuleSet>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let at = entries.iter().position(|e| {
+            e.id == id
+                && e.base_digest.as_deref() == base_digest
+                && pin.version.is_none_or(|v| v == e.version)
+                && pin.digest.is_none_or(|d| d == e.digest)
+        })?;
+        let entry = entries.remove(at)?;
+        let rs = entry.rs.clone();
+        entries.push_front(entry);
+        Some(rs)
+    }
+
+    fn put(&self, entry: Entry) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| {
+            !(e.id == entry.id && e.version == entry.version && e.base_digest == entry.base_digest)
+        });
+        entries.push_front(entry);
+        entries.truncate(PINNED_CAPACITY);
+    }
+}
+
+/// Resolves `pin` for `caller`: the catalog served now when it names the version served now,
+/// else that version from the cache or the store. See the module documentation.
+pub async fn resolve(
+    ctx: &Context,
+    cache: &Pinned,
+    caller: &Caller,
+    pin: Pin<'_>,
+) -> Result<Served, AppError> {
+    let catalog = ctx.catalog_full();
+    let (id, now, base) = {
+        let rs = Context::ruleset(&catalog, caller)?;
+        let meta = rs.meta();
+        let base = meta
+            .base
+            .is_some()
+            .then(|| catalog.documents.get(catalog.base_id()).cloned())
+            .flatten();
+        (meta.id.clone(), meta.version.clone(), base)
+    };
+    if pin.names(Context::ruleset(&catalog, caller)?) {
+        return Ok(Served::Now(catalog));
+    }
+    let base_digest = catalog
+        .rulesets
+        .get(catalog.base_id())
+        .filter(|_| base.is_some())
+        .map(|b| b.meta().digest.clone());
+    drop(catalog);
+    if let Some(rs) = cache.get(&id, pin, base_digest.as_deref()) {
+        return Ok(Served::Version(rs));
+    }
+    let unknown = || {
+        AppError::NotFound(format!(
+            "rule set '{id}' has no {} to replay (the version served now is '{now}'); \
+             field `{}`",
+            pin.describe(),
+            pin.field()
+        ))
+    };
+    let Some(store) = ctx.store.as_ref() else {
+        return Err(AppError::NotFound(format!(
+            "rule set '{id}' has no {} here: without a Redis store only the version served now \
+             ('{now}') can be pinned; field `{}`",
+            pin.describe(),
+            pin.field()
+        )));
+    };
+    let version = match pin.version {
+        Some(v) => v.to_owned(),
+        None => {
+            let digest = pin.digest.unwrap_or_default();
+            let versions = store.list_versions(&id).await.map_err(not_found(&unknown))?;
+            versions
+                .into_iter()
+                .find(|v| v.digest == digest)
+                .map(|v| v.version)
+                .ok_or_else(unknown)?
+        }
+    };
+    let fetched = store
+        .fetch(&id, &version)
+        .await
+        .map_err(not_found(&unknown))?;
+    if pin.digest.is_some_and(|d| d != fetched.digest) {
+        return Err(unknown());
+    }
+    let rs = Arc::new(build(&fetched.document, base.as_ref())?);
+    cache.put(Entry {
+        id,
+        version,
+        digest: fetched.digest,
+        base_digest,
+        rs: rs.clone(),
+    });
+    Ok(Served::Version(rs))
+}
+
+/// A store error as the caller sees it: an unknown (or retired, or malformed) version is not
+/// found; Redis down is a 503 as everywhere.
+fn not_found(unknown: &impl Fn() -> AppError) -> impl Fn(StoreError) -> AppError + '_ {
+    move |e| match e {
+        StoreError::NotFound { .. } | StoreError::Retired { .. } | StoreError::Invalid(_) => {
+            unknown()
+        }
+        other => AppError::Store(other),
+    }
+}
+
+/// Compiles a pinned document: a base alone, an overlay on the base active now.
+fn build(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, AppError> {
+    let base = base.filter(|b| doc.extends.as_deref() == Some(b.id.as_str()));
+    if doc.extends.is_some() && base.is_none() {
+        return Err(AppError::NotFound(format!(
+            "rule set '{}' version '{}' extends '{}', which is not the base served now: it \
+             cannot be replayed",
+            doc.id,
+            doc.version,
+            doc.extends.as_deref().unwrap_or_default()
+        )));
+    }
+    compile(doc, base).map_err(|e| {
+        AppError::NotFound(format!(
+            "rule set '{}' version '{}' does not compile on the base served now ({e}): it \
+             cannot be replayed",
+            doc.id, doc.version
+        ))
+    })
+}
