@@ -68,8 +68,8 @@ fn history(req: &Value) -> Option<pb::HistoryList> {
 
 pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
     pb::CheckEligibilityRequest {
-        ruleset_version: None,
-        ruleset_digest: None,
+        ruleset_version: opt(req, "ruleset_version"),
+        ruleset_digest: opt(req, "ruleset_digest"),
         treatment: string(req, "treatment"),
         date: string(req, "date"),
         facts: facts(req),
@@ -83,8 +83,8 @@ pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
 
 pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
     pb::CheckContraindicationsRequest {
-        ruleset_version: None,
-        ruleset_digest: None,
+        ruleset_version: opt(req, "ruleset_version"),
+        ruleset_digest: opt(req, "ruleset_digest"),
         treatments: strings(req, "treatments"),
         facts: facts(req),
         date: opt(req, "date"),
@@ -94,8 +94,8 @@ pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
 
 pub fn depth_pb(req: &Value) -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
-        ruleset_version: None,
-        ruleset_digest: None,
+        ruleset_version: opt(req, "ruleset_version"),
+        ruleset_digest: opt(req, "ruleset_digest"),
         treatment: string(req, "treatment"),
         device: string(req, "device"),
         role: string(req, "role"),
@@ -115,8 +115,8 @@ pub fn watch_depth_pb(req: &Value) -> pb::WatchDepthLimitsRequest {
 /// A calendar (`POST /v1/eligibility:calendar` body) as its gRPC request.
 pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
     pb::CheckEligibilityCalendarRequest {
-        ruleset_version: None,
-        ruleset_digest: None,
+        ruleset_version: opt(req, "ruleset_version"),
+        ruleset_digest: opt(req, "ruleset_digest"),
         facts: facts(req),
         history: history(req),
         slots: req
@@ -140,8 +140,8 @@ pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
 
 pub fn plan_pb(req: &Value) -> pb::BuildPlanRequest {
     pb::BuildPlanRequest {
-        ruleset_version: None,
-        ruleset_digest: None,
+        ruleset_version: opt(req, "ruleset_version"),
+        ruleset_digest: opt(req, "ruleset_digest"),
         indication: string(req, "indication"),
         zones: strings(req, "zones"),
         facts: facts(req),

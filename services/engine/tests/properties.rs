@@ -554,8 +554,6 @@ fn plan_request(
     history: &[HistoryEntry],
     start: Date,
 ) -> PlanRequest {
-    ruleset_version: None,
-    ruleset_digest: None,
     let indication = t
         .best_for
         .first()
@@ -591,8 +589,6 @@ fn depth_request(
     date: Option<Date>,
     history: Option<&[HistoryEntry]>,
 ) -> DepthLimitsRequest {
-    ruleset_version: None,
-    ruleset_digest: None,
     DepthLimitsRequest {
         ruleset_version: None,
         ruleset_digest: None,

@@ -10,6 +10,7 @@
 //!   an ACL user, and a Sentinel failover during a stream of activations.
 //! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
+//! - `replay`: a request pins a version of its clinic's rule set and is answered from it.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -24,6 +25,7 @@ mod managed;
 mod notices;
 mod propagation;
 mod refusal;
+mod replay;
 mod request_path;
 mod tenancy;
 mod versions;

@@ -17,8 +17,8 @@ use protocol_engine::{
 use serde::Deserialize;
 
 use super::AppError;
-use super::replay::Pin;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
+use super::replay::Pin;
 use crate::auth::Scope;
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
 

@@ -114,7 +114,11 @@ impl App {
     ) -> Result<Q::Answer, AppError> {
         if let Some(pin) = question.pin()? {
             return Err(RequestError::field(
-                if pin.version.is_some() { "ruleset_version" } else { "ruleset_digest" },
+                if pin.version.is_some() {
+                    "ruleset_version"
+                } else {
+                    "ruleset_digest"
+                },
                 "this operation follows the active rule-set version and cannot pin one",
             )
             .into());

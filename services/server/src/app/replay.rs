@@ -198,7 +198,10 @@ pub async fn resolve(
         Some(v) => v.to_owned(),
         None => {
             let digest = pin.digest.unwrap_or_default();
-            let versions = store.list_versions(&id).await.map_err(not_found(&unknown))?;
+            let versions = store
+                .list_versions(&id)
+                .await
+                .map_err(not_found(&unknown))?;
             versions
                 .into_iter()
                 .find(|v| v.digest == digest)

@@ -89,7 +89,9 @@ pub async fn get_treatment(
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let Path(code) = code.map_err(|e| Problem::field("code", e.body_text()))?;
-    let (info, meta) = app.ask_with_ruleset(&caller, &TreatmentQuestion(code)).await?;
+    let (info, meta) = app
+        .ask_with_ruleset(&caller, &TreatmentQuestion(code))
+        .await?;
     let tag = catalogue_etag(&meta, &format!("treatments/{}", info.code));
     Ok(conditional(&headers, &tag, Json(info)))
 }
