@@ -164,7 +164,10 @@ async fn a_pinned_version_is_answered_from_that_version_over_rest_and_grpc() {
         .into_inner();
     let named = answer.ruleset.expect("ruleset");
     assert_eq!(named.version, "2026.12.1");
-    assert_eq!(named.digest, rest["ruleset"]["digest"].as_str().expect("digest"));
+    assert_eq!(
+        named.digest,
+        rest["ruleset"]["digest"].as_str().expect("digest")
+    );
     assert_eq!(rest["bookable"].as_bool(), Some(answer.bookable));
 
     // An unknown version: 404 / NOT_FOUND naming it.
