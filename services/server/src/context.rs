@@ -39,7 +39,8 @@ pub struct Context {
     pub max_staleness_secs: u64,
     /// What happens past `max_staleness_secs`: keep serving (default) or refuse decisions.
     pub stale_policy: StalePolicy,
-    /// The Redis store, for the rule-set admin API only (never the request path); `None` without
+    /// The Redis store, for the rule-set admin API and a pinned version's first read (never
+    /// the path of an unpinned request); `None` without
     /// `PROTOCOL_REDIS_URL`.
     pub store: Option<Arc<RuleSetStore>>,
 }
