@@ -137,7 +137,7 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
 }
 
 /// Whether one rule holds, and for a dated deferral the first day it no longer does.
-fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, Option<Date>) {
+pub(crate) fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, Option<Date>) {
     match &rule.kind {
         RuleKind::Cond(c) => (c.eval(ctx, missing), None),
         RuleKind::AfterFact { fact, days, extra } => {

@@ -18,6 +18,7 @@ mod depth;
 mod digest;
 mod document;
 mod error;
+mod explain;
 mod facts;
 mod ids;
 mod intake;
@@ -33,6 +34,7 @@ pub use depth::DepthMm;
 pub use digest::{canonical_json, digest_of};
 pub use document::*;
 pub use error::{FieldViolation, LoadError, Problem, RequestError};
+pub use explain::{Node, RuleExplanation, Truth, Used};
 pub use model::RuleSet;
 
 /// The text format of a rule-set document.
