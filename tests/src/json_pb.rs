@@ -68,6 +68,7 @@ fn history(req: &Value) -> Option<pb::HistoryList> {
 
 pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
     pb::CheckEligibilityRequest {
+        explain: req.get("explain").and_then(Value::as_bool).unwrap_or(false),
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         treatment: string(req, "treatment"),

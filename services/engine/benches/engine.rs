@@ -56,6 +56,7 @@ fn history() -> Vec<HistoryEntry> {
 fn benches(c: &mut Criterion) {
     let rs = ruleset();
     let eligibility = EligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

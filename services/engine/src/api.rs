@@ -78,6 +78,10 @@ pub struct EligibilityRequest {
     /// must name the same version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ruleset_digest: Option<String>,
+    /// Also explain the decision: each rule's condition tree with every node's result and the
+    /// values it read (for an author or an auditor; never logged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain: bool,
 }
 
 /// The outcome of a check, from the mildest to the strongest (the order compares them: the

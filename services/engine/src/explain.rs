@@ -12,9 +12,9 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::api::EligibilityRequest;
-use crate::document::EffectKind;
 use crate::conditions::{Cmp, Cond, Ctx, Tri};
 use crate::decide::{check_role_device, check_zones, holds, lookup};
+use crate::document::EffectKind;
 use crate::error::{RequestError, Violations};
 use crate::facts::FactVal;
 use crate::ids::{Ix, Missing};
@@ -24,6 +24,7 @@ use crate::model::{Compiled, FactKind, Names, RuleKind, RuleSet};
 /// A three-valued result, as explained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Truth {
     /// It holds.
     True,
@@ -46,6 +47,7 @@ impl From<Tri> for Truth {
 /// One value a node read: a fact or a request input (`date`, `history`, `device`, `zones`,
 /// `indication`), and its value, absent when it was not given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Used {
     /// The fact id, or the request field.
     pub input: String,
@@ -56,6 +58,7 @@ pub struct Used {
 
 /// One node of a condition tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Node {
     /// What it tests: `all`, `any`, `not`, or a test such as `pregnant = true`,
     /// `last_isotretinoin within 180 days`, `age >= 18`.
@@ -67,11 +70,13 @@ pub struct Node {
     pub used: Vec<Used>,
     /// The parts of `all`, `any`, `not`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub parts: Vec<Node>,
 }
 
 /// One rule that applies to the treatment, explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleExplanation {
     /// The rule id.
     pub rule: String,
@@ -81,6 +86,7 @@ pub struct RuleExplanation {
     pub result: Truth,
     /// For a dated deferral that fired: the first day it no longer holds.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub until: Option<Date>,
     /// Its condition tree.
     pub condition: Node,

@@ -14,6 +14,7 @@ const DAY: Date = date(2026, 12, 1);
 
 fn request(facts: Value) -> EligibilityRequest {
     EligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),
@@ -60,7 +61,10 @@ fn a_contraindication_that_fires_and_one_that_is_unknown_show_their_trees() {
     assert_eq!(rosacea.result, Truth::Unknown);
     assert_eq!(rosacea.condition.test, "rosacea in [papulopustular]");
     assert_eq!(rosacea.condition.used[0].input, "rosacea");
-    assert_eq!(rosacea.condition.used[0].value, None, "unanswered: no value");
+    assert_eq!(
+        rosacea.condition.used[0].value, None,
+        "unanswered: no value"
+    );
 
     let pih = rule(&explained, "pih_risk");
     assert_eq!(pih.result, Truth::False);
@@ -109,7 +113,11 @@ fn explanations_agree_with_the_decision_they_explain() {
             .filter(|r| r.result == Truth::True)
             .map(|r| r.rule.as_str())
             .collect();
-        let reasons: Vec<&str> = decision.reasons.iter().map(|r| r.info.rule.as_str()).collect();
+        let reasons: Vec<&str> = decision
+            .reasons
+            .iter()
+            .map(|r| r.info.rule.as_str())
+            .collect();
         assert_eq!(fired, reasons, "{facts}");
         for r in &explained {
             if r.result == Truth::True

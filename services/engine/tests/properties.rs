@@ -121,6 +121,7 @@ fn eligibility(
     history: &[HistoryEntry],
 ) -> Eligibility {
     let req = EligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: treatment.to_owned(),
@@ -628,6 +629,7 @@ fn an_answer_without_the_date_never_clears_a_client_contraindicated_on_it() {
             |(facts, history, date, t)| {
                 let on_date = rs
                     .eligibility(&EligibilityRequest {
+                        explain: false,
                         ruleset_version: None,
                         ruleset_digest: None,
                         treatment: t.code.clone(),
@@ -868,6 +870,7 @@ fn every_session_of_a_scheduled_plan_is_bookable_on_its_date() {
                 for session in &plan.schedule {
                     let e = rs
                         .eligibility(&EligibilityRequest {
+                            explain: false,
                             ruleset_version: None,
                             ruleset_digest: None,
                             treatment: t.code.clone(),

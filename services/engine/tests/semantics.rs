@@ -23,6 +23,7 @@ fn answered() -> Facts {
 
 fn check(facts: Facts, history: Vec<HistoryEntry>) -> Eligibility {
     let req = EligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),
@@ -271,6 +272,7 @@ fn request_errors_name_each_field() {
     facts.insert("fitzpatrick".into(), json!("three"));
     facts.insert("pregnant".into(), Value::Null);
     let req = EligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

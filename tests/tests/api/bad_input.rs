@@ -251,6 +251,7 @@ async fn grpc_invalid_argument_names_the_field() {
     let mut client = server.grpc().await.expect("client");
 
     let base = |date: &str, treatment: &str| pb::CheckEligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: treatment.into(),
@@ -273,6 +274,7 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "history date",
             pb::CheckEligibilityRequest {
+                explain: false,
                 ruleset_version: None,
                 ruleset_digest: None,
                 history: Some(pb::HistoryList {
@@ -302,6 +304,7 @@ async fn grpc_invalid_argument_names_the_field() {
         (
             "unknown zone",
             pb::CheckEligibilityRequest {
+                explain: false,
                 ruleset_version: None,
                 ruleset_digest: None,
                 zones: vec!["elbow".into()],

@@ -9,6 +9,7 @@ mod catalogue;
 mod common;
 mod deploy;
 mod edges;
+mod explain;
 mod grpc;
 mod lifecycle;
 mod notices;

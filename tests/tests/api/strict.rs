@@ -386,6 +386,7 @@ async fn grpc_history_must_be_sent() {
 
     // `history` left out (not an empty list): refused, never "no procedures".
     let no_history = pb::CheckEligibilityRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

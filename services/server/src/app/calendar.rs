@@ -116,6 +116,7 @@ impl Calendar {
         date: Date,
     ) -> Result<Eligibility, RequestError> {
         rs.eligibility(&EligibilityRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: slot.treatment.clone(),
@@ -161,6 +162,7 @@ impl Question for Calendar {
             };
             match self.check(rs, slot, date) {
                 Ok(answer) => results.push(SlotResult::Answered(Decided {
+                    explanation: None,
                     answer,
                     decision_id: new_decision_id(),
                 })),

@@ -7,7 +7,7 @@
 use protocol_engine::{
     Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, Eligibility, EligibilityRequest, FactList, FieldViolation, Plan,
-    PlanRequest, RequestError, RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
+    PlanRequest, RequestError, RuleExplanation, RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -121,6 +121,22 @@ impl<'a> Recorder<'a> {
 pub struct Decided<T> {
     pub answer: T,
     pub decision_id: String,
+    /// With `explain: true`: each rule's condition tree (engine explain mode). Never recorded:
+    /// [`Question::record`] and the decision log read only the answer and its id.
+    pub explanation: Option<Vec<RuleExplanation>>,
+}
+
+/// The explanation of an eligibility check when it asks for one (a second, explaining walk over
+/// the same rules: the decision itself is made on the allocation-free path).
+fn explained(
+    rs: &RuleSet,
+    req: &EligibilityRequest,
+) -> Result<Option<Vec<RuleExplanation>>, AppError> {
+    Ok(if req.explain {
+        Some(rs.explain_eligibility(req)?)
+    } else {
+        None
+    })
 }
 
 pub(super) fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
@@ -143,6 +159,7 @@ impl Question for EligibilityRequest {
         Ok(Decided {
             answer: rs.eligibility(self)?,
             decision_id: new_decision_id(),
+            explanation: explained(rs, self)?,
         })
     }
 
@@ -196,6 +213,7 @@ impl Question for Batch {
                 Ok(answer) => results.push(Decided {
                     answer,
                     decision_id: new_decision_id(),
+                    explanation: explained(rs, check)?,
                 }),
                 Err(e) => violations.extend(e.violations.into_iter().map(|v| FieldViolation {
                     field: prefixed(&format!("checks[{i}]"), &v.field),

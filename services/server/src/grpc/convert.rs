@@ -9,15 +9,15 @@
 //! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
 //! which is a protobuf enum.
 
-use crate::app::{Calendar, CalendarSlot, SlotResult, depth_etag, violations_summary};
+use crate::app::{Calendar, CalendarSlot, Decided, SlotResult, depth_etag, violations_summary};
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
     Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
-    HistoryEntry, NamedInfo, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError,
-    RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome,
-    wire::parse_strict_date,
+    HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason,
+    RequestError, RuleExplanation, RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo,
+    TreatmentList, TreatmentOutcome, Truth, wire::parse_strict_date,
 };
 use serde::Serialize;
 
@@ -167,6 +167,7 @@ pub fn eligibility_request(
     let facts = v.facts(p.facts);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
+        explain: p.explain,
         ruleset_version: p.ruleset_version,
         ruleset_digest: p.ruleset_digest,
         treatment: p.treatment,
@@ -392,6 +393,50 @@ pub fn eligibility(e: &Eligibility, decision_id: String) -> pb::CheckEligibility
         ruleset: Some(ruleset(&e.ruleset)),
         decision_id,
         missing_inputs: e.missing_inputs.clone(),
+        explanation: Vec::new(),
+    }
+}
+
+/// An eligibility answer with its explanation, if one was asked for.
+pub fn decided(d: &Decided<Eligibility>) -> pb::CheckEligibilityResponse {
+    let mut answer = eligibility(&d.answer, d.decision_id.clone());
+    if let Some(explanation) = &d.explanation {
+        answer.explanation = explanation.iter().map(explained_rule).collect();
+    }
+    answer
+}
+
+fn explained_rule(r: &RuleExplanation) -> pb::ExplainedRule {
+    pb::ExplainedRule {
+        rule: r.rule.clone(),
+        effect: label(&r.effect),
+        result: truth(r.result).into(),
+        until: r.until.map(|d| d.to_string()),
+        condition: Some(condition_node(&r.condition)),
+    }
+}
+
+fn condition_node(n: &Node) -> pb::ConditionNode {
+    pb::ConditionNode {
+        test: n.test.clone(),
+        result: truth(n.result).into(),
+        used: n
+            .used
+            .iter()
+            .map(|u| pb::UsedValue {
+                input: u.input.clone(),
+                value: u.value.clone(),
+            })
+            .collect(),
+        parts: n.parts.iter().map(condition_node).collect(),
+    }
+}
+
+fn truth(t: Truth) -> pb::Truth {
+    match t {
+        Truth::True => pb::Truth::True,
+        Truth::False => pb::Truth::False,
+        Truth::Unknown => pb::Truth::Unknown,
     }
 }
 
@@ -614,6 +659,7 @@ mod tests {
     #[test]
     fn bad_dates_name_their_field() {
         let p = pb::CheckEligibilityRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: "microneedling".into(),

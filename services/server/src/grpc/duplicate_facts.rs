@@ -294,6 +294,7 @@ mod tests {
 
     fn request(facts: Option<prost_types::Struct>) -> pb::CheckEligibilityRequest {
         pb::CheckEligibilityRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: "microneedling".into(),

@@ -51,10 +51,7 @@ impl TreatmentProtocolService for ProtocolService {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
         let d = self.app.ask(&caller, &req).await?;
-        Ok(Response::new(convert::eligibility(
-            &d.answer,
-            d.decision_id,
-        )))
+        Ok(Response::new(convert::decided(&d)))
     }
 
     async fn check_eligibility_batch(
@@ -80,10 +77,7 @@ impl TreatmentProtocolService for ProtocolService {
         }
         let answers = self.app.ask(&caller, &Batch(reqs)).await?;
         Ok(Response::new(pb::CheckEligibilityBatchResponse {
-            results: answers
-                .into_iter()
-                .map(|d| convert::eligibility(&d.answer, d.decision_id))
-                .collect(),
+            results: answers.into_iter().map(|d| convert::decided(&d)).collect(),
         }))
     }
 

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
+    RuleExplanation,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -23,6 +24,11 @@ pub struct EligibilityResponse {
     /// Unique id of this decision (UUID v7, time-ordered), for audit trails.
     #[schema(format = "uuid")]
     pub decision_id: String,
+    /// With `explain: true`: every rule of the treatment, whether it fired (`true`), did not
+    /// (`false`) or could not be decided (`unknown`), with its condition tree and the values
+    /// each node read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Vec<RuleExplanation>>,
 }
 
 impl From<Decided<Eligibility>> for EligibilityResponse {
@@ -30,6 +36,7 @@ impl From<Decided<Eligibility>> for EligibilityResponse {
         Self {
             eligibility: d.answer,
             decision_id: d.decision_id,
+            explanation: d.explanation,
         }
     }
 }
