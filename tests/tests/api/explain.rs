@@ -32,7 +32,10 @@ fn rule<'a>(explanation: &'a Value, id: &str) -> &'a Value {
 }
 
 /// The REST explanation as the gRPC one renders it: (rule, result, test, used).
-fn rest_shape(explanation: &Value) -> Vec<(String, String, String, Vec<(String, Option<String>)>)> {
+/// Per rule: its id, result, top test and the values that test read.
+type Shape = Vec<(String, String, String, Vec<(String, Option<String>)>)>;
+
+fn rest_shape(explanation: &Value) -> Shape {
     explanation
         .as_array()
         .map(|a| {
@@ -63,9 +66,7 @@ fn rest_shape(explanation: &Value) -> Vec<(String, String, String, Vec<(String, 
         .unwrap_or_default()
 }
 
-fn grpc_shape(
-    explanation: &[pb::ExplainedRule],
-) -> Vec<(String, String, String, Vec<(String, Option<String>)>)> {
+fn grpc_shape(explanation: &[pb::ExplainedRule]) -> Shape {
     explanation
         .iter()
         .map(|r| {
