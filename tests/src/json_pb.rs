@@ -95,6 +95,7 @@ pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
 
 pub fn depth_pb(req: &Value) -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        explain: req.get("explain").and_then(Value::as_bool).unwrap_or(false),
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         treatment: string(req, "treatment"),

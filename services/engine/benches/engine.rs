@@ -89,6 +89,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let depth = DepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

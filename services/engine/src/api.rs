@@ -374,6 +374,10 @@ pub struct DepthLimitsRequest {
     /// must name the same version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ruleset_digest: Option<String>,
+    /// Also explain each zone's limit: every cap that applies with its depth
+    /// ([`ZoneLimit::bounds`]), not only those that bind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain: bool,
 }
 
 /// What bounds a depth limit.
@@ -434,6 +438,22 @@ pub struct ZoneLimit {
     /// `setting`, or `precaution:<rule>`.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub bound_by: Vec<Bound>,
+    /// With `explain`: every cap that applies to the zone, with its depth, smallest or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<Vec<ZoneBound>>,
+}
+
+/// One cap that applies to a zone, and its depth (explain mode).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ZoneBound {
+    /// `zone`, `indication`, `device`, `device_evaluated`, `role`, `setting`, or
+    /// `precaution:<rule>`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub bound: Bound,
+    /// Its cap in mm.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub max_depth_mm: DepthMm,
 }
 
 /// The answer to a depth-limits question: for each zone, the deepest allowed and what bounds it.

@@ -25,6 +25,7 @@ impl Compiled {
         device: &Device,
         role: Ix,
         precautions: &[usize],
+        explain: bool,
     ) -> Option<ZoneLimit> {
         let zone_cap = t.zones.get(usize::from(zone))?.as_ref()?;
         let mut caps: Vec<(Bound, DepthMm)> = vec![(Bound::Zone, zone_cap.max)];
@@ -59,9 +60,19 @@ impl Compiled {
             }
         }
         let min = caps.iter().map(|(_, c)| *c).min()?;
+        // Explain mode only: the normal path keeps no copy of the caps.
+        let bounds = explain.then(|| {
+            caps.iter()
+                .map(|(bound, cap)| ZoneBound {
+                    bound: bound.clone(),
+                    max_depth_mm: *cap,
+                })
+                .collect()
+        });
         Some(ZoneLimit {
             zone: self.zones.name(zone).to_owned(),
             max_depth_mm: min,
+            bounds,
             bound_by: caps
                 .into_iter()
                 .filter(|(_, c)| *c == min)
@@ -76,6 +87,8 @@ struct DepthQuery {
     device: Ix,
     role: Ix,
     indication: Option<Ix>,
+    /// Keep every cap of each zone ([`ZoneLimit::bounds`]), not only the binding ones.
+    explain: bool,
 }
 
 impl RuleSet {
@@ -142,6 +155,7 @@ impl RuleSet {
             device,
             role,
             indication,
+            explain: req.explain,
         };
         if req.zone.is_none() {
             zones = rs
@@ -202,7 +216,9 @@ impl RuleSet {
         };
         zones
             .iter()
-            .filter_map(|z| rs.zone_limit(t, *z, q.indication, device, q.role, precautions))
+            .filter_map(|z| {
+                rs.zone_limit(t, *z, q.indication, device, q.role, precautions, q.explain)
+            })
             .collect()
     }
 
@@ -336,6 +352,7 @@ impl RuleSet {
                         device,
                         role,
                         indication: Some(indication),
+                        explain: false,
                     },
                     &zones,
                     &precautions,

@@ -265,6 +265,7 @@ fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
             ),
             |((t, d, r), facts, indication)| {
                 let req = DepthLimitsRequest {
+                    explain: false,
                     ruleset_version: None,
                     ruleset_digest: None,
                     treatment: t.clone(),
@@ -496,6 +497,7 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
                         for d in &t.devices {
                             for r in &t.roles {
                                 let req = DepthLimitsRequest {
+                                    explain: false,
                                     ruleset_version: None,
                                     ruleset_digest: None,
                                     treatment: t.code.clone(),
@@ -591,6 +593,7 @@ fn depth_request(
     history: Option<&[HistoryEntry]>,
 ) -> DepthLimitsRequest {
     DepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: t.code.clone(),
@@ -809,6 +812,7 @@ fn a_fixed_length_device_never_serves_a_setting_capped_below_its_needles() {
                         "a fixed {needle} mm roller serves a {cap:?} mm home cap"
                     );
                     let req = DepthLimitsRequest {
+                        explain: false,
                         ruleset_version: None,
                         ruleset_digest: None,
                         treatment: "home_mn".into(),

@@ -191,6 +191,7 @@ fn under_eighteen_on_the_check_date_is_contraindicated() {
 
 fn limits(role: &str, facts: Option<Facts>) -> DepthLimits {
     let req = DepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),
@@ -249,6 +250,7 @@ fn a_zone_without_a_cap_is_refused_not_unlimited() {
     .expect("parses");
     let rs = compile(&doc, None).expect("compiles");
     let req = DepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

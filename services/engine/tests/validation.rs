@@ -446,6 +446,7 @@ fn with_indication_cap(text: &str) -> String {
 
 fn acne_scar_cheeks(rs: &RuleSet) -> f64 {
     let req = protocol_engine::DepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

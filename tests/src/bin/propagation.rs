@@ -146,6 +146,7 @@ fn with_key<T>(msg: T) -> tonic::Request<T> {
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

@@ -131,6 +131,7 @@ async fn grpc_unauthenticated_and_permission_denied_are_distinct() {
         .expect("eligibility scope is enough");
 
     let depth = pb::GetDepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

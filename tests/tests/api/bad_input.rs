@@ -357,6 +357,7 @@ async fn grpc_invalid_argument_names_the_field() {
     // Other methods.
     let st = client
         .get_depth_limits(pb::GetDepthLimitsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: "microneedling".into(),

@@ -148,3 +148,90 @@ async fn explain_shows_the_tree_of_a_fired_and_an_unknown_contraindication_over_
         .into_inner();
     assert!(plain.explanation.is_empty());
 }
+
+#[tokio::test]
+async fn explain_lists_every_cap_of_each_zone_over_both_protocols() {
+    let server = ServerBuilder::new().with_keys().spawn().expect("server");
+    let http = reqwest::Client::new();
+    let req = json!({
+        "treatment": "microneedling", "device": "dermapen_4", "role": "nurse",
+        "zone": "cheeks", "explain": true,
+    });
+    let res = http
+        .post(server.url("/v1/depth-limits"))
+        .bearer_auth(KEY_AURORA)
+        .json(&req)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    let zone = &body["zones"][0];
+    let limit = zone["max_depth_mm"].as_f64().expect("limit");
+    let bounds: Vec<(String, f64)> = zone["bounds"]
+        .as_array()
+        .expect("bounds with explain")
+        .iter()
+        .map(|b| {
+            (
+                b["bound"].as_str().unwrap_or_default().to_owned(),
+                b["max_depth_mm"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = bounds.iter().map(|(b, _)| b.as_str()).collect();
+    for kind in ["zone", "device", "role"] {
+        assert!(kinds.contains(&kind), "{kind} in {bounds:?}");
+    }
+    // The limit is the smallest cap, and the binding ones are exactly those equal to it.
+    let smallest = bounds.iter().map(|(_, c)| *c).fold(f64::INFINITY, f64::min);
+    assert_eq!(smallest, limit, "{bounds:?}");
+    let binding: Vec<&str> = bounds
+        .iter()
+        .filter(|(_, c)| *c == limit)
+        .map(|(b, _)| b.as_str())
+        .collect();
+    assert_eq!(json!(binding), zone["bound_by"]);
+
+    // GET takes it as a query parameter; without it, no bounds.
+    let res = http
+        .get(server.url("/v1/depth-limits"))
+        .bearer_auth(KEY_AURORA)
+        .query(&[
+            ("treatment", "microneedling"),
+            ("device", "dermapen_4"),
+            ("role", "nurse"),
+            ("zone", "cheeks"),
+            ("explain", "true"),
+        ])
+        .send()
+        .await
+        .expect("answered");
+    let get: Value = res.json().await.expect("json");
+    assert_eq!(get["zones"][0]["bounds"], zone["bounds"]);
+    let mut plain = req.clone();
+    plain["explain"] = json!(false);
+    let res = http
+        .post(server.url("/v1/depth-limits"))
+        .bearer_auth(KEY_AURORA)
+        .json(&plain)
+        .send()
+        .await
+        .expect("answered");
+    let plain: Value = res.json().await.expect("json");
+    assert!(plain["zones"][0].get("bounds").is_none(), "{plain}");
+
+    // gRPC: the same caps.
+    let mut grpc = server.grpc().await.expect("grpc");
+    let answer = grpc
+        .get_depth_limits(bearer(protocol_tests::json_pb::depth_pb(&req), KEY_AURORA))
+        .await
+        .expect("grpc answered")
+        .into_inner();
+    let grpc_bounds: Vec<(String, f64)> = answer.zones[0]
+        .bounds
+        .iter()
+        .map(|b| (b.bound.clone(), b.max_depth_mm))
+        .collect();
+    assert_eq!(grpc_bounds, bounds);
+}

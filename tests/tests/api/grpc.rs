@@ -109,6 +109,7 @@ async fn health_service_reports_serving() {
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

@@ -11,6 +11,7 @@ use crate::common::*;
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: "microneedling".into(),

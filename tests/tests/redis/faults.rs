@@ -288,6 +288,7 @@ async fn fail_closed_policy_refuses_decisions_past_max_staleness() {
     let limits = client
         .get_depth_limits(with_key(
             pb::GetDepthLimitsRequest {
+                explain: false,
                 ruleset_version: None,
                 ruleset_digest: None,
                 treatment: "microneedling".into(),

@@ -385,6 +385,9 @@ struct EtagQuery<'a> {
     role: &'a str,
     zone: Option<&'a str>,
     indication: Option<&'a str>,
+    /// Absent unless set, so the tags of plain requests are what they always were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    explain: bool,
 }
 
 /// The strong validator of depth limits, REST `ETag` and gRPC `DepthLimits.etag` alike: SHA-256
@@ -399,6 +402,7 @@ pub fn depth_etag(meta: &RuleSetRef, req: &DepthLimitsRequest) -> String {
         role: &req.role,
         zone: req.zone.as_deref(),
         indication: req.indication.as_deref(),
+        explain: req.explain,
     };
     h.update(serde_json::to_vec(&query).unwrap_or_default());
     if let Some(facts) = &req.facts {
@@ -449,6 +453,7 @@ mod tests {
 
     fn req() -> DepthLimitsRequest {
         DepthLimitsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: "microneedling".into(),

@@ -260,6 +260,7 @@ pub fn watch_depth_limits_request(
     p: pb::WatchDepthLimitsRequest,
 ) -> (pb::GetDepthLimitsRequest, Option<String>) {
     let request = pb::GetDepthLimitsRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: p.treatment,
@@ -282,6 +283,7 @@ pub fn depth_limits_request(
     let history = p.history.map(|h| v.history("history", h.entries));
     let facts = p.facts.map(|f| v.facts(Some(f)));
     let req = DepthLimitsRequest {
+        explain: p.explain,
         ruleset_version: p.ruleset_version,
         ruleset_digest: p.ruleset_digest,
         treatment: p.treatment,
@@ -482,6 +484,15 @@ pub fn depth_limits(d: &DepthLimits) -> pb::GetDepthLimitsResponse {
                 zone: z.zone.clone(),
                 max_depth_mm: z.max_depth_mm.mm(),
                 bound_by: z.bound_by.iter().map(|b| b.label()).collect(),
+                bounds: z
+                    .bounds
+                    .iter()
+                    .flatten()
+                    .map(|b| pb::ZoneBound {
+                        bound: b.bound.label(),
+                        max_depth_mm: b.max_depth_mm.mm(),
+                    })
+                    .collect(),
             })
             .collect(),
         client: d.client.as_ref().map(outcome),

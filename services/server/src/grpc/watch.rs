@@ -226,6 +226,7 @@ contraindications:
 
     fn request() -> DepthLimitsRequest {
         DepthLimitsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: "microneedling".into(),

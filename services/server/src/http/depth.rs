@@ -38,6 +38,8 @@ pub struct DepthLimitsQuery {
     pub ruleset_version: Option<String>,
     /// Replay by digest (an earlier answer's `ruleset.digest`).
     pub ruleset_digest: Option<String>,
+    /// Also list every cap of each zone with its depth (`bounds`), not only those that bind.
+    pub explain: Option<bool>,
 }
 
 impl From<DepthLimitsQuery> for DepthLimitsRequest {
@@ -53,6 +55,7 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
             history: None,
             ruleset_version: q.ruleset_version,
             ruleset_digest: q.ruleset_digest,
+            explain: q.explain.unwrap_or(false),
         }
     }
 }
