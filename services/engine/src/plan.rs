@@ -21,12 +21,11 @@ impl Compiled {
         &self,
         t: &Treatment,
         zone: Ix,
-        indication: Option<Ix>,
+        q: &DepthQuery,
         device: &Device,
-        role: Ix,
         precautions: &[usize],
-        explain: bool,
     ) -> Option<ZoneLimit> {
+        let (indication, role, explain) = (q.indication, q.role, q.explain);
         let zone_cap = t.zones.get(usize::from(zone))?.as_ref()?;
         let mut caps: Vec<(Bound, DepthMm)> = vec![(Bound::Zone, zone_cap.max)];
         let indication_cap =
@@ -216,9 +215,7 @@ impl RuleSet {
         };
         zones
             .iter()
-            .filter_map(|z| {
-                rs.zone_limit(t, *z, q.indication, device, q.role, precautions, q.explain)
-            })
+            .filter_map(|z| rs.zone_limit(t, *z, q, device, precautions))
             .collect()
     }
 
