@@ -258,3 +258,57 @@ fn build(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, AppErro
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(version: &str, rs: &Arc<RuleSet>) -> Entry {
+        Entry {
+            id: "clinic-aurora".into(),
+            version: version.into(),
+            digest: format!("sha256:{version}"),
+            base_digest: Some("sha256:base".into()),
+            rs: rs.clone(),
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recently_used_versions_up_to_its_capacity() {
+        let catalog = Catalog::bundled().expect("bundled");
+        let rs = Arc::new(catalog.rulesets["clinic-aurora"].clone());
+        let cache = Pinned::default();
+        for i in 0..PINNED_CAPACITY + 8 {
+            cache.put(entry(&format!("v{i}"), &rs));
+        }
+        let len = cache.entries.lock().map(|e| e.len()).unwrap_or_default();
+        assert_eq!(len, PINNED_CAPACITY);
+        let pin = |v: &'static str| Pin {
+            version: Some(v),
+            digest: None,
+        };
+        let base = Some("sha256:base");
+        assert!(
+            cache.get("clinic-aurora", pin("v0"), base).is_none(),
+            "evicted"
+        );
+        assert!(cache.get("clinic-aurora", pin("v39"), base).is_some());
+        // Another base, another clinic or a digest that does not match: not this entry.
+        assert!(
+            cache
+                .get("clinic-aurora", pin("v39"), Some("sha256:other"))
+                .is_none()
+        );
+        assert!(cache.get("clinic-borealis", pin("v39"), base).is_none());
+        let wrong = Pin {
+            version: Some("v39"),
+            digest: Some("sha256:v38"),
+        };
+        assert!(cache.get("clinic-aurora", wrong, base).is_none());
+        // A hit moves the entry to the front: v8 (the oldest kept) survives the next insert.
+        assert!(cache.get("clinic-aurora", pin("v8"), base).is_some());
+        cache.put(entry("v40", &rs));
+        assert!(cache.get("clinic-aurora", pin("v8"), base).is_some());
+        assert!(cache.get("clinic-aurora", pin("v9"), base).is_none());
+    }
+}
