@@ -14,6 +14,7 @@ mod compile;
 mod conditions;
 mod decide;
 mod depth;
+pub mod diff;
 mod digest;
 mod document;
 mod error;
@@ -23,6 +24,7 @@ mod intake;
 mod model;
 mod plain_yaml;
 mod plan;
+pub mod scenario;
 mod suggest;
 pub mod wire;
 

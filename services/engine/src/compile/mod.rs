@@ -269,6 +269,17 @@ impl<'a> Compiler<'a> {
         if doc.version.trim().is_empty() {
             this.problem("version", None, "must not be empty");
         }
+        if let Some(l) = &doc.loosening {
+            for (field, value) in [("reason", &l.reason), ("approved_by", &l.approved_by)] {
+                if value.trim().is_empty() {
+                    this.problem(
+                        format!("loosening.{field}"),
+                        None,
+                        "must not be empty: a declared loosening says why and who approved it",
+                    );
+                }
+            }
+        }
         this.sources(&input.sources);
         this.policies(doc);
         this.facts(doc);
