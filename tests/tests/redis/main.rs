@@ -8,6 +8,8 @@
 //!   the fail-closed stale policy.
 //! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
 //!   an ACL user, and a Sentinel failover during a stream of activations.
+//! - `loosening`: a version looser than the active one is refused at publish, naming each
+//!   loosening, unless it declares the loosening (reason, approver), shown with its version.
 //! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
@@ -20,6 +22,7 @@
 mod admin;
 mod common;
 mod faults;
+mod loosening;
 mod managed;
 mod notices;
 mod propagation;
