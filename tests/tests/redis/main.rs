@@ -12,6 +12,7 @@
 //!   loosening, unless it declares the loosening (reason, approver), shown with its version.
 //! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
+//! - `protocolctl`: the authors' tool's admin commands against a real server and Redis.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -26,6 +27,7 @@ mod loosening;
 mod managed;
 mod notices;
 mod propagation;
+mod protocolctl;
 mod refusal;
 mod request_path;
 mod tenancy;
