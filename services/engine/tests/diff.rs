@@ -66,7 +66,7 @@ fn dropping_a_rule_is_looser() {
         .as_ref()
         .expect("located in the old document");
     assert_eq!(at.path, "contraindications[0]");
-    assert_eq!(at.line, Some(u64::from(dropped.referenced.line())));
+    assert_eq!(at.line, Some(dropped.referenced.line()));
 }
 
 #[test]
@@ -265,10 +265,10 @@ fn scale_days(q: &mut QuantityDoc, f: f64) {
 fn apply(doc: &mut RuleSetDoc, m: &Mutation) {
     match *m {
         Mutation::Policy(p, o) => {
-            if let Some(p) = doc.policies.get_mut(p) {
-                if let Some(opt) = p.value.options.get(o % p.value.options.len().max(1)) {
-                    p.value.default = opt.id.clone();
-                }
+            if let Some(p) = doc.policies.get_mut(p)
+                && let Some(opt) = p.value.options.get(o % p.value.options.len().max(1))
+            {
+                p.value.default = opt.id.clone();
             }
         }
         Mutation::ZoneCap(t, z, f) => {
@@ -314,10 +314,11 @@ fn apply(doc: &mut RuleSetDoc, m: &Mutation) {
             }
         }
         Mutation::DropRole(t, r) => {
-            if let Some(t) = doc.treatments.get_mut(t) {
-                if t.value.roles.len() > 1 && r < t.value.roles.len() {
-                    t.value.roles.remove(r);
-                }
+            if let Some(t) = doc.treatments.get_mut(t)
+                && t.value.roles.len() > 1
+                && r < t.value.roles.len()
+            {
+                t.value.roles.remove(r);
             }
         }
         Mutation::PrecautionCap(i, f) => {
@@ -431,10 +432,10 @@ fn more_permissive(
                 t.code, n.decision, o.decision
             ));
         }
-        if let (Some(od), Some(nd)) = (o.earliest_date, n.earliest_date) {
-            if nd < od {
-                return Err(format!("{}: earliest date {nd} before {od}", t.code));
-            }
+        if let (Some(od), Some(nd)) = (o.earliest_date, n.earliest_date)
+            && nd < od
+        {
+            return Err(format!("{}: earliest date {nd} before {od}", t.code));
         }
         if o.bookable && n.bookable && !precautions(&n).is_superset(&precautions(&o)) {
             return Err(format!(

@@ -41,7 +41,7 @@ pub(super) fn diff(old: Side<'_>, new: Side<'_>, cx: &mut Cx<'_>) {
                         PolicyUnit::Days => more_is_tighter(vo, vn),
                         PolicyUnit::Mm => more_is_tighter(vn, vo),
                     };
-                    let aspect = if po.default != pn.default && old.doc.choose.get(&id).is_none() {
+                    let aspect = if po.default != pn.default && !old.doc.choose.contains_key(&id) {
                         "default"
                     } else {
                         "option"
