@@ -136,7 +136,13 @@ impl RuleSetStore {
         let Some(active) = self.active_versions().await?.get(&doc.id).cloned() else {
             return Ok(());
         };
-        let old = self.fetch(&doc.id, &active).await?.document;
+        let old = match self.fetch(&doc.id, &active).await {
+            Ok(fetched) => fetched.document,
+            // A corrupt active payload is served by no replica (each refuses it), so there is
+            // nothing to loosen; publishing a good version is how an operator recovers.
+            Err(StoreError::Corrupt { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let diff =
             diff::diff(diff::Side { doc: &old, base }, diff::Side { doc, base }).map_err(|e| {
                 invalid(
