@@ -66,8 +66,8 @@ fn history(req: &Value) -> Option<pb::HistoryList> {
     })
 }
 
-pub fn eligibility_pb(req: &Value) -> pb::EligibilityRequest {
-    pb::EligibilityRequest {
+pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
+    pb::CheckEligibilityRequest {
         treatment: string(req, "treatment"),
         date: string(req, "date"),
         facts: facts(req),
@@ -79,8 +79,8 @@ pub fn eligibility_pb(req: &Value) -> pb::EligibilityRequest {
     }
 }
 
-pub fn contraindication_pb(req: &Value) -> pb::ContraindicationRequest {
-    pb::ContraindicationRequest {
+pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
+    pb::CheckContraindicationsRequest {
         treatments: strings(req, "treatments"),
         facts: facts(req),
         date: opt(req, "date"),
@@ -88,22 +88,50 @@ pub fn contraindication_pb(req: &Value) -> pb::ContraindicationRequest {
     }
 }
 
-pub fn depth_pb(req: &Value) -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+pub fn depth_pb(req: &Value) -> pb::GetDepthLimitsRequest {
+    pb::GetDepthLimitsRequest {
         treatment: string(req, "treatment"),
         device: string(req, "device"),
         role: string(req, "role"),
         zone: opt(req, "zone"),
         indication: opt(req, "indication"),
         facts: facts(req),
-        resume_etag: None,
         date: opt(req, "date"),
         history: history(req),
     }
 }
 
-pub fn plan_pb(req: &Value) -> pb::PlanRequest {
-    pb::PlanRequest {
+/// The watch form of a depth-limits request (no etag to resume from).
+pub fn watch_depth_pb(req: &Value) -> pb::WatchDepthLimitsRequest {
+    depth_pb(req).into()
+}
+
+/// A calendar (`POST /v1/eligibility:calendar` body) as its gRPC request.
+pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
+    pb::CheckEligibilityCalendarRequest {
+        facts: facts(req),
+        history: history(req),
+        slots: req
+            .get("slots")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|s| pb::CalendarSlot {
+                        treatment: string(s, "treatment"),
+                        date: string(s, "date"),
+                        zones: strings(s, "zones"),
+                        device: opt(s, "device"),
+                        role: opt(s, "role"),
+                        indication: opt(s, "indication"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+pub fn plan_pb(req: &Value) -> pb::BuildPlanRequest {
+    pb::BuildPlanRequest {
         indication: string(req, "indication"),
         zones: strings(req, "zones"),
         facts: facts(req),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use protocol_server::auth::hash_key;
-use protocol_server::grpc::pb::treatment_protocol_client::TreatmentProtocolClient;
+use protocol_server::grpc::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient;
 use tonic::transport::Channel;
 
 pub use protocol_server::grpc::pb;
@@ -360,8 +360,8 @@ impl Server {
         Ok(Channel::from_shared(self.grpc_url())?.connect().await?)
     }
 
-    pub async fn grpc(&self) -> anyhow::Result<TreatmentProtocolClient<Channel>> {
-        Ok(TreatmentProtocolClient::new(self.channel().await?))
+    pub async fn grpc(&self) -> anyhow::Result<TreatmentProtocolServiceClient<Channel>> {
+        Ok(TreatmentProtocolServiceClient::new(self.channel().await?))
     }
 
     /// Everything the server printed so far (stdout and stderr lines).
@@ -428,6 +428,9 @@ fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
     )?;
     let mut head = [0u8; 12];
     s.read_exact(&mut head)?;
+    // Read to the server's close, so that when the server is reported healthy this probe no
+    // longer holds one of its connections (a test of the connection cap counts them).
+    let _ = std::io::copy(&mut s, &mut std::io::sink());
     Ok(head.ends_with(b"200"))
 }
 

@@ -686,7 +686,7 @@ async fn spans_continue_the_callers_trace_and_carry_no_health_data() {
         .expect("gRPC CheckEligibility");
 
     // A WatchDepthLimits stream, held open until the metrics have counted it.
-    let watch = protocol_tests::pb::DepthLimitsRequest {
+    let watch = protocol_tests::pb::WatchDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),
@@ -746,7 +746,7 @@ async fn spans_continue_the_callers_trace_and_carry_no_health_data() {
     assert_eq!(attr(a, "rpc.system").as_deref(), Some("grpc"));
     assert_eq!(
         attr(a, "rpc.service").as_deref(),
-        Some("treatment.protocol.v1.TreatmentProtocol")
+        Some("treatment.protocol.v1.TreatmentProtocolService")
     );
     assert_eq!(attr(a, "rpc.method").as_deref(), Some("CheckEligibility"));
     assert_eq!(attr(a, "rpc.grpc.status_code").as_deref(), Some("0"));
@@ -774,7 +774,7 @@ async fn spans_continue_the_callers_trace_and_carry_no_health_data() {
         [
             "method=POST",
             "protocol=grpc",
-            "route=/treatment.protocol.v1.TreatmentProtocol/CheckEligibility",
+            "route=/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility",
             "status=0",
         ],
     ] {

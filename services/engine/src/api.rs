@@ -607,6 +607,76 @@ pub struct FactInfo {
     /// facts refuse `null`; leave them out when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub null_means: Option<String>,
+    /// For an enum fact whose rule set labels its values: the display label of each value
+    /// (`{"erythematotelangiectatic": "Erythematotelangiectatic (redness, visible vessels)"}`).
+    /// Every value or none is labelled; send the value, show the label.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An id a request may name, with its display name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NamedInfo {
+    /// The id requests use.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+}
+
+/// An operator role, with its own depth cap.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoleInfo {
+    /// The role id (`role` in requests).
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The deepest this role may needle anywhere, in mm; absent when the role adds no cap of its
+    /// own (treatment, zone and device caps still bind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub max_depth_mm: Option<DepthMm>,
+}
+
+/// A device, with its labelled and evaluated maximum depths.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceInfo {
+    /// The device id (`device` in requests).
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The treatments it may be used for.
+    pub treatments: Vec<String>,
+    /// The labelled maximum needle depth in mm (a hard cap); absent for devices without needles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub max_depth_mm: Option<DepthMm>,
+    /// The deepest setting whose safety the maker evaluated, in mm (SkinPen: 1.5 of 2.5); depth
+    /// limits never exceed it. Absent when the maker states none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
+    pub evaluated_max_depth_mm: Option<DepthMm>,
+}
+
+/// What a rule set knows by id: everything a request may name besides treatments
+/// (`GET /v1/treatments`) and facts (`GET /v1/facts`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Catalogue {
+    /// Treatment zones (`zones`, `zone` in requests).
+    pub zones: Vec<NamedInfo>,
+    /// Past procedures (`history[].procedure`).
+    pub procedures: Vec<NamedInfo>,
+    /// Client concerns (`indication`).
+    pub indications: Vec<NamedInfo>,
+    /// Operator roles (`role`).
+    pub roles: Vec<RoleInfo>,
+    /// Devices (`device`).
+    pub devices: Vec<DeviceInfo>,
+    /// The rule set they come from, with its digest.
+    pub ruleset: RuleSetRef,
 }
 
 /// A zone a treatment may reach, with the treatment's own caps for it.

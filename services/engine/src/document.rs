@@ -178,6 +178,10 @@ pub struct FactDoc {
     /// Date facts: what an explicit `null` answer means (e.g. "never took isotretinoin").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub null_means: Option<String>,
+    /// Enum facts: the display label of each value (`erythematotelangiectatic` → "Redness and
+    /// visible vessels"), for forms and reports. Absent, or one label for every value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A number with its provenance, or a reference to a named policy that supplies it.

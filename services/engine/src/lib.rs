@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod catalogue;
 mod compile;
 mod conditions;
 mod decide;

@@ -75,6 +75,8 @@ pub(crate) struct Compiled {
     pub treatment_defs: Vec<Treatment>,
     pub devices: Names,
     pub device_defs: Vec<Device>,
+    /// Display names, for the catalogue.
+    pub display: DisplayNames,
     pub rules: Vec<Rule>,
     /// The `date_of_birth` fact, for age conditions.
     pub date_of_birth: Option<Ix>,
@@ -119,6 +121,20 @@ pub(crate) enum FactKind {
 pub(crate) struct FactDef {
     pub kind: FactKind,
     pub question: String,
+    /// Enum facts: the display label of each value, in the order of `values`; empty when the
+    /// rule set gives none.
+    pub labels: Vec<String>,
+}
+
+/// The display name of each zone, procedure, indication, role and device, indexed like their
+/// `Names` (the ids). Only the catalogue reads them.
+#[derive(Debug, Default)]
+pub(crate) struct DisplayNames {
+    pub zones: Vec<String>,
+    pub procedures: Vec<String>,
+    pub indications: Vec<String>,
+    pub roles: Vec<String>,
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug)]

@@ -512,6 +512,11 @@ impl RuleSet {
                     question: f.question.clone(),
                     min,
                     max,
+                    labels: values
+                        .iter()
+                        .cloned()
+                        .zip(f.labels.iter().cloned())
+                        .collect(),
                     values,
                     null_means,
                 }

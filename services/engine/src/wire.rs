@@ -121,7 +121,7 @@ pub(crate) fn strict_date_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
 
 /// `deserialize_with` for a [`Facts`] field: a map in which a fact id given twice (even with the
 /// same answer) is an error at `facts.<id>`.
-pub(crate) fn unique_facts<'de, D: Deserializer<'de>>(d: D) -> Result<Facts, D::Error> {
+pub fn unique_facts<'de, D: Deserializer<'de>>(d: D) -> Result<Facts, D::Error> {
     d.deserialize_map(UniqueFacts)
 }
 

@@ -542,3 +542,56 @@ fn overlay_looser_indication_cap_is_refused_and_a_tighter_one_binds() {
     .expect("a new cap is accepted");
     assert_eq!(acne_scar_cheeks(&rs), 0.75);
 }
+
+#[test]
+fn enum_labels_are_served_and_label_every_value_or_none() {
+    let labelled = broken(
+        "{id: rosacea, type: enum, values: [none, papulopustular], question: Rosacea?}",
+        "{id: rosacea, type: enum, values: [none, papulopustular], labels: {none: No rosacea, papulopustular: Bumps and pimples}, question: Rosacea?}",
+    );
+    let rs = load(&labelled).expect("labelled enum is valid");
+    let facts = rs.facts();
+    let rosacea = facts
+        .facts
+        .iter()
+        .find(|f| f.id == "rosacea")
+        .expect("rosacea");
+    assert_eq!(rosacea.labels["papulopustular"], "Bumps and pimples");
+    assert_eq!(rosacea.labels.len(), 2);
+    // Unlabelled facts carry no labels.
+    let rs = load(MINI).expect("valid");
+    assert!(rs.facts().facts.iter().all(|f| f.labels.is_empty()));
+
+    let missing = broken(
+        "{id: rosacea, type: enum, values: [none, papulopustular], question: Rosacea?}",
+        "{id: rosacea, type: enum, values: [none, papulopustular], labels: {none: No rosacea}, question: Rosacea?}",
+    );
+    assert_problem(
+        &missing,
+        "facts[3].labels.papulopustular",
+        "label every value or none",
+    );
+    let unknown = broken(
+        "{id: rosacea, type: enum, values: [none, papulopustular], question: Rosacea?}",
+        "{id: rosacea, type: enum, values: [none, papulopustular], labels: {none: No, papulopustular: Bumps, papulopustula: Typo}, question: Rosacea?}",
+    );
+    assert_problem(
+        &unknown,
+        "facts[3].labels.papulopustula",
+        "unknown value 'papulopustula' (did you mean 'papulopustular'?)",
+    );
+    let empty = broken(
+        "{id: rosacea, type: enum, values: [none, papulopustular], question: Rosacea?}",
+        "{id: rosacea, type: enum, values: [none, papulopustular], labels: {none: ' ', papulopustular: Bumps}, question: Rosacea?}",
+    );
+    assert_problem(&empty, "facts[3].labels.none", "must not be empty");
+    let not_enum = broken(
+        "{id: pregnant, type: bool",
+        "{id: pregnant, type: bool, labels: {yes: Yes}",
+    );
+    assert_problem(
+        &not_enum,
+        "facts[1].labels",
+        "`labels` is only for enum facts",
+    );
+}

@@ -15,11 +15,16 @@ use crate::config::StalePolicy;
 use crate::state::AppState;
 use crate::store::RuleSetStore;
 
-/// Most checks a batch may carry (REST `checks`, gRPC `CheckEligibilityBatch.checks`).
+/// Most checks a batch, or slots a calendar, may carry (REST and gRPC `checks`, `slots`).
 pub const MAX_BATCH: usize = 100;
 
-/// Largest request body (REST) or message (gRPC) accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body (REST) or message (gRPC) accepted, in bytes: sized so that a batch of
+/// [`MAX_BATCH`] fully answered checks fits, even pretty-printed. `scripts/load-eligibility.json`
+/// (29 facts, two past procedures, zones, device, role, indication) 100 times is 217,020 bytes of
+/// JSON indented by two spaces, 148,412 compact and 133,700 as protobuf; the calendar form of the
+/// same (the client once, 100 slots) is 25,907 and 9,652 (tests/tests/api/calendar.rs prints
+/// them). The rule-set admin API has its own limit (1 MiB documents).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]

@@ -34,8 +34,9 @@ use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
 use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
 use crate::state::AppState;
 
-type ProtocolServer = pb::treatment_protocol_server::TreatmentProtocolServer<ProtocolService>;
-type AdminServer = pb::rule_set_admin_server::RuleSetAdminServer<AdminService>;
+type ProtocolServer =
+    pb::treatment_protocol_service_server::TreatmentProtocolServiceServer<ProtocolService>;
+type AdminServer = pb::rule_set_admin_service_server::RuleSetAdminServiceServer<AdminService>;
 
 /// A bound, not yet serving, server.
 pub struct App {

@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use prost::Message;
 use prost::bytes::Bytes;
 use protocol_tests::json_pb::eligibility_pb;
-use protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient;
+use protocol_tests::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient;
 use protocol_tests::raw::RawCodec;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::MetadataValue;
@@ -89,7 +89,7 @@ struct Sample {
     errors: u64,
 }
 
-const METHOD: &str = "/treatment.protocol.v1.TreatmentProtocol/CheckEligibility";
+const METHOD: &str = "/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility";
 
 async fn worker(
     channel: Channel,
@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     // Fail fast on a request the server refuses.
-    TreatmentProtocolClient::new(channels[0].clone())
+    TreatmentProtocolServiceClient::new(channels[0].clone())
         .check_eligibility({
             let mut r = tonic::Request::new(request.clone());
             if let Some(a) = &auth {

@@ -35,8 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use protocol_tests::pb::rule_set_admin_client::RuleSetAdminClient;
-use protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient;
+use protocol_tests::pb::rule_set_admin_service_client::RuleSetAdminServiceClient;
+use protocol_tests::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient;
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, Server, ServerBuilder, pb, sse};
 use tokio::sync::mpsc;
@@ -144,8 +144,8 @@ fn with_key<T>(msg: T) -> tonic::Request<T> {
     req
 }
 
-fn depth_request() -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+fn depth_request() -> pb::GetDepthLimitsRequest {
+    pb::GetDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "physician".into(),
@@ -154,7 +154,7 @@ fn depth_request() -> pb::DepthLimitsRequest {
     }
 }
 
-async fn served_version(client: &mut TreatmentProtocolClient<Channel>) -> String {
+async fn served_version(client: &mut TreatmentProtocolServiceClient<Channel>) -> String {
     client
         .get_depth_limits(with_key(depth_request()))
         .await
@@ -166,7 +166,7 @@ async fn served_version(client: &mut TreatmentProtocolClient<Channel>) -> String
 
 /// Polls a replica every millisecond until it serves `version`; the time since `start`.
 async fn until_served(
-    mut client: TreatmentProtocolClient<Channel>,
+    mut client: TreatmentProtocolServiceClient<Channel>,
     version: &str,
     start: Instant,
 ) -> Option<Duration> {
@@ -275,8 +275,11 @@ async fn watch(
     match kind {
         Kind::Depth => {
             let Some(channel) = channel else { return };
-            let mut client = TreatmentProtocolClient::new(channel);
-            let Ok(response) = client.watch_depth_limits(with_key(depth_request())).await else {
+            let mut client = TreatmentProtocolServiceClient::new(channel);
+            let Ok(response) = client
+                .watch_depth_limits(with_key(depth_request().into()))
+                .await
+            else {
                 eprintln!("a WatchDepthLimits stream was refused");
                 return;
             };
@@ -287,7 +290,7 @@ async fn watch(
             ready.add_permits(1);
             while let Ok(Some(update)) = stream.message().await {
                 let now = Instant::now();
-                if let Some(pb::depth_limits_update::Update::Limits(l)) = update.update {
+                if let Some(pb::watch_depth_limits_response::Update::Limits(l)) = update.update {
                     let version = l.ruleset.map(|r| r.version).unwrap_or_default();
                     if tx.send((kind, version, now)).is_err() {
                         return;
@@ -297,7 +300,7 @@ async fn watch(
         }
         Kind::RuleSets => {
             let Some(channel) = channel else { return };
-            let mut client = TreatmentProtocolClient::new(channel);
+            let mut client = TreatmentProtocolServiceClient::new(channel);
             let Ok(response) = client
                 .watch_rule_sets(with_key(pb::WatchRuleSetsRequest::default()))
                 .await
@@ -312,7 +315,7 @@ async fn watch(
             ready.add_permits(1);
             while let Ok(Some(update)) = stream.message().await {
                 let now = Instant::now();
-                if let Some(pb::rule_set_update::Update::Notice(n)) = update.update {
+                if let Some(pb::watch_rule_sets_response::Update::Notice(n)) = update.update {
                     let version = n.ruleset.map(|r| r.version).unwrap_or_default();
                     if tx.send((kind, version, now)).is_err() {
                         return;
@@ -379,7 +382,7 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
         b.grpc
     );
 
-    let mut admin = RuleSetAdminClient::new(a.channel().await?);
+    let mut admin = RuleSetAdminServiceClient::new(a.channel().await?);
     let grpc_a = a.grpc().await?;
     let mut grpc_b = b.grpc().await?;
     // Warm B up (one answer), then its resident set before any stream.

@@ -130,7 +130,7 @@ async fn grpc_unauthenticated_and_permission_denied_are_distinct() {
         .await
         .expect("eligibility scope is enough");
 
-    let depth = pb::DepthLimitsRequest {
+    let depth = pb::GetDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),
@@ -142,13 +142,13 @@ async fn grpc_unauthenticated_and_permission_denied_are_distinct() {
         .expect_err("no devices scope");
     assert_eq!(st.code(), tonic::Code::PermissionDenied);
     let st = client
-        .watch_depth_limits(with_key(depth, Some(KEY_ELIGIBILITY_ONLY)))
+        .watch_depth_limits(with_key(depth.into(), Some(KEY_ELIGIBILITY_ONLY)))
         .await
         .expect_err("no devices scope");
     assert_eq!(st.code(), tonic::Code::PermissionDenied);
     let st = client
         .build_plan(with_key(
-            pb::PlanRequest::default(),
+            pb::BuildPlanRequest::default(),
             Some(KEY_ELIGIBILITY_ONLY),
         ))
         .await

@@ -107,9 +107,9 @@ async fn rest_limits_and_media_types() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem_fields(&problem), ["checks"]);
 
-    // 65 KiB of otherwise valid JSON: 413.
+    // 257 KiB of otherwise valid JSON (the limit is 256 KiB): 413.
     let mut big = valid_check();
-    big["facts"]["pad"] = json!("x".repeat(65 * 1024));
+    big["facts"]["pad"] = json!("x".repeat(257 * 1024));
     let (status, ct, problem) = post_raw(
         &server,
         "/v1/eligibility",
@@ -250,13 +250,13 @@ async fn grpc_invalid_argument_names_the_field() {
     let server = Server::start().expect("server starts");
     let mut client = server.grpc().await.expect("client");
 
-    let base = |date: &str, treatment: &str| pb::EligibilityRequest {
+    let base = |date: &str, treatment: &str| pb::CheckEligibilityRequest {
         treatment: treatment.into(),
         date: date.into(),
         history: Some(pb::HistoryList::default()),
         ..Default::default()
     };
-    let cases: Vec<(&str, pb::EligibilityRequest, &str)> = vec![
+    let cases: Vec<(&str, pb::CheckEligibilityRequest, &str)> = vec![
         (
             "unknown treatment",
             base("2026-12-01", "botox"),
@@ -270,7 +270,7 @@ async fn grpc_invalid_argument_names_the_field() {
         ("not a date", base("next tuesday", "microneedling"), "date"),
         (
             "history date",
-            pb::EligibilityRequest {
+            pb::CheckEligibilityRequest {
                 history: Some(pb::HistoryList {
                     entries: vec![pb::HistoryEntry {
                         procedure: "ipl".into(),
@@ -297,7 +297,7 @@ async fn grpc_invalid_argument_names_the_field() {
         ),
         (
             "unknown zone",
-            pb::EligibilityRequest {
+            pb::CheckEligibilityRequest {
                 zones: vec!["elbow".into()],
                 ..base("2026-12-01", "microneedling")
             },
@@ -317,7 +317,7 @@ async fn grpc_invalid_argument_names_the_field() {
     // Batches: over the limit names `checks`, a bad item `checks[i].…`.
     let ok = eligibility_pb(&valid_check());
     let st = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![ok.clone(); 101],
         })
         .await
@@ -325,7 +325,7 @@ async fn grpc_invalid_argument_names_the_field() {
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
     assert_eq!(bad_request_fields(&st), ["checks"]);
     let st = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![
                 ok.clone(),
                 base("2026-02-30", "microneedling"),
@@ -337,7 +337,7 @@ async fn grpc_invalid_argument_names_the_field() {
     let fields = bad_request_fields(&st);
     assert!(fields.contains(&"checks[1].date".to_owned()), "{fields:?}");
     let ok_batch = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![ok.clone(); 100],
         })
         .await
@@ -347,7 +347,7 @@ async fn grpc_invalid_argument_names_the_field() {
 
     // Other methods.
     let st = client
-        .get_depth_limits(pb::DepthLimitsRequest {
+        .get_depth_limits(pb::GetDepthLimitsRequest {
             treatment: "microneedling".into(),
             device: "dermapen_4".into(),
             role: "janitor".into(),
@@ -358,7 +358,7 @@ async fn grpc_invalid_argument_names_the_field() {
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
     assert!(bad_request_fields(&st).contains(&"role".to_owned()));
     let st = client
-        .build_plan(pb::PlanRequest {
+        .build_plan(pb::BuildPlanRequest {
             indication: "acne_scars".into(),
             start_date: "2026-04-31".into(),
             role: "physician".into(),
@@ -368,7 +368,7 @@ async fn grpc_invalid_argument_names_the_field() {
         .expect_err("bad plan date");
     assert!(bad_request_fields(&st).contains(&"start_date".to_owned()));
     let st = client
-        .check_contraindications(pb::ContraindicationRequest {
+        .check_contraindications(pb::CheckContraindicationsRequest {
             date: Some("2026-00-10".into()),
             ..Default::default()
         })
@@ -383,9 +383,9 @@ async fn grpc_invalid_argument_names_the_field() {
         .expect_err("unknown treatment");
     assert_eq!(st.code(), tonic::Code::NotFound);
 
-    // A message above 64 KiB is refused, not processed.
+    // A message above 256 KiB is refused, not processed.
     let mut big = ok;
-    big.treatment = "x".repeat(70 * 1024);
+    big.treatment = "x".repeat(260 * 1024);
     let st = client.check_eligibility(big).await.expect_err("too big");
     assert_ne!(st.code(), tonic::Code::Ok);
     assert_ne!(st.code(), tonic::Code::Internal);
@@ -410,7 +410,7 @@ async fn grpc_malformed_protobuf_is_invalid_argument() {
             .unary::<Bytes, usize, RawCodec>(
                 tonic::Request::new(Bytes::from_static(garbage)),
                 PathAndQuery::from_static(
-                    "/treatment.protocol.v1.TreatmentProtocol/CheckEligibility",
+                    "/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility",
                 ),
                 RawCodec,
             )
@@ -448,7 +448,7 @@ async fn repeated_treatments_are_refused_with_a_bounded_error() {
 
     let mut grpc = server.grpc().await.expect("grpc client");
     let st = grpc
-        .check_contraindications(pb::ContraindicationRequest {
+        .check_contraindications(pb::CheckContraindicationsRequest {
             treatments: treatments.iter().map(|t| (*t).to_owned()).collect(),
             facts: None,
             date: Some("2026-12-01".into()),

@@ -134,7 +134,7 @@ pub fn eligibility_rest(v: &Value) -> Value {
     o
 }
 
-pub fn eligibility_grpc(e: &pb::Eligibility) -> Value {
+pub fn eligibility_grpc(e: &pb::CheckEligibilityResponse) -> Value {
     json!({
         "decision": decision_name(e.decision),
         "bookable": e.bookable,
@@ -172,7 +172,7 @@ pub fn contraindications_rest(v: &Value) -> Value {
     })
 }
 
-pub fn contraindications_grpc(r: &pb::ContraindicationReport) -> Value {
+pub fn contraindications_grpc(r: &pb::CheckContraindicationsResponse) -> Value {
     json!({
         "results": r.results.iter().map(|o| {
             let mut v = outcome_grpc(o);
@@ -196,7 +196,7 @@ pub fn depth_rest(v: &Value) -> Value {
     })
 }
 
-pub fn depth_grpc(d: &pb::DepthLimits) -> Value {
+pub fn depth_grpc(d: &pb::GetDepthLimitsResponse) -> Value {
     json!({
         "zones": d.zones.iter().map(|z| json!({
             "zone": z.zone, "max_depth_mm": z.max_depth_mm, "bound_by": z.bound_by,
@@ -227,7 +227,7 @@ pub fn plan_rest(v: &Value) -> Value {
     })
 }
 
-pub fn plan_grpc(p: &pb::Plan) -> Value {
+pub fn plan_grpc(p: &pb::BuildPlanResponse) -> Value {
     let status = pb::PlanStatus::try_from(p.status)
         .map(|s| {
             s.as_str_name()

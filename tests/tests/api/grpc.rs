@@ -45,8 +45,8 @@ async fn reflection_lists_and_describes_the_services() {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for want in [
-        "treatment.protocol.v1.TreatmentProtocol",
-        "treatment.protocol.v1.RuleSetAdmin",
+        "treatment.protocol.v1.TreatmentProtocolService",
+        "treatment.protocol.v1.RuleSetAdminService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ] {
@@ -55,7 +55,9 @@ async fn reflection_lists_and_describes_the_services() {
     // `grpcurl describe` needs the file with the service and its imports (struct.proto).
     let MessageResponse::FileDescriptorResponse(files) = reflect(
         &server,
-        MessageRequest::FileContainingSymbol("treatment.protocol.v1.TreatmentProtocol".into()),
+        MessageRequest::FileContainingSymbol(
+            "treatment.protocol.v1.TreatmentProtocolService".into(),
+        ),
     )
     .await
     else {
@@ -90,8 +92,8 @@ async fn health_service_reports_serving() {
     let mut health = HealthClient::new(server.channel().await.expect("channel"));
     for service in [
         "",
-        "treatment.protocol.v1.TreatmentProtocol",
-        "treatment.protocol.v1.RuleSetAdmin",
+        "treatment.protocol.v1.TreatmentProtocolService",
+        "treatment.protocol.v1.RuleSetAdminService",
     ] {
         let status = health
             .check(HealthCheckRequest {
@@ -105,8 +107,8 @@ async fn health_service_reports_serving() {
     }
 }
 
-fn depth_request() -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+fn depth_request() -> pb::GetDepthLimitsRequest {
+    pb::GetDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),
@@ -129,7 +131,7 @@ async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
         .expect("get")
         .into_inner();
     let mut stream = client
-        .watch_depth_limits(depth_request())
+        .watch_depth_limits(pb::WatchDepthLimitsRequest::from(depth_request()))
         .await
         .expect("watch")
         .into_inner();
@@ -139,7 +141,7 @@ async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
         .expect("ok")
         .expect("a message");
     match first.update {
-        Some(pb::depth_limits_update::Update::Limits(l)) => {
+        Some(pb::watch_depth_limits_response::Update::Limits(l)) => {
             assert_eq!(depth_grpc(&l), depth_grpc(&now));
             assert!(l.ruleset.is_some_and(|r| !r.version.is_empty()));
         }
@@ -153,7 +155,7 @@ async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
     assert!(
         matches!(
             second.update,
-            Some(pb::depth_limits_update::Update::Heartbeat(_))
+            Some(pb::watch_depth_limits_response::Update::Heartbeat(_))
         ),
         "{second:?}"
     );
@@ -161,7 +163,10 @@ async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
     // An invalid watch fails the call itself.
     let mut bad = depth_request();
     bad.device = "laser_gun".into();
-    let st = client.watch_depth_limits(bad).await.expect_err("invalid");
+    let st = client
+        .watch_depth_limits(pb::WatchDepthLimitsRequest::from(bad))
+        .await
+        .expect_err("invalid");
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
     assert!(bad_request_fields(&st).contains(&"device".to_owned()));
 }

@@ -14,7 +14,7 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
     let mut server = Server::start().expect("server starts");
     let mut client = server.grpc().await.expect("client");
     let mut stream = client
-        .watch_depth_limits(pb::DepthLimitsRequest {
+        .watch_depth_limits(pb::WatchDepthLimitsRequest {
             treatment: "microneedling".into(),
             device: "dermapen_4".into(),
             role: "physician".into(),

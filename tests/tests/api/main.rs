@@ -4,6 +4,8 @@
 
 mod auth;
 mod bad_input;
+mod calendar;
+mod catalogue;
 mod common;
 mod deploy;
 mod edges;

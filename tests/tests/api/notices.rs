@@ -9,8 +9,8 @@ use tonic_types::StatusExt;
 
 use crate::common::*;
 
-fn depth_request() -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+fn depth_request() -> pb::GetDepthLimitsRequest {
+    pb::GetDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "nurse".into(),
@@ -62,7 +62,7 @@ async fn notices_need_the_eligibility_scope_and_share_the_watch_budget() {
 
     // One budget for every kind of watch: a device stream and a notice stream fill the key's two.
     let mut depth = grpc
-        .watch_depth_limits(with_key(depth_request(), Some(KEY_AURORA)))
+        .watch_depth_limits(with_key(depth_request().into(), Some(KEY_AURORA)))
         .await
         .expect("depth watch")
         .into_inner();

@@ -14,6 +14,7 @@ use crate::common::*;
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/eligibility"),
     ("post", "/v1/eligibility:batch"),
+    ("post", "/v1/eligibility:calendar"),
     ("post", "/v1/contraindications:check"),
     ("get", "/v1/depth-limits"),
     ("post", "/v1/depth-limits"),
@@ -21,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/treatments"),
     ("get", "/v1/treatments/{code}"),
     ("get", "/v1/facts"),
+    ("get", "/v1/catalogue"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];

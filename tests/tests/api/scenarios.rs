@@ -95,7 +95,7 @@ fn request(case: &Case, clients: &BTreeMap<String, Map<String, Value>>) -> Value
 async fn run_case(
     server: &Server,
     http: &reqwest::Client,
-    grpc: &mut protocol_tests::pb::treatment_protocol_client::TreatmentProtocolClient<
+    grpc: &mut protocol_tests::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient<
         tonic::transport::Channel,
     >,
     case: &Case,

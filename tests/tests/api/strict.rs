@@ -212,7 +212,7 @@ async fn rest_dates_are_exactly_yyyy_mm_dd() {
 
 // ---- gRPC -------------------------------------------------------------------------------------
 
-const SERVICE: &str = "/treatment.protocol.v1.TreatmentProtocol/";
+const SERVICE: &str = "/treatment.protocol.v1.TreatmentProtocolService/";
 
 /// Sends pre-encoded request bytes to a unary method of the service.
 async fn call_raw(server: &Server, method: &str, body: Vec<u8>) -> Result<usize, tonic::Status> {
@@ -295,7 +295,7 @@ fn facts_field_twice(message: &impl Message, tag: u32) -> Vec<u8> {
     bytes
 }
 
-fn healthy_check_pb() -> pb::EligibilityRequest {
+fn healthy_check_pb() -> pb::CheckEligibilityRequest {
     eligibility_pb(&healthy_check())
 }
 
@@ -330,7 +330,7 @@ async fn grpc_refuses_a_fact_key_given_twice() {
     );
 
     // A batch names the check.
-    let mut batch = pb::EligibilityBatchRequest {
+    let mut batch = pb::CheckEligibilityBatchRequest {
         checks: vec![healthy_check_pb()],
     }
     .encode_to_vec();
@@ -385,7 +385,7 @@ async fn grpc_history_must_be_sent() {
     let mut failures = Vec::new();
 
     // `history` left out (not an empty list): refused, never "no procedures".
-    let no_history = pb::EligibilityRequest {
+    let no_history = pb::CheckEligibilityRequest {
         treatment: "microneedling".into(),
         date: "2026-12-01".into(),
         facts: healthy_check_pb().facts,
@@ -394,13 +394,13 @@ async fn grpc_history_must_be_sent() {
     let r = client.check_eligibility(no_history.clone()).await;
     expect_invalid(&mut failures, "eligibility", r, "history");
     let r = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![healthy_check_pb(), no_history],
         })
         .await;
     expect_invalid(&mut failures, "batch", r, "checks[1].history");
     let r = client
-        .build_plan(pb::PlanRequest {
+        .build_plan(pb::BuildPlanRequest {
             indication: "acne_scars".into(),
             zones: vec!["cheeks".into()],
             facts: healthy_check_pb().facts,
@@ -443,7 +443,7 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
         "facts.isotretinoin_last_dose",
     );
     let r = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![healthy_check_pb(), req],
         })
         .await;
@@ -454,7 +454,7 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
         "checks[1].facts.isotretinoin_last_dose",
     );
     let r = client
-        .check_contraindications(pb::ContraindicationRequest {
+        .check_contraindications(pb::CheckContraindicationsRequest {
             facts: Some(facts.clone()),
             ..Default::default()
         })
@@ -528,7 +528,7 @@ async fn grpc_dates_are_exactly_yyyy_mm_dd() {
         expect_invalid(&mut failures, name, r, field);
     }
     let r = client
-        .check_eligibility_batch(pb::EligibilityBatchRequest {
+        .check_eligibility_batch(pb::CheckEligibilityBatchRequest {
             checks: vec![
                 healthy_check_pb(),
                 check("2026-12-01T10:00", "2026-10-01", "1990-05-14"),

@@ -11,8 +11,8 @@ use crate::common::*;
 
 fn admin_client(
     channel: tonic::transport::Channel,
-) -> pb::rule_set_admin_client::RuleSetAdminClient<tonic::transport::Channel> {
-    pb::rule_set_admin_client::RuleSetAdminClient::new(channel)
+) -> pb::rule_set_admin_service_client::RuleSetAdminServiceClient<tonic::transport::Channel> {
+    pb::rule_set_admin_service_client::RuleSetAdminServiceClient::new(channel)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

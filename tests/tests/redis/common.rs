@@ -108,6 +108,16 @@ pub async fn roll_out(server: &Server, version: &str, cheeks_mm: f64, expected: 
     body
 }
 
+/// Rolls an Aurora variant out on replica A and waits (2 s at most) until B serves it too.
+pub async fn roll_out_to_fleet(fleet: &Fleet, version: &str, cheeks_mm: f64, expected: &str) {
+    roll_out(&fleet.a, version, cheeks_mm, expected).await;
+    let served = within(Duration::from_secs(2), || async {
+        cheeks(&fleet.b).await.1 == version
+    })
+    .await;
+    assert!(served.is_some(), "B serves {version}");
+}
+
 /// What a device sees: Aurora's microneedling limit on the cheeks (dermapen_4, physician), the
 /// rule-set version and the ETag.
 pub async fn cheeks(server: &Server) -> (f64, String, String) {
@@ -154,9 +164,14 @@ pub fn eligibility_request() -> Value {
 
 /// `POST /v1/eligibility` as Aurora: status and body.
 pub async fn eligibility(server: &Server) -> (u16, Value) {
+    eligibility_as(server, KEY_AURORA).await
+}
+
+/// `POST /v1/eligibility` with `key`: status and body.
+pub async fn eligibility_as(server: &Server, key: &str) -> (u16, Value) {
     let res = http()
         .post(server.url("/v1/eligibility"))
-        .bearer_auth(KEY_AURORA)
+        .bearer_auth(key)
         .json(&eligibility_request())
         .send()
         .await

@@ -288,7 +288,7 @@ async fn fail_closed_policy_refuses_decisions_past_max_staleness() {
     assert_eq!(st.code(), tonic::Code::Unavailable);
     let limits = client
         .get_depth_limits(with_key(
-            pb::DepthLimitsRequest {
+            pb::GetDepthLimitsRequest {
                 treatment: "microneedling".into(),
                 device: "dermapen_4".into(),
                 role: "physician".into(),

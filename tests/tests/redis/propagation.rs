@@ -8,8 +8,8 @@ use tokio_stream::StreamExt;
 
 use crate::common::*;
 
-fn watch_request(resume_etag: Option<String>) -> pb::DepthLimitsRequest {
-    pb::DepthLimitsRequest {
+fn watch_request(resume_etag: Option<String>) -> pb::WatchDepthLimitsRequest {
+    pb::WatchDepthLimitsRequest {
         treatment: "microneedling".into(),
         device: "dermapen_4".into(),
         role: "physician".into(),
@@ -19,9 +19,9 @@ fn watch_request(resume_etag: Option<String>) -> pb::DepthLimitsRequest {
     }
 }
 
-fn limits_of(update: pb::DepthLimitsUpdate) -> Option<pb::DepthLimits> {
+fn limits_of(update: pb::WatchDepthLimitsResponse) -> Option<pb::GetDepthLimitsResponse> {
     match update.update {
-        Some(pb::depth_limits_update::Update::Limits(l)) => Some(l),
+        Some(pb::watch_depth_limits_response::Update::Limits(l)) => Some(l),
         _ => None,
     }
 }
@@ -124,7 +124,7 @@ async fn watching_device_receives_new_limits_within_a_second() {
         .expect("watch")
         .into_inner();
     match resumed.message().await.expect("ok").expect("first").update {
-        Some(pb::depth_limits_update::Update::Heartbeat(h)) => {
+        Some(pb::watch_depth_limits_response::Update::Heartbeat(h)) => {
             assert_eq!(h.etag, limits.etag);
             assert_eq!(h.ruleset.map(|r| r.version), Some("2026.12.1".into()));
         }
@@ -156,7 +156,7 @@ async fn idle_watch_streams_get_heartbeats_naming_the_version() {
         .expect("ok")
         .expect("message");
     match beat.update {
-        Some(pb::depth_limits_update::Update::Heartbeat(h)) => {
+        Some(pb::watch_depth_limits_response::Update::Heartbeat(h)) => {
             assert_eq!(h.ruleset.map(|r| r.version), Some(BUNDLED_VERSION.into()));
             assert!(!h.etag.is_empty());
         }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use protocol_tests::redis_server::PREFIX;
 use protocol_tests::{KEY_AURORA, KEY_BASE, ServerBuilder};
-use serde_json::Value;
 
 use crate::common::*;
 
@@ -30,29 +29,11 @@ fn active_pointers(redis: &protocol_tests::redis_server::RedisServer) -> String 
         .expect("hgetall")
 }
 
-/// `POST /v1/eligibility` with `key`: status and body.
-async fn eligibility_as(server: &protocol_tests::Server, key: &str) -> (u16, Value) {
-    let res = http()
-        .post(server.url("/v1/eligibility"))
-        .bearer_auth(key)
-        .json(&eligibility_request())
-        .send()
-        .await
-        .expect("eligibility answered");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_never_loaded_from_redis_neither_serves_nor_reseeds_it() {
     let _serial = serial().await;
     let mut fleet = Fleet::start();
-    roll_out(&fleet.a, "2026.12.1", 1.0, BUNDLED_VERSION).await;
-    let served = within(Duration::from_secs(2), || async {
-        cheeks(&fleet.b).await.1 == "2026.12.1"
-    })
-    .await;
-    assert!(served.is_some(), "B serves 2026.12.1");
+    roll_out_to_fleet(&fleet, "2026.12.1", 1.0, BUNDLED_VERSION).await;
 
     // Redis goes away; replica C starts meanwhile (with the first-deployment seeding setting on,
     // the worst case: seeding applies only to a Redis found empty at start).
@@ -137,12 +118,7 @@ pub(crate) fn corrupt(redis: &protocol_tests::redis_server::RedisServer, id: &st
 async fn one_corrupt_payload_refuses_only_its_clinic_on_a_new_replica() {
     let _serial = serial().await;
     let fleet = Fleet::start();
-    roll_out(&fleet.a, "2026.12.1", 0.8, BUNDLED_VERSION).await;
-    let served = within(Duration::from_secs(2), || async {
-        cheeks(&fleet.b).await.1 == "2026.12.1"
-    })
-    .await;
-    assert!(served.is_some());
+    roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
     corrupt(&fleet.redis, "clinic-aurora", "2026.12.1");
 
     let c = ServerBuilder::new()

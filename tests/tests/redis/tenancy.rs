@@ -19,8 +19,8 @@ const BASE_YAML: &str = include_str!("../../../rulesets/base.yaml");
 
 fn admin(
     channel: tonic::transport::Channel,
-) -> pb::rule_set_admin_client::RuleSetAdminClient<tonic::transport::Channel> {
-    pb::rule_set_admin_client::RuleSetAdminClient::new(channel)
+) -> pb::rule_set_admin_service_client::RuleSetAdminServiceClient<tonic::transport::Channel> {
+    pb::rule_set_admin_service_client::RuleSetAdminServiceClient::new(channel)
 }
 
 fn k<T>(key: &str, msg: T) -> tonic::Request<T> {

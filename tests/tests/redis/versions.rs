@@ -502,7 +502,7 @@ async fn grpc_history_retire_and_idempotent_rollback() {
 
     let redis = RedisServer::start().expect("redis starts");
     let server = server(&redis);
-    let mut grpc = pb::rule_set_admin_client::RuleSetAdminClient::new(
+    let mut grpc = pb::rule_set_admin_service_client::RuleSetAdminServiceClient::new(
         server.channel().await.expect("channel"),
     );
     for (v, mm) in [("2026.12.1", 1.0), ("2026.12.2", 0.9)] {

@@ -282,6 +282,7 @@ impl<'a> Compiler<'a> {
                 treatment_defs: Vec::new(),
                 devices: Names::default(),
                 device_defs: Vec::new(),
+                display: DisplayNames::default(),
                 rules: Vec::new(),
                 date_of_birth: None,
                 horizon_days: 0,
@@ -297,9 +298,15 @@ impl<'a> Compiler<'a> {
         this.sources(&input.sources);
         this.policies(doc);
         this.facts(doc);
-        this.named("zones", &doc.zones, |c| &mut c.zones);
-        this.named("indications", &doc.indications, |c| &mut c.indications);
-        this.named("procedures", &doc.procedures, |c| &mut c.procedures);
+        this.named("zones", &doc.zones, |c| {
+            (&mut c.zones, &mut c.display.zones)
+        });
+        this.named("indications", &doc.indications, |c| {
+            (&mut c.indications, &mut c.display.indications)
+        });
+        this.named("procedures", &doc.procedures, |c| {
+            (&mut c.procedures, &mut c.display.procedures)
+        });
         this.settings(doc);
         this.roles(doc);
         this.treatments(doc);
@@ -525,6 +532,7 @@ impl<'a> Compiler<'a> {
             if f.null_means.is_some() && f.fact_type != FactType::Date {
                 self.problem(&path, line, "`null_means` is only for date facts");
             }
+            let labels = self.fact_labels(&path, line, f);
             if self.c.facts.insert(&f.id).is_none() {
                 self.problem(
                     format!("{path}.id"),
@@ -536,25 +544,66 @@ impl<'a> Compiler<'a> {
             self.c.fact_defs.push(FactDef {
                 kind,
                 question: f.question.clone(),
+                labels,
             });
         }
         self.c.date_of_birth = self.c.facts.get("date_of_birth");
     }
 
+    /// The display labels of an enum fact's values, in the order of `values`: none, or exactly
+    /// one non-empty label per value (a form must never show a raw id next to labelled ones).
+    fn fact_labels(&mut self, path: &str, line: Option<u64>, f: &FactDoc) -> Vec<String> {
+        if f.labels.is_empty() {
+            return Vec::new();
+        }
+        if f.fact_type != FactType::Enum {
+            self.problem(
+                format!("{path}.labels"),
+                line,
+                "`labels` is only for enum facts (a label per value)",
+            );
+            return Vec::new();
+        }
+        for (value, label) in &f.labels {
+            if !f.values.contains(value) {
+                let msg = suggest::unknown("value", value, f.values.iter().map(String::as_str));
+                self.problem(format!("{path}.labels.{value}"), line, msg);
+            } else if label.trim().is_empty() {
+                self.problem(format!("{path}.labels.{value}"), line, "must not be empty");
+            }
+        }
+        let mut out = Vec::with_capacity(f.values.len());
+        for value in &f.values {
+            match f.labels.get(value) {
+                Some(label) => out.push(label.clone()),
+                None => self.problem(
+                    format!("{path}.labels.{value}"),
+                    line,
+                    "missing: label every value or none",
+                ),
+            }
+        }
+        out
+    }
+
+    /// A section of ids with display names (`zones`, `indications`, `procedures`).
     fn named(
         &mut self,
         section: &str,
         list: &[Spanned<NamedDoc>],
-        names: fn(&mut Compiled) -> &mut Names,
+        names: fn(&mut Compiled) -> (&mut Names, &mut Vec<String>),
     ) {
         for (i, s) in list.iter().enumerate() {
-            if names(&mut self.c).insert(&s.value.id).is_none() {
+            let (ids, display) = names(&mut self.c);
+            if ids.insert(&s.value.id).is_none() {
                 let msg = format!(
                     "duplicate {} id '{}'",
                     section.trim_end_matches('s'),
                     s.value.id
                 );
                 self.problem(format!("{section}[{i}].id"), line_of(s), msg);
+            } else {
+                display.push(s.value.name.clone());
             }
         }
     }
@@ -596,6 +645,7 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             self.c.role_caps.push(cap);
+            self.c.display.roles.push(s.value.name.clone());
         }
     }
 
@@ -1090,6 +1140,7 @@ impl<'a> Compiler<'a> {
                 max,
                 evaluated_max: evaluated,
             });
+            self.c.display.devices.push(d.name.clone());
         }
     }
 }

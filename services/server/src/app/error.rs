@@ -4,7 +4,7 @@
 //! [`crate::grpc::status`] as a status carrying `google.rpc.ErrorInfo` on every error (plus
 //! `BadRequest` where fields are at fault). Each variant has one stable `reason` that both use.
 
-use protocol_engine::{LoadError, RequestError};
+use protocol_engine::{FieldViolation, LoadError, RequestError};
 
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
@@ -15,6 +15,20 @@ use crate::store::StoreError;
 /// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of
 /// bad fields gets the first ones and a count, not an answer larger than itself.
 pub const MAX_VIOLATIONS: usize = 50;
+
+/// The one-line summary of field violations (the problem's `detail`): the field and message of
+/// a single one, else how many (and that only the first [`MAX_VIOLATIONS`] are listed).
+pub fn violations_summary(violations: &[FieldViolation]) -> String {
+    match violations {
+        [one] if one.field.is_empty() => one.message.clone(),
+        [one] => format!("{}: {}", one.field, one.message),
+        many if many.len() > MAX_VIOLATIONS => format!(
+            "{} fields are invalid (the first {MAX_VIOLATIONS} are listed)",
+            many.len()
+        ),
+        many => format!("{} fields are invalid", many.len()),
+    }
+}
 
 /// Why an operation was refused or failed.
 #[derive(Debug, thiserror::Error)]

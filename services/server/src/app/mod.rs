@@ -21,6 +21,7 @@
 //! cannot forget a step, and the doors to come (a CLI, FHIR, CDS Hooks) reuse it.
 
 pub mod admin;
+mod calendar;
 mod error;
 pub mod notices;
 mod questions;
@@ -31,10 +32,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use protocol_engine::{RuleSet, RuleSetRef};
 
-pub use error::{AppError, MAX_VIOLATIONS};
+pub use calendar::{Calendar, CalendarSlot, SlotResult};
+pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
-    Batch, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion, TreatmentsQuestion,
-    catalogue_etag, depth_etag,
+    Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
+    TreatmentsQuestion, catalogue_etag, depth_etag,
 };
 
 use crate::auth::{AuthError, Caller, Scope};

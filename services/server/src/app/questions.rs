@@ -5,9 +5,9 @@
 //! Implementing it for a new request type is all a new operation needs.
 
 use protocol_engine::{
-    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
-    Eligibility, EligibilityRequest, FactList, FieldViolation, Plan, PlanRequest, RequestError,
-    RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
+    Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
+    DepthLimitsRequest, Eligibility, EligibilityRequest, FactList, FieldViolation, Plan,
+    PlanRequest, RequestError, RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -117,7 +117,7 @@ pub struct Decided<T> {
     pub decision_id: String,
 }
 
-fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
+pub(super) fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision);
     rec.identified(&d.decision_id, &e.treatment, e.decision);
@@ -296,6 +296,20 @@ impl Question for TreatmentQuestion {
                 self.0.chars().take(64).collect::<String>()
             ))
         })
+    }
+}
+
+/// The catalogue of the caller's rule set: zones, procedures, indications, roles, devices.
+pub struct CatalogueQuestion;
+
+impl Question for CatalogueQuestion {
+    const OPERATION: &'static str = "get_catalogue";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = false;
+    type Answer = Catalogue;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Ok(rs.catalogue())
     }
 }
 

@@ -173,15 +173,15 @@ mod tests {
     #[test]
     fn the_served_methods_are_known() {
         let known = KnownMethods::served();
-        assert!(known.contains("/treatment.protocol.v1.TreatmentProtocol/CheckEligibility"));
+        assert!(known.contains("/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility"));
         assert!(
-            known.contains("/treatment.protocol.v1.RuleSetAdmin/ActivateRuleSet")
+            known.contains("/treatment.protocol.v1.RuleSetAdminService/ActivateRuleSet")
                 || known.len() > 10
         );
         assert!(known.contains("/grpc.health.v1.Health/Watch"));
         assert!(known.contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
         assert!(known.contains("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"));
-        assert!(!known.contains("/treatment.protocol.v1.TreatmentProtocol/Evil\n"));
+        assert!(!known.contains("/treatment.protocol.v1.TreatmentProtocolService/Evil\n"));
     }
 
     #[test]

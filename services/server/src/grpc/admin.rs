@@ -1,4 +1,4 @@
-//! The `RuleSetAdmin` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, through
+//! The `RuleSetAdminService` service: the rule-set admin API of REST `/v1/rulesets` over gRPC, through
 //! the same door ([`crate::app::admin`]: scope `admin` for the key's own clinic, `platform` for
 //! the rest). Errors map as every error does ([`super::status`]); without Redis every method is
 //! FAILED_PRECONDITION.
@@ -9,7 +9,7 @@ use protocol_engine::Format;
 use tonic::{Code, Request, Response, Status};
 
 use super::pb;
-use super::pb::rule_set_admin_server::RuleSetAdmin;
+use super::pb::rule_set_admin_service_server::RuleSetAdminService;
 use crate::app::admin::ExpectedCurrent;
 use crate::app::{App, AppError};
 use crate::auth::{Caller, Scope};
@@ -95,8 +95,17 @@ fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
     }
 }
 
-fn activated(a: Activated) -> pb::ActivatedRuleSet {
-    pb::ActivatedRuleSet {
+fn activated(a: Activated) -> pb::ActivateRuleSetResponse {
+    pb::ActivateRuleSetResponse {
+        id: a.id,
+        version: a.version,
+        digest: a.digest,
+        previous: a.previous,
+    }
+}
+
+fn rolled_back(a: Activated) -> pb::RollbackRuleSetResponse {
+    pb::RollbackRuleSetResponse {
         id: a.id,
         version: a.version,
         digest: a.digest,
@@ -121,7 +130,7 @@ fn publish_status(e: AppError) -> Status {
 }
 
 #[tonic::async_trait]
-impl RuleSetAdmin for AdminService {
+impl RuleSetAdminService for AdminService {
     async fn publish_rule_set(
         &self,
         request: Request<pb::PublishRuleSetRequest>,
@@ -163,22 +172,28 @@ impl RuleSetAdmin for AdminService {
     async fn list_rule_set_versions(
         &self,
         request: Request<pb::ListRuleSetVersionsRequest>,
-    ) -> Result<Response<pb::RuleSetVersions>, Status> {
+    ) -> Result<Response<pb::ListRuleSetVersionsResponse>, Status> {
         let caller = self.caller(&request)?;
         let id = request.into_inner().id;
         let list = self.app.versions(&caller, &id).await?;
-        Ok(Response::new(versions(id, list)))
+        let v = versions(id, list);
+        Ok(Response::new(pb::ListRuleSetVersionsResponse {
+            id: v.id,
+            active_version: v.active_version,
+            active_digest: v.active_digest,
+            versions: v.versions,
+        }))
     }
 
     async fn get_rule_set_version(
         &self,
         request: Request<pb::GetRuleSetVersionRequest>,
-    ) -> Result<Response<pb::RuleSetDocument>, Status> {
+    ) -> Result<Response<pb::GetRuleSetVersionResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let stored = self.app.version(&caller, &req.id, &req.version).await?;
         let f = stored.fetched;
-        Ok(Response::new(pb::RuleSetDocument {
+        Ok(Response::new(pb::GetRuleSetVersionResponse {
             active: stored.active,
             id: f.id,
             version: f.version,
@@ -190,7 +205,7 @@ impl RuleSetAdmin for AdminService {
     async fn activate_rule_set(
         &self,
         request: Request<pb::ActivateRuleSetRequest>,
-    ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
+    ) -> Result<Response<pb::ActivateRuleSetResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let expected = match (req.expected_current, req.expect_none_active) {
@@ -217,7 +232,7 @@ impl RuleSetAdmin for AdminService {
     async fn rollback_rule_set(
         &self,
         request: Request<pb::RollbackRuleSetRequest>,
-    ) -> Result<Response<pb::ActivatedRuleSet>, Status> {
+    ) -> Result<Response<pb::RollbackRuleSetResponse>, Status> {
         let caller = self.caller(&request)?;
         let idempotency_key = idempotency_key(&request)?;
         let req = request.into_inner();
@@ -227,17 +242,17 @@ impl RuleSetAdmin for AdminService {
             idempotency_key,
         };
         let a = self.app.rollback(&caller, &req.id, &rollback).await?;
-        Ok(Response::new(activated(a)))
+        Ok(Response::new(rolled_back(a)))
     }
 
     async fn get_rule_set_history(
         &self,
         request: Request<pb::GetRuleSetHistoryRequest>,
-    ) -> Result<Response<pb::RuleSetHistory>, Status> {
+    ) -> Result<Response<pb::GetRuleSetHistoryResponse>, Status> {
         let caller = self.caller(&request)?;
         let id = request.into_inner().id;
         let history = self.app.history(&caller, &id).await?;
-        Ok(Response::new(pb::RuleSetHistory {
+        Ok(Response::new(pb::GetRuleSetHistoryResponse {
             history: history
                 .into_iter()
                 .map(|e| pb::RuleSetActivation {
@@ -256,11 +271,11 @@ impl RuleSetAdmin for AdminService {
     async fn retire_rule_set_version(
         &self,
         request: Request<pb::RetireRuleSetVersionRequest>,
-    ) -> Result<Response<pb::RetiredRuleSetVersion>, Status> {
+    ) -> Result<Response<pb::RetireRuleSetVersionResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
         let r = self.app.retire(&caller, &req.id, &req.version).await?;
-        Ok(Response::new(pb::RetiredRuleSetVersion {
+        Ok(Response::new(pb::RetireRuleSetVersionResponse {
             retired_at: rfc3339(r.at_ms),
             id: r.id,
             version: r.version,

@@ -9,14 +9,15 @@
 //! keep their REST spelling (`require_review`, `IFU`, `precaution:<rule>`), except the decision,
 //! which is a protobuf enum.
 
-use crate::app::depth_etag;
+use crate::app::{Calendar, CalendarSlot, SlotResult, depth_etag, violations_summary};
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    ContraindicationReport, ContraindicationRequest, Decision, DepthLimits, DepthLimitsRequest,
-    Eligibility, EligibilityRequest, FactList, Facts, FieldViolation, HistoryEntry, Plan,
-    PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError, RuleSetRef, SessionMinutes,
-    SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome, wire::parse_strict_date,
+    Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
+    DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
+    HistoryEntry, NamedInfo, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason, RequestError,
+    RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome,
+    wire::parse_strict_date,
 };
 use serde::Serialize;
 
@@ -158,7 +159,9 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
 
-pub fn eligibility_request(p: pb::EligibilityRequest) -> Result<EligibilityRequest, RequestError> {
+pub fn eligibility_request(
+    p: pb::CheckEligibilityRequest,
+) -> Result<EligibilityRequest, RequestError> {
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
     let facts = v.facts(p.facts);
@@ -176,8 +179,61 @@ pub fn eligibility_request(p: pb::EligibilityRequest) -> Result<EligibilityReque
     v.finish(req)
 }
 
+/// A calendar: the client's facts and history read as in a single check; each slot's date stays
+/// text, read per slot at the door, so a bad date refuses that slot only.
+pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calendar, RequestError> {
+    let mut v = Violations::default();
+    let facts = v.facts(p.facts);
+    let history = v.required_history("history", p.history);
+    let slots = p
+        .slots
+        .into_iter()
+        .map(|s| CalendarSlot {
+            treatment: s.treatment,
+            date: s.date,
+            zones: non_empty(s.zones),
+            device: s.device,
+            role: s.role,
+            indication: s.indication,
+        })
+        .collect();
+    v.finish(Some(Calendar {
+        facts,
+        history,
+        slots,
+    }))
+}
+
+/// The answer for each slot of a calendar, in order.
+pub fn calendar_results(results: Vec<SlotResult>) -> pb::CheckEligibilityCalendarResponse {
+    use pb::calendar_slot_result::Result as Slot;
+    pb::CheckEligibilityCalendarResponse {
+        results: results
+            .into_iter()
+            .map(|r| pb::CalendarSlotResult {
+                result: Some(match r {
+                    SlotResult::Answered(d) => {
+                        Slot::Eligibility(eligibility(&d.answer, d.decision_id))
+                    }
+                    SlotResult::Refused(violations) => Slot::Problem(pb::CalendarSlotProblem {
+                        detail: violations_summary(&violations),
+                        reason: SlotResult::refusal(Vec::new()).reason().to_owned(),
+                        field_violations: violations
+                            .into_iter()
+                            .map(|v| pb::FieldViolation {
+                                field: v.field,
+                                description: v.message,
+                            })
+                            .collect(),
+                    }),
+                }),
+            })
+            .collect(),
+    }
+}
+
 pub fn contraindication_request(
-    p: pb::ContraindicationRequest,
+    p: pb::CheckContraindicationsRequest,
 ) -> Result<ContraindicationRequest, RequestError> {
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
@@ -192,7 +248,26 @@ pub fn contraindication_request(
     v.finish(Some(req))
 }
 
-pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> Result<DepthLimitsRequest, RequestError> {
+/// A watch request as the request it watches, and the etag to resume from.
+pub fn watch_depth_limits_request(
+    p: pb::WatchDepthLimitsRequest,
+) -> (pb::GetDepthLimitsRequest, Option<String>) {
+    let request = pb::GetDepthLimitsRequest {
+        treatment: p.treatment,
+        device: p.device,
+        role: p.role,
+        zone: p.zone,
+        indication: p.indication,
+        facts: p.facts,
+        date: p.date,
+        history: p.history,
+    };
+    (request, p.resume_etag)
+}
+
+pub fn depth_limits_request(
+    p: pb::GetDepthLimitsRequest,
+) -> Result<DepthLimitsRequest, RequestError> {
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let history = p.history.map(|h| v.history("history", h.entries));
@@ -210,7 +285,7 @@ pub fn depth_limits_request(p: pb::DepthLimitsRequest) -> Result<DepthLimitsRequ
     v.finish(Some(req))
 }
 
-pub fn plan_request(p: pb::PlanRequest) -> Result<PlanRequest, RequestError> {
+pub fn plan_request(p: pb::BuildPlanRequest) -> Result<PlanRequest, RequestError> {
     let mut v = Violations::default();
     let start_date = v.date("start_date", &p.start_date);
     let facts = v.facts(p.facts);
@@ -292,8 +367,8 @@ fn precaution(p: &PrecautionInfo) -> pb::Precaution {
 }
 
 /// An eligibility answer; `decision_id` is empty inside a plan.
-pub fn eligibility(e: &Eligibility, decision_id: String) -> pb::Eligibility {
-    pb::Eligibility {
+pub fn eligibility(e: &Eligibility, decision_id: String) -> pb::CheckEligibilityResponse {
+    pb::CheckEligibilityResponse {
         treatment: e.treatment.clone(),
         date: e.date.to_string(),
         decision: decision(e.decision),
@@ -320,8 +395,8 @@ fn outcome(o: &TreatmentOutcome) -> pb::TreatmentOutcome {
     }
 }
 
-pub fn contraindication_report(r: &ContraindicationReport) -> pb::ContraindicationReport {
-    pb::ContraindicationReport {
+pub fn contraindication_report(r: &ContraindicationReport) -> pb::CheckContraindicationsResponse {
+    pb::CheckContraindicationsResponse {
         results: r.results.iter().map(outcome).collect(),
         missing_facts: r.missing_facts.clone(),
         not_evaluated: r.not_evaluated.clone(),
@@ -331,14 +406,14 @@ pub fn contraindication_report(r: &ContraindicationReport) -> pb::Contraindicati
 }
 
 /// Depth limits as the door answers them, with the etag of the request they answer.
-pub fn depth_answer(limits: &DepthLimits, req: &DepthLimitsRequest) -> pb::DepthLimits {
+pub fn depth_answer(limits: &DepthLimits, req: &DepthLimitsRequest) -> pb::GetDepthLimitsResponse {
     let mut out = depth_limits(limits);
     out.etag = depth_etag(&limits.ruleset, req);
     out
 }
 
-pub fn depth_limits(d: &DepthLimits) -> pb::DepthLimits {
-    pb::DepthLimits {
+pub fn depth_limits(d: &DepthLimits) -> pb::GetDepthLimitsResponse {
+    pb::GetDepthLimitsResponse {
         treatment: d.treatment.clone(),
         device: d.device.clone(),
         role: d.role.clone(),
@@ -359,12 +434,12 @@ pub fn depth_limits(d: &DepthLimits) -> pb::DepthLimits {
     }
 }
 
-pub fn plan(p: &Plan) -> pb::Plan {
+pub fn plan(p: &Plan) -> pb::BuildPlanResponse {
     let status = match p.status {
         PlanStatus::Scheduled => pb::PlanStatus::Scheduled,
         PlanStatus::NotBookable => pb::PlanStatus::NotBookable,
     };
-    pb::Plan {
+    pb::BuildPlanResponse {
         status: status as i32,
         treatment: p.treatment.clone(),
         indication: p.indication.clone(),
@@ -449,15 +524,15 @@ pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
     }
 }
 
-pub fn treatment_list(l: &TreatmentList) -> pb::TreatmentList {
-    pb::TreatmentList {
+pub fn treatment_list(l: &TreatmentList) -> pb::ListTreatmentsResponse {
+    pb::ListTreatmentsResponse {
         treatments: l.treatments.iter().map(treatment).collect(),
         ruleset: Some(ruleset(&l.ruleset)),
     }
 }
 
-pub fn fact_list(l: &FactList) -> pb::FactList {
-    pb::FactList {
+pub fn fact_list(l: &FactList) -> pb::ListFactsResponse {
+    pb::ListFactsResponse {
         facts: l
             .facts
             .iter()
@@ -469,9 +544,47 @@ pub fn fact_list(l: &FactList) -> pb::FactList {
                 max: f.max,
                 values: f.values.clone(),
                 null_means: f.null_means.clone(),
+                labels: f.labels.clone().into_iter().collect(),
             })
             .collect(),
         ruleset: Some(ruleset(&l.ruleset)),
+    }
+}
+
+pub fn catalogue(c: &Catalogue) -> pb::GetCatalogueResponse {
+    let named = |list: &[NamedInfo]| {
+        list.iter()
+            .map(|n| pb::NamedItem {
+                id: n.id.clone(),
+                name: n.name.clone(),
+            })
+            .collect()
+    };
+    pb::GetCatalogueResponse {
+        zones: named(&c.zones),
+        procedures: named(&c.procedures),
+        indications: named(&c.indications),
+        roles: c
+            .roles
+            .iter()
+            .map(|r| pb::RoleItem {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                max_depth_mm: r.max_depth_mm.map(DepthMm::mm),
+            })
+            .collect(),
+        devices: c
+            .devices
+            .iter()
+            .map(|d| pb::DeviceItem {
+                id: d.id.clone(),
+                name: d.name.clone(),
+                treatments: d.treatments.clone(),
+                max_depth_mm: d.max_depth_mm.map(DepthMm::mm),
+                evaluated_max_depth_mm: d.evaluated_max_depth_mm.map(DepthMm::mm),
+            })
+            .collect(),
+        ruleset: Some(ruleset(&c.ruleset)),
     }
 }
 
@@ -488,7 +601,7 @@ mod tests {
 
     #[test]
     fn bad_dates_name_their_field() {
-        let p = pb::EligibilityRequest {
+        let p = pb::CheckEligibilityRequest {
             treatment: "microneedling".into(),
             date: "2026-02-30".into(),
             history: Some(pb::HistoryList {

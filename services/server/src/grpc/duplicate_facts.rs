@@ -41,13 +41,18 @@ pub enum FactsAt {
 /// compiled descriptors by a test below). `None` for a message without facts.
 pub fn facts_at<U: 'static>() -> Option<FactsAt> {
     let t = TypeId::of::<U>();
-    if t == TypeId::of::<pb::EligibilityRequest>() || t == TypeId::of::<pb::PlanRequest>() {
+    if t == TypeId::of::<pb::CheckEligibilityRequest>() || t == TypeId::of::<pb::BuildPlanRequest>()
+    {
         Some(FactsAt::Field { facts: 3 })
-    } else if t == TypeId::of::<pb::ContraindicationRequest>() {
+    } else if t == TypeId::of::<pb::CheckContraindicationsRequest>() {
         Some(FactsAt::Field { facts: 2 })
-    } else if t == TypeId::of::<pb::DepthLimitsRequest>() {
+    } else if t == TypeId::of::<pb::GetDepthLimitsRequest>()
+        || t == TypeId::of::<pb::WatchDepthLimitsRequest>()
+    {
         Some(FactsAt::Field { facts: 6 })
-    } else if t == TypeId::of::<pb::EligibilityBatchRequest>() {
+    } else if t == TypeId::of::<pb::CheckEligibilityCalendarRequest>() {
+        Some(FactsAt::Field { facts: 1 })
+    } else if t == TypeId::of::<pb::CheckEligibilityBatchRequest>() {
         Some(FactsAt::Each {
             list: 1,
             name: "checks",
@@ -287,8 +292,8 @@ mod tests {
         v.into_iter().map(|v| v.field).collect()
     }
 
-    fn request(facts: Option<prost_types::Struct>) -> pb::EligibilityRequest {
-        pb::EligibilityRequest {
+    fn request(facts: Option<prost_types::Struct>) -> pb::CheckEligibilityRequest {
+        pb::CheckEligibilityRequest {
             treatment: "microneedling".into(),
             date: "2026-12-01".into(),
             facts,
@@ -298,12 +303,12 @@ mod tests {
 
     #[test]
     fn finds_a_key_repeated_in_one_struct_or_across_merged_fields() {
-        let at = facts_at::<pb::EligibilityRequest>().expect("has facts");
+        let at = facts_at::<pb::CheckEligibilityRequest>().expect("has facts");
         // Each key once, over two merged facts fields: fine.
         let mut ok = request(Some(one("pregnant", false))).encode_to_vec();
         ok.extend(field(3, &one("sunburn", false).encode_to_vec()));
         assert_eq!(duplicate_facts(&ok, at), Ok(vec![]));
-        assert!(pb::EligibilityRequest::decode(ok.as_slice()).is_ok());
+        assert!(pb::CheckEligibilityRequest::decode(ok.as_slice()).is_ok());
 
         // The same key in one Struct (two entries).
         let mut s = one("pregnant", true).encode_to_vec();
@@ -311,7 +316,8 @@ mod tests {
         s.extend(one("pregnant", false).encode_to_vec());
         let mut twice = request(None).encode_to_vec();
         twice.extend(field(3, &s));
-        let decoded = pb::EligibilityRequest::decode(twice.as_slice()).expect("prost accepts it");
+        let decoded =
+            pb::CheckEligibilityRequest::decode(twice.as_slice()).expect("prost accepts it");
         assert_eq!(decoded.facts.expect("facts").fields.len(), 2, "last wins");
         assert_eq!(
             fields_of(duplicate_facts(&twice, at).expect("walks")),
@@ -338,7 +344,7 @@ mod tests {
 
     #[test]
     fn an_entry_answering_twice_inside_itself_is_a_repeat() {
-        let at = facts_at::<pb::EligibilityRequest>().expect("has facts");
+        let at = facts_at::<pb::CheckEligibilityRequest>().expect("has facts");
         let b = |v: bool| {
             prost_types::Value {
                 kind: Some(prost_types::value::Kind::BoolValue(v)),
@@ -354,7 +360,7 @@ mod tests {
         .concat();
         let mut two_values = request(None).encode_to_vec();
         two_values.extend(field(3, &field(1, &entry)));
-        let decoded = pb::EligibilityRequest::decode(two_values.as_slice()).expect("prost");
+        let decoded = pb::CheckEligibilityRequest::decode(two_values.as_slice()).expect("prost");
         assert_eq!(decoded.facts.expect("facts").fields.len(), 1, "last wins");
         assert_eq!(
             fields_of(duplicate_facts(&two_values, at).expect("walks")),
@@ -381,15 +387,15 @@ mod tests {
 
     #[test]
     fn batches_name_the_check() {
-        let at = facts_at::<pb::EligibilityBatchRequest>().expect("has facts");
+        let at = facts_at::<pb::CheckEligibilityBatchRequest>().expect("has facts");
         let mut check = request(Some(one("pregnant", true))).encode_to_vec();
         check.extend(field(3, &one("pregnant", false).encode_to_vec()));
-        let mut batch = pb::EligibilityBatchRequest {
+        let mut batch = pb::CheckEligibilityBatchRequest {
             checks: vec![request(Some(one("pregnant", true)))],
         }
         .encode_to_vec();
         batch.extend(field(1, &check));
-        assert!(pb::EligibilityBatchRequest::decode(batch.as_slice()).is_ok());
+        assert!(pb::CheckEligibilityBatchRequest::decode(batch.as_slice()).is_ok());
         assert_eq!(
             fields_of(duplicate_facts(&batch, at).expect("walks")),
             ["checks[1].facts.pregnant"]
@@ -398,7 +404,7 @@ mod tests {
 
     #[test]
     fn skips_unknown_fields_of_every_wire_type() {
-        let at = facts_at::<pb::EligibilityRequest>().expect("has facts");
+        let at = facts_at::<pb::CheckEligibilityRequest>().expect("has facts");
         let mut msg = request(Some(one("pregnant", true))).encode_to_vec();
         // Unknown fields: varint, fixed64, fixed32, and a group holding a field.
         encode_key(90, WireType::Varint, &mut msg);
@@ -412,7 +418,7 @@ mod tests {
         encode_varint(1, &mut msg);
         encode_key(93, WireType::EndGroup, &mut msg);
         msg.extend(field(3, &one("pregnant", false).encode_to_vec()));
-        assert!(pb::EligibilityRequest::decode(msg.as_slice()).is_ok());
+        assert!(pb::CheckEligibilityRequest::decode(msg.as_slice()).is_ok());
         assert_eq!(
             fields_of(duplicate_facts(&msg, at).expect("walks")),
             ["facts.pregnant"]
@@ -454,10 +460,12 @@ mod tests {
         assert_eq!(
             with_structs,
             [
-                "EligibilityRequest",
-                "ContraindicationRequest",
-                "DepthLimitsRequest",
-                "PlanRequest"
+                "CheckEligibilityRequest",
+                "CheckEligibilityCalendarRequest",
+                "CheckContraindicationsRequest",
+                "GetDepthLimitsRequest",
+                "WatchDepthLimitsRequest",
+                "BuildPlanRequest"
             ]
         );
         let field_of = |at: Option<FactsAt>| match at {
@@ -465,26 +473,35 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            struct_fields("EligibilityRequest"),
-            [field_of(facts_at::<pb::EligibilityRequest>())]
+            struct_fields("CheckEligibilityRequest"),
+            [field_of(facts_at::<pb::CheckEligibilityRequest>())]
         );
         assert_eq!(
-            struct_fields("ContraindicationRequest"),
-            [field_of(facts_at::<pb::ContraindicationRequest>())]
+            struct_fields("CheckEligibilityCalendarRequest"),
+            [field_of(facts_at::<pb::CheckEligibilityCalendarRequest>())]
         );
         assert_eq!(
-            struct_fields("DepthLimitsRequest"),
-            [field_of(facts_at::<pb::DepthLimitsRequest>())]
+            struct_fields("CheckContraindicationsRequest"),
+            [field_of(facts_at::<pb::CheckContraindicationsRequest>())]
         );
         assert_eq!(
-            struct_fields("PlanRequest"),
-            [field_of(facts_at::<pb::PlanRequest>())]
+            struct_fields("GetDepthLimitsRequest"),
+            [field_of(facts_at::<pb::GetDepthLimitsRequest>())]
         );
-        let Some(FactsAt::Each { list, name, facts }) = facts_at::<pb::EligibilityBatchRequest>()
+        assert_eq!(
+            struct_fields("WatchDepthLimitsRequest"),
+            [field_of(facts_at::<pb::WatchDepthLimitsRequest>())]
+        );
+        assert_eq!(
+            struct_fields("BuildPlanRequest"),
+            [field_of(facts_at::<pb::BuildPlanRequest>())]
+        );
+        let Some(FactsAt::Each { list, name, facts }) =
+            facts_at::<pb::CheckEligibilityBatchRequest>()
         else {
             panic!("batch");
         };
-        let checks = message("EligibilityBatchRequest")
+        let checks = message("CheckEligibilityBatchRequest")
             .field
             .iter()
             .find(|f| f.name() == name)
@@ -492,9 +509,9 @@ mod tests {
         assert_eq!(checks.number, Some(i32::try_from(list).expect("n")));
         assert_eq!(
             checks.type_name(),
-            ".treatment.protocol.v1.EligibilityRequest"
+            ".treatment.protocol.v1.CheckEligibilityRequest"
         );
-        assert_eq!(facts, field_of(facts_at::<pb::EligibilityRequest>()));
-        assert_eq!(facts_at::<pb::Eligibility>(), None);
+        assert_eq!(facts, field_of(facts_at::<pb::CheckEligibilityRequest>()));
+        assert_eq!(facts_at::<pb::CheckEligibilityResponse>(), None);
     }
 }

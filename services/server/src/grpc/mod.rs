@@ -1,4 +1,4 @@
-//! The gRPC adapter (tonic): the `treatment.protocol.v1.TreatmentProtocol` service generated from
+//! The gRPC adapter (tonic): the `treatment.protocol.v1.TreatmentProtocolService` service generated from
 //! `proto/treatment/protocol/v1/protocol.proto`, plus `grpc.health.v1` and server reflection so
 //! `grpcurl` works with no proto file at hand.
 
@@ -27,10 +27,27 @@ pub mod pb {
     /// the reflection service.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("protocol_descriptor");
+
+    /// A watch of these limits from the start (no etag to resume from).
+    impl From<GetDepthLimitsRequest> for WatchDepthLimitsRequest {
+        fn from(p: GetDepthLimitsRequest) -> Self {
+            Self {
+                treatment: p.treatment,
+                device: p.device,
+                role: p.role,
+                zone: p.zone,
+                indication: p.indication,
+                facts: p.facts,
+                resume_etag: None,
+                date: p.date,
+                history: p.history,
+            }
+        }
+    }
 }
 
 /// The fully qualified service name, as health checks and reflection list it.
-pub const SERVICE_NAME: &str = "treatment.protocol.v1.TreatmentProtocol";
+pub const SERVICE_NAME: &str = "treatment.protocol.v1.TreatmentProtocolService";
 
 /// The rule-set admin service's fully qualified name.
-pub const ADMIN_SERVICE_NAME: &str = "treatment.protocol.v1.RuleSetAdmin";
+pub const ADMIN_SERVICE_NAME: &str = "treatment.protocol.v1.RuleSetAdminService";

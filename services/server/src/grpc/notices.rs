@@ -9,7 +9,8 @@ use super::{convert, pb};
 use crate::app::notices::{NoticeEvent, NoticeStatus, RuleSetNotice};
 
 /// The response stream of `WatchRuleSets`.
-pub type NoticeStream = Pin<Box<dyn Stream<Item = Result<pb::RuleSetUpdate, Status>> + Send>>;
+pub type NoticeStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchRuleSetsResponse, Status>> + Send>>;
 
 /// One notice as a message.
 pub fn notice(n: &RuleSetNotice) -> pb::RuleSetNotice {
@@ -28,9 +29,9 @@ pub fn notice(n: &RuleSetNotice) -> pb::RuleSetNotice {
     }
 }
 
-fn update(event: NoticeEvent) -> Result<pb::RuleSetUpdate, Status> {
-    use pb::rule_set_update::Update;
-    Ok(pb::RuleSetUpdate {
+fn update(event: NoticeEvent) -> Result<pb::WatchRuleSetsResponse, Status> {
+    use pb::watch_rule_sets_response::Update;
+    Ok(pb::WatchRuleSetsResponse {
         update: Some(match event {
             NoticeEvent::Notice(n) => Update::Notice(notice(&n.notice)),
             NoticeEvent::Heartbeat(n) => Update::Heartbeat(notice(&n.notice)),

@@ -1,4 +1,4 @@
-//! The `TreatmentProtocol` service: each method authenticates through the door, converts the
+//! The `TreatmentProtocolService` service: each method authenticates through the door, converts the
 //! request to the engine's type, asks the door, converts the answer. Same door, same rule set,
 //! same decisions as REST.
 
@@ -7,9 +7,12 @@ use std::sync::Arc;
 use protocol_engine::{FieldViolation, RequestError};
 use tonic::{Request, Response, Status};
 
-use super::pb::treatment_protocol_server::TreatmentProtocol;
+use super::pb::treatment_protocol_service_server::TreatmentProtocolService;
 use super::{convert, notices, pb, watch};
-use crate::app::{App, AppError, Batch, FactsQuestion, TreatmentQuestion, TreatmentsQuestion};
+use crate::app::{
+    App, AppError, Batch, Calendar, CatalogueQuestion, FactsQuestion, TreatmentQuestion,
+    TreatmentsQuestion,
+};
 use crate::auth::{Caller, Scope};
 use crate::context::prefixed;
 
@@ -40,11 +43,11 @@ impl ProtocolService {
 }
 
 #[tonic::async_trait]
-impl TreatmentProtocol for ProtocolService {
+impl TreatmentProtocolService for ProtocolService {
     async fn check_eligibility(
         &self,
-        request: Request<pb::EligibilityRequest>,
-    ) -> Result<Response<pb::Eligibility>, Status> {
+        request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
         let d = self.app.ask(&caller, &req)?;
@@ -56,8 +59,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn check_eligibility_batch(
         &self,
-        request: Request<pb::EligibilityBatchRequest>,
-    ) -> Result<Response<pb::EligibilityBatchResponse>, Status> {
+        request: Request<pb::CheckEligibilityBatchRequest>,
+    ) -> Result<Response<pb::CheckEligibilityBatchResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let checks = request.into_inner().checks;
         Batch::check_size(checks.len())?;
@@ -76,7 +79,7 @@ impl TreatmentProtocol for ProtocolService {
             return Err(AppError::from(RequestError { violations }).into());
         }
         let answers = self.app.ask(&caller, &Batch(reqs))?;
-        Ok(Response::new(pb::EligibilityBatchResponse {
+        Ok(Response::new(pb::CheckEligibilityBatchResponse {
             results: answers
                 .into_iter()
                 .map(|d| convert::eligibility(&d.answer, d.decision_id))
@@ -84,10 +87,22 @@ impl TreatmentProtocol for ProtocolService {
         }))
     }
 
+    async fn check_eligibility_calendar(
+        &self,
+        request: Request<pb::CheckEligibilityCalendarRequest>,
+    ) -> Result<Response<pb::CheckEligibilityCalendarResponse>, Status> {
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let request = request.into_inner();
+        Calendar::check_size(request.slots.len())?;
+        let calendar = convert::calendar_request(request).map_err(AppError::from)?;
+        let results = self.app.ask(&caller, &calendar)?;
+        Ok(Response::new(convert::calendar_results(results)))
+    }
+
     async fn check_contraindications(
         &self,
-        request: Request<pb::ContraindicationRequest>,
-    ) -> Result<Response<pb::ContraindicationReport>, Status> {
+        request: Request<pb::CheckContraindicationsRequest>,
+    ) -> Result<Response<pb::CheckContraindicationsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let req =
             convert::contraindication_request(request.into_inner()).map_err(AppError::from)?;
@@ -97,8 +112,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn get_depth_limits(
         &self,
-        request: Request<pb::DepthLimitsRequest>,
-    ) -> Result<Response<pb::DepthLimits>, Status> {
+        request: Request<pb::GetDepthLimitsRequest>,
+    ) -> Result<Response<pb::GetDepthLimitsResponse>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
         let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
         let answer = self.app.ask(&caller, &req)?;
@@ -109,11 +124,10 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn watch_depth_limits(
         &self,
-        request: Request<pb::DepthLimitsRequest>,
+        request: Request<pb::WatchDepthLimitsRequest>,
     ) -> Result<Response<Self::WatchDepthLimitsStream>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
-        let mut inner = request.into_inner();
-        let resume = inner.resume_etag.take();
+        let (inner, resume) = convert::watch_depth_limits_request(request.into_inner());
         let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
         let stream = watch::depth_limits(
             self.app.clone(),
@@ -139,8 +153,8 @@ impl TreatmentProtocol for ProtocolService {
 
     async fn build_plan(
         &self,
-        request: Request<pb::PlanRequest>,
-    ) -> Result<Response<pb::Plan>, Status> {
+        request: Request<pb::BuildPlanRequest>,
+    ) -> Result<Response<pb::BuildPlanResponse>, Status> {
         let caller = self.caller(&request, Scope::Plans)?;
         let req = convert::plan_request(request.into_inner()).map_err(AppError::from)?;
         let plan = self.app.ask(&caller, &req)?;
@@ -150,7 +164,7 @@ impl TreatmentProtocol for ProtocolService {
     async fn list_treatments(
         &self,
         request: Request<pb::ListTreatmentsRequest>,
-    ) -> Result<Response<pb::TreatmentList>, Status> {
+    ) -> Result<Response<pb::ListTreatmentsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let list = self.app.ask(&caller, &TreatmentsQuestion)?;
         Ok(Response::new(convert::treatment_list(&list)))
@@ -159,17 +173,31 @@ impl TreatmentProtocol for ProtocolService {
     async fn get_treatment(
         &self,
         request: Request<pb::GetTreatmentRequest>,
-    ) -> Result<Response<pb::TreatmentInfo>, Status> {
+    ) -> Result<Response<pb::GetTreatmentResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let code = request.into_inner().code;
-        let info = self.app.ask(&caller, &TreatmentQuestion(code))?;
-        Ok(Response::new(convert::treatment(&info)))
+        let (info, meta) = self
+            .app
+            .ask_with_ruleset(&caller, &TreatmentQuestion(code))?;
+        Ok(Response::new(pb::GetTreatmentResponse {
+            treatment: Some(convert::treatment(&info)),
+            ruleset: Some(convert::ruleset(&meta)),
+        }))
+    }
+
+    async fn get_catalogue(
+        &self,
+        request: Request<pb::GetCatalogueRequest>,
+    ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
+        let caller = self.caller(&request, Scope::Eligibility)?;
+        let catalogue = self.app.ask(&caller, &CatalogueQuestion)?;
+        Ok(Response::new(convert::catalogue(&catalogue)))
     }
 
     async fn list_facts(
         &self,
         request: Request<pb::ListFactsRequest>,
-    ) -> Result<Response<pb::FactList>, Status> {
+    ) -> Result<Response<pb::ListFactsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let list = self.app.ask(&caller, &FactsQuestion)?;
         Ok(Response::new(convert::fact_list(&list)))

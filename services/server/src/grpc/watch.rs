@@ -27,9 +27,9 @@ use crate::auth::Caller;
 /// (through the door) and shared by every stream asking the same: devices of one model at one
 /// clinic ask the same question, and on an activation one answer serves them all. (So a
 /// recomputation shared by many streams counts once in the decisions metric.)
-pub type DepthBoard = Board<pb::DepthLimits>;
+pub type DepthBoard = Board<pb::GetDepthLimitsResponse>;
 
-type Item = Result<pb::DepthLimitsUpdate, Status>;
+type Item = Result<pb::WatchDepthLimitsResponse, Status>;
 
 /// The response stream of `WatchDepthLimits`.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Item> + Send + 'static>>;
@@ -40,27 +40,29 @@ pub fn current(
     app: &App,
     caller: &Caller,
     req: &DepthLimitsRequest,
-) -> Result<pb::DepthLimits, Status> {
+) -> Result<pb::GetDepthLimitsResponse, Status> {
     Ok(convert::depth_answer(&app.ask(caller, req)?, req))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
-fn same_limits(a: &pb::DepthLimits, b: &pb::DepthLimits) -> bool {
+fn same_limits(a: &pb::GetDepthLimitsResponse, b: &pb::GetDepthLimitsResponse) -> bool {
     a.zones == b.zones && a.client == b.client && a.indication == b.indication
 }
 
-fn limits(l: pb::DepthLimits) -> Item {
-    Ok(pb::DepthLimitsUpdate {
-        update: Some(pb::depth_limits_update::Update::Limits(l)),
+fn limits(l: pb::GetDepthLimitsResponse) -> Item {
+    Ok(pb::WatchDepthLimitsResponse {
+        update: Some(pb::watch_depth_limits_response::Update::Limits(l)),
     })
 }
 
-fn heartbeat(last: &pb::DepthLimits) -> Item {
-    Ok(pb::DepthLimitsUpdate {
-        update: Some(pb::depth_limits_update::Update::Heartbeat(pb::Heartbeat {
-            ruleset: last.ruleset.clone(),
-            etag: last.etag.clone(),
-        })),
+fn heartbeat(last: &pb::GetDepthLimitsResponse) -> Item {
+    Ok(pb::WatchDepthLimitsResponse {
+        update: Some(pb::watch_depth_limits_response::Update::Heartbeat(
+            pb::Heartbeat {
+                ruleset: last.ruleset.clone(),
+                etag: last.etag.clone(),
+            },
+        )),
     })
 }
 
@@ -74,7 +76,7 @@ struct Watch {
     key: String,
     sub: Subscription,
     /// The limits last sent (with the rule set and etag now served, when those changed alone).
-    last: Arc<pb::DepthLimits>,
+    last: Arc<pb::GetDepthLimitsResponse>,
     /// Sent on the next poll: the opening message.
     pending: Option<Item>,
     done: bool,
@@ -82,7 +84,7 @@ struct Watch {
 
 impl Watch {
     /// The limits now, shared with every stream of the same clinic and request.
-    fn now(&self) -> Result<Arc<pb::DepthLimits>, Status> {
+    fn now(&self) -> Result<Arc<pb::GetDepthLimitsResponse>, Status> {
         self.board.get(self.sub.generation(), &self.key, || {
             current(&self.app, &self.caller, &self.req)
         })
@@ -140,7 +142,7 @@ pub fn depth_limits(
         board,
         key,
         sub,
-        last: Arc::new(pb::DepthLimits::default()),
+        last: Arc::new(pb::GetDepthLimitsResponse::default()),
         pending: None,
         done: false,
     };
@@ -237,7 +239,7 @@ contraindications:
 
     fn cheeks(item: Option<Item>) -> (f64, String) {
         match item.map(|i| i.map(|u| u.update)) {
-            Some(Ok(Some(pb::depth_limits_update::Update::Limits(l)))) => (
+            Some(Ok(Some(pb::watch_depth_limits_response::Update::Limits(l)))) => (
                 l.zones[0].max_depth_mm,
                 l.ruleset.map(|r| r.version).unwrap_or_default(),
             ),
@@ -298,8 +300,8 @@ contraindications:
         )
         .expect("stream starts");
         match resumed.next().await {
-            Some(Ok(pb::DepthLimitsUpdate {
-                update: Some(pb::depth_limits_update::Update::Heartbeat(h)),
+            Some(Ok(pb::WatchDepthLimitsResponse {
+                update: Some(pb::watch_depth_limits_response::Update::Heartbeat(h)),
             })) => assert_eq!(h.etag, etag),
             other => panic!("expected a heartbeat, got {other:?}"),
         }

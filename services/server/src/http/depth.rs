@@ -105,7 +105,7 @@ pub async fn depth_limits_get(
         (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `devices` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::caller::{Authorized, EligibilityScope};
 use super::extract::{JsonBody, parse_each};
 use super::problem::Problem;
-use crate::app::{App, Batch, Decided};
+use crate::app::{App, Batch, Calendar, Decided, SlotResult};
 
 /// An eligibility answer with its decision id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,7 +68,7 @@ pub struct EligibilityBatchResponse {
         (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -97,7 +97,7 @@ pub async fn check_eligibility(
         (status = 400, description = "A check is invalid (fields `checks[i].…`), or more than 100 checks (field `checks`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -113,6 +113,70 @@ pub async fn check_eligibility_batch(
     let results = app.ask(&caller, &Batch(checks))?;
     Ok(Json(EligibilityBatchResponse {
         results: results.into_iter().map(EligibilityResponse::from).collect(),
+    }))
+}
+
+/// The answer for one slot of a calendar: `eligibility`, or a `problem` (status 400) naming the
+/// slot's fields at fault.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CalendarSlotResult {
+    /// The slot's eligibility, as `POST /v1/eligibility` answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eligibility: Option<EligibilityResponse>,
+    /// Why the slot could not be checked (`errors` name `slots[i].…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CalendarResponse {
+    /// One result per slot, in request order.
+    pub results: Vec<CalendarSlotResult>,
+}
+
+/// One client's booking calendar: facts and history once, each slot answered on its own.
+///
+/// Up to 100 slots (`treatment`, `date`, and per slot `zones`, `device`, `role`, `indication`),
+/// answered in order. A slot that cannot be checked (an unknown treatment, a date that does not
+/// exist) gets a `problem` naming its fields (`slots[3].date`); every other slot is answered. A
+/// fault in what every slot shares (`facts`, `history`) or more than 100 slots is a 400 for the
+/// whole request.
+#[utoipa::path(
+    post,
+    path = "/v1/eligibility:calendar",
+    tag = "eligibility",
+    request_body = Calendar,
+    responses(
+        (status = 200, description = "One result per slot, in order: an eligibility or a problem", body = CalendarResponse),
+        (status = 400, description = "The facts or history are invalid, or more than 100 slots (field `slots`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn check_eligibility_calendar(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    JsonBody(req): JsonBody<Calendar>,
+) -> Result<Json<CalendarResponse>, Problem> {
+    let results = app.ask(&caller, &req)?;
+    Ok(Json(CalendarResponse {
+        results: results
+            .into_iter()
+            .map(|r| match r {
+                SlotResult::Answered(d) => CalendarSlotResult {
+                    eligibility: Some(d.into()),
+                    problem: None,
+                },
+                SlotResult::Refused(violations) => CalendarSlotResult {
+                    eligibility: None,
+                    problem: Some(Problem::from(SlotResult::refusal(violations))),
+                },
+            })
+            .collect(),
     }))
 }
 
@@ -132,7 +196,7 @@ pub async fn check_eligibility_batch(
         (status = 400, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),

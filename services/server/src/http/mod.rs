@@ -37,7 +37,9 @@ use problem::Problem;
 use catalog::{get_treatment, list_facts, list_treatments};
 use contract::openapi_json;
 use depth::{depth_limits_get, depth_limits_post};
-use eligibility::{check_contraindications, check_eligibility, check_eligibility_batch};
+use eligibility::{
+    check_contraindications, check_eligibility, check_eligibility_batch, check_eligibility_calendar,
+};
 use health::{healthz, readyz};
 use plans::build_plan;
 use rulesets::{
@@ -88,6 +90,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
         .route("/v1/eligibility:batch", post(check_eligibility_batch))
+        .route("/v1/eligibility:calendar", post(check_eligibility_calendar))
         .route("/v1/contraindications:check", post(check_contraindications))
         .route(
             "/v1/depth-limits",
@@ -97,6 +100,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
         .route("/v1/facts", get(list_facts))
+        .route("/v1/catalogue", get(catalog::get_catalogue))
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use protocol_engine::{FieldViolation, RequestError};
 use serde::Serialize;
 
-use crate::app::AppError;
+use crate::app::{AppError, violations_summary};
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
 use crate::context::Stale;
@@ -90,15 +90,7 @@ impl Problem {
 
     /// 400: the request names fields that are wrong (the first [`MAX_VIOLATIONS`] of them).
     pub fn invalid(mut violations: Vec<FieldViolation>) -> Self {
-        let detail = match violations.as_slice() {
-            [one] if one.field.is_empty() => one.message.clone(),
-            [one] => format!("{}: {}", one.field, one.message),
-            many if many.len() > MAX_VIOLATIONS => format!(
-                "{} fields are invalid (the first {MAX_VIOLATIONS} are listed)",
-                many.len()
-            ),
-            many => format!("{} fields are invalid", many.len()),
-        };
+        let detail = violations_summary(&violations);
         violations.truncate(MAX_VIOLATIONS);
         Self {
             errors: violations,

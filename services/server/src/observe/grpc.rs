@@ -156,9 +156,9 @@ mod tests {
     #[test]
     fn rpc_names_are_bounded() {
         assert_eq!(
-            rpc_names("/treatment.protocol.v1.TreatmentProtocol/CheckEligibility"),
+            rpc_names("/treatment.protocol.v1.TreatmentProtocolService/CheckEligibility"),
             (
-                "treatment.protocol.v1.TreatmentProtocol",
+                "treatment.protocol.v1.TreatmentProtocolService",
                 "CheckEligibility"
             )
         );

@@ -62,6 +62,15 @@ fn property(f: &FactInfo) -> Value {
         p["type"] = json!(["string", "null"]);
         description.push_str(&format!(" `null` means: {null_means}."));
     }
+    if !f.labels.is_empty() {
+        // The display label of each value, in the order of `enum` (as GET /v1/facts serves them).
+        let labels: Vec<String> = f
+            .values
+            .iter()
+            .filter_map(|v| f.labels.get(v).map(|l| format!("`{v}`: {l}")))
+            .collect();
+        description.push_str(&format!(" Values: {}.", labels.join("; ")));
+    }
     p["description"] = description.into();
     p
 }
@@ -80,6 +89,7 @@ mod tests {
             max: None,
             values: Vec::new(),
             null_means: None,
+            labels: Default::default(),
         }
     }
 

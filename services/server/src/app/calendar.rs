@@ -1,0 +1,213 @@
+//! A booking calendar: one client's facts and history once, up to [`MAX_BATCH`] slots (a
+//! treatment and a date each), every slot answered on its own.
+//!
+//! Unlike a batch, a calendar is not all or nothing: a slot that cannot be checked (an unknown
+//! treatment, a date that does not exist, a device that does not go with the treatment) gets its
+//! own refusal naming its fields (`slots[3].date`) and every other slot is still answered, so one
+//! bad slot does not blank a booking screen. What every slot shares, the client's facts and
+//! history, cannot be wrong for one slot only: a violation there refuses the whole calendar (as
+//! does more than [`MAX_BATCH`] slots), with the same field paths as a single check
+//! (`facts.pregnant`, `history[0].procedure`).
+
+use jiff::civil::Date;
+use protocol_engine::wire::{parse_strict_date, unique_facts};
+use protocol_engine::{
+    Eligibility, EligibilityRequest, Facts, FieldViolation, HistoryEntry, RequestError, RuleSet,
+};
+use serde::Deserialize;
+
+use super::AppError;
+use super::questions::{Decided, Question, Recorder, record_eligibility};
+use crate::auth::Scope;
+use crate::context::{MAX_BATCH, new_decision_id, prefixed};
+
+/// One client's calendar (REST `POST /v1/eligibility:calendar`, gRPC `CheckEligibilityCalendar`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    /// The client's answers by fact id, for every slot (as in `POST /v1/eligibility`).
+    #[serde(default, deserialize_with = "unique_facts")]
+    #[schema(value_type = Object)]
+    pub facts: Facts,
+    /// Past procedures, for every slot; required: send `[]` for none.
+    pub history: Vec<HistoryEntry>,
+    /// At most 100 slots, answered in this order.
+    pub slots: Vec<CalendarSlot>,
+}
+
+/// One slot: what would be booked, and when.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSlot {
+    /// A treatment code, as listed by `GET /v1/treatments`.
+    pub treatment: String,
+    /// The date of the slot, `YYYY-MM-DD`. Read per slot: a bad date refuses this slot only.
+    #[schema(format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub date: String,
+    /// The zones to be treated (see `POST /v1/eligibility`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<String>>,
+    /// The device to be used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The operator's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The client's concern being treated (an indication id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indication: Option<String>,
+}
+
+/// The answer for one slot.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every slot is answered: boxing would allocate once per slot for nothing"
+)]
+pub enum SlotResult {
+    /// The slot's eligibility, with its own decision id.
+    Answered(Decided<Eligibility>),
+    /// The slot could not be checked: every field of the slot at fault (`slots[i].…`).
+    Refused(Vec<FieldViolation>),
+}
+
+impl SlotResult {
+    /// A refused slot as the error the same fault is in a single check (`INVALID_REQUEST`), so
+    /// each protocol renders it the way it renders that error.
+    pub fn refusal(violations: Vec<FieldViolation>) -> AppError {
+        RequestError { violations }.into()
+    }
+}
+
+/// Whether a violation is about what every slot shares (the client), not the slot itself.
+fn about_client(v: &FieldViolation) -> bool {
+    ["facts", "history"].iter().any(|f| {
+        v.field
+            .strip_prefix(f)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    })
+}
+
+impl Calendar {
+    /// Refuses more than [`MAX_BATCH`] slots naming `slots` (before any is read).
+    pub fn check_size(len: usize) -> Result<(), AppError> {
+        if len > MAX_BATCH {
+            return Err(RequestError::field(
+                "slots",
+                format!("at most {MAX_BATCH} slots per calendar, got {len}"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn check(
+        &self,
+        rs: &RuleSet,
+        slot: &CalendarSlot,
+        date: Date,
+    ) -> Result<Eligibility, RequestError> {
+        rs.eligibility(&EligibilityRequest {
+            treatment: slot.treatment.clone(),
+            date,
+            facts: self.facts.clone(),
+            history: self.history.clone(),
+            zones: slot.zones.clone(),
+            device: slot.device.clone(),
+            role: slot.role.clone(),
+            indication: slot.indication.clone(),
+        })
+    }
+}
+
+impl Question for Calendar {
+    const OPERATION: &'static str = "eligibility";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = true;
+    type Answer = Vec<SlotResult>;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        Calendar::check_size(self.slots.len())?;
+        let mut results = Vec::with_capacity(self.slots.len());
+        let mut client: Vec<FieldViolation> = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let at = |v: FieldViolation| FieldViolation {
+                field: prefixed(&format!("slots[{i}]"), &v.field),
+                message: v.message,
+            };
+            let date = match parse_strict_date(&slot.date) {
+                Ok(date) => date,
+                Err(message) => {
+                    results.push(SlotResult::Refused(vec![at(FieldViolation {
+                        field: "date".into(),
+                        message,
+                    })]));
+                    continue;
+                }
+            };
+            match self.check(rs, slot, date) {
+                Ok(answer) => results.push(SlotResult::Answered(Decided {
+                    answer,
+                    decision_id: new_decision_id(),
+                })),
+                Err(e) => {
+                    let (shared, own): (Vec<_>, Vec<_>) =
+                        e.violations.into_iter().partition(about_client);
+                    // The same for every slot: kept once.
+                    if client.is_empty() {
+                        client = shared;
+                    }
+                    results.push(SlotResult::Refused(own.into_iter().map(at).collect()));
+                }
+            }
+        }
+        if client.is_empty() {
+            Ok(results)
+        } else {
+            Err(RequestError { violations: client }.into())
+        }
+    }
+
+    fn record(&self, answers: &Self::Answer, rec: &Recorder<'_>) {
+        let answered = answers.iter().filter_map(|r| match r {
+            SlotResult::Answered(d) => Some(d),
+            SlotResult::Refused(_) => None,
+        });
+        if let Some(strongest) = answered.clone().map(|d| d.answer.decision).max() {
+            rec.outcome(strongest);
+        }
+        for d in answered {
+            record_eligibility(d, rec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violation(field: &str) -> FieldViolation {
+        FieldViolation {
+            field: field.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn facts_and_history_are_the_clients_the_rest_the_slots() {
+        for f in ["facts", "facts.pregnant", "history", "history[0].date"] {
+            assert!(about_client(&violation(f)), "{f}");
+        }
+        for f in [
+            "treatment",
+            "date",
+            "zones[1]",
+            "device",
+            "role",
+            "indication",
+            "factsheet",
+        ] {
+            assert!(!about_client(&violation(f)), "{f}");
+        }
+    }
+}
