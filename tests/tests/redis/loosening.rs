@@ -98,6 +98,33 @@ async fn a_looser_version_is_refused_unless_the_loosening_is_declared() {
         version(&list, "2026.12.1").get("loosening").is_none(),
         "{list}"
     );
+    // gRPC lists the same declaration.
+    let channel = server.channel().await.expect("channel");
+    let listed =
+        protocol_tests::pb::rule_set_admin_service_client::RuleSetAdminServiceClient::new(channel)
+            .list_rule_set_versions(with_key(
+                protocol_tests::pb::ListRuleSetVersionsRequest {
+                    id: "clinic-aurora".into(),
+                },
+                KEY_AURORA,
+            ))
+            .await
+            .expect("listed")
+            .into_inner();
+    let declared = listed
+        .versions
+        .iter()
+        .find(|v| v.version == "2026.12.2")
+        .and_then(|v| v.loosening.as_ref())
+        .expect("the declaration over gRPC");
+    assert_eq!(declared.approved_by, "Dr. Vale");
+    assert!(
+        listed
+            .versions
+            .iter()
+            .find(|v| v.version == "2026.12.1")
+            .is_some_and(|v| v.loosening.is_none())
+    );
 
     // Tighter than the active version needs no declaration.
     let (status, body) = publish(&server, KEY_AURORA, &aurora("2026.12.3", 0.7)).await;
