@@ -17,15 +17,29 @@ const RAMP_STEP_UM: u32 = 50;
 impl Compiled {
     /// The limit for one zone: the minimum of every cap that applies, and which caps bind.
     /// `None` when the treatment sets no cap for the zone: no limit is given, never "unlimited".
-    fn zone_limit(
+    pub(crate) fn zone_limit(
         &self,
         t: &Treatment,
         zone: Ix,
-        q: &DepthQuery,
+        indication: Option<Ix>,
         device: &Device,
+        role: Ix,
         precautions: &[usize],
     ) -> Option<ZoneLimit> {
-        let (indication, role, explain) = (q.indication, q.role, q.explain);
+        let caps = self.zone_caps(t, zone, indication, device, role, precautions)?;
+        self.limit_of(zone, caps, false)
+    }
+
+    /// Every cap that applies to one zone; `None` when the treatment sets none for it.
+    fn zone_caps(
+        &self,
+        t: &Treatment,
+        zone: Ix,
+        indication: Option<Ix>,
+        device: &Device,
+        role: Ix,
+        precautions: &[usize],
+    ) -> Option<Vec<(Bound, DepthMm)>> {
         let zone_cap = t.zones.get(usize::from(zone))?.as_ref()?;
         let mut caps: Vec<(Bound, DepthMm)> = vec![(Bound::Zone, zone_cap.max)];
         let indication_cap =
@@ -58,6 +72,12 @@ impl Compiled {
                 caps.push((Bound::Precaution(rule.info.rule.clone()), cap));
             }
         }
+        Some(caps)
+    }
+
+    /// The limit from a zone's caps: their minimum and the caps equal to it, and with `explain`
+    /// every cap ([`ZoneLimit::bounds`]).
+    fn limit_of(&self, zone: Ix, caps: Vec<(Bound, DepthMm)>, explain: bool) -> Option<ZoneLimit> {
         let min = caps.iter().map(|(_, c)| *c).min()?;
         // Explain mode only: the normal path keeps no copy of the caps.
         let bounds = explain.then(|| {
@@ -215,7 +235,10 @@ impl RuleSet {
         };
         zones
             .iter()
-            .filter_map(|z| rs.zone_limit(t, *z, q, device, precautions))
+            .filter_map(|z| {
+                rs.zone_caps(t, *z, q.indication, device, q.role, precautions)
+                    .and_then(|caps| rs.limit_of(*z, caps, q.explain))
+            })
             .collect()
     }
 
