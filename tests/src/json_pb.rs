@@ -84,6 +84,7 @@ pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
 
 pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
     pb::CheckContraindicationsRequest {
+        explain: req.get("explain").and_then(Value::as_bool).unwrap_or(false),
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         treatments: strings(req, "treatments"),

@@ -77,6 +77,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let contraindications = ContraindicationRequest {
+        explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatments: None,

@@ -282,6 +282,10 @@ pub struct ContraindicationRequest {
     /// must name the same version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ruleset_digest: Option<String>,
+    /// Also explain each treatment's outcome: every rule's condition tree with each node's
+    /// result and the values it read (`explanation`; never logged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain: bool,
 }
 
 /// One treatment's outcome in a contraindication check or a depth-limits answer.
@@ -306,6 +310,10 @@ pub struct TreatmentOutcome {
     /// The precautions that apply to this treatment.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<PrecautionInfo>))]
     pub precautions: Vec<Arc<PrecautionInfo>>,
+    /// With `explain` (contraindication checks): every rule of the treatment, whether it fired,
+    /// with its condition tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Vec<crate::explain::RuleExplanation>>,
 }
 
 /// The answer to a contraindication check: one outcome per treatment, and what is still to ask or

@@ -459,7 +459,12 @@ impl RuleSet {
                 let o = evaluate(rs, t, &ctx);
                 missing.union(o.missing);
                 skipped.extend(&o.not_evaluated);
-                outcome_for(rs, t, o)
+                let mut outcome = outcome_for(rs, t, o);
+                if req.explain {
+                    // A second, explaining walk: `evaluate` allocates nothing for it.
+                    outcome.explanation = Some(crate::explain::explain_rules(rs, t, &ctx));
+                }
+                outcome
             })
             .collect();
         skipped.sort_unstable();
@@ -480,6 +485,7 @@ impl RuleSet {
 
 pub(crate) fn outcome_for(rs: &Compiled, t: Ix, o: Outcome) -> TreatmentOutcome {
     TreatmentOutcome {
+        explanation: None,
         treatment: rs.treatments.name(t).to_owned(),
         decision: o.decision,
         bookable: o.decision.bookable(),

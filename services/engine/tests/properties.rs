@@ -305,6 +305,7 @@ fn contraindication_check_with_a_date_agrees_with_eligibility() {
     runner()
         .run(&(client(&facts), history()), |(facts, history)| {
             let req = ContraindicationRequest {
+                explain: false,
                 ruleset_version: None,
                 ruleset_digest: None,
                 treatments: None,
@@ -651,6 +652,7 @@ fn an_answer_without_the_date_never_clears_a_client_contraindicated_on_it() {
                 for h in [None, Some(history.clone())] {
                     let report = rs
                         .contraindications(&ContraindicationRequest {
+                            explain: false,
                             ruleset_version: None,
                             ruleset_digest: None,
                             treatments: Some(vec![t.code.clone()]),

@@ -383,6 +383,7 @@ async fn grpc_invalid_argument_names_the_field() {
     assert!(bad_request_fields(&st).contains(&"start_date".to_owned()));
     let st = client
         .check_contraindications(pb::CheckContraindicationsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             date: Some("2026-00-10".into()),
@@ -465,6 +466,7 @@ async fn repeated_treatments_are_refused_with_a_bounded_error() {
     let mut grpc = server.grpc().await.expect("grpc client");
     let st = grpc
         .check_contraindications(pb::CheckContraindicationsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatments: treatments.iter().map(|t| (*t).to_owned()).collect(),

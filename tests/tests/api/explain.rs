@@ -235,3 +235,41 @@ async fn explain_lists_every_cap_of_each_zone_over_both_protocols() {
         .collect();
     assert_eq!(grpc_bounds, bounds);
 }
+
+#[tokio::test]
+async fn explain_on_a_contraindication_check_explains_each_treatment_over_both_protocols() {
+    let server = ServerBuilder::new().with_keys().spawn().expect("server");
+    let mut req = request(true);
+    if let Some(r) = req.as_object_mut() {
+        r.remove("treatment");
+        r.remove("date");
+        r.remove("history");
+    }
+    req["treatments"] = json!(["microneedling"]);
+    let res = reqwest::Client::new()
+        .post(server.url("/v1/contraindications:check"))
+        .bearer_auth(KEY_AURORA)
+        .json(&req)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    let explanation = &body["results"][0]["explanation"];
+    assert_eq!(rule(explanation, "pregnancy")["result"], "true", "{body}");
+    assert_eq!(rule(explanation, "bleeding_disorder")["result"], "unknown");
+
+    let mut grpc = server.grpc().await.expect("grpc");
+    let report = grpc
+        .check_contraindications(bearer(
+            protocol_tests::json_pb::contraindication_pb(&req),
+            KEY_AURORA,
+        ))
+        .await
+        .expect("grpc answered")
+        .into_inner();
+    assert_eq!(
+        grpc_shape(&report.results[0].explanation),
+        rest_shape(explanation)
+    );
+}

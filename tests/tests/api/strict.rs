@@ -460,6 +460,7 @@ async fn grpc_fact_value_without_a_kind_is_refused() {
     );
     let r = client
         .check_contraindications(pb::CheckContraindicationsRequest {
+            explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             facts: Some(facts.clone()),

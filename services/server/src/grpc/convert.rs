@@ -245,6 +245,7 @@ pub fn contraindication_request(
     let facts = v.facts(p.facts);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
+        explain: p.explain,
         ruleset_version: p.ruleset_version,
         ruleset_digest: p.ruleset_digest,
         treatments: non_empty(p.treatments),
@@ -451,6 +452,7 @@ fn outcome(o: &TreatmentOutcome) -> pb::TreatmentOutcome {
         missing_facts: o.missing_facts.clone(),
         precautions: o.precautions.iter().map(|p| precaution(p)).collect(),
         missing_inputs: o.missing_inputs.clone(),
+        explanation: o.explanation.iter().flatten().map(explained_rule).collect(),
     }
 }
 
