@@ -106,6 +106,7 @@ impl App {
             stale_policy: settings.stale_policy,
             // Behind an Arc: the context is cloned for every request.
             store: store.map(Arc::new),
+            decision_log: crate::decision_log::DecisionLog::start(&settings)?,
         };
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.
