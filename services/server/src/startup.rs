@@ -195,6 +195,7 @@ impl App {
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
 
         crate::metrics::observe(&self.ctx.state);
+        crate::metrics::observe_decision_log(self.ctx.decision_log.as_ref());
         let s = &self.settings;
         let limits = ConnLimits::from_settings(s);
         let rate = RateLimits::new(
