@@ -144,7 +144,7 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
     let logged: BTreeSet<String> = rows
         .iter()
         .filter(|r| r["operation"] == "eligibility")
-        .map(|r| r["decision_id"].as_str().unwrap().to_owned())
+        .map(|r| r["decision_id"].as_str().expect("present").to_owned())
         .collect();
     assert_eq!(logged, ids, "the answers' decision ids are the rows'");
     assert_eq!(
@@ -157,7 +157,7 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
     let row = rows
         .iter()
         .find(|r| r["decision_id"] == one["decision_id"])
-        .unwrap();
+        .expect("present");
     assert_eq!(row["clinic"], "clinic-aurora");
     assert_eq!(row["key_id"], "aurora-all");
     assert_eq!(row["treatment"], "microneedling");
@@ -179,7 +179,7 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
 
     // No fact value anywhere: every row's facts keep their names only.
     let facts = healthy_facts();
-    let names: BTreeSet<&String> = facts.as_object().unwrap().keys().collect();
+    let names: BTreeSet<&String> = facts.as_object().expect("present").keys().collect();
     for row in &rows {
         let logged = row["request"]["facts"].as_object().expect("facts names");
         assert_eq!(logged.keys().collect::<BTreeSet<_>>(), names, "{row}");
@@ -235,7 +235,7 @@ async fn postgres_killed_mid_stream_costs_no_answer_counts_drops_and_writes_resu
     );
     let ready = readyz(&server).await;
     let log = &ready["decision_log"];
-    assert!(log["dropped"].as_u64().unwrap() > 0, "{ready}");
+    assert!(log["dropped"].as_u64().expect("present") > 0, "{ready}");
     assert!(
         until(15, || {
             // The writer notices at its next write.
@@ -264,7 +264,7 @@ async fn postgres_killed_mid_stream_costs_no_answer_counts_drops_and_writes_resu
     })
     .await;
     let ready = readyz(&server).await;
-    let dropped = ready["decision_log"]["dropped"].as_u64().unwrap() as usize;
+    let dropped = ready["decision_log"]["dropped"].as_u64().expect("present") as usize;
     assert!(
         settled,
         "made {made}, rows {}, {ready}\n{}",
@@ -282,7 +282,7 @@ async fn postgres_killed_mid_stream_costs_no_answer_counts_drops_and_writes_resu
         count(&pg)
     );
     assert_eq!(
-        ready["decision_log"]["written"].as_u64().unwrap() as usize,
+        ready["decision_log"]["written"].as_u64().expect("present") as usize,
         made - dropped
     );
 }

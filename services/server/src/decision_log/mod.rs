@@ -116,9 +116,11 @@ impl DecisionLog {
                 && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
             {
                 let sent = tokio::task::block_in_place(|| {
-                    handle.block_on(self.tx.send_timeout(entry, self.wait))
+                    handle
+                        .block_on(self.tx.send_timeout(entry, self.wait))
+                        .is_ok()
                 });
-                if sent.is_ok() {
+                if sent {
                     return;
                 }
             }
