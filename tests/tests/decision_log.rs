@@ -6,11 +6,26 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use protocol_server::auth::hash_key;
+use protocol_server::grpc::pb;
+use protocol_server::grpc::pb::decision_log_service_client::DecisionLogServiceClient;
 use protocol_tests::fixtures::{bearer, healthy_facts};
 use protocol_tests::json_pb::{contraindication_pb, eligibility_pb};
 use protocol_tests::postgres_server::PostgresServer;
-use protocol_tests::{KEY_AURORA, KEY_BASE, Server, ServerBuilder};
+use protocol_tests::{KEY_AURORA, KEY_BASE, Server, ServerBuilder, keys_yaml};
 use serde_json::{Value, json};
+
+/// An Aurora key with the `audit` scope only (the clinic's auditor).
+const KEY_AURORA_AUDIT: &str = "tp-test-aurora-audit-4e1f07";
+
+/// The test keys and the auditor's, inline.
+fn keys_with_auditor() -> String {
+    format!(
+        "{}- {{id: aurora-audit, tenant: clinic-aurora, scopes: [audit], sha256: \"{}\"}}\n",
+        keys_yaml(),
+        hash_key(KEY_AURORA_AUDIT)
+    )
+}
 
 fn http() -> reqwest::Client {
     reqwest::Client::new()
@@ -28,7 +43,7 @@ fn eligibility_request() -> Value {
 fn server(pg: &PostgresServer, tweak: impl Fn(ServerBuilder) -> ServerBuilder) -> Server {
     tweak(
         ServerBuilder::new()
-            .with_keys()
+            .env("PROTOCOL_API_KEYS", &keys_with_auditor())
             .env("PROTOCOL_DECISION_LOG_URL", &pg.url()),
     )
     .spawn()
@@ -188,6 +203,90 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
     // The server's own log names no fact value either (it never saw the rows' content).
     let output = server.output().join("\n");
     assert!(!output.contains("\"facts\""), "{output}");
+
+    // The clinic's auditor reads a decision back by the id on the answer, REST and gRPC.
+    let id = one["decision_id"].as_str().expect("id");
+    let res = get_decision(&server, id, KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    assert_eq!(res.1["decision_id"], id);
+    assert_eq!(res.1["clinic"], "clinic-aurora");
+    assert_eq!(res.1["ruleset_digest"], one["ruleset"]["digest"]);
+    assert_eq!(res.1["request"]["facts"], row["request"]["facts"]);
+    assert_eq!(res.1["answer"]["decision"], one["decision"]);
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let g_row = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: g.decision_id.clone(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc GetDecision")
+        .into_inner();
+    assert_eq!(g_row.decision_id, g.decision_id);
+    assert_eq!(g_row.clinic, "clinic-aurora");
+    assert_eq!(
+        g_row.ruleset,
+        g.ruleset.map(|r| pb::RuleSetRef { base: None, ..r })
+    );
+
+    // Tenant-bound: Borealis's decision is not found for Aurora's auditor (REST and gRPC).
+    let borealis_id = base_row["decision_id"].as_str().expect("id");
+    let res = get_decision(&server, borealis_id, KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 404, "{}", res.1);
+    let st = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: borealis_id.into(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("another clinic's decision");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    // The `audit` scope is needed; a bad id is named.
+    assert_eq!(get_decision(&server, id, KEY_AURORA).await.0, 403);
+    let res = get_decision(&server, "not-a-uuid", KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 400, "{}", res.1);
+    assert!(res.1.to_string().contains("decision_id"), "{}", res.1);
+}
+
+async fn get_decision(server: &Server, id: &str, key: &str) -> (u16, Value) {
+    let res = http()
+        .get(server.url(&format!("/v1/decisions/{id}")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("answered");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_decision_log_reading_one_says_it_is_off() {
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_API_KEYS", &keys_with_auditor())
+        .spawn()
+        .expect("server starts");
+    let id = "01937c4e-8a5b-7c3d-9e2f-0a1b2c3d4e5f";
+    let (status, problem) = get_decision(&server, id, KEY_AURORA_AUDIT).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["reason"], "DECISION_LOG_OFF");
+    assert_eq!(readyz(&server).await["decision_log"], Value::Null);
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let st = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: id.into(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("off");
+    assert_eq!(st.code(), tonic::Code::FailedPrecondition);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -31,12 +31,13 @@ use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
 use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
 use crate::edge::streams::{CallBudget, WatchLimits};
 use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
-use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
+use crate::grpc::{AdminService, CoalescingIo, DecisionsService, ProtocolService, pb};
 use crate::state::AppState;
 
 type ProtocolServer =
     pb::treatment_protocol_service_server::TreatmentProtocolServiceServer<ProtocolService>;
 type AdminServer = pb::rule_set_admin_service_server::RuleSetAdminServiceServer<AdminService>;
+type DecisionsServer = pb::decision_log_service_server::DecisionLogServiceServer<DecisionsService>;
 
 /// A bound, not yet serving, server.
 pub struct App {
@@ -228,6 +229,7 @@ impl App {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProtocolServer>().await;
         health.set_serving::<AdminServer>().await;
+        health.set_serving::<DecisionsServer>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -247,6 +249,11 @@ impl App {
             .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
+        let decisions = DecisionsServer::new(DecisionsService::new(crate::app::App::new(
+            self.ctx.clone(),
+        )))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
         // Health and reflection need no key: one budget for both, streams included.
         let budget = CallBudget::new(s.max_health_calls);
         let cap = ConnCap::new("grpc", limits.max_connections);
@@ -287,6 +294,7 @@ impl App {
             .add_service(budget.wrap(reflection_v1alpha))
             .add_service(protocol)
             .add_service(admin)
+            .add_service(decisions)
             .serve_with_incoming_shutdown(incoming, stopped(self.ctx.shutdown.clone()));
 
         // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
@@ -310,6 +318,7 @@ impl App {
         drop(health_follower);
         health.set_not_serving::<ProtocolServer>().await;
         health.set_not_serving::<AdminServer>().await;
+        health.set_not_serving::<DecisionsServer>().await;
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;

@@ -23,6 +23,7 @@
 
 pub mod admin;
 mod calendar;
+mod decisions;
 mod error;
 pub mod notices;
 mod questions;

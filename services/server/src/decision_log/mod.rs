@@ -11,8 +11,11 @@
 //! the log). The batch the writer holds when PostgreSQL goes away is kept and written when it
 //! is back.
 
+mod read;
 mod schema;
 mod writer;
+
+pub use read::{LoggedDecision, ReadError};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +53,7 @@ pub struct DecisionLog {
     when_full: DecisionLogWhenFull,
     wait: Duration,
     pub(crate) stats: Arc<Stats>,
+    reader: Arc<read::Reader>,
 }
 
 /// What the log reports (`/readyz`, metrics).
@@ -83,6 +87,7 @@ impl DecisionLog {
         }
         let (tx, rx) = mpsc::channel(settings.decision_log_queue);
         let stats = Arc::new(Stats::default());
+        let reader = Arc::new(read::Reader::new(config.clone()));
         tokio::spawn(writer::run(
             config,
             rx,
@@ -97,6 +102,7 @@ impl DecisionLog {
             when_full: settings.decision_log_when_full,
             wait: Duration::from_millis(settings.decision_log_wait_ms),
             stats,
+            reader,
         }))
     }
 
@@ -136,6 +142,15 @@ impl DecisionLog {
                 "decision log: queue full, decisions are answered but not logged (counted in protocol.decision_log.dropped)"
             );
         }
+    }
+
+    /// The logged decision `id` of `clinic` (`None`: the open server's), if any.
+    pub async fn find(
+        &self,
+        id: uuid::Uuid,
+        clinic: Option<&str>,
+    ) -> Result<Option<LoggedDecision>, ReadError> {
+        self.reader.find(id, clinic).await
     }
 
     /// Decisions not logged since start.
