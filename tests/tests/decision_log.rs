@@ -390,3 +390,28 @@ async fn postgres_killed_mid_stream_costs_no_answer_counts_drops_and_writes_resu
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_answered_just_before_shutdown_are_written() {
+    let pg = PostgresServer::start().expect("postgres");
+    let mut server = server(&pg, |b| b);
+    let mut ids = BTreeSet::new();
+    for _ in 0..10 {
+        let a = post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        ids.insert(a["decision_id"].as_str().expect("id").to_owned());
+    }
+    server.terminate().expect("SIGTERM");
+    let status = server.wait_exit(Duration::from_secs(30)).expect("exits");
+    assert!(status.success(), "{status}");
+    let logged: BTreeSet<String> = rows(&pg)
+        .iter()
+        .map(|r| r["decision_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(logged, ids);
+}

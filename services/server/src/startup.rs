@@ -334,6 +334,11 @@ impl App {
             )
         })
         .await;
+        // The decisions answered while draining are in the decision log's queue: give the writer
+        // a moment to write them (bounded: PostgreSQL may be down).
+        if let Some(log) = &self.ctx.decision_log {
+            log.flush(Duration::from_secs(5)).await;
+        }
         match drained {
             Ok((Ok(()), Ok(()))) => {
                 tracing::info!("shut down cleanly");

@@ -9,7 +9,8 @@
 //! first; either way a decision that does not fit is still answered and counted in
 //! [`DecisionLog::dropped`] (`/readyz`, the `protocol.decision_log.dropped` metric, a warning in
 //! the log). The batch the writer holds when PostgreSQL goes away is kept and written when it
-//! is back.
+//! is back. At shutdown the server waits a few seconds for the queue to be written
+//! ([`DecisionLog::flush`]).
 
 mod read;
 mod schema;
@@ -65,6 +66,8 @@ pub struct Stats {
     pub written: AtomicU64,
     /// The last write or connection attempt succeeded.
     pub up: AtomicBool,
+    /// Decisions taken off the queue and not written yet (the writer's batch).
+    pub writing: AtomicU64,
 }
 
 impl DecisionLog {
@@ -151,6 +154,24 @@ impl DecisionLog {
         clinic: Option<&str>,
     ) -> Result<Option<LoggedDecision>, ReadError> {
         self.reader.find(id, clinic).await
+    }
+
+    /// Waits (at most `limit`) until every queued decision is written: at shutdown, so the
+    /// decisions answered last are not lost with the process. Gives up early, saying how many
+    /// remain, when PostgreSQL is down.
+    pub async fn flush(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let pending = || self.queued() as u64 + self.stats.writing.load(Ordering::Relaxed);
+        while pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = pending();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "decision log: shutting down with decisions not written"
+            );
+        }
     }
 
     /// Decisions not logged since start.

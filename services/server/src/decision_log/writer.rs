@@ -89,7 +89,7 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
                 // Wake up now and then to report drops and apply the retention.
                 match tokio::time::timeout(REPORT_EVERY, rx.recv_many(&mut held, opt.batch)).await {
                     Ok(0) => return,
-                    Ok(_) => {}
+                    Ok(n) => stats.writing.store(n as u64, Ordering::Relaxed),
                     Err(_) => continue,
                 }
             }
@@ -99,6 +99,7 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
                         .written
                         .fetch_add(held.len() as u64, Ordering::Relaxed);
                     held.clear();
+                    stats.writing.store(0, Ordering::Relaxed);
                 }
                 Err(e) => {
                     stats.up.store(false, Ordering::Relaxed);
