@@ -9,9 +9,11 @@ use super::problem::Problem;
 use crate::app::App;
 use crate::decision_log::LoggedDecision;
 
-/// One logged decision of the key's clinic, by the `decision_id` its answer carried: who asked,
-/// the rule set that answered (id, version, digest), the request with every fact value masked,
-/// and the answer. Needs the `audit` scope; another clinic's decision is `404`.
+/// One logged decision of the caller's clinic.
+///
+/// Found by the `decision_id` its answer carried: who asked, the rule set that answered (id,
+/// version, digest), the request with every fact value masked, and the answer. Needs the `audit`
+/// scope and a server keeping a decision log; another clinic's decision is `404`.
 #[utoipa::path(
     get,
     path = "/v1/decisions/{decision_id}",
