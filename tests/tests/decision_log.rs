@@ -415,3 +415,53 @@ async fn decisions_answered_just_before_shutdown_are_written() {
         .collect();
     assert_eq!(logged, ids);
 }
+
+/// `wait` holds a decision up to `PROTOCOL_DECISION_LOG_WAIT_MS` for room in a full queue, then
+/// answers it unlogged and counts it; `drop` answers at once. PostgreSQL is down from the start
+/// (nothing listens on the URL's port), so the queue of one stays full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_waits_under_wait_and_drops_at_once_under_drop() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for (policy, slow) in [("wait", true), ("drop", false)] {
+        let server = ServerBuilder::new()
+            .env("PROTOCOL_API_KEYS", &keys_with_auditor())
+            .env("PROTOCOL_DECISION_LOG_URL", &url)
+            .env("PROTOCOL_DECISION_LOG_QUEUE", "1")
+            .env("PROTOCOL_DECISION_LOG_WHEN_FULL", policy)
+            .env("PROTOCOL_DECISION_LOG_WAIT_MS", "300")
+            .spawn()
+            .expect("server starts with PostgreSQL down");
+        // The first fills the queue.
+        post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        let started = Instant::now();
+        for _ in 0..3 {
+            post(
+                &server,
+                "/v1/eligibility",
+                KEY_AURORA,
+                &eligibility_request(),
+            )
+            .await;
+        }
+        let took = started.elapsed();
+        if slow {
+            assert!(took >= Duration::from_millis(900), "{policy}: {took:?}");
+        } else {
+            assert!(took < Duration::from_millis(600), "{policy}: {took:?}");
+        }
+        let ready = readyz(&server).await;
+        assert_eq!(ready["decision_log"]["dropped"], 3, "{policy}: {ready}");
+        assert_eq!(ready["decision_log"]["status"], "down", "{policy}: {ready}");
+        assert_eq!(ready["status"], "ready", "{policy}: {ready}");
+    }
+}
