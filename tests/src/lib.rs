@@ -68,13 +68,25 @@ pub fn workspace_root() -> PathBuf {
 /// The `protocol-server` executable, built on first use.
 pub fn server_binary() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build_server().map_err(|e| format!("{e:#}")))
+    BIN.get_or_init(|| {
+        build("protocol-server", "PROTOCOL_SERVER_BIN").map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The `protocolctl` executable (the authors' tool), built on first use; `PROTOCOLCTL_BIN`
+/// overrides the path.
+pub fn protocolctl_binary() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build("protocolctl", "PROTOCOLCTL_BIN").map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-fn build_server() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("PROTOCOL_SERVER_BIN") {
+/// Builds (or finds up to date) the binary `name` of the package of the same name.
+fn build(name: &str, override_var: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(override_var) {
         return Ok(PathBuf::from(path));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -83,9 +95,9 @@ fn build_server() -> anyhow::Result<PathBuf> {
         "build",
         "--quiet",
         "-p",
-        "protocol-server",
+        name,
         "--bin",
-        "protocol-server",
+        name,
         "--message-format=json-render-diagnostics",
     ]);
     if !cfg!(debug_assertions) {
@@ -95,16 +107,44 @@ fn build_server() -> anyhow::Result<PathBuf> {
         .current_dir(workspace_root())
         .stderr(Stdio::inherit())
         .output()
-        .context("running cargo build -p protocol-server")?;
+        .with_context(|| format!("running cargo build -p {name}"))?;
     if !out.status.success() {
-        bail!("cargo build -p protocol-server failed: {}", out.status);
+        bail!("cargo build -p {name} failed: {}", out.status);
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "protocol-server")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo build reported no protocol-server executable")
+        .with_context(|| format!("cargo build reported no {name} executable"))
+}
+
+/// What a `protocolctl` run printed and how it exited.
+#[derive(Debug)]
+pub struct CtlOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `protocolctl` with `args` from the workspace root, with `env` set (and no
+/// `PROTOCOL_URL` / `PROTOCOL_API_KEY` from the caller's environment).
+pub fn protocolctl(args: &[&str], env: &[(&str, &str)]) -> CtlOutput {
+    let bin = protocolctl_binary().expect("protocolctl builds");
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(workspace_root())
+        .env_remove("PROTOCOL_URL")
+        .env_remove("PROTOCOL_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("protocolctl runs");
+    CtlOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// How to start a server.

@@ -72,6 +72,21 @@ pub struct RuleSetDoc {
     /// Overlay only: stricter numbers for things the base declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tighten: Option<TightenDoc>,
+    /// A declared loosening: this version is knowingly more permissive than the one active
+    /// before it, for this reason, approved by this person. Without it, publishing a version
+    /// that loosens the active one is refused, naming each loosening. Stored with the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loosening: Option<LooseningDoc>,
+}
+
+/// Why a version may be more permissive than the active one, and who approved it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LooseningDoc {
+    /// Why the rule set loosens (the new evidence, the clinic's decision).
+    pub reason: String,
+    /// Who approved it (a medical director's name or staff id).
+    pub approved_by: String,
 }
 
 /// Evidence grade of a number or rule (see `clinical-evidence.md`).

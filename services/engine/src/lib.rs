@@ -15,6 +15,7 @@ mod compile;
 mod conditions;
 mod decide;
 mod depth;
+pub mod diff;
 mod digest;
 mod document;
 mod error;
@@ -24,6 +25,7 @@ mod intake;
 mod model;
 mod plain_yaml;
 mod plan;
+pub mod scenario;
 mod suggest;
 pub mod wire;
 

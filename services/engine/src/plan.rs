@@ -17,7 +17,7 @@ const RAMP_STEP_UM: u32 = 50;
 impl Compiled {
     /// The limit for one zone: the minimum of every cap that applies, and which caps bind.
     /// `None` when the treatment sets no cap for the zone: no limit is given, never "unlimited".
-    fn zone_limit(
+    pub(crate) fn zone_limit(
         &self,
         t: &Treatment,
         zone: Ix,

@@ -299,7 +299,12 @@ async fn two_concurrent_activations_exactly_one_wins() {
     for round in 0..5 {
         let (v1, v2) = (format!("2026.12.{round}1"), format!("2026.12.{round}2"));
         for (v, mm) in [(&v1, 1.0), (&v2, 0.9)] {
-            let (status, body) = publish(&fleet.a, KEY_AURORA, &aurora(v, mm)).await;
+            // Either may have won the round before: the deeper one declares its loosening.
+            let doc = format!(
+                "{}loosening: {{reason: \"concurrency test\", approved_by: \"test\"}}\n",
+                aurora(v, mm)
+            );
+            let (status, body) = publish(&fleet.a, KEY_AURORA, &doc).await;
             assert_eq!(status, 201, "{body}");
         }
         // One activation through each replica, both expecting the same current version.

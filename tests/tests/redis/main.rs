@@ -8,8 +8,11 @@
 //!   the fail-closed stale policy.
 //! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
 //!   an ACL user, and a Sentinel failover during a stream of activations.
+//! - `loosening`: a version looser than the active one is refused at publish, naming each
+//!   loosening, unless it declares the loosening (reason, approver), shown with its version.
 //! - `notices`: booking systems hear which rule set answers for their clinic (gRPC
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
+//! - `protocolctl`: the authors' tool's admin commands against a real server and Redis.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -20,9 +23,11 @@
 mod admin;
 mod common;
 mod faults;
+mod loosening;
 mod managed;
 mod notices;
 mod propagation;
+mod protocolctl;
 mod refusal;
 mod request_path;
 mod tenancy;

@@ -240,8 +240,11 @@ async fn a_clinic_admin_key_never_crosses_into_another_rule_set() {
         );
     }
 
-    // The platform publishes both; clinic keys still may not activate or roll back them.
-    let (status, body) = publish(&server, KEY_PLATFORM, &evil_base).await;
+    // The platform publishes both (the base drops a rule, so it declares the loosening); clinic
+    // keys still may not activate or roll back them.
+    let declared =
+        format!("{evil_base}loosening: {{reason: \"tenancy test\", approved_by: \"platform\"}}\n");
+    let (status, body) = publish(&server, KEY_PLATFORM, &declared).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = publish(&server, KEY_PLATFORM, &aurora("2026.12.9", 0.9)).await;
     assert_eq!(status, 201, "{body}");

@@ -25,6 +25,12 @@ use crate::suggest;
 
 /// Compiles a base rule set (`base` = `None`) or a clinic overlay on its base.
 pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, LoadError> {
+    let loosening = loosening_problems(doc);
+    if !loosening.is_empty() {
+        return Err(LoadError {
+            problems: loosening,
+        });
+    }
     match (&doc.extends, base) {
         (None, _) => {
             let mut problems = Vec::new();
@@ -76,6 +82,25 @@ pub fn compile(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, L
             format!("overlay extends '{extends}', which is not loaded"),
         ))),
     }
+}
+
+/// A declared loosening must say why and who approved it: an empty field would let any
+/// loosening through unexplained.
+fn loosening_problems(doc: &RuleSetDoc) -> Vec<Problem> {
+    let Some(l) = &doc.loosening else {
+        return Vec::new();
+    };
+    [("reason", &l.reason), ("approved_by", &l.approved_by)]
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(field, _)| {
+            Problem::new(
+                format!("loosening.{field}"),
+                None,
+                "must not be empty: a declared loosening says why and who approved it",
+            )
+        })
+        .collect()
 }
 
 /// What makes a base complete: the sections without which one of the four questions

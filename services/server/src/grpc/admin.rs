@@ -50,6 +50,10 @@ fn versions(id: String, versions: Vec<VersionInfo>) -> pb::RuleSetVersions {
                 active: v.active,
                 ever_active: v.ever_active,
                 retired_at: v.retired_at_ms.map(rfc3339),
+                loosening: v.loosening.as_ref().map(|l| pb::Loosening {
+                    reason: l.reason.clone(),
+                    approved_by: l.approved_by.clone(),
+                }),
             })
             .collect(),
         id,

@@ -79,6 +79,20 @@ pub struct RuleSetVersion {
     /// reserved. Absent for a version not retired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<String>,
+    /// The loosening the version's document declared: why it may be more permissive than the
+    /// version active when it was published, and who approved it. Absent for a version that
+    /// declared none (it was not looser).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loosening: Option<Loosening>,
+}
+
+/// A declared loosening, as the document states it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Loosening {
+    /// Why the rule set loosens.
+    pub reason: String,
+    /// Who approved it.
+    pub approved_by: String,
 }
 
 impl From<VersionInfo> for RuleSetVersion {
@@ -90,6 +104,10 @@ impl From<VersionInfo> for RuleSetVersion {
             active: v.active,
             ever_active: v.ever_active,
             retired_at: v.retired_at_ms.map(rfc3339),
+            loosening: v.loosening.map(|l| Loosening {
+                reason: l.reason,
+                approved_by: l.approved_by,
+            }),
         }
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, parse_document};
+use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, diff, parse_document};
 use redis::aio::{PubSubSink, PubSubStream};
 
 use super::StoreError;
@@ -116,8 +116,72 @@ impl RuleSetStore {
             docs.push(self.fetch(base_id, base_version).await?.document);
         }
         docs.push(doc.clone());
-        Catalog::from_documents(docs, Origin::Redis).map_err(StoreError::Invalid)?;
-        Ok(())
+        Catalog::from_documents(docs.clone(), Origin::Redis).map_err(StoreError::Invalid)?;
+        let base = doc.extends.as_ref().and(docs.first());
+        self.refuse_undeclared_loosening(doc, base).await
+    }
+
+    /// The loosening guard: a version more permissive than the active version of the same rule
+    /// set (by [`protocol_engine::diff`], against the same active base) is refused, naming each
+    /// loosening with its path and line, unless the document declares `loosening: {reason,
+    /// approved_by}`. Every publish (REST and gRPC) comes through here.
+    async fn refuse_undeclared_loosening(
+        &self,
+        doc: &RuleSetDoc,
+        base: Option<&RuleSetDoc>,
+    ) -> Result<(), StoreError> {
+        if doc.loosening.is_some() {
+            return Ok(());
+        }
+        let Some(active) = self.active_versions().await?.get(&doc.id).cloned() else {
+            return Ok(());
+        };
+        let old = match self.fetch(&doc.id, &active).await {
+            Ok(fetched) => fetched.document,
+            // A corrupt active payload is served by no replica (each refuses it), so there is
+            // nothing to loosen; publishing a good version is how an operator recovers.
+            Err(StoreError::Corrupt { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let diff =
+            diff::diff(diff::Side { doc: &old, base }, diff::Side { doc, base }).map_err(|e| {
+                invalid(
+                    "",
+                    format!(
+                        "the active version '{active}' of '{}' cannot be compared with this one \
+                     ({e}); declare `loosening: {{reason, approved_by}}` to publish anyway",
+                        doc.id
+                    ),
+                )
+            })?;
+        let problems: Vec<Problem> = diff
+            .loosenings()
+            .map(|c| {
+                let at = c.new_at.as_ref().or(c.old_at.as_ref());
+                let values = match (&c.old, &c.new) {
+                    (Some(o), Some(n)) => format!("{o} -> {n}"),
+                    (Some(o), None) => format!("was {o}"),
+                    (None, Some(n)) => format!("now {n}"),
+                    (None, None) => String::new(),
+                };
+                Problem::new(
+                    at.map_or_else(String::new, |l| l.path.clone()),
+                    at.and_then(|l| l.line),
+                    format!(
+                        "loosens the active version '{active}': {} {} {} ({values}); declare \
+                         `loosening: {{reason, approved_by}}` in the document to publish it",
+                        c.area.as_str(),
+                        c.subject,
+                        c.aspect
+                    ),
+                )
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(LoadError { problems }))
+        }
     }
 
     /// Writes one version with `SET NX` (no validation: callers validate).
@@ -129,10 +193,17 @@ impl RuleSetStore {
             .key(self.keys.digests(&doc.id))
             .key(self.keys.versions(&doc.id))
             .key(self.keys.retired(&doc.id))
+            .key(self.keys.loosenings(&doc.id))
             .arg(&encoded.json)
             .arg(&encoded.digest)
             .arg(&doc.version)
             .arg(now_ms())
+            .arg(
+                doc.loosening
+                    .as_ref()
+                    .and_then(|l| serde_json::to_string(l).ok())
+                    .unwrap_or_default(),
+            )
             .invoke_async(&mut conn)
             .await?;
         if created < 0 {
@@ -169,7 +240,7 @@ impl RuleSetStore {
     pub async fn list_versions(&self, id: &str) -> Result<Vec<VersionInfo>, StoreError> {
         check_name("id", id)?;
         let mut conn = self.conn.clone();
-        let (versions, digests, active, ever, retired): VersionsReply = redis::pipe()
+        let (versions, digests, active, ever, retired, loosenings): VersionsReply = redis::pipe()
             .cmd("ZRANGE")
             .arg(self.keys.versions(id))
             .arg(0)
@@ -184,6 +255,8 @@ impl RuleSetStore {
             .arg(self.keys.activated(id))
             .cmd("HGETALL")
             .arg(self.keys.retired(id))
+            .cmd("HGETALL")
+            .arg(self.keys.loosenings(id))
             .query_async(&mut conn)
             .await?;
         if versions.is_empty() {
@@ -202,6 +275,9 @@ impl RuleSetStore {
                     .get(&version)
                     .and_then(|r| serde_json::from_str::<RetiredRecord>(r).ok())
                     .map(|r| r.at_ms),
+                loosening: loosenings
+                    .get(&version)
+                    .and_then(|l| serde_json::from_str(l).ok()),
                 // Scores are whole milliseconds, well inside f64's exact range.
                 published_at_ms: score as i64,
                 version,
@@ -883,6 +959,7 @@ type VersionsReply = (
     BTreeMap<String, String>,
     Option<String>,
     std::collections::BTreeSet<String>,
+    BTreeMap<String, String>,
     BTreeMap<String, String>,
 );
 

@@ -86,6 +86,12 @@ impl Keys {
         format!("{}:{HASH_TAG}:retired:{id}", self.prefix)
     }
 
+    /// version → declared loosening (`{reason, approved_by}` as JSON), for one rule set: what
+    /// a version that loosens its predecessor said, listed with the versions.
+    pub fn loosenings(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:loosenings:{id}", self.prefix)
+    }
+
     /// The remembered answer to a request carrying an idempotency key (`key_hash`: its SHA-256,
     /// so any key the client sends makes a bounded, `:`-free name).
     pub fn idempotency(&self, id: &str, key_hash: &str) -> String {
@@ -117,6 +123,7 @@ mod tests {
             k.history("base"),
             k.activated("base"),
             k.retired("base"),
+            k.loosenings("base"),
             k.idempotency("base", "ab"),
             k.active(),
         ] {

@@ -26,6 +26,9 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
+end
 return {1, ARGV[2]}
 ",
     )

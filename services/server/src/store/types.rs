@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol_engine::RuleSetDoc;
+use protocol_engine::{LooseningDoc, RuleSetDoc};
 
 /// Connection settings. The defaults keep a Redis outage from holding anything up for long: the
 /// connection manager's stock settings take about 10 s to give up on a Redis that is down.
@@ -48,6 +48,9 @@ pub struct VersionInfo {
     pub ever_active: bool,
     /// Unix milliseconds of its retirement: its payload is deleted, its name stays reserved.
     pub retired_at_ms: Option<i64>,
+    /// The loosening its document declared (why it may be more permissive than the version
+    /// active when it was published, and who approved it).
+    pub loosening: Option<LooseningDoc>,
 }
 
 /// One entry of a rule set's activation history: appended, in the same atomic step that moves

@@ -1,0 +1,301 @@
+//! Depth limits over the whole grid, and who may give a treatment with what.
+//!
+//! A cell is treatment × device × role × zone × indication (the setting follows from the
+//! treatment); its limit is the engine's own (`zone_limit`, without a client's precautions,
+//! whose caps the rules diff compares). Cells present on both sides are compared; a cell that
+//! appears or disappears does so through an access change (a role, device or zone added to or
+//! withdrawn from a treatment), which is reported once instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Area, Cx, Direction, more_is_tighter};
+use crate::depth::DepthMm;
+use crate::ids::Ix;
+use crate::model::{Compiled, Treatment};
+
+pub(super) fn diff(o: &Compiled, n: &Compiled, cx: &mut Cx<'_>) {
+    let names: BTreeSet<&str> = o.treatments.iter().chain(n.treatments.iter()).collect();
+    for name in names {
+        let key = format!("treatment:{name}");
+        match (treatment(o, name), treatment(n, name)) {
+            (Some(_), None) => cx.push(
+                Area::Access,
+                &key,
+                name,
+                "removed",
+                Direction::Tighter,
+                Some(name.to_owned()),
+                None,
+            ),
+            (None, Some(_)) => cx.push(
+                Area::Access,
+                &key,
+                name,
+                "added",
+                Direction::Looser,
+                None,
+                Some(name.to_owned()),
+            ),
+            (Some((ot, od)), Some((nt, nd))) => {
+                access(o, n, name, (ot, od), (nt, nd), cx);
+                course(name, od, nd, cx);
+                if od.needle && nd.needle {
+                    cells(o, n, name, (ot, od), (nt, nd), cx);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+fn treatment<'a>(rs: &'a Compiled, name: &str) -> Option<(Ix, &'a Treatment)> {
+    let ix = rs.treatments.get(name)?;
+    Some((ix, rs.treatment_defs.get(usize::from(ix))?))
+}
+
+fn role_names(rs: &Compiled, t: &Treatment) -> BTreeSet<String> {
+    t.roles
+        .iter()
+        .map(|r| rs.roles.name(*r).to_owned())
+        .collect()
+}
+
+fn device_names(rs: &Compiled, t: Ix) -> BTreeSet<String> {
+    rs.device_defs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.treatments.contains(&t))
+        .filter_map(|(i, _)| Ix::try_from(i).ok())
+        .map(|d| rs.devices.name(d).to_owned())
+        .collect()
+}
+
+fn zone_names(rs: &Compiled, t: &Treatment) -> BTreeSet<String> {
+    t.zones
+        .iter()
+        .enumerate()
+        .filter(|(_, z)| z.is_some())
+        .filter_map(|(i, _)| Ix::try_from(i).ok())
+        .map(|z| rs.zones.name(z).to_owned())
+        .collect()
+}
+
+/// Members gained are looser (more may be booked), members lost tighter.
+fn set_change(
+    cx: &mut Cx<'_>,
+    key: &str,
+    subject: &str,
+    aspect: &str,
+    old: &BTreeSet<String>,
+    new: &BTreeSet<String>,
+) {
+    let gained: Vec<&str> = new.difference(old).map(String::as_str).collect();
+    let lost: Vec<&str> = old.difference(new).map(String::as_str).collect();
+    if !gained.is_empty() {
+        cx.push(
+            Area::Access,
+            key,
+            subject,
+            format!("{aspect} added"),
+            Direction::Looser,
+            None,
+            Some(gained.join(", ")),
+        );
+    }
+    if !lost.is_empty() {
+        cx.push(
+            Area::Access,
+            key,
+            subject,
+            format!("{aspect} withdrawn"),
+            Direction::Tighter,
+            Some(lost.join(", ")),
+            None,
+        );
+    }
+}
+
+fn access(
+    o: &Compiled,
+    n: &Compiled,
+    name: &str,
+    (ot, od): (Ix, &Treatment),
+    (nt, nd): (Ix, &Treatment),
+    cx: &mut Cx<'_>,
+) {
+    let key = format!("treatment:{name}");
+    set_change(
+        cx,
+        &key,
+        name,
+        "roles",
+        &role_names(o, od),
+        &role_names(n, nd),
+    );
+    set_change(
+        cx,
+        &key,
+        name,
+        "devices",
+        &device_names(o, ot),
+        &device_names(n, nt),
+    );
+    set_change(
+        cx,
+        &key,
+        name,
+        "zones",
+        &zone_names(o, od),
+        &zone_names(n, nd),
+    );
+    let (os, ns) = (o.settings.name(od.setting), n.settings.name(nd.setting));
+    if os != ns {
+        // The setting's cap is in every cell; the setting itself changes no decision.
+        cx.push(
+            Area::Access,
+            &key,
+            name,
+            "setting",
+            Direction::Neutral,
+            Some(os.to_owned()),
+            Some(ns.to_owned()),
+        );
+    }
+    if od.needle != nd.needle {
+        cx.push(
+            Area::Access,
+            &key,
+            name,
+            "needle",
+            if nd.needle {
+                Direction::Tighter
+            } else {
+                Direction::Looser
+            },
+            Some(od.needle.to_string()),
+            Some(nd.needle.to_string()),
+        );
+    }
+}
+
+/// A plan spaced closer is looser; the number of sessions changes no decision.
+fn course(name: &str, od: &Treatment, nd: &Treatment, cx: &mut Cx<'_>) {
+    let key = format!("treatment:{name}");
+    if od.interval_days != nd.interval_days {
+        cx.push(
+            Area::Course,
+            &key,
+            name,
+            "interval_days",
+            more_is_tighter(od.interval_days, nd.interval_days),
+            Some(od.interval_days.to_string()),
+            Some(nd.interval_days.to_string()),
+        );
+    }
+    if (od.sessions, od.max_sessions) != (nd.sessions, nd.max_sessions) {
+        cx.push(
+            Area::Course,
+            &key,
+            name,
+            "sessions",
+            Direction::Neutral,
+            Some(format!("{}..{}", od.sessions, od.max_sessions)),
+            Some(format!("{}..{}", nd.sessions, nd.max_sessions)),
+        );
+    }
+}
+
+/// Every cell both sides allow, by (device, role, zone); cells that change the same way are
+/// reported once, naming the indications they cover.
+fn cells(
+    o: &Compiled,
+    n: &Compiled,
+    name: &str,
+    (ot, od): (Ix, &Treatment),
+    (nt, nd): (Ix, &Treatment),
+    cx: &mut Cx<'_>,
+) {
+    let devices: BTreeSet<String> = device_names(o, ot)
+        .intersection(&device_names(n, nt))
+        .cloned()
+        .collect();
+    let roles: BTreeSet<String> = role_names(o, od)
+        .intersection(&role_names(n, nd))
+        .cloned()
+        .collect();
+    let zones: BTreeSet<String> = zone_names(o, od)
+        .intersection(&zone_names(n, nd))
+        .cloned()
+        .collect();
+    let mut indications: Vec<Option<&str>> = vec![None];
+    // An indication only one side declares is asked about only there: nothing to compare.
+    let old_ind: BTreeSet<&str> = o.indications.iter().collect();
+    indications.extend(
+        n.indications
+            .iter()
+            .filter(|i| old_ind.contains(i))
+            .map(Some),
+    );
+    let setting = n.settings.name(nd.setting);
+    for device in &devices {
+        for role in &roles {
+            for zone in &zones {
+                let mut by_change: BTreeMap<(Option<DepthMm>, Option<DepthMm>), Vec<&str>> =
+                    BTreeMap::new();
+                for ind in &indications {
+                    let old = limit(o, od, device, role, zone, *ind);
+                    let new = limit(n, nd, device, role, zone, *ind);
+                    if old != new {
+                        by_change
+                            .entry((old, new))
+                            .or_default()
+                            .push(ind.unwrap_or("no indication"));
+                    }
+                }
+                for ((old, new), inds) in by_change {
+                    let which = if inds.len() == indications.len() {
+                        "every indication".to_owned()
+                    } else {
+                        inds.join("|")
+                    };
+                    let direction = match (old, new) {
+                        (Some(a), Some(b)) => more_is_tighter(b, a),
+                        // Not reached: zones, devices and roles are those both sides allow.
+                        (None, Some(_)) => Direction::Tighter,
+                        (Some(_), None) => Direction::Looser,
+                        (None, None) => Direction::Neutral,
+                    };
+                    cx.push(
+                        Area::Depth,
+                        &format!("treatment:{name}"),
+                        format!("{name} × {device} × {role} × {setting} × {zone} × {which}"),
+                        "max_depth_mm",
+                        direction,
+                        old.map(|d| d.mm().to_string()),
+                        new.map(|d| d.mm().to_string()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The engine's limit for one cell, without a client's precautions.
+fn limit(
+    rs: &Compiled,
+    t: &Treatment,
+    device: &str,
+    role: &str,
+    zone: &str,
+    indication: Option<&str>,
+) -> Option<DepthMm> {
+    let device = rs.device_defs.get(usize::from(rs.devices.get(device)?))?;
+    let role = rs.roles.get(role)?;
+    let zone = rs.zones.get(zone)?;
+    let indication = match indication {
+        Some(i) => Some(rs.indications.get(i)?),
+        None => None,
+    };
+    rs.zone_limit(t, zone, indication, device, role, &[])
+        .map(|l| l.max_depth_mm)
+}

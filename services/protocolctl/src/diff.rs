@@ -1,0 +1,29 @@
+//! `protocolctl diff OLD NEW`: the engine's semantic diff of two versions of a rule set.
+
+use protocol_engine::diff::{Diff, Direction};
+
+/// A heading line, then one line per change (loosenings first).
+pub fn human(d: &Diff) -> String {
+    let count = |dir| d.changes.iter().filter(|c| c.direction == dir).count();
+    let mut out = format!(
+        "{} {} -> {} {}: {} change(s): {} looser, {} tighter, {} neutral\n",
+        d.old.id,
+        d.old.version,
+        d.new.id,
+        d.new.version,
+        d.changes.len(),
+        count(Direction::Looser),
+        count(Direction::Tighter),
+        count(Direction::Neutral),
+    );
+    for c in &d.changes {
+        out.push_str(&c.describe());
+        out.push('\n');
+    }
+    if d.is_looser() {
+        out.push_str(
+            "looser: publishing this over the active version needs `loosening: {reason, approved_by}`\n",
+        );
+    }
+    out
+}

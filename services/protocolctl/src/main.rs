@@ -1,0 +1,307 @@
+//! `protocolctl`: the rule-set author's tool.
+//!
+//! Offline, with the very engine the server runs: `validate` (the server's messages, with path,
+//! line and "did you mean"), `test` (scenario files against a rule-set folder, TAP output),
+//! `eval` (one decision) and `diff` (the semantic diff: each change tighter, looser or
+//! neutral). Online, through the REST admin API (`PROTOCOL_URL`, key in `PROTOCOL_API_KEY`):
+//! `publish`, `activate` and `rollback` (compare-and-set by default), `versions`, and
+//! `diff --remote` against the active version. Exit status: 0 success, 1 a finding (invalid
+//! document, failed scenario, refused request, a loosening with `--fail-on-loosen`, an error
+//! from the server), 2 wrong usage.
+
+mod diff;
+mod eval;
+mod files;
+mod remote;
+mod scenarios;
+mod validate;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use protocol_engine::diff::Side;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "protocolctl",
+    version,
+    about = "Validate, test, evaluate, diff and publish treatment-protocol rule sets"
+)]
+struct Cli {
+    /// The server, for publish, activate, rollback, versions and `diff --remote`.
+    #[arg(
+        long,
+        global = true,
+        env = "PROTOCOL_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// The API key (scope `admin`, or `platform` for the base), sent as a bearer token.
+    #[arg(long, global = true, env = "PROTOCOL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check rule-set files or folders exactly as the server loads them.
+    Validate {
+        /// Files (`.yaml`, `.json`) or folders (with `clinics/`).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The base an overlay extends, when it is not among the paths nor beside the overlay.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Run scenario files (docs/authoring.md) against a rule-set folder; TAP output.
+    Test {
+        /// The folder of scenario files (`clients.yaml` beside them holds the client presets).
+        dir: PathBuf,
+        /// The rule-set folder (base and `clinics/`).
+        #[arg(long, default_value = "rulesets")]
+        rulesets: PathBuf,
+        /// Client presets, when not `DIR/clients.yaml`.
+        #[arg(long)]
+        clients: Option<PathBuf>,
+    },
+    /// Answer one request offline, as the server would for that clinic.
+    Eval {
+        /// The request body (JSON), as POSTed to the server.
+        request: PathBuf,
+        #[arg(long, default_value = "rulesets")]
+        rulesets: PathBuf,
+        /// The clinic (its overlay's rule-set id); the base when absent or without an overlay.
+        #[arg(long)]
+        clinic: Option<String>,
+        /// Which question the request asks.
+        #[arg(long, value_enum, default_value = "eligibility")]
+        check: eval::Check,
+    },
+    /// The semantic difference between two versions: each change tighter, looser or neutral.
+    Diff {
+        /// The old version (a file); with `--remote`, leave it out: the server's active version.
+        old: PathBuf,
+        /// The new version (a file).
+        new: Option<PathBuf>,
+        /// Compare NEW (given as the only path) with the version active on the server.
+        #[arg(long)]
+        remote: bool,
+        /// The base both versions of an overlay are compiled on, when not beside them.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Exit 1 when any change loosens.
+        #[arg(long)]
+        fail_on_loosen: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Publish a version (validated by the server; a loosening must be declared).
+    Publish { file: PathBuf },
+    /// Activate a published version (compare-and-set on the version active now).
+    Activate {
+        id: String,
+        version: String,
+        /// The version you expect to be active (default: read it first).
+        #[arg(long, conflicts_with = "no_check")]
+        expected_current: Option<String>,
+        /// Last writer wins: no compare-and-set (not recommended).
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Return to the version active before the current one (compare-and-set).
+    Rollback {
+        id: String,
+        /// An earlier version on the line of activations.
+        #[arg(long)]
+        to: Option<String>,
+        /// The version you expect to be active (default: read it first).
+        #[arg(long)]
+        expected_current: Option<String>,
+    },
+    /// The published versions of a rule set, the active one marked, with declared loosenings.
+    Versions {
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("protocolctl: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Runs a command; `Ok(false)` is a finding (exit 1) already reported.
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    let remote = || remote::Remote::new(&cli.url, cli.api_key.clone());
+    match &cli.command {
+        Command::Validate {
+            paths,
+            base,
+            format,
+        } => {
+            let report = validate::run(paths, base.as_deref())?;
+            match format {
+                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Human => print!("{}", validate::human(&report)),
+            }
+            Ok(report.valid)
+        }
+        Command::Test {
+            dir,
+            rulesets,
+            clients,
+        } => {
+            let mut out = std::io::stdout().lock();
+            let failed = scenarios::run(dir, rulesets, clients.as_deref(), &mut out)?;
+            out.flush()?;
+            Ok(failed == 0)
+        }
+        Command::Eval {
+            request,
+            rulesets,
+            clinic,
+            check,
+        } => match eval::run(request, rulesets, clinic.as_deref(), *check)? {
+            Ok(answer) => {
+                print_json(&answer)?;
+                Ok(true)
+            }
+            Err(e) => {
+                for v in &e.violations {
+                    eprintln!("{}: {}", v.field, v.message);
+                }
+                Ok(false)
+            }
+        },
+        Command::Diff {
+            old,
+            new,
+            remote: against_server,
+            base,
+            fail_on_loosen,
+            format,
+        } => {
+            let (old_doc, old_base, new_doc, new_base) = match (new, *against_server) {
+                (Some(new), false) => {
+                    let (o, ob) = files::load_with_base(old, base.as_deref())?;
+                    let (n, nb) = files::load_with_base(new, base.as_deref())?;
+                    (o, ob, n, nb)
+                }
+                (None, true) => {
+                    // The only path is the new version; the old one is the server's.
+                    let (n, nb) = files::load_with_base(old, base.as_deref())?;
+                    let o = remote()?.active_document(&n.id)?;
+                    (o, nb.clone(), n, nb)
+                }
+                (Some(_), true) => bail!("with --remote, give only the new version"),
+                (None, false) => bail!("give the old and the new version (or --remote NEW)"),
+            };
+            let d = protocol_engine::diff::diff(
+                Side {
+                    doc: &old_doc,
+                    base: old_base.as_ref(),
+                },
+                Side {
+                    doc: &new_doc,
+                    base: new_base.as_ref(),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("both versions must be valid to be compared (see `protocolctl validate`)")?;
+            match format {
+                OutputFormat::Json => print_json(&d)?,
+                OutputFormat::Human => print!("{}", diff::human(&d)),
+            }
+            Ok(!(*fail_on_loosen && d.is_looser()))
+        }
+        Command::Publish { file } => {
+            let published = remote()?.publish(file)?;
+            println!(
+                "published {} {} ({}){}",
+                published["id"].as_str().unwrap_or_default(),
+                published["version"].as_str().unwrap_or_default(),
+                published["digest"].as_str().unwrap_or_default(),
+                if published["created"] == false {
+                    ", already published with this content"
+                } else {
+                    ""
+                }
+            );
+            Ok(true)
+        }
+        Command::Activate {
+            id,
+            version,
+            expected_current,
+            no_check,
+        } => {
+            let r = remote()?;
+            let expected = match expected_current {
+                Some(v) => Some(v.clone()),
+                None if *no_check => None,
+                None => r.active(id)?,
+            };
+            let a = r.activate(id, version, expected, *no_check)?;
+            println!(
+                "activated {} {} (was {})",
+                a["id"].as_str().unwrap_or(id),
+                a["version"].as_str().unwrap_or(version),
+                a["previous"].as_str().unwrap_or("none")
+            );
+            Ok(true)
+        }
+        Command::Rollback {
+            id,
+            to,
+            expected_current,
+        } => {
+            let r = remote()?;
+            let expected = match expected_current {
+                Some(v) => Some(v.clone()),
+                None => r.active(id)?,
+            };
+            let a = r.rollback(id, to.as_deref(), expected)?;
+            println!(
+                "rolled back {} to {} (was {})",
+                a["id"].as_str().unwrap_or(id),
+                a["version"].as_str().unwrap_or_default(),
+                a["previous"].as_str().unwrap_or("none")
+            );
+            Ok(true)
+        }
+        Command::Versions { id, format } => {
+            let v = remote()?.versions(id)?;
+            match format {
+                OutputFormat::Json => print_json(&v)?,
+                OutputFormat::Human => print!("{}", remote::versions_human(&v)),
+            }
+            Ok(true)
+        }
+    }
+}

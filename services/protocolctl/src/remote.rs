@@ -1,0 +1,188 @@
+//! The admin API over REST (`/v1/rulesets`): publish, activate, roll back, list versions, and
+//! read the active version for `diff --remote`.
+//!
+//! The server comes from `PROTOCOL_URL`, the key from `PROTOCOL_API_KEY`. Activation and
+//! rollback are compare-and-set by default: the active version is read first and sent as
+//! `expected_current`, so two authors never overwrite each other's activation unknowingly.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use protocol_engine::RuleSetDoc;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use crate::files::format_of;
+
+pub struct Remote {
+    url: String,
+    key: Option<String>,
+    http: Client,
+}
+
+/// An answer that is not a success: the problem+json body, rendered.
+fn problem(status: u16, body: &Value) -> anyhow::Error {
+    let mut text = format!(
+        "{status} {}: {}",
+        body["title"].as_str().unwrap_or("error"),
+        body["detail"].as_str().unwrap_or_default()
+    );
+    for e in body["errors"].as_array().into_iter().flatten() {
+        let line = e["line"]
+            .as_u64()
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n  - {}{line}: {}",
+            e["field"].as_str().unwrap_or_default(),
+            e["message"].as_str().unwrap_or_default()
+        ));
+    }
+    anyhow::anyhow!(text)
+}
+
+impl Remote {
+    pub fn new(url: &str, key: Option<String>) -> anyhow::Result<Self> {
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            key,
+            http: Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .context("building the HTTP client")?,
+        })
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.url));
+        match &self.key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+
+    fn send(&self, r: RequestBuilder) -> anyhow::Result<Value> {
+        let res: Response = r
+            .send()
+            .with_context(|| format!("reaching {} (PROTOCOL_URL)", self.url))?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(problem(status, &body))
+        }
+    }
+
+    pub fn publish(&self, file: &Path) -> anyhow::Result<Value> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let content_type = match format_of(file) {
+            Some(protocol_engine::Format::Json) => "application/json",
+            _ => "application/yaml",
+        };
+        self.send(
+            self.req(reqwest::Method::POST, "/v1/rulesets")
+                .header("content-type", content_type)
+                .body(text),
+        )
+    }
+
+    pub fn versions(&self, id: &str) -> anyhow::Result<Value> {
+        self.send(self.req(reqwest::Method::GET, &format!("/v1/rulesets/{id}/versions")))
+    }
+
+    /// The active version now, `None` when none is.
+    pub fn active(&self, id: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.versions(id)?["active"]["version"]
+            .as_str()
+            .map(str::to_owned))
+    }
+
+    /// Activates `version`; `expected` is the version believed active (`None`: none may be),
+    /// or, with `unchecked`, no check at all.
+    pub fn activate(
+        &self,
+        id: &str,
+        version: &str,
+        expected: Option<String>,
+        unchecked: bool,
+    ) -> anyhow::Result<Value> {
+        let body = if unchecked {
+            json!({ "version": version })
+        } else {
+            json!({ "version": version, "expected_current": expected })
+        };
+        self.send(
+            self.req(
+                reqwest::Method::POST,
+                &format!("/v1/rulesets/{id}/activate"),
+            )
+            .json(&body),
+        )
+    }
+
+    pub fn rollback(
+        &self,
+        id: &str,
+        to: Option<&str>,
+        expected: Option<String>,
+    ) -> anyhow::Result<Value> {
+        let Some(expected) = expected else {
+            bail!("rule set '{id}' has no active version: nothing to roll back");
+        };
+        let mut body = json!({ "expected_current": expected });
+        if let Some(to) = to {
+            body["to_version"] = json!(to);
+        }
+        self.send(
+            self.req(
+                reqwest::Method::POST,
+                &format!("/v1/rulesets/{id}/rollback"),
+            )
+            .json(&body),
+        )
+    }
+
+    /// The document of the active version of `id`.
+    pub fn active_document(&self, id: &str) -> anyhow::Result<RuleSetDoc> {
+        let Some(version) = self.active(id)? else {
+            bail!("rule set '{id}' has no active version on the server");
+        };
+        let body = self.send(self.req(
+            reqwest::Method::GET,
+            &format!("/v1/rulesets/{id}/versions/{version}"),
+        ))?;
+        let text = serde_json::to_string(&body["document"])?;
+        protocol_engine::parse_document(&text, protocol_engine::Format::Json)
+            .map_err(|e| anyhow::anyhow!("the server's '{id}' {version}: {e}"))
+    }
+}
+
+/// `versions` for people: one line per version, the active one marked, any declared loosening.
+pub fn versions_human(body: &Value) -> String {
+    let mut out = format!("{}\n", body["id"].as_str().unwrap_or_default());
+    for v in body["versions"].as_array().into_iter().flatten() {
+        let mark = if v["active"] == true { "*" } else { " " };
+        let retired = v["retired_at"]
+            .as_str()
+            .map(|r| format!(" retired {r}"))
+            .unwrap_or_default();
+        let loosening = if v["loosening"].is_object() {
+            format!(
+                " loosening: \"{}\" approved by {}",
+                v["loosening"]["reason"].as_str().unwrap_or_default(),
+                v["loosening"]["approved_by"].as_str().unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{mark} {} {} {}{retired}{loosening}\n",
+            v["version"].as_str().unwrap_or_default(),
+            v["published_at"].as_str().unwrap_or_default(),
+            v["digest"].as_str().unwrap_or_default(),
+        ));
+    }
+    out
+}

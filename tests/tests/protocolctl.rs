@@ -1,0 +1,251 @@
+//! Issue 14 §1, black-box: the real `protocolctl` binary, offline commands (`validate`, `test`,
+//! `eval`, `diff`) on the bundled rule sets and on edited copies in temporary folders. The
+//! admin-API commands are tested against a real server and Redis in `redis/protocolctl.rs`.
+
+use std::path::Path;
+
+use protocol_tests::{protocolctl, workspace_root};
+use serde_json::Value;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(rel)).expect("bundled file")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+#[test]
+fn validate_accepts_the_bundled_rule_sets() {
+    let out = protocolctl(&["validate", "rulesets"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("2 file(s), 0 problem(s)"), "{out:?}");
+}
+
+#[test]
+fn validate_names_file_line_path_and_a_suggestion_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = read("rulesets/base.yaml");
+    let line = base
+        .lines()
+        .position(|l| {
+            l.contains("applies_to: [microneedling, microneedling_prp, rf_microneedling]")
+        })
+        .expect("an applies_to line")
+        + 1;
+    let broken = base.replacen(
+        "applies_to: [microneedling, microneedling_prp, rf_microneedling]",
+        "applies_to: [microneedlin, microneedling_prp, rf_microneedling]",
+        1,
+    );
+    let file = write(dir.path(), "base.yaml", &broken);
+
+    let out = protocolctl(&["validate", &file], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let problem = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("microneedlin'"))
+        .unwrap_or_else(|| panic!("the typo is named: {out:?}"));
+    assert!(problem.starts_with(&format!("{file}:")), "{problem}");
+    assert!(problem.contains("applies_to"), "{problem}");
+    assert!(
+        problem.contains("did you mean 'microneedling'"),
+        "{problem}"
+    );
+
+    let out = protocolctl(&["validate", "--format", "json", &file], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(report["valid"], false);
+    let p = report["problems"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|p| {
+                p["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("microneedlin'")
+            })
+        })
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        p["path"].as_str().unwrap_or("").contains("applies_to"),
+        "{p}"
+    );
+    let got = p["line"].as_u64().expect("a line") as usize;
+    assert!(got.abs_diff(line) <= 12, "line {got} near {line}: {p}");
+}
+
+#[test]
+fn validate_checks_an_overlay_on_the_base_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "base.yaml", &read("rulesets/base.yaml"));
+    let loose = read("rulesets/clinics/clinic-aurora.yaml").replace(
+        "- {id: nurse, max_depth_mm: 1.0,",
+        "- {id: nurse, max_depth_mm: 9.0,",
+    );
+    let file = write(dir.path(), "clinics/clinic-aurora.yaml", &loose);
+    let out = protocolctl(&["validate", &file], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("tighten.roles[0]"), "{out:?}");
+}
+
+#[test]
+fn test_runs_scenarios_tap_style_and_fails_on_a_wrong_expectation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("scenarios");
+    write(
+        &cases,
+        "clients.yaml",
+        &read("services/engine/tests/cases/clients.yaml"),
+    );
+    write(
+        &cases,
+        "healthy.yaml",
+        &read(
+            "services/engine/tests/cases/eligibility/healthy_adult_is_eligible_for_microneedling.yaml",
+        ),
+    );
+    write(
+        &cases,
+        "aurora/nurse.yaml",
+        &read("services/engine/tests/cases/overlay/aurora_nurse_capped_at_1_0.yaml"),
+    );
+    let cases_arg = cases.display().to_string();
+    let out = protocolctl(&["test", &cases_arg, "--rulesets", "rulesets"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("TAP version 13\n1..2\n"), "{out:?}");
+    assert!(out.stdout.contains("ok 1 - aurora/nurse"), "{out:?}");
+    assert!(out.stdout.contains("ok 2 - healthy"), "{out:?}");
+    assert!(out.stdout.contains("# 2 passed, 0 failed"), "{out:?}");
+
+    write(
+        &cases,
+        "wrong.yaml",
+        &read("services/engine/tests/cases/eligibility/healthy_adult_is_eligible_for_microneedling.yaml")
+            .replace("\"decision\": \"eligible\"", "\"decision\": \"deferred\""),
+    );
+    let out = protocolctl(&["test", &cases_arg, "--rulesets", "rulesets"], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("not ok 3 - wrong"), "{out:?}");
+    assert!(
+        out.stdout.contains("  # scenario 'A fully answered healthy adult may book microneedling': decision: expected \"deferred\", got \"eligible\""),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn eval_answers_one_request_offline_for_a_clinic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let req = write(
+        dir.path(),
+        "depth.json",
+        r#"{"treatment": "microneedling", "device": "dermapen_4", "role": "nurse", "zone": "cheeks"}"#,
+    );
+    let out = protocolctl(
+        &[
+            "eval",
+            &req,
+            "--rulesets",
+            "rulesets",
+            "--clinic",
+            "clinic-aurora",
+            "--check",
+            "depth-limits",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let answer: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(answer["zones"][0]["max_depth_mm"], 1.0, "{answer}");
+    assert_eq!(answer["ruleset"]["id"], "clinic-aurora");
+
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"{"treatment": "microneedlin", "device": "dermapen_4", "role": "nurse"}"#,
+    );
+    let out = protocolctl(
+        &[
+            "eval",
+            &bad,
+            "--rulesets",
+            "rulesets",
+            "--check",
+            "depth-limits",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("treatment:"), "{out:?}");
+}
+
+#[test]
+fn diff_marks_loosenings_and_fails_on_them_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aurora = read("rulesets/clinics/clinic-aurora.yaml");
+    let looser = aurora
+        .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
+        .replace("zones: {cheeks: 1.2,", "zones: {cheeks: 1.4,");
+    let new = write(dir.path(), "clinic-aurora.yaml", &looser);
+    let old = "rulesets/clinics/clinic-aurora.yaml";
+
+    let out = protocolctl(&["diff", old, &new, "--base", "rulesets/base.yaml"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("clinic-aurora 2026.11.1 -> clinic-aurora 2026.12.1:"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("looser  depth microneedling × ")
+                && l.contains("cheeks")
+                && l.contains("1.2 -> 1.4")),
+        "{out:?}"
+    );
+
+    let out = protocolctl(
+        &[
+            "diff",
+            old,
+            &new,
+            "--base",
+            "rulesets/base.yaml",
+            "--fail-on-loosen",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let d: Value = serde_json::from_str(&out.stdout).expect("json");
+    let c = &d["changes"][0];
+    assert_eq!(c["direction"], "looser", "{d}");
+    assert_eq!(c["new_at"]["path"], "tighten.treatments[0]", "{c}");
+    assert!(c["new_at"]["line"].as_u64().is_some(), "{c}");
+
+    // Tighter is not a failure.
+    let tighter = aurora.replace("zones: {cheeks: 1.2,", "zones: {cheeks: 1.1,");
+    let new = write(dir.path(), "tighter.yaml", &tighter);
+    let out = protocolctl(
+        &[
+            "diff",
+            old,
+            &new,
+            "--base",
+            "rulesets/base.yaml",
+            "--fail-on-loosen",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("0 looser"), "{out:?}");
+}

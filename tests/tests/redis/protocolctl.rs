@@ -1,0 +1,137 @@
+//! Issue 14 §1, black-box: `protocolctl`'s admin commands (`publish`, `activate`, `rollback`,
+//! `versions`, `diff --remote`) through the real binary against a real server and Redis, with
+//! the server and key from `PROTOCOL_URL` and `PROTOCOL_API_KEY`.
+
+use protocol_tests::redis_server::RedisServer;
+use protocol_tests::{KEY_AURORA, ServerBuilder, protocolctl};
+
+use crate::common::{BUNDLED_VERSION, aurora};
+
+#[test]
+fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
+    let redis = RedisServer::start().expect("redis starts");
+    let server = ServerBuilder::new()
+        .with_keys()
+        .with_redis(&redis)
+        .spawn()
+        .expect("server starts");
+    let url = server.url("");
+    let env = [
+        ("PROTOCOL_URL", url.as_str()),
+        ("PROTOCOL_API_KEY", KEY_AURORA),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+
+    // Tighter than the bundled overlay: published and activated (compare-and-set on the
+    // version read first).
+    let tight = file("tight.yaml", &aurora("2026.12.1", 0.8));
+    let out = protocolctl(&["publish", &tight], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("published clinic-aurora 2026.12.1 (sha256:"),
+        "{out:?}"
+    );
+    let out = protocolctl(&["activate", "clinic-aurora", "2026.12.1"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("activated clinic-aurora 2026.12.1 (was {BUNDLED_VERSION})")
+    );
+
+    // A looser edit: the remote diff against the active version says so ...
+    let loose_text = aurora("2026.12.2", 1.0);
+    let loose = file("loose.yaml", &loose_text);
+    let out = protocolctl(
+        &[
+            "diff",
+            "--remote",
+            &loose,
+            "--base",
+            "rulesets/base.yaml",
+            "--fail-on-loosen",
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("clinic-aurora 2026.12.1 -> clinic-aurora 2026.12.2:"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("0.8 -> 1"), "{out:?}");
+
+    // ... and the server refuses to publish it, naming each loosening.
+    let out = protocolctl(&["publish", &loose], &env);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("422"), "{out:?}");
+    assert!(
+        out.stderr.contains("tighten.treatments[0]")
+            && out
+                .stderr
+                .contains("loosens the active version '2026.12.1'"),
+        "{out:?}"
+    );
+
+    // Declared, it is published, and `versions` shows the declaration.
+    let declared = file(
+        "declared.yaml",
+        &format!(
+            "{loose_text}loosening: {{reason: \"new cheek study\", approved_by: \"Dr. Vale\"}}\n"
+        ),
+    );
+    let out = protocolctl(&["publish", &declared], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = protocolctl(&["versions", "clinic-aurora"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let line = |v: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(v))
+            .unwrap_or_else(|| panic!("{v} listed: {out:?}"))
+            .to_owned()
+    };
+    assert!(line("2026.12.1").starts_with("* "), "{out:?}");
+    assert!(
+        line("2026.12.2").contains("loosening: \"new cheek study\" approved by Dr. Vale"),
+        "{out:?}"
+    );
+
+    // A stale expectation is refused (409) ...
+    let out = protocolctl(
+        &[
+            "activate",
+            "clinic-aurora",
+            "2026.12.2",
+            "--expected-current",
+            BUNDLED_VERSION,
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("409"), "{out:?}");
+    // ... the default reads the active version first.
+    let out = protocolctl(&["activate", "clinic-aurora", "2026.12.2"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // Rollback returns to the version active before, compare-and-set.
+    let out = protocolctl(&["rollback", "clinic-aurora"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout.trim(),
+        "rolled back clinic-aurora to 2026.12.1 (was 2026.12.2)"
+    );
+
+    // Without a key the server's refusal is shown, not a panic.
+    let out = protocolctl(
+        &["versions", "clinic-aurora"],
+        &[("PROTOCOL_URL", url.as_str())],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("401"), "{out:?}");
+}
