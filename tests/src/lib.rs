@@ -22,6 +22,7 @@ pub use protocol_server::grpc::pb;
 
 pub mod fixtures;
 pub mod json_pb;
+pub mod postgres_server;
 pub mod raw;
 pub mod redis_server;
 pub mod sse;

@@ -34,6 +34,9 @@ pub enum Scope {
     /// Rule-set administration for the whole platform: the base, other clinics' overlays, new
     /// ids. Granted to no clinic key by default; an operator's key holds it.
     Platform,
+    /// Reading the decision log of the key's own clinic (`GET /v1/decisions/{decision_id}`,
+    /// gRPC `GetDecision`): a clinic's auditor.
+    Audit,
 }
 
 impl Scope {
@@ -44,6 +47,7 @@ impl Scope {
             Scope::Plans => "plans",
             Scope::Admin => "admin",
             Scope::Platform => "platform",
+            Scope::Audit => "audit",
         }
     }
 }
@@ -76,6 +80,7 @@ impl Caller {
                 Scope::Plans,
                 Scope::Admin,
                 Scope::Platform,
+                Scope::Audit,
             ],
         }
     }

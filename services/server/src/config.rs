@@ -214,6 +214,41 @@ pub struct Settings {
     )]
     pub cors_origins: Vec<String>,
 
+    /// PostgreSQL connection string of the decision log (`postgres://user:password@host/db`, or
+    /// `host=... user=... dbname=...`); without it, decisions are not logged. Each decision is
+    /// written asynchronously, fact values masked (docs/operate.md, "Decision log").
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_URL", hide_env_values = true)]
+    pub decision_log_url: Option<String>,
+
+    /// Decisions the decision log holds in memory waiting to be written; past it, the
+    /// `--decision-log-when-full` policy applies.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_QUEUE", default_value_t = 10_000)]
+    pub decision_log_queue: usize,
+
+    /// Most decisions written per insert.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_BATCH", default_value_t = 500)]
+    pub decision_log_batch: usize,
+
+    /// When the decision-log queue is full: drop the decision (answered, not logged, counted), or
+    /// wait for room up to `--decision-log-wait-ms` first (back-pressure), then drop and count.
+    #[arg(
+        long,
+        env = "PROTOCOL_DECISION_LOG_WHEN_FULL",
+        value_enum,
+        default_value_t = DecisionLogWhenFull::Drop
+    )]
+    pub decision_log_when_full: DecisionLogWhenFull,
+
+    /// Milliseconds a decision waits for room in a full decision-log queue under the `wait`
+    /// policy.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_WAIT_MS", default_value_t = 200)]
+    pub decision_log_wait_ms: u64,
+
+    /// Days a logged decision is kept; older rows are deleted hourly. Unset: kept until deleted
+    /// by hand.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_RETENTION_DAYS")]
+    pub decision_log_retention_days: Option<u32>,
+
     /// Log format on stdout.
     #[arg(long, env = "PROTOCOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -225,6 +260,14 @@ pub enum StalePolicy {
     Serve,
     /// Refuse decisions with 503 / UNAVAILABLE once past the maximum staleness.
     FailClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionLogWhenFull {
+    /// Answer the decision at once; it is not logged, and counted as dropped.
+    Drop,
+    /// Hold the request until there is room (at most `--decision-log-wait-ms`), then drop.
+    Wait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::auth::{ApiKeys, Caller};
 use crate::catalog::{Catalog, Unavailable};
 use crate::config::StalePolicy;
+use crate::decision_log::DecisionLog;
 use crate::state::AppState;
 use crate::store::RuleSetStore;
 
@@ -43,6 +44,8 @@ pub struct Context {
     /// the path of an unpinned request); `None` without
     /// `PROTOCOL_REDIS_URL`.
     pub store: Option<Arc<RuleSetStore>>,
+    /// The decision log's queue; `None` without `PROTOCOL_DECISION_LOG_URL`.
+    pub decision_log: Option<DecisionLog>,
 }
 
 /// Decisions are refused: the `fail-closed` stale policy applies and the rule sets have not been

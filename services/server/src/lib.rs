@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub(crate) mod context;
+pub mod decision_log;
 pub mod edge;
 pub mod grpc;
 pub(crate) mod http;

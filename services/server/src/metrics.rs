@@ -12,6 +12,8 @@
 //! | `protocol.ruleset.age` | gauge (s) | |
 //! | `protocol.redis.errors`, `protocol.redis.reconnects` | counters | |
 //! | `protocol.watch.streams` | up-down counter | |
+//! | `protocol.decision_log.written`, `protocol.decision_log.dropped` | counters | |
+//! | `protocol.decision_log.queued` | gauge | |
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -162,6 +164,37 @@ pub fn observe(state: &AppState) {
         )
         .with_unit("{ruleset}")
         .with_callback(move |o| o.observe(catalog.load().refused.len() as u64, &[]))
+        .build();
+}
+
+/// Registers the decision log's counters (written, dropped) and queue length. Does nothing when
+/// metrics are not exported or the log is off.
+pub fn observe_decision_log(log: Option<&crate::decision_log::DecisionLog>) {
+    let (Some(m), Some(log)) = (get(), log) else {
+        return;
+    };
+    let l = log.clone();
+    m.meter
+        .u64_observable_counter("protocol.decision_log.written")
+        .with_description("Decisions written to the decision log")
+        .with_unit("{decision}")
+        .with_callback(move |o| o.observe(l.written(), &[]))
+        .build();
+    let l = log.clone();
+    m.meter
+        .u64_observable_counter("protocol.decision_log.dropped")
+        .with_description(
+            "Decisions answered but not logged: the decision-log queue was full (PostgreSQL slow or down)",
+        )
+        .with_unit("{decision}")
+        .with_callback(move |o| o.observe(l.dropped(), &[]))
+        .build();
+    let l = log.clone();
+    m.meter
+        .u64_observable_gauge("protocol.decision_log.queued")
+        .with_description("Decisions waiting to be written to the decision log")
+        .with_unit("{decision}")
+        .with_callback(move |o| o.observe(l.queued() as u64, &[]))
         .build();
 }
 

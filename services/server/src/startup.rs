@@ -31,12 +31,13 @@ use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
 use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
 use crate::edge::streams::{CallBudget, WatchLimits};
 use crate::edge::{MakeRequestUuidV7, REQUEST_ID, plain_request_id};
-use crate::grpc::{AdminService, CoalescingIo, ProtocolService, pb};
+use crate::grpc::{AdminService, CoalescingIo, DecisionsService, ProtocolService, pb};
 use crate::state::AppState;
 
 type ProtocolServer =
     pb::treatment_protocol_service_server::TreatmentProtocolServiceServer<ProtocolService>;
 type AdminServer = pb::rule_set_admin_service_server::RuleSetAdminServiceServer<AdminService>;
+type DecisionsServer = pb::decision_log_service_server::DecisionLogServiceServer<DecisionsService>;
 
 /// A bound, not yet serving, server.
 pub struct App {
@@ -106,6 +107,7 @@ impl App {
             stale_policy: settings.stale_policy,
             // Behind an Arc: the context is cloned for every request.
             store: store.map(Arc::new),
+            decision_log: crate::decision_log::DecisionLog::start(&settings)?,
         };
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.
@@ -194,6 +196,7 @@ impl App {
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
 
         crate::metrics::observe(&self.ctx.state);
+        crate::metrics::observe_decision_log(self.ctx.decision_log.as_ref());
         let s = &self.settings;
         let limits = ConnLimits::from_settings(s);
         let rate = RateLimits::new(
@@ -226,6 +229,7 @@ impl App {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProtocolServer>().await;
         health.set_serving::<AdminServer>().await;
+        health.set_serving::<DecisionsServer>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -245,6 +249,11 @@ impl App {
             .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
+        let decisions = DecisionsServer::new(DecisionsService::new(crate::app::App::new(
+            self.ctx.clone(),
+        )))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
         // Health and reflection need no key: one budget for both, streams included.
         let budget = CallBudget::new(s.max_health_calls);
         let cap = ConnCap::new("grpc", limits.max_connections);
@@ -285,6 +294,7 @@ impl App {
             .add_service(budget.wrap(reflection_v1alpha))
             .add_service(protocol)
             .add_service(admin)
+            .add_service(decisions)
             .serve_with_incoming_shutdown(incoming, stopped(self.ctx.shutdown.clone()));
 
         // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
@@ -308,6 +318,7 @@ impl App {
         drop(health_follower);
         health.set_not_serving::<ProtocolServer>().await;
         health.set_not_serving::<AdminServer>().await;
+        health.set_not_serving::<DecisionsServer>().await;
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
@@ -323,6 +334,11 @@ impl App {
             )
         })
         .await;
+        // The decisions answered while draining are in the decision log's queue: give the writer
+        // a moment to write them (bounded: PostgreSQL may be down).
+        if let Some(log) = &self.ctx.decision_log {
+            log.flush(Duration::from_secs(5)).await;
+        }
         match drained {
             Ok((Ok(()), Ok(()))) => {
                 tracing::info!("shut down cleanly");

@@ -47,6 +47,7 @@ async fn reflection_lists_and_describes_the_services() {
     for want in [
         "treatment.protocol.v1.TreatmentProtocolService",
         "treatment.protocol.v1.RuleSetAdminService",
+        "treatment.protocol.v1.DecisionLogService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ] {
@@ -94,6 +95,7 @@ async fn health_service_reports_serving() {
         "",
         "treatment.protocol.v1.TreatmentProtocolService",
         "treatment.protocol.v1.RuleSetAdminService",
+        "treatment.protocol.v1.DecisionLogService",
     ] {
         let status = health
             .check(HealthCheckRequest {

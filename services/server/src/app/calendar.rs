@@ -14,7 +14,7 @@ use protocol_engine::wire::{parse_strict_date, unique_facts};
 use protocol_engine::{
     Eligibility, EligibilityRequest, Facts, FieldViolation, HistoryEntry, RequestError, RuleSet,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::AppError;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
@@ -44,7 +44,7 @@ pub struct Calendar {
 }
 
 /// One slot: what would be booked, and when.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarSlot {
     /// A treatment code, as listed by `GET /v1/treatments`.
@@ -189,13 +189,28 @@ impl Question for Calendar {
             SlotResult::Answered(d) => Some(d),
             SlotResult::Refused(_) => None,
         });
-        if let Some(strongest) = answered.clone().map(|d| d.answer.decision).max() {
+        if let Some(strongest) = answered.map(|d| d.answer.decision).max() {
             rec.outcome(strongest);
         }
-        for d in answered {
-            record_eligibility(d, rec);
+        for (slot, r) in self.slots.iter().zip(answers) {
+            if let SlotResult::Answered(d) = r {
+                let request = SlotRequest {
+                    facts: &self.facts,
+                    history: &self.history,
+                    slot,
+                };
+                record_eligibility(&request, d, rec);
+            }
         }
     }
+}
+
+/// What the decision log keeps of one answered slot: the client's part and the slot.
+#[derive(Serialize)]
+struct SlotRequest<'a> {
+    facts: &'a Facts,
+    history: &'a [HistoryEntry],
+    slot: &'a CalendarSlot,
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub enum AppError {
     /// The rule-set store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading the decision log: off on this server, or PostgreSQL unreachable.
+    #[error(transparent)]
+    DecisionLog(#[from] crate::decision_log::ReadError),
 }
 
 impl AppError {
@@ -115,6 +118,10 @@ impl AppError {
             AppError::Store(StoreError::WasActive { .. }) => "VERSION_WAS_ACTIVE",
             AppError::Store(StoreError::PreconditionRequired { .. }) => "PRECONDITION_REQUIRED",
             AppError::Store(StoreError::IdempotencyKeyReused { .. }) => "IDEMPOTENCY_KEY_REUSED",
+            AppError::DecisionLog(crate::decision_log::ReadError::Off) => "DECISION_LOG_OFF",
+            AppError::DecisionLog(crate::decision_log::ReadError::Unreachable(_)) => {
+                "DECISION_LOG_UNAVAILABLE"
+            }
         }
     }
 

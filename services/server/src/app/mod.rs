@@ -9,7 +9,8 @@
 //!    it the question pins ([`replay`]: fetched from Redis once per version, then cached);
 //! 4. opens the `engine.decide` span and counts the decision metric;
 //! 5. asks the engine, and gives every eligibility answer its `decision_id`, logged with the
-//!    rule-set id and version (never facts);
+//!    rule-set id and version (never facts), and queues every decision for the decision log
+//!    when it is on ([`crate::decision_log`]: fact values masked, never waiting on PostgreSQL);
 //! 6. turns every failure into one [`AppError`], which each protocol maps once.
 //!
 //! Watch streams open here too ([`watch`]: the change subscription, heartbeats and the watch
@@ -23,6 +24,7 @@
 
 pub mod admin;
 mod calendar;
+mod decisions;
 mod error;
 pub mod notices;
 mod questions;
@@ -183,7 +185,7 @@ impl App {
         if !Q::DECISION {
             return Ok(then(question.ask(rs)?, rs));
         }
-        let recorder = Recorder::open(Q::OPERATION, rs);
+        let recorder = Recorder::open(Q::OPERATION, rs, caller, self.ctx.decision_log.as_ref());
         let answer = recorder.in_scope(|| question.ask(rs))?;
         question.record(&answer, &recorder);
         Ok(then(answer, rs))

@@ -16,8 +16,9 @@ use tracing::field::Empty;
 
 use super::AppError;
 use super::replay::{Pin, common_pin};
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
+use crate::decision_log::{DecisionLog, Entry, mask_facts};
 use crate::metrics;
 use crate::observe::DECISION_TARGET;
 
@@ -52,14 +53,23 @@ pub trait Question {
 pub struct Recorder<'a> {
     span: Span,
     operation: &'static str,
-    /// Borrowed from the rule set asked: nothing is copied on the request path.
+    /// Borrowed from the rule set asked: nothing is copied on the request path (unless the
+    /// decision log is on).
     ruleset: &'a RuleSetRef,
+    /// Who asked, for the decision log.
+    caller: &'a Caller,
+    log: Option<&'a DecisionLog>,
 }
 
 impl<'a> Recorder<'a> {
     /// A disabled span unless `protocol_server::decision` is enabled at DEBUG (the OpenTelemetry
     /// layer enables it when traces are exported); only then are its fields evaluated.
-    pub(super) fn open(operation: &'static str, rs: &'a RuleSet) -> Self {
+    pub(super) fn open(
+        operation: &'static str,
+        rs: &'a RuleSet,
+        caller: &'a Caller,
+        log: Option<&'a DecisionLog>,
+    ) -> Self {
         let meta = rs.meta();
         let span = tracing::debug_span!(
             target: DECISION_TARGET,
@@ -75,6 +85,8 @@ impl<'a> Recorder<'a> {
             span,
             operation,
             ruleset: meta,
+            caller,
+            log,
         }
     }
 
@@ -92,10 +104,38 @@ impl<'a> Recorder<'a> {
         self.span.record("protocol.decision", decision.as_str());
     }
 
-    /// One decision: counted in the `protocol.decisions` metric.
-    pub fn decided(&self, treatment: &str, decision: Decision) {
+    /// One decision: counted in the `protocol.decisions` metric and, when the decision log is
+    /// on, queued for it with the request asked (fact values masked) and the answer given.
+    /// Every decision of every operation comes here, so none escapes the log.
+    ///
+    /// `decision_id`: the id the answer carries (eligibility); the other operations' answers
+    /// carry none, and their rows get a fresh one.
+    pub fn decided(
+        &self,
+        treatment: &str,
+        decision: Decision,
+        decision_id: Option<&str>,
+        request: &impl Serialize,
+        answer: &impl Serialize,
+    ) {
         if let Some(m) = metrics::get() {
             m.decision(self.operation, treatment, decision.as_str());
+        }
+        if let Some(log) = self.log {
+            log.record(Entry {
+                decision_id: decision_id.map_or_else(new_decision_id, str::to_owned),
+                decided_at: jiff::Timestamp::now().to_string(),
+                clinic: self.caller.tenant.clone(),
+                key_id: self.caller.key_id.clone(),
+                operation: self.operation,
+                ruleset_id: self.ruleset.id.clone(),
+                ruleset_version: self.ruleset.version.clone(),
+                ruleset_digest: self.ruleset.digest.clone(),
+                treatment: treatment.to_owned(),
+                decision: decision.as_str(),
+                request: mask_facts(serde_json::to_value(request).unwrap_or_default()),
+                answer: serde_json::to_value(answer).unwrap_or_default(),
+            });
         }
     }
 
@@ -139,9 +179,13 @@ fn explained(
     })
 }
 
-pub(super) fn record_eligibility(d: &Decided<Eligibility>, rec: &Recorder<'_>) {
+pub(super) fn record_eligibility(
+    request: &impl Serialize,
+    d: &Decided<Eligibility>,
+    rec: &Recorder<'_>,
+) {
     let e = &d.answer;
-    rec.decided(&e.treatment, e.decision);
+    rec.decided(&e.treatment, e.decision, Some(&d.decision_id), request, &e);
     rec.identified(&d.decision_id, &e.treatment, e.decision);
 }
 
@@ -166,7 +210,7 @@ impl Question for EligibilityRequest {
     fn record(&self, d: &Self::Answer, rec: &Recorder<'_>) {
         rec.treatment(&d.answer.treatment);
         rec.outcome(d.answer.decision);
-        record_eligibility(d, rec);
+        record_eligibility(self, d, rec);
     }
 }
 
@@ -232,8 +276,8 @@ impl Question for Batch {
         if let Some(strongest) = answers.iter().map(|d| d.answer.decision).max() {
             rec.outcome(strongest);
         }
-        for d in answers {
-            record_eligibility(d, rec);
+        for (check, d) in self.0.iter().zip(answers) {
+            record_eligibility(check, d, rec);
         }
     }
 }
@@ -262,7 +306,7 @@ impl Question for ContraindicationRequest {
             rec.outcome(strongest);
         }
         for o in &r.results {
-            rec.decided(&o.treatment, o.decision);
+            rec.decided(&o.treatment, o.decision, None, self, o);
         }
     }
 }
@@ -289,7 +333,7 @@ impl Question for DepthLimitsRequest {
         rec.treatment(&limits.treatment);
         if let Some(client) = &limits.client {
             rec.outcome(client.decision);
-            rec.decided(&limits.treatment, client.decision);
+            rec.decided(&limits.treatment, client.decision, None, self, limits);
         }
     }
 }
@@ -312,7 +356,7 @@ impl Question for PlanRequest {
     fn record(&self, p: &Self::Answer, rec: &Recorder<'_>) {
         rec.treatment(&p.treatment);
         rec.outcome(p.first_session.decision);
-        rec.decided(&p.treatment, p.first_session.decision);
+        rec.decided(&p.treatment, p.first_session.decision, None, self, p);
     }
 }
 

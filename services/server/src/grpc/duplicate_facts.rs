@@ -453,11 +453,12 @@ mod tests {
                 .map(|f| u32::try_from(f.number()).expect("number"))
                 .collect()
         };
-        // Every message with a Struct field is a request that is checked.
+        // Every request with a Struct field is checked (a response's Struct, such as the logged
+        // request of `GetDecisionResponse`, is never read by the server).
         let with_structs: Vec<&str> = file
             .message_type
             .iter()
-            .filter(|m| !struct_fields(m.name()).is_empty())
+            .filter(|m| m.name().ends_with("Request") && !struct_fields(m.name()).is_empty())
             .map(|m| m.name())
             .collect();
         assert_eq!(

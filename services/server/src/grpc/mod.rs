@@ -6,6 +6,7 @@ mod admin;
 mod coalesce;
 pub mod codec;
 pub mod convert;
+mod decisions;
 mod duplicate_facts;
 mod notices;
 mod service;
@@ -14,6 +15,7 @@ mod watch;
 
 pub use admin::AdminService;
 pub use coalesce::CoalescingIo;
+pub use decisions::DecisionsService;
 pub use service::ProtocolService;
 pub use status::auth_status;
 

@@ -108,7 +108,10 @@ impl From<AppError> for Status {
                     AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
                         Code::NotFound
                     }
-                    AppError::NoStore => Code::FailedPrecondition,
+                    AppError::NoStore
+                    | AppError::DecisionLog(crate::decision_log::ReadError::Off) => {
+                        Code::FailedPrecondition
+                    }
                     AppError::Store(StoreError::Corrupt { .. }) => {
                         tracing::error!(error = %other, "stored rule set refused");
                         Code::DataLoss

@@ -262,6 +262,7 @@ contraindications:
             max_staleness_secs: 300,
             stale_policy: crate::config::StalePolicy::Serve,
             store: None,
+            decision_log: None,
         };
         let app = App::new(ctx);
         let mut stream = depth_limits(

@@ -23,6 +23,7 @@ pub struct EligibilityScope;
 pub struct DevicesScope;
 pub struct PlansScope;
 pub struct AdminScope;
+pub struct AuditScope;
 
 impl RequiredScope for EligibilityScope {
     const SCOPE: Scope = Scope::Eligibility;
@@ -35,6 +36,9 @@ impl RequiredScope for PlansScope {
 }
 impl RequiredScope for AdminScope {
     const SCOPE: Scope = Scope::Admin;
+}
+impl RequiredScope for AuditScope {
+    const SCOPE: Scope = Scope::Audit;
 }
 
 /// A caller holding scope `S`.

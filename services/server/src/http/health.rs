@@ -77,6 +77,24 @@ pub struct Readiness {
     /// The last Redis error or refused payload; absent after a good sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The decision log (`PROTOCOL_DECISION_LOG_URL`); absent when it is off. It never changes
+    /// the status: decisions are answered whether or not they can be logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_log: Option<DecisionLogStatus>,
+}
+
+/// What `/readyz` says of the decision log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionLogStatus {
+    /// `up`, or `down` when the last attempt to reach PostgreSQL failed (decisions are queued,
+    /// then dropped and counted).
+    pub status: String,
+    /// Decisions answered but not logged since start (queue full).
+    pub dropped: u64,
+    /// Decisions written since start.
+    pub written: u64,
+    /// Decisions waiting to be written.
+    pub queued: usize,
 }
 
 /// Readiness, with the rule sets served.
@@ -172,6 +190,12 @@ pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
         .to_owned(),
         decisions: if refused { "refused" } else { "served" }.to_owned(),
         last_error,
+        decision_log: ctx.decision_log.as_ref().map(|log| DecisionLogStatus {
+            status: if log.is_up() { "up" } else { "down" }.to_owned(),
+            dropped: log.dropped(),
+            written: log.written(),
+            queued: log.queued(),
+        }),
     };
     let status = if catalog.rulesets.is_empty() || ctx.is_shutting_down() || refused {
         StatusCode::SERVICE_UNAVAILABLE

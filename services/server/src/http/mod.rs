@@ -7,6 +7,7 @@
 pub mod caller;
 pub mod catalog;
 pub mod contract;
+pub mod decisions;
 pub mod depth;
 pub mod eligibility;
 pub mod extract;
@@ -99,6 +100,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/plans", post(build_plan))
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
+        .route("/v1/decisions/{decision_id}", get(decisions::get_decision))
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))

@@ -263,6 +263,15 @@ impl From<AppError> for Problem {
                 Some(AppError::NoStore.to_string()),
             ),
             AppError::Store(s) => Self::from(s),
+            AppError::DecisionLog(ref d) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                match d {
+                    crate::decision_log::ReadError::Off => "decision-log-off",
+                    crate::decision_log::ReadError::Unreachable(_) => "decision-log-unavailable",
+                },
+                "Decision log unavailable",
+                Some(d.to_string()),
+            ),
         };
         p.with("reason", reason)
     }

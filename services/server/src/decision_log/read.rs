@@ -1,0 +1,109 @@
+//! Reading one logged decision back (`GET /v1/decisions/{decision_id}`, gRPC `GetDecision`),
+//! on a connection of its own, opened on first use and again after a failure: audit reads are
+//! rare and must not queue behind the writer's batches.
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Why the log cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the decision log is off on this server: set PROTOCOL_DECISION_LOG_URL to keep one")]
+    Off,
+    #[error("the decision log's PostgreSQL is unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// One logged decision, as stored (docs/operate.md, "Decision log").
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LoggedDecision {
+    /// The decision's id: the `decision_id` of an eligibility answer.
+    #[schema(format = "uuid")]
+    pub decision_id: String,
+    /// When it was decided (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub decided_at: String,
+    /// The clinic of the key that asked.
+    pub clinic: Option<String>,
+    /// The name of the key that asked.
+    pub key_id: Option<String>,
+    /// `eligibility`, `contraindications`, `depth_limits` or `plan`.
+    pub operation: String,
+    /// The rule set that answered.
+    pub ruleset_id: String,
+    pub ruleset_version: String,
+    pub ruleset_digest: String,
+    pub treatment: String,
+    /// The outcome (`eligible`, `deferred`, ...).
+    pub decision: String,
+    /// The request, every fact value replaced by `"masked"`.
+    #[schema(value_type = Object)]
+    pub request: Value,
+    /// The answer as given.
+    #[schema(value_type = Object)]
+    pub answer: Value,
+}
+
+pub struct Reader {
+    config: Config,
+    client: Mutex<Option<Client>>,
+}
+
+const SELECT: &str = "SELECT decision_id::text,
+        to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+        clinic, key_id, operation, ruleset_id, ruleset_version, ruleset_digest, treatment,
+        decision, request::text, answer::text
+    FROM decision_log
+    WHERE decision_id = $1::text::uuid AND clinic IS NOT DISTINCT FROM $2::text";
+
+impl Reader {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// The decision `id` of `clinic` (`None`: the open server's), if logged.
+    pub async fn find(
+        &self,
+        id: uuid::Uuid,
+        clinic: Option<&str>,
+    ) -> Result<Option<LoggedDecision>, ReadError> {
+        let unreachable = |e: tokio_postgres::Error| ReadError::Unreachable(e.to_string());
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) = self.config.connect(NoTls).await.map_err(unreachable)?;
+            tokio::spawn(connection);
+            *guard = Some(client);
+        }
+        let Some(client) = guard.as_ref() else {
+            return Err(ReadError::Unreachable("no connection".into()));
+        };
+        let row = match client.query_opt(SELECT, &[&id.to_string(), &clinic]).await {
+            Ok(row) => row,
+            Err(e) => {
+                *guard = None;
+                return Err(unreachable(e));
+            }
+        };
+        let Some(r) = row else { return Ok(None) };
+        let json = |i: usize| serde_json::from_str(r.get::<_, &str>(i)).unwrap_or(Value::Null);
+        Ok(Some(LoggedDecision {
+            decision_id: r.get(0),
+            decided_at: r.get(1),
+            clinic: r.get(2),
+            key_id: r.get(3),
+            operation: r.get(4),
+            ruleset_id: r.get(5),
+            ruleset_version: r.get(6),
+            ruleset_digest: r.get(7),
+            treatment: r.get(8),
+            decision: r.get(9),
+            request: json(10),
+            answer: json(11),
+        }))
+    }
+}

@@ -1,0 +1,467 @@
+//! The decision log (docs/operate.md, "Decision log") against a real PostgreSQL that each test
+//! starts on a free port: the real binary logs every decision made over REST and gRPC, with
+//! its `decision_id`, who asked and the rule set that answered, and no fact value; PostgreSQL
+//! killed mid-stream costs no answer, the drops are counted, and writes resume when it is back.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use protocol_server::auth::hash_key;
+use protocol_server::grpc::pb;
+use protocol_server::grpc::pb::decision_log_service_client::DecisionLogServiceClient;
+use protocol_tests::fixtures::{bearer, healthy_facts};
+use protocol_tests::json_pb::{contraindication_pb, eligibility_pb};
+use protocol_tests::postgres_server::PostgresServer;
+use protocol_tests::{KEY_AURORA, KEY_BASE, Server, ServerBuilder, keys_yaml};
+use serde_json::{Value, json};
+
+/// An Aurora key with the `audit` scope only (the clinic's auditor).
+const KEY_AURORA_AUDIT: &str = "tp-test-aurora-audit-4e1f07";
+
+/// The test keys and the auditor's, inline.
+fn keys_with_auditor() -> String {
+    format!(
+        "{}- {{id: aurora-audit, tenant: clinic-aurora, scopes: [audit], sha256: \"{}\"}}\n",
+        keys_yaml(),
+        hash_key(KEY_AURORA_AUDIT)
+    )
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn eligibility_request() -> Value {
+    json!({
+        "treatment": "microneedling",
+        "date": "2026-12-01",
+        "facts": healthy_facts(),
+        "history": [],
+    })
+}
+
+fn server(pg: &PostgresServer, tweak: impl Fn(ServerBuilder) -> ServerBuilder) -> Server {
+    tweak(
+        ServerBuilder::new()
+            .env("PROTOCOL_API_KEYS", &keys_with_auditor())
+            .env("PROTOCOL_DECISION_LOG_URL", &pg.url()),
+    )
+    .spawn()
+    .expect("server starts")
+}
+
+async fn post(server: &Server, path: &str, key: &str, body: &Value) -> Value {
+    let res = http()
+        .post(server.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json")
+}
+
+async fn readyz(server: &Server) -> Value {
+    http()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Every row of the log, as JSON objects.
+fn rows(pg: &PostgresServer) -> Vec<Value> {
+    let out = pg
+        .psql("SELECT coalesce(json_agg(t ORDER BY decided_at), '[]') FROM decision_log t")
+        .expect("query");
+    serde_json::from_str(out.trim()).expect("rows")
+}
+
+fn count(pg: &PostgresServer) -> usize {
+    pg.psql("SELECT count(*) FROM decision_log")
+        .ok()
+        .and_then(|o| o.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until `check` holds (up to `secs`).
+async fn until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_values() {
+    let pg = PostgresServer::start().expect("postgres");
+    let server = server(&pg, |b| b);
+
+    // REST: one check, a batch of two, a contraindication check.
+    let one = post(
+        &server,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    let batch = post(
+        &server,
+        "/v1/eligibility:batch",
+        KEY_BASE,
+        &json!({"checks": [eligibility_request(), eligibility_request()]}),
+    )
+    .await;
+    let contra_req = json!({"treatments": ["microneedling"], "facts": healthy_facts()});
+    post(
+        &server,
+        "/v1/contraindications:check",
+        KEY_AURORA,
+        &contra_req,
+    )
+    .await;
+    // gRPC: one check and a contraindication check.
+    let mut grpc = server.grpc().await.expect("grpc client");
+    let g = grpc
+        .check_eligibility(bearer(eligibility_pb(&eligibility_request()), KEY_AURORA))
+        .await
+        .expect("grpc eligibility")
+        .into_inner();
+    grpc.check_contraindications(bearer(contraindication_pb(&contra_req), KEY_AURORA))
+        .await
+        .expect("grpc contraindications");
+
+    let mut ids = BTreeSet::new();
+    ids.insert(one["decision_id"].as_str().expect("id").to_owned());
+    for r in batch["results"].as_array().expect("results") {
+        ids.insert(r["decision_id"].as_str().expect("id").to_owned());
+    }
+    ids.insert(g.decision_id.clone());
+    assert_eq!(ids.len(), 4);
+
+    // 4 eligibility decisions and 2 contraindication decisions, written asynchronously.
+    assert!(
+        until(15, || count(&pg) >= 6).await,
+        "6 rows expected, got {}: {}",
+        count(&pg),
+        pg.log()
+    );
+    let rows = rows(&pg);
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    let logged: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r["operation"] == "eligibility")
+        .map(|r| r["decision_id"].as_str().expect("present").to_owned())
+        .collect();
+    assert_eq!(logged, ids, "the answers' decision ids are the rows'");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["operation"] == "contraindications")
+            .count(),
+        2
+    );
+
+    let row = rows
+        .iter()
+        .find(|r| r["decision_id"] == one["decision_id"])
+        .expect("present");
+    assert_eq!(row["clinic"], "clinic-aurora");
+    assert_eq!(row["key_id"], "aurora-all");
+    assert_eq!(row["treatment"], "microneedling");
+    assert_eq!(row["decision"], one["decision"]);
+    assert_eq!(row["ruleset_id"], one["ruleset"]["id"]);
+    assert_eq!(row["ruleset_version"], one["ruleset"]["version"]);
+    assert_eq!(row["ruleset_digest"], one["ruleset"]["digest"]);
+    assert_eq!(
+        row["answer"]["decision_id"],
+        Value::Null,
+        "the answer as the engine gave it"
+    );
+    assert_eq!(row["answer"]["decision"], one["decision"]);
+    let base_row = rows
+        .iter()
+        .find(|r| r["key_id"] == "borealis-all")
+        .expect("the batch's rows");
+    assert_eq!(base_row["clinic"], "clinic-borealis");
+
+    // No fact value anywhere: every row's facts keep their names only.
+    let facts = healthy_facts();
+    let names: BTreeSet<&String> = facts.as_object().expect("present").keys().collect();
+    for row in &rows {
+        let logged = row["request"]["facts"].as_object().expect("facts names");
+        assert_eq!(logged.keys().collect::<BTreeSet<_>>(), names, "{row}");
+        assert!(logged.values().all(|v| v == "masked"), "{row}");
+    }
+    // The server's own log names no fact value either (it never saw the rows' content).
+    let output = server.output().join("\n");
+    assert!(!output.contains("\"facts\""), "{output}");
+
+    // The clinic's auditor reads a decision back by the id on the answer, REST and gRPC.
+    let id = one["decision_id"].as_str().expect("id");
+    let res = get_decision(&server, id, KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    assert_eq!(res.1["decision_id"], id);
+    assert_eq!(res.1["clinic"], "clinic-aurora");
+    assert_eq!(res.1["ruleset_digest"], one["ruleset"]["digest"]);
+    assert_eq!(res.1["request"]["facts"], row["request"]["facts"]);
+    assert_eq!(res.1["answer"]["decision"], one["decision"]);
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let g_row = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: g.decision_id.clone(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc GetDecision")
+        .into_inner();
+    assert_eq!(g_row.decision_id, g.decision_id);
+    assert_eq!(g_row.clinic, "clinic-aurora");
+    assert_eq!(
+        g_row.ruleset,
+        g.ruleset.map(|r| pb::RuleSetRef { base: None, ..r })
+    );
+
+    // Tenant-bound: Borealis's decision is not found for Aurora's auditor (REST and gRPC).
+    let borealis_id = base_row["decision_id"].as_str().expect("id");
+    let res = get_decision(&server, borealis_id, KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 404, "{}", res.1);
+    let st = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: borealis_id.into(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("another clinic's decision");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    // The `audit` scope is needed; a bad id is named.
+    assert_eq!(get_decision(&server, id, KEY_AURORA).await.0, 403);
+    let res = get_decision(&server, "not-a-uuid", KEY_AURORA_AUDIT).await;
+    assert_eq!(res.0, 400, "{}", res.1);
+    assert!(res.1.to_string().contains("decision_id"), "{}", res.1);
+}
+
+async fn get_decision(server: &Server, id: &str, key: &str) -> (u16, Value) {
+    let res = http()
+        .get(server.url(&format!("/v1/decisions/{id}")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("answered");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_decision_log_reading_one_says_it_is_off() {
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_API_KEYS", &keys_with_auditor())
+        .spawn()
+        .expect("server starts");
+    let id = "01937c4e-8a5b-7c3d-9e2f-0a1b2c3d4e5f";
+    let (status, problem) = get_decision(&server, id, KEY_AURORA_AUDIT).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["reason"], "DECISION_LOG_OFF");
+    assert_eq!(readyz(&server).await["decision_log"], Value::Null);
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let st = audit
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: id.into(),
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("off");
+    assert_eq!(st.code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_killed_mid_stream_costs_no_answer_counts_drops_and_writes_resume() {
+    let mut pg = PostgresServer::start().expect("postgres");
+    let server = server(&pg, |b| {
+        b.env("PROTOCOL_DECISION_LOG_QUEUE", "5")
+            .env("PROTOCOL_DECISION_LOG_BATCH", "2")
+    });
+    let mut made = 0usize;
+    for _ in 0..3 {
+        post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        made += 1;
+    }
+    assert!(until(15, || count(&pg) == 3).await, "{}", pg.log());
+
+    pg.kill();
+    assert!(!pg.listening());
+    // Every decision is still answered, REST and gRPC, without waiting on PostgreSQL.
+    let mut grpc = server.grpc().await.expect("grpc client");
+    let started = Instant::now();
+    for _ in 0..20 {
+        post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        grpc.check_eligibility(bearer(eligibility_pb(&eligibility_request()), KEY_AURORA))
+            .await
+            .expect("answered while PostgreSQL is down");
+        made += 2;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "40 decisions took {:?}",
+        started.elapsed()
+    );
+    let ready = readyz(&server).await;
+    let log = &ready["decision_log"];
+    assert!(log["dropped"].as_u64().expect("present") > 0, "{ready}");
+    assert!(
+        until(15, || {
+            // The writer notices at its next write.
+            block_on(readyz(&server))["decision_log"]["status"] == "down"
+        })
+        .await
+    );
+
+    pg.restart().expect("postgres back");
+    // Decisions after the outage are written, and so is what the log held (its queue and the
+    // batch it was writing): every decision is either a row or counted as dropped.
+    for _ in 0..3 {
+        post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        made += 1;
+    }
+    let settled = until(30, || {
+        let r = block_on(readyz(&server));
+        let dropped = r["decision_log"]["dropped"].as_u64().unwrap_or(0) as usize;
+        r["decision_log"]["queued"] == 0 && count(&pg) + dropped == made
+    })
+    .await;
+    let ready = readyz(&server).await;
+    let dropped = ready["decision_log"]["dropped"].as_u64().expect("present") as usize;
+    assert!(
+        settled,
+        "made {made}, rows {}, {ready}\n{}",
+        count(&pg),
+        server.output().join("\n")
+    );
+    assert_eq!(ready["decision_log"]["status"], "up");
+    assert_eq!(
+        ready["status"], "ready",
+        "the log never makes a replica unready"
+    );
+    assert!(
+        count(&pg) > 3 + 3,
+        "what was held is written too: {}",
+        count(&pg)
+    );
+    assert_eq!(
+        ready["decision_log"]["written"].as_u64().expect("present") as usize,
+        made - dropped
+    );
+}
+
+/// Runs a future to completion from synchronous code inside the multi-threaded runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_answered_just_before_shutdown_are_written() {
+    let pg = PostgresServer::start().expect("postgres");
+    let mut server = server(&pg, |b| b);
+    let mut ids = BTreeSet::new();
+    for _ in 0..10 {
+        let a = post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        ids.insert(a["decision_id"].as_str().expect("id").to_owned());
+    }
+    server.terminate().expect("SIGTERM");
+    let status = server.wait_exit(Duration::from_secs(30)).expect("exits");
+    assert!(status.success(), "{status}");
+    let logged: BTreeSet<String> = rows(&pg)
+        .iter()
+        .map(|r| r["decision_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(logged, ids);
+}
+
+/// `wait` holds a decision up to `PROTOCOL_DECISION_LOG_WAIT_MS` for room in a full queue, then
+/// answers it unlogged and counts it; `drop` answers at once. PostgreSQL is down from the start
+/// (nothing listens on the URL's port), so the queue of one stays full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_waits_under_wait_and_drops_at_once_under_drop() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for (policy, slow) in [("wait", true), ("drop", false)] {
+        let server = ServerBuilder::new()
+            .env("PROTOCOL_API_KEYS", &keys_with_auditor())
+            .env("PROTOCOL_DECISION_LOG_URL", &url)
+            .env("PROTOCOL_DECISION_LOG_QUEUE", "1")
+            .env("PROTOCOL_DECISION_LOG_WHEN_FULL", policy)
+            .env("PROTOCOL_DECISION_LOG_WAIT_MS", "300")
+            .spawn()
+            .expect("server starts with PostgreSQL down");
+        // The first fills the queue.
+        post(
+            &server,
+            "/v1/eligibility",
+            KEY_AURORA,
+            &eligibility_request(),
+        )
+        .await;
+        let started = Instant::now();
+        for _ in 0..3 {
+            post(
+                &server,
+                "/v1/eligibility",
+                KEY_AURORA,
+                &eligibility_request(),
+            )
+            .await;
+        }
+        let took = started.elapsed();
+        if slow {
+            assert!(took >= Duration::from_millis(900), "{policy}: {took:?}");
+        } else {
+            assert!(took < Duration::from_millis(600), "{policy}: {took:?}");
+        }
+        let ready = readyz(&server).await;
+        assert_eq!(ready["decision_log"]["dropped"], 3, "{policy}: {ready}");
+        assert_eq!(ready["decision_log"]["status"], "down", "{policy}: {ready}");
+        assert_eq!(ready["status"], "ready", "{policy}: {ready}");
+    }
+}
