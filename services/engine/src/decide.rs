@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use crate::api::*;
 use crate::conditions::{Ctx, Tri, add_days};
 use crate::error::{RequestError, Violations};
-use crate::facts::FactVal;
+use crate::facts::{FactVal, FactValues};
 use crate::ids::{Input, Ix, Missing};
 use crate::intake::{check_date, parse_facts, parse_history};
 use crate::model::*;
@@ -327,57 +327,9 @@ pub(crate) fn check_zones(
 impl RuleSet {
     /// May this client have this treatment on this date?
     pub fn eligibility(&self, req: &EligibilityRequest) -> Result<Eligibility, RequestError> {
-        let rs = &*self.0;
-        let mut errors = Violations::default();
-        let t = lookup(
-            &rs.treatments,
-            "treatment",
-            &req.treatment,
-            "treatment",
-            &mut errors,
-        );
-        let facts = parse_facts(rs, &req.facts, &mut errors);
-        let history = parse_history(rs, &req.history, &mut errors);
-        let role = req
-            .role
-            .as_deref()
-            .and_then(|r| lookup(&rs.roles, "role", r, "role", &mut errors));
-        let device = req
-            .device
-            .as_deref()
-            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
-        let indication = req
-            .indication
-            .as_deref()
-            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
-        check_date(rs, "date", req.date, &mut errors);
-        let mut zones = None;
-        if let Some(t) = t {
-            check_role_device(rs, t, role, device, &mut errors);
-            if let Some(asked) = &req.zones {
-                if asked.is_empty() {
-                    // An empty list would read as "no zone" and clear every zone rule.
-                    errors.push(
-                        "zones",
-                        "name at least one zone, or leave `zones` out (zone rules stay undecided)",
-                    );
-                }
-                zones = Some(check_zones(rs, t, asked, &mut errors));
-            }
-        }
-        let t = errors.finish(t)?;
-        let Some(t) = t else {
-            return Err(RequestError::field("treatment", "unknown treatment"));
-        };
-        let ctx = Ctx {
-            facts: &facts,
-            date: Some(req.date),
-            history: Some(&history),
-            device,
-            zones: zones.as_deref(),
-            indication,
-        };
-        Ok(self.eligibility_of(t, req.date, evaluate(rs, t, &ctx)))
+        let resolved = ResolvedEligibility::of(&self.0, req)?;
+        let o = evaluate(&self.0, resolved.treatment, &resolved.ctx(req.date));
+        Ok(self.eligibility_of(resolved.treatment, req.date, o))
     }
 
     /// The eligibility answer from the evaluation of a resolved request on `date`.
@@ -493,5 +445,82 @@ pub(crate) fn outcome_for(rs: &Compiled, t: Ix, o: Outcome) -> TreatmentOutcome 
         missing_facts: fact_names(rs, o.missing),
         missing_inputs: input_names(o.missing),
         precautions: o.precautions,
+    }
+}
+
+/// An eligibility request resolved against a rule set: every check and error of
+/// [`RuleSet::eligibility`] in one place, which the decision and its explanation both read, so an
+/// explanation never accepts a request the decision refuses.
+pub(crate) struct ResolvedEligibility {
+    pub treatment: Ix,
+    facts: FactValues,
+    history: Vec<(Ix, Date)>,
+    device: Option<Ix>,
+    zones: Option<Vec<Ix>>,
+    indication: Option<Ix>,
+}
+
+impl ResolvedEligibility {
+    pub(crate) fn of(rs: &Compiled, req: &EligibilityRequest) -> Result<Self, RequestError> {
+        let mut errors = Violations::default();
+        let t = lookup(
+            &rs.treatments,
+            "treatment",
+            &req.treatment,
+            "treatment",
+            &mut errors,
+        );
+        let facts = parse_facts(rs, &req.facts, &mut errors);
+        let history = parse_history(rs, &req.history, &mut errors);
+        let role = req
+            .role
+            .as_deref()
+            .and_then(|r| lookup(&rs.roles, "role", r, "role", &mut errors));
+        let device = req
+            .device
+            .as_deref()
+            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
+        let indication = req
+            .indication
+            .as_deref()
+            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
+        check_date(rs, "date", req.date, &mut errors);
+        let mut zones = None;
+        if let Some(t) = t {
+            check_role_device(rs, t, role, device, &mut errors);
+            if let Some(asked) = &req.zones {
+                if asked.is_empty() {
+                    // An empty list would read as "no zone" and clear every zone rule.
+                    errors.push(
+                        "zones",
+                        "name at least one zone, or leave `zones` out (zone rules stay undecided)",
+                    );
+                }
+                zones = Some(check_zones(rs, t, asked, &mut errors));
+            }
+        }
+        let Some(treatment) = errors.finish(t)? else {
+            return Err(RequestError::field("treatment", "unknown treatment"));
+        };
+        Ok(Self {
+            treatment,
+            facts,
+            history,
+            device,
+            zones,
+            indication,
+        })
+    }
+
+    /// The evaluation context on `date`.
+    pub(crate) fn ctx(&self, date: Date) -> Ctx<'_> {
+        Ctx {
+            facts: &self.facts,
+            date: Some(date),
+            history: Some(&self.history),
+            device: self.device,
+            zones: self.zones.as_deref(),
+            indication: self.indication,
+        }
     }
 }

@@ -13,12 +13,11 @@ use serde::Serialize;
 
 use crate::api::EligibilityRequest;
 use crate::conditions::{Cmp, Cond, Ctx, Tri};
-use crate::decide::{check_role_device, check_zones, holds, lookup};
+use crate::decide::{ResolvedEligibility, holds};
 use crate::document::EffectKind;
-use crate::error::{RequestError, Violations};
+use crate::error::RequestError;
 use crate::facts::FactVal;
 use crate::ids::{Ix, Missing};
-use crate::intake::{check_date, parse_facts, parse_history};
 use crate::model::{Compiled, FactKind, Names, RuleKind, RuleSet};
 
 /// A three-valued result, as explained.
@@ -99,49 +98,12 @@ impl RuleSet {
         &self,
         req: &EligibilityRequest,
     ) -> Result<Vec<RuleExplanation>, RequestError> {
-        let rs = &*self.0;
-        let mut errors = Violations::default();
-        let t = lookup(
-            &rs.treatments,
-            "treatment",
-            &req.treatment,
-            "treatment",
-            &mut errors,
-        );
-        let facts = parse_facts(rs, &req.facts, &mut errors);
-        let history = parse_history(rs, &req.history, &mut errors);
-        let role = req
-            .role
-            .as_deref()
-            .and_then(|r| lookup(&rs.roles, "role", r, "role", &mut errors));
-        let device = req
-            .device
-            .as_deref()
-            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
-        let indication = req
-            .indication
-            .as_deref()
-            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
-        check_date(rs, "date", req.date, &mut errors);
-        let mut zones = None;
-        if let Some(t) = t {
-            check_role_device(rs, t, role, device, &mut errors);
-            if let Some(asked) = &req.zones {
-                zones = Some(check_zones(rs, t, asked, &mut errors));
-            }
-        }
-        let Some(t) = errors.finish(t)? else {
-            return Err(RequestError::field("treatment", "unknown treatment"));
-        };
-        let ctx = Ctx {
-            facts: &facts,
-            date: Some(req.date),
-            history: Some(&history),
-            device,
-            zones: zones.as_deref(),
-            indication,
-        };
-        Ok(explain_rules(rs, t, &ctx))
+        let resolved = ResolvedEligibility::of(&self.0, req)?;
+        Ok(explain_rules(
+            &self.0,
+            resolved.treatment,
+            &resolved.ctx(req.date),
+        ))
     }
 }
 
