@@ -17,11 +17,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use protocol_engine::{RequestError, RuleSet, RuleSetDoc, compile};
+use protocol_engine::{RequestError, RuleSet, RuleSetDoc};
 
 use super::AppError;
 use crate::auth::Caller;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, compile_on_base};
 use crate::context::Context;
 use crate::store::StoreError;
 
@@ -238,22 +238,13 @@ fn not_found(unknown: &impl Fn() -> AppError) -> impl Fn(StoreError) -> AppError
     }
 }
 
-/// Compiles a pinned document: a base alone, an overlay on the base active now.
+/// Compiles a pinned document: a base alone, an overlay on the base active now (the catalog's
+/// own compile step, so a replay checks exactly what serving does).
 fn build(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, AppError> {
     let base = base.filter(|b| doc.extends.as_deref() == Some(b.id.as_str()));
-    if doc.extends.is_some() && base.is_none() {
-        return Err(AppError::NotFound(format!(
-            "rule set '{}' version '{}' extends '{}', which is not the base served now: it \
-             cannot be replayed",
-            doc.id,
-            doc.version,
-            doc.extends.as_deref().unwrap_or_default()
-        )));
-    }
-    compile(doc, base).map_err(|e| {
+    compile_on_base(doc, base).map_err(|reason| {
         AppError::NotFound(format!(
-            "rule set '{}' version '{}' does not compile on the base served now ({e}): it \
-             cannot be replayed",
+            "rule set '{}' version '{}' cannot be replayed on the base served now: {reason}",
             doc.id, doc.version
         ))
     })

@@ -116,8 +116,9 @@ impl Catalog {
     }
 }
 
-/// Compiles one document: a base on its own, an overlay on `base`, checking it extends it.
-fn build(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, String> {
+/// Compiles one document: a base on its own, an overlay on `base`, checking it extends it. Also
+/// how a pinned version is compiled for a replay (`app::replay`).
+pub(crate) fn build(doc: &RuleSetDoc, base: Option<&RuleSetDoc>) -> Result<RuleSet, String> {
     match (&doc.extends, base) {
         (None, None) => compile(doc, None).map_err(|e| describe(&e)),
         (Some(extends), Some(base)) if *extends == base.id => {

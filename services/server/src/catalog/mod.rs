@@ -10,6 +10,7 @@
 mod assemble;
 
 pub use assemble::ActiveEntry;
+pub(crate) use assemble::build as compile_on_base;
 
 use std::collections::BTreeMap;
 use std::path::Path;
