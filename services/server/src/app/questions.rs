@@ -179,7 +179,7 @@ fn explained(
     })
 }
 
-pub(super) fn record_eligibility(
+pub fn record_eligibility(
     request: &impl Serialize,
     d: &Decided<Eligibility>,
     rec: &Recorder<'_>,
