@@ -21,6 +21,12 @@ use super::wire::{Action, Card, Coding, Indicator, Source, Suggestion};
 /// The code system of the `topic` of a card: rule ids of the rule set.
 pub const RULE_SYSTEM: &str = "urn:treatment-protocol:rule";
 
+/// The key of the card's `extension` that carries the decision as `POST /v1/eligibility` names
+/// it (`decision`, `bookable`, `earliest_date`, `rules`, `missing_facts`, `missing_inputs`,
+/// `ruleset`), for an EHR that files it (CDS Hooks reserves `extension` for this, keyed in
+/// reverse-domain style).
+pub const EXTENSION: &str = "org.treatment-protocol.decision";
+
 /// The most characters a card summary has (the spec: "<140-character").
 pub const MAX_SUMMARY_CHARS: usize = 139;
 
@@ -58,7 +64,43 @@ pub fn card(input: &CardInput<'_>) -> Option<Card> {
         selection_behavior: (!suggestions.is_empty()).then_some("at-most-one"),
         suggestions,
         override_reasons: Vec::new(),
+        extension: Some(extension(e)),
     })
+}
+
+/// The decision under [`EXTENSION`]; empty lists and absent dates omitted (the spec's JSON rule).
+fn extension(e: &Eligibility) -> Value {
+    let mut d = serde_json::Map::new();
+    d.insert("treatment".into(), e.treatment.clone().into());
+    d.insert("date".into(), e.date.to_string().into());
+    d.insert("decision".into(), e.decision.as_str().into());
+    d.insert("bookable".into(), e.bookable.into());
+    if let Some(date) = e.earliest_date {
+        d.insert("earliest_date".into(), date.to_string().into());
+    }
+    let rules: Vec<Value> = e.reasons.iter().map(|r| r.info.rule.clone().into()).collect();
+    for (key, list) in [
+        ("rules", rules),
+        (
+            "missing_facts",
+            e.missing_facts.iter().cloned().map(Value::from).collect(),
+        ),
+        (
+            "missing_inputs",
+            e.missing_inputs.iter().cloned().map(Value::from).collect(),
+        ),
+    ] {
+        if !list.is_empty() {
+            d.insert(key.into(), Value::Array(list));
+        }
+    }
+    d.insert(
+        "ruleset".into(),
+        serde_json::json!({"id": e.ruleset.id, "version": e.ruleset.version, "digest": e.ruleset.digest}),
+    );
+    let mut ext = serde_json::Map::new();
+    ext.insert(EXTENSION.into(), Value::Object(d));
+    Value::Object(ext)
 }
 
 /// The reason whose effect made the decision (the first of them).

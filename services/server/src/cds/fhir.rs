@@ -269,10 +269,19 @@ pub fn prefetched(value: &Value, at: &str) -> Result<Vec<Resource>, Option<Field
     Ok(out)
 }
 
-/// The appointments of the `appointment-book` context, each with its JSON (for the rebooking
-/// suggestion, which sends the Appointment back whole): a Bundle of Appointments, or a plain
+/// One appointment of the hook's context.
+#[derive(Debug, Clone)]
+pub struct Booked {
+    pub appointment: Appointment,
+    /// As sent, for the rebooking suggestion (which sends the Appointment back whole).
+    pub json: Value,
+    /// Its path in the request (`context.appointments.entry[0].resource`), for errors.
+    pub at: String,
+}
+
+/// The appointments of the `appointment-book` context: a Bundle of Appointments, or a plain
 /// array of them.
-pub fn appointments(value: &Value) -> Result<Vec<(Appointment, Value)>, FieldViolation> {
+pub fn appointments(value: &Value) -> Result<Vec<Booked>, FieldViolation> {
     const AT: &str = "context.appointments";
     let items: Vec<(String, &Value)> = match value {
         Value::Array(items) => items
@@ -321,7 +330,11 @@ pub fn appointments(value: &Value) -> Result<Vec<(Appointment, Value)>, FieldVio
                     message: "the hook's appointments are Appointment resources".into(),
                 });
             }
-            Ok((read(v, &at)?, v.clone()))
+            Ok(Booked {
+                appointment: read(v, &at)?,
+                json: v.clone(),
+                at,
+            })
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::cards::{self, CardInput};
 use super::codes::CodeIndex;
-use super::fhir::{self, Appointment, Resource, ServiceRequest};
+use super::fhir::{self, Appointment, Booked, Resource, ServiceRequest};
 use super::record;
 use super::wire::Card;
 use crate::app::{AppError, Decided, Question, Recorder, record_eligibility};
@@ -20,7 +20,7 @@ use crate::context::new_decision_id;
 /// A hook call, read: the appointments and the patient's record.
 pub struct AppointmentBook {
     /// Each Appointment, typed and as sent.
-    pub appointments: Vec<(Appointment, Value)>,
+    pub appointments: Vec<Booked>,
     /// Every resource of the prefetch.
     pub resources: Vec<Resource>,
     /// What the card should say about the record itself (prefetch keys not provided).
@@ -35,7 +35,7 @@ pub struct Checked {
 }
 
 /// The day an appointment is for: its `start`, else the start of its first requested period.
-fn appointment_day(a: &Appointment, i: usize) -> Result<Date, AppError> {
+fn appointment_day(a: &Appointment, at: &str) -> Result<Date, AppError> {
     let (field, text) = match (&a.start, a.requested_period.first()) {
         (Some(s), _) => ("start", s.as_str()),
         (None, Some(p)) if p.start.is_some() => {
@@ -43,7 +43,7 @@ fn appointment_day(a: &Appointment, i: usize) -> Result<Date, AppError> {
         }
         _ => {
             return Err(AppError::Contradiction {
-                field: format!("context.appointments[{i}].start"),
+                field: format!("{at}.start"),
                 message: "the appointment has no `start` (nor a `requestedPeriod` start): the \
                           date of the session is needed"
                     .into(),
@@ -54,7 +54,7 @@ fn appointment_day(a: &Appointment, i: usize) -> Result<Date, AppError> {
     match fhir::day(text) {
         Some(d) if text.len() >= 10 => Ok(d),
         _ => Err(AppError::Contradiction {
-            field: format!("context.appointments[{i}].{field}"),
+            field: format!("{at}.{field}"),
             message: format!("`{text}` is not a FHIR date or dateTime with a full date"),
         }),
     }
@@ -73,7 +73,7 @@ fn treatment(index: &CodeIndex, a: &Appointment) -> Option<String> {
 /// `None` when the appointment carries none (rules about zones then stay undecided and the card
 /// asks for them). A body site the rule set has no code for is an error naming it, never dropped:
 /// a dropped zone could hide the rule that refuses it.
-fn zones(index: &CodeIndex, a: &Appointment, i: usize) -> Result<Option<Vec<String>>, AppError> {
+fn zones(index: &CodeIndex, a: &Appointment, at: &str) -> Result<Option<Vec<String>>, AppError> {
     let mut zones: Vec<String> = Vec::new();
     let mut any = false;
     for (r, based_on) in a.based_on.iter().enumerate() {
@@ -85,11 +85,11 @@ fn zones(index: &CodeIndex, a: &Appointment, i: usize) -> Result<Option<Vec<Stri
                 && v.get("id") == Some(&Value::from(id))
         }) else {
             return Err(AppError::Contradiction {
-                field: format!("context.appointments[{i}].basedOn[{r}]"),
+                field: format!("{at}.basedOn[{r}]"),
                 message: format!("`#{id}` names no contained ServiceRequest"),
             });
         };
-        let at = format!("context.appointments[{i}].contained[{c}]");
+        let at = format!("{at}.contained[{c}]");
         let sr: ServiceRequest = fhir::read(value, &at).map_err(|v| AppError::Contradiction {
             field: v.field,
             message: v.message,
@@ -126,21 +126,20 @@ impl AppointmentBook {
         &self,
         rs: &RuleSet,
         index: &CodeIndex,
-        i: usize,
-        a: &Appointment,
-        raw: &Value,
+        booked: &Booked,
     ) -> Result<Option<Checked>, AppError> {
+        let (a, at) = (&booked.appointment, booked.at.as_str());
         let Some(treatment) = treatment(index, a) else {
             return Ok(None);
         };
-        let date = appointment_day(a, i)?;
+        let date = appointment_day(a, at)?;
         let rec = record::read(index, &self.resources, date);
         let request = EligibilityRequest {
             treatment,
             date,
             facts: rec.facts,
             history: rec.history,
-            zones: zones(index, a, i)?,
+            zones: zones(index, a, at)?,
             device: None,
             role: None,
             indication: indication(index, a),
@@ -151,7 +150,7 @@ impl AppointmentBook {
         let answer = rs.eligibility(&request).map_err(|e| {
             let mut e = e;
             for v in &mut e.violations {
-                v.field = crate::context::prefixed(&format!("context.appointments[{i}]"), &v.field);
+                v.field = crate::context::prefixed(at, &v.field);
             }
             AppError::Invalid(e)
         })?;
@@ -176,7 +175,7 @@ impl AppointmentBook {
             treatment_name: &name,
             eligibility: &decided.answer,
             missing: &missing,
-            appointment: a.start.as_ref().map(|_| raw),
+            appointment: a.start.as_ref().map(|_| &booked.json),
             notes: &notes,
         });
         Ok(Some(Checked {
@@ -197,8 +196,8 @@ impl Question for AppointmentBook {
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         let index = super::index::of(rs);
         let mut out = Vec::with_capacity(self.appointments.len());
-        for (i, (a, raw)) in self.appointments.iter().enumerate() {
-            if let Some(c) = self.check(rs, &index, i, a, raw)? {
+        for booked in &self.appointments {
+            if let Some(c) = self.check(rs, &index, booked)? {
                 out.push(c);
             }
         }

@@ -107,6 +107,9 @@ pub struct Card {
     pub selection_behavior: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub override_reasons: Vec<Coding>,
+    /// The decision, machine-readable, under the key [`super::cards::EXTENSION`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
