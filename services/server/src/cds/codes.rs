@@ -35,6 +35,15 @@ pub struct FactMeta {
     pub question: String,
 }
 
+impl FactMeta {
+    /// An allergy fact (`metal_allergy`, `anaesthetic_allergy`): its codes are those of the
+    /// substance, so only an AllergyIntolerance answers it. Read from a medication, the same code
+    /// would turn "takes lidocaine" into "allergic to lidocaine".
+    pub fn is_allergy(&self) -> bool {
+        self.id.ends_with("_allergy")
+    }
+}
+
 /// What a code names among the facts: the fact, and for a code of one answer of an enum fact,
 /// that answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -104,6 +104,18 @@ pub struct Condition {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct AllergyIntolerance {
+    #[serde(default)]
+    pub clinical_status: Option<CodeableConcept>,
+    #[serde(default)]
+    pub verification_status: Option<CodeableConcept>,
+    /// The substance.
+    #[serde(default)]
+    pub code: Option<CodeableConcept>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MedicationStatement {
     #[serde(default)]
     pub status: Option<String>,
@@ -175,6 +187,7 @@ pub struct Observation {
 pub enum Resource {
     Patient(Patient),
     Condition(Condition),
+    AllergyIntolerance(AllergyIntolerance),
     MedicationStatement(MedicationStatement),
     MedicationRequest(MedicationRequest),
     Procedure(Procedure),
@@ -217,6 +230,7 @@ pub fn resource(value: &Value, at: &str) -> Result<Resource, FieldViolation> {
     Ok(match resource_type(value, at)? {
         "Patient" => Resource::Patient(read(value, at)?),
         "Condition" => Resource::Condition(read(value, at)?),
+        "AllergyIntolerance" => Resource::AllergyIntolerance(read(value, at)?),
         "MedicationStatement" => Resource::MedicationStatement(read(value, at)?),
         "MedicationRequest" => Resource::MedicationRequest(read(value, at)?),
         "Procedure" => Resource::Procedure(read(value, at)?),

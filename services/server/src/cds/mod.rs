@@ -47,6 +47,10 @@ pub const PREFETCH: &[(&str, &str)] = &[
     ("patient", "Patient/{{context.patientId}}"),
     ("conditions", "Condition?patient={{context.patientId}}"),
     (
+        "allergies",
+        "AllergyIntolerance?patient={{context.patientId}}",
+    ),
+    (
         "medicationStatements",
         "MedicationStatement?patient={{context.patientId}}",
     ),

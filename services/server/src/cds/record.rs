@@ -6,10 +6,11 @@
 //! | resource | read as |
 //! |---|---|
 //! | `Patient.birthDate` | the age fact `date_of_birth` |
-//! | `Condition` (code) | a yes/no fact: yes while active (or with no clinical status), no when `refuted`; an inactive, resolved or in-remission condition says nothing (the fact may be "now" or "ever"); an enum answer when the code is one answer's |
+//! | `AllergyIntolerance` (code: the substance) | an allergy fact (id ending in `_allergy`, whose codes are substances): yes while active (or with no clinical status), no when `refuted`; never read from any other resource |
+//! | `Condition` (code) | a yes/no fact: yes while active (or with no clinical status), no when `refuted`; an inactive, resolved or in-remission condition says nothing (the fact may be "now" or "ever"); an enum answer when the code is one answer's; a refuted condition coded like an enum fact answers its `none` |
 //! | `MedicationStatement` | yes/no: yes when `active`, `intended` or `on-hold`, no when `completed`, `stopped` or `not-taken`; a last-dose date: the end of its effective time, the check date while active, "never" (`null`) when `not-taken` |
 //! | `MedicationRequest` | yes when `active`, `on-hold` or `draft` (other states say nothing); a last-dose date: the check date while active |
-//! | `Procedure` (`completed`, `in-progress`, `stopped`) | a history entry on its performed day (the end of a period); a fact coded like it: yes, or its day |
+//! | `Procedure` (`completed`, `in-progress`, `stopped`) | a history entry on its performed day (the end of a period); a yes/no fact coded like it (`chemotherapy_current`): yes while `in-progress`, else nothing; a date fact: its day |
 //! | `Observation` (not `cancelled`, `entered-in-error`, `registered`) | `valueBoolean`, a yes/no answer code (SNOMED CT, LOINC answers, HL7 v2 0136, pregnancy status), `valueInteger` or a whole `valueQuantity` (within the fact's range), an enum answer by code or by id in `valueString`, `valueDateTime` |
 //!
 //! Several records of one fact: a yes wins over a no (every yes/no fact is a risk to know
@@ -76,12 +77,18 @@ fn yes_no(cc: &CodeableConcept) -> Option<bool> {
     }
 }
 
-/// The facts a concept's codes name.
-fn hits<'i>(index: &'i CodeIndex, cc: Option<&CodeableConcept>) -> Vec<&'i FactHit> {
+/// The facts a concept's codes name: allergy facts from an AllergyIntolerance only, the other
+/// facts from any other resource.
+fn hits<'i>(
+    index: &'i CodeIndex,
+    cc: Option<&CodeableConcept>,
+    allergy: bool,
+) -> Vec<&'i FactHit> {
     let mut out: Vec<&FactHit> = Vec::new();
     for (system, code) in cc.into_iter().flat_map(CodeableConcept::codes) {
         for h in index.fact_hits(system, code) {
-            if !out.contains(&h) {
+            let is_allergy = index.facts.get(h.fact).is_some_and(|f| f.is_allergy());
+            if is_allergy == allergy && !out.contains(&h) {
                 out.push(h);
             }
         }
@@ -120,6 +127,7 @@ impl Reader<'_> {
                 }
             }
             Resource::Condition(c) => self.condition(c),
+            Resource::AllergyIntolerance(a) => self.allergy(a),
             Resource::MedicationStatement(m) => self.medication_statement(m),
             Resource::MedicationRequest(m) => self.medication_request(m),
             Resource::Procedure(p) => self.procedure(p),
@@ -142,9 +150,12 @@ impl Reader<'_> {
             .as_deref()
             .or(c.recorded_date.as_deref())
             .and_then(day);
-        for h in hits(self.index, c.code.as_ref()) {
+        for h in hits(self.index, c.code.as_ref(), false) {
             let found = match (self.kind(h.fact), &h.value, refuted, active) {
                 (Some(Kind::Bool), _, true, _) => Found::Bool(false),
+                (Some(Kind::Enum { values }), None, true, _) if values.iter().any(|v| v == "none") => {
+                    Found::Enum("none".into())
+                }
                 (Some(Kind::Bool), _, false, true) => Found::Bool(true),
                 (Some(Kind::Enum { .. }), Some(v), false, true) => Found::Enum(v.clone()),
                 (Some(Kind::Date), _, false, true) => match when {
@@ -154,6 +165,29 @@ impl Reader<'_> {
                 _ => continue,
             };
             self.add(h.fact, found, when);
+        }
+    }
+
+    fn allergy(&mut self, a: &super::fhir::AllergyIntolerance) {
+        let verification = a.verification_status.as_ref();
+        if verification.is_some_and(|v| v.has_code("entered-in-error")) {
+            return;
+        }
+        let refuted = verification.is_some_and(|v| v.has_code("refuted"));
+        let active = a
+            .clinical_status
+            .as_ref()
+            .is_none_or(|s| s.has_code("active"));
+        for h in hits(self.index, a.code.as_ref(), true) {
+            if self.kind(h.fact) != Some(&Kind::Bool) {
+                continue;
+            }
+            let found = match (refuted, active) {
+                (true, _) => Found::Bool(false),
+                (false, true) => Found::Bool(true),
+                (false, false) => continue,
+            };
+            self.add(h.fact, found, None);
         }
     }
 
@@ -168,7 +202,7 @@ impl Reader<'_> {
             .and_then(|p| p.end.as_deref().or(p.start.as_deref()))
             .or(m.effective_date_time.as_deref())
             .and_then(day);
-        for h in hits(self.index, m.medication_codeable_concept.as_ref()) {
+        for h in hits(self.index, m.medication_codeable_concept.as_ref(), false) {
             let found = match self.kind(h.fact) {
                 Some(Kind::Bool) if taking => Found::Bool(true),
                 Some(Kind::Bool) if stopped || not_taken => Found::Bool(false),
@@ -192,7 +226,7 @@ impl Reader<'_> {
             return;
         }
         let when = m.authored_on.as_deref().and_then(day);
-        for h in hits(self.index, m.medication_codeable_concept.as_ref()) {
+        for h in hits(self.index, m.medication_codeable_concept.as_ref(), false) {
             let found = match self.kind(h.fact) {
                 Some(Kind::Bool) => Found::Bool(true),
                 Some(Kind::Date) => Found::Date(Some(self.check_date)),
@@ -214,10 +248,8 @@ impl Reader<'_> {
             .or(p.performed_date_time.as_deref())
             .and_then(day);
         let codes: Vec<(&str, &str)> = p.code.iter().flat_map(CodeableConcept::codes).collect();
-        let mut named = false;
         for (system, code) in &codes {
             if let Some(id) = self.index.procedure(system, code) {
-                named = true;
                 match performed {
                     Some(date) => {
                         let entry = HistoryEntry {
@@ -235,10 +267,9 @@ impl Reader<'_> {
                 }
             }
         }
-        let _ = named;
-        for h in hits(self.index, p.code.as_ref()) {
+        for h in hits(self.index, p.code.as_ref(), false) {
             let found = match self.kind(h.fact) {
-                Some(Kind::Bool) => Found::Bool(true),
+                Some(Kind::Bool) if status == "in-progress" => Found::Bool(true),
                 Some(Kind::Date) => match performed {
                     Some(d) => Found::Date(Some(d)),
                     None => continue,
@@ -260,7 +291,7 @@ impl Reader<'_> {
             .and_then(|p| p.end.as_deref().or(p.start.as_deref()))
             .or(o.effective_date_time.as_deref())
             .and_then(day);
-        for h in hits(self.index, o.code.as_ref()) {
+        for h in hits(self.index, o.code.as_ref(), false) {
             let Some(meta) = self.index.facts.get(h.fact) else {
                 continue;
             };
