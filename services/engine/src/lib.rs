@@ -11,6 +11,7 @@
 
 mod api;
 mod catalogue;
+pub mod codes;
 mod compile;
 mod conditions;
 mod decide;

@@ -552,3 +552,20 @@ fn not_looser_means_no_decision_is_more_permissive() {
         "compared {compared}, not looser {not_looser}"
     );
 }
+
+#[test]
+fn changing_codes_changes_no_decision_but_the_digest() {
+    let old = base_doc();
+    let mut new = old.clone();
+    for f in &mut new.facts {
+        f.value.codes = None;
+    }
+    new.zones[0].value.codes = Some(vec![Coding {
+        system: "http://snomed.info/sct".into(),
+        code: "52795006".into(),
+        display: "Forehead structure".into(),
+    }]);
+    let d = diff_bases(&old, &new);
+    assert!(d.changes.is_empty(), "codes are neutral: {:#?}", d.changes);
+    assert_ne!(digest_of(&old), digest_of(&new), "the digest covers codes");
+}

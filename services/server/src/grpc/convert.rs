@@ -13,7 +13,7 @@ use crate::app::{Calendar, CalendarSlot, Decided, SlotResult, depth_etag, violat
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
+    Catalogue, Coding, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
     HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason,
     RequestError, RuleExplanation, RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo,
@@ -591,7 +591,20 @@ pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
         downtime: t.downtime.clone(),
         contraindication_rules: t.contraindication_rules.clone(),
         session_minutes: t.session_minutes.as_ref().map(session_minutes),
+        codes: codings(&t.codes),
     }
+}
+
+/// Standard codes, one to one.
+fn codings(codes: &[Coding]) -> Vec<pb::Coding> {
+    codes
+        .iter()
+        .map(|c| pb::Coding {
+            system: c.system.clone(),
+            code: c.code.clone(),
+            display: c.display.clone(),
+        })
+        .collect()
 }
 
 pub fn treatment_list(l: &TreatmentList) -> pb::ListTreatmentsResponse {
@@ -615,6 +628,7 @@ pub fn fact_list(l: &FactList) -> pb::ListFactsResponse {
                 values: f.values.clone(),
                 null_means: f.null_means.clone(),
                 labels: f.labels.clone().into_iter().collect(),
+                codes: codings(&f.codes),
             })
             .collect(),
         ruleset: Some(ruleset(&l.ruleset)),
@@ -627,6 +641,7 @@ pub fn catalogue(c: &Catalogue) -> pb::GetCatalogueResponse {
             .map(|n| pb::NamedItem {
                 id: n.id.clone(),
                 name: n.name.clone(),
+                codes: codings(&n.codes),
             })
             .collect()
     };
