@@ -52,7 +52,10 @@ fn violations(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
 
 fn assert_valid(v: &jsonschema::Validator, instance: &Value, what: &str) {
     let errors = violations(v, instance);
-    assert!(errors.is_empty(), "{what} is not valid: {errors:#?}\n{instance:#}");
+    assert!(
+        errors.is_empty(),
+        "{what} is not valid: {errors:#?}\n{instance:#}"
+    );
 }
 
 // ---- building hook calls ------------------------------------------------------------------------
@@ -170,7 +173,10 @@ async fn discovery_lists_the_appointment_book_service() {
 async fn an_empty_record_gives_an_incomplete_card_naming_the_questions() {
     let server = Server::start_with_keys().expect("server starts");
     let body = hook_call(
-        appointment(local_treatment("microneedling"), "2026-12-01T10:00:00+01:00"),
+        appointment(
+            local_treatment("microneedling"),
+            "2026-12-01T10:00:00+01:00",
+        ),
         empty_prefetch(),
     );
     let answer = call(&server, KEY_BASE, &body).await;
@@ -202,7 +208,10 @@ async fn an_empty_record_gives_an_incomplete_card_naming_the_questions() {
         "2026-12-01T10:00:00+01:00"
     )]);
     let again = call(&server, KEY_BASE, &plain).await;
-    assert_eq!(again["cards"][0]["extension"][EXTENSION]["decision"], "incomplete");
+    assert_eq!(
+        again["cards"][0]["extension"][EXTENSION]["decision"],
+        "incomplete"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,13 +237,25 @@ async fn refusals_name_the_field() {
     );
 
     // Authentication: the API key as bearer token, scope `eligibility`.
-    assert_eq!(post(&server, None, SERVICE, &good).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        post(&server, Some("eyJhbGciOiJFUzM4NCJ9.e30.sig"), SERVICE, &good).await.0,
+        post(&server, None, SERVICE, &good).await.0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        post(&server, Some(KEY_BOREALIS_ADMIN), SERVICE, &good).await.0,
+        post(
+            &server,
+            Some("eyJhbGciOiJFUzM4NCJ9.e30.sig"),
+            SERVICE,
+            &good
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&server, Some(KEY_BOREALIS_ADMIN), SERVICE, &good)
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     let (status, p) = post(&server, Some(KEY_BASE), "/cds-services/nope", &good).await;
@@ -242,7 +263,10 @@ async fn refusals_name_the_field() {
 
     // No prefetch, or no procedure history: 412 (no FHIR server is called, even when named).
     let mut no_prefetch = good.clone();
-    no_prefetch.as_object_mut().expect("object").remove("prefetch");
+    no_prefetch
+        .as_object_mut()
+        .expect("object")
+        .remove("prefetch");
     no_prefetch["fhirServer"] = json!("https://ehr.example.org/fhir");
     let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &no_prefetch).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{p}");
@@ -263,7 +287,10 @@ async fn refusals_name_the_field() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
         ("hook", Box::new(|b| b["hook"] = json!("order-select"))),
         ("hookInstance", Box::new(|b| b["hookInstance"] = json!("1"))),
-        ("context.userId", Box::new(|b| b["context"]["userId"] = json!("someone"))),
+        (
+            "context.userId",
+            Box::new(|b| b["context"]["userId"] = json!("someone")),
+        ),
         (
             "context.appointments",
             Box::new(|b| b["context"]["appointments"] = json!("x")),
@@ -271,7 +298,8 @@ async fn refusals_name_the_field() {
         (
             "context.appointments.entry[0].resource.resourceType",
             Box::new(|b| {
-                b["context"]["appointments"]["entry"][0]["resource"]["resourceType"] = json!("Encounter")
+                b["context"]["appointments"]["entry"][0]["resource"]["resourceType"] =
+                    json!("Encounter")
             }),
         ),
         (
@@ -331,8 +359,14 @@ async fn feedback_is_accepted_and_checked() {
     let (status, _) = post(&server, Some(KEY_BASE), &path, &good).await;
     assert_eq!(status, StatusCode::OK);
     // The same feedback again: idempotent, still 200.
-    assert_eq!(post(&server, Some(KEY_BASE), &path, &good).await.0, StatusCode::OK);
-    assert_eq!(post(&server, None, &path, &good).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(&server, Some(KEY_BASE), &path, &good).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&server, None, &path, &good).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let mut bad = good.clone();
     bad["feedback"][0]
@@ -353,8 +387,496 @@ async fn feedback_is_accepted_and_checked() {
     );
     let (status, p) = post(&server, Some(KEY_BASE), &path, &json!({"feedback": [{"card": "x", "outcome": "ignored", "outcomeTimestamp": "2026-12-01T09:00:00Z"}]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(problem_fields(&p), vec!["feedback[0].outcome".to_owned()], "{p:#}");
+    assert_eq!(
+        problem_fields(&p),
+        vec!["feedback[0].outcome".to_owned()],
+        "{p:#}"
+    );
 }
 
-#[allow(dead_code)]
-fn _unused(_: BTreeMap<String, Value>) {}
+// ---- the clinical scenarios through CDS Hooks ---------------------------------------------------
+
+const LOINC: &str = "http://loinc.org";
+const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+const ATC: &str = "http://www.whocc.no/atc";
+
+/// A scenario file (the subset of `services/engine/src/scenario.rs`'s format read here).
+#[derive(Debug, serde::Deserialize)]
+struct Case {
+    name: String,
+    ruleset: String,
+    check: String,
+    #[serde(default)]
+    client: Option<String>,
+    #[serde(default)]
+    facts: serde_json::Map<String, Value>,
+    #[serde(default)]
+    unset: Vec<String>,
+    request: serde_json::Map<String, Value>,
+    #[serde(default)]
+    want: Option<serde_json::Map<String, Value>>,
+}
+
+/// A rule set's codes, read from what the server publishes to the key's clinic.
+struct Coded {
+    /// Fact id → (type, codes).
+    facts: BTreeMap<String, (String, Vec<(String, String)>)>,
+    procedures: BTreeMap<String, Vec<(String, String)>>,
+    zones: BTreeMap<String, Vec<(String, String)>>,
+    indications: BTreeMap<String, Vec<(String, String)>>,
+    treatments: BTreeMap<String, Vec<(String, String)>>,
+}
+
+fn codes_of(v: &Value) -> Vec<(String, String)> {
+    v["codes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["system"].as_str().unwrap_or_default().to_owned(),
+                        c["code"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn get_json(server: &Server, key: &str, path: &str) -> Value {
+    let res = http()
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.json().await.expect("json")
+}
+
+async fn coded(server: &Server, key: &str) -> Coded {
+    let facts = get_json(server, key, "/v1/facts").await;
+    let catalogue = get_json(server, key, "/v1/catalogue").await;
+    let treatments = get_json(server, key, "/v1/treatments").await;
+    let named = |list: &Value, id: &str| -> BTreeMap<String, Vec<(String, String)>> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| (x[id].as_str().unwrap_or_default().to_owned(), codes_of(x)))
+            .collect()
+    };
+    Coded {
+        facts: facts["facts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap_or_default().to_owned(),
+                    (
+                        f["type"].as_str().unwrap_or_default().to_owned(),
+                        codes_of(f),
+                    ),
+                )
+            })
+            .collect(),
+        procedures: named(&catalogue["procedures"], "id"),
+        zones: named(&catalogue["zones"], "id"),
+        indications: named(&catalogue["indications"], "id"),
+        treatments: named(&treatments["treatments"], "code"),
+    }
+}
+
+fn cc(system: &str, code: &str) -> Value {
+    json!({"coding": [{"system": system, "code": code}]})
+}
+
+fn status(code: &str, system: &str) -> Value {
+    json!({"coding": [{"system": system, "code": code}]})
+}
+
+const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+const ALLERGY_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
+const ALLERGY_VERIFICATION: &str =
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+
+/// A yes/no finding as a Condition: active and confirmed, or refuted.
+fn condition(system: &str, code: &str, yes: bool) -> Value {
+    let (clinical, verification) = if yes {
+        ("active", "confirmed")
+    } else {
+        ("inactive", "refuted")
+    };
+    json!({
+        "resourceType": "Condition",
+        "clinicalStatus": status(clinical, CLINICAL),
+        "verificationStatus": status(verification, VERIFICATION),
+        "code": cc(system, code),
+        "subject": {"reference": "Patient/p1"},
+    })
+}
+
+/// How one fact's answer travels as FHIR, through its codes: `Err` when it cannot.
+fn fact_resource(
+    id: &str,
+    kind: &str,
+    codes: &[(String, String)],
+    shared: &BTreeMap<(String, String), usize>,
+    value: &Value,
+) -> Result<(&'static str, Value), String> {
+    // A code of this fact alone, when there is one: a shared code answers its other facts too.
+    let (system, code) = codes
+        .iter()
+        .find(|c| shared.get(*c) == Some(&1))
+        .or_else(|| codes.first())
+        .ok_or_else(|| format!("fact `{id}` has no code"))?;
+    let (system, code) = (system.as_str(), code.as_str());
+    let medication = system == RXNORM || system == ATC;
+    let subject = json!({"reference": "Patient/p1"});
+    Ok(match (kind, value) {
+        ("bool", Value::Bool(yes)) if id.ends_with("_allergy") => {
+            let (clinical, verification) = if *yes {
+                ("active", "confirmed")
+            } else {
+                ("inactive", "refuted")
+            };
+            (
+                "allergies",
+                json!({"resourceType": "AllergyIntolerance",
+                       "clinicalStatus": status(clinical, ALLERGY_CLINICAL),
+                       "verificationStatus": status(verification, ALLERGY_VERIFICATION),
+                       "code": cc(system, code), "patient": subject}),
+            )
+        }
+        ("bool", Value::Bool(yes)) if medication => (
+            "medicationStatements",
+            json!({"resourceType": "MedicationStatement",
+                   "status": if *yes { "active" } else { "not-taken" },
+                   "medicationCodeableConcept": cc(system, code), "subject": subject}),
+        ),
+        ("bool", Value::Bool(yes)) if system == LOINC => (
+            "observations",
+            json!({"resourceType": "Observation", "status": "final", "code": cc(system, code),
+                   "valueBoolean": yes, "subject": subject}),
+        ),
+        ("bool", Value::Bool(true)) if id.ends_with("_history") => {
+            let mut c = condition(system, code, true);
+            c["clinicalStatus"] = status("resolved", CLINICAL);
+            ("conditions", c)
+        }
+        ("bool", Value::Bool(yes)) => ("conditions", condition(system, code, *yes)),
+        ("date", Value::String(d)) if medication => (
+            "medicationStatements",
+            json!({"resourceType": "MedicationStatement", "status": "completed",
+                   "medicationCodeableConcept": cc(system, code),
+                   "effectivePeriod": {"end": d}, "subject": subject}),
+        ),
+        ("date", Value::String(d)) => (
+            "observations",
+            json!({"resourceType": "Observation", "status": "final", "code": cc(system, code),
+                   "valueDateTime": d, "subject": subject}),
+        ),
+        ("integer", Value::Number(n)) => (
+            "observations",
+            json!({"resourceType": "Observation", "status": "final", "code": cc(system, code),
+                   "valueInteger": n, "subject": subject}),
+        ),
+        ("enum", Value::String(v)) if v == "none" => ("conditions", condition(system, code, false)),
+        ("enum", Value::String(v)) => (
+            "observations",
+            json!({"resourceType": "Observation", "status": "final", "code": cc(system, code),
+                   "valueString": v, "subject": subject}),
+        ),
+        _ => return Err(format!("fact `{id}` = {value} has no FHIR form here")),
+    })
+}
+
+/// A fact's answer as an item of the intake QuestionnaireResponse (linkId = fact id; a date's
+/// "never" is its gate `<fact>.null_means` answered yes).
+fn intake_item(id: &str, kind: &str, value: &Value) -> Value {
+    match (kind, value) {
+        ("bool", v) => json!({"linkId": id, "answer": [{"valueBoolean": v}]}),
+        ("integer", v) => json!({"linkId": id, "answer": [{"valueInteger": v}]}),
+        ("enum", v) => json!({"linkId": id, "answer": [{"valueCoding": {
+            "system": format!("urn:treatment-protocol:answer:{id}"), "code": v}}]}),
+        ("date", Value::Null) => {
+            json!({"linkId": format!("{id}.null_means"), "answer": [{"valueBoolean": true}]})
+        }
+        (_, v) => json!({"linkId": id, "answer": [{"valueDate": v}]}),
+    }
+}
+
+/// The hook call of an eligibility scenario, or why it cannot be carried; with the facts only
+/// the intake questionnaire carried (no code) and whether the treatment went by the clinic's
+/// local code.
+struct Built {
+    body: Value,
+    by_intake: Vec<String>,
+    local_treatment: bool,
+}
+
+fn build(case: &Case, facts: &serde_json::Map<String, Value>, c: &Coded) -> Result<Built, String> {
+    let req = &case.request;
+    if req.contains_key("role") {
+        return Err("`role` has no place in an Appointment here".into());
+    }
+    let mut shared: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (_, codes) in c.facts.values() {
+        for code in codes {
+            *shared.entry(code.clone()).or_default() += 1;
+        }
+    }
+    let mut prefetch: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut patient = json!({"resourceType": "Patient", "id": "p1"});
+    let mut by_intake = Vec::new();
+    let mut intake = Vec::new();
+    for (id, value) in facts {
+        if id == "date_of_birth" {
+            patient["birthDate"] = value.clone();
+            continue;
+        }
+        let (kind, codes) = c
+            .facts
+            .get(id)
+            .ok_or_else(|| format!("fact `{id}` is not declared"))?;
+        match fact_resource(id, kind, codes, &shared, value) {
+            Ok((key, resource)) => prefetch.entry(key).or_default().push(resource),
+            Err(_) => {
+                by_intake.push(id.clone());
+                intake.push(intake_item(id, kind, value));
+            }
+        }
+    }
+    for h in req
+        .get("history")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let procedure = h["procedure"].as_str().unwrap_or_default();
+        let code = match c.procedures.get(procedure).and_then(|p| p.first()) {
+            Some((s, c)) => cc(s, c),
+            None if c.treatments.contains_key(procedure) => cc(TREATMENT_SYSTEM, procedure),
+            None => return Err(format!("procedure `{procedure}` has no code")),
+        };
+        prefetch.entry("procedures").or_default().push(json!({
+            "resourceType": "Procedure", "status": "completed", "code": code,
+            "performedDateTime": h["date"], "subject": {"reference": "Patient/p1"},
+        }));
+    }
+    let treatment = req["treatment"].as_str().unwrap_or_default();
+    let (service_type, local_treatment) = match c.treatments.get(treatment).and_then(|t| t.first())
+    {
+        Some((s, code)) => (cc(s, code), false),
+        None => (local_treatment(treatment), true),
+    };
+    let date = req["date"].as_str().unwrap_or_default();
+    let mut appt = appointment(service_type, &format!("{date}T10:00:00+01:00"));
+    if let Some(zones) = req.get("zones").and_then(Value::as_array) {
+        let sites = zones
+            .iter()
+            .map(|z| {
+                let z = z.as_str().unwrap_or_default();
+                c.zones
+                    .get(z)
+                    .and_then(|codes| codes.first())
+                    .map(|(s, code)| cc(s, code))
+                    .ok_or_else(|| format!("zone `{z}` has no code"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if sites.is_empty() {
+            return Err("an empty zone list has no FHIR form".into());
+        }
+        appt["basedOn"] = json!([{"reference": "#sr"}]);
+        appt["contained"] = json!([{"resourceType": "ServiceRequest", "id": "sr", "status": "draft",
+            "intent": "proposal", "subject": {"reference": "Patient/p1"}, "bodySite": sites}]);
+    }
+    if let Some(device) = req.get("device").and_then(Value::as_str) {
+        appt["participant"]
+            .as_array_mut()
+            .expect("participants")
+            .push(
+                json!({"actor": {"reference": format!("Device/{device}")}, "status": "accepted"}),
+            );
+    }
+    if let Some(ind) = req.get("indication").and_then(Value::as_str) {
+        let (s, code) = c
+            .indications
+            .get(ind)
+            .and_then(|codes| codes.first())
+            .ok_or_else(|| format!("indication `{ind}` has no code"))?;
+        appt["reasonCode"] = json!([cc(s, code)]);
+    }
+    let mut pf = json!({"patient": patient});
+    for (key, _) in [
+        ("conditions", ()),
+        ("allergies", ()),
+        ("medicationStatements", ()),
+        ("medicationRequests", ()),
+        ("procedures", ()),
+        ("observations", ()),
+    ] {
+        pf[key] = bundle(prefetch.remove(key).unwrap_or_default());
+    }
+    pf["intake"] = if intake.is_empty() {
+        Value::Null
+    } else {
+        json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+               "authored": "2026-11-01T09:00:00Z", "subject": {"reference": "Patient/p1"},
+               "item": intake})
+    };
+    Ok(Built {
+        body: hook_call(appt, pf),
+        by_intake,
+        local_treatment,
+    })
+}
+
+fn strings(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
+    let server = Server::start_with_keys().expect("server starts");
+    let root = workspace_root().join("services/engine/tests/cases");
+    let clients: BTreeMap<String, serde_json::Map<String, Value>> = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("clients.yaml")).expect("clients"),
+    )
+    .expect("clients parse");
+    let base = coded(&server, KEY_BASE).await;
+    let aurora = coded(&server, KEY_AURORA).await;
+
+    let mut files = Vec::new();
+    for dir in ["eligibility", "overlay"] {
+        let mut entries: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("cases dir")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        files.extend(entries);
+    }
+    let (mut asked, mut carried, mut local, mut codes_alone) = (0, 0, 0, 0);
+    let mut intake_facts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut not_carried: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for path in files {
+        let case: Case =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).expect("case")).expect("parse");
+        let Some(want) = case.want.as_ref() else {
+            continue; // a refusal scenario: the REST tests check it
+        };
+        if case.check != "eligibility" {
+            continue;
+        }
+        asked += 1;
+        let mut facts = case
+            .client
+            .as_ref()
+            .and_then(|c| clients.get(c).cloned())
+            .unwrap_or_default();
+        facts.extend(case.facts.clone());
+        for f in &case.unset {
+            facts.remove(f);
+        }
+        let (key, codes) = if case.ruleset == "base" {
+            (KEY_BASE, &base)
+        } else {
+            (KEY_AURORA, &aurora)
+        };
+        let built = match build(&case, &facts, codes) {
+            Ok(b) => b,
+            Err(why) => {
+                not_carried.push(format!("{}: {why}", case.name));
+                continue;
+            }
+        };
+        let answer = call(&server, key, &built.body).await;
+        let cards = answer["cards"].as_array().cloned().unwrap_or_default();
+        let ext = cards
+            .first()
+            .map(|c| c["extension"][EXTENSION].clone())
+            .unwrap_or_else(|| json!({"decision": "eligible", "bookable": true}));
+        carried += 1;
+        codes_alone += usize::from(built.by_intake.is_empty());
+        for f in &built.by_intake {
+            *intake_facts.entry(f.clone()).or_default() += 1;
+        }
+        local += usize::from(built.local_treatment);
+        assert!(
+            cards.len() <= 1,
+            "{}: one card per appointment: {answer:#}",
+            case.name
+        );
+        let mut wrong = Vec::new();
+        for (k, w) in want {
+            let ok = match k.as_str() {
+                "decision" | "earliest_date" | "bookable" => {
+                    ext.get(k.as_str()).unwrap_or(&Value::Null) == w
+                }
+                "fired" => strings(w) == strings(&ext["rules"]),
+                "missing_facts" | "missing_inputs" => strings(w) == strings(&ext[k.as_str()]),
+                other => panic!("{}: unknown expectation key {other}", case.name),
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{k}: want {w}, got {}",
+                    ext.get(k.as_str()).unwrap_or(&Value::Null)
+                ));
+            }
+        }
+        if let Some(card) = cards.first() {
+            let indicator = match ext["decision"].as_str().unwrap_or_default() {
+                "contraindicated" => "critical",
+                "eligible_with_precautions" => "info",
+                _ => "warning",
+            };
+            if card["indicator"] != indicator {
+                wrong.push(format!(
+                    "indicator {} for {}",
+                    card["indicator"], ext["decision"]
+                ));
+            }
+            if ext["decision"] == "deferred" && ext.get("earliest_date").is_some() {
+                let moved = &card["suggestions"][0]["actions"][0]["resource"]["start"];
+                let want_start = format!(
+                    "{}T10:00:00+01:00",
+                    ext["earliest_date"].as_str().unwrap_or_default()
+                );
+                if moved != &json!(want_start) || card["selectionBehavior"] != "at-most-one" {
+                    wrong.push(format!("rebooking suggestion: {card}"));
+                }
+            }
+        }
+        if !wrong.is_empty() {
+            failures.push(format!("{}: {}", case.name, wrong.join("; ")));
+        }
+    }
+    println!(
+        "CDS Hooks replay: {carried} of {asked} eligibility scenarios carried through FHIR \
+         prefetch, {codes_alone} of them by standard codes alone, the others with intake \
+         answers (QuestionnaireResponse) for facts without a code; {local} booked by the \
+         clinic's local treatment code; {} not carried:",
+        not_carried.len()
+    );
+    println!("  facts carried by intake answers (scenarios): {intake_facts:?}");
+    for n in &not_carried {
+        println!("  not carried: {n}");
+    }
+    assert!(
+        failures.is_empty(),
+        "decisions differ through CDS Hooks:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        carried * 10 >= asked * 8,
+        "only {carried} of {asked} scenarios carried:\n{}",
+        not_carried.join("\n")
+    );
+}

@@ -78,7 +78,11 @@ fn extension(e: &Eligibility) -> Value {
     if let Some(date) = e.earliest_date {
         d.insert("earliest_date".into(), date.to_string().into());
     }
-    let rules: Vec<Value> = e.reasons.iter().map(|r| r.info.rule.clone().into()).collect();
+    let rules: Vec<Value> = e
+        .reasons
+        .iter()
+        .map(|r| r.info.rule.clone().into())
+        .collect();
     for (key, list) in [
         ("rules", rules),
         (
@@ -194,7 +198,10 @@ fn json_name<T: serde::Serialize>(v: &T) -> String {
 fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
+        ) {
             out.push('\\');
         }
         out.push(c);

@@ -42,6 +42,12 @@ impl FactMeta {
     pub fn is_allergy(&self) -> bool {
         self.id.ends_with("_allergy")
     }
+
+    /// A history fact (`hsv_history`, `eczema_psoriasis_history`): "have you ever had", which a
+    /// resolved condition answers yes (it shares its codes with the fact about now).
+    pub fn is_history(&self) -> bool {
+        self.id.ends_with("_history")
+    }
 }
 
 /// What a code names among the facts: the fact, and for a code of one answer of an enum fact,

@@ -68,9 +68,18 @@ pub struct Appointment {
     pub reason_code: Vec<CodeableConcept>,
     #[serde(default)]
     pub based_on: Vec<Reference>,
+    /// A `Device/<id>` participant names the device by the rule set's id.
+    #[serde(default)]
+    pub participant: Vec<Participant>,
     /// Contained resources: a `ServiceRequest` named by `basedOn` carries the body sites.
     #[serde(default)]
     pub contained: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Participant {
+    #[serde(default)]
+    pub actor: Option<Reference>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,6 +191,46 @@ pub struct Observation {
     pub value_date_time: Option<String>,
 }
 
+/// The answers of an intake questionnaire (the rule set's generated Questionnaire, whose
+/// `linkId`s are fact ids).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionnaireResponse {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub authored: Option<String>,
+    #[serde(default)]
+    pub item: Vec<QrItem>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QrItem {
+    #[serde(default)]
+    pub link_id: Option<String>,
+    #[serde(default)]
+    pub answer: Vec<QrAnswer>,
+    /// Items nested in a group (or under an answer's item).
+    #[serde(default)]
+    pub item: Vec<QrItem>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QrAnswer {
+    #[serde(default)]
+    pub value_boolean: Option<bool>,
+    #[serde(default)]
+    pub value_integer: Option<i64>,
+    #[serde(default)]
+    pub value_date: Option<String>,
+    #[serde(default)]
+    pub value_coding: Option<Coding>,
+    #[serde(default)]
+    pub value_string: Option<String>,
+}
+
 /// A resource this service reads, by its `resourceType`.
 #[derive(Debug, Clone)]
 pub enum Resource {
@@ -192,6 +241,7 @@ pub enum Resource {
     MedicationRequest(MedicationRequest),
     Procedure(Procedure),
     Observation(Observation),
+    QuestionnaireResponse(QuestionnaireResponse),
     /// A fetch error the EHR reports in place of data (CDS Hooks 2.0: "SHOULD be conveyed as an
     /// OperationOutcome").
     OperationOutcome,
@@ -235,6 +285,7 @@ pub fn resource(value: &Value, at: &str) -> Result<Resource, FieldViolation> {
         "MedicationRequest" => Resource::MedicationRequest(read(value, at)?),
         "Procedure" => Resource::Procedure(read(value, at)?),
         "Observation" => Resource::Observation(read(value, at)?),
+        "QuestionnaireResponse" => Resource::QuestionnaireResponse(read(value, at)?),
         "OperationOutcome" => Resource::OperationOutcome,
         _ => Resource::Other,
     })
@@ -380,7 +431,10 @@ mod tests {
     fn days_as_written_and_partial_days_at_their_end() {
         let d = |s: &str| day(s).map(|d| d.to_string());
         assert_eq!(d("2026-11-30").as_deref(), Some("2026-11-30"));
-        assert_eq!(d("2026-11-30T23:30:00-05:00").as_deref(), Some("2026-11-30"));
+        assert_eq!(
+            d("2026-11-30T23:30:00-05:00").as_deref(),
+            Some("2026-11-30")
+        );
         assert_eq!(d("2025-02").as_deref(), Some("2025-02-28"));
         assert_eq!(d("2024").as_deref(), Some("2024-12-31"));
         assert_eq!(d("2026-13-01"), None);
@@ -390,8 +444,10 @@ mod tests {
 
     #[test]
     fn bundles_and_arrays_of_appointments() {
-        let appt = json!({"resourceType": "Appointment", "id": "a1", "start": "2026-12-01T09:00:00Z"});
-        let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": appt}]});
+        let appt =
+            json!({"resourceType": "Appointment", "id": "a1", "start": "2026-12-01T09:00:00Z"});
+        let bundle =
+            json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": appt}]});
         assert_eq!(appointments(&bundle).expect("bundle").len(), 1);
         assert_eq!(appointments(&json!([appt])).expect("array").len(), 1);
         let bad = json!([{"resourceType": "Patient"}]);
@@ -409,7 +465,11 @@ mod tests {
 
     #[test]
     fn prefetch_values() {
-        assert!(prefetched(&Value::Null, "prefetch.x").expect("null").is_empty());
+        assert!(
+            prefetched(&Value::Null, "prefetch.x")
+                .expect("null")
+                .is_empty()
+        );
         let oo = json!({"resourceType": "OperationOutcome"});
         assert!(matches!(prefetched(&oo, "prefetch.x"), Err(None)));
         let b = json!({"resourceType": "Bundle", "entry": [

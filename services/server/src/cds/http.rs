@@ -110,7 +110,12 @@ fn read(req: HookRequest) -> Result<AppointmentBook, Problem> {
         bad("hookInstance", "a UUID".into());
     }
     let c = &req.context;
-    let user_types = ["Practitioner/", "PractitionerRole/", "Patient/", "RelatedPerson/"];
+    let user_types = [
+        "Practitioner/",
+        "PractitionerRole/",
+        "Patient/",
+        "RelatedPerson/",
+    ];
     if !user_types
         .iter()
         .any(|t| c.user_id.strip_prefix(t).is_some_and(|id| !id.is_empty()))

@@ -5,8 +5,10 @@
 //!   like `POST /v1/eligibility` (through [`crate::app::App`]: scope `eligibility`, the key's clinic
 //!   rule set, freshness, telemetry, decision log), with the treatment from the Appointment's
 //!   `serviceType`, the date from its `start`, zones from the body sites of a contained
-//!   ServiceRequest it is `basedOn`, the indication from its `reasonCode`, and the facts and
-//!   history read from the prefetched FHIR record through the rule set's codes ([`record`]).
+//!   ServiceRequest it is `basedOn`, the device from a `Device/<id>` participant, the indication
+//!   from its `reasonCode`, and the facts and history read from the prefetched FHIR record
+//!   through the rule set's codes, and from the client's answers to the rule set's intake
+//!   Questionnaire (a QuestionnaireResponse) for what has no code ([`record`]).
 //!   Each decision becomes one card ([`cards`]).
 //! - `POST /cds-services/treatment-eligibility/feedback`: validated and counted.
 //!
@@ -60,6 +62,10 @@ pub const PREFETCH: &[(&str, &str)] = &[
     ),
     ("procedures", "Procedure?patient={{context.patientId}}"),
     ("observations", "Observation?patient={{context.patientId}}"),
+    (
+        "intake",
+        "QuestionnaireResponse?subject={{context.patientId}}&status=completed",
+    ),
 ];
 
 /// The prefetch keys a call cannot do without (412 when absent): the procedure history, which

@@ -77,7 +77,11 @@ fn zones(index: &CodeIndex, a: &Appointment, at: &str) -> Result<Option<Vec<Stri
     let mut zones: Vec<String> = Vec::new();
     let mut any = false;
     for (r, based_on) in a.based_on.iter().enumerate() {
-        let Some(id) = based_on.reference.as_deref().and_then(|r| r.strip_prefix('#')) else {
+        let Some(id) = based_on
+            .reference
+            .as_deref()
+            .and_then(|r| r.strip_prefix('#'))
+        else {
             continue;
         };
         let Some((c, value)) = a.contained.iter().enumerate().find(|(_, v)| {
@@ -112,6 +116,22 @@ fn zones(index: &CodeIndex, a: &Appointment, at: &str) -> Result<Option<Vec<Stri
     Ok(any.then_some(zones))
 }
 
+/// The device: a participant `Device/<id>`, the id being the rule set's device id (devices have
+/// no standard codes).
+fn device(a: &Appointment) -> Option<String> {
+    a.participant
+        .iter()
+        .filter_map(|p| {
+            p.actor
+                .as_ref()?
+                .reference
+                .as_deref()?
+                .strip_prefix("Device/")
+        })
+        .find(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
 /// The indication: the first `reasonCode` coding the rule set knows.
 fn indication(index: &CodeIndex, a: &Appointment) -> Option<String> {
     a.reason_code
@@ -133,14 +153,14 @@ impl AppointmentBook {
             return Ok(None);
         };
         let date = appointment_day(a, at)?;
-        let rec = record::read(index, &self.resources, date);
+        let rec = record::read(index, &self.resources);
         let request = EligibilityRequest {
             treatment,
             date,
             facts: rec.facts,
             history: rec.history,
             zones: zones(index, a, at)?,
-            device: None,
+            device: device(a),
             role: None,
             indication: indication(index, a),
             ruleset_version: None,

@@ -7,13 +7,14 @@
 //! |---|---|
 //! | `Patient.birthDate` | the age fact `date_of_birth` |
 //! | `AllergyIntolerance` (code: the substance) | an allergy fact (id ending in `_allergy`, whose codes are substances): yes while active (or with no clinical status), no when `refuted`; never read from any other resource |
-//! | `Condition` (code) | a yes/no fact: yes while active (or with no clinical status), no when `refuted`; an inactive, resolved or in-remission condition says nothing (the fact may be "now" or "ever"); an enum answer when the code is one answer's; a refuted condition coded like an enum fact answers its `none` |
-//! | `MedicationStatement` | yes/no: yes when `active`, `intended` or `on-hold`, no when `completed`, `stopped` or `not-taken`; a last-dose date: the end of its effective time, the check date while active, "never" (`null`) when `not-taken` |
-//! | `MedicationRequest` | yes when `active`, `on-hold` or `draft` (other states say nothing); a last-dose date: the check date while active |
+//! | `Condition` (code) | a yes/no fact: for a history fact (id ending in `_history`: "have you ever had") yes in any clinical status, for any other yes while active, recurring or relapsed (or with no clinical status) and no when inactive, in remission or resolved; no when `refuted`; an enum answer when the code is one answer's; a refuted condition coded like an enum fact answers its `none` |
+//! | `MedicationStatement` | yes/no: yes when `active`, `intended` or `on-hold`, no when `completed`, `stopped` or `not-taken`; a last-dose date: the end of its effective time when `completed` or `stopped` (an active one leaves it unknown: the last dose is still to come; "never" comes only from the intake answers) |
+//! | `MedicationRequest` | yes when `active`, `on-hold` or `draft` (other states say nothing) |
 //! | `Procedure` (`completed`, `in-progress`, `stopped`) | a history entry on its performed day (the end of a period); a yes/no fact coded like it (`chemotherapy_current`): yes while `in-progress`, else nothing; a date fact: its day |
 //! | `Observation` (not `cancelled`, `entered-in-error`, `registered`) | `valueBoolean`, a yes/no answer code (SNOMED CT, LOINC answers, HL7 v2 0136, pregnancy status), `valueInteger` or a whole `valueQuantity` (within the fact's range), an enum answer by code or by id in `valueString`, `valueDateTime` |
+//! | `QuestionnaireResponse` (`completed`, `amended`, `in-progress`) | the intake questionnaire the rule set generates (`GET /fhir/Questionnaire/{ruleset}`): each item's `linkId` is a fact id, answered by `valueBoolean`, `valueInteger`, `valueDate`, `valueCoding` (its `code` an enum answer) or `valueString`; the gate `<fact>.null_means` answered yes is "never" (`null`); for facts no standard code can carry (skin type, self-tanner) |
 //!
-//! Several records of one fact: a yes wins over a no (every yes/no fact is a risk to know
+//! Several records of one fact (a questionnaire answer counts as one, dated `authored`): a yes wins over a no (every yes/no fact is a risk to know
 //! about), the latest date wins for a date (the longest wait), and the most recent observation
 //! for a number or an enum answer. A conflict is noted in the card. A partial FHIR date is read
 //! at the last day it may mean (see [`super::fhir::day`]).
@@ -79,11 +80,7 @@ fn yes_no(cc: &CodeableConcept) -> Option<bool> {
 
 /// The facts a concept's codes name: allergy facts from an AllergyIntolerance only, the other
 /// facts from any other resource.
-fn hits<'i>(
-    index: &'i CodeIndex,
-    cc: Option<&CodeableConcept>,
-    allergy: bool,
-) -> Vec<&'i FactHit> {
+fn hits<'i>(index: &'i CodeIndex, cc: Option<&CodeableConcept>, allergy: bool) -> Vec<&'i FactHit> {
     let mut out: Vec<&FactHit> = Vec::new();
     for (system, code) in cc.into_iter().flat_map(CodeableConcept::codes) {
         for h in index.fact_hits(system, code) {
@@ -98,7 +95,6 @@ fn hits<'i>(
 
 struct Reader<'i> {
     index: &'i CodeIndex,
-    check_date: Date,
     found: BTreeMap<usize, Vec<Finding>>,
     history: Vec<HistoryEntry>,
     notes: Vec<String>,
@@ -119,10 +115,9 @@ impl Reader<'_> {
     fn resource(&mut self, r: &Resource) {
         match r {
             Resource::Patient(p) => {
-                if let (Some(f), Some(d)) = (
-                    self.index.birth_date,
-                    p.birth_date.as_deref().and_then(day),
-                ) {
+                if let (Some(f), Some(d)) =
+                    (self.index.birth_date, p.birth_date.as_deref().and_then(day))
+                {
                     self.add(f, Found::Date(Some(d)), None);
                 }
             }
@@ -132,6 +127,7 @@ impl Reader<'_> {
             Resource::MedicationRequest(m) => self.medication_request(m),
             Resource::Procedure(p) => self.procedure(p),
             Resource::Observation(o) => self.observation(o),
+            Resource::QuestionnaireResponse(q) => self.questionnaire_response(q),
             Resource::OperationOutcome | Resource::Other => {}
         }
     }
@@ -145,15 +141,23 @@ impl Reader<'_> {
         let active = c.clinical_status.as_ref().is_none_or(|s| {
             s.has_code("active") || s.has_code("recurrence") || s.has_code("relapse")
         });
+        let over = c.clinical_status.as_ref().is_some_and(|s| {
+            s.has_code("inactive") || s.has_code("remission") || s.has_code("resolved")
+        });
         let when = c
             .onset_date_time
             .as_deref()
             .or(c.recorded_date.as_deref())
             .and_then(day);
         for h in hits(self.index, c.code.as_ref(), false) {
+            let history = self.index.facts.get(h.fact).is_some_and(|f| f.is_history());
             let found = match (self.kind(h.fact), &h.value, refuted, active) {
                 (Some(Kind::Bool), _, true, _) => Found::Bool(false),
-                (Some(Kind::Enum { values }), None, true, _) if values.iter().any(|v| v == "none") => {
+                (Some(Kind::Bool), _, false, _) if history => Found::Bool(true),
+                (Some(Kind::Bool), _, false, false) if over => Found::Bool(false),
+                (Some(Kind::Enum { values }), None, true, _)
+                    if values.iter().any(|v| v == "none") =>
+                {
                     Found::Enum("none".into())
                 }
                 (Some(Kind::Bool), _, false, true) => Found::Bool(true),
@@ -206,14 +210,10 @@ impl Reader<'_> {
             let found = match self.kind(h.fact) {
                 Some(Kind::Bool) if taking => Found::Bool(true),
                 Some(Kind::Bool) if stopped || not_taken => Found::Bool(false),
-                Some(Kind::Date) if taking => Found::Date(Some(end.map_or(self.check_date, |e| {
-                    e.max(self.check_date)
-                }))),
                 Some(Kind::Date) if stopped => match end {
                     Some(d) => Found::Date(Some(d)),
                     None => continue,
                 },
-                Some(Kind::Date) if not_taken => Found::Date(None),
                 _ => continue,
             };
             self.add(h.fact, found, end);
@@ -227,12 +227,9 @@ impl Reader<'_> {
         }
         let when = m.authored_on.as_deref().and_then(day);
         for h in hits(self.index, m.medication_codeable_concept.as_ref(), false) {
-            let found = match self.kind(h.fact) {
-                Some(Kind::Bool) => Found::Bool(true),
-                Some(Kind::Date) => Found::Date(Some(self.check_date)),
-                _ => continue,
-            };
-            self.add(h.fact, found, when);
+            if self.kind(h.fact) == Some(&Kind::Bool) {
+                self.add(h.fact, Found::Bool(true), when);
+            }
         }
     }
 
@@ -354,6 +351,73 @@ impl Reader<'_> {
         }
     }
 
+    fn questionnaire_response(&mut self, q: &super::fhir::QuestionnaireResponse) {
+        let status = q.status.as_deref().unwrap_or("");
+        if !matches!(status, "completed" | "amended" | "in-progress") {
+            return;
+        }
+        let when = q.authored.as_deref().and_then(day);
+        let mut items: Vec<&super::fhir::QrItem> = q.item.iter().collect();
+        while let Some(item) = items.pop() {
+            items.extend(item.item.iter());
+            let Some(link) = item.link_id.as_deref() else {
+                continue;
+            };
+            let Some(answer) = item.answer.first() else {
+                continue;
+            };
+            if let Some(fact) = link.strip_suffix(".null_means") {
+                if answer.value_boolean == Some(true)
+                    && let Some(i) = self.fact_index(fact)
+                    && self.kind(i) == Some(&Kind::Date)
+                {
+                    self.add(i, Found::Date(None), when);
+                }
+                continue;
+            }
+            let Some(i) = self.fact_index(link) else {
+                continue;
+            };
+            let Some(meta) = self.index.facts.get(i) else {
+                continue;
+            };
+            let found = match &meta.kind {
+                Kind::Bool => answer.value_boolean.map(Found::Bool),
+                Kind::Integer { min, max } => match answer.value_integer {
+                    Some(n) if (*min..=*max).contains(&n) => Some(Found::Int(n)),
+                    Some(n) => {
+                        self.notes.push(format!(
+                            "The intake answer `{}` = {n} is outside {min}–{max}: not used.",
+                            meta.id
+                        ));
+                        None
+                    }
+                    None => None,
+                },
+                Kind::Enum { values } => answer
+                    .value_coding
+                    .as_ref()
+                    .and_then(|c| c.code.clone())
+                    .or_else(|| answer.value_string.clone())
+                    .filter(|v| values.contains(v))
+                    .map(Found::Enum),
+                Kind::Date => answer
+                    .value_date
+                    .as_deref()
+                    .filter(|d| d.len() == 10)
+                    .and_then(day)
+                    .map(|d| Found::Date(Some(d))),
+            };
+            if let Some(found) = found {
+                self.add(i, found, when);
+            }
+        }
+    }
+
+    fn fact_index(&self, id: &str) -> Option<usize> {
+        self.index.facts.iter().position(|f| f.id == id)
+    }
+
     /// One value per fact, by the rules of the module's table.
     fn finish(mut self) -> Record {
         let mut facts = Facts::new();
@@ -425,15 +489,10 @@ impl Reader<'_> {
     }
 }
 
-/// Reads the resources of a record for a check on `check_date`.
-pub fn read<'r>(
-    index: &CodeIndex,
-    resources: impl IntoIterator<Item = &'r Resource>,
-    check_date: Date,
-) -> Record {
+/// Reads the resources of a record.
+pub fn read<'r>(index: &CodeIndex, resources: impl IntoIterator<Item = &'r Resource>) -> Record {
     let mut reader = Reader {
         index,
-        check_date,
         found: BTreeMap::new(),
         history: Vec::new(),
         notes: Vec::new(),
@@ -488,11 +547,15 @@ mod tests {
         let ix = index();
         let rs = [
             res(json!({"resourceType": "Patient", "birthDate": "1990-05"})),
-            res(json!({"resourceType": "Condition", "code": {"coding": [{"system": SCT, "code": "77386006"}]},
-                "verificationStatus": {"coding": [{"code": "refuted"}]}})),
-            res(json!({"resourceType": "MedicationStatement", "status": "completed",
+            res(
+                json!({"resourceType": "Condition", "code": {"coding": [{"system": SCT, "code": "77386006"}]},
+                "verificationStatus": {"coding": [{"code": "refuted"}]}}),
+            ),
+            res(
+                json!({"resourceType": "MedicationStatement", "status": "completed",
                 "medicationCodeableConcept": {"coding": [{"system": "rx", "code": "6064"}]},
-                "effectivePeriod": {"start": "2026-01-01", "end": "2026-06-30"}})),
+                "effectivePeriod": {"start": "2026-01-01", "end": "2026-06-30"}}),
+            ),
             res(json!({"resourceType": "Procedure", "status": "completed",
                 "code": {"coding": [{"system": SCT, "code": "botox"}]}, "performedDateTime": "2026-11-20T10:00:00+01:00"})),
             res(json!({"resourceType": "Procedure", "status": "not-done",
@@ -500,7 +563,7 @@ mod tests {
             res(json!({"resourceType": "Observation", "status": "final",
                 "code": {"coding": [{"system": "loinc", "code": "fitz"}]}, "valueInteger": 4})),
         ];
-        let r = read(&ix, &rs, date("2026-12-01"));
+        let r = read(&ix, &rs);
         assert_eq!(r.facts["pregnant"], json!(false));
         assert_eq!(r.facts["date_of_birth"], json!("1990-05-31"));
         assert_eq!(r.facts["isotretinoin_last_dose"], json!("2026-06-30"));
@@ -525,7 +588,7 @@ mod tests {
             res(json!({"resourceType": "Condition",
                 "code": {"coding": [{"system": SCT, "code": "77386006"}]}})),
         ];
-        let r = read(&ix, &rs, date("2026-12-01"));
+        let r = read(&ix, &rs);
         assert_eq!(r.facts["pregnant"], json!(true));
         assert_eq!(r.notes.len(), 1);
     }
@@ -534,17 +597,22 @@ mod tests {
     fn unknown_stays_unknown() {
         let ix = index();
         let rs = [
-            res(json!({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "resolved"}]},
-                "code": {"coding": [{"system": SCT, "code": "77386006"}]}})),
+            res(
+                json!({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "active"}]},
+                "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
+                "code": {"coding": [{"system": SCT, "code": "77386006"}]}}),
+            ),
             res(json!({"resourceType": "Observation", "status": "final",
                 "code": {"coding": [{"system": "loinc", "code": "fitz"}]}, "valueInteger": 9})),
-            res(json!({"resourceType": "MedicationStatement", "status": "active",
-                "medicationCodeableConcept": {"coding": [{"system": "rx", "code": "6064"}]}})),
+            res(
+                json!({"resourceType": "MedicationStatement", "status": "active",
+                "medicationCodeableConcept": {"coding": [{"system": "rx", "code": "6064"}]}}),
+            ),
         ];
-        let r = read(&ix, &rs, date("2026-12-01"));
+        let r = read(&ix, &rs);
         assert!(!r.facts.contains_key("pregnant"));
         assert!(!r.facts.contains_key("fitzpatrick"));
-        assert_eq!(r.facts["isotretinoin_last_dose"], json!("2026-12-01"));
+        assert!(!r.facts.contains_key("isotretinoin_last_dose"));
         assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
     }
 }

@@ -50,7 +50,10 @@ pub struct HookRequest {
     #[serde(default)]
     pub prefetch: Option<BTreeMap<String, Value>>,
     #[serde(default)]
-    #[allow(dead_code, reason = "reserved by the spec for extensions; none is read")]
+    #[allow(
+        dead_code,
+        reason = "reserved by the spec for extensions; none is read"
+    )]
     pub extension: Option<Value>,
 }
 
@@ -75,7 +78,10 @@ pub struct AppointmentBookContext {
     pub user_id: String,
     pub patient_id: String,
     #[serde(default)]
-    #[allow(dead_code, reason = "part of the hook's context; the decision does not use it")]
+    #[allow(
+        dead_code,
+        reason = "part of the hook's context; the decision does not use it"
+    )]
     pub encounter_id: Option<String>,
     /// A Bundle of Appointments (the hook library) or a plain array of them (2.0-era examples):
     /// both are accepted, read by [`super::fhir::appointments`].
@@ -173,7 +179,10 @@ pub struct Feedback {
     #[serde(default)]
     pub accepted_suggestions: Option<Vec<AcceptedSuggestion>>,
     #[serde(default)]
-    #[allow(dead_code, reason = "validated for its shape; feedback is counted by outcome")]
+    #[allow(
+        dead_code,
+        reason = "validated for its shape; feedback is counted by outcome"
+    )]
     pub override_reason: Option<OverrideReason>,
     /// RFC 3339, UTC.
     pub outcome_timestamp: String,
@@ -203,7 +212,10 @@ pub struct AcceptedSuggestion {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code, reason = "validated, counted by outcome; the reason itself is not stored")]
+#[allow(
+    dead_code,
+    reason = "validated, counted by outcome; the reason itself is not stored"
+)]
 pub struct OverrideReason {
     #[serde(default)]
     pub reason: Option<Coding>,
