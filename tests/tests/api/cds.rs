@@ -880,3 +880,81 @@ async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
         not_carried.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_call_answers_as_documented() {
+    let server = Server::start_with_keys().expect("server starts");
+    let path = workspace_root().join("docs/examples/cds-appointment-book.json");
+    let body: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("JSON");
+    let answer = call(&server, KEY_BASE, &body).await;
+    let card = &answer["cards"][0];
+    assert_eq!(
+        answer["cards"].as_array().map(Vec::len),
+        Some(1),
+        "{answer:#}"
+    );
+    assert_eq!(card["indicator"], "warning");
+    let ext = &card["extension"][EXTENSION];
+    assert_eq!(ext["decision"], "deferred");
+    assert_eq!(ext["earliest_date"], "2027-03-01");
+    assert_eq!(
+        strings(&ext["rules"]),
+        strings(&json!([
+            "isotretinoin_washout",
+            "isotretinoin_recent_signoff"
+        ]))
+    );
+    // Every fact answered by the record or the intake questionnaire: none missing.
+    assert!(ext.get("missing_facts").is_none(), "{ext}");
+    assert_eq!(
+        card["uuid"],
+        card["detail"]
+            .as_str()
+            .map(|d| {
+                d.rsplit("decision `")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches("`.")
+                    .to_owned()
+            })
+            .map(Value::from)
+            .unwrap_or_default()
+    );
+    assert_eq!(card["source"]["topic"]["code"], "isotretinoin_washout");
+    assert!(
+        card["source"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+    assert_eq!(card["selectionBehavior"], "at-most-one");
+    let action = &card["suggestions"][0]["actions"][0];
+    assert_eq!(action["type"], "update");
+    assert_eq!(action["resource"]["id"], "apt-1");
+    assert_eq!(action["resource"]["start"], "2027-03-01T10:00:00+01:00");
+    assert_eq!(action["resource"]["end"], "2027-03-01T11:00:00+01:00");
+
+    // Pregnant on the record: contraindicated, a critical card.
+    let mut pregnant = body.clone();
+    pregnant["prefetch"]["conditions"] = json!({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+        "resourceType": "Condition", "subject": {"reference": "Patient/p1"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "77386006", "display": "Pregnant"}]}}}]});
+    let answer = call(&server, KEY_BASE, &pregnant).await;
+    assert_eq!(answer["cards"][0]["indicator"], "critical", "{answer:#}");
+    assert_eq!(
+        answer["cards"][0]["extension"][EXTENSION]["decision"],
+        "contraindicated"
+    );
+    let detail = answer["cards"][0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("disagrees about `pregnant`"), "{detail}");
+
+    // The same appointment twice in one Bundle: one card each, each its own decision.
+    let mut two = body.clone();
+    let entry = two["context"]["appointments"]["entry"][0].clone();
+    two["context"]["appointments"]["entry"] = json!([entry.clone(), entry]);
+    let answer = call(&server, KEY_BASE, &two).await;
+    let cards = answer["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 2);
+    assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
+}

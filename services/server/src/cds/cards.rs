@@ -126,7 +126,7 @@ fn summary(input: &CardInput<'_>, deciding: Option<&Reason>) -> String {
         Decision::Contraindicated => "contraindicated".to_owned(),
         Decision::Deferred => match e.earliest_date {
             Some(d) => format!("deferred, not before {d}"),
-            None => "deferred until a condition resolves".to_owned(),
+            None => "deferred, no date can be promised yet".to_owned(),
         },
         Decision::NeedsReview => "needs a clinician's review first".to_owned(),
         Decision::Incomplete => {
@@ -286,7 +286,7 @@ fn detail(input: &CardInput<'_>) -> String {
         }
     }
     for note in input.notes {
-        let _ = writeln!(d, "\n{}", md(note));
+        let _ = writeln!(d, "\n{note}");
     }
     let _ = write!(
         d,

@@ -40,12 +40,16 @@ fn known(id: &str) -> Result<(), Problem> {
 /// 412 Precondition Failed: the record the service needs was not prefetched (and no FHIR server
 /// is called).
 fn precondition(detail: String) -> Problem {
-    Problem::custom(
+    let mut p = Problem::custom(
         StatusCode::PRECONDITION_FAILED,
         "prefetch-missing",
         "The patient's record was not prefetched",
         detail,
-    )
+    );
+    p.extensions
+        .get_or_insert_default()
+        .insert("reason".into(), "PREFETCH_MISSING".into());
+    p
 }
 
 /// `resource.subject` / `resource.patient` naming another patient than the hook's: refused, so a
