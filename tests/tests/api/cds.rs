@@ -228,6 +228,9 @@ async fn another_service_s_appointment_gets_no_card() {
     assert_eq!(answer, json!({"cards": []}));
 }
 
+/// A change to a good hook call that makes it bad.
+type Change = Box<dyn Fn(&mut Value)>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_field() {
     let server = Server::start_with_keys().expect("server starts");
@@ -284,7 +287,7 @@ async fn refusals_name_the_field() {
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 
     // Bad fields, each named.
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         ("hook", Box::new(|b| b["hook"] = json!("order-select"))),
         ("hookInstance", Box::new(|b| b["hookInstance"] = json!("1"))),
         (

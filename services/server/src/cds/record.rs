@@ -615,4 +615,69 @@ mod tests {
         assert!(!r.facts.contains_key("isotretinoin_last_dose"));
         assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
     }
+
+    #[test]
+    fn allergies_history_and_intake_answers() {
+        let mut ix = CodeIndex::default();
+        let mut fact = |id: &str, kind: Kind| {
+            ix.add_fact(FactMeta {
+                id: id.into(),
+                kind,
+                question: format!("{id}?"),
+            })
+        };
+        let allergy = fact("anaesthetic_allergy", Kind::Bool);
+        let now = fact("active_hsv", Kind::Bool);
+        let ever = fact("hsv_history", Kind::Bool);
+        let _ = fact("fitzpatrick", Kind::Integer { min: 1, max: 6 });
+        let _ = fact(
+            "rosacea",
+            Kind::Enum {
+                values: vec!["none".into(), "papulopustular".into()],
+            },
+        );
+        let _ = fact("self_tanner_last_applied", Kind::Date);
+        ix.fact_code(crate::cds::codes::ATC, "N01B", allergy, None);
+        ix.fact_code("icd", "B00.1", now, None);
+        ix.fact_code("icd", "B00.1", ever, None);
+        let rs = [
+            // Taking a local anaesthetic is not an allergy to it.
+            res(
+                json!({"resourceType": "MedicationStatement", "status": "active",
+                "medicationCodeableConcept": {"coding": [{"system": crate::cds::codes::ATC, "code": "N01BB02"}]}}),
+            ),
+            res(
+                json!({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "resolved"}]},
+                "code": {"coding": [{"system": "icd", "code": "B00.1"}]}}),
+            ),
+            res(
+                json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+                {"linkId": "fitzpatrick", "answer": [{"valueInteger": 7}]},
+                {"linkId": "group", "item": [
+                    {"linkId": "rosacea", "answer": [{"valueCoding": {"system": "urn:x", "code": "papulopustular"}}]},
+                    {"linkId": "self_tanner_last_applied.null_means", "answer": [{"valueBoolean": true}]}]},
+                {"linkId": "not_a_fact", "answer": [{"valueBoolean": true}]}]}),
+            ),
+            res(
+                json!({"resourceType": "QuestionnaireResponse", "status": "stopped", "item": [
+                {"linkId": "anaesthetic_allergy", "answer": [{"valueBoolean": true}]}]}),
+            ),
+        ];
+        let r = read(&ix, &rs);
+        assert!(
+            !r.facts.contains_key("anaesthetic_allergy"),
+            "{:?}",
+            r.facts
+        );
+        assert_eq!(r.facts["active_hsv"], json!(false));
+        assert_eq!(r.facts["hsv_history"], json!(true));
+        assert!(!r.facts.contains_key("fitzpatrick"));
+        assert_eq!(r.facts["rosacea"], json!("papulopustular"));
+        assert_eq!(r.facts["self_tanner_last_applied"], Value::Null);
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+
+        let rs = [res(json!({"resourceType": "AllergyIntolerance",
+            "code": {"coding": [{"system": crate::cds::codes::ATC, "code": "N01BB02"}]}}))];
+        assert_eq!(read(&ix, &rs).facts["anaesthetic_allergy"], json!(true));
+    }
 }
