@@ -4,8 +4,8 @@
 //! The Questionnaire is a catalogue read like `GET /v1/facts`: the `eligibility` scope, the
 //! caller's clinic rule set, not a decision (so served while stale), its span and metric under
 //! `get_questionnaire`. `?clinic=` names the clinic whose rule set is wanted and changes nothing
-//! the tenant rule allows: a clinic key names its own clinic (or none); another clinic needs a
-//! key without a clinic holding the `platform` scope (an operator, or an open server).
+//! the tenant rule allows: a clinic key names its own clinic (or none); another clinic needs the
+//! `platform` scope (an operator's key, or an open server).
 
 use protocol_engine::fhir::Questionnaire;
 use protocol_engine::{Facts, FieldViolation, RequestError, RuleSet, RuleSetRef};
@@ -57,16 +57,12 @@ impl App {
             Some(clinic) if caller.tenant.as_deref() == Some(clinic.as_str()) => {
                 self.ask_with_ruleset(caller, &question).await
             }
-            Some(clinic) if caller.tenant.is_none() && caller.has(Scope::Platform) => {
+            Some(clinic) if caller.has(Scope::Platform) => {
                 let mut for_clinic = caller.clone();
                 for_clinic.tenant = Some(clinic);
                 self.ask_with_ruleset(&for_clinic, &question).await
             }
-            Some(_) if caller.tenant.is_none() => Err(AuthError::Forbidden(Scope::Platform).into()),
-            Some(clinic) => Err(AppError::NotYourRuleSet {
-                id: clinic,
-                tenant: caller.tenant.clone().unwrap_or_default(),
-            }),
+            Some(_) => Err(AuthError::Forbidden(Scope::Platform).into()),
         }
     }
 }
@@ -86,7 +82,11 @@ pub fn answers_once(
         violations: ["facts", "questionnaire_response"]
             .into_iter()
             .map(|field| FieldViolation {
-                field: crate::context::prefixed(prefix, field),
+                field: if prefix.is_empty() {
+                    field.to_owned()
+                } else {
+                    crate::context::prefixed(prefix, field)
+                },
                 message: message.to_owned(),
             })
             .collect(),

@@ -24,8 +24,8 @@ pub const FHIR_JSON: &str = "application/fhir+json";
 #[into_params(parameter_in = Query)]
 pub struct QuestionnaireQuery {
     /// The clinic whose overlay's questions are wanted. A clinic key may name only its own
-    /// clinic (it is served its own without this parameter too); naming another needs a key
-    /// without a clinic holding the `platform` scope.
+    /// clinic (it is served its own without this parameter too); naming another needs the
+    /// `platform` scope.
     pub clinic: Option<String>,
 }
 
