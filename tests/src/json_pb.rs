@@ -74,6 +74,10 @@ pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
         treatment: string(req, "treatment"),
         date: string(req, "date"),
         facts: facts(req),
+        questionnaire_response: req
+            .get("questionnaire_response")
+            .and_then(Value::as_object)
+            .map(pb_struct),
         history: history(req),
         zones: strings(req, "zones"),
         device: opt(req, "device"),
@@ -89,6 +93,10 @@ pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
         ruleset_digest: opt(req, "ruleset_digest"),
         treatments: strings(req, "treatments"),
         facts: facts(req),
+        questionnaire_response: req
+            .get("questionnaire_response")
+            .and_then(Value::as_object)
+            .map(pb_struct),
         date: opt(req, "date"),
         history: history(req),
     }

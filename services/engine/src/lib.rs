@@ -22,6 +22,7 @@ mod document;
 mod error;
 mod explain;
 mod facts;
+pub mod fhir;
 mod ids;
 mod intake;
 mod model;

@@ -420,6 +420,7 @@ fn more_permissive(
             treatment: t.code.clone(),
             date,
             facts: facts.clone(),
+            questionnaire_response: None,
             history: history.to_vec(),
             zones: None,
             device: None,

@@ -11,6 +11,7 @@ mod common;
 mod deploy;
 mod edges;
 mod explain;
+mod fhir;
 mod grpc;
 mod lifecycle;
 mod notices;

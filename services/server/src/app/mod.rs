@@ -26,6 +26,7 @@ pub mod admin;
 mod calendar;
 mod decisions;
 mod error;
+pub mod fhir;
 pub mod notices;
 mod questions;
 pub mod replay;

@@ -15,6 +15,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
+use super::fhir::answers_once;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
@@ -196,6 +197,7 @@ impl Question for EligibilityRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(Decided {
             answer: rs.eligibility(self)?,
             decision_id: new_decision_id(),
@@ -246,6 +248,13 @@ impl Question for Batch {
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Batch::check_size(self.0.len())?;
+        for (i, check) in self.0.iter().enumerate() {
+            answers_once(
+                &format!("checks[{i}]"),
+                &check.facts,
+                check.questionnaire_response.as_ref(),
+            )?;
+        }
         let mut results = Vec::with_capacity(self.0.len());
         let mut violations = Vec::new();
         for (i, check) in self.0.iter().enumerate() {
@@ -289,6 +298,7 @@ impl Question for ContraindicationRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(rs.contraindications(self)?)
     }
 

@@ -210,6 +210,8 @@ pub fn mask_facts(mut request: Value) -> Value {
                         for value in facts.values_mut() {
                             *value = Value::String("masked".into());
                         }
+                    } else if k == "questionnaire_response" {
+                        *child = mask_response(child);
                     } else {
                         walk(child);
                     }
@@ -223,10 +225,65 @@ pub fn mask_facts(mut request: Value) -> Value {
     request
 }
 
+/// A QuestionnaireResponse as logged: only which questions were answered (each item's
+/// `linkId`, its answers `"masked"`). Everything else goes: the answers are health data, and a
+/// response may carry the patient's identity (`subject`, `author`, `contained`, narrative text).
+fn mask_response(response: &Value) -> Value {
+    let items: Vec<Value> = response
+        .get("item")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    let mut kept = serde_json::Map::new();
+                    if let Some(id) = item.get("linkId") {
+                        kept.insert("linkId".into(), id.clone());
+                    }
+                    if let Some(answers) = item.get("answer").and_then(Value::as_array) {
+                        kept.insert(
+                            "answer".into(),
+                            Value::Array(vec![Value::String("masked".into()); answers.len()]),
+                        );
+                    }
+                    Value::Object(kept)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({"item": items})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_questionnaire_response_keeps_only_its_link_ids() {
+        let masked = mask_facts(json!({
+            "treatment": "microneedling",
+            "questionnaire_response": {
+                "resourceType": "QuestionnaireResponse",
+                "status": "completed",
+                "subject": {"reference": "Patient/123", "display": "Jane Doe"},
+                "item": [
+                    {"linkId": "pregnant", "text": "Pregnant?", "answer": [{"valueBoolean": true}]},
+                    {"linkId": "fitzpatrick", "answer": [{"valueInteger": 4}]},
+                ],
+            },
+        }));
+        assert_eq!(
+            masked,
+            json!({
+                "treatment": "microneedling",
+                "questionnaire_response": {"item": [
+                    {"linkId": "pregnant", "answer": ["masked"]},
+                    {"linkId": "fitzpatrick", "answer": ["masked"]},
+                ]},
+            })
+        );
+    }
 
     #[test]
     fn fact_values_are_masked_at_any_depth() {

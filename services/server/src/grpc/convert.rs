@@ -78,6 +78,25 @@ impl Violations {
         }
     }
 
+    /// A FHIR QuestionnaireResponse sent as a `google.protobuf.Struct` → the JSON REST clients
+    /// send (whole numbers become integers, as `valueInteger` needs).
+    fn questionnaire_response(
+        &mut self,
+        s: Option<prost_types::Struct>,
+    ) -> Option<serde_json::Value> {
+        let s = s?;
+        let value = json_value(prost_types::Value {
+            kind: Some(Kind::StructValue(s)),
+        });
+        if value.is_none() {
+            self.push(
+                "questionnaire_response".to_owned(),
+                "a value inside has no kind set",
+            );
+        }
+        value
+    }
+
     /// `google.protobuf.Struct` → the facts map REST clients send as JSON. A value with no kind
     /// set is refused naming the fact: only an explicit `null_value` means "never".
     fn facts(&mut self, s: Option<prost_types::Struct>) -> Facts {
@@ -165,6 +184,7 @@ pub fn eligibility_request(
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
         explain: p.explain,
@@ -173,6 +193,7 @@ pub fn eligibility_request(
         treatment: p.treatment,
         date,
         facts,
+        questionnaire_response,
         history,
         zones: non_empty(p.zones),
         device: p.device,
@@ -243,6 +264,7 @@ pub fn contraindication_request(
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
         explain: p.explain,
@@ -250,6 +272,7 @@ pub fn contraindication_request(
         ruleset_digest: p.ruleset_digest,
         treatments: non_empty(p.treatments),
         facts,
+        questionnaire_response,
         date: date.flatten(),
         history,
     };

@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod depth;
 pub mod eligibility;
 pub mod extract;
+pub mod fhir;
 pub mod health;
 pub mod notices;
 pub mod plans;
@@ -103,6 +104,10 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/decisions/{decision_id}", get(decisions::get_decision))
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
+        .route(
+            "/fhir/Questionnaire/{ruleset}",
+            get(fhir::get_questionnaire),
+        )
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",
