@@ -13,10 +13,10 @@ use std::collections::HashMap;
 /// The system URI of the WHO ATC classification.
 pub const ATC: &str = "http://www.whocc.no/atc";
 
-/// The local code system of the rule set's own treatment ids, for an EHR whose booking catalogue
-/// has no standard code for a treatment (a `serviceType` coding `{system: this, code:
-/// "microneedling"}`).
-pub const TREATMENT_SYSTEM: &str = "urn:treatment-protocol:treatment";
+/// The local code system of the rule set's own treatment ids (the engine's, also the
+/// Questionnaire's), for an EHR whose booking catalogue has no standard code for a treatment (a
+/// `serviceType` coding `{system: this, code: "microneedling"}`).
+pub use protocol_engine::fhir::TREATMENT_SYSTEM;
 
 /// The answer type of a fact.
 #[derive(Debug, Clone, PartialEq)]

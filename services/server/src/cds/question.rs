@@ -166,6 +166,9 @@ impl AppointmentBook {
             ruleset_version: None,
             ruleset_digest: None,
             explain: false,
+            // The intake answers are read with the rest of the record (`record::read`), so the
+            // facts of both go to the engine together.
+            questionnaire_response: None,
         };
         let answer = rs.eligibility(&request).map_err(|e| {
             let mut e = e;

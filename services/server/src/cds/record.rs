@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use protocol_engine::fhir::{ACCEPTED_STATUSES, NULL_MEANS_SUFFIX};
 use protocol_engine::{Facts, HistoryEntry};
 use serde_json::Value;
 
@@ -352,8 +353,9 @@ impl Reader<'_> {
     }
 
     fn questionnaire_response(&mut self, q: &super::fhir::QuestionnaireResponse) {
+        // The statuses and the "never" gate of the engine's own reading of a response.
         let status = q.status.as_deref().unwrap_or("");
-        if !matches!(status, "completed" | "amended" | "in-progress") {
+        if !ACCEPTED_STATUSES.contains(&status) {
             return;
         }
         let when = q.authored.as_deref().and_then(day);
@@ -366,7 +368,7 @@ impl Reader<'_> {
             let Some(answer) = item.answer.first() else {
                 continue;
             };
-            if let Some(fact) = link.strip_suffix(".null_means") {
+            if let Some(fact) = link.strip_suffix(NULL_MEANS_SUFFIX) {
                 if answer.value_boolean == Some(true)
                     && let Some(i) = self.fact_index(fact)
                     && self.kind(i) == Some(&Kind::Date)
@@ -408,8 +410,17 @@ impl Reader<'_> {
                     .and_then(day)
                     .map(|d| Found::Date(Some(d))),
             };
-            if let Some(found) = found {
-                self.add(i, found, when);
+            match found {
+                Some(found) => self.add(i, found, when),
+                None if !matches!(meta.kind, Kind::Integer { .. })
+                    || answer.value_integer.is_none() =>
+                {
+                    self.notes.push(format!(
+                        "The intake answer to `{}` is not an answer of its kind: not used.",
+                        meta.id
+                    ));
+                }
+                None => {}
             }
         }
     }
