@@ -961,3 +961,156 @@ async fn the_documented_call_answers_as_documented() {
     assert_eq!(cards.len(), 2);
     assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
 }
+
+// ---- completing the prefetch from the EHR's FHIR server ----------------------------------------
+
+/// A small real FHIR server (axum on a free port) holding the example's record: reads and
+/// searches answered from it, the procedure search in two pages, every request needing the
+/// access token. Returns its base URL and the paths it was asked for.
+async fn fhir_server(record: Value) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, StatusCode as Status};
+    use axum::routing::get;
+
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    let seen: Seen = Seen::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/fhir", listener.local_addr().expect("addr"));
+    let state = (record, seen.clone(), base.clone());
+    async fn search(
+        State((record, seen, base)): State<(Value, Seen, String)>,
+        Path(kind): Path<String>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+    ) -> Result<axum::Json<Value>, Status> {
+        let query = query.unwrap_or_default();
+        seen.lock().expect("lock").push(format!("{kind}?{query}"));
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer ehr-token-1")
+        {
+            return Err(Status::UNAUTHORIZED);
+        }
+        let key = match kind.as_str() {
+            "Condition" => "conditions",
+            "AllergyIntolerance" => "allergies",
+            "MedicationStatement" => "medicationStatements",
+            "MedicationRequest" => "medicationRequests",
+            "Procedure" => "procedures",
+            "Observation" => "observations",
+            "QuestionnaireResponse" => "intake",
+            _ => return Err(Status::NOT_FOUND),
+        };
+        let found = &record[key];
+        let entries = match found.get("resourceType").and_then(Value::as_str) {
+            Some("Bundle") => found["entry"].clone(),
+            Some(_) => json!([{"resource": found}]),
+            None => json!([]),
+        };
+        // The procedures in two pages: the first empty, with a link to the second.
+        if key == "procedures" && !query.contains("page=2") {
+            return Ok(axum::Json(
+                json!({"resourceType": "Bundle", "type": "searchset", "entry": [],
+                "link": [{"relation": "next", "url": format!("{base}/Procedure?{query}&page=2")}]}),
+            ));
+        }
+        Ok(axum::Json(
+            json!({"resourceType": "Bundle", "type": "searchset", "entry": entries}),
+        ))
+    }
+    async fn read(
+        State((record, seen, _)): State<(Value, Seen, String)>,
+        Path((kind, id)): Path<(String, String)>,
+        headers: HeaderMap,
+    ) -> Result<axum::Json<Value>, Status> {
+        seen.lock().expect("lock").push(format!("{kind}/{id}"));
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer ehr-token-1")
+        {
+            return Err(Status::UNAUTHORIZED);
+        }
+        match (kind.as_str(), record["patient"]["id"].as_str()) {
+            ("Patient", Some(p)) if p == id => Ok(axum::Json(record["patient"].clone())),
+            _ => Err(Status::NOT_FOUND),
+        }
+    }
+    let app = axum::Router::new()
+        .route("/fhir/{kind}", get(search))
+        .route("/fhir/{kind}/{id}", get(read))
+        .with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_not_prefetched_is_read_from_an_allowed_fhir_server() {
+    let path = workspace_root().join("docs/examples/cds-appointment-book.json");
+    let mut body: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("JSON");
+    let record = body["prefetch"].clone();
+    let (base, seen) = fhir_server(record).await;
+    let server = protocol_tests::ServerBuilder::new()
+        .with_keys()
+        .env("PROTOCOL_CDS_FHIR_SERVERS", &format!("{base}/"))
+        .spawn()
+        .expect("server starts");
+    body.as_object_mut().expect("object").remove("prefetch");
+    body["fhirServer"] = json!(base);
+    body["fhirAuthorization"] = json!({"access_token": "ehr-token-1", "token_type": "Bearer",
+        "expires_in": 300, "scope": "patient/*.read", "subject": "treatment-eligibility"});
+    let answer = call(&server, KEY_BASE, &body).await;
+    let ext = &answer["cards"][0]["extension"][EXTENSION];
+    assert_eq!(ext["decision"], "deferred", "{answer:#}");
+    assert_eq!(ext["earliest_date"], "2027-03-01");
+    assert!(ext.get("missing_facts").is_none(), "{ext}");
+    let asked = seen.lock().expect("lock").clone();
+    assert!(asked.contains(&"Patient/p1".to_owned()), "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .any(|a| a.starts_with("Procedure?patient=p1") && a.ends_with("page=2")),
+        "the second page was not followed: {asked:?}"
+    );
+    assert_eq!(
+        asked.len(),
+        9,
+        "one request per prefetch key, two pages of procedures: {asked:?}"
+    );
+
+    // What was prefetched is not fetched again.
+    seen.lock().expect("lock").clear();
+    body["prefetch"] = json!({"procedures": null});
+    let answer = call(&server, KEY_BASE, &body).await;
+    assert_eq!(
+        answer["cards"][0]["extension"][EXTENSION]["decision"],
+        "deferred"
+    );
+    assert!(
+        !seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|a| a.starts_with("Procedure"))
+    );
+
+    // A wrong token: nothing can be read, so no procedure history: 412.
+    body["fhirAuthorization"]["access_token"] = json!("stolen");
+    body.as_object_mut().expect("object").remove("prefetch");
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &body).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{p}");
+
+    // A server the operator did not allow is never called.
+    seen.lock().expect("lock").clear();
+    body["fhirAuthorization"]["access_token"] = json!("ehr-token-1");
+    body["fhirServer"] = json!(base.replace("/fhir", "/other"));
+    let (status, _) = post(&server, Some(KEY_BASE), SERVICE, &body).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(seen.lock().expect("lock").is_empty());
+
+    // A prefetched search with more pages is not a whole history: 412.
+    let mut paged = body.clone();
+    paged["fhirServer"] = json!(base.replace("/fhir", "/other"));
+    paged["prefetch"] = json!({"procedures": {"resourceType": "Bundle", "type": "searchset", "entry": [],
+        "link": [{"relation": "next", "url": "https://ehr.example.org/fhir/Procedure?page=2"}]}});
+    let (status, _) = post(&server, Some(KEY_BASE), SERVICE, &paged).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+}

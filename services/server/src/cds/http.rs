@@ -98,8 +98,8 @@ fn check_patient(value: &Value, at: &str, patient: &str, out: &mut Vec<FieldViol
     }
 }
 
-/// Reads a hook request into the question, or the problem naming what is wrong.
-fn read(req: HookRequest) -> Result<AppointmentBook, Problem> {
+/// Checks a hook request's own fields and reads its appointments.
+fn check(req: &HookRequest) -> Result<Vec<fhir::Booked>, Problem> {
     let mut violations = Vec::new();
     let mut bad = |field: &str, message: String| {
         violations.push(FieldViolation {
@@ -145,18 +145,91 @@ fn read(req: HookRequest) -> Result<AppointmentBook, Problem> {
             Vec::new()
         }
     };
-    if !violations.is_empty() {
-        return Err(Problem::invalid(violations));
+    if violations.is_empty() {
+        Ok(appointments)
+    } else {
+        Err(Problem::invalid(violations))
     }
+}
+
+/// Completes the prefetch from the request's FHIR server when this service may call it
+/// ([`super::fetch`]); what could not be read is noted for the card.
+async fn complete(app: &App, req: &mut HookRequest, notes: &mut Vec<String>) {
+    let (Some(fetch), Some(base)) = (app.context().cds_fhir.as_deref(), &req.fhir_server) else {
+        return;
+    };
+    let have = req.prefetch.get_or_insert_default();
+    let missing: Vec<&str> = PREFETCH
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !have.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    if !fetch.allows(base) {
+        notes.push(
+            "The EHR's FHIR server is not one this service may call: answered from the prefetch \
+             alone."
+                .into(),
+        );
+        return;
+    }
+    let token = req
+        .fhir_authorization
+        .as_ref()
+        .map(|a| a.access_token.as_str());
+    let patient = req.context.patient_id.as_str();
+    let fetches = missing.iter().map(|key| {
+        let template = PREFETCH
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, t)| *t);
+        fetch.fetch(base, token, super::fetch::render(template, patient))
+    });
+    let results = futures::future::join_all(fetches).await;
+    for (key, result) in missing.into_iter().zip(results) {
+        match result {
+            Ok(value) => {
+                have.insert(key.to_owned(), value);
+            }
+            Err(why) => {
+                tracing::warn!(cds.prefetch = key, reason = %why, "FHIR server read failed");
+                notes.push(format!(
+                    "`{key}` could not be read from the EHR's FHIR server ({why})."
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a search Bundle has more pages than the one sent.
+fn paged(value: &Value) -> bool {
+    value
+        .get("link")
+        .and_then(Value::as_array)
+        .is_some_and(|links| {
+            links
+                .iter()
+                .any(|l| l.get("relation").and_then(Value::as_str) == Some("next"))
+        })
+}
+
+/// Reads the prefetch into the question, or the problem naming what is wrong.
+fn read(
+    req: HookRequest,
+    appointments: Vec<fhir::Booked>,
+    mut notes: Vec<String>,
+) -> Result<AppointmentBook, Problem> {
+    let c = &req.context;
     let Some(prefetch) = req.prefetch else {
         return Err(precondition(format!(
-            "no `prefetch`: this service calls no FHIR server, so the EHR must send the \
-             prefetch its discovery lists (at least `{}`)",
+            "no `prefetch`: the EHR must send the prefetch its discovery lists (at least `{}`), \
+             or name a FHIR server this service may call",
             REQUIRED_PREFETCH.join("`, `")
         )));
     };
     let mut resources: Vec<Resource> = Vec::new();
-    let mut notes = Vec::new();
     let mut missing_required = Vec::new();
     let mut violations = Vec::new();
     for (key, _) in PREFETCH {
@@ -173,6 +246,16 @@ fn read(req: HookRequest) -> Result<AppointmentBook, Problem> {
             continue;
         };
         check_patient(value, &at, &c.patient_id, &mut violations);
+        if paged(value) {
+            if required {
+                missing_required.push(*key);
+                continue;
+            }
+            notes.push(format!(
+                "Prefetch `{key}` holds only the first page of its search: what the other pages \
+                 hold is unknown."
+            ));
+        }
         match fhir::prefetched(value, &at) {
             Ok(rs) => resources.extend(rs),
             Err(Some(v)) => violations.push(v),
@@ -188,8 +271,8 @@ fn read(req: HookRequest) -> Result<AppointmentBook, Problem> {
     }
     if !missing_required.is_empty() {
         return Err(precondition(format!(
-            "prefetch `{}` is needed (a null value says there is none) and no FHIR server is \
-             called: procedure history is never assumed empty",
+            "prefetch `{}` is needed whole (a null value says there is none; a search with more \
+             pages is not whole): procedure history is never assumed empty",
             missing_required.join("`, `")
         )));
     }
@@ -205,10 +288,13 @@ pub async fn call(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<HookRequest>,
+    JsonBody(mut req): JsonBody<HookRequest>,
 ) -> Result<Json<HookResponse>, Problem> {
     known(&id)?;
-    let question = read(req)?;
+    let appointments = check(&req)?;
+    let mut notes = Vec::new();
+    complete(&app, &mut req, &mut notes).await;
+    let question = read(req, appointments, notes)?;
     let checked = app.ask(&caller, &question).await?;
     Ok(Json(HookResponse {
         cards: checked.into_iter().filter_map(|c| c.card).collect(),

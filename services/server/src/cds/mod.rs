@@ -12,8 +12,9 @@
 //!   Each decision becomes one card ([`cards`]).
 //! - `POST /cds-services/treatment-eligibility/feedback`: validated and counted.
 //!
-//! The service answers from the prefetch alone: it calls no FHIR server, even when the request
-//! names one (`fhirServer`); without the prefetch it needs the answer is 412. Authentication is
+//! The service answers from the prefetch; it calls the request's FHIR server (`fhirServer`) for
+//! what was not prefetched only when the operator allowed that server
+//! (`PROTOCOL_CDS_FHIR_SERVERS`, [`fetch`]); without the record it needs the answer is 412. Authentication is
 //! this API's: the bearer token must be an API key with the `eligibility` scope. A CDS client's
 //! signed JWT is not verified (and so is refused as an unknown key).
 //!
@@ -23,6 +24,7 @@
 
 pub mod cards;
 pub mod codes;
+pub mod fetch;
 pub mod fhir;
 mod http;
 mod index;
@@ -87,8 +89,9 @@ pub fn service() -> ServiceDef {
         id: SERVICE_ID,
         prefetch: PREFETCH.iter().copied().collect::<BTreeMap<_, _>>(),
         usage_requirements: Some(
-            "Send the prefetch (no FHIR server is called), at least `procedures`; authenticate \
-             with an API key of the `eligibility` scope as the bearer token.",
+            "Send the prefetch, at least `procedures` (a FHIR server is called only when its \
+             operator allowed it); authenticate with an API key of the `eligibility` scope as the \
+             bearer token.",
         ),
     }
 }

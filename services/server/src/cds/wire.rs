@@ -40,9 +40,8 @@ pub struct HookRequest {
     pub hook_instance: String,
     #[serde(default)]
     pub fhir_server: Option<String>,
-    /// Read for its shape only (no FHIR server is called).
+    /// Its access token is sent to `fhirServer` when this service may call it.
     #[serde(default)]
-    #[allow(dead_code, reason = "read for its shape; no FHIR server is called")]
     pub fhir_authorization: Option<FhirAuthorization>,
     pub context: AppointmentBookContext,
     /// Prefetch key → the FHIR resource (a Bundle for searches), `null` for "no data". Kept as
@@ -57,10 +56,10 @@ pub struct HookRequest {
     pub extension: Option<Value>,
 }
 
-/// Not used (no FHIR server is called), but its shape is read so that a malformed one is named.
+/// The access to the EHR's FHIR server the call hands over; only `access_token` is used.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "read for its shape; no FHIR server is called")]
+#[allow(dead_code, reason = "read whole for its shape; only the token is used")]
 pub struct FhirAuthorization {
     pub access_token: String,
     pub token_type: String,
