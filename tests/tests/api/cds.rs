@@ -286,6 +286,26 @@ async fn refusals_name_the_field() {
     let (status, _) = post(&server, Some(KEY_BASE), SERVICE, &failed).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 
+    // A whole record is larger than the API's 256 KiB: hook calls may hold up to 4 MiB.
+    let filler = |n: usize| {
+        let obs = json!({"resource": {"resourceType": "Observation", "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"}]},
+            "valueQuantity": {"value": 36.6, "unit": "Cel"}, "note": [{"text": "x".repeat(20_000)}]}});
+        json!({"resourceType": "Bundle", "type": "searchset", "entry": vec![obs; n]})
+    };
+    let mut large = good.clone();
+    large["prefetch"]["observations"] = filler(60);
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &large).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    large["prefetch"]["observations"] = filler(250);
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &large).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("4194304")),
+        "{p}"
+    );
+
     // Bad fields, each named.
     let cases: Vec<(&str, Change)> = vec![
         ("hook", Box::new(|b| b["hook"] = json!("order-select"))),

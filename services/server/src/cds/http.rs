@@ -15,7 +15,7 @@ use super::wire::{Discovery, FeedbackRequest, HookRequest, HookResponse, Outcome
 use super::{HOOK, PREFETCH, REQUIRED_PREFETCH, SERVICE_ID, service};
 use crate::app::App;
 use crate::http::caller::{Authorized, EligibilityScope};
-use crate::http::extract::JsonBody;
+use crate::http::extract::{JsonBody, is_json, parse_object};
 use crate::http::problem::Problem;
 use crate::metrics;
 
@@ -283,12 +283,39 @@ fn read(
     })
 }
 
+/// The most bytes of a hook call: a patient's whole record travels in its prefetch, so calls are
+/// allowed more than the API's 256 KiB.
+pub const MAX_CALL_BYTES: usize = 4 * 1024 * 1024;
+
+/// A hook call's JSON body, up to [`MAX_CALL_BYTES`] (the route's body limit).
+pub struct CallBody(HookRequest);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for CallBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        if !is_json(req.headers()) {
+            return Err(Problem::unsupported_media_type());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large(MAX_CALL_BYTES)
+                } else {
+                    Problem::field("", format!("the body could not be read: {rejection}"))
+                }
+            })?;
+        parse_object(&bytes).map(CallBody)
+    }
+}
+
 /// `POST /cds-services/{id}`: the hook call.
 pub async fn call(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     Path(id): Path<String>,
-    JsonBody(mut req): JsonBody<HookRequest>,
+    CallBody(mut req): CallBody,
 ) -> Result<Json<HookResponse>, Problem> {
     known(&id)?;
     let appointments = check(&req)?;

@@ -100,6 +100,9 @@ pub fn service() -> ServiceDef {
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/cds-services", get(http::discovery))
-        .route("/cds-services/{id}", post(http::call))
+        .route(
+            "/cds-services/{id}",
+            post(http::call).layer(axum::extract::DefaultBodyLimit::max(http::MAX_CALL_BYTES)),
+        )
         .route("/cds-services/{id}/feedback", post(http::feedback))
 }
