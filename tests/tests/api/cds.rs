@@ -351,6 +351,13 @@ async fn refusals_name_the_field() {
             }),
         ),
         ("bogus", Box::new(|b| b["bogus"] = json!(1))),
+        (
+            "context.appointments",
+            Box::new(|b| {
+                let one = b["context"]["appointments"]["entry"][0].clone();
+                b["context"]["appointments"]["entry"] = json!(vec![one; 101]);
+            }),
+        ),
     ];
     for (field, change) in cases {
         let mut body = good.clone();
