@@ -987,6 +987,15 @@ async fn the_documented_call_answers_as_documented() {
     let cards = answer["cards"].as_array().expect("cards");
     assert_eq!(cards.len(), 2);
     assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
+    // A cancelled appointment is not checked (the schema wants `proposed`, so it is posted as is).
+    two["context"]["appointments"]["entry"][1]["resource"]["status"] = json!("cancelled");
+    let (status, answer) = post(&server, Some(KEY_BASE), SERVICE, &two).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["cards"].as_array().map(Vec::len),
+        Some(1),
+        "{answer:#}"
+    );
 }
 
 // ---- completing the prefetch from the EHR's FHIR server ----------------------------------------

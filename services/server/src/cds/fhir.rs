@@ -59,6 +59,8 @@ pub struct Reference {
 #[serde(rename_all = "camelCase")]
 pub struct Appointment {
     #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
     pub service_type: Vec<CodeableConcept>,
     #[serde(default)]
     pub start: Option<String>,

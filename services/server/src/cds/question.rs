@@ -149,6 +149,13 @@ impl AppointmentBook {
         booked: &Booked,
     ) -> Result<Option<Checked>, AppError> {
         let (a, at) = (&booked.appointment, booked.at.as_str());
+        // A cancelled appointment, or one entered in error, is not to be booked.
+        if matches!(
+            a.status.as_deref(),
+            Some("cancelled" | "entered-in-error" | "noshow")
+        ) {
+            return Ok(None);
+        }
         let Some(treatment) = treatment(index, a) else {
             return Ok(None);
         };
