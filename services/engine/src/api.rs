@@ -54,9 +54,13 @@ pub struct EligibilityRequest {
     /// (`GET /fhir/Questionnaire/{ruleset}`), in place of `facts`: each item's `linkId` is a
     /// fact id, its one answer a `valueBoolean`, `valueInteger`, `valueCoding` or `valueDate`;
     /// the gate `<fact>.null_means` answered `true` is the explicit `null` ("never"). Faults name
-    /// the item (`questionnaire_response.item[3].answer[0].valueInteger`); sending `facts` too is
-    /// refused (`422`, naming both).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// the item (`questionnaire_response.item[3].answer[0].valueInteger`); a key repeated in any
+    /// of its objects is refused naming it; sending `facts` too is refused (`422`, naming both).
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_json_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub questionnaire_response: Option<serde_json::Value>,
     /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
@@ -271,7 +275,11 @@ pub struct ContraindicationRequest {
     pub facts: Facts,
     /// The answers as a FHIR R4 `QuestionnaireResponse`, in place of `facts` (as in an
     /// eligibility check); sending both is refused (`422`, naming both).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_json_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub questionnaire_response: Option<serde_json::Value>,
     /// With a date, waiting periods and age rules are decided too; without one they stay

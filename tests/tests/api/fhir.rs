@@ -245,12 +245,45 @@ async fn faults_name_the_item_and_both_forms_are_422_naming_both() {
     assert_eq!(bad_request_fields(&st), ["facts", "questionnaire_response"]);
     let st = client
         .check_contraindications(pb::CheckContraindicationsRequest {
-            questionnaire_response: contraindication_pb(&json!({"questionnaire_response": {
+            questionnaire_response_json: contraindication_pb(&json!({"questionnaire_response": {
                 "resourceType": "QuestionnaireResponse", "status": "stopped"}}))
-            .questionnaire_response,
+            .questionnaire_response_json,
             ..contraindication_pb(&json!({}))
         })
         .await
         .expect_err("refused");
     assert_eq!(bad_request_fields(&st), ["questionnaire_response.status"]);
+
+    // A key repeated inside the response is refused, never read last-wins: over REST naming it,
+    // over gRPC (JSON text, read by the same reader) under `questionnaire_response`.
+    let repeated = r#"{"treatment": "microneedling", "date": "2026-12-01", "history": [],
+        "questionnaire_response": {"resourceType": "QuestionnaireResponse", "status": "completed",
+        "item": [{"linkId": "pregnant", "answer": [{"valueBoolean": true}], "answer": [{"valueBoolean": false}]}]}}"#;
+    let res = http()
+        .post(server.url("/v1/eligibility"))
+        .header("content-type", "application/json")
+        .body(repeated)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(
+        problem_fields(&problem),
+        ["questionnaire_response.item[0].answer"]
+    );
+    let st = client
+        .check_eligibility(pb::CheckEligibilityRequest {
+            questionnaire_response_json: Some(
+                r#"{"resourceType": "QuestionnaireResponse", "status": "completed", "status": "stopped"}"#.into(),
+            ),
+            ..eligibility_pb(&json!({"treatment": "microneedling", "date": "2026-12-01", "history": []}))
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(bad_request_fields(&st), ["questionnaire_response"]);
+    assert!(
+        st.message().contains("status") || format!("{st:?}").contains("status"),
+        "{st:?}"
+    );
 }

@@ -77,7 +77,7 @@ struct Read {
 }
 
 /// What one item of the response answers.
-enum Question<'a> {
+enum Asked<'a> {
     /// A fact, by id, with its kind.
     Fact(&'a str, &'a FactKind),
     /// The "never" gate of a date fact.
@@ -156,7 +156,7 @@ fn read_response(rs: &Compiled, response: &Value, errors: &mut Violations) -> Re
                 slot.insert(i);
             }
         }
-        let Some(question) = question(rs, link_id) else {
+        let Some(asked) = asked(rs, link_id) else {
             let known = rs.facts.iter();
             errors.push(
                 format!("{path}.linkId"),
@@ -173,8 +173,8 @@ fn read_response(rs: &Compiled, response: &Value, errors: &mut Violations) -> Re
         let Some((value_path, value)) = answer(item, &path, errors) else {
             continue;
         };
-        match question {
-            Question::Gate(fact) => {
+        match asked {
+            Asked::Gate(fact) => {
                 if let Some(b) = typed(value, "valueBoolean", &value_path, errors) {
                     let value_path = format!("{value_path}.valueBoolean");
                     if b.as_bool() == Some(true) {
@@ -184,7 +184,7 @@ fn read_response(rs: &Compiled, response: &Value, errors: &mut Violations) -> Re
                     }
                 }
             }
-            Question::Fact(fact, kind) => {
+            Asked::Fact(fact, kind) => {
                 let expected = match kind {
                     FactKind::Bool => "valueBoolean",
                     FactKind::Integer { .. } => "valueInteger",
@@ -225,19 +225,19 @@ fn read_response(rs: &Compiled, response: &Value, errors: &mut Violations) -> Re
 }
 
 /// The question a linkId names: a fact, or the "never" gate of a date fact that has one.
-fn question<'a>(rs: &'a Compiled, link_id: &'a str) -> Option<Question<'a>> {
+fn asked<'a>(rs: &'a Compiled, link_id: &'a str) -> Option<Asked<'a>> {
     if let Some(fact) = link_id.strip_suffix(NULL_MEANS_SUFFIX) {
         let ix = rs.facts.get(fact)?;
         return match rs.fact_defs.get(usize::from(ix)).map(|d| &d.kind) {
             Some(FactKind::Date {
                 null_means: Some(_),
-            }) => Some(Question::Gate(fact)),
+            }) => Some(Asked::Gate(fact)),
             _ => None,
         };
     }
     let ix = rs.facts.get(link_id)?;
     let def = rs.fact_defs.get(usize::from(ix))?;
-    Some(Question::Fact(link_id, &def.kind))
+    Some(Asked::Fact(link_id, &def.kind))
 }
 
 /// The one answer of an item (`None`: unanswered, or a fault recorded): its `value[x]` object

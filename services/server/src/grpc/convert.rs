@@ -17,7 +17,8 @@ use protocol_engine::{
     DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
     HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason,
     RequestError, RuleExplanation, RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo,
-    TreatmentList, TreatmentOutcome, Truth, wire::parse_strict_date,
+    TreatmentList, TreatmentOutcome, Truth,
+    wire::{parse_strict_date, parse_unique_json},
 };
 use serde::Serialize;
 
@@ -78,23 +79,20 @@ impl Violations {
         }
     }
 
-    /// A FHIR QuestionnaireResponse sent as a `google.protobuf.Struct` → the JSON REST clients
-    /// send (whole numbers become integers, as `valueInteger` needs).
-    fn questionnaire_response(
-        &mut self,
-        s: Option<prost_types::Struct>,
-    ) -> Option<serde_json::Value> {
-        let s = s?;
-        let value = json_value(prost_types::Value {
-            kind: Some(Kind::StructValue(s)),
-        });
-        if value.is_none() {
-            self.push(
-                "questionnaire_response".to_owned(),
-                "a value inside has no kind set",
-            );
+    /// A FHIR QuestionnaireResponse sent as JSON text → the JSON REST clients send, read as
+    /// strictly (a key repeated in any object is refused). Faults name `questionnaire_response`,
+    /// the field every later fault of the response is named under, as in REST.
+    fn questionnaire_response(&mut self, text: Option<String>) -> Option<serde_json::Value> {
+        match parse_unique_json(&text?) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.push(
+                    "questionnaire_response".to_owned(),
+                    format!("not a JSON QuestionnaireResponse: {message}"),
+                );
+                None
+            }
         }
-        value
     }
 
     /// `google.protobuf.Struct` → the facts map REST clients send as JSON. A value with no kind
@@ -184,7 +182,7 @@ pub fn eligibility_request(
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
     let facts = v.facts(p.facts);
-    let questionnaire_response = v.questionnaire_response(p.questionnaire_response);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
         explain: p.explain,
@@ -264,7 +262,7 @@ pub fn contraindication_request(
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let facts = v.facts(p.facts);
-    let questionnaire_response = v.questionnaire_response(p.questionnaire_response);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
         explain: p.explain,

@@ -286,6 +286,7 @@ mod tests {
             "/v1/treatments",
             "/v1/treatments/{code}",
             "/v1/facts",
+            "/fhir/Questionnaire/{ruleset}",
             "/v1/rulesets",
             "/v1/rulesets/{id}/versions",
             "/v1/rulesets/{id}/versions/{version}",
