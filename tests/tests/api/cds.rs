@@ -306,6 +306,22 @@ async fn refusals_name_the_field() {
         "{p}"
     );
 
+    // Intake answers are read by the engine as a request's questionnaire_response: a wrong
+    // answer is named by its path in the prefetch.
+    let mut intake = good.clone();
+    intake["prefetch"]["intake"] = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+        "item": [{"linkId": "pregnant", "answer": [{"valueInteger": 3}]}]});
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &intake).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    let fields = problem_fields(&p);
+    assert!(
+        !fields.is_empty()
+            && fields
+                .iter()
+                .all(|f| f.starts_with("prefetch.intake.item[0].answer[0]")),
+        "{p:#}"
+    );
+
     // Bad fields, each named.
     let cases: Vec<(&str, Change)> = vec![
         ("hook", Box::new(|b| b["hook"] = json!("order-select"))),
