@@ -267,18 +267,18 @@ fn status_resource_type_and_both_answer_forms_are_checked() {
 
 /// The answer a seed picks for a fact (`None`: left unanswered).
 fn answer(f: &FactInfo, seed: u16) -> Option<Value> {
-    if seed % 5 == 0 {
+    if seed.is_multiple_of(5) {
         return None;
     }
     let n = i64::from(seed);
     Some(match f.fact_type.as_str() {
-        "bool" => json!(seed % 2 == 0),
+        "bool" => json!(seed.is_multiple_of(2)),
         "integer" => {
             let (min, max) = (f.min.unwrap_or(0), f.max.unwrap_or(0));
             json!(min + n % (max - min + 1))
         }
         "enum" => json!(f.values[seed as usize % f.values.len()]),
-        _ if f.null_means.is_some() && seed % 3 == 0 => Value::Null,
+        _ if f.null_means.is_some() && seed.is_multiple_of(3) => Value::Null,
         _ => {
             let d = date(2020, 1, 1)
                 .checked_add(jiff::Span::new().days(n % 2500))
