@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod calendar;
 mod catalogue;
+mod cds;
 mod common;
 mod deploy;
 mod edges;

@@ -41,7 +41,7 @@ pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, catalogue_etag, depth_etag,
+    TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
 
 use crate::auth::{AuthError, Caller, Scope};

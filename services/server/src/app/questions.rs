@@ -180,11 +180,7 @@ fn explained(
     })
 }
 
-pub(super) fn record_eligibility(
-    request: &impl Serialize,
-    d: &Decided<Eligibility>,
-    rec: &Recorder<'_>,
-) {
+pub fn record_eligibility(request: &impl Serialize, d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision, Some(&d.decision_id), request, &e);
     rec.identified(&d.decision_id, &e.treatment, e.decision);

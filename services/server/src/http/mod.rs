@@ -122,7 +122,8 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         )
         .route("/v1/rulesets/{id}/history", get(ruleset_history))
         .route("/v1/rulesets/{id}/activate", post(activate_ruleset))
-        .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset));
+        .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset))
+        .merge(crate::cds::routes());
     let open = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
