@@ -170,7 +170,7 @@ impl AppointmentBook {
         &self,
         rs: &RuleSet,
         index: &CodeIndex,
-        answers: &[(Facts, Option<Date>)],
+        rec: &record::Record,
         booked: &Booked,
     ) -> Result<Option<Checked>, AppError> {
         let (a, at) = (&booked.appointment, booked.at.as_str());
@@ -185,12 +185,11 @@ impl AppointmentBook {
             return Ok(None);
         };
         let date = appointment_day(a, at)?;
-        let rec = record::read(index, &self.resources, answers);
         let request = EligibilityRequest {
             treatment,
             date,
-            facts: rec.facts,
-            history: rec.history,
+            facts: rec.facts.clone(),
+            history: rec.history.clone(),
             zones: zones(index, a, at)?,
             device: device(a),
             role: None,
@@ -224,7 +223,7 @@ impl AppointmentBook {
             .map(|f| (f.clone(), index.question(f).unwrap_or(f).to_owned()))
             .collect();
         let mut notes = self.notes.clone();
-        notes.extend(rec.notes);
+        notes.extend(rec.notes.iter().cloned());
         let card = cards::card(&CardInput {
             decision_id: &decided.decision_id,
             treatment_name: &name,
@@ -251,9 +250,11 @@ impl Question for AppointmentBook {
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         let index = super::index::of(rs);
         let answers = self.intake_answers(rs)?;
+        // One reading of the record serves every appointment (it does not depend on the date).
+        let rec = record::read(&index, &self.resources, &answers);
         let mut out = Vec::with_capacity(self.appointments.len());
         for booked in &self.appointments {
-            if let Some(c) = self.check(rs, &index, &answers, booked)? {
+            if let Some(c) = self.check(rs, &index, &rec, booked)? {
                 out.push(c);
             }
         }
