@@ -40,11 +40,18 @@ fn eligibility_request() -> Value {
     })
 }
 
+/// The masking every server of these tests runs with: one fact dropped, one hashed.
+const MASK: &str = "pregnant:drop,date_of_birth:hash";
+/// The hashing key (inline here; a key file in production).
+const MASK_KEY: &str = "decision-log-test-key-0123456789";
+
 fn server(pg: &PostgresServer, tweak: impl Fn(ServerBuilder) -> ServerBuilder) -> Server {
     tweak(
         ServerBuilder::new()
             .env("PROTOCOL_API_KEYS", &keys_with_auditor())
-            .env("PROTOCOL_DECISION_LOG_URL", &pg.url()),
+            .env("PROTOCOL_DECISION_LOG_URL", &pg.url())
+            .env("PROTOCOL_DECISION_LOG_MASK", MASK)
+            .env("PROTOCOL_DECISION_LOG_MASK_KEY", MASK_KEY),
     )
     .spawn()
     .expect("server starts")
@@ -192,14 +199,30 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
         .expect("the batch's rows");
     assert_eq!(base_row["clinic"], "clinic-borealis");
 
-    // No fact value anywhere: every row's facts keep their names only.
+    // The masked facts: `pregnant` dropped, `date_of_birth` hashed (keyed, the same in every
+    // row), every other fact as given; each row names what was masked.
     let facts = healthy_facts();
-    let names: BTreeSet<&String> = facts.as_object().expect("present").keys().collect();
+    let dob = facts["date_of_birth"].as_str().expect("a date").to_owned();
+    let mut hashes = BTreeSet::new();
     for row in &rows {
-        let logged = row["request"]["facts"].as_object().expect("facts names");
-        assert_eq!(logged.keys().collect::<BTreeSet<_>>(), names, "{row}");
-        assert!(logged.values().all(|v| v == "masked"), "{row}");
+        let logged = row["request"]["facts"].as_object().expect("facts");
+        assert_eq!(logged.get("pregnant"), None, "{row}");
+        let hashed = logged["date_of_birth"].as_str().expect("hashed");
+        assert!(hashed.starts_with("hmac-sha256:"), "{row}");
+        hashes.insert(hashed.to_owned());
+        assert!(!row.to_string().contains(&dob), "{row}");
+        for (name, value) in facts.as_object().expect("present") {
+            if name != "pregnant" && name != "date_of_birth" {
+                assert_eq!(logged.get(name), Some(value), "{name} as given: {row}");
+            }
+        }
+        assert_eq!(
+            row["masked_facts"],
+            json!({"pregnant": "drop", "date_of_birth": "hash"}),
+            "{row}"
+        );
     }
+    assert_eq!(hashes.len(), 1, "one value, one hash: {hashes:?}");
     // The server's own log names no fact value either (it never saw the rows' content).
     let output = server.output().join("\n");
     assert!(!output.contains("\"facts\""), "{output}");
@@ -263,6 +286,30 @@ async fn get_decision(server: &Server, id: &str, key: &str) -> (u16, Value) {
         res.status().as_u16(),
         res.json().await.unwrap_or(Value::Null),
     )
+}
+
+/// A masking setting naming a fact no rule set declares (a typo would store the fact as given)
+/// or hashing without a key stops the server at start, naming the setting.
+#[test]
+fn a_masking_setting_that_cannot_work_stops_the_server_at_start() {
+    for (mask, expected) in [
+        ("pregnnt:drop", "did you mean 'pregnant'"),
+        ("pregnant:blur", "drop or hash"),
+        ("date_of_birth:hash", "PROTOCOL_DECISION_LOG_MASK_KEY_FILE"),
+    ] {
+        let (status, output) = ServerBuilder::new()
+            .env(
+                "PROTOCOL_DECISION_LOG_URL",
+                "postgres://postgres@127.0.0.1:1/postgres",
+            )
+            .env("PROTOCOL_DECISION_LOG_MASK", mask)
+            .run_to_exit(Duration::from_secs(30))
+            .expect("exits");
+        assert!(!status.success(), "{mask}: {output}");
+        assert!(output.contains(expected), "{mask}: {output}");
+        let setting = output.to_lowercase().replace('-', "_");
+        assert!(setting.contains("decision_log_mask"), "{mask}: {output}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -205,11 +205,14 @@ impl Question for Calendar {
     }
 }
 
-/// What the decision log keeps of one answered slot: the client's part and the slot.
+/// What the decision log keeps of one answered slot: the single check it stands for (the
+/// client's part and the slot's fields side by side, the shape of `POST /v1/eligibility`), so a
+/// replay asks exactly that check.
 #[derive(Serialize)]
 struct SlotRequest<'a> {
     facts: &'a Facts,
     history: &'a [HistoryEntry],
+    #[serde(flatten)]
     slot: &'a CalendarSlot,
 }
 

@@ -26,6 +26,8 @@ pub mod admin;
 mod calendar;
 mod decisions;
 mod error;
+#[cfg(test)]
+mod masking_tests;
 pub mod notices;
 mod questions;
 pub mod replay;

@@ -18,7 +18,7 @@ use super::AppError;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
-use crate::decision_log::{DecisionLog, Entry, mask_facts};
+use crate::decision_log::{DecisionLog, Entry};
 use crate::metrics;
 use crate::observe::DECISION_TARGET;
 
@@ -105,7 +105,8 @@ impl<'a> Recorder<'a> {
     }
 
     /// One decision: counted in the `protocol.decisions` metric and, when the decision log is
-    /// on, queued for it with the request asked (fact values masked) and the answer given.
+    /// on, queued for it with the request asked (the facts named in the masking setting dropped
+    /// or hashed) and the answer given.
     /// Every decision of every operation comes here, so none escapes the log.
     ///
     /// `decision_id`: the id the answer carries (eligibility); the other operations' answers
@@ -133,8 +134,9 @@ impl<'a> Recorder<'a> {
                 ruleset_digest: self.ruleset.digest.clone(),
                 treatment: treatment.to_owned(),
                 decision: decision.as_str(),
-                request: mask_facts(serde_json::to_value(request).unwrap_or_default()),
+                request: serde_json::to_value(request).unwrap_or_default(),
                 answer: serde_json::to_value(answer).unwrap_or_default(),
+                masked_facts: Default::default(),
             });
         }
     }

@@ -5,11 +5,18 @@
 use tokio_postgres::Client;
 
 /// `(version, name, SQL)`, in order. A released file is never edited: a change is a new file.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "decision_log",
-    include_str!("../../migrations/decision_log/0001_decision_log.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "decision_log",
+        include_str!("../../migrations/decision_log/0001_decision_log.sql"),
+    ),
+    (
+        2,
+        "masked_facts",
+        include_str!("../../migrations/decision_log/0002_masked_facts.sql"),
+    ),
+];
 
 /// Any number, the same on every replica: the advisory lock of the migrations.
 const LOCK: i64 = 0x7072_6f74_6f63_6f6c; // "protocol"
