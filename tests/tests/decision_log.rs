@@ -512,3 +512,278 @@ async fn a_full_queue_waits_under_wait_and_drops_at_once_under_drop() {
         assert_eq!(ready["status"], "ready", "{policy}: {ready}");
     }
 }
+
+/// `POST /v1/decisions/{id}:replay` with `body` (none: an empty body) as `key`.
+async fn replay(server: &Server, id: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = http()
+        .post(server.url(&format!("/v1/decisions/{id}:replay")))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("answered");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// The healthy client without the facts the test servers mask: its decisions replay exactly.
+fn unmasked_facts() -> Value {
+    let mut facts = healthy_facts();
+    let map = facts.as_object_mut().expect("an object");
+    map.remove("pregnant");
+    map.remove("date_of_birth");
+    facts
+}
+
+/// The id of the row of `operation` logged last (the decisions without an id on their answer).
+fn last_row_id(pg: &PostgresServer, operation: &str) -> String {
+    let out = pg
+        .psql(&format!(
+            "SELECT decision_id FROM decision_log WHERE operation = '{operation}' \
+             ORDER BY decided_at DESC LIMIT 1"
+        ))
+        .expect("query");
+    out.trim().to_owned()
+}
+
+/// Replay over REST and gRPC, with a real PostgreSQL and a real Redis holding two versions of
+/// Aurora's overlay: a decision replays against the version that answered (exactly, when no
+/// fact was masked), or against another version, with the differences listed; masked facts are
+/// named and treated as unanswered, never silently; the replay is not logged; another clinic's
+/// decision is not found; the `audit` scope is needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_decision_replays_against_its_version_or_another_over_rest_and_grpc() {
+    let pg = PostgresServer::start().expect("postgres");
+    let redis = protocol_tests::redis_server::RedisServer::start().expect("redis");
+    let server = server(&pg, |b| b.with_redis(&redis));
+
+    // A: every fact answered (two of them masked in the log). B: the masked facts left out.
+    let a = post(
+        &server,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    let mut b_req = eligibility_request();
+    b_req["facts"] = unmasked_facts();
+    let b = post(&server, "/v1/eligibility", KEY_AURORA, &b_req).await;
+    // C: depth limits with a client (a row with an id of its own).
+    let depth_req = json!({
+        "treatment": "microneedling", "device": "dermapen_4", "role": "physician",
+        "zone": "cheeks", "facts": unmasked_facts(), "date": "2026-12-01", "history": [],
+    });
+    let c_answer = post(&server, "/v1/depth-limits", KEY_AURORA, &depth_req).await;
+    let bundled = c_answer["ruleset"]["version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+    // D: Borealis's decision.
+    let d = post(&server, "/v1/eligibility", KEY_BASE, &eligibility_request()).await;
+    assert!(until(15, || count(&pg) >= 4).await, "{}", pg.log());
+    let c = last_row_id(&pg, "depth_limits");
+
+    // A new version of Aurora's overlay, tighter on the cheeks, is published and activated.
+    let yaml = include_str!("../../rulesets/clinics/clinic-aurora.yaml")
+        .replace(&format!("version: \"{bundled}\""), "version: \"2026.12.9\"")
+        .replace("zones: {cheeks: 1.2,", "zones: {cheeks: 0.8,");
+    let res = http()
+        .post(server.url("/v1/rulesets"))
+        .bearer_auth(KEY_AURORA)
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .expect("publish");
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let res = http()
+        .post(server.url("/v1/rulesets/clinic-aurora/activate"))
+        .bearer_auth(KEY_AURORA)
+        .json(&json!({"version": "2026.12.9", "expected_current": bundled}))
+        .send()
+        .await
+        .expect("activate");
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let written = readyz(&server).await["decision_log"]["written"].clone();
+
+    // B against the version that answered (no longer the active one): the same answer.
+    let id_b = b["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_b, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["operation"], "eligibility");
+    assert_eq!(r["original"]["ruleset"]["version"], bundled.as_str());
+    assert_eq!(r["replayed"]["ruleset"]["version"], bundled.as_str());
+    assert_eq!(r["replayed"]["ruleset"]["digest"], b["ruleset"]["digest"]);
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["changes"], json!([]));
+    assert_eq!(r["masked_facts"], json!({}));
+    assert_eq!(r["replayed"]["decision"], b["decision"]);
+
+    // A: its masked facts are named and treated as unanswered, so the replay says what that
+    // changed instead of passing it off as the same decision.
+    let id_a = a["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_a, KEY_AURORA_AUDIT, Some(json!({}))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r["masked_facts"],
+        json!({"pregnant": "drop", "date_of_birth": "hash"})
+    );
+    assert_eq!(r["original"]["decision"], a["decision"]);
+    assert_eq!(r["replayed"]["decision"], "incomplete", "{r}");
+    assert_eq!(r["changed"], true);
+    let changes = r["changes"].as_array().expect("changes");
+    assert!(
+        changes.contains(&json!({"path": "decision", "change": "changed",
+            "before": a["decision"], "after": "incomplete"})),
+        "{r}"
+    );
+    assert!(
+        changes.contains(&json!({"path": "missing_facts", "change": "added", "after": "pregnant"})),
+        "{r}"
+    );
+
+    // C against the new version: the tighter cap is the one difference, REST and gRPC.
+    let (status, r) = replay(&server, &c, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["changed"], false, "against its own version: {r}");
+    let (status, r) = replay(
+        &server,
+        &c,
+        KEY_AURORA_AUDIT,
+        Some(json!({"ruleset_version": "2026.12.9"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["operation"], "depth_limits");
+    assert_eq!(r["replayed"]["ruleset"]["version"], "2026.12.9");
+    assert_eq!(
+        r["changes"],
+        json!([{"path": "zones[zone=cheeks].max_depth_mm", "change": "changed",
+                "before": 1.2, "after": 0.8}]),
+        "{r}"
+    );
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let g = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: c.clone(),
+                ruleset_version: Some("2026.12.9".into()),
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc ReplayDecision")
+        .into_inner();
+    assert_eq!(g.decision_id, c);
+    assert!(g.changed);
+    assert_eq!(g.changes.len(), 1, "{g:?}");
+    assert_eq!(g.changes[0].path, "zones[zone=cheeks].max_depth_mm");
+    assert_eq!(g.changes[0].change(), pb::AnswerChangeKind::Changed);
+    assert_eq!(
+        g.replayed
+            .as_ref()
+            .and_then(|s| s.ruleset.as_ref())
+            .map(|r| r.version.as_str()),
+        Some("2026.12.9")
+    );
+    assert_eq!(
+        g.original
+            .as_ref()
+            .and_then(|s| s.ruleset.as_ref())
+            .map(|r| r.version.as_str()),
+        Some(bundled.as_str())
+    );
+    let g = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_a.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc ReplayDecision")
+        .into_inner();
+    assert_eq!(
+        g.masked_facts.get("pregnant").map(String::as_str),
+        Some("drop")
+    );
+    assert_eq!(
+        g.replayed.map(|s| s.decision).as_deref(),
+        Some("incomplete")
+    );
+
+    // An unknown version: 404 / NOT_FOUND naming it.
+    let (status, r) = replay(
+        &server,
+        &c,
+        KEY_AURORA_AUDIT,
+        Some(json!({"ruleset_version": "2099.1.1"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2099.1.1"),
+        "{r}"
+    );
+
+    // Tenant-bound: Borealis's decision is not found for Aurora's auditor (REST and gRPC).
+    let id_d = d["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_d, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 404, "{r}");
+    let st = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_d.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("another clinic's decision");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    // The `audit` scope is needed; a body field that does not exist is named; POST without
+    // `:replay` is not an operation.
+    assert_eq!(replay(&server, id_a, KEY_AURORA, None).await.0, 403);
+    let st = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_a.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect_err("no audit scope");
+    assert_eq!(st.code(), tonic::Code::PermissionDenied);
+    let (status, r) = replay(
+        &server,
+        id_a,
+        KEY_AURORA_AUDIT,
+        Some(json!({"version": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{r}");
+    assert!(r.to_string().contains("version"), "{r}");
+    let res = http()
+        .post(server.url(&format!("/v1/decisions/{id_a}")))
+        .bearer_auth(KEY_AURORA_AUDIT)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 404);
+
+    // Replays are not decisions: nothing more was written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(readyz(&server).await["decision_log"]["written"], written);
+    assert_eq!(count(&pg), 4);
+}

@@ -8,6 +8,7 @@ use protocol_engine::{
     Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, Eligibility, EligibilityRequest, FactList, FieldViolation, Plan,
     PlanRequest, RequestError, RuleExplanation, RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
+    TreatmentOutcome,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -308,7 +309,16 @@ impl Question for ContraindicationRequest {
             rec.outcome(strongest);
         }
         for o in &r.results {
-            rec.decided(&o.treatment, o.decision, None, self, o);
+            // Explanations are never logged.
+            if o.explanation.is_some() {
+                let plain = TreatmentOutcome {
+                    explanation: None,
+                    ..o.clone()
+                };
+                rec.decided(&o.treatment, o.decision, None, self, &plain);
+            } else {
+                rec.decided(&o.treatment, o.decision, None, self, o);
+            }
         }
     }
 }
@@ -335,7 +345,17 @@ impl Question for DepthLimitsRequest {
         rec.treatment(&limits.treatment);
         if let Some(client) = &limits.client {
             rec.outcome(client.decision);
-            rec.decided(&limits.treatment, client.decision, None, self, limits);
+            if self.explain {
+                // Explanations (each cap's bounds) are never logged.
+                let mut plain = limits.clone();
+                plain.zones.iter_mut().for_each(|z| z.bounds = None);
+                if let Some(c) = plain.client.as_mut() {
+                    c.explanation = None;
+                }
+                rec.decided(&limits.treatment, client.decision, None, self, &plain);
+            } else {
+                rec.decided(&limits.treatment, client.decision, None, self, limits);
+            }
         }
     }
 }
