@@ -787,3 +787,72 @@ async fn a_logged_decision_replays_against_its_version_or_another_over_rest_and_
     assert_eq!(readyz(&server).await["decision_log"]["written"], written);
     assert_eq!(count(&pg), 4);
 }
+
+/// The schema (refinery, `services/server/migrations/decision_log`): a fresh database is
+/// migrated at the first start, each migration recorded once with its checksum; a second start
+/// applies nothing and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_database_is_migrated_once_and_a_second_start_is_a_no_op() {
+    let pg = PostgresServer::start().expect("postgres");
+    let history = || {
+        pg.psql(
+            "SELECT coalesce(json_agg(h ORDER BY version), '[]') FROM decision_log_schema_history h",
+        )
+        .ok()
+        .and_then(|o| serde_json::from_str::<Value>(o.trim()).ok())
+        .unwrap_or(Value::Null)
+    };
+    let up = |server: &Server| block_on(readyz(server))["decision_log"]["status"] == "up";
+
+    let mut first = server(&pg, |b| b);
+    assert!(until(15, || up(&first)).await, "{}", pg.log());
+    let applied = history();
+    let versions: Vec<i64> = applied
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|m| m["version"].as_i64().expect("version"))
+        .collect();
+    assert_eq!(versions, [1, 2], "{applied}");
+    assert!(
+        applied
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|m| m["checksum"].is_string()),
+        "{applied}"
+    );
+    let said = |server: &Server| {
+        server
+            .output()
+            .iter()
+            .filter(|l| l.contains("decision log: migration applied"))
+            .count()
+    };
+    assert_eq!(said(&first), 2, "{}", first.output().join("\n"));
+    // The schema works: a decision is written, with the column the second migration added.
+    post(
+        &first,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    assert!(until(15, || count(&pg) == 1).await);
+    first.terminate().expect("SIGTERM");
+    first.wait_exit(Duration::from_secs(30)).expect("exits");
+
+    let second = server(&pg, |b| b);
+    assert!(until(15, || up(&second)).await, "{}", pg.log());
+    assert_eq!(history(), applied, "nothing applied again");
+    assert_eq!(said(&second), 0, "{}", second.output().join("\n"));
+    post(
+        &second,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    assert!(until(15, || count(&pg) == 2).await);
+    assert_eq!(rows(&pg)[1]["masked_facts"]["pregnant"], "drop");
+}
