@@ -74,6 +74,7 @@ pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
         treatment: string(req, "treatment"),
         date: string(req, "date"),
         facts: facts(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
         history: history(req),
         zones: strings(req, "zones"),
         device: opt(req, "device"),
@@ -89,6 +90,7 @@ pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
         ruleset_digest: opt(req, "ruleset_digest"),
         treatments: strings(req, "treatments"),
         facts: facts(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
         date: opt(req, "date"),
         history: history(req),
     }

@@ -1269,3 +1269,91 @@ async fn with_the_decision_log_on_no_fact_value_reaches_logs_or_traces() {
         assert!(!traces.contains(word), "{word} in the traces");
     }
 }
+
+/// A CDS Hooks call and feedback on its card: the decision and the feedback are counted, the
+/// call is traced like any REST request, and nothing of the patient's record (facts, codes,
+/// dates, the patient id) reaches the exported telemetry or the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cds_hooks_calls_and_feedback_are_counted_without_health_data() {
+    let (received, receiver) = start_receiver().await;
+    let server = ServerBuilder::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{receiver}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .env("PROTOCOL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,protocol_server::request=debug")
+        .spawn()
+        .expect("server starts");
+    let example = protocol_tests::workspace_root().join("docs/examples/cds-appointment-book.json");
+    let mut call: Value =
+        serde_json::from_str(&std::fs::read_to_string(example).expect("example")).expect("JSON");
+    call["context"]["patientId"] = json!("patient-7781");
+    call["prefetch"]["patient"]["id"] = json!("patient-7781");
+    for key in ["medicationStatements", "procedures", "observations"] {
+        call["prefetch"][key]["entry"][0]["resource"]["subject"]["reference"] =
+            json!("Patient/patient-7781");
+    }
+    call["prefetch"]["intake"]["subject"]["reference"] = json!("Patient/patient-7781");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(server.url("/cds-services/treatment-eligibility"))
+        .json(&call)
+        .send()
+        .await
+        .expect("hook call");
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.expect("cards");
+    let card = &answer["cards"][0];
+    let feedback = json!({"feedback": [{"card": card["uuid"], "outcome": "accepted",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-12-01T09:05:00Z"}]});
+    let res = http
+        .post(server.url("/cds-services/treatment-eligibility/feedback"))
+        .json(&feedback)
+        .send()
+        .await
+        .expect("feedback");
+    assert_eq!(res.status(), 200);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let feedback = received.sum_attributes("protocol.cds.feedback");
+        let decisions = received.sum_attributes("protocol.decisions");
+        let requests = received.sum_attributes("protocol.requests");
+        let fed = feedback.iter().any(|f| {
+            f.contains(&"outcome=accepted".into())
+                && f.contains(&"service=treatment-eligibility".into())
+        });
+        let decided = decisions.iter().any(|d| {
+            d.contains(&"decision=deferred".into()) && d.contains(&"operation=eligibility".into())
+        });
+        let routed = requests.iter().any(|r| {
+            r.contains(&"route=/cds-services/{id}".into()) && r.contains(&"status=200".into())
+        });
+        if fed && decided && routed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CDS telemetry incomplete: feedback {feedback:?}, decisions {decisions:?}, requests {requests:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let everything = received.dump();
+    let logs = server.output().join("\n");
+    for needle in FORBIDDEN.iter().chain(&[
+        "patient-7781",
+        "6064",
+        "82810-3",
+        "1990-05-14",
+        "2026-09-02",
+    ]) {
+        assert!(
+            !everything.contains(needle),
+            "exported telemetry contains {needle:?}"
+        );
+        assert!(!logs.contains(needle), "the logs contain {needle:?}");
+    }
+    assert!(logs.contains("CDS feedback"), "{logs}");
+}

@@ -267,6 +267,17 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_DECISION_LOG_MASK_KEY", hide_env_values = true)]
     pub decision_log_mask_key: Option<String>,
 
+    /// FHIR servers (base URLs, comma-separated) the CDS Hooks service may read what an EHR did
+    /// not prefetch from, with the access token of the hook call (`fhirServer`,
+    /// `fhirAuthorization`); empty (the default): prefetch only, no FHIR server is ever called.
+    #[arg(
+        long,
+        env = "PROTOCOL_CDS_FHIR_SERVERS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cds_fhir_servers: Vec<String>,
+
     /// Log format on stdout.
     #[arg(long, env = "PROTOCOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

@@ -118,6 +118,7 @@ impl App {
             // Behind an Arc: the context is cloned for every request.
             store: store.map(Arc::new),
             decision_log,
+            cds_fhir: crate::cds::fetch::FhirFetch::new(&settings.cds_fhir_servers)?.map(Arc::new),
         };
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.

@@ -140,6 +140,7 @@ impl Calendar {
             treatment: slot.treatment.clone(),
             date,
             facts: self.facts.clone(),
+            questionnaire_response: None,
             history: self.history.clone(),
             zones: slot.zones.clone(),
             device: slot.device.clone(),

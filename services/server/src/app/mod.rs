@@ -29,6 +29,7 @@ mod decisions;
 mod error;
 #[cfg(test)]
 mod masking_tests;
+pub mod fhir;
 pub mod notices;
 mod questions;
 pub mod replay;
@@ -45,7 +46,7 @@ pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, catalogue_etag, depth_etag,
+    TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
 pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
 

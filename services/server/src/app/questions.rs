@@ -16,6 +16,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
+use super::fhir::answers_once;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
@@ -182,11 +183,7 @@ fn explained(
     })
 }
 
-pub(super) fn record_eligibility(
-    request: &impl Serialize,
-    d: &Decided<Eligibility>,
-    rec: &Recorder<'_>,
-) {
+pub fn record_eligibility(request: &impl Serialize, d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision, Some(&d.decision_id), request, &e);
     rec.identified(&d.decision_id, &e.treatment, e.decision);
@@ -203,6 +200,7 @@ impl Question for EligibilityRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(Decided {
             answer: rs.eligibility(self)?,
             decision_id: new_decision_id(),
@@ -253,6 +251,13 @@ impl Question for Batch {
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Batch::check_size(self.0.len())?;
+        for (i, check) in self.0.iter().enumerate() {
+            answers_once(
+                &format!("checks[{i}]"),
+                &check.facts,
+                check.questionnaire_response.as_ref(),
+            )?;
+        }
         let mut results = Vec::with_capacity(self.0.len());
         let mut violations = Vec::new();
         for (i, check) in self.0.iter().enumerate() {
@@ -296,6 +301,7 @@ impl Question for ContraindicationRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(rs.contraindications(self)?)
     }
 

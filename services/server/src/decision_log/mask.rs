@@ -165,9 +165,7 @@ impl Masking {
     /// or hashed; the others are kept as given. Returns which facts were masked.
     pub fn apply(&self, mut request: Value) -> (Value, Masked) {
         let mut masked = Masked::new();
-        if !self.rules.is_empty() {
-            self.walk(&mut request, &mut masked);
-        }
+        self.walk(&mut request, &mut masked);
         (request, masked)
     }
 
@@ -179,6 +177,8 @@ impl Masking {
                         && let Value::Object(facts) = child
                     {
                         self.mask(facts, masked);
+                    } else if k == "questionnaire_response" {
+                        *child = self.mask_response(child, masked);
                     } else {
                         self.walk(child, masked);
                     }
@@ -205,6 +205,52 @@ impl Masking {
                 }
             }
         }
+    }
+
+    /// A QuestionnaireResponse as logged: only its `status` and each item's `linkId` and
+    /// answers, so it replays as the same facts. Everything else goes, masking or not: a response
+    /// may carry the patient's identity (`subject`, `author`, `contained`, narrative text). The
+    /// item of a masked fact is dropped whether the fact is set to `drop` or `hash` (an answer
+    /// replaced by a hash would no longer be a valid answer); `masked_facts` names it either way.
+    fn mask_response(&self, response: &Value, masked: &mut Masked) -> Value {
+        let items: Vec<Value> = response
+            .get("item")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|item| {
+                        let Some(name) = item.get("linkId").and_then(Value::as_str) else {
+                            return true;
+                        };
+                        match self.rules.get(name) {
+                            Some(how) => {
+                                masked.insert(name.to_owned(), *how);
+                                false
+                            }
+                            None => true,
+                        }
+                    })
+                    .map(|item| {
+                        let mut kept = serde_json::Map::new();
+                        for key in ["linkId", "answer"] {
+                            if let Some(v) = item.get(key) {
+                                kept.insert(key.into(), v.clone());
+                            }
+                        }
+                        Value::Object(kept)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut kept = serde_json::Map::new();
+        for key in ["resourceType", "status"] {
+            if let Some(v) = response.get(key) {
+                kept.insert(key.into(), v.clone());
+            }
+        }
+        kept.insert("item".into(), Value::Array(items));
+        Value::Object(kept)
     }
 
     /// `hmac-sha256:<hex>` of the value's JSON text (so `true` and `"true"` differ).
@@ -272,6 +318,35 @@ mod tests {
         let other = masking("date_of_birth:hash", Some("another-key-of-16-bytes")).expect("ok");
         let (other, _) = other.apply(json!({"facts": {"date_of_birth": "1979-03-14"}}));
         assert_ne!(other["facts"]["date_of_birth"], hashed);
+    }
+
+    #[test]
+    fn a_questionnaire_response_keeps_only_its_answers_and_drops_masked_items() {
+        let m = masking("pregnant:hash", Some("0123456789abcdef0123")).expect("valid");
+        let (logged, masked) = m.apply(json!({
+            "treatment": "microneedling",
+            "questionnaire_response": {
+                "resourceType": "QuestionnaireResponse",
+                "status": "completed",
+                "subject": {"reference": "Patient/123", "display": "Jane Doe"},
+                "item": [
+                    {"linkId": "pregnant", "text": "Pregnant?", "answer": [{"valueBoolean": true}]},
+                    {"linkId": "fitzpatrick", "answer": [{"valueInteger": 4}]},
+                ],
+            },
+        }));
+        assert_eq!(
+            logged,
+            json!({
+                "treatment": "microneedling",
+                "questionnaire_response": {
+                    "resourceType": "QuestionnaireResponse",
+                    "status": "completed",
+                    "item": [{"linkId": "fitzpatrick", "answer": [{"valueInteger": 4}]}],
+                },
+            })
+        );
+        assert_eq!(masked.get("pregnant"), Some(&MaskHow::Hash));
     }
 
     #[test]

@@ -13,11 +13,12 @@ use crate::app::{Calendar, CalendarSlot, Decided, SlotResult, depth_etag, violat
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
+    Catalogue, Coding, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
     HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason,
     RequestError, RuleExplanation, RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo,
-    TreatmentList, TreatmentOutcome, Truth, wire::parse_strict_date,
+    TreatmentList, TreatmentOutcome, Truth,
+    wire::{parse_strict_date, parse_unique_json},
 };
 use serde::Serialize;
 
@@ -74,6 +75,22 @@ impl Violations {
                     "required: send the client's past procedures, or an empty list for none",
                 );
                 Vec::new()
+            }
+        }
+    }
+
+    /// A FHIR QuestionnaireResponse sent as JSON text → the JSON REST clients send, read as
+    /// strictly (a key repeated in any object is refused). Faults name `questionnaire_response`,
+    /// the field every later fault of the response is named under, as in REST.
+    fn questionnaire_response(&mut self, text: Option<String>) -> Option<serde_json::Value> {
+        match parse_unique_json(&text?) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.push(
+                    "questionnaire_response".to_owned(),
+                    format!("not a JSON QuestionnaireResponse: {message}"),
+                );
+                None
             }
         }
     }
@@ -165,6 +182,7 @@ pub fn eligibility_request(
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
         explain: p.explain,
@@ -173,6 +191,7 @@ pub fn eligibility_request(
         treatment: p.treatment,
         date,
         facts,
+        questionnaire_response,
         history,
         zones: non_empty(p.zones),
         device: p.device,
@@ -242,6 +261,7 @@ pub fn contraindication_request(
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
         explain: p.explain,
@@ -249,6 +269,7 @@ pub fn contraindication_request(
         ruleset_digest: p.ruleset_digest,
         treatments: non_empty(p.treatments),
         facts,
+        questionnaire_response,
         date: date.flatten(),
         history,
     };
@@ -590,7 +611,20 @@ pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
         downtime: t.downtime.clone(),
         contraindication_rules: t.contraindication_rules.clone(),
         session_minutes: t.session_minutes.as_ref().map(session_minutes),
+        codes: codings(&t.codes),
     }
+}
+
+/// Standard codes, one to one.
+fn codings(codes: &[Coding]) -> Vec<pb::Coding> {
+    codes
+        .iter()
+        .map(|c| pb::Coding {
+            system: c.system.clone(),
+            code: c.code.clone(),
+            display: c.display.clone(),
+        })
+        .collect()
 }
 
 pub fn treatment_list(l: &TreatmentList) -> pb::ListTreatmentsResponse {
@@ -614,6 +648,7 @@ pub fn fact_list(l: &FactList) -> pb::ListFactsResponse {
                 values: f.values.clone(),
                 null_means: f.null_means.clone(),
                 labels: f.labels.clone().into_iter().collect(),
+                codes: codings(&f.codes),
             })
             .collect(),
         ruleset: Some(ruleset(&l.ruleset)),
@@ -626,6 +661,7 @@ pub fn catalogue(c: &Catalogue) -> pb::GetCatalogueResponse {
             .map(|n| pb::NamedItem {
                 id: n.id.clone(),
                 name: n.name.clone(),
+                codes: codings(&n.codes),
             })
             .collect()
     };
