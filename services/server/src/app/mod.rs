@@ -27,9 +27,9 @@ mod answer_diff;
 mod calendar;
 mod decisions;
 mod error;
+pub mod fhir;
 #[cfg(test)]
 mod masking_tests;
-pub mod fhir;
 pub mod notices;
 mod questions;
 pub mod replay;
