@@ -1,7 +1,8 @@
 //! The FHIR views of the bundled base (issue 15 §2): the Questionnaire holds FHIR's invariants
 //! that no schema checks (here; `scripts/fhir-validate` also runs FHIR's own models over it), and
-//! a QuestionnaireResponse decides exactly as the same answers sent as `facts`, with every fault
-//! named by the item it is in.
+//! a QuestionnaireResponse decides exactly as the same answers sent as `facts` (for generated
+//! answer sets too, every treatment and the contraindication check: a property), with every
+//! fault named by the item it is in.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -260,4 +261,91 @@ fn status_resource_type_and_both_answer_forms_are_checked() {
         })
         .expect_err("unknown linkId");
     assert_eq!(fields(&e), ["questionnaire_response.item[0].linkId"]);
+}
+
+// ---- Property: a response decides as the same facts, whatever the answers ---------------------
+
+/// The answer a seed picks for a fact (`None`: left unanswered).
+fn answer(f: &FactInfo, seed: u16) -> Option<Value> {
+    if seed.is_multiple_of(5) {
+        return None;
+    }
+    let n = i64::from(seed);
+    Some(match f.fact_type.as_str() {
+        "bool" => json!(seed.is_multiple_of(2)),
+        "integer" => {
+            let (min, max) = (f.min.unwrap_or(0), f.max.unwrap_or(0));
+            json!(min + n % (max - min + 1))
+        }
+        "enum" => json!(f.values[seed as usize % f.values.len()]),
+        _ if f.null_means.is_some() && seed.is_multiple_of(3) => Value::Null,
+        _ => {
+            let d = date(2020, 1, 1)
+                .checked_add(jiff::Span::new().days(n % 2500))
+                .expect("date");
+            json!(d.to_string())
+        }
+    })
+}
+
+/// The QuestionnaireResponse giving `facts`: gates "never" for null, "no" before a date.
+fn response_of(facts: &serde_json::Map<String, Value>, rs: &RuleSet) -> Value {
+    let mut items = Vec::new();
+    for f in rs.facts().facts {
+        let Some(v) = facts.get(&f.id) else { continue };
+        if f.null_means.is_some() {
+            items.push(json!({"linkId": format!("{}.null_means", f.id),
+                "answer": [{"valueBoolean": v.is_null()}]}));
+            if v.is_null() {
+                continue;
+            }
+        }
+        let value = match f.fact_type.as_str() {
+            "bool" => json!({"valueBoolean": v}),
+            "integer" => json!({"valueInteger": v}),
+            "enum" => json!({"valueCoding": {"system": answer_system(&f.id), "code": v}}),
+            _ => json!({"valueDate": v}),
+        };
+        items.push(json!({"linkId": f.id, "answer": [value]}));
+    }
+    qr(Value::Array(items))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_answers_decide_the_same_as_facts_or_as_a_response(
+        seeds in proptest::collection::vec(0u16..u16::MAX, 64),
+    ) {
+        let rs = base();
+        let mut facts = serde_json::Map::new();
+        for (f, seed) in rs.facts().facts.iter().zip(&seeds) {
+            if let Some(v) = answer(f, *seed) {
+                facts.insert(f.id.clone(), v);
+            }
+        }
+        let response = response_of(&facts, &rs);
+        for t in rs.treatments().treatments {
+            let mut by_facts = request(Value::Object(facts.clone()), None);
+            let mut by_response = request(json!({}), Some(response.clone()));
+            by_facts.treatment = t.code.clone();
+            by_response.treatment = t.code.clone();
+            proptest::prop_assert_eq!(rs.eligibility(&by_facts), rs.eligibility(&by_response));
+        }
+        let contra = |facts: Value, qr: Option<Value>| ContraindicationRequest {
+            treatments: None,
+            facts: serde_json::from_value(facts).expect("facts"),
+            questionnaire_response: qr,
+            date: Some(date(2026, 12, 1)),
+            history: Some(Vec::new()),
+            ruleset_version: None,
+            ruleset_digest: None,
+            explain: false,
+        };
+        proptest::prop_assert_eq!(
+            rs.contraindications(&contra(Value::Object(facts), None)),
+            rs.contraindications(&contra(json!({}), Some(response)))
+        );
+    }
 }
