@@ -120,6 +120,7 @@ pub fn watch_depth_pb(req: &Value) -> pb::WatchDepthLimitsRequest {
 /// A calendar (`POST /v1/eligibility:calendar` body) as its gRPC request.
 pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
     pb::CheckEligibilityCalendarRequest {
+        explain: req.get("explain").and_then(Value::as_bool).unwrap_or(false),
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         facts: facts(req),

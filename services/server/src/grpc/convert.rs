@@ -225,6 +225,7 @@ pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calend
         slots,
         ruleset_version: p.ruleset_version,
         ruleset_digest: p.ruleset_digest,
+        explain: p.explain,
     }))
 }
 
@@ -236,9 +237,7 @@ pub fn calendar_results(results: Vec<SlotResult>) -> pb::CheckEligibilityCalenda
             .into_iter()
             .map(|r| pb::CalendarSlotResult {
                 result: Some(match r {
-                    SlotResult::Answered(d) => {
-                        Slot::Eligibility(eligibility(&d.answer, d.decision_id))
-                    }
+                    SlotResult::Answered(d) => Slot::Eligibility(decided(&d)),
                     SlotResult::Refused(violations) => Slot::Problem(pb::CalendarSlotProblem {
                         detail: violations_summary(&violations),
                         reason: SlotResult::refusal(Vec::new()).reason().to_owned(),

@@ -101,7 +101,11 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/plans", post(build_plan))
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
-        .route("/v1/decisions/{decision_id}", get(decisions::get_decision))
+        // `POST /v1/decisions/{decision_id}:replay`: the router sees `{decision_id}` whole.
+        .route(
+            "/v1/decisions/{decision_id}",
+            get(decisions::get_decision).post(decisions::replay_decision),
+        )
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
         .route(
