@@ -738,6 +738,22 @@ pub struct Coding {
     pub display: String,
 }
 
+/// What a fact's codes stand for, so that a clinical record is read the way the question means:
+/// declared in the rule set (`codes_mean`), never guessed from the fact's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodesMean {
+    /// A condition or state the client has now (the default): an active condition answers yes,
+    /// a resolved or inactive one no.
+    #[default]
+    Now,
+    /// "Have you ever had…": a condition in any clinical status answers yes.
+    Ever,
+    /// An allergy: the codes are those of the substance, so only an allergy record answers the
+    /// fact (a medication with the same code means the client takes it, not that they react to it).
+    Allergy,
+}
+
 /// An operator role, with its own depth cap.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

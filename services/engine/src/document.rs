@@ -191,6 +191,10 @@ pub struct FactDoc {
     /// empty list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codes: Option<Vec<crate::api::Coding>>,
+    /// What the codes stand for (`now`, the default; `ever`; `allergy`): how a clinical record
+    /// answers the fact. Only with `codes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes_mean: Option<crate::api::CodesMean>,
 }
 
 /// A number with its provenance, or a reference to a named policy that supplies it.

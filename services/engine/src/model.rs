@@ -126,6 +126,8 @@ pub(crate) struct FactDef {
     pub labels: Vec<String>,
     /// Standard codes of the question or of what it asks about; empty when none is given.
     pub codes: Vec<Coding>,
+    /// What the codes stand for.
+    pub codes_mean: crate::api::CodesMean,
 }
 
 /// The display name of each zone, procedure, indication, role and device, indexed like their

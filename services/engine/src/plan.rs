@@ -522,6 +522,16 @@ impl RuleSet {
             .and_then(|d| d.max)
     }
 
+    /// What the codes of fact `fact` stand for (`None` for an unknown fact): how a clinical
+    /// record answers it (the CDS Hooks door reads records by it).
+    pub fn codes_mean(&self, fact: &str) -> Option<CodesMean> {
+        let rs = &*self.0;
+        rs.facts
+            .get(fact)
+            .and_then(|i| rs.fact_defs.get(usize::from(i)))
+            .map(|f| f.codes_mean)
+    }
+
     /// The declared facts: enough to build an intake form.
     pub fn facts(&self) -> FactList {
         let rs = &*self.0;

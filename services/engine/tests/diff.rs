@@ -560,6 +560,7 @@ fn changing_codes_changes_no_decision_but_the_digest() {
     let mut new = old.clone();
     for f in &mut new.facts {
         f.value.codes = None;
+        f.value.codes_mean = None;
     }
     new.zones[0].value.codes = Some(vec![Coding {
         system: "http://snomed.info/sct".into(),

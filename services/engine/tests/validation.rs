@@ -685,3 +685,33 @@ fn empty_codes_a_blank_display_a_duplicate_and_a_bad_check_digit_are_refused() {
         "is not a http://www.whocc.no/atc code",
     );
 }
+
+#[test]
+fn what_codes_mean_is_declared_and_needs_codes() {
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes_mean: ever}",
+    );
+    assert_problem(&text, "facts[1].codes_mean", "give `codes` too");
+
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes_mean: allergy, codes: [{system: \"http://snomed.info/sct\", code: \"77386006\", display: Pregnant}]}",
+    );
+    let rs = load(&text).expect("loads");
+    assert_eq!(
+        rs.codes_mean("pregnant"),
+        Some(protocol_engine::CodesMean::Allergy)
+    );
+    assert_eq!(
+        rs.codes_mean("fitzpatrick"),
+        Some(protocol_engine::CodesMean::Now)
+    );
+    assert_eq!(rs.codes_mean("no_such_fact"), None);
+
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes_mean: sometimes}",
+    );
+    assert!(load(&text).is_err(), "an unknown meaning is refused");
+}

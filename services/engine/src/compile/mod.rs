@@ -546,6 +546,13 @@ impl<'a> Compiler<'a> {
             }
             let labels = self.fact_labels(&path, line, f);
             let codes = self.codes(&path, line, &f.codes);
+            if f.codes_mean.is_some() && codes.is_empty() {
+                self.problem(
+                    format!("{path}.codes_mean"),
+                    line,
+                    "`codes_mean` says what the fact's `codes` stand for: give `codes` too",
+                );
+            }
             if self.c.facts.insert(&f.id).is_none() {
                 self.problem(
                     format!("{path}.id"),
@@ -559,6 +566,7 @@ impl<'a> Compiler<'a> {
                 question: f.question.clone(),
                 labels,
                 codes,
+                codes_mean: f.codes_mean.unwrap_or_default(),
             });
         }
         self.c.date_of_birth = self.c.facts.get("date_of_birth");

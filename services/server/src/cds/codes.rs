@@ -8,6 +8,7 @@
 //! expanded (that needs a terminology server): a record coded below the rule set's concept is
 //! not recognised, and the fact it would answer stays unknown.
 
+use protocol_engine::CodesMean;
 use std::collections::HashMap;
 
 /// The system URI of the WHO ATC classification.
@@ -33,20 +34,22 @@ pub struct FactMeta {
     pub id: String,
     pub kind: Kind,
     pub question: String,
+    /// What its codes stand for, as the rule set declares (`codes_mean`).
+    pub codes_mean: CodesMean,
 }
 
 impl FactMeta {
-    /// An allergy fact (`metal_allergy`, `anaesthetic_allergy`): its codes are those of the
-    /// substance, so only an AllergyIntolerance answers it. Read from a medication, the same code
-    /// would turn "takes lidocaine" into "allergic to lidocaine".
+    /// An allergy fact (`codes_mean: allergy`): its codes are those of the substance, so only an
+    /// AllergyIntolerance answers it. Read from a medication, the same code would turn "takes
+    /// lidocaine" into "allergic to lidocaine".
     pub fn is_allergy(&self) -> bool {
-        self.id.ends_with("_allergy")
+        self.codes_mean == CodesMean::Allergy
     }
 
-    /// A history fact (`hsv_history`, `eczema_psoriasis_history`): "have you ever had", which a
-    /// resolved condition answers yes (it shares its codes with the fact about now).
+    /// A history fact (`codes_mean: ever`): "have you ever had", which a resolved condition
+    /// answers yes (it shares its codes with the fact about now).
     pub fn is_history(&self) -> bool {
-        self.id.ends_with("_history")
+        self.codes_mean == CodesMean::Ever
     }
 }
 
@@ -169,6 +172,7 @@ mod tests {
             id: "anticoagulants".into(),
             kind: Kind::Bool,
             question: "?".into(),
+            codes_mean: CodesMean::Now,
         });
         ix.fact_code(ATC, "B01A", f, None);
         assert_eq!(ix.fact_hits(ATC, "B01AA03").len(), 1);

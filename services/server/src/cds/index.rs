@@ -24,6 +24,7 @@ pub fn of(rs: &RuleSet) -> CodeIndex {
             id: f.id.clone(),
             kind,
             question: f.question.clone(),
+            codes_mean: rs.codes_mean(&f.id).unwrap_or_default(),
         });
         for c in &f.codes {
             ix.fact_code(&c.system, &c.code, i, None);

@@ -6,8 +6,8 @@
 //! | resource | read as |
 //! |---|---|
 //! | `Patient.birthDate` | the age fact `date_of_birth` |
-//! | `AllergyIntolerance` (code: the substance) | an allergy fact (id ending in `_allergy`, whose codes are substances): yes while active (or with no clinical status), no when `refuted`; never read from any other resource |
-//! | `Condition` (code) | a yes/no fact: for a history fact (id ending in `_history`: "have you ever had") yes in any clinical status, for any other yes while active, recurring or relapsed (or with no clinical status) and no when inactive, in remission or resolved; no when `refuted`; an enum answer when the code is one answer's; a refuted condition coded like an enum fact answers its `none` |
+//! | `AllergyIntolerance` (code: the substance) | an allergy fact (`codes_mean: allergy`: its codes are substances): yes while active (or with no clinical status), no when `refuted`; never read from any other resource |
+//! | `Condition` (code) | a yes/no fact: for a history fact (`codes_mean: ever`: "have you ever had") yes in any clinical status, for any other yes while active, recurring or relapsed (or with no clinical status) and no when inactive, in remission or resolved; no when `refuted`; an enum answer when the code is one answer's; a refuted condition coded like an enum fact answers its `none` |
 //! | `MedicationStatement` | yes/no: yes when `active`, `intended` or `on-hold`, no when `completed`, `stopped` or `not-taken`; a last-dose date: the end of its effective time when `completed` or `stopped` (an active one leaves it unknown: the last dose is still to come; "never" comes only from the intake answers) |
 //! | `MedicationRequest` | yes when `active`, `on-hold` or `draft` (other states say nothing) |
 //! | `Procedure` (`completed`, `in-progress`, `stopped`) | a history entry on its performed day (the end of a period); a yes/no fact coded like it (`chemotherapy_current`): yes while `in-progress`, else nothing; a date fact: its day |
@@ -489,6 +489,12 @@ mod tests {
                 id: id.into(),
                 kind,
                 question: format!("{id}?"),
+                // As the bundled rule set declares them.
+                codes_mean: match id {
+                    "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
+                    "hsv_history" => protocol_engine::CodesMean::Ever,
+                    _ => protocol_engine::CodesMean::Now,
+                },
             })
         };
         let pregnant = fact("pregnant", Kind::Bool);
@@ -594,6 +600,12 @@ mod tests {
                 id: id.into(),
                 kind,
                 question: format!("{id}?"),
+                // As the bundled rule set declares them.
+                codes_mean: match id {
+                    "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
+                    "hsv_history" => protocol_engine::CodesMean::Ever,
+                    _ => protocol_engine::CodesMean::Now,
+                },
             })
         };
         let allergy = fact("anaesthetic_allergy", Kind::Bool);
