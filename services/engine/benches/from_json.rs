@@ -9,6 +9,9 @@
 //!
 //! - `typed`: `serde_json::from_slice::<EligibilityRequest>`, `RuleSet::eligibility`,
 //!   `serde_json::to_vec` of the answer: the general path every request took before issue 16.
+//! - `seed`: `RuleSet::read_eligibility` (the body read straight into the rule set's fact slots)
+//!   and `Verdict::write_json` (the answer written from pre-serialised texts), the path the
+//!   server takes for a plain request since issue 16.
 //! - `floor`: serde into plain structs (borrowed strings, only the facts its rules read) and
 //!   plain `if`s over twelve of the rule set's contraindication rules for microneedling, the
 //!   answer rendered by serde: the least a hand-written service would do. It checks no other
@@ -52,6 +55,18 @@ fn typed(rs: &RuleSet, body: &[u8]) -> Vec<u8> {
     let req: EligibilityRequest = serde_json::from_slice(body).expect("valid request");
     let answer = rs.eligibility(&req).expect("valid request");
     serde_json::to_vec(&answer).expect("serializes")
+}
+
+/// Since issue 16: the body read straight into the rule set's slots, the answer written from its
+/// pre-serialised texts (with a decision id, as the server writes it).
+fn seed(rs: &RuleSet, body: &[u8]) -> Vec<u8> {
+    let read = rs.read_eligibility(body).expect("valid request");
+    let mut out = Vec::new();
+    read.decide().write_json(
+        &[("decision_id", "019ad1c2-0000-7000-8000-000000000000")],
+        &mut out,
+    );
+    out
 }
 
 mod floor {
@@ -130,52 +145,148 @@ mod floor {
             decision = decision.max(d);
             reasons.push(r);
         };
-        if let Some(dob) = f.date_of_birth.and_then(|d| d.parse::<jiff::civil::Date>().ok()) {
+        if let Some(dob) = f
+            .date_of_birth
+            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        {
             let age = dob.until(date).and_then(|s| s.total(jiff::Unit::Year));
             if age.is_ok_and(|a| a < 18.0) {
-                fire(Decision::Contraindicated, reason("minor", "Client is under 18.", "These treatments are for adults (18 and over) only."));
+                fire(
+                    Decision::Contraindicated,
+                    reason(
+                        "minor",
+                        "Client is under 18.",
+                        "These treatments are for adults (18 and over) only.",
+                    ),
+                );
             }
         }
         if yes(f.pregnant) {
-            fire(Decision::Contraindicated, reason("pregnancy", "Pregnancy: contraindicated by the SkinPen IFU.", "Needle treatments are not offered during pregnancy."));
+            fire(
+                Decision::Contraindicated,
+                reason(
+                    "pregnancy",
+                    "Pregnancy: contraindicated by the SkinPen IFU.",
+                    "Needle treatments are not offered during pregnancy.",
+                ),
+            );
         }
         if yes(f.breastfeeding) {
-            fire(Decision::NeedsReview, reason("breastfeeding", "Breastfeeding: physician sign-off.", "While breastfeeding, a clinician must approve the treatment first."));
+            fire(
+                Decision::NeedsReview,
+                reason(
+                    "breastfeeding",
+                    "Breastfeeding: physician sign-off.",
+                    "While breastfeeding, a clinician must approve the treatment first.",
+                ),
+            );
         }
         if yes(f.skin_cancer_in_area) {
-            fire(Decision::Contraindicated, reason("skin_cancer_in_area", "Active skin cancer or suspicious lesion in the treatment area.", "We cannot treat an area with skin cancer or a suspicious mole; please see a dermatologist."));
+            fire(
+                Decision::Contraindicated,
+                reason(
+                    "skin_cancer_in_area",
+                    "Active skin cancer or suspicious lesion in the treatment area.",
+                    "We cannot treat an area with skin cancer or a suspicious mole; please see a dermatologist.",
+                ),
+            );
         }
         if yes(f.bleeding_disorder) {
-            fire(Decision::Contraindicated, reason("bleeding_disorder", "Haemorrhagic disorder or haemostatic dysfunction.", "Needle treatments are not offered with a bleeding disorder."));
+            fire(
+                Decision::Contraindicated,
+                reason(
+                    "bleeding_disorder",
+                    "Haemorrhagic disorder or haemostatic dysfunction.",
+                    "Needle treatments are not offered with a bleeding disorder.",
+                ),
+            );
         }
         if yes(f.metal_allergy) {
-            fire(Decision::Contraindicated, reason("metal_allergy", "Allergy to stainless steel.", "Steel needles cannot be used with a metal allergy."));
+            fire(
+                Decision::Contraindicated,
+                reason(
+                    "metal_allergy",
+                    "Allergy to stainless steel.",
+                    "Steel needles cannot be used with a metal allergy.",
+                ),
+            );
         }
         if yes(f.isotretinoin_current) {
-            fire(Decision::Contraindicated, reason("isotretinoin_current", "Currently taking isotretinoin.", "Needle treatments are not offered while you take isotretinoin."));
+            fire(
+                Decision::Contraindicated,
+                reason(
+                    "isotretinoin_current",
+                    "Currently taking isotretinoin.",
+                    "Needle treatments are not offered while you take isotretinoin.",
+                ),
+            );
         }
-        if let Some(last) = f.isotretinoin_last_dose.and_then(|d| d.parse::<jiff::civil::Date>().ok()) {
-            let until = last.checked_add(jiff::Span::new().days(183)).expect("in range");
+        if let Some(last) = f
+            .isotretinoin_last_dose
+            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        {
+            let until = last
+                .checked_add(jiff::Span::new().days(183))
+                .expect("in range");
             if date < until {
-                let mut r = reason("isotretinoin_washout", "Isotretinoin washout.", "Needle treatments must wait after your last isotretinoin dose.");
+                let mut r = reason(
+                    "isotretinoin_washout",
+                    "Isotretinoin washout.",
+                    "Needle treatments must wait after your last isotretinoin dose.",
+                );
                 r.until = Some(until);
                 fire(Decision::Deferred, r);
             }
         }
         if yes(f.open_wounds) {
-            fire(Decision::Deferred, reason("open_wounds", "Open wounds in the area.", "Please wait until the skin has healed."));
+            fire(
+                Decision::Deferred,
+                reason(
+                    "open_wounds",
+                    "Open wounds in the area.",
+                    "Please wait until the skin has healed.",
+                ),
+            );
         }
         if yes(f.active_hsv) {
-            fire(Decision::Deferred, reason("active_hsv", "Active cold sore.", "Please wait until the cold sore has healed."));
+            fire(
+                Decision::Deferred,
+                reason(
+                    "active_hsv",
+                    "Active cold sore.",
+                    "Please wait until the cold sore has healed.",
+                ),
+            );
         }
         if yes(f.keloid_history) {
-            fire(Decision::NeedsReview, reason("keloid_history", "Keloid history.", "A clinician must approve the treatment first."));
+            fire(
+                Decision::NeedsReview,
+                reason(
+                    "keloid_history",
+                    "Keloid history.",
+                    "A clinician must approve the treatment first.",
+                ),
+            );
         }
         if yes(f.anticoagulants) {
-            fire(Decision::NeedsReview, reason("anticoagulants", "Anticoagulants.", "A clinician must approve the treatment first."));
+            fire(
+                Decision::NeedsReview,
+                reason(
+                    "anticoagulants",
+                    "Anticoagulants.",
+                    "A clinician must approve the treatment first.",
+                ),
+            );
         }
         if yes(f.hsv_history) {
-            fire(Decision::EligibleWithPrecautions, reason("hsv_history", "HSV history: antiviral prophylaxis before treatment.", "You will need an antiviral medicine before the treatment to prevent a cold-sore flare."));
+            fire(
+                Decision::EligibleWithPrecautions,
+                reason(
+                    "hsv_history",
+                    "HSV history: antiviral prophylaxis before treatment.",
+                    "You will need an antiviral medicine before the treatment to prevent a cold-sore flare.",
+                ),
+            );
             precautions.push("Antiviral prophylaxis: valacyclovir 500 mg twice daily from the day before (or the morning of) the procedure; continue 5-7 days for facial work.");
         }
         let answer = Answer {
@@ -211,6 +322,9 @@ fn benches(c: &mut Criterion) {
         );
         group.bench_with_input(BenchmarkId::new("typed", name), &body, |b, body| {
             b.iter(|| typed(&rs, black_box(body)))
+        });
+        group.bench_with_input(BenchmarkId::new("seed", name), &body, |b, body| {
+            b.iter(|| seed(&rs, black_box(body)))
         });
         group.bench_with_input(BenchmarkId::new("floor", name), &body, |b, body| {
             b.iter(|| floor::decide(black_box(body)))
