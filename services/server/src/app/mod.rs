@@ -25,6 +25,7 @@
 pub mod admin;
 mod calendar;
 mod decisions;
+mod eligibility_json;
 mod error;
 pub mod notices;
 mod questions;
