@@ -28,7 +28,10 @@ use crate::wire::parse_strict_date;
 
 /// Reads an eligibility request from `body`, or `None` when the general path must.
 pub(crate) fn eligibility(rs: &Compiled, body: &[u8]) -> Option<(ResolvedEligibility, Date)> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // UTF-8 checked once for the whole body, not string by string as a byte slice would be (the
+    // general path refuses a body that is not UTF-8 too).
+    let text = std::str::from_utf8(body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let read = Request(rs).deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(read)

@@ -80,15 +80,47 @@ impl Fragments {
     }
 }
 
-/// Writes `"YYYY-MM-DD"` (jiff's rendering, as serde writes a date).
+/// Writes `"YYYY-MM-DD"` (jiff's rendering, as serde writes a date): by hand for the four-digit
+/// years requests carry, through jiff for any other.
 fn date(out: &mut Vec<u8>, d: Date) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "\"{d}\"");
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    match (u16::try_from(y), u8::try_from(m), u8::try_from(day)) {
+        (Ok(y @ 0..=9999), Ok(m), Ok(day)) => {
+            let digit = |n: u16| b'0' + (n % 10) as u8;
+            out.extend_from_slice(&[
+                b'"',
+                digit(y / 1000),
+                digit(y / 100),
+                digit(y / 10),
+                digit(y),
+                b'-',
+                b'0' + m / 10,
+                b'0' + m % 10,
+                b'-',
+                b'0' + day / 10,
+                b'0' + day % 10,
+                b'"',
+            ]);
+        }
+        // Writing to a Vec cannot fail.
+        _ => {
+            let _ = write!(out, "\"{d}\"");
+        }
+    }
 }
 
-/// Writes a JSON string (escaped by serde_json).
+/// Writes a JSON string: as it is when nothing in it needs escaping (ids, a decision id), else
+/// escaped by serde_json.
 fn string(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// Writes the eligibility answer for `treatment` on `date` as a JSON object: the fields of
@@ -177,5 +209,43 @@ fn missing_facts(f: &Fragments, missing: Missing, out: &mut Vec<u8>) {
             out.push(b',');
         }
         out.extend_from_slice(f.fact.get(usize::from(ix)).map_or("\"\"", |n| n).as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_strings_are_written_as_serde_writes_them() {
+        for d in [
+            jiff::civil::date(2026, 12, 1),
+            jiff::civil::date(0, 1, 1),
+            jiff::civil::date(9999, 12, 31),
+            jiff::civil::date(-1, 6, 15),
+            jiff::civil::Date::MAX,
+        ] {
+            let mut out = Vec::new();
+            date(&mut out, d);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(&d).expect("serializes")
+            );
+        }
+        for s in [
+            "decision_id",
+            "019ad1c2-0000-7000",
+            "a\"b",
+            "é",
+            "tab\t",
+            "",
+        ] {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(s).expect("serializes")
+            );
+        }
     }
 }
