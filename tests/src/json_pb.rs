@@ -74,6 +74,7 @@ pub fn eligibility_pb(req: &Value) -> pb::CheckEligibilityRequest {
         treatment: string(req, "treatment"),
         date: string(req, "date"),
         facts: facts(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
         history: history(req),
         zones: strings(req, "zones"),
         device: opt(req, "device"),
@@ -89,6 +90,7 @@ pub fn contraindication_pb(req: &Value) -> pb::CheckContraindicationsRequest {
         ruleset_digest: opt(req, "ruleset_digest"),
         treatments: strings(req, "treatments"),
         facts: facts(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
         date: opt(req, "date"),
         history: history(req),
     }
@@ -118,6 +120,7 @@ pub fn watch_depth_pb(req: &Value) -> pb::WatchDepthLimitsRequest {
 /// A calendar (`POST /v1/eligibility:calendar` body) as its gRPC request.
 pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
     pb::CheckEligibilityCalendarRequest {
+        explain: req.get("explain").and_then(Value::as_bool).unwrap_or(false),
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         facts: facts(req),

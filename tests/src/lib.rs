@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 
 pub use protocol_server::grpc::pb;
 
+pub mod fhir;
 pub mod fixtures;
 pub mod json_pb;
 pub mod postgres_server;

@@ -40,11 +40,18 @@ fn eligibility_request() -> Value {
     })
 }
 
+/// The masking every server of these tests runs with: one fact dropped, one hashed.
+const MASK: &str = "pregnant:drop,date_of_birth:hash";
+/// The hashing key (inline here; a key file in production).
+const MASK_KEY: &str = "decision-log-test-key-0123456789";
+
 fn server(pg: &PostgresServer, tweak: impl Fn(ServerBuilder) -> ServerBuilder) -> Server {
     tweak(
         ServerBuilder::new()
             .env("PROTOCOL_API_KEYS", &keys_with_auditor())
-            .env("PROTOCOL_DECISION_LOG_URL", &pg.url()),
+            .env("PROTOCOL_DECISION_LOG_URL", &pg.url())
+            .env("PROTOCOL_DECISION_LOG_MASK", MASK)
+            .env("PROTOCOL_DECISION_LOG_MASK_KEY", MASK_KEY),
     )
     .spawn()
     .expect("server starts")
@@ -192,14 +199,30 @@ async fn decisions_over_rest_and_grpc_are_logged_with_their_ids_and_no_fact_valu
         .expect("the batch's rows");
     assert_eq!(base_row["clinic"], "clinic-borealis");
 
-    // No fact value anywhere: every row's facts keep their names only.
+    // The masked facts: `pregnant` dropped, `date_of_birth` hashed (keyed, the same in every
+    // row), every other fact as given; each row names what was masked.
     let facts = healthy_facts();
-    let names: BTreeSet<&String> = facts.as_object().expect("present").keys().collect();
+    let dob = facts["date_of_birth"].as_str().expect("a date").to_owned();
+    let mut hashes = BTreeSet::new();
     for row in &rows {
-        let logged = row["request"]["facts"].as_object().expect("facts names");
-        assert_eq!(logged.keys().collect::<BTreeSet<_>>(), names, "{row}");
-        assert!(logged.values().all(|v| v == "masked"), "{row}");
+        let logged = row["request"]["facts"].as_object().expect("facts");
+        assert_eq!(logged.get("pregnant"), None, "{row}");
+        let hashed = logged["date_of_birth"].as_str().expect("hashed");
+        assert!(hashed.starts_with("hmac-sha256:"), "{row}");
+        hashes.insert(hashed.to_owned());
+        assert!(!row.to_string().contains(&dob), "{row}");
+        for (name, value) in facts.as_object().expect("present") {
+            if name != "pregnant" && name != "date_of_birth" {
+                assert_eq!(logged.get(name), Some(value), "{name} as given: {row}");
+            }
+        }
+        assert_eq!(
+            row["masked_facts"],
+            json!({"pregnant": "drop", "date_of_birth": "hash"}),
+            "{row}"
+        );
     }
+    assert_eq!(hashes.len(), 1, "one value, one hash: {hashes:?}");
     // The server's own log names no fact value either (it never saw the rows' content).
     let output = server.output().join("\n");
     assert!(!output.contains("\"facts\""), "{output}");
@@ -263,6 +286,30 @@ async fn get_decision(server: &Server, id: &str, key: &str) -> (u16, Value) {
         res.status().as_u16(),
         res.json().await.unwrap_or(Value::Null),
     )
+}
+
+/// A masking setting naming a fact no rule set declares (a typo would store the fact as given)
+/// or hashing without a key stops the server at start, naming the setting.
+#[test]
+fn a_masking_setting_that_cannot_work_stops_the_server_at_start() {
+    for (mask, expected) in [
+        ("pregnnt:drop", "did you mean 'pregnant'"),
+        ("pregnant:blur", "drop or hash"),
+        ("date_of_birth:hash", "PROTOCOL_DECISION_LOG_MASK_KEY_FILE"),
+    ] {
+        let (status, output) = ServerBuilder::new()
+            .env(
+                "PROTOCOL_DECISION_LOG_URL",
+                "postgres://postgres@127.0.0.1:1/postgres",
+            )
+            .env("PROTOCOL_DECISION_LOG_MASK", mask)
+            .run_to_exit(Duration::from_secs(30))
+            .expect("exits");
+        assert!(!status.success(), "{mask}: {output}");
+        assert!(output.contains(expected), "{mask}: {output}");
+        let setting = output.to_lowercase().replace('-', "_");
+        assert!(setting.contains("decision_log_mask"), "{mask}: {output}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,4 +511,348 @@ async fn a_full_queue_waits_under_wait_and_drops_at_once_under_drop() {
         assert_eq!(ready["decision_log"]["status"], "down", "{policy}: {ready}");
         assert_eq!(ready["status"], "ready", "{policy}: {ready}");
     }
+}
+
+/// `POST /v1/decisions/{id}:replay` with `body` (none: an empty body) as `key`.
+async fn replay(server: &Server, id: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = http()
+        .post(server.url(&format!("/v1/decisions/{id}:replay")))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("answered");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// The healthy client without the facts the test servers mask: its decisions replay exactly.
+fn unmasked_facts() -> Value {
+    let mut facts = healthy_facts();
+    let map = facts.as_object_mut().expect("an object");
+    map.remove("pregnant");
+    map.remove("date_of_birth");
+    facts
+}
+
+/// The id of the row of `operation` logged last (the decisions without an id on their answer).
+fn last_row_id(pg: &PostgresServer, operation: &str) -> String {
+    let out = pg
+        .psql(&format!(
+            "SELECT decision_id FROM decision_log WHERE operation = '{operation}' \
+             ORDER BY decided_at DESC LIMIT 1"
+        ))
+        .expect("query");
+    out.trim().to_owned()
+}
+
+/// Replay over REST and gRPC, with a real PostgreSQL and a real Redis holding two versions of
+/// Aurora's overlay: a decision replays against the version that answered (exactly, when no
+/// fact was masked), or against another version, with the differences listed; masked facts are
+/// named and treated as unanswered, never silently; the replay is not logged; another clinic's
+/// decision is not found; the `audit` scope is needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_decision_replays_against_its_version_or_another_over_rest_and_grpc() {
+    let pg = PostgresServer::start().expect("postgres");
+    let redis = protocol_tests::redis_server::RedisServer::start().expect("redis");
+    let server = server(&pg, |b| b.with_redis(&redis));
+
+    // A: every fact answered (two of them masked in the log). B: the masked facts left out.
+    let a = post(
+        &server,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    let mut b_req = eligibility_request();
+    b_req["facts"] = unmasked_facts();
+    let b = post(&server, "/v1/eligibility", KEY_AURORA, &b_req).await;
+    // C: depth limits with a client (a row with an id of its own).
+    let depth_req = json!({
+        "treatment": "microneedling", "device": "dermapen_4", "role": "physician",
+        "zone": "cheeks", "facts": unmasked_facts(), "date": "2026-12-01", "history": [],
+    });
+    let c_answer = post(&server, "/v1/depth-limits", KEY_AURORA, &depth_req).await;
+    let bundled = c_answer["ruleset"]["version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+    // D: Borealis's decision.
+    let d = post(&server, "/v1/eligibility", KEY_BASE, &eligibility_request()).await;
+    assert!(until(15, || count(&pg) >= 4).await, "{}", pg.log());
+    let c = last_row_id(&pg, "depth_limits");
+
+    // A new version of Aurora's overlay, tighter on the cheeks, is published and activated.
+    let yaml = include_str!("../../rulesets/clinics/clinic-aurora.yaml")
+        .replace(&format!("version: \"{bundled}\""), "version: \"2026.12.9\"")
+        .replace("zones: {cheeks: 1.2,", "zones: {cheeks: 0.8,");
+    let res = http()
+        .post(server.url("/v1/rulesets"))
+        .bearer_auth(KEY_AURORA)
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .expect("publish");
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let res = http()
+        .post(server.url("/v1/rulesets/clinic-aurora/activate"))
+        .bearer_auth(KEY_AURORA)
+        .json(&json!({"version": "2026.12.9", "expected_current": bundled}))
+        .send()
+        .await
+        .expect("activate");
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let written = readyz(&server).await["decision_log"]["written"].clone();
+
+    // B against the version that answered (no longer the active one): the same answer.
+    let id_b = b["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_b, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["operation"], "eligibility");
+    assert_eq!(r["original"]["ruleset"]["version"], bundled.as_str());
+    assert_eq!(r["replayed"]["ruleset"]["version"], bundled.as_str());
+    assert_eq!(r["replayed"]["ruleset"]["digest"], b["ruleset"]["digest"]);
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(r["changes"], json!([]));
+    assert_eq!(r["masked_facts"], json!({}));
+    assert_eq!(r["replayed"]["decision"], b["decision"]);
+
+    // A: its masked facts are named and treated as unanswered, so the replay says what that
+    // changed instead of passing it off as the same decision.
+    let id_a = a["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_a, KEY_AURORA_AUDIT, Some(json!({}))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r["masked_facts"],
+        json!({"pregnant": "drop", "date_of_birth": "hash"})
+    );
+    assert_eq!(r["original"]["decision"], a["decision"]);
+    assert_eq!(r["replayed"]["decision"], "incomplete", "{r}");
+    assert_eq!(r["changed"], true);
+    let changes = r["changes"].as_array().expect("changes");
+    assert!(
+        changes.contains(&json!({"path": "decision", "change": "changed",
+            "before": a["decision"], "after": "incomplete"})),
+        "{r}"
+    );
+    assert!(
+        changes.contains(&json!({"path": "missing_facts", "change": "added", "after": "pregnant"})),
+        "{r}"
+    );
+
+    // C against the new version: the tighter cap is the one difference, REST and gRPC.
+    let (status, r) = replay(&server, &c, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["changed"], false, "against its own version: {r}");
+    let (status, r) = replay(
+        &server,
+        &c,
+        KEY_AURORA_AUDIT,
+        Some(json!({"ruleset_version": "2026.12.9"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["operation"], "depth_limits");
+    assert_eq!(r["replayed"]["ruleset"]["version"], "2026.12.9");
+    assert_eq!(
+        r["changes"],
+        json!([{"path": "zones[zone=cheeks].max_depth_mm", "change": "changed",
+                "before": 1.2, "after": 0.8}]),
+        "{r}"
+    );
+    let mut audit = DecisionLogServiceClient::new(server.channel().await.expect("channel"));
+    let g = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: c.clone(),
+                ruleset_version: Some("2026.12.9".into()),
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc ReplayDecision")
+        .into_inner();
+    assert_eq!(g.decision_id, c);
+    assert!(g.changed);
+    assert_eq!(g.changes.len(), 1, "{g:?}");
+    assert_eq!(g.changes[0].path, "zones[zone=cheeks].max_depth_mm");
+    assert_eq!(g.changes[0].change(), pb::AnswerChangeKind::Changed);
+    assert_eq!(
+        g.replayed
+            .as_ref()
+            .and_then(|s| s.ruleset.as_ref())
+            .map(|r| r.version.as_str()),
+        Some("2026.12.9")
+    );
+    assert_eq!(
+        g.original
+            .as_ref()
+            .and_then(|s| s.ruleset.as_ref())
+            .map(|r| r.version.as_str()),
+        Some(bundled.as_str())
+    );
+    let g = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_a.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect("grpc ReplayDecision")
+        .into_inner();
+    assert_eq!(
+        g.masked_facts.get("pregnant").map(String::as_str),
+        Some("drop")
+    );
+    assert_eq!(
+        g.replayed.map(|s| s.decision).as_deref(),
+        Some("incomplete")
+    );
+
+    // An unknown version: 404 / NOT_FOUND naming it.
+    let (status, r) = replay(
+        &server,
+        &c,
+        KEY_AURORA_AUDIT,
+        Some(json!({"ruleset_version": "2099.1.1"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2099.1.1"),
+        "{r}"
+    );
+
+    // Tenant-bound: Borealis's decision is not found for Aurora's auditor (REST and gRPC).
+    let id_d = d["decision_id"].as_str().expect("id");
+    let (status, r) = replay(&server, id_d, KEY_AURORA_AUDIT, None).await;
+    assert_eq!(status, 404, "{r}");
+    let st = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_d.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA_AUDIT,
+        ))
+        .await
+        .expect_err("another clinic's decision");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    // The `audit` scope is needed; a body field that does not exist is named; POST without
+    // `:replay` is not an operation.
+    assert_eq!(replay(&server, id_a, KEY_AURORA, None).await.0, 403);
+    let st = audit
+        .replay_decision(bearer(
+            pb::ReplayDecisionRequest {
+                decision_id: id_a.into(),
+                ruleset_version: None,
+                ruleset_digest: None,
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect_err("no audit scope");
+    assert_eq!(st.code(), tonic::Code::PermissionDenied);
+    let (status, r) = replay(
+        &server,
+        id_a,
+        KEY_AURORA_AUDIT,
+        Some(json!({"version": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{r}");
+    assert!(r.to_string().contains("version"), "{r}");
+    let res = http()
+        .post(server.url(&format!("/v1/decisions/{id_a}")))
+        .bearer_auth(KEY_AURORA_AUDIT)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 404);
+
+    // Replays are not decisions: nothing more was written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(readyz(&server).await["decision_log"]["written"], written);
+    assert_eq!(count(&pg), 4);
+}
+
+/// The schema (refinery, `services/server/migrations/decision_log`): a fresh database is
+/// migrated at the first start, each migration recorded once with its checksum; a second start
+/// applies nothing and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_database_is_migrated_once_and_a_second_start_is_a_no_op() {
+    let pg = PostgresServer::start().expect("postgres");
+    let history = || {
+        pg.psql(
+            "SELECT coalesce(json_agg(h ORDER BY version), '[]') FROM decision_log_schema_history h",
+        )
+        .ok()
+        .and_then(|o| serde_json::from_str::<Value>(o.trim()).ok())
+        .unwrap_or(Value::Null)
+    };
+    let up = |server: &Server| block_on(readyz(server))["decision_log"]["status"] == "up";
+
+    let mut first = server(&pg, |b| b);
+    assert!(until(15, || up(&first)).await, "{}", pg.log());
+    let applied = history();
+    let versions: Vec<i64> = applied
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|m| m["version"].as_i64().expect("version"))
+        .collect();
+    assert_eq!(versions, [1, 2], "{applied}");
+    assert!(
+        applied
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|m| m["checksum"].is_string()),
+        "{applied}"
+    );
+    let said = |server: &Server| {
+        server
+            .output()
+            .iter()
+            .filter(|l| l.contains("decision log: migration applied"))
+            .count()
+    };
+    assert_eq!(said(&first), 2, "{}", first.output().join("\n"));
+    // The schema works: a decision is written, with the column the second migration added.
+    post(
+        &first,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    assert!(until(15, || count(&pg) == 1).await);
+    first.terminate().expect("SIGTERM");
+    first.wait_exit(Duration::from_secs(30)).expect("exits");
+
+    let second = server(&pg, |b| b);
+    assert!(until(15, || up(&second)).await, "{}", pg.log());
+    assert_eq!(history(), applied, "nothing applied again");
+    assert_eq!(said(&second), 0, "{}", second.output().join("\n"));
+    post(
+        &second,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    assert!(until(15, || count(&pg) == 2).await);
+    assert_eq!(rows(&pg)[1]["masked_facts"]["pregnant"], "drop");
 }

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
+use protocol_tests::fixtures::healthy_facts;
 use protocol_tests::{protocolctl, workspace_root};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(workspace_root().join(rel)).expect("bundled file")
@@ -184,6 +185,72 @@ fn eval_answers_one_request_offline_for_a_clinic() {
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("treatment:"), "{out:?}");
+}
+
+/// `eval --explain` returns the engine's explanation beside the answer, as the server does with
+/// `explain: true`: the rule that fired with the value it read, an unanswered fact as unknown.
+#[test]
+fn eval_explains_a_decision_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut facts = healthy_facts();
+    facts["pregnant"] = json!(true);
+    let req = write(
+        dir.path(),
+        "eligibility.json",
+        &json!({"treatment": "microneedling", "date": "2026-12-01", "facts": facts, "history": []})
+            .to_string(),
+    );
+    let out = protocolctl(&["eval", &req, "--rulesets", "rulesets", "--explain"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let answer: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(answer["decision"], "contraindicated", "{answer}");
+    let pregnancy = answer["explanation"]
+        .as_array()
+        .and_then(|rules| rules.iter().find(|r| r["rule"] == "pregnancy"))
+        .unwrap_or_else(|| panic!("pregnancy explained: {answer}"));
+    assert_eq!(pregnancy["result"], "true");
+    assert_eq!(
+        pregnancy["condition"]["used"],
+        json!([{"input": "pregnant", "value": "true"}])
+    );
+    // Without the flag, no explanation; depth limits explain each cap; plans have none.
+    let out = protocolctl(&["eval", &req, "--rulesets", "rulesets"], &[]);
+    let plain: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert!(plain.get("explanation").is_none(), "{plain}");
+    let depth = write(
+        dir.path(),
+        "depth.json",
+        r#"{"treatment": "microneedling", "device": "dermapen_4", "role": "nurse", "zone": "cheeks"}"#,
+    );
+    let out = protocolctl(
+        &[
+            "eval",
+            &depth,
+            "--rulesets",
+            "rulesets",
+            "--check",
+            "depth-limits",
+            "--explain",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let limits: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert!(limits["zones"][0]["bounds"].is_array(), "{limits}");
+    let out = protocolctl(
+        &[
+            "eval",
+            &depth,
+            "--rulesets",
+            "rulesets",
+            "--check",
+            "plan",
+            "--explain",
+        ],
+        &[],
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("plans have no explanation"), "{out:?}");
 }
 
 #[test]

@@ -1142,3 +1142,218 @@ fn an_otlp_endpoint_without_a_scheme_is_refused_naming_the_variable() {
         "{output}"
     );
 }
+
+/// With the decision log on (a real PostgreSQL, no masking: the rows hold the facts as given),
+/// no fact value reaches the server's JSON log or the exported traces, even with every target
+/// logging at DEBUG (the PostgreSQL client's own debug lines would print the rows it inserts):
+/// decisions of every kind over REST and gRPC, a read-back and a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_decision_log_on_no_fact_value_reaches_logs_or_traces() {
+    let pg = protocol_tests::postgres_server::PostgresServer::start().expect("postgres");
+    let (received, receiver) = start_receiver().await;
+    let server = ServerBuilder::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{receiver}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .env("PROTOCOL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env("PROTOCOL_DECISION_LOG_URL", &pg.url())
+        .spawn()
+        .expect("server starts");
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, body: Value| {
+        let req = http
+            .post(server.url(path))
+            .header("traceparent", traceparent(REST_TRACE, REST_PARENT))
+            .json(&body);
+        async move {
+            let res = req.send().await.expect("answered");
+            assert_eq!(res.status(), 200, "{path}");
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let req = request();
+    let one = post("/v1/eligibility", req.clone()).await;
+    post("/v1/eligibility:batch", json!({"checks": [req.clone()]})).await;
+    post(
+        "/v1/eligibility:calendar",
+        json!({"facts": req["facts"], "history": req["history"],
+               "slots": [{"treatment": "microneedling", "date": "2026-12-01"}]}),
+    )
+    .await;
+    post(
+        "/v1/contraindications:check",
+        json!({"facts": req["facts"], "history": req["history"], "date": "2026-12-01"}),
+    )
+    .await;
+    post(
+        "/v1/depth-limits",
+        json!({"treatment": "microneedling", "device": "dermapen_4", "role": "nurse",
+               "zone": "cheeks", "facts": req["facts"], "history": req["history"],
+               "date": "2026-12-01"}),
+    )
+    .await;
+    post(
+        "/v1/plans",
+        json!({"indication": "acne_scars", "zones": ["cheeks"], "facts": req["facts"],
+               "history": req["history"], "start_date": "2026-12-01", "role": "nurse",
+               "device": "dermapen_4"}),
+    )
+    .await;
+    let mut client = server.grpc().await.expect("gRPC client");
+    let mut call = tonic::Request::new(eligibility_pb(&req));
+    call.metadata_mut().insert(
+        "traceparent",
+        traceparent(GRPC_TRACE, GRPC_PARENT)
+            .parse()
+            .expect("metadata value"),
+    );
+    client
+        .check_eligibility(call)
+        .await
+        .expect("gRPC CheckEligibility");
+
+    // Every decision written; the rows hold the facts (so the values went through the process).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let rows = pg
+            .psql("SELECT count(*) || ' ' || string_agg(request::text, ' ') FROM decision_log")
+            .unwrap_or_default();
+        if rows
+            .trim()
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            >= Some(7)
+        {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "rows: {rows}\n{}", pg.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(rows.contains("1987-03-29"), "{rows}");
+    // A read-back and a replay of the logged decision (open mode holds `audit`).
+    let id = one["decision_id"].as_str().expect("id");
+    let res = http
+        .get(server.url(&format!("/v1/decisions/{id}")))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(res.status(), 200);
+    let res = http
+        .post(server.url(&format!("/v1/decisions/{id}:replay")))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+
+    wait_for_request_telemetry(&received, &server).await;
+    // Let the last spans (the replay's) be exported.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let output = server.output().join("\n");
+    assert!(
+        output.contains("tokio_postgres") || output.contains("decision log"),
+        "the debug log ran: {output}"
+    );
+    let traces = received.dump();
+    let values = ["1987-03-29", "2026-10-17"];
+    for value in values {
+        assert!(
+            !output.contains(value),
+            "{value} in the server's log:\n{output}"
+        );
+        assert!(!traces.contains(value), "{value} in the traces");
+    }
+    for word in FORBIDDEN {
+        assert!(!traces.contains(word), "{word} in the traces");
+    }
+}
+
+/// A CDS Hooks call and feedback on its card: the decision and the feedback are counted, the
+/// call is traced like any REST request, and nothing of the patient's record (facts, codes,
+/// dates, the patient id) reaches the exported telemetry or the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cds_hooks_calls_and_feedback_are_counted_without_health_data() {
+    let (received, receiver) = start_receiver().await;
+    let server = ServerBuilder::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{receiver}"))
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .env("PROTOCOL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,protocol_server::request=debug")
+        .spawn()
+        .expect("server starts");
+    let example = protocol_tests::workspace_root().join("docs/examples/cds-appointment-book.json");
+    let mut call: Value =
+        serde_json::from_str(&std::fs::read_to_string(example).expect("example")).expect("JSON");
+    call["context"]["patientId"] = json!("patient-7781");
+    call["prefetch"]["patient"]["id"] = json!("patient-7781");
+    for key in ["medicationStatements", "procedures", "observations"] {
+        call["prefetch"][key]["entry"][0]["resource"]["subject"]["reference"] =
+            json!("Patient/patient-7781");
+    }
+    call["prefetch"]["intake"]["subject"]["reference"] = json!("Patient/patient-7781");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(server.url("/cds-services/treatment-eligibility"))
+        .json(&call)
+        .send()
+        .await
+        .expect("hook call");
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.expect("cards");
+    let card = &answer["cards"][0];
+    let feedback = json!({"feedback": [{"card": card["uuid"], "outcome": "accepted",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": "2026-12-01T09:05:00Z"}]});
+    let res = http
+        .post(server.url("/cds-services/treatment-eligibility/feedback"))
+        .json(&feedback)
+        .send()
+        .await
+        .expect("feedback");
+    assert_eq!(res.status(), 200);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let feedback = received.sum_attributes("protocol.cds.feedback");
+        let decisions = received.sum_attributes("protocol.decisions");
+        let requests = received.sum_attributes("protocol.requests");
+        let fed = feedback.iter().any(|f| {
+            f.contains(&"outcome=accepted".into())
+                && f.contains(&"service=treatment-eligibility".into())
+        });
+        let decided = decisions.iter().any(|d| {
+            d.contains(&"decision=deferred".into()) && d.contains(&"operation=eligibility".into())
+        });
+        let routed = requests.iter().any(|r| {
+            r.contains(&"route=/cds-services/{id}".into()) && r.contains(&"status=200".into())
+        });
+        if fed && decided && routed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CDS telemetry incomplete: feedback {feedback:?}, decisions {decisions:?}, requests {requests:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let everything = received.dump();
+    let logs = server.output().join("\n");
+    for needle in FORBIDDEN.iter().chain(&[
+        "patient-7781",
+        "6064",
+        "82810-3",
+        "1990-05-14",
+        "2026-09-02",
+    ]) {
+        assert!(
+            !everything.contains(needle),
+            "exported telemetry contains {needle:?}"
+        );
+        assert!(!logs.contains(needle), "the logs contain {needle:?}");
+    }
+    assert!(logs.contains("CDS feedback"), "{logs}");
+}

@@ -62,6 +62,7 @@ fn benches(c: &mut Criterion) {
         treatment: "microneedling".into(),
         date: date(2026, 12, 1),
         facts: client(&rs),
+        questionnaire_response: None,
         history: history(),
         zones: Some(vec!["cheeks".into(), "forehead".into()]),
         device: Some("dermapen_4".into()),
@@ -82,6 +83,7 @@ fn benches(c: &mut Criterion) {
         ruleset_digest: None,
         treatments: None,
         facts: client(&rs),
+        questionnaire_response: None,
         date: None,
         history: None,
     };

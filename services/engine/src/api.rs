@@ -50,6 +50,19 @@ pub struct EligibilityRequest {
     #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
+    /// The answers as a FHIR R4 `QuestionnaireResponse` to the rule set's Questionnaire
+    /// (`GET /fhir/Questionnaire/{ruleset}`), in place of `facts`: each item's `linkId` is a
+    /// fact id, its one answer a `valueBoolean`, `valueInteger`, `valueCoding` or `valueDate`;
+    /// the gate `<fact>.null_means` answered `true` is the explicit `null` ("never"). Faults name
+    /// the item (`questionnaire_response.item[3].answer[0].valueInteger`); a key repeated in any
+    /// of its objects is refused naming it; sending `facts` too is refused (`422`, naming both).
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_json_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub questionnaire_response: Option<serde_json::Value>,
     /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// The zones to be treated. Needed by rules about zones (`zone_in`), which stay undecided
@@ -260,6 +273,15 @@ pub struct ContraindicationRequest {
     #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
+    /// The answers as a FHIR R4 `QuestionnaireResponse`, in place of `facts` (as in an
+    /// eligibility check); sending both is refused (`422`, naming both).
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::unique_json_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub questionnaire_response: Option<serde_json::Value>,
     /// With a date, waiting periods and age rules are decided too; without one they stay
     /// undecided and the treatments they apply to are `incomplete` (`missing_inputs: ["date"]`).
     #[serde(
@@ -680,6 +702,10 @@ pub struct FactInfo {
     /// Every value or none is labelled; send the value, show the label.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The standard codes of the question or of the condition it asks about (LOINC for a
+    /// question, SNOMED CT for a condition, RxNorm/ATC for a medicine); absent when none exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<Coding>,
 }
 
 /// An id a request may name, with its display name.
@@ -690,6 +716,26 @@ pub struct NamedInfo {
     pub id: String,
     /// The display name.
     pub name: String,
+    /// The standard codes other systems name it by (SNOMED CT for procedures and body
+    /// structures); absent when the rule set gives none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<Coding>,
+}
+
+/// A code from a standard terminology (a FHIR `Coding`): how other systems (an EHR, a booking
+/// system speaking FHIR) name a fact, a procedure, a zone or an indication. The rule set's ids
+/// stay the names requests use; codes are how foreign data is matched to them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Coding {
+    /// The terminology's URI (`http://snomed.info/sct`, `http://loinc.org`, ...); only the
+    /// systems the engine knows are accepted (see `docs/ruleset-format.md`).
+    pub system: String,
+    /// The code within the system (`77386006`).
+    pub code: String,
+    /// The terminology's display text for the code (`Pregnancy`).
+    pub display: String,
 }
 
 /// An operator role, with its own depth cap.
@@ -799,6 +845,10 @@ pub struct TreatmentInfo {
     pub session_minutes: Option<SessionMinutes>,
     /// The ids of the rules that apply to it, to look up what may stand in the way.
     pub contraindication_rules: Vec<String>,
+    /// The standard codes of the treatment as a procedure (those of the procedure with the same
+    /// id); absent when the rule set gives none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<Coding>,
 }
 
 /// The treatments of a rule set.

@@ -3,16 +3,18 @@
 //! Booking screens, intake forms and device apps build their pickers from it instead of copying
 //! ids out of the rule-set file.
 
-use crate::api::{Catalogue, DeviceInfo, NamedInfo, RoleInfo};
+use crate::api::{Catalogue, Coding, DeviceInfo, NamedInfo, RoleInfo};
 use crate::model::{Names, RuleSet};
 
-/// `(id, display name)` of a section, in the rule set's order.
-fn named(ids: &Names, display: &[String]) -> Vec<NamedInfo> {
+/// `(id, display name, codes)` of a section, in the rule set's order.
+fn named(ids: &Names, display: &[String], codes: &[Vec<Coding>]) -> Vec<NamedInfo> {
     ids.iter()
         .zip(display)
-        .map(|(id, name)| NamedInfo {
+        .enumerate()
+        .map(|(i, (id, name))| NamedInfo {
             id: id.to_owned(),
             name: name.clone(),
+            codes: codes.get(i).cloned().unwrap_or_default(),
         })
         .collect()
 }
@@ -51,9 +53,9 @@ impl RuleSet {
             })
             .collect();
         Catalogue {
-            zones: named(&rs.zones, &d.zones),
-            procedures: named(&rs.procedures, &d.procedures),
-            indications: named(&rs.indications, &d.indications),
+            zones: named(&rs.zones, &d.zones, &d.zone_codes),
+            procedures: named(&rs.procedures, &d.procedures, &d.procedure_codes),
+            indications: named(&rs.indications, &d.indications, &d.indication_codes),
             roles,
             devices,
             ruleset: rs.meta.clone(),

@@ -13,7 +13,7 @@ use crate::conditions::{Ctx, Tri, add_days};
 use crate::error::{RequestError, Violations};
 use crate::facts::{FactVal, FactValues};
 use crate::ids::{Input, Ix, Missing};
-use crate::intake::{check_date, parse_facts, parse_history};
+use crate::intake::{check_date, parse_history};
 use crate::model::*;
 use crate::suggest;
 
@@ -395,7 +395,12 @@ impl RuleSet {
     ) -> Result<ContraindicationReport, RequestError> {
         let rs = &*self.0;
         let mut errors = Violations::default();
-        let facts = parse_facts(rs, &req.facts, &mut errors);
+        let facts = crate::fhir::parse_answers(
+            rs,
+            &req.facts,
+            req.questionnaire_response.as_ref(),
+            &mut errors,
+        );
         let history = req
             .history
             .as_ref()
@@ -509,7 +514,12 @@ impl ResolvedEligibility {
             "treatment",
             &mut errors,
         );
-        let facts = parse_facts(rs, &req.facts, &mut errors);
+        let facts = crate::fhir::parse_answers(
+            rs,
+            &req.facts,
+            req.questionnaire_response.as_ref(),
+            &mut errors,
+        );
         let history = parse_history(rs, &req.history, &mut errors);
         let role = req
             .role

@@ -138,6 +138,10 @@ pub struct NamedDoc {
     pub id: String,
     /// The display name.
     pub name: String,
+    /// Standard codes for it (SNOMED CT procedures and body structures). Absent when no standard
+    /// code exists; never an empty list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<Vec<crate::api::Coding>>,
 }
 
 /// The kind of answer a fact takes; a condition comparing it with the wrong kind of value is
@@ -182,6 +186,11 @@ pub struct FactDoc {
     /// visible vessels"), for forms and reports. Absent, or one label for every value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Standard codes of the question or of what it asks about (LOINC, SNOMED CT, RxNorm, ATC):
+    /// how an EHR's data is matched to this fact. Absent when no standard code exists; never an
+    /// empty list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<Vec<crate::api::Coding>>,
 }
 
 /// A number with its provenance, or a reference to a named policy that supplies it.

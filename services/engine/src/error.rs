@@ -143,6 +143,11 @@ impl Violations {
         )
     }
 
+    /// The violations collected, in order.
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
     pub fn finish<T>(self, value: T) -> Result<T, RequestError> {
         if self.0.is_empty() {
             Ok(value)

@@ -11,6 +11,7 @@
 
 mod api;
 mod catalogue;
+pub mod codes;
 mod compile;
 mod conditions;
 mod decide;
@@ -21,6 +22,7 @@ mod document;
 mod error;
 mod explain;
 mod facts;
+pub mod fhir;
 mod from_json;
 mod ids;
 mod intake;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::{PrecautionInfo, RuleInfo, RuleSetRef};
+use crate::api::{Coding, PrecautionInfo, RuleInfo, RuleSetRef};
 use crate::conditions::Cond;
 use crate::depth::DepthMm;
 use crate::document::Grade;
@@ -131,6 +131,8 @@ pub(crate) struct FactDef {
     /// Enum facts: the display label of each value, in the order of `values`; empty when the
     /// rule set gives none.
     pub labels: Vec<String>,
+    /// Standard codes of the question or of what it asks about; empty when none is given.
+    pub codes: Vec<Coding>,
 }
 
 /// The display name of each zone, procedure, indication, role and device, indexed like their
@@ -142,6 +144,10 @@ pub(crate) struct DisplayNames {
     pub indications: Vec<String>,
     pub roles: Vec<String>,
     pub devices: Vec<String>,
+    /// Standard codes of each zone, procedure and indication (empty where none is given).
+    pub zone_codes: Vec<Vec<Coding>>,
+    pub procedure_codes: Vec<Vec<Coding>>,
+    pub indication_codes: Vec<Vec<Coding>>,
 }
 
 #[derive(Debug)]

@@ -504,6 +504,12 @@ impl RuleSet {
                 .filter(|r| r.applies.get(usize::from(t)).copied().unwrap_or(false))
                 .map(|r| r.info.rule.clone())
                 .collect(),
+            codes: rs
+                .display
+                .procedure_codes
+                .get(usize::from(d.procedure))
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 
@@ -556,6 +562,7 @@ impl RuleSet {
                         .collect(),
                     values,
                     null_means,
+                    codes: f.codes.clone(),
                 }
             })
             .collect();

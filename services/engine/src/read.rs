@@ -7,8 +7,8 @@
 //! [`crate::RuleSet::eligibility`] accepts from the same bytes (after `serde_json::from_slice`
 //! into an [`crate::EligibilityRequest`]), and gives the same answer. Whatever it does not take
 //! on — any fault (a fact given twice or unknown, a bad value, an unknown field, ...), `explain`,
-//! a pinned `ruleset_version` or `ruleset_digest`, a field added later such as a questionnaire
-//! — ends the read with `None`, and the caller asks the general path, which names the fault
+//! a pinned `ruleset_version` or `ruleset_digest`, a `questionnaire_response` (converted to facts
+//! by the general path), a field added later — ends the read with `None`, and the caller asks the general path, which names the fault
 //! with the same field and message as always. A duplicate or unknown fact is found in this one
 //! pass; it is only reported by the general one. The scenario runner checks both paths agree on
 //! every eligibility scenario, and `tests/from_json.rs` on generated requests.

@@ -160,17 +160,21 @@ pub fn run(
 
 /// The fast path ([`RuleSet::read_eligibility`]) must give the general path's answer for the
 /// same bytes, byte for byte, and take every request the general path answers (but those that
-/// ask for an explanation or pin a version); a request the general path refuses it leaves to
-/// the general path.
+/// ask for an explanation, pin a version or answer with a questionnaire response); a request
+/// the general path refuses it leaves to the general path.
 fn same_on_fast_path(rs: &RuleSet, request: &Value) -> Result<(), String> {
     let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     let general = serde_json::from_slice::<crate::EligibilityRequest>(&body)
         .ok()
         .and_then(|r| rs.eligibility(&r).ok());
     let explained_or_pinned = request.get("explain") == Some(&Value::Bool(true))
-        || ["ruleset_version", "ruleset_digest"]
-            .iter()
-            .any(|k| request.get(*k).is_some_and(|v| !v.is_null()));
+        || [
+            "ruleset_version",
+            "ruleset_digest",
+            "questionnaire_response",
+        ]
+        .iter()
+        .any(|k| request.get(*k).is_some_and(|v| !v.is_null()));
     match (rs.read_eligibility(&body), general) {
         (Some(read), Some(want)) => {
             let verdict = read.decide();

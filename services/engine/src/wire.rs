@@ -3,7 +3,10 @@
 //! - a date is exactly `YYYY-MM-DD` ([`parse_strict_date`]): jiff alone would also take
 //!   `20261201` and `2026-12-01T10:00` (dropping the time), which the contract does not allow;
 //! - facts carry each fact id once (`unique_facts`): a JSON object with a key twice is last-wins
-//!   for serde, and a conflicting answer about health must be refused, not guessed at.
+//!   for serde, and a conflicting answer about health must be refused, not guessed at;
+//! - a QuestionnaireResponse repeats no key in any of its objects (`unique_json_opt`, and
+//!   [`parse_unique_json`] for the gRPC adapter, which receives it as JSON text): an item with
+//!   `answer` twice would otherwise be read last-wins too.
 //!
 //! The serde helpers are used as `#[serde(deserialize_with = "...")]` on the request types of
 //! the engine (`EligibilityRequest`, ...); the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
@@ -187,12 +190,145 @@ impl<'de> DeserializeSeed<'de> for Repeated {
     }
 }
 
+/// `deserialize_with` for an optional JSON value (with `#[serde(default)]`) in which no object,
+/// at any depth, gives a key twice; `null` is absent.
+pub(crate) fn unique_json_opt<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    <Option<UniqueJson> as serde::Deserialize>::deserialize(d).map(|v| v.map(|u| u.0))
+}
+
+/// Parses JSON text in which no object, at any depth, gives a key twice (the gRPC form of a
+/// QuestionnaireResponse). The error names the place (`item[0].answer`) and what is wrong.
+pub fn parse_unique_json(text: &str) -> Result<serde_json::Value, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize::<_, UniqueJson>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value.0)
+}
+
+/// A JSON value read with every object's keys checked for repeats.
+struct UniqueJson(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueJsonVisitor)
+    }
+}
+
+struct UniqueJsonVisitor;
+
+impl<'de> Visitor<'de> for UniqueJsonVisitor {
+    type Value = UniqueJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(v.into()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<UniqueJson, E> {
+        serde_json::Number::from_f64(v)
+            .map(|n| UniqueJson(serde_json::Value::Number(n)))
+            .ok_or_else(|| E::custom("a number must be finite"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(v.into()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(v.into()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(serde_json::Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<UniqueJson, E> {
+        Ok(UniqueJson(serde_json::Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<UniqueJson, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueJson, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueJson(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(UniqueJson(serde_json::Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueJson, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                // Refused while reading the value, so that path-tracking deserializers name the
+                // repeated key itself.
+                return map.next_value_seed(RepeatedKey);
+            }
+            let UniqueJson(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(UniqueJson(serde_json::Value::Object(out)))
+    }
+}
+
+/// The value of a key given a second time in one object: never read, always refused.
+struct RepeatedKey;
+
+impl<'de> DeserializeSeed<'de> for RepeatedKey {
+    type Value = UniqueJson;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<UniqueJson, D::Error> {
+        Err(de::Error::custom(
+            "this key is given more than once in its object: send each key once",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::{
         ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, HistoryEntry, PlanRequest,
     };
+
+    #[test]
+    fn a_key_repeated_at_any_depth_is_refused_naming_it() {
+        let ok =
+            parse_unique_json(r#"{"item": [{"linkId": "a", "answer": [{"valueInteger": 3}]}]}"#);
+        assert_eq!(
+            ok.expect("valid")["item"][0]["answer"][0]["valueInteger"],
+            3
+        );
+        let e = parse_unique_json(r#"{"item": [{"linkId": "a", "linkId": "b"}]}"#)
+            .expect_err("repeated");
+        assert!(
+            e.starts_with("item[0].linkId: this key is given more than once"),
+            "{e}"
+        );
+        assert!(parse_unique_json(r#"{"a": 1} trailing"#).is_err());
+    }
 
     #[test]
     fn dates_are_exactly_yyyy_mm_dd() {

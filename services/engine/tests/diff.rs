@@ -420,6 +420,7 @@ fn more_permissive(
             treatment: t.code.clone(),
             date,
             facts: facts.clone(),
+            questionnaire_response: None,
             history: history.to_vec(),
             zones: None,
             device: None,
@@ -551,4 +552,21 @@ fn not_looser_means_no_decision_is_more_permissive() {
         compared >= 12 && not_looser >= 4,
         "compared {compared}, not looser {not_looser}"
     );
+}
+
+#[test]
+fn changing_codes_changes_no_decision_but_the_digest() {
+    let old = base_doc();
+    let mut new = old.clone();
+    for f in &mut new.facts {
+        f.value.codes = None;
+    }
+    new.zones[0].value.codes = Some(vec![Coding {
+        system: "http://snomed.info/sct".into(),
+        code: "52795006".into(),
+        display: "Forehead structure".into(),
+    }]);
+    let d = diff_bases(&old, &new);
+    assert!(d.changes.is_empty(), "codes are neutral: {:#?}", d.changes);
+    assert_ne!(digest_of(&old), digest_of(&new), "the digest covers codes");
 }

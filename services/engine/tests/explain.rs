@@ -20,6 +20,7 @@ fn request(facts: Value) -> EligibilityRequest {
         treatment: "microneedling".into(),
         date: DAY,
         facts: serde_json::from_value(facts).expect("facts"),
+        questionnaire_response: None,
         history: vec![],
         zones: None,
         device: None,

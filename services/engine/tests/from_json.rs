@@ -214,9 +214,13 @@ fn body(picks: &[usize]) -> (Vec<u8>, bool) {
         _ => {}
     }
     let left_to_general = request.get("explain") == Some(&json!(true))
-        || ["ruleset_version", "ruleset_digest"]
-            .iter()
-            .any(|k| request.get(*k).is_some_and(|v| !v.is_null()));
+        || [
+            "ruleset_version",
+            "ruleset_digest",
+            "questionnaire_response",
+        ]
+        .iter()
+        .any(|k| request.get(*k).is_some_and(|v| !v.is_null()));
     (text.into_bytes(), left_to_general)
 }
 

@@ -29,6 +29,7 @@ fn check(facts: Facts, history: Vec<HistoryEntry>) -> Eligibility {
         treatment: "microneedling".into(),
         date: DAY,
         facts,
+        questionnaire_response: None,
         history,
         zones: None,
         device: None,
@@ -280,6 +281,7 @@ fn request_errors_name_each_field() {
         treatment: "microneedling".into(),
         date: DAY,
         facts,
+        questionnaire_response: None,
         history: vec![HistoryEntry {
             procedure: "botox".into(),
             date: DAY,

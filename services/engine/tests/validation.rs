@@ -598,3 +598,90 @@ fn enum_labels_are_served_and_label_every_value_or_none() {
         "`labels` is only for enum facts",
     );
 }
+
+// ---- Codes (issue 15 §1) ----------------------------------------------------------------------
+
+#[test]
+fn codes_are_served_on_facts_zones_procedures_and_treatments() {
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes: [{system: \"http://snomed.info/sct\", code: \"77386006\", display: Pregnant}, {system: \"http://loinc.org\", code: \"82810-3\", display: Pregnancy status}]}",
+    )
+    .replacen(
+        "{id: cheeks, name: Cheeks}",
+        "{id: cheeks, name: Cheeks, codes: [{system: \"http://snomed.info/sct\", code: \"36141000\", display: Skin of cheek}]}",
+        1,
+    );
+    let rs = load(&text).expect("coded rule set loads");
+    let fact = rs.facts().facts.into_iter().find(|f| f.id == "pregnant");
+    let codes: Vec<String> = fact
+        .expect("pregnant")
+        .codes
+        .iter()
+        .map(|c| format!("{}|{}", c.system, c.code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "http://snomed.info/sct|77386006",
+            "http://loinc.org|82810-3"
+        ]
+    );
+    let zone = rs.catalogue().zones.into_iter().find(|z| z.id == "cheeks");
+    assert_eq!(zone.expect("cheeks").codes[0].display, "Skin of cheek");
+    let uncoded = rs
+        .catalogue()
+        .zones
+        .into_iter()
+        .find(|z| z.id == "forehead");
+    assert!(uncoded.expect("forehead").codes.is_empty());
+}
+
+#[test]
+fn an_unknown_code_system_is_named_with_path_and_line() {
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes: [{system: \"http://snomed.org/sct\", code: \"77386006\", display: Pregnant}]}",
+    );
+    let line = assert_problem(
+        &text,
+        "facts[1].codes[0].system",
+        "unknown code system 'http://snomed.org/sct' (known: http://snomed.info/sct, http://loinc.org",
+    );
+    assert_eq!(line, Some(line_of(&text, "{id: pregnant")));
+}
+
+#[test]
+fn empty_codes_a_blank_display_a_duplicate_and_a_bad_check_digit_are_refused() {
+    let text = broken(
+        "{id: pregnant, type: bool, question: Are you pregnant?}",
+        "{id: pregnant, type: bool, question: Are you pregnant?, codes: []}",
+    );
+    assert_problem(&text, "facts[1].codes", "must not be empty");
+
+    let text = broken(
+        "{id: botulinum_toxin, name: Botulinum toxin}",
+        "{id: botulinum_toxin, name: Botulinum toxin, codes: [{system: \"http://snomed.info/sct\", code: \"77386006\", display: \" \"}, {system: \"http://snomed.info/sct\", code: \"77386006\", display: Pregnant}, {system: \"http://loinc.org\", code: \"82810-4\", display: Pregnancy status}]}",
+    );
+    assert_problem(&text, "procedures[1].codes[0].display", "must not be empty");
+    assert_problem(
+        &text,
+        "procedures[1].codes[1].code",
+        "duplicate code '77386006' of http://snomed.info/sct",
+    );
+    assert_problem(
+        &text,
+        "procedures[1].codes[2].code",
+        "its check digit is wrong (mod 10)",
+    );
+
+    let text = broken(
+        "{id: acne_scars, name: Acne scars}",
+        "{id: acne_scars, name: Acne scars, codes: [{system: \"http://www.whocc.no/atc\", code: \"B01a\", display: Antithrombotic agents}]}",
+    );
+    assert_problem(
+        &text,
+        "indications[0].codes[0].code",
+        "is not a http://www.whocc.no/atc code",
+    );
+}

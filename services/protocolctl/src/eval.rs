@@ -1,5 +1,9 @@
-//! `protocolctl eval REQUEST.json --rulesets DIR [--clinic ID]`: one decision, offline, from
-//! the rule set the server would use for that clinic (its overlay, else the base).
+//! `protocolctl eval REQUEST.json --rulesets DIR [--clinic ID] [--explain]`: one decision,
+//! offline, from the rule set the server would use for that clinic (its overlay, else the base).
+//! With `--explain`, the answer carries the engine's explanation as the server's does with
+//! `explain: true`: each rule's condition tree with every node's result and the values it read
+//! (eligibility: `explanation`; contraindications: each outcome's `explanation`; depth limits:
+//! each zone's `bounds`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,13 +30,22 @@ pub fn run(
     rulesets_dir: &Path,
     clinic: Option<&str>,
     check: Check,
+    explain: bool,
 ) -> anyhow::Result<Result<Value, RequestError>> {
+    if explain && matches!(check, Check::Plan) {
+        bail!(
+            "--explain: plans have no explanation (explain the first session with --check eligibility)"
+        );
+    }
     let all = rulesets(rulesets_dir)?;
     let rs = pick(&all, clinic)?;
     let text = std::fs::read_to_string(request)
         .with_context(|| format!("reading {}", request.display()))?;
-    let body: Value =
+    let mut body: Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", request.display()))?;
+    if explain && let Value::Object(map) = &mut body {
+        map.insert("explain".into(), Value::Bool(true));
+    }
     fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, RequestError> {
         serde_json::from_value(v).map_err(|e| RequestError::field("request", e.to_string()))
     }
@@ -40,7 +53,16 @@ pub fn run(
         serde_json::to_value(v).unwrap_or(Value::Null)
     }
     Ok(match check {
-        Check::Eligibility => parse(body).and_then(|r| rs.eligibility(&r).map(|a| json(&a))),
+        Check::Eligibility => parse(body).and_then(|r: protocol_engine::EligibilityRequest| {
+            let mut answer = json(&rs.eligibility(&r)?);
+            // The engine explains eligibility in a second walk, as the server does.
+            if r.explain
+                && let Value::Object(map) = &mut answer
+            {
+                map.insert("explanation".into(), json(&rs.explain_eligibility(&r)?));
+            }
+            Ok(answer)
+        }),
         Check::Contraindications => {
             parse(body).and_then(|r| rs.contraindications(&r).map(|a| json(&a)))
         }

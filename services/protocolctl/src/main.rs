@@ -89,6 +89,10 @@ enum Command {
         /// Which question the request asks.
         #[arg(long, value_enum, default_value = "eligibility")]
         check: eval::Check,
+        /// Explain the decision: each rule's condition tree with every node's result and the
+        /// values it read (as `explain: true` on the server); not for plans.
+        #[arg(long)]
+        explain: bool,
     },
     /// The semantic difference between two versions: each change tighter, looser or neutral.
     Diff {
@@ -187,7 +191,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             rulesets,
             clinic,
             check,
-        } => match eval::run(request, rulesets, clinic.as_deref(), *check)? {
+            explain,
+        } => match eval::run(request, rulesets, clinic.as_deref(), *check, *explain)? {
             Ok(answer) => {
                 print_json(&answer)?;
                 Ok(true)

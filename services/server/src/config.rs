@@ -16,6 +16,8 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, Parser, ValueEnum};
 use serde::Deserialize;
 
+pub use crate::decision_log::MaskRule;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "protocol-server",
@@ -248,6 +250,33 @@ pub struct Settings {
     /// by hand.
     #[arg(long, env = "PROTOCOL_DECISION_LOG_RETENTION_DAYS")]
     pub decision_log_retention_days: Option<u32>,
+
+    /// Facts the decision log masks, comma-separated `FACT:drop` (not stored) or `FACT:hash`
+    /// (stored as an HMAC-SHA256 keyed with `--decision-log-mask-key-file`), e.g.
+    /// `pregnant:drop,date_of_birth:hash`. Facts not named are stored as given (so that their
+    /// decisions can be replayed). A name no rule set declares is refused at start.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_MASK", value_delimiter = ',')]
+    pub decision_log_mask: Vec<MaskRule>,
+
+    /// File holding the secret key of `hash` masking (at least 16 bytes; one trailing newline is
+    /// ignored). Keep it: the same key hashes the same value the same way across restarts.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_MASK_KEY_FILE")]
+    pub decision_log_mask_key_file: Option<PathBuf>,
+
+    /// The secret key of `hash` masking inline; prefer the key file.
+    #[arg(long, env = "PROTOCOL_DECISION_LOG_MASK_KEY", hide_env_values = true)]
+    pub decision_log_mask_key: Option<String>,
+
+    /// FHIR servers (base URLs, comma-separated) the CDS Hooks service may read what an EHR did
+    /// not prefetch from, with the access token of the hook call (`fhirServer`,
+    /// `fhirAuthorization`); empty (the default): prefetch only, no FHIR server is ever called.
+    #[arg(
+        long,
+        env = "PROTOCOL_CDS_FHIR_SERVERS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cds_fhir_servers: Vec<String>,
 
     /// Log format on stdout.
     #[arg(long, env = "PROTOCOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]

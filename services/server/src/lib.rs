@@ -6,6 +6,7 @@
 //!
 //! - [`app`]: the one door every operation of every protocol goes through, and rule-set admin.
 //! - [`http`]: REST with axum (`/v1/...`, problem+json errors, OpenAPI from the same types).
+//! - [`cds`]: CDS Hooks 2.0 (`/cds-services`): the `appointment-book` hook over FHIR prefetch.
 //! - [`grpc`]: tonic service of `proto/treatment/protocol/v1/protocol.proto`, health, reflection.
 //! - [`auth`]: API keys (stored as SHA-256 hashes), scopes and the clinic a key belongs to.
 //! - [`startup`]: binds both listeners on one runtime and serves until SIGTERM/SIGINT.
@@ -15,6 +16,7 @@
 pub(crate) mod app;
 pub mod auth;
 pub mod catalog;
+pub(crate) mod cds;
 pub mod config;
 pub(crate) mod context;
 pub mod decision_log;

@@ -8,6 +8,7 @@
 //! | `protocol.requests` | counter | `protocol`, `route`, `method`, `status` |
 //! | `protocol.request.duration` | histogram (s) | the same |
 //! | `protocol.decisions` | counter | `operation`, `treatment`, `decision` |
+//! | `protocol.cds.feedback` | counter | `service`, `outcome` (`accepted`, `overridden`) |
 //! | `protocol.ruleset.active_version` | gauge (1 per served rule set) | `ruleset.id`, `version` |
 //! | `protocol.ruleset.age` | gauge (s) | |
 //! | `protocol.redis.errors`, `protocol.redis.reconnects` | counters | |
@@ -28,6 +29,7 @@ pub struct Metrics {
     requests: Counter<u64>,
     duration: Histogram<f64>,
     decisions: Counter<u64>,
+    cds_feedback: Counter<u64>,
     meter: Meter,
 }
 
@@ -67,6 +69,11 @@ pub fn install(meter: &Meter) {
                 .with_description("Engine decisions by treatment and outcome")
                 .with_unit("{decision}")
                 .build(),
+            cds_feedback: meter
+                .u64_counter("protocol.cds.feedback")
+                .with_description("CDS Hooks feedback on cards, by outcome")
+                .with_unit("{feedback}")
+                .build(),
             meter: meter.clone(),
         }
     });
@@ -98,6 +105,17 @@ impl Metrics {
         ];
         self.requests.add(1, &attributes);
         self.duration.record(seconds, &attributes);
+    }
+
+    /// One CDS Hooks feedback item: the service and the outcome (`accepted`, `overridden`).
+    pub fn cds_feedback(&self, service: &'static str, outcome: &'static str) {
+        self.cds_feedback.add(
+            1,
+            &[
+                KeyValue::new("service", service),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
     }
 
     /// One decision of the engine: the operation, the treatment and the outcome, nothing else.

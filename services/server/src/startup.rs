@@ -93,6 +93,16 @@ impl App {
         let grpc_addr = grpc.local_addr()?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        // The facts the rule sets declare, for the decision log's masking setting.
+        let known_facts: std::collections::BTreeSet<String> = catalog
+            .rulesets
+            .values()
+            .flat_map(|rs| rs.facts().facts.into_iter().map(|f| f.id))
+            .collect();
+        let decision_log = crate::decision_log::DecisionLog::start(
+            &settings,
+            known_facts.iter().map(String::as_str),
+        )?;
         let mut state = AppState::new(catalog);
         state.watch_limits = Arc::new(WatchLimits::new(
             settings.max_watch_streams,
@@ -107,7 +117,8 @@ impl App {
             stale_policy: settings.stale_policy,
             // Behind an Arc: the context is cloned for every request.
             store: store.map(Arc::new),
-            decision_log: crate::decision_log::DecisionLog::start(&settings)?,
+            decision_log,
+            cds_fhir: crate::cds::fetch::FhirFetch::new(&settings.cds_fhir_servers)?.map(Arc::new),
         };
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.

@@ -54,6 +54,11 @@ pub const DEFAULT_SERVICE_NAME: &str = "protocol-server";
 /// failures are WARN and ERROR) without its INFO chatter.
 pub const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn";
 
+/// Directives added to every log filter, after `RUST_LOG`: libraries whose DEBUG output carries
+/// the data they move (tokio-postgres logs each statement's parameters: the decision log's rows,
+/// facts included), held at INFO so that no `RUST_LOG` can print health data.
+pub const NO_HEALTH_DATA_DEBUG: &[&str] = &["tokio_postgres=info", "postgres_protocol=info"];
+
 /// The instrumentation scope of this service's tracer and meter.
 pub const SCOPE: &str = "protocol-server";
 
@@ -379,6 +384,8 @@ fn otel_filter() -> Targets {
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
         .with_target("redis", LevelFilter::OFF)
+        .with_target("tokio_postgres", LevelFilter::OFF)
+        .with_target("refinery_core", LevelFilter::OFF)
 }
 
 /// TLS for an `https://` OTLP/gRPC endpoint: rustls, trusting the system's CA certificates
@@ -458,6 +465,12 @@ pub fn init(format: LogFormat) -> anyhow::Result<TelemetryGuard> {
 
     let log_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Whatever `RUST_LOG` says: the PostgreSQL client's DEBUG lines print every statement's
+    // parameters, which for the decision log are the requests with their facts.
+    let log_filter = NO_HEALTH_DATA_DEBUG
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(log_filter, EnvFilter::add_directive);
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(crate::observe::JsonLines)

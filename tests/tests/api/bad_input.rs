@@ -471,6 +471,7 @@ async fn repeated_treatments_are_refused_with_a_bounded_error() {
             ruleset_digest: None,
             treatments: treatments.iter().map(|t| (*t).to_owned()).collect(),
             facts: None,
+            questionnaire_response_json: None,
             date: Some("2026-12-01".into()),
             history: Some(pb::HistoryList { entries: vec![] }),
         })

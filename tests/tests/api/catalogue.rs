@@ -11,7 +11,21 @@ use crate::common::*;
 
 fn named_grpc(list: &[pb::NamedItem]) -> Value {
     list.iter()
-        .map(|n| json!({"id": n.id, "name": n.name}))
+        .map(|n| {
+            let mut v = json!({"id": n.id, "name": n.name});
+            if !n.codes.is_empty() {
+                v["codes"] = codes_grpc(&n.codes);
+            }
+            v
+        })
+        .collect()
+}
+
+/// gRPC codings in the REST JSON shape.
+fn codes_grpc(codes: &[pb::Coding]) -> Value {
+    codes
+        .iter()
+        .map(|c| json!({"system": c.system, "code": c.code, "display": c.display}))
         .collect()
 }
 
@@ -230,4 +244,68 @@ async fn enum_answers_carry_display_labels_on_both_protocols() {
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     assert_eq!(Value::Object(labels), rosacea["labels"]);
+}
+
+/// Issue 15 §1: the standard codes of facts, zones, procedures and treatments are served on both
+/// protocols, the same on each; an uncoded item carries no `codes` key at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_served_on_facts_catalogue_and_treatments_on_both_protocols() {
+    let server = Server::start().expect("server starts");
+    let get = |path: &'static str| {
+        let url = server.url(path);
+        async move {
+            http()
+                .get(url)
+                .send()
+                .await
+                .expect("send")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let facts = get("/v1/facts").await;
+    let pregnant = find(&facts["facts"], "pregnant");
+    assert!(
+        pregnant["codes"].as_array().expect("codes").contains(
+            &json!({"system": "http://loinc.org", "code": "82810-3", "display": "Pregnancy status"})
+        ),
+        "{pregnant}"
+    );
+    assert!(find(&facts["facts"], "fitzpatrick").get("codes").is_none());
+    let catalogue = get("/v1/catalogue").await;
+    assert_eq!(
+        find(&catalogue["zones"], "cheeks")["codes"][0]["code"],
+        "36141000"
+    );
+    assert_eq!(
+        find(&catalogue["procedures"], "radiotherapy")["codes"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    let treatments = get("/v1/treatments").await;
+    let code_of = |t: &Value| t.get("codes").cloned();
+    let microneedling = treatments["treatments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["code"] == "microneedling"))
+        .expect("microneedling");
+    assert_eq!(
+        code_of(microneedling),
+        find(&catalogue["procedures"], "microneedling")
+            .get("codes")
+            .cloned(),
+        "a treatment's codes are its procedure's"
+    );
+
+    let mut client = server.grpc().await.expect("client");
+    let listed = client
+        .list_facts(pb::ListFactsRequest {})
+        .await
+        .expect("ListFacts")
+        .into_inner();
+    let grpc_pregnant = listed
+        .facts
+        .iter()
+        .find(|f| f.id == "pregnant")
+        .expect("pregnant");
+    assert_eq!(codes_grpc(&grpc_pregnant.codes), pregnant["codes"]);
 }

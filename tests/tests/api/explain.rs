@@ -2,7 +2,7 @@
 //! condition tree, each node's result and the values it read; both protocols say the same.
 
 use protocol_tests::fixtures::{bearer, healthy_facts};
-use protocol_tests::json_pb::eligibility_pb;
+use protocol_tests::json_pb::{calendar_pb, eligibility_pb};
 use protocol_tests::{KEY_AURORA, ServerBuilder, pb};
 use serde_json::{Value, json};
 
@@ -272,4 +272,81 @@ async fn explain_on_a_contraindication_check_explains_each_treatment_over_both_p
         grpc_shape(&report.results[0].explanation),
         rest_shape(explanation)
     );
+}
+
+/// `explain: true` on a calendar explains each answered slot as a single check explains itself
+/// (the same rules, results and values, REST and gRPC); a refused slot has no explanation, and
+/// without `explain` no slot has one.
+#[tokio::test]
+async fn explain_on_a_calendar_explains_each_answered_slot_over_both_protocols() {
+    let server = ServerBuilder::new().with_keys().spawn().expect("server");
+    let http = reqwest::Client::new();
+    let single = request(true);
+    let calendar = |explain: bool| {
+        json!({
+            "facts": single["facts"], "history": [], "explain": explain,
+            "slots": [
+                {"treatment": "microneedling", "date": "2026-12-01"},
+                {"treatment": "microneedling", "date": "2026-02-30"},
+            ],
+        })
+    };
+    let post = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let url = server.url(path);
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(KEY_AURORA)
+                .json(&body)
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(res.status().as_u16(), 200);
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let one = post("/v1/eligibility", single.clone()).await;
+    let cal = post("/v1/eligibility:calendar", calendar(true)).await;
+    let slot = &cal["results"][0]["eligibility"];
+    assert_eq!(slot["decision"], "contraindicated", "{cal}");
+    assert_eq!(
+        rest_shape(&slot["explanation"]),
+        rest_shape(&one["explanation"]),
+        "a slot is explained as the single check it stands for"
+    );
+    assert!(!rest_shape(&slot["explanation"]).is_empty());
+    assert!(cal["results"][1]["problem"].is_object(), "{cal}");
+    let plain = post("/v1/eligibility:calendar", calendar(false)).await;
+    assert!(
+        plain["results"][0]["eligibility"]
+            .get("explanation")
+            .is_none(),
+        "{plain}"
+    );
+
+    let mut grpc = server.grpc().await.expect("grpc");
+    let answer = grpc
+        .check_eligibility_calendar(bearer(calendar_pb(&calendar(true)), KEY_AURORA))
+        .await
+        .expect("grpc answered")
+        .into_inner();
+    let Some(pb::calendar_slot_result::Result::Eligibility(first)) = &answer.results[0].result
+    else {
+        panic!("slot 0 answered: {answer:?}");
+    };
+    assert_eq!(
+        grpc_shape(&first.explanation),
+        rest_shape(&one["explanation"])
+    );
+    let plain = grpc
+        .check_eligibility_calendar(bearer(calendar_pb(&calendar(false)), KEY_AURORA))
+        .await
+        .expect("grpc answered")
+        .into_inner();
+    let Some(pb::calendar_slot_result::Result::Eligibility(first)) = &plain.results[0].result
+    else {
+        panic!("slot 0 answered");
+    };
+    assert!(first.explanation.is_empty());
 }

@@ -392,6 +392,7 @@ async fn grpc_history_must_be_sent() {
         treatment: "microneedling".into(),
         date: "2026-12-01".into(),
         facts: healthy_check_pb().facts,
+        questionnaire_response_json: None,
         ..Default::default()
     };
     let r = client.check_eligibility(no_history.clone()).await;

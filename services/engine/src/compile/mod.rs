@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Spanned;
 
-use crate::api::{RuleSetRef, SessionMinutes, SourceRef};
+use crate::api::{Coding, RuleSetRef, SessionMinutes, SourceRef};
 use crate::depth::DepthMm;
 use crate::digest::digest_of;
 use crate::document::*;
@@ -300,13 +300,25 @@ impl<'a> Compiler<'a> {
         this.policies(doc);
         this.facts(doc);
         this.named("zones", &doc.zones, |c| {
-            (&mut c.zones, &mut c.display.zones)
+            (
+                &mut c.zones,
+                &mut c.display.zones,
+                &mut c.display.zone_codes,
+            )
         });
         this.named("indications", &doc.indications, |c| {
-            (&mut c.indications, &mut c.display.indications)
+            (
+                &mut c.indications,
+                &mut c.display.indications,
+                &mut c.display.indication_codes,
+            )
         });
         this.named("procedures", &doc.procedures, |c| {
-            (&mut c.procedures, &mut c.display.procedures)
+            (
+                &mut c.procedures,
+                &mut c.display.procedures,
+                &mut c.display.procedure_codes,
+            )
         });
         this.settings(doc);
         this.roles(doc);
@@ -534,6 +546,7 @@ impl<'a> Compiler<'a> {
                 self.problem(&path, line, "`null_means` is only for date facts");
             }
             let labels = self.fact_labels(&path, line, f);
+            let codes = self.codes(&path, line, &f.codes);
             if self.c.facts.insert(&f.id).is_none() {
                 self.problem(
                     format!("{path}.id"),
@@ -546,6 +559,7 @@ impl<'a> Compiler<'a> {
                 kind,
                 question: f.question.clone(),
                 labels,
+                codes,
             });
         }
         self.c.date_of_birth = self.c.facts.get("date_of_birth");
@@ -587,15 +601,11 @@ impl<'a> Compiler<'a> {
         out
     }
 
-    /// A section of ids with display names (`zones`, `indications`, `procedures`).
-    fn named(
-        &mut self,
-        section: &str,
-        list: &[Spanned<NamedDoc>],
-        names: fn(&mut Compiled) -> (&mut Names, &mut Vec<String>),
-    ) {
+    /// A section of ids with display names and codes (`zones`, `indications`, `procedures`).
+    fn named(&mut self, section: &str, list: &[Spanned<NamedDoc>], names: NamedSlots) {
         for (i, s) in list.iter().enumerate() {
-            let (ids, display) = names(&mut self.c);
+            let codes = self.codes(&format!("{section}[{i}]"), line_of(s), &s.value.codes);
+            let (ids, display, code_lists) = names(&mut self.c);
             if ids.insert(&s.value.id).is_none() {
                 let msg = format!(
                     "duplicate {} id '{}'",
@@ -605,8 +615,17 @@ impl<'a> Compiler<'a> {
                 self.problem(format!("{section}[{i}].id"), line_of(s), msg);
             } else {
                 display.push(s.value.name.clone());
+                code_lists.push(codes);
             }
         }
+    }
+
+    /// Checks an item's `codes` (see `crate::codes`), naming `<path>.codes[i].<field>`.
+    fn codes(&mut self, path: &str, line: Option<u64>, codes: &Option<Vec<Coding>>) -> Vec<Coding> {
+        for (at, message) in crate::codes::check(codes.as_deref()) {
+            self.problem(format!("{path}.codes{at}"), line, message);
+        }
+        codes.clone().unwrap_or_default()
     }
 
     fn settings(&mut self, doc: &RuleSetDoc) {
@@ -1199,6 +1218,9 @@ impl Compiler<'_> {
 pub(crate) fn whole_days(v: f64) -> Option<i64> {
     (v.fract() == 0.0 && (0.0..=3650.0).contains(&v)).then_some(v as i64)
 }
+
+/// Where a section of named things (`zones`, ...) keeps its ids, display names and codes.
+type NamedSlots = fn(&mut Compiled) -> (&mut Names, &mut Vec<String>, &mut Vec<Vec<Coding>>);
 
 /// What a treatment refers to, resolved (`None` where a problem was recorded).
 struct TreatmentRefs {

@@ -12,7 +12,8 @@
 use jiff::civil::Date;
 use protocol_engine::wire::{parse_strict_date, unique_facts};
 use protocol_engine::{
-    Eligibility, EligibilityRequest, Facts, FieldViolation, HistoryEntry, RequestError, RuleSet,
+    Eligibility, EligibilityRequest, Facts, FieldViolation, HistoryEntry, RequestError,
+    RuleExplanation, RuleSet,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,10 @@ pub struct Calendar {
     /// Replay by digest (an earlier answer's `ruleset.digest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ruleset_digest: Option<String>,
+    /// Also explain each answered slot (`explanation`, as in `POST /v1/eligibility`): every rule
+    /// of the slot's treatment with its condition tree and the values it read. Never logged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain: bool,
 }
 
 /// One slot: what would be booked, and when.
@@ -109,25 +114,39 @@ impl Calendar {
         Ok(())
     }
 
+    /// The slot's check, and its explanation when the calendar asks for one (the engine's
+    /// explain mode, a second walk over the same rules, as for a single check).
     fn check(
         &self,
         rs: &RuleSet,
         slot: &CalendarSlot,
         date: Date,
-    ) -> Result<Eligibility, RequestError> {
-        rs.eligibility(&EligibilityRequest {
+    ) -> Result<(Eligibility, Option<Vec<RuleExplanation>>), RequestError> {
+        let req = self.slot_request(slot, date);
+        let answer = rs.eligibility(&req)?;
+        let explanation = if self.explain {
+            Some(rs.explain_eligibility(&req)?)
+        } else {
+            None
+        };
+        Ok((answer, explanation))
+    }
+
+    fn slot_request(&self, slot: &CalendarSlot, date: Date) -> EligibilityRequest {
+        EligibilityRequest {
             explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: slot.treatment.clone(),
             date,
             facts: self.facts.clone(),
+            questionnaire_response: None,
             history: self.history.clone(),
             zones: slot.zones.clone(),
             device: slot.device.clone(),
             role: slot.role.clone(),
             indication: slot.indication.clone(),
-        })
+        }
     }
 }
 
@@ -161,8 +180,8 @@ impl Question for Calendar {
                 }
             };
             match self.check(rs, slot, date) {
-                Ok(answer) => results.push(SlotResult::Answered(Decided {
-                    explanation: None,
+                Ok((answer, explanation)) => results.push(SlotResult::Answered(Decided {
+                    explanation,
                     answer,
                     decision_id: new_decision_id(),
                 })),
@@ -205,11 +224,14 @@ impl Question for Calendar {
     }
 }
 
-/// What the decision log keeps of one answered slot: the client's part and the slot.
+/// What the decision log keeps of one answered slot: the single check it stands for (the
+/// client's part and the slot's fields side by side, the shape of `POST /v1/eligibility`), so a
+/// replay asks exactly that check.
 #[derive(Serialize)]
 struct SlotRequest<'a> {
     facts: &'a Facts,
     history: &'a [HistoryEntry],
+    #[serde(flatten)]
     slot: &'a CalendarSlot,
 }
 

@@ -65,6 +65,10 @@ pub enum AppError {
     /// The request does not make sense: every field at fault is named.
     #[error("{} field(s) are invalid", .0.violations.len())]
     Invalid(#[from] RequestError),
+    /// A request that sends the client's answers twice (`facts` and `questionnaire_response`),
+    /// naming both: `422`, the body is well formed but cannot be read one way.
+    #[error("the answers were sent twice")]
+    AnswersTwice(RequestError),
     /// A request that contradicts itself or asks for something impossible, naming the field.
     #[error("{field}: {message}")]
     Contradiction {
@@ -106,6 +110,7 @@ impl AppError {
             AppError::Unavailable(Unavailable::NotLoaded) => "RULESETS_NOT_LOADED",
             AppError::WatchExhausted(_) => "WATCH_STREAMS_EXHAUSTED",
             AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
+            AppError::AnswersTwice(_) => "ANSWERS_SENT_TWICE",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::NoStore => "REDIS_NOT_CONFIGURED",
             AppError::Store(StoreError::Invalid(_)) => "INVALID_RULESET",

@@ -23,13 +23,18 @@
 //! cannot forget a step, and the doors to come (a CLI, FHIR, CDS Hooks) reuse it.
 
 pub mod admin;
+mod answer_diff;
 mod calendar;
 mod decisions;
 mod eligibility_json;
 mod error;
+pub mod fhir;
+#[cfg(test)]
+mod masking_tests;
 pub mod notices;
 mod questions;
 pub mod replay;
+mod replay_decision;
 pub mod watch;
 
 use std::sync::Arc;
@@ -37,12 +42,14 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use protocol_engine::{RequestError, RuleSet, RuleSetRef};
 
+pub use answer_diff::{AnswerChange, ChangeKind};
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, catalogue_etag, depth_etag,
+    TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
+pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
 
 use crate::auth::{AuthError, Caller, Scope};
 use crate::context::Context;

@@ -8,6 +8,7 @@ use protocol_engine::{
     Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
     DepthLimitsRequest, Eligibility, EligibilityRequest, FactList, FieldViolation, Plan,
     PlanRequest, RequestError, RuleExplanation, RuleSet, RuleSetRef, TreatmentInfo, TreatmentList,
+    TreatmentOutcome,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -15,10 +16,11 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
+use super::fhir::answers_once;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
-use crate::decision_log::{DecisionLog, Entry, mask_facts};
+use crate::decision_log::{DecisionLog, Entry};
 use crate::metrics;
 use crate::observe::DECISION_TARGET;
 
@@ -105,7 +107,8 @@ impl<'a> Recorder<'a> {
     }
 
     /// One decision: counted in the `protocol.decisions` metric and, when the decision log is
-    /// on, queued for it with the request asked (fact values masked) and the answer given.
+    /// on, queued for it with the request asked (the facts named in the masking setting dropped
+    /// or hashed) and the answer given.
     /// Every decision of every operation comes here, so none escapes the log.
     ///
     /// `decision_id`: the id the answer carries (eligibility); the other operations' answers
@@ -133,8 +136,9 @@ impl<'a> Recorder<'a> {
                 ruleset_digest: self.ruleset.digest.clone(),
                 treatment: treatment.to_owned(),
                 decision: decision.as_str(),
-                request: mask_facts(serde_json::to_value(request).unwrap_or_default()),
+                request: serde_json::to_value(request).unwrap_or_default(),
                 answer: serde_json::to_value(answer).unwrap_or_default(),
+                masked_facts: Default::default(),
             });
         }
     }
@@ -179,11 +183,7 @@ fn explained(
     })
 }
 
-pub(super) fn record_eligibility(
-    request: &impl Serialize,
-    d: &Decided<Eligibility>,
-    rec: &Recorder<'_>,
-) {
+pub fn record_eligibility(request: &impl Serialize, d: &Decided<Eligibility>, rec: &Recorder<'_>) {
     let e = &d.answer;
     rec.decided(&e.treatment, e.decision, Some(&d.decision_id), request, &e);
     rec.identified(&d.decision_id, &e.treatment, e.decision);
@@ -200,6 +200,7 @@ impl Question for EligibilityRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(Decided {
             answer: rs.eligibility(self)?,
             decision_id: new_decision_id(),
@@ -250,6 +251,13 @@ impl Question for Batch {
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Batch::check_size(self.0.len())?;
+        for (i, check) in self.0.iter().enumerate() {
+            answers_once(
+                &format!("checks[{i}]"),
+                &check.facts,
+                check.questionnaire_response.as_ref(),
+            )?;
+        }
         let mut results = Vec::with_capacity(self.0.len());
         let mut violations = Vec::new();
         for (i, check) in self.0.iter().enumerate() {
@@ -293,6 +301,7 @@ impl Question for ContraindicationRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(rs.contraindications(self)?)
     }
 
@@ -306,7 +315,16 @@ impl Question for ContraindicationRequest {
             rec.outcome(strongest);
         }
         for o in &r.results {
-            rec.decided(&o.treatment, o.decision, None, self, o);
+            // Explanations are never logged.
+            if o.explanation.is_some() {
+                let plain = TreatmentOutcome {
+                    explanation: None,
+                    ..o.clone()
+                };
+                rec.decided(&o.treatment, o.decision, None, self, &plain);
+            } else {
+                rec.decided(&o.treatment, o.decision, None, self, o);
+            }
         }
     }
 }
@@ -333,7 +351,17 @@ impl Question for DepthLimitsRequest {
         rec.treatment(&limits.treatment);
         if let Some(client) = &limits.client {
             rec.outcome(client.decision);
-            rec.decided(&limits.treatment, client.decision, None, self, limits);
+            if self.explain {
+                // Explanations (each cap's bounds) are never logged.
+                let mut plain = limits.clone();
+                plain.zones.iter_mut().for_each(|z| z.bounds = None);
+                if let Some(c) = plain.client.as_mut() {
+                    c.explanation = None;
+                }
+                rec.decided(&limits.treatment, client.decision, None, self, &plain);
+            } else {
+                rec.decided(&limits.treatment, client.decision, None, self, limits);
+            }
         }
     }
 }

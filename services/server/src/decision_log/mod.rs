@@ -1,6 +1,6 @@
 //! The decision log (opt-in with `PROTOCOL_DECISION_LOG_URL`): every decision, with who asked,
-//! the rule set that answered, the request (fact values masked) and the answer, written to
-//! PostgreSQL for a clinic's audit trail.
+//! the rule set that answered, the request (the facts named in `PROTOCOL_DECISION_LOG_MASK`
+//! dropped or hashed, [`mask`]) and the answer, written to PostgreSQL for a clinic's audit trail.
 //!
 //! The request path never waits on PostgreSQL: the door's [`crate::app::Recorder`] puts each
 //! decision on a bounded queue ([`DecisionLog::record`]) and the [`writer`] task inserts them in
@@ -12,10 +12,12 @@
 //! is back. At shutdown the server waits a few seconds for the queue to be written
 //! ([`DecisionLog::flush`]).
 
+mod mask;
 mod read;
 mod schema;
 mod writer;
 
+pub use mask::{HASH_PREFIX, MaskHow, MaskRule, Masked, Masking};
 pub use read::{LoggedDecision, ReadError};
 
 use std::sync::Arc;
@@ -42,9 +44,11 @@ pub struct Entry {
     pub ruleset_digest: String,
     pub treatment: String,
     pub decision: &'static str,
-    /// The request with every fact value masked ([`mask_facts`]).
+    /// The request as asked; [`DecisionLog::record`] masks it before it is queued.
     pub request: Value,
     pub answer: Value,
+    /// The facts of `request` masked, and how (set by [`DecisionLog::record`]).
+    pub masked_facts: Masked,
 }
 
 /// The handle the door holds; cheap to clone.
@@ -55,6 +59,7 @@ pub struct DecisionLog {
     wait: Duration,
     pub(crate) stats: Arc<Stats>,
     reader: Arc<read::Reader>,
+    masking: Arc<Masking>,
 }
 
 /// What the log reports (`/readyz`, metrics).
@@ -73,7 +78,14 @@ pub struct Stats {
 impl DecisionLog {
     /// Checks the settings and starts the writer (which connects, migrates and retries on its
     /// own: PostgreSQL being down at start delays no request). `None` without a URL.
-    pub fn start(settings: &Settings) -> anyhow::Result<Option<Self>> {
+    ///
+    /// `known_facts`: every fact the rule sets served at start declare; the masking setting may
+    /// name only those (checked even without a URL, so a typo is found before the log is on).
+    pub fn start<'a>(
+        settings: &Settings,
+        known_facts: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<Option<Self>> {
+        let masking = masking(settings, known_facts)?;
         let Some(url) = settings.decision_log_url.as_deref() else {
             return Ok(None);
         };
@@ -106,12 +118,36 @@ impl DecisionLog {
             wait: Duration::from_millis(settings.decision_log_wait_ms),
             stats,
             reader,
+            masking: Arc::new(masking),
         }))
     }
 
-    /// Queues one decision; never fails the request. With the `wait` policy and a full queue,
-    /// the calling worker thread waits (at most the configured time) for room.
-    pub fn record(&self, entry: Entry) {
+    /// A log whose entries go to the returned receiver instead of PostgreSQL: for tests of what
+    /// would be stored.
+    #[cfg(test)]
+    pub(crate) fn capture(masking: Masking) -> (Self, mpsc::Receiver<Entry>) {
+        let (tx, rx) = mpsc::channel(100_000);
+        let config: tokio_postgres::Config = "host=localhost".parse().expect("valid");
+        let log = Self {
+            tx,
+            when_full: DecisionLogWhenFull::Drop,
+            wait: Duration::ZERO,
+            stats: Arc::default(),
+            reader: Arc::new(read::Reader::new(config)),
+            masking: Arc::new(masking),
+        };
+        (log, rx)
+    }
+
+    /// Masks the named facts of one decision and queues it; never fails the request. With the
+    /// `wait` policy and a full queue, the calling worker thread waits (at most the configured
+    /// time) for room.
+    pub fn record(&self, mut entry: Entry) {
+        if !self.masking.is_empty() {
+            let (request, masked) = self.masking.apply(std::mem::take(&mut entry.request));
+            entry.request = request;
+            entry.masked_facts = masked;
+        }
         let entry = match self.tx.try_send(entry) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Closed(_)) => return self.drop_one(),
@@ -195,55 +231,35 @@ impl DecisionLog {
     }
 }
 
-/// The request as logged: every `facts` object (at any depth) keeps its keys, the names of the
-/// facts given, and each value becomes `"masked"`. Fact values are health data and never leave
-/// the process; a hash would not hide them either (a yes/no or a small number is found by
-/// hashing every possible value).
-pub fn mask_facts(mut request: Value) -> Value {
-    fn walk(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                for (k, child) in map.iter_mut() {
-                    if k == "facts"
-                        && let Value::Object(facts) = child
-                    {
-                        for value in facts.values_mut() {
-                            *value = Value::String("masked".into());
-                        }
-                    } else {
-                        walk(child);
-                    }
+/// The masking the settings ask for, checked against the facts the rule sets declare.
+fn masking<'a>(
+    settings: &Settings,
+    known_facts: impl IntoIterator<Item = &'a str>,
+) -> anyhow::Result<Masking> {
+    let key = match (
+        &settings.decision_log_mask_key,
+        &settings.decision_log_mask_key_file,
+    ) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "set either PROTOCOL_DECISION_LOG_MASK_KEY or PROTOCOL_DECISION_LOG_MASK_KEY_FILE, not both"
+        ),
+        (Some(k), None) => Some(k.as_bytes().to_vec()),
+        (None, Some(path)) => {
+            let mut key = std::fs::read(path).with_context(|| {
+                format!(
+                    "PROTOCOL_DECISION_LOG_MASK_KEY_FILE: reading {}",
+                    path.display()
+                )
+            })?;
+            if key.ends_with(b"\n") {
+                key.pop();
+                if key.ends_with(b"\r") {
+                    key.pop();
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
+            Some(key)
         }
-    }
-    walk(&mut request);
-    request
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn fact_values_are_masked_at_any_depth() {
-        let masked = mask_facts(json!({
-            "treatment": "botox",
-            "facts": {"pregnant": true, "age": 47},
-            "checks": [{"facts": {"on_isotretinoin": false}}],
-            "history": [{"procedure": "peel", "date": "2026-01-01"}],
-        }));
-        assert_eq!(
-            masked,
-            json!({
-                "treatment": "botox",
-                "facts": {"pregnant": "masked", "age": "masked"},
-                "checks": [{"facts": {"on_isotretinoin": "masked"}}],
-                "history": [{"procedure": "peel", "date": "2026-01-01"}],
-            })
-        );
-    }
+        (None, None) => None,
+    };
+    Masking::new(&settings.decision_log_mask, key, known_facts).map_err(anyhow::Error::msg)
 }

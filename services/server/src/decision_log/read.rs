@@ -2,6 +2,8 @@
 //! on a connection of its own, opened on first use and again after a failure: audit reads are
 //! rare and must not queue behind the writer's batches.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -38,12 +40,17 @@ pub struct LoggedDecision {
     pub treatment: String,
     /// The outcome (`eligible`, `deferred`, ...).
     pub decision: String,
-    /// The request, every fact value replaced by `"masked"`.
+    /// The request as asked, but for the facts the server masks
+    /// (`PROTOCOL_DECISION_LOG_MASK`): each left out (`drop`) or replaced by `hmac-sha256:<hex>`
+    /// (`hash`).
     #[schema(value_type = Object)]
     pub request: Value,
     /// The answer as given.
     #[schema(value_type = Object)]
     pub answer: Value,
+    /// The facts of this request that were masked, and how (`drop` or `hash`): a replay treats
+    /// them as unanswered.
+    pub masked_facts: BTreeMap<String, String>,
 }
 
 pub struct Reader {
@@ -54,7 +61,7 @@ pub struct Reader {
 const SELECT: &str = "SELECT decision_id::text,
         to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
         clinic, key_id, operation, ruleset_id, ruleset_version, ruleset_digest, treatment,
-        decision, request::text, answer::text
+        decision, request::text, answer::text, masked_facts::text
     FROM decision_log
     WHERE decision_id = $1::text::uuid AND clinic IS NOT DISTINCT FROM $2::text";
 
@@ -104,6 +111,7 @@ impl Reader {
             decision: r.get(9),
             request: json(10),
             answer: json(11),
+            masked_facts: serde_json::from_str(r.get::<_, &str>(12)).unwrap_or_default(),
         }))
     }
 }

@@ -26,11 +26,13 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 const INSERT: &str = "INSERT INTO decision_log (decision_id, decided_at, clinic, key_id, operation,
-        ruleset_id, ruleset_version, ruleset_digest, treatment, decision, request, answer)
-    SELECT d::uuid, t::timestamptz, c, k, o, ri, rv, rd, tr, de, rq::jsonb, an::jsonb
+        ruleset_id, ruleset_version, ruleset_digest, treatment, decision, request, answer,
+        masked_facts)
+    SELECT d::uuid, t::timestamptz, c, k, o, ri, rv, rd, tr, de, rq::jsonb, an::jsonb, m::jsonb
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-        AS u(d, t, c, k, o, ri, rv, rd, tr, de, rq, an)
+                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                $13::text[])
+        AS u(d, t, c, k, o, ri, rv, rd, tr, de, rq, an, m)
     ON CONFLICT (decision_id) DO NOTHING";
 
 /// Runs until every sender is gone and the queue is empty.
@@ -140,10 +142,20 @@ async fn insert(client: &Client, batch: &[Entry]) -> Result<(), tokio_postgres::
                 &col(|e| e.decision.to_owned()),
                 &col(|e| e.request.to_string()),
                 &col(|e| e.answer.to_string()),
+                &col(|e| masked_json(&e.masked_facts)),
             ],
         )
         .await
         .map(drop)
+}
+
+/// `{"pregnant": "drop", "date_of_birth": "hash"}`.
+fn masked_json(masked: &super::Masked) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = masked
+        .iter()
+        .map(|(k, how)| (k.clone(), how.as_str().into()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 /// Logs the count of dropped decisions when it grew since the last report.

@@ -13,12 +13,12 @@ use crate::app::{Calendar, CalendarSlot, Decided, SlotResult, depth_etag, violat
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    AnswerRef, Catalogue, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
-    DepthLimitsRequest, DepthMm, Eligibility, EligibilityParts, EligibilityRequest, FactList,
-    Facts, FieldViolation, HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus,
+    AnswerRef, Catalogue, Coding, ContraindicationReport, ContraindicationRequest, Decision,
+    DepthLimits, DepthLimitsRequest, DepthMm, Eligibility, EligibilityParts, EligibilityRequest,
+    FactList, Facts, FieldViolation, HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus,
     PrecautionInfo, ReadEligibility, Reason, RequestError, RuleExplanation, RuleSet, RuleSetRef,
     SessionMinutes, SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome, Truth,
-    wire::parse_strict_date,
+    wire::{parse_strict_date, parse_unique_json},
 };
 use serde::Serialize;
 
@@ -75,6 +75,22 @@ impl Violations {
                     "required: send the client's past procedures, or an empty list for none",
                 );
                 Vec::new()
+            }
+        }
+    }
+
+    /// A FHIR QuestionnaireResponse sent as JSON text → the JSON REST clients send, read as
+    /// strictly (a key repeated in any object is refused). Faults name `questionnaire_response`,
+    /// the field every later fault of the response is named under, as in REST.
+    fn questionnaire_response(&mut self, text: Option<String>) -> Option<serde_json::Value> {
+        match parse_unique_json(&text?) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.push(
+                    "questionnaire_response".to_owned(),
+                    format!("not a JSON QuestionnaireResponse: {message}"),
+                );
+                None
             }
         }
     }
@@ -162,12 +178,18 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
 
 /// An eligibility request read straight into `rs`'s fact slots, the `Struct` of facts without
 /// `serde_json::Value`s in between; `None` for whatever [`eligibility_request`] and the general
-/// path must answer (a fault to name, `explain`, a pinned version, an unset history).
+/// path must answer (a fault to name, `explain`, a pinned version, a questionnaire response, an
+/// unset history).
 pub fn read_eligibility<'rs>(
     rs: &'rs RuleSet,
     p: &pb::CheckEligibilityRequest,
 ) -> Option<ReadEligibility<'rs>> {
-    if p.explain || p.ruleset_version.is_some() || p.ruleset_digest.is_some() {
+    // A questionnaire response is converted to facts by the general path.
+    if p.explain
+        || p.ruleset_version.is_some()
+        || p.ruleset_digest.is_some()
+        || p.questionnaire_response_json.is_some()
+    {
         return None;
     }
     let history = p.history.as_ref()?;
@@ -202,6 +224,7 @@ pub fn eligibility_request(
     let mut v = Violations::default();
     let date = v.date("date", &p.date);
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = v.required_history("history", p.history);
     let req = date.map(|date| EligibilityRequest {
         explain: p.explain,
@@ -210,6 +233,7 @@ pub fn eligibility_request(
         treatment: p.treatment,
         date,
         facts,
+        questionnaire_response,
         history,
         zones: non_empty(p.zones),
         device: p.device,
@@ -243,6 +267,7 @@ pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calend
         slots,
         ruleset_version: p.ruleset_version,
         ruleset_digest: p.ruleset_digest,
+        explain: p.explain,
     }))
 }
 
@@ -254,9 +279,7 @@ pub fn calendar_results(results: Vec<SlotResult>) -> pb::CheckEligibilityCalenda
             .into_iter()
             .map(|r| pb::CalendarSlotResult {
                 result: Some(match r {
-                    SlotResult::Answered(d) => {
-                        Slot::Eligibility(eligibility(&d.answer, d.decision_id))
-                    }
+                    SlotResult::Answered(d) => Slot::Eligibility(decided(&d)),
                     SlotResult::Refused(violations) => Slot::Problem(pb::CalendarSlotProblem {
                         detail: violations_summary(&violations),
                         reason: SlotResult::refusal(Vec::new()).reason().to_owned(),
@@ -280,6 +303,7 @@ pub fn contraindication_request(
     let mut v = Violations::default();
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = p.history.map(|h| v.history("history", h.entries));
     let req = ContraindicationRequest {
         explain: p.explain,
@@ -287,6 +311,7 @@ pub fn contraindication_request(
         ruleset_digest: p.ruleset_digest,
         treatments: non_empty(p.treatments),
         facts,
+        questionnaire_response,
         date: date.flatten(),
         history,
     };
@@ -628,7 +653,20 @@ pub fn treatment(t: &TreatmentInfo) -> pb::TreatmentInfo {
         downtime: t.downtime.clone(),
         contraindication_rules: t.contraindication_rules.clone(),
         session_minutes: t.session_minutes.as_ref().map(session_minutes),
+        codes: codings(&t.codes),
     }
+}
+
+/// Standard codes, one to one.
+fn codings(codes: &[Coding]) -> Vec<pb::Coding> {
+    codes
+        .iter()
+        .map(|c| pb::Coding {
+            system: c.system.clone(),
+            code: c.code.clone(),
+            display: c.display.clone(),
+        })
+        .collect()
 }
 
 pub fn treatment_list(l: &TreatmentList) -> pb::ListTreatmentsResponse {
@@ -652,6 +690,7 @@ pub fn fact_list(l: &FactList) -> pb::ListFactsResponse {
                 values: f.values.clone(),
                 null_means: f.null_means.clone(),
                 labels: f.labels.clone().into_iter().collect(),
+                codes: codings(&f.codes),
             })
             .collect(),
         ruleset: Some(ruleset(&l.ruleset)),
@@ -664,6 +703,7 @@ pub fn catalogue(c: &Catalogue) -> pb::GetCatalogueResponse {
             .map(|n| pb::NamedItem {
                 id: n.id.clone(),
                 name: n.name.clone(),
+                codes: codings(&n.codes),
             })
             .collect()
     };

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::pb::decision_log_service_server::DecisionLogService;
-use crate::app::App;
+use crate::app::{AnswerChange, App, ChangeKind, ReplayAgainst, ReplaySide};
 use crate::auth::Scope;
 
 /// The service implementation; cheap to clone.
@@ -53,7 +53,60 @@ impl DecisionLogService for DecisionsService {
             decision: d.decision,
             request: Some(pb_struct(d.request)),
             answer: Some(pb_struct(d.answer)),
+            masked_facts: d.masked_facts.into_iter().collect(),
         }))
+    }
+
+    async fn replay_decision(
+        &self,
+        request: Request<pb::ReplayDecisionRequest>,
+    ) -> Result<Response<pb::ReplayDecisionResponse>, Status> {
+        let credential = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes());
+        let caller = self.app.authenticate(credential, Scope::Audit)?;
+        let req = request.get_ref();
+        let against = ReplayAgainst {
+            ruleset_version: req.ruleset_version.clone(),
+            ruleset_digest: req.ruleset_digest.clone(),
+        };
+        let r = self
+            .app
+            .replay_decision(&caller, &req.decision_id, &against)
+            .await?;
+        Ok(Response::new(pb::ReplayDecisionResponse {
+            decision_id: r.decision_id,
+            operation: r.operation,
+            treatment: r.treatment,
+            original: Some(side(r.original)),
+            replayed: Some(side(r.replayed)),
+            masked_facts: r.masked_facts.into_iter().collect(),
+            changed: r.changed,
+            changes: r.changes.into_iter().map(change).collect(),
+        }))
+    }
+}
+
+fn side(s: ReplaySide) -> pb::ReplaySide {
+    pb::ReplaySide {
+        ruleset: Some(super::convert::ruleset(&s.ruleset)),
+        decision: s.decision,
+        answer: Some(pb_struct(s.answer)),
+    }
+}
+
+fn change(c: AnswerChange) -> pb::AnswerChange {
+    let kind = match c.change {
+        ChangeKind::Added => pb::AnswerChangeKind::Added,
+        ChangeKind::Removed => pb::AnswerChangeKind::Removed,
+        ChangeKind::Changed => pb::AnswerChangeKind::Changed,
+    };
+    pb::AnswerChange {
+        path: c.path,
+        change: kind as i32,
+        before: c.before.map(pb_value),
+        after: c.after.map(pb_value),
     }
 }
 

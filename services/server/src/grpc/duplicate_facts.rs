@@ -300,6 +300,7 @@ mod tests {
             treatment: "microneedling".into(),
             date: "2026-12-01".into(),
             facts,
+            questionnaire_response_json: None,
             ..Default::default()
         }
     }

@@ -22,7 +22,7 @@ impl From<AppError> for Status {
         let reason = e.reason();
         let mut metadata: Vec<(String, String)> = Vec::new();
         let (code, message, mut details) = match e {
-            AppError::Invalid(r) => invalid_parts(&r),
+            AppError::Invalid(r) | AppError::AnswersTwice(r) => invalid_parts(&r),
             AppError::Store(StoreError::Invalid(load)) => load_parts(&load),
             AppError::Auth(a) => {
                 if let AuthError::Forbidden(scope) = a {

@@ -80,6 +80,7 @@ pub struct EligibilityBatchResponse {
         (status = 404, description = "`ruleset_version` or `ruleset_digest` names no version of the caller's rule set (replay)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both `facts` and `questionnaire_response` were sent (`answers-sent-twice`, naming both)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -131,6 +132,7 @@ fn json_response(body: Vec<u8>) -> Response {
         (status = 404, description = "`ruleset_version` or `ruleset_digest` names no version of the caller's rule set (replay)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both `facts` and `questionnaire_response` were sent (`answers-sent-twice`, naming both)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -232,6 +234,7 @@ pub async fn check_eligibility_calendar(
         (status = 404, description = "`ruleset_version` or `ruleset_digest` names no version of the caller's rule set (replay)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both `facts` and `questionnaire_response` were sent (`answers-sent-twice`, naming both)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))

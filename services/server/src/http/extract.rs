@@ -55,8 +55,38 @@ where
     }
 }
 
+/// A JSON request body that may be left out: an empty body is `T::default()` (so `curl -X POST`
+/// works without `-d '{}'`); any other body is read as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let json = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::payload_too_large(MAX_BODY_BYTES)
+            } else {
+                Problem::field("", format!("the body could not be read: {rejection}"))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        if !json {
+            return Err(Problem::unsupported_media_type());
+        }
+        parse_object(&bytes).map(OptionalJsonBody)
+    }
+}
+
 /// `application/json`, or any `+json` media type, with optional parameters.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod depth;
 pub mod eligibility;
 pub mod extract;
+pub mod fhir;
 pub mod health;
 pub mod notices;
 pub mod plans;
@@ -100,9 +101,17 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .route("/v1/plans", post(build_plan))
         .route("/v1/treatments", get(list_treatments))
         .route("/v1/treatments/{code}", get(get_treatment))
-        .route("/v1/decisions/{decision_id}", get(decisions::get_decision))
+        // `POST /v1/decisions/{decision_id}:replay`: the router sees `{decision_id}` whole.
+        .route(
+            "/v1/decisions/{decision_id}",
+            get(decisions::get_decision).post(decisions::replay_decision),
+        )
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
+        .route(
+            "/fhir/Questionnaire/{ruleset}",
+            get(fhir::get_questionnaire),
+        )
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",
@@ -117,7 +126,8 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         )
         .route("/v1/rulesets/{id}/history", get(ruleset_history))
         .route("/v1/rulesets/{id}/activate", post(activate_ruleset))
-        .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset));
+        .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset))
+        .merge(crate::cds::routes());
     let open = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

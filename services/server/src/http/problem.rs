@@ -29,7 +29,8 @@ pub struct Problem {
     /// (a watch past its budget, with `Retry-After`), `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
     /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
-    /// `precondition-required`, `idempotency-key-reused` (rule-set admin).
+    /// `precondition-required`, `idempotency-key-reused` (rule-set admin); `answers-sent-twice`
+    /// (`422`: `facts` and `questionnaire_response` in one request).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -254,6 +255,13 @@ impl From<AppError> for Problem {
             ),
             AppError::Unavailable(u) => Self::from(u),
             AppError::Invalid(r) => Self::from(r),
+            AppError::AnswersTwice(r) => {
+                let mut p = Self::from(r);
+                p.kind = "urn:treatment-protocol:problem:answers-sent-twice".into();
+                p.title = "The answers were sent twice".into();
+                p.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
+                p
+            }
             AppError::Contradiction { field, message } => Self::field(field, message),
             AppError::NotFound(what) => Self::not_found(what),
             AppError::NoStore => Self::new(

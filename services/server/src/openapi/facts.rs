@@ -90,6 +90,7 @@ mod tests {
             values: Vec::new(),
             null_means: None,
             labels: Default::default(),
+            codes: Vec::new(),
         }
     }
 

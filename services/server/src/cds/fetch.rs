@@ -1,0 +1,181 @@
+//! Fetching what an EHR did not prefetch from its FHIR server (`fhirServer`), with the access
+//! token it handed over (`fhirAuthorization`) — only from the FHIR servers the operator allowed
+//! (`PROTOCOL_CDS_FHIR_SERVERS`): a hook call must never make this service fetch an address of
+//! the caller's choosing. Off (prefetch only) when no server is configured.
+//!
+//! Each missing prefetch key is fetched once (its template with the context's `patientId`),
+//! all keys at once, every page of a search followed (`link` `next`, on the same server, at most
+//! [`MAX_PAGES`]), each body at most [`MAX_BODY`], all within [`TIMEOUT`]. A key that cannot be
+//! read stays missing: its facts unknown, or the call a 412 for `procedures`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The time every fetch of one hook call has.
+pub const TIMEOUT: Duration = Duration::from_secs(3);
+/// The most pages of one search followed.
+pub const MAX_PAGES: usize = 10;
+/// The largest FHIR response read.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The FHIR client and the servers it may call.
+#[derive(Debug, Clone)]
+pub struct FhirFetch {
+    client: reqwest::Client,
+    /// Allowed base URLs, without a trailing `/`.
+    servers: Vec<String>,
+}
+
+impl FhirFetch {
+    /// `None` without servers: prefetch only.
+    pub fn new(servers: &[String]) -> anyhow::Result<Option<Self>> {
+        let servers: Vec<String> = servers
+            .iter()
+            .map(|s| s.trim().trim_end_matches('/').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if servers.is_empty() {
+            return Ok(None);
+        }
+        for s in &servers {
+            if !(s.starts_with("https://") || s.starts_with("http://")) {
+                anyhow::bail!("PROTOCOL_CDS_FHIR_SERVERS: `{s}` is not an http(s) URL");
+            }
+        }
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Some(Self { client, servers }))
+    }
+
+    /// Whether `base` (a hook call's `fhirServer`) is one of the allowed servers.
+    pub fn allows(&self, base: &str) -> bool {
+        let base = base.trim_end_matches('/');
+        self.servers.iter().any(|s| s == base)
+    }
+
+    /// The resource a prefetch template names on `base`: a search's pages merged into one
+    /// Bundle. `Err` says why not (for the card and the log; never a fact).
+    pub async fn fetch(
+        &self,
+        base: &str,
+        token: Option<&str>,
+        query: String,
+    ) -> Result<Value, String> {
+        let base = base.trim_end_matches('/');
+        let mut url = format!("{base}/{query}");
+        let mut merged: Option<Value> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.get(&url, token).await?;
+            let next = next_link(&page);
+            match (
+                &mut merged,
+                page.get("resourceType").and_then(Value::as_str),
+            ) {
+                (None, _) => merged = Some(page),
+                (Some(m), Some("Bundle")) => {
+                    let more = page.get("entry").and_then(Value::as_array).cloned();
+                    if let (Some(entries), Some(more)) = (
+                        m.as_object_mut()
+                            .map(|o| o.entry("entry").or_insert_with(|| Value::Array(vec![]))),
+                        more,
+                    ) && let Some(entries) = entries.as_array_mut()
+                    {
+                        entries.extend(more);
+                    }
+                }
+                _ => return Err("a search page that is not a Bundle".into()),
+            }
+            match next {
+                None => {
+                    if let Some(m) = merged.as_mut().and_then(Value::as_object_mut) {
+                        m.remove("link");
+                    }
+                    return merged.ok_or_else(|| "no answer".into());
+                }
+                Some(n) if n.starts_with(&format!("{base}/")) => url = n,
+                Some(_) => return Err("a next page on another server".into()),
+            }
+        }
+        Err(format!("more than {MAX_PAGES} pages"))
+    }
+
+    async fn get(&self, url: &str, token: Option<&str>) -> Result<Value, String> {
+        let mut req = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/fhir+json");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let mut res = req.send().await.map_err(|e| without_url(&e))?;
+        if !res.status().is_success() {
+            return Err(format!("HTTP {}", res.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| without_url(&e))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(format!("an answer above {MAX_BODY} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| "an answer that is not JSON".into())
+    }
+}
+
+/// The error without its URL (which holds the patient id).
+fn without_url(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        "could not be read".into()
+    }
+}
+
+/// A Bundle's `next` page.
+fn next_link(bundle: &Value) -> Option<String> {
+    bundle
+        .get("link")?
+        .as_array()?
+        .iter()
+        .find(|l| l.get("relation").and_then(Value::as_str) == Some("next"))?
+        .get("url")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// A prefetch template with the context's patient id (percent-encoded).
+pub fn render(template: &str, patient_id: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(patient_id.as_bytes()).collect();
+    template.replace("{{context.patientId}}", &id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allowed_servers() {
+        let f = FhirFetch::new(&["https://ehr.example.org/fhir/".into()])
+            .expect("valid")
+            .expect("configured");
+        assert!(f.allows("https://ehr.example.org/fhir"));
+        assert!(f.allows("https://ehr.example.org/fhir/"));
+        assert!(!f.allows("https://ehr.example.org"));
+        assert!(!f.allows("http://169.254.169.254/latest"));
+        assert!(FhirFetch::new(&[]).expect("valid").is_none());
+        assert!(FhirFetch::new(&["ftp://x".into()]).is_err());
+    }
+
+    #[test]
+    fn templates_encode_the_patient() {
+        assert_eq!(
+            render("Condition?patient={{context.patientId}}", "a b&c"),
+            "Condition?patient=a+b%26c"
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! The CDS Hooks endpoints: parse, ask the door, render. Errors are problem+json naming the field
+//! (`context.appointments[0].start`, `prefetch.conditions.entry[2].resource.code`), as everywhere
+//! in this API; a hook call without the record it needs is 412, as CDS Hooks 2.0 says.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use protocol_engine::FieldViolation;
+use serde_json::Value;
+
+use super::fhir::{self, Resource};
+use super::question::AppointmentBook;
+use super::wire::{Discovery, FeedbackRequest, HookRequest, HookResponse, Outcome};
+use super::{HOOK, PREFETCH, REQUIRED_PREFETCH, SERVICE_ID, service};
+use crate::app::App;
+use crate::context::MAX_BATCH;
+use crate::http::caller::{Authorized, EligibilityScope};
+use crate::http::extract::{JsonBody, is_json, parse_object};
+use crate::http::problem::Problem;
+use crate::metrics;
+
+/// `GET /cds-services`: open, like `/openapi.json` (CDS clients send a JWT this service does
+/// not verify, and the list is no secret).
+pub async fn discovery() -> Json<Discovery> {
+    Json(Discovery {
+        services: vec![service()],
+    })
+}
+
+fn known(id: &str) -> Result<(), Problem> {
+    if id == SERVICE_ID {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!(
+            "no CDS service '{id}': `GET /cds-services` lists them"
+        )))
+    }
+}
+
+/// 412 Precondition Failed: the record the service needs was not prefetched (and no FHIR server
+/// is called).
+fn precondition(detail: String) -> Problem {
+    let mut p = Problem::custom(
+        StatusCode::PRECONDITION_FAILED,
+        "prefetch-missing",
+        "The patient's record was not prefetched",
+        detail,
+    );
+    p.extensions
+        .get_or_insert_default()
+        .insert("reason".into(), "PREFETCH_MISSING".into());
+    p
+}
+
+/// `resource.subject` / `resource.patient` naming another patient than the hook's: refused, so a
+/// record is never read into another patient's decision.
+fn other_patient(resource: &Value, patient: &str) -> Option<&'static str> {
+    for field in ["subject", "patient"] {
+        if let Some(r) = resource.get(field).and_then(|s| s.get("reference"))
+            && let Some(r) = r.as_str()
+            && r.starts_with("Patient/")
+            && r != format!("Patient/{patient}")
+        {
+            return Some(field);
+        }
+    }
+    None
+}
+
+/// Every resource of one prefetch value that names another patient.
+fn check_patient(value: &Value, at: &str, patient: &str, out: &mut Vec<FieldViolation>) {
+    let mut one = |r: &Value, at: String| {
+        if r.get("resourceType") == Some(&Value::from("Patient")) {
+            if let Some(id) = r.get("id").and_then(Value::as_str)
+                && id != patient
+            {
+                out.push(FieldViolation {
+                    field: format!("{at}.id"),
+                    message: format!("this Patient is not the hook's patient `{patient}`"),
+                });
+            }
+        } else if let Some(field) = other_patient(r, patient) {
+            out.push(FieldViolation {
+                field: format!("{at}.{field}"),
+                message: format!("this resource is about another patient than `{patient}`"),
+            });
+        }
+    };
+    match value.get("entry").and_then(Value::as_array) {
+        Some(entries) => {
+            for (i, e) in entries.iter().enumerate() {
+                if let Some(r) = e.get("resource") {
+                    one(r, format!("{at}.entry[{i}].resource"));
+                }
+            }
+        }
+        None => one(value, at.to_owned()),
+    }
+}
+
+/// Checks a hook request's own fields and reads its appointments.
+fn check(req: &HookRequest) -> Result<Vec<fhir::Booked>, Problem> {
+    let mut violations = Vec::new();
+    let mut bad = |field: &str, message: String| {
+        violations.push(FieldViolation {
+            field: field.into(),
+            message,
+        })
+    };
+    if req.hook != HOOK {
+        bad("hook", format!("this service answers the `{HOOK}` hook"));
+    }
+    if uuid::Uuid::parse_str(&req.hook_instance).is_err() {
+        bad("hookInstance", "a UUID".into());
+    }
+    let c = &req.context;
+    let user_types = [
+        "Practitioner/",
+        "PractitionerRole/",
+        "Patient/",
+        "RelatedPerson/",
+    ];
+    if !user_types
+        .iter()
+        .any(|t| c.user_id.strip_prefix(t).is_some_and(|id| !id.is_empty()))
+    {
+        bad(
+            "context.userId",
+            "a reference: `Practitioner/…`, `PractitionerRole/…`, `Patient/…` or `RelatedPerson/…`"
+                .into(),
+        );
+    }
+    if c.patient_id.trim().is_empty() {
+        bad("context.patientId", "the patient's FHIR id".into());
+    }
+    if let Some(server) = &req.fhir_server
+        && !(server.starts_with("https://") || server.starts_with("http://"))
+    {
+        bad("fhirServer", "an http(s) URL".into());
+    }
+    let appointments = match fhir::appointments(&c.appointments) {
+        Ok(a) if a.len() > MAX_BATCH => {
+            violations.push(FieldViolation {
+                field: "context.appointments".into(),
+                message: format!(
+                    "at most {MAX_BATCH} appointments per call (as in a batch), got {}",
+                    a.len()
+                ),
+            });
+            Vec::new()
+        }
+        Ok(a) => a,
+        Err(v) => {
+            violations.push(v);
+            Vec::new()
+        }
+    };
+    if violations.is_empty() {
+        Ok(appointments)
+    } else {
+        Err(Problem::invalid(violations))
+    }
+}
+
+/// Completes the prefetch from the request's FHIR server when this service may call it
+/// ([`super::fetch`]); what could not be read is noted for the card.
+async fn complete(app: &App, req: &mut HookRequest, notes: &mut Vec<String>) {
+    let (Some(fetch), Some(base)) = (app.context().cds_fhir.as_deref(), &req.fhir_server) else {
+        return;
+    };
+    let have = req.prefetch.get_or_insert_default();
+    let missing: Vec<&str> = PREFETCH
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !have.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    if !fetch.allows(base) {
+        notes.push(
+            "The EHR's FHIR server is not one this service may call: answered from the prefetch \
+             alone."
+                .into(),
+        );
+        return;
+    }
+    let token = req
+        .fhir_authorization
+        .as_ref()
+        .map(|a| a.access_token.as_str());
+    let patient = req.context.patient_id.as_str();
+    let fetches = missing.iter().map(|key| {
+        let template = PREFETCH
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, t)| *t);
+        fetch.fetch(base, token, super::fetch::render(template, patient))
+    });
+    let results = futures::future::join_all(fetches).await;
+    for (key, result) in missing.into_iter().zip(results) {
+        match result {
+            Ok(value) => {
+                have.insert(key.to_owned(), value);
+            }
+            Err(why) => {
+                tracing::warn!(cds.prefetch = key, reason = %why, "FHIR server read failed");
+                notes.push(format!(
+                    "`{key}` could not be read from the EHR's FHIR server ({why})."
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a search Bundle has more pages than the one sent.
+fn paged(value: &Value) -> bool {
+    value
+        .get("link")
+        .and_then(Value::as_array)
+        .is_some_and(|links| {
+            links
+                .iter()
+                .any(|l| l.get("relation").and_then(Value::as_str) == Some("next"))
+        })
+}
+
+/// Reads the prefetch into the question, or the problem naming what is wrong.
+fn read(
+    req: HookRequest,
+    appointments: Vec<fhir::Booked>,
+    mut notes: Vec<String>,
+) -> Result<AppointmentBook, Problem> {
+    let c = &req.context;
+    let Some(prefetch) = req.prefetch else {
+        return Err(precondition(format!(
+            "no `prefetch`: the EHR must send the prefetch its discovery lists (at least `{}`), \
+             or name a FHIR server this service may call",
+            REQUIRED_PREFETCH.join("`, `")
+        )));
+    };
+    let mut resources: Vec<Resource> = Vec::new();
+    let mut missing_required = Vec::new();
+    let mut violations = Vec::new();
+    for (key, _) in PREFETCH {
+        let at = format!("prefetch.{key}");
+        let required = REQUIRED_PREFETCH.contains(key);
+        let Some(value) = prefetch.get(*key) else {
+            if required {
+                missing_required.push(*key);
+            } else {
+                notes.push(format!(
+                    "Prefetch `{key}` was not provided: the facts it would answer stay unknown."
+                ));
+            }
+            continue;
+        };
+        check_patient(value, &at, &c.patient_id, &mut violations);
+        if paged(value) {
+            if required {
+                missing_required.push(*key);
+                continue;
+            }
+            notes.push(format!(
+                "Prefetch `{key}` holds only the first page of its search: what the other pages \
+                 hold is unknown."
+            ));
+        }
+        match fhir::prefetched(value, &at) {
+            Ok(rs) => resources.extend(rs),
+            Err(Some(v)) => violations.push(v),
+            Err(None) if required => missing_required.push(*key),
+            Err(None) => notes.push(format!(
+                "The EHR could not fetch `{key}` (an OperationOutcome): the facts it would \
+                 answer stay unknown."
+            )),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Problem::invalid(violations));
+    }
+    if !missing_required.is_empty() {
+        return Err(precondition(format!(
+            "prefetch `{}` is needed whole (a null value says there is none; a search with more \
+             pages is not whole): procedure history is never assumed empty",
+            missing_required.join("`, `")
+        )));
+    }
+    Ok(AppointmentBook {
+        appointments,
+        resources,
+        notes,
+    })
+}
+
+/// The most bytes of a hook call: a patient's whole record travels in its prefetch, so calls are
+/// allowed more than the API's 256 KiB.
+pub const MAX_CALL_BYTES: usize = 4 * 1024 * 1024;
+
+/// A hook call's JSON body, up to [`MAX_CALL_BYTES`] (the route's body limit).
+pub struct CallBody(HookRequest);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for CallBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        if !is_json(req.headers()) {
+            return Err(Problem::unsupported_media_type());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large(MAX_CALL_BYTES)
+                } else {
+                    Problem::field("", format!("the body could not be read: {rejection}"))
+                }
+            })?;
+        parse_object(&bytes).map(CallBody)
+    }
+}
+
+/// `POST /cds-services/{id}`: the hook call.
+pub async fn call(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    Path(id): Path<String>,
+    CallBody(mut req): CallBody,
+) -> Result<Json<HookResponse>, Problem> {
+    known(&id)?;
+    let appointments = check(&req)?;
+    let mut notes = Vec::new();
+    complete(&app, &mut req, &mut notes).await;
+    let question = read(req, appointments, notes)?;
+    let checked = app.ask(&caller, &question).await?;
+    Ok(Json(HookResponse {
+        cards: checked.into_iter().filter_map(|c| c.card).collect(),
+    }))
+}
+
+/// `POST /cds-services/{id}/feedback`: validated, counted by outcome
+/// (`protocol.cds.feedback`), logged with the card (the decision id) and no patient data.
+/// Idempotent: the same feedback sent twice is counted twice and changes nothing else.
+pub async fn feedback(
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<FeedbackRequest>,
+) -> Result<Response, Problem> {
+    known(&id)?;
+    let mut violations = Vec::new();
+    if req.feedback.is_empty() {
+        violations.push(FieldViolation {
+            field: "feedback".into(),
+            message: "at least one feedback item".into(),
+        });
+    }
+    for (i, f) in req.feedback.iter().enumerate() {
+        let mut bad = |field: &str, message: &str| {
+            violations.push(FieldViolation {
+                field: format!("feedback[{i}].{field}"),
+                message: message.into(),
+            })
+        };
+        if uuid::Uuid::parse_str(&f.card).is_err() {
+            bad("card", "the card's `uuid`");
+        }
+        if f.outcome == Outcome::Accepted
+            && f.accepted_suggestions.as_ref().is_none_or(Vec::is_empty)
+        {
+            bad(
+                "acceptedSuggestions",
+                "an accepted card names the suggestions accepted",
+            );
+        }
+        for (j, s) in f.accepted_suggestions.iter().flatten().enumerate() {
+            if uuid::Uuid::parse_str(&s.id).is_err() {
+                violations.push(FieldViolation {
+                    field: format!("feedback[{i}].acceptedSuggestions[{j}].id"),
+                    message: "a suggestion's `uuid`".into(),
+                });
+            }
+        }
+        if !f.outcome_timestamp.ends_with('Z')
+            || f.outcome_timestamp.parse::<jiff::Timestamp>().is_err()
+        {
+            violations.push(FieldViolation {
+                field: format!("feedback[{i}].outcomeTimestamp"),
+                message: "an RFC 3339 timestamp in UTC (`2026-12-01T09:00:00Z`)".into(),
+            });
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Problem::invalid(violations));
+    }
+    for f in &req.feedback {
+        if let Some(m) = metrics::get() {
+            m.cds_feedback(SERVICE_ID, f.outcome.as_str());
+        }
+        tracing::info!(
+            cds.service = SERVICE_ID,
+            cds.card = f.card.as_str(),
+            cds.outcome = f.outcome.as_str(),
+            key_id = caller.key_id.as_deref().unwrap_or(""),
+            "CDS feedback"
+        );
+    }
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,244 @@
+//! The `appointment-book` hook as a question of the one door ([`crate::app::App::ask`]): the same
+//! scope (`eligibility`), tenant (the key's clinic rule set), freshness, `engine.decide` span,
+//! decision metric and decision log as `POST /v1/eligibility`. Each appointment becomes one
+//! eligibility request (recorded in the decision log like any other, fact values masked) and its
+//! answer one card.
+
+use jiff::civil::Date;
+use protocol_engine::{Eligibility, EligibilityRequest, RuleSet};
+use serde_json::Value;
+
+use super::cards::{self, CardInput};
+use super::codes::CodeIndex;
+use super::fhir::{self, Appointment, Booked, Resource, ServiceRequest};
+use super::record;
+use super::wire::Card;
+use crate::app::{AppError, Decided, Question, Recorder, record_eligibility};
+use crate::auth::Scope;
+use crate::context::new_decision_id;
+
+/// A hook call, read: the appointments and the patient's record.
+pub struct AppointmentBook {
+    /// Each Appointment, typed and as sent.
+    pub appointments: Vec<Booked>,
+    /// Every resource of the prefetch.
+    pub resources: Vec<Resource>,
+    /// What the card should say about the record itself (prefetch keys not provided).
+    pub notes: Vec<String>,
+}
+
+/// One appointment checked.
+pub struct Checked {
+    pub request: EligibilityRequest,
+    pub decided: Decided<Eligibility>,
+    pub card: Option<Card>,
+}
+
+/// The day an appointment is for: its `start`, else the start of its first requested period.
+fn appointment_day(a: &Appointment, at: &str) -> Result<Date, AppError> {
+    let (field, text) = match (&a.start, a.requested_period.first()) {
+        (Some(s), _) => ("start", s.as_str()),
+        (None, Some(p)) if p.start.is_some() => {
+            ("requestedPeriod[0].start", p.start.as_deref().unwrap_or(""))
+        }
+        _ => {
+            return Err(AppError::Contradiction {
+                field: format!("{at}.start"),
+                message: "the appointment has no `start` (nor a `requestedPeriod` start): the \
+                          date of the session is needed"
+                    .into(),
+            });
+        }
+    };
+    // A partial date would be read at its last day; the day of a session must be exact.
+    match fhir::day(text) {
+        Some(d) if text.len() >= 10 => Ok(d),
+        _ => Err(AppError::Contradiction {
+            field: format!("{at}.{field}"),
+            message: format!("`{text}` is not a FHIR date or dateTime with a full date"),
+        }),
+    }
+}
+
+/// The treatment an appointment is for: the first `serviceType` coding the rule set knows.
+fn treatment(index: &CodeIndex, a: &Appointment) -> Option<String> {
+    a.service_type
+        .iter()
+        .flat_map(fhir::CodeableConcept::codes)
+        .find_map(|(s, c)| index.treatment(s, c))
+        .map(str::to_owned)
+}
+
+/// The zones: the body sites of a contained `ServiceRequest` the appointment is `basedOn`.
+/// `None` when the appointment carries none (rules about zones then stay undecided and the card
+/// asks for them). A body site the rule set has no code for is an error naming it, never dropped:
+/// a dropped zone could hide the rule that refuses it.
+fn zones(index: &CodeIndex, a: &Appointment, at: &str) -> Result<Option<Vec<String>>, AppError> {
+    let mut zones: Vec<String> = Vec::new();
+    let mut any = false;
+    for (r, based_on) in a.based_on.iter().enumerate() {
+        let Some(id) = based_on
+            .reference
+            .as_deref()
+            .and_then(|r| r.strip_prefix('#'))
+        else {
+            continue;
+        };
+        let Some((c, value)) = a.contained.iter().enumerate().find(|(_, v)| {
+            v.get("resourceType") == Some(&Value::from("ServiceRequest"))
+                && v.get("id") == Some(&Value::from(id))
+        }) else {
+            return Err(AppError::Contradiction {
+                field: format!("{at}.basedOn[{r}]"),
+                message: format!("`#{id}` names no contained ServiceRequest"),
+            });
+        };
+        let at = format!("{at}.contained[{c}]");
+        let sr: ServiceRequest = fhir::read(value, &at).map_err(|v| AppError::Contradiction {
+            field: v.field,
+            message: v.message,
+        })?;
+        for (b, site) in sr.body_site.iter().enumerate() {
+            any = true;
+            let zone = site.codes().find_map(|(s, c)| index.zone(s, c));
+            match zone {
+                Some(z) if !zones.iter().any(|x| x == z) => zones.push(z.to_owned()),
+                Some(_) => {}
+                None => {
+                    return Err(AppError::Contradiction {
+                        field: format!("{at}.bodySite[{b}]"),
+                        message: "no zone of the rule set has this code".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(any.then_some(zones))
+}
+
+/// The device: a participant `Device/<id>`, the id being the rule set's device id (devices have
+/// no standard codes).
+fn device(a: &Appointment) -> Option<String> {
+    a.participant
+        .iter()
+        .filter_map(|p| {
+            p.actor
+                .as_ref()?
+                .reference
+                .as_deref()?
+                .strip_prefix("Device/")
+        })
+        .find(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// The indication: the first `reasonCode` coding the rule set knows.
+fn indication(index: &CodeIndex, a: &Appointment) -> Option<String> {
+    a.reason_code
+        .iter()
+        .flat_map(fhir::CodeableConcept::codes)
+        .find_map(|(s, c)| index.indication(s, c))
+        .map(str::to_owned)
+}
+
+impl AppointmentBook {
+    fn check(
+        &self,
+        rs: &RuleSet,
+        index: &CodeIndex,
+        booked: &Booked,
+    ) -> Result<Option<Checked>, AppError> {
+        let (a, at) = (&booked.appointment, booked.at.as_str());
+        // A cancelled appointment, or one entered in error, is not to be booked.
+        if matches!(
+            a.status.as_deref(),
+            Some("cancelled" | "entered-in-error" | "noshow")
+        ) {
+            return Ok(None);
+        }
+        let Some(treatment) = treatment(index, a) else {
+            return Ok(None);
+        };
+        let date = appointment_day(a, at)?;
+        let rec = record::read(index, &self.resources);
+        let request = EligibilityRequest {
+            treatment,
+            date,
+            facts: rec.facts,
+            history: rec.history,
+            zones: zones(index, a, at)?,
+            device: device(a),
+            role: None,
+            indication: indication(index, a),
+            ruleset_version: None,
+            ruleset_digest: None,
+            explain: false,
+            // The intake answers are read with the rest of the record (`record::read`), so the
+            // facts of both go to the engine together.
+            questionnaire_response: None,
+        };
+        let answer = rs.eligibility(&request).map_err(|e| {
+            let mut e = e;
+            for v in &mut e.violations {
+                v.field = crate::context::prefixed(at, &v.field);
+            }
+            AppError::Invalid(e)
+        })?;
+        let decided = Decided {
+            answer,
+            decision_id: new_decision_id(),
+            explanation: None,
+        };
+        let name = rs
+            .treatment(&request.treatment)
+            .map_or_else(|| request.treatment.clone(), |t| t.name);
+        let missing: Vec<(String, String)> = decided
+            .answer
+            .missing_facts
+            .iter()
+            .map(|f| (f.clone(), index.question(f).unwrap_or(f).to_owned()))
+            .collect();
+        let mut notes = self.notes.clone();
+        notes.extend(rec.notes);
+        let card = cards::card(&CardInput {
+            decision_id: &decided.decision_id,
+            treatment_name: &name,
+            eligibility: &decided.answer,
+            missing: &missing,
+            appointment: a.start.as_ref().map(|_| &booked.json),
+            notes: &notes,
+        });
+        Ok(Some(Checked {
+            request,
+            decided,
+            card,
+        }))
+    }
+}
+
+impl Question for AppointmentBook {
+    /// Counted and logged as eligibility decisions: each appointment is one.
+    const OPERATION: &'static str = "eligibility";
+    const SCOPE: Scope = Scope::Eligibility;
+    const DECISION: bool = true;
+    type Answer = Vec<Checked>;
+
+    fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        let index = super::index::of(rs);
+        let mut out = Vec::with_capacity(self.appointments.len());
+        for booked in &self.appointments {
+            if let Some(c) = self.check(rs, &index, booked)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    fn record(&self, answer: &Self::Answer, rec: &Recorder<'_>) {
+        for c in answer {
+            rec.treatment(&c.decided.answer.treatment);
+            rec.outcome(c.decided.answer.decision);
+            record_eligibility(&c.request, &c.decided, rec);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /fhir/Questionnaire/{ruleset}`: the intake questions of the caller's rule set as a FHIR
+//! R4 Questionnaire (`application/fhir+json`), for EHRs and intake apps that render forms from
+//! FHIR. Parse, ask the door ([`App::questionnaire`]), render: the engine builds the resource.
+//! Errors stay `application/problem+json`, as on every other route.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::caller::{Authorized, EligibilityScope};
+use super::extract::StrictQuery;
+use super::problem::Problem;
+use super::validators::conditional;
+use crate::app::{App, catalogue_etag};
+
+/// The media type of FHIR's JSON format.
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// The query of a Questionnaire read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QuestionnaireQuery {
+    /// The clinic whose overlay's questions are wanted. A clinic key may name only its own
+    /// clinic (it is served its own without this parameter too); naming another needs the
+    /// `platform` scope.
+    pub clinic: Option<String>,
+}
+
+/// The intake questions as a FHIR R4 Questionnaire.
+///
+/// One item per fact of the caller's rule set: `linkId` is the fact id, `type` follows the
+/// fact's type (`boolean`; `integer` with the core `minValue`/`maxValue` extensions; `choice`
+/// with one `answerOption.valueCoding` per value; `date`), `code` carries the fact's standard
+/// codes (SNOMED CT, LOINC, RxNorm, ATC, ICD-10), `text` the question. A date fact that accepts
+/// "never" is preceded by a boolean gate `<fact>.null_means`, which enables the date item when
+/// answered `false`. `useContext` (`focus`) lists the treatments the questions serve. Send the
+/// answers back as `questionnaire_response` on `POST /v1/eligibility` or
+/// `/v1/contraindications:check`. `{ruleset}` is the id of the caller's rule set or of the base
+/// it extends; a clinic key is always served its own clinic's questions.
+#[utoipa::path(
+    get,
+    path = "/fhir/Questionnaire/{ruleset}",
+    tag = "fhir",
+    params(
+        ("ruleset" = String, Path, description = "The rule-set id (`base`, or the clinic's overlay id)", example = "base"),
+        QuestionnaireQuery,
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while it still holds"),
+    ),
+    responses(
+        (status = 200, description = "The Questionnaire", body = protocol_engine::fhir::Questionnaire, content_type = "application/fhir+json",
+            headers(
+                ("ETag" = String, description = "Strong validator: the rule set's digest and the resource"),
+                ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
+            )),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope, or names another clinic", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule set for this caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_questionnaire(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    headers: HeaderMap,
+    ruleset: Result<Path<String>, PathRejection>,
+    StrictQuery(query): StrictQuery<QuestionnaireQuery>,
+) -> Result<Response, Problem> {
+    let Path(id) = ruleset.map_err(|e| Problem::field("ruleset", e.body_text()))?;
+    let (questionnaire, meta) = app.questionnaire(&caller, id, query.clinic).await?;
+    let body = serde_json::to_vec(&questionnaire).map_err(|_| Problem::internal())?;
+    let fhir_json = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        body,
+    );
+    let tag = catalogue_etag(&meta, "fhir/Questionnaire");
+    Ok(conditional(&headers, &tag, fhir_json.into_response()))
+}

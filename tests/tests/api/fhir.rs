@@ -1,0 +1,289 @@
+//! Issue 15 §2 and §4 through the real binary: `GET /fhir/Questionnaire/{ruleset}` served like
+//! `/v1/facts` (scope, tenant, `?clinic=`, `ETag`), and a QuestionnaireResponse built from that
+//! Questionnaire deciding exactly as the same answers sent as `facts`, over REST and gRPC, with
+//! faults naming the item and `facts` + response refused as `422` naming both.
+//! (FHIR's own models validate the same resources in `tests/tests/fhir.rs`.)
+
+use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_ELIGIBILITY_ONLY, Server, pb};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+use protocol_tests::fhir::response_to;
+
+async fn get(server: &Server, path: &str, key: Option<&str>) -> reqwest::Response {
+    let mut req = http().get(server.url(path));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    req.send().await.expect("send")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_questionnaire_is_served_as_fhir_json_with_an_etag() {
+    let server = Server::start().expect("server starts");
+    let res = get(&server, "/fhir/Questionnaire/base", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/fhir+json");
+    let etag = res.headers()["etag"].to_str().expect("etag").to_owned();
+    let q: Value = res.json().await.expect("json");
+    assert_eq!(q["resourceType"], "Questionnaire");
+    assert_eq!(q["id"], "base");
+    assert_eq!(q["status"], "active");
+    let facts: Value = get(&server, "/v1/facts", None)
+        .await
+        .json()
+        .await
+        .expect("facts");
+    let pregnant = q["item"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["linkId"] == "pregnant"))
+        .expect("pregnant item");
+    let fact = facts["facts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "pregnant"))
+        .expect("pregnant fact");
+    assert_eq!(pregnant["text"], fact["question"]);
+    assert_eq!(pregnant["code"], fact["codes"]);
+    assert_eq!(
+        q["digest"]
+            .as_str()
+            .or(q["identifier"][0]["value"].as_str()),
+        facts["ruleset"]["digest"].as_str()
+    );
+
+    let again = http()
+        .get(server.url("/fhir/Questionnaire/base"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let res = get(&server, "/fhir/Questionnaire/nope", None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = get(&server, "/fhir/Questionnaire/base?color=red", None).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let open_clinic = get(
+        &server,
+        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+        None,
+    )
+    .await;
+    assert_eq!(
+        open_clinic.status(),
+        StatusCode::OK,
+        "an open server holds platform"
+    );
+    let aurora: Value = open_clinic.json().await.expect("json");
+    assert_eq!(aurora["id"], "clinic-aurora");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_key_reads_its_own_clinic_questionnaire_only() {
+    let server = Server::start_with_keys().expect("server starts");
+    assert_eq!(
+        get(&server, "/fhir/Questionnaire/base", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for path in [
+        "/fhir/Questionnaire/base",
+        "/fhir/Questionnaire/clinic-aurora",
+        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+    ] {
+        let res = get(&server, path, Some(KEY_ELIGIBILITY_ONLY)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let q: Value = res.json().await.expect("json");
+        assert_eq!(q["id"], "clinic-aurora", "{path}");
+        assert_eq!(
+            q["url"],
+            "urn:treatment-protocol:questionnaire:clinic-aurora"
+        );
+    }
+    let res = get(
+        &server,
+        "/fhir/Questionnaire/base?clinic=clinic-borealis",
+        Some(KEY_AURORA),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["reason"], "SCOPE_MISSING");
+    // Borealis has no overlay: its key is served the base.
+    let q: Value = get(&server, "/fhir/Questionnaire/base", Some(KEY_BASE))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(q["id"], "base");
+    let res = get(&server, "/fhir/Questionnaire/clinic-aurora", Some(KEY_BASE)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_decides_as_the_same_facts_over_rest_and_grpc() {
+    let server = Server::start().expect("server starts");
+    let q: Value = get(&server, "/fhir/Questionnaire/base", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let facts = healthy_facts();
+    let response = response_to(&q, &facts);
+    let by_facts =
+        json!({"treatment": "microneedling", "date": "2026-12-01", "facts": facts, "history": []});
+    let by_response = json!({"treatment": "microneedling", "date": "2026-12-01", "questionnaire_response": response, "history": []});
+    let post = |body: Value| {
+        let url = server.url("/v1/eligibility");
+        async move {
+            let res = http().post(url).json(&body).send().await.expect("send");
+            assert_eq!(res.status(), StatusCode::OK);
+            let mut v: Value = res.json().await.expect("json");
+            v.as_object_mut().map(|o| o.remove("decision_id"));
+            v
+        }
+    };
+    let a = post(by_facts.clone()).await;
+    let b = post(by_response.clone()).await;
+    assert_eq!(a, b, "the same answers, the same decision");
+    assert_eq!(a["decision"], "eligible");
+
+    let res = http()
+        .post(server.url("/v1/contraindications:check"))
+        .json(&json!({"questionnaire_response": response_to(&q, &json!({"pregnant": true}))}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = res.json().await.expect("json");
+    let microneedling = report["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|o| o["treatment"] == "microneedling"))
+        .expect("microneedling");
+    assert_eq!(microneedling["decision"], "contraindicated");
+
+    let mut client = server.grpc().await.expect("grpc");
+    let by_grpc = client
+        .check_eligibility(eligibility_pb(&by_response))
+        .await
+        .expect("CheckEligibility")
+        .into_inner();
+    assert_eq!(decision_name(by_grpc.decision), "eligible");
+    let grpc_facts = client
+        .check_eligibility(eligibility_pb(&by_facts))
+        .await
+        .expect("CheckEligibility")
+        .into_inner();
+    assert_eq!(by_grpc.missing_facts, grpc_facts.missing_facts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_name_the_item_and_both_forms_are_422_naming_both() {
+    let server = Server::start().expect("server starts");
+    let bad = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+        {"linkId": "pregnant", "answer": [{"valueBoolean": false}]},
+        {"linkId": "fitzpatrick", "answer": [{"valueInteger": 3}]},
+        {"linkId": "rosacea", "answer": [{"valueString": "none"}]},
+        {"linkId": "fitzpatrick", "answer": [{"valueInteger": 7}]},
+    ]});
+    let body = json!({"treatment": "microneedling", "date": "2026-12-01", "questionnaire_response": bad, "history": []});
+    let res = http()
+        .post(server.url("/v1/eligibility"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(
+        problem_fields(&problem),
+        [
+            "questionnaire_response.item[2].answer[0].valueString",
+            "questionnaire_response.item[3].linkId"
+        ]
+    );
+
+    let both = json!({"treatment": "microneedling", "date": "2026-12-01", "facts": {"pregnant": false},
+        "questionnaire_response": {"resourceType": "QuestionnaireResponse", "status": "completed"}, "history": []});
+    let res = http()
+        .post(server.url("/v1/eligibility"))
+        .json(&both)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(
+        problem_fields(&problem),
+        ["facts", "questionnaire_response"]
+    );
+    assert_eq!(problem["reason"], "ANSWERS_SENT_TWICE");
+
+    let batch = json!({"checks": [both]});
+    let res = http()
+        .post(server.url("/v1/eligibility:batch"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(
+        problem_fields(&problem),
+        ["checks[0].facts", "checks[0].questionnaire_response"]
+    );
+
+    let mut client = server.grpc().await.expect("grpc");
+    let st = client
+        .check_eligibility(eligibility_pb(&both))
+        .await
+        .expect_err("refused");
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    assert_eq!(bad_request_fields(&st), ["facts", "questionnaire_response"]);
+    let st = client
+        .check_contraindications(pb::CheckContraindicationsRequest {
+            questionnaire_response_json: contraindication_pb(&json!({"questionnaire_response": {
+                "resourceType": "QuestionnaireResponse", "status": "stopped"}}))
+            .questionnaire_response_json,
+            ..contraindication_pb(&json!({}))
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(bad_request_fields(&st), ["questionnaire_response.status"]);
+
+    // A key repeated inside the response is refused, never read last-wins: over REST naming it,
+    // over gRPC (JSON text, read by the same reader) under `questionnaire_response`.
+    let repeated = r#"{"treatment": "microneedling", "date": "2026-12-01", "history": [],
+        "questionnaire_response": {"resourceType": "QuestionnaireResponse", "status": "completed",
+        "item": [{"linkId": "pregnant", "answer": [{"valueBoolean": true}], "answer": [{"valueBoolean": false}]}]}}"#;
+    let res = http()
+        .post(server.url("/v1/eligibility"))
+        .header("content-type", "application/json")
+        .body(repeated)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = res.json().await.expect("json");
+    assert_eq!(
+        problem_fields(&problem),
+        ["questionnaire_response.item[0].answer"]
+    );
+    let st = client
+        .check_eligibility(pb::CheckEligibilityRequest {
+            questionnaire_response_json: Some(
+                r#"{"resourceType": "QuestionnaireResponse", "status": "completed", "status": "stopped"}"#.into(),
+            ),
+            ..eligibility_pb(&json!({"treatment": "microneedling", "date": "2026-12-01", "history": []}))
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(bad_request_fields(&st), ["questionnaire_response"]);
+    assert!(
+        st.message().contains("status") || format!("{st:?}").contains("status"),
+        "{st:?}"
+    );
+}
