@@ -306,6 +306,22 @@ async fn refusals_name_the_field() {
         "{p}"
     );
 
+    // Intake answers are read by the engine as a request's questionnaire_response: a wrong
+    // answer is named by its path in the prefetch.
+    let mut intake = good.clone();
+    intake["prefetch"]["intake"] = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+        "item": [{"linkId": "pregnant", "answer": [{"valueInteger": 3}]}]});
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &intake).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    let fields = problem_fields(&p);
+    assert!(
+        !fields.is_empty()
+            && fields
+                .iter()
+                .all(|f| f.starts_with("prefetch.intake.item[0].answer[0]")),
+        "{p:#}"
+    );
+
     // Bad fields, each named.
     let cases: Vec<(&str, Change)> = vec![
         ("hook", Box::new(|b| b["hook"] = json!("order-select"))),
@@ -792,7 +808,8 @@ async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
         entries.sort();
         files.extend(entries);
     }
-    let (mut asked, mut carried, mut local, mut codes_alone) = (0, 0, 0, 0);
+    let (mut asked, mut carried, mut local, mut codes_alone, mut decided_by_codes) =
+        (0, 0, 0, 0, 0);
     let mut intake_facts: BTreeMap<String, usize> = BTreeMap::new();
     let mut not_carried: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
@@ -835,6 +852,15 @@ async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
             .unwrap_or_else(|| json!({"decision": "eligible", "bookable": true}));
         carried += 1;
         codes_alone += usize::from(built.by_intake.is_empty());
+        // Without the intake answers (the coded record alone): the same decision?
+        let mut coded_only = built.body.clone();
+        coded_only["prefetch"]["intake"] = Value::Null;
+        let alone = call(&server, key, &coded_only).await;
+        let alone = alone["cards"][0]["extension"][EXTENSION]["decision"]
+            .as_str()
+            .unwrap_or("eligible")
+            .to_owned();
+        decided_by_codes += usize::from(ext["decision"].as_str() == Some(alone.as_str()));
         for f in &built.by_intake {
             *intake_facts.entry(f.clone()).or_default() += 1;
         }
@@ -891,8 +917,9 @@ async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
     println!(
         "CDS Hooks replay: {carried} of {asked} eligibility scenarios carried through FHIR \
          prefetch, {codes_alone} of them by standard codes alone, the others with intake \
-         answers (QuestionnaireResponse) for facts without a code; {local} booked by the \
-         clinic's local treatment code; {} not carried:",
+         answers (QuestionnaireResponse) for facts without a code; {decided_by_codes} decide \
+         the same from the coded record alone (intake answers left out: unknown); {local} \
+         booked by the clinic's local treatment code; {} not carried:",
         not_carried.len()
     );
     println!("  facts carried by intake answers (scenarios): {intake_facts:?}");

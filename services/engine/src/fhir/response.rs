@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::ANSWER_SYSTEM_PREFIX;
 use crate::api::Facts;
-use crate::error::Violations;
+use crate::error::{RequestError, Violations};
 use crate::facts::FactValues;
 use crate::intake::parse_facts;
 use crate::model::{Compiled, FactKind};
@@ -342,4 +342,39 @@ fn coding_code(fact: &str, v: &Value, at: &str, errors: &mut Violations) -> Opti
 /// At most 64 characters of caller input in a message.
 fn clip(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+impl crate::RuleSet {
+    /// The answers of a QuestionnaireResponse as facts (fact id → JSON answer), read and checked
+    /// exactly as a request's `questionnaire_response`, for a door with other sources of facts
+    /// beside it (CDS Hooks: the patient's coded record, merged with these answers). Faults are
+    /// named under `at` (`prefetch.intake.item[3].answer[0].valueInteger`) instead of
+    /// `questionnaire_response`.
+    pub fn answers_of(&self, response: &Value, at: &str) -> Result<Facts, RequestError> {
+        let rs = &*self.0;
+        let mut errors = Violations::default();
+        let read = read_response(rs, response, &mut errors);
+        let mut inner = Violations::default();
+        let _ = parse_facts(rs, &read.facts, &mut inner);
+        for v in inner.into_vec() {
+            let field = v
+                .field
+                .strip_prefix("facts.")
+                .and_then(|id| read.paths.get(id))
+                .cloned()
+                .unwrap_or(v.field);
+            errors.push(field, v.message);
+        }
+        let mut violations = errors.into_vec();
+        for v in &mut violations {
+            if let Some(rest) = v.field.strip_prefix(FIELD) {
+                v.field = format!("{at}{rest}");
+            }
+        }
+        if violations.is_empty() {
+            Ok(read.facts)
+        } else {
+            Err(RequestError { violations })
+        }
+    }
 }

@@ -193,44 +193,14 @@ pub struct Observation {
     pub value_date_time: Option<String>,
 }
 
-/// The answers of an intake questionnaire (the rule set's generated Questionnaire, whose
-/// `linkId`s are fact ids).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QuestionnaireResponse {
-    #[serde(default)]
+/// A QuestionnaireResponse: the client's answers to the rule set's intake questionnaire, kept
+/// as sent (the engine reads it, as it reads one sent in place of `facts`), with where it is.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub json: Value,
+    pub at: String,
     pub status: Option<String>,
-    #[serde(default)]
     pub authored: Option<String>,
-    #[serde(default)]
-    pub item: Vec<QrItem>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QrItem {
-    #[serde(default)]
-    pub link_id: Option<String>,
-    #[serde(default)]
-    pub answer: Vec<QrAnswer>,
-    /// Items nested in a group (or under an answer's item).
-    #[serde(default)]
-    pub item: Vec<QrItem>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QrAnswer {
-    #[serde(default)]
-    pub value_boolean: Option<bool>,
-    #[serde(default)]
-    pub value_integer: Option<i64>,
-    #[serde(default)]
-    pub value_date: Option<String>,
-    #[serde(default)]
-    pub value_coding: Option<Coding>,
-    #[serde(default)]
-    pub value_string: Option<String>,
 }
 
 /// A resource this service reads, by its `resourceType`.
@@ -243,7 +213,7 @@ pub enum Resource {
     MedicationRequest(MedicationRequest),
     Procedure(Procedure),
     Observation(Observation),
-    QuestionnaireResponse(QuestionnaireResponse),
+    QuestionnaireResponse(Intake),
     /// A fetch error the EHR reports in place of data (CDS Hooks 2.0: "SHOULD be conveyed as an
     /// OperationOutcome").
     OperationOutcome,
@@ -287,7 +257,22 @@ pub fn resource(value: &Value, at: &str) -> Result<Resource, FieldViolation> {
         "MedicationRequest" => Resource::MedicationRequest(read(value, at)?),
         "Procedure" => Resource::Procedure(read(value, at)?),
         "Observation" => Resource::Observation(read(value, at)?),
-        "QuestionnaireResponse" => Resource::QuestionnaireResponse(read(value, at)?),
+        "QuestionnaireResponse" => {
+            #[derive(Deserialize)]
+            struct Head {
+                #[serde(default)]
+                status: Option<String>,
+                #[serde(default)]
+                authored: Option<String>,
+            }
+            let head: Head = read(value, at)?;
+            Resource::QuestionnaireResponse(Intake {
+                json: value.clone(),
+                at: at.to_owned(),
+                status: head.status,
+                authored: head.authored,
+            })
+        }
         "OperationOutcome" => Resource::OperationOutcome,
         _ => Resource::Other,
     })

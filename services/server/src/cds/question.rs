@@ -5,7 +5,8 @@
 //! answer one card.
 
 use jiff::civil::Date;
-use protocol_engine::{Eligibility, EligibilityRequest, RuleSet};
+use protocol_engine::fhir::ACCEPTED_STATUSES;
+use protocol_engine::{Eligibility, EligibilityRequest, Facts, RuleSet};
 use serde_json::Value;
 
 use super::cards::{self, CardInput};
@@ -142,10 +143,34 @@ fn indication(index: &CodeIndex, a: &Appointment) -> Option<String> {
 }
 
 impl AppointmentBook {
+    /// The intake answers of every QuestionnaireResponse in the record, read by the engine as a
+    /// request's `questionnaire_response` (an answer of the wrong type, or to a question the rule
+    /// set does not ask, is a 400 naming it); a response not `completed`, `amended` or
+    /// `in-progress` is not the client's answers and is passed over.
+    fn intake_answers(&self, rs: &RuleSet) -> Result<Vec<(Facts, Option<Date>)>, AppError> {
+        let mut out = Vec::new();
+        for r in &self.resources {
+            let Resource::QuestionnaireResponse(q) = r else {
+                continue;
+            };
+            if !q
+                .status
+                .as_deref()
+                .is_some_and(|s| ACCEPTED_STATUSES.contains(&s))
+            {
+                continue;
+            }
+            let facts = rs.answers_of(&q.json, &q.at)?;
+            out.push((facts, q.authored.as_deref().and_then(fhir::day)));
+        }
+        Ok(out)
+    }
+
     fn check(
         &self,
         rs: &RuleSet,
         index: &CodeIndex,
+        rec: &record::Record,
         booked: &Booked,
     ) -> Result<Option<Checked>, AppError> {
         let (a, at) = (&booked.appointment, booked.at.as_str());
@@ -160,12 +185,11 @@ impl AppointmentBook {
             return Ok(None);
         };
         let date = appointment_day(a, at)?;
-        let rec = record::read(index, &self.resources);
         let request = EligibilityRequest {
             treatment,
             date,
-            facts: rec.facts,
-            history: rec.history,
+            facts: rec.facts.clone(),
+            history: rec.history.clone(),
             zones: zones(index, a, at)?,
             device: device(a),
             role: None,
@@ -199,7 +223,7 @@ impl AppointmentBook {
             .map(|f| (f.clone(), index.question(f).unwrap_or(f).to_owned()))
             .collect();
         let mut notes = self.notes.clone();
-        notes.extend(rec.notes);
+        notes.extend(rec.notes.iter().cloned());
         let card = cards::card(&CardInput {
             decision_id: &decided.decision_id,
             treatment_name: &name,
@@ -225,9 +249,12 @@ impl Question for AppointmentBook {
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         let index = super::index::of(rs);
+        let answers = self.intake_answers(rs)?;
+        // One reading of the record serves every appointment (it does not depend on the date).
+        let rec = record::read(&index, &self.resources, &answers);
         let mut out = Vec::with_capacity(self.appointments.len());
         for booked in &self.appointments {
-            if let Some(c) = self.check(rs, &index, booked)? {
+            if let Some(c) = self.check(rs, &index, &rec, booked)? {
                 out.push(c);
             }
         }

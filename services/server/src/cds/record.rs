@@ -12,7 +12,7 @@
 //! | `MedicationRequest` | yes when `active`, `on-hold` or `draft` (other states say nothing) |
 //! | `Procedure` (`completed`, `in-progress`, `stopped`) | a history entry on its performed day (the end of a period); a yes/no fact coded like it (`chemotherapy_current`): yes while `in-progress`, else nothing; a date fact: its day |
 //! | `Observation` (not `cancelled`, `entered-in-error`, `registered`) | `valueBoolean`, a yes/no answer code (SNOMED CT, LOINC answers, HL7 v2 0136, pregnancy status), `valueInteger` or a whole `valueQuantity` (within the fact's range), an enum answer by code or by id in `valueString`, `valueDateTime` |
-//! | `QuestionnaireResponse` (`completed`, `amended`, `in-progress`) | the intake questionnaire the rule set generates (`GET /fhir/Questionnaire/{ruleset}`): each item's `linkId` is a fact id, answered by `valueBoolean`, `valueInteger`, `valueDate`, `valueCoding` (its `code` an enum answer) or `valueString`; the gate `<fact>.null_means` answered yes is "never" (`null`); for facts no standard code can carry (skin type, self-tanner) |
+//! | `QuestionnaireResponse` (`completed`, `amended`, `in-progress`) | the client's answers to the rule set's intake questionnaire (`GET /fhir/Questionnaire/{ruleset}`), read and checked by the engine exactly as a request's `questionnaire_response` (`RuleSet::answers_of`), then merged here; for facts no standard code can carry (skin type, self-tanner) |
 //!
 //! Several records of one fact (a questionnaire answer counts as one, dated `authored`): a yes wins over a no (every yes/no fact is a risk to know
 //! about), the latest date wins for a date (the longest wait), and the most recent observation
@@ -22,7 +22,6 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
-use protocol_engine::fhir::{ACCEPTED_STATUSES, NULL_MEANS_SUFFIX};
 use protocol_engine::{Facts, HistoryEntry};
 use serde_json::Value;
 
@@ -128,7 +127,8 @@ impl Reader<'_> {
             Resource::MedicationRequest(m) => self.medication_request(m),
             Resource::Procedure(p) => self.procedure(p),
             Resource::Observation(o) => self.observation(o),
-            Resource::QuestionnaireResponse(q) => self.questionnaire_response(q),
+            // Read by the engine first ([`read`]'s `answers`).
+            Resource::QuestionnaireResponse(_) => {}
             Resource::OperationOutcome | Resource::Other => {}
         }
     }
@@ -352,76 +352,27 @@ impl Reader<'_> {
         }
     }
 
-    fn questionnaire_response(&mut self, q: &super::fhir::QuestionnaireResponse) {
-        // The statuses and the "never" gate of the engine's own reading of a response.
-        let status = q.status.as_deref().unwrap_or("");
-        if !ACCEPTED_STATUSES.contains(&status) {
-            return;
-        }
-        let when = q.authored.as_deref().and_then(day);
-        let mut items: Vec<&super::fhir::QrItem> = q.item.iter().collect();
-        while let Some(item) = items.pop() {
-            items.extend(item.item.iter());
-            let Some(link) = item.link_id.as_deref() else {
+    /// The answers of an intake questionnaire, as the engine read them (typed and checked).
+    fn answers(&mut self, answers: &Facts, when: Option<Date>) {
+        for (id, value) in answers {
+            let Some(i) = self.fact_index(id) else {
                 continue;
             };
-            let Some(answer) = item.answer.first() else {
-                continue;
-            };
-            if let Some(fact) = link.strip_suffix(NULL_MEANS_SUFFIX) {
-                if answer.value_boolean == Some(true)
-                    && let Some(i) = self.fact_index(fact)
-                    && self.kind(i) == Some(&Kind::Date)
-                {
-                    self.add(i, Found::Date(None), when);
-                }
-                continue;
-            }
-            let Some(i) = self.fact_index(link) else {
-                continue;
-            };
-            let Some(meta) = self.index.facts.get(i) else {
-                continue;
-            };
-            let found = match &meta.kind {
-                Kind::Bool => answer.value_boolean.map(Found::Bool),
-                Kind::Integer { min, max } => match answer.value_integer {
-                    Some(n) if (*min..=*max).contains(&n) => Some(Found::Int(n)),
-                    Some(n) => {
-                        self.notes.push(format!(
-                            "The intake answer `{}` = {n} is outside {min}–{max}: not used.",
-                            meta.id
-                        ));
-                        None
-                    }
-                    None => None,
+            let found = match (self.kind(i), value) {
+                (Some(Kind::Bool), Value::Bool(b)) => Found::Bool(*b),
+                (Some(Kind::Integer { .. }), v) => match v.as_i64() {
+                    Some(n) => Found::Int(n),
+                    None => continue,
                 },
-                Kind::Enum { values } => answer
-                    .value_coding
-                    .as_ref()
-                    .and_then(|c| c.code.clone())
-                    .or_else(|| answer.value_string.clone())
-                    .filter(|v| values.contains(v))
-                    .map(Found::Enum),
-                Kind::Date => answer
-                    .value_date
-                    .as_deref()
-                    .filter(|d| d.len() == 10)
-                    .and_then(day)
-                    .map(|d| Found::Date(Some(d))),
+                (Some(Kind::Enum { .. }), Value::String(v)) => Found::Enum(v.clone()),
+                (Some(Kind::Date), Value::Null) => Found::Date(None),
+                (Some(Kind::Date), Value::String(d)) => match day(d) {
+                    Some(d) => Found::Date(Some(d)),
+                    None => continue,
+                },
+                _ => continue,
             };
-            match found {
-                Some(found) => self.add(i, found, when),
-                None if !matches!(meta.kind, Kind::Integer { .. })
-                    || answer.value_integer.is_none() =>
-                {
-                    self.notes.push(format!(
-                        "The intake answer to `{}` is not an answer of its kind: not used.",
-                        meta.id
-                    ));
-                }
-                None => {}
-            }
+            self.add(i, found, when);
         }
     }
 
@@ -500,8 +451,13 @@ impl Reader<'_> {
     }
 }
 
-/// Reads the resources of a record.
-pub fn read<'r>(index: &CodeIndex, resources: impl IntoIterator<Item = &'r Resource>) -> Record {
+/// Reads the resources of a record, and the intake answers (each set with the day it was
+/// authored) the engine read from its QuestionnaireResponses.
+pub fn read<'r>(
+    index: &CodeIndex,
+    resources: impl IntoIterator<Item = &'r Resource>,
+    answers: &[(Facts, Option<Date>)],
+) -> Record {
     let mut reader = Reader {
         index,
         found: BTreeMap::new(),
@@ -510,6 +466,9 @@ pub fn read<'r>(index: &CodeIndex, resources: impl IntoIterator<Item = &'r Resou
     };
     for r in resources {
         reader.resource(r);
+    }
+    for (facts, when) in answers {
+        reader.answers(facts, *when);
     }
     reader.finish()
 }
@@ -574,7 +533,7 @@ mod tests {
             res(json!({"resourceType": "Observation", "status": "final",
                 "code": {"coding": [{"system": "loinc", "code": "fitz"}]}, "valueInteger": 4})),
         ];
-        let r = read(&ix, &rs);
+        let r = read(&ix, &rs, &[]);
         assert_eq!(r.facts["pregnant"], json!(false));
         assert_eq!(r.facts["date_of_birth"], json!("1990-05-31"));
         assert_eq!(r.facts["isotretinoin_last_dose"], json!("2026-06-30"));
@@ -599,7 +558,7 @@ mod tests {
             res(json!({"resourceType": "Condition",
                 "code": {"coding": [{"system": SCT, "code": "77386006"}]}})),
         ];
-        let r = read(&ix, &rs);
+        let r = read(&ix, &rs, &[]);
         assert_eq!(r.facts["pregnant"], json!(true));
         assert_eq!(r.notes.len(), 1);
     }
@@ -620,7 +579,7 @@ mod tests {
                 "medicationCodeableConcept": {"coding": [{"system": "rx", "code": "6064"}]}}),
             ),
         ];
-        let r = read(&ix, &rs);
+        let r = read(&ix, &rs, &[]);
         assert!(!r.facts.contains_key("pregnant"));
         assert!(!r.facts.contains_key("fitzpatrick"));
         assert!(!r.facts.contains_key("isotretinoin_last_dose"));
@@ -661,20 +620,22 @@ mod tests {
                 json!({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "resolved"}]},
                 "code": {"coding": [{"system": "icd", "code": "B00.1"}]}}),
             ),
-            res(
-                json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
-                {"linkId": "fitzpatrick", "answer": [{"valueInteger": 7}]},
-                {"linkId": "group", "item": [
-                    {"linkId": "rosacea", "answer": [{"valueCoding": {"system": "urn:x", "code": "papulopustular"}}]},
-                    {"linkId": "self_tanner_last_applied.null_means", "answer": [{"valueBoolean": true}]}]},
-                {"linkId": "not_a_fact", "answer": [{"valueBoolean": true}]}]}),
-            ),
-            res(
-                json!({"resourceType": "QuestionnaireResponse", "status": "stopped", "item": [
-                {"linkId": "anaesthetic_allergy", "answer": [{"valueBoolean": true}]}]}),
-            ),
         ];
-        let r = read(&ix, &rs);
+        // The intake answers as the engine read them, and an older set that disagrees.
+        let mut answers = Facts::new();
+        answers.insert("rosacea".into(), json!("papulopustular"));
+        answers.insert("self_tanner_last_applied".into(), Value::Null);
+        let mut older = Facts::new();
+        older.insert("rosacea".into(), json!("none"));
+        older.insert("fitzpatrick".into(), json!(3));
+        let r = read(
+            &ix,
+            &rs,
+            &[
+                (answers, Some(date("2026-11-20"))),
+                (older, Some(date("2026-01-20"))),
+            ],
+        );
         assert!(
             !r.facts.contains_key("anaesthetic_allergy"),
             "{:?}",
@@ -682,13 +643,16 @@ mod tests {
         );
         assert_eq!(r.facts["active_hsv"], json!(false));
         assert_eq!(r.facts["hsv_history"], json!(true));
-        assert!(!r.facts.contains_key("fitzpatrick"));
+        assert_eq!(r.facts["fitzpatrick"], json!(3));
         assert_eq!(r.facts["rosacea"], json!("papulopustular"));
         assert_eq!(r.facts["self_tanner_last_applied"], Value::Null);
-        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert_eq!(r.notes.len(), 1, "the rosacea disagreement: {:?}", r.notes);
 
         let rs = [res(json!({"resourceType": "AllergyIntolerance",
             "code": {"coding": [{"system": crate::cds::codes::ATC, "code": "N01BB02"}]}}))];
-        assert_eq!(read(&ix, &rs).facts["anaesthetic_allergy"], json!(true));
+        assert_eq!(
+            read(&ix, &rs, &[]).facts["anaesthetic_allergy"],
+            json!(true)
+        );
     }
 }
