@@ -20,17 +20,58 @@ use crate::suggest;
 /// The result of evaluating every rule of one treatment for one client.
 pub(crate) struct Outcome {
     pub decision: Decision,
-    pub reasons: Vec<Reason>,
+    /// The rules that fired, by rule index in rule order, with a dated deferral's end: the
+    /// answer's reasons and precautions (built, or rendered, from the rule set's shared texts).
+    pub fired: Vec<Fired>,
     pub missing: Missing,
-    pub precautions: Vec<Arc<PrecautionInfo>>,
     pub earliest_date: Option<Date>,
     /// Indices of rules left undecided for lack of a date or history.
     pub not_evaluated: Vec<usize>,
-    /// Indices of fired precaution rules (their depth caps apply).
-    pub fired_precautions: Vec<usize>,
     /// Indices of precaution rules left undecided: a depth limit applies their caps too, so an
     /// unanswered question never reads as the deeper, optimistic limit.
     pub unknown_precautions: Vec<usize>,
+}
+
+/// A rule that fired: its index, and for a dated deferral the first day it no longer holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fired {
+    pub rule: usize,
+    pub until: Option<Date>,
+}
+
+impl Outcome {
+    /// The reasons of the answer, sharing each rule's text.
+    pub fn reasons(&self, rs: &Compiled) -> Vec<Reason> {
+        self.fired
+            .iter()
+            .filter_map(|f| {
+                rs.rules.get(f.rule).map(|r| Reason {
+                    info: r.info.clone(),
+                    until: f.until,
+                })
+            })
+            .collect()
+    }
+
+    /// The precautions of the answer (the fired precaution rules', in rule order).
+    pub fn precautions(&self, rs: &Compiled) -> Vec<Arc<PrecautionInfo>> {
+        self.fired_precautions(rs)
+            .filter_map(|i| match rs.rules.get(i).map(|r| &r.effect) {
+                Some(Effect::Precaution(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Indices of fired precaution rules (their depth caps apply).
+    pub fn fired_precautions<'a>(&'a self, rs: &'a Compiled) -> impl Iterator<Item = usize> + 'a {
+        self.fired.iter().map(|f| f.rule).filter(|i| {
+            matches!(
+                rs.rules.get(*i).map(|r| &r.effect),
+                Some(Effect::Precaution(_))
+            )
+        })
+    }
 }
 
 fn level(effect: &Effect) -> Decision {
@@ -64,13 +105,11 @@ pub(crate) fn combine(strongest: Decision, strongest_unknown: Option<Decision>) 
 pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     let mut strongest = Decision::Eligible;
     let mut strongest_unknown: Option<Decision> = None;
-    let mut reasons = Vec::new();
+    let mut fired = Vec::new();
     let mut missing = Missing::default();
-    let mut precautions = Vec::new();
     let mut latest_until: Option<Date> = None;
     let mut until_resolved = false;
     let mut not_evaluated = Vec::new();
-    let mut fired_precautions = Vec::new();
     let mut unknown_precautions = Vec::new();
 
     for (i, rule) in rs.rules.iter().enumerate() {
@@ -94,14 +133,7 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
                         None => until_resolved = true,
                     }
                 }
-                if let Effect::Precaution(p) = &rule.effect {
-                    precautions.push(p.clone());
-                    fired_precautions.push(i);
-                }
-                reasons.push(Reason {
-                    info: rule.info.clone(),
-                    until,
-                });
+                fired.push(Fired { rule: i, until });
             }
             Tri::Unknown => {
                 if m.needs(Input::Date) || m.needs(Input::History) {
@@ -126,12 +158,10 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
         .flatten();
     Outcome {
         decision,
-        reasons,
+        fired,
         missing,
-        precautions,
         earliest_date,
         not_evaluated,
-        fired_precautions,
         unknown_precautions,
     }
 }
@@ -278,6 +308,15 @@ pub(crate) fn check_role_device(
     }
 }
 
+/// Whether a treatment may be given in a zone: a needle treatment only where it has a depth cap.
+pub(crate) fn zone_reachable(def: &Treatment, zone: Ix) -> bool {
+    !def.needle
+        || def
+            .zones
+            .get(usize::from(zone))
+            .is_some_and(Option::is_some)
+}
+
 /// Checks that zones exist and that the treatment has a depth cap for each (needle treatments).
 pub(crate) fn check_zones(
     rs: &Compiled,
@@ -301,7 +340,7 @@ pub(crate) fn check_zones(
             );
             continue;
         }
-        if def.needle && def.zones.get(usize::from(zix)).is_none_or(Option::is_none) {
+        if !zone_reachable(def, zix) {
             let reachable: Vec<&str> = def
                 .zones
                 .iter()
@@ -341,10 +380,10 @@ impl RuleSet {
             decision: o.decision,
             bookable: o.decision.bookable(),
             earliest_date: o.earliest_date,
-            reasons: o.reasons,
+            reasons: o.reasons(rs),
             missing_facts: fact_names(rs, o.missing),
             missing_inputs: input_names(o.missing),
-            precautions: o.precautions,
+            precautions: o.precautions(rs),
             ruleset: rs.meta.clone(),
         }
     }
@@ -446,10 +485,10 @@ pub(crate) fn outcome_for(rs: &Compiled, t: Ix, o: Outcome) -> TreatmentOutcome 
         treatment: rs.treatments.name(t).to_owned(),
         decision: o.decision,
         bookable: o.decision.bookable(),
-        reasons: o.reasons,
+        reasons: o.reasons(rs),
         missing_facts: fact_names(rs, o.missing),
         missing_inputs: input_names(o.missing),
-        precautions: o.precautions,
+        precautions: o.precautions(rs),
     }
 }
 
@@ -458,11 +497,11 @@ pub(crate) fn outcome_for(rs: &Compiled, t: Ix, o: Outcome) -> TreatmentOutcome 
 /// explanation never accepts a request the decision refuses.
 pub(crate) struct ResolvedEligibility {
     pub treatment: Ix,
-    facts: FactValues,
-    history: Vec<(Ix, Date)>,
-    device: Option<Ix>,
-    zones: Option<Vec<Ix>>,
-    indication: Option<Ix>,
+    pub facts: FactValues,
+    pub history: Vec<(Ix, Date)>,
+    pub device: Option<Ix>,
+    pub zones: Option<Vec<Ix>>,
+    pub indication: Option<Ix>,
 }
 
 impl ResolvedEligibility {

@@ -124,6 +124,10 @@ impl Violations {
         });
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Renames a field in the violations collected so far.
     pub fn renamed(self, from: &str, to: &str) -> Self {
         Self(

@@ -23,6 +23,18 @@ impl FactSet {
         }
     }
 
+    pub fn contains(self, ix: Ix) -> bool {
+        let i = usize::from(ix);
+        self.0
+            .get(i / 64)
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
+    }
+
+    /// How many facts the set holds.
+    pub fn len(self) -> usize {
+        (self.0[0].count_ones() + self.0[1].count_ones()) as usize
+    }
+
     pub fn union(&mut self, other: FactSet) {
         self.0[0] |= other.0[0];
         self.0[1] |= other.0[1];

@@ -81,7 +81,7 @@ pub(crate) fn parse_history(
 }
 
 /// Refuses a request date whose consequences would run past the end of the calendar.
-fn within_horizon(rs: &Compiled, date: Date) -> Result<(), String> {
+pub(crate) fn within_horizon(rs: &Compiled, date: Date) -> Result<(), String> {
     let last = Date::MAX
         .checked_sub(jiff::Span::new().days(rs.horizon_days))
         .unwrap_or(Date::MIN);

@@ -23,11 +23,14 @@ mod error;
 mod explain;
 mod facts;
 pub mod fhir;
+mod from_json;
 mod ids;
 mod intake;
 mod model;
 mod plain_yaml;
 mod plan;
+mod read;
+mod render;
 pub mod scenario;
 mod suggest;
 pub mod wire;
@@ -39,7 +42,9 @@ pub use digest::{canonical_json, digest_of};
 pub use document::*;
 pub use error::{FieldViolation, LoadError, Problem, RequestError};
 pub use explain::{Node, RuleExplanation, Truth, Used};
+pub use from_json::{ReadEligibility, Verdict};
 pub use model::RuleSet;
+pub use read::{AnswerRef, EligibilityParts};
 
 /// The text format of a rule-set document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -209,7 +209,7 @@ impl RuleSet {
         let precautions: Vec<usize> = client
             .as_ref()
             .map(|o| {
-                let mut all = o.fired_precautions.clone();
+                let mut all: Vec<usize> = o.fired_precautions(rs).collect();
                 all.extend(&o.unknown_precautions);
                 all
             })
@@ -327,7 +327,7 @@ impl RuleSet {
         let outcome = evaluate(rs, t, &ctx);
         // Used only when bookable: then every rule was decided, so the fired precautions are all
         // that apply.
-        let mut precautions = outcome.fired_precautions.clone();
+        let mut precautions: Vec<usize> = outcome.fired_precautions(rs).collect();
         let first_session = self.eligibility_of(t, req.start_date, outcome);
         let sessions = def.sessions;
         let dates: Vec<Date> = (0..sessions)
@@ -349,7 +349,7 @@ impl RuleSet {
                     },
                 );
                 if o.decision.bookable() {
-                    for p in o.fired_precautions {
+                    for p in o.fired_precautions(rs) {
                         if !precautions.contains(&p) {
                             precautions.push(p);
                         }

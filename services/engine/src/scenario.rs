@@ -126,6 +126,9 @@ pub fn run(
         Check::Plan => parse(&request).and_then(|r| Ok(json(&rs.plan(&r)?))),
     };
     let ctx = format!("scenario '{}'", case.name);
+    if let Check::Eligibility = case.check {
+        same_on_fast_path(rs, &request).map_err(|e| format!("{ctx}: {e}"))?;
+    }
     match (result, &case.want, &case.want_error) {
         (Ok(got), Some(want), None) => {
             compare(case.check, want, &got).map_err(|e| format!("{ctx}: {e}\n  answer: {got}"))
@@ -152,6 +155,49 @@ pub fn run(
         _ => Err(format!(
             "{ctx}: a case needs exactly one of `want` or `want_error`"
         )),
+    }
+}
+
+/// The fast path ([`RuleSet::read_eligibility`]) must give the general path's answer for the
+/// same bytes, byte for byte, and take every request the general path answers (but those that
+/// ask for an explanation, pin a version or answer with a questionnaire response); a request
+/// the general path refuses it leaves to the general path.
+fn same_on_fast_path(rs: &RuleSet, request: &Value) -> Result<(), String> {
+    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let general = serde_json::from_slice::<crate::EligibilityRequest>(&body)
+        .ok()
+        .and_then(|r| rs.eligibility(&r).ok());
+    let explained_or_pinned = request.get("explain") == Some(&Value::Bool(true))
+        || [
+            "ruleset_version",
+            "ruleset_digest",
+            "questionnaire_response",
+        ]
+        .iter()
+        .any(|k| request.get(*k).is_some_and(|v| !v.is_null()));
+    match (rs.read_eligibility(&body), general) {
+        (Some(read), Some(want)) => {
+            let verdict = read.decide();
+            let mut got = Vec::new();
+            verdict.write_json(&[], &mut got);
+            let want_bytes = serde_json::to_vec(&want).map_err(|e| e.to_string())?;
+            if got != want_bytes {
+                return Err(format!(
+                    "the fast path wrote\n  {}\nthe general path\n  {}",
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want_bytes)
+                ));
+            }
+            if read.decide().into_eligibility() != want {
+                return Err("the fast path's typed answer differs from the general path's".into());
+            }
+            Ok(())
+        }
+        (Some(_), None) => Err("the fast path answered a request the general path refuses".into()),
+        (None, Some(_)) if !explained_or_pinned => {
+            Err("the fast path left a valid request to the general path".into())
+        }
+        (None, _) => Ok(()),
     }
 }
 

@@ -286,6 +286,7 @@ impl<'a> Compiler<'a> {
                 rules: Vec::new(),
                 date_of_birth: None,
                 horizon_days: 0,
+                fragments: std::sync::OnceLock::new(),
             },
         };
         let doc = input.doc;

@@ -13,11 +13,11 @@ use crate::app::{Calendar, CalendarSlot, Decided, SlotResult, depth_etag, violat
 use jiff::civil::Date;
 use prost_types::value::Kind;
 use protocol_engine::{
-    Catalogue, Coding, ContraindicationReport, ContraindicationRequest, Decision, DepthLimits,
-    DepthLimitsRequest, DepthMm, Eligibility, EligibilityRequest, FactList, Facts, FieldViolation,
-    HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus, PrecautionInfo, Reason,
-    RequestError, RuleExplanation, RuleSetRef, SessionMinutes, SourceRef, TreatmentInfo,
-    TreatmentList, TreatmentOutcome, Truth,
+    AnswerRef, Catalogue, Coding, ContraindicationReport, ContraindicationRequest, Decision,
+    DepthLimits, DepthLimitsRequest, DepthMm, Eligibility, EligibilityParts, EligibilityRequest,
+    FactList, Facts, FieldViolation, HistoryEntry, NamedInfo, Node, Plan, PlanRequest, PlanStatus,
+    PrecautionInfo, ReadEligibility, Reason, RequestError, RuleExplanation, RuleSet, RuleSetRef,
+    SessionMinutes, SourceRef, TreatmentInfo, TreatmentList, TreatmentOutcome, Truth,
     wire::{parse_strict_date, parse_unique_json},
 };
 use serde::Serialize;
@@ -174,6 +174,48 @@ fn number(n: f64) -> serde_json::Value {
 
 fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
+}
+
+/// An eligibility request read straight into `rs`'s fact slots, the `Struct` of facts without
+/// `serde_json::Value`s in between; `None` for whatever [`eligibility_request`] and the general
+/// path must answer (a fault to name, `explain`, a pinned version, a questionnaire response, an
+/// unset history).
+pub fn read_eligibility<'rs>(
+    rs: &'rs RuleSet,
+    p: &pb::CheckEligibilityRequest,
+) -> Option<ReadEligibility<'rs>> {
+    // A questionnaire response is converted to facts by the general path.
+    if p.explain
+        || p.ruleset_version.is_some()
+        || p.ruleset_digest.is_some()
+        || p.questionnaire_response_json.is_some()
+    {
+        return None;
+    }
+    let history = p.history.as_ref()?;
+    let facts = p.facts.iter().flat_map(|s| &s.fields).map(|(id, v)| {
+        let answer = match &v.kind {
+            Some(Kind::NullValue(_)) => AnswerRef::Null,
+            Some(Kind::BoolValue(b)) => AnswerRef::Bool(*b),
+            Some(Kind::NumberValue(n)) => AnswerRef::Number(*n),
+            Some(Kind::StringValue(s)) => AnswerRef::Text(s),
+            Some(Kind::StructValue(_) | Kind::ListValue(_)) | None => AnswerRef::Other,
+        };
+        (id.as_str(), answer)
+    });
+    rs.read_eligibility_parts(EligibilityParts {
+        treatment: &p.treatment,
+        date: &p.date,
+        facts,
+        history: history
+            .entries
+            .iter()
+            .map(|h| (h.procedure.as_str(), h.date.as_str())),
+        zones: (!p.zones.is_empty()).then_some(p.zones.as_slice()),
+        device: p.device.as_deref(),
+        role: p.role.as_deref(),
+        indication: p.indication.as_deref(),
+    })
 }
 
 pub fn eligibility_request(

@@ -4,6 +4,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use protocol_engine::{
     ContraindicationReport, ContraindicationRequest, Eligibility, EligibilityRequest,
     RuleExplanation,
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::caller::{Authorized, EligibilityScope};
-use super::extract::{JsonBody, parse_each};
+use super::extract::{JsonBody, JsonBytes, parse_each, parse_object};
 use super::problem::Problem;
 use crate::app::{App, Batch, Calendar, Decided, SlotResult};
 
@@ -83,12 +85,33 @@ pub struct EligibilityBatchResponse {
     ),
     security(("api_key" = []))
 )]
+///
+/// The body is read straight into the slots of the caller's rule set and the answer written
+/// from its pre-serialised texts ([`App::eligibility_json`]); a body that path does not take
+/// (a fault to name, `explain`, a pinned version) is parsed and answered by the general path.
 pub async fn check_eligibility(
     State(app): State<App>,
     Authorized(caller, _): Authorized<EligibilityScope>,
-    JsonBody(req): JsonBody<EligibilityRequest>,
-) -> Result<Json<EligibilityResponse>, Problem> {
-    Ok(Json(app.ask(&caller, &req).await?.into()))
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, Problem> {
+    if let Some(answer) = app.eligibility_json(&caller, &body) {
+        return Ok(json_response(answer?));
+    }
+    let req: EligibilityRequest = parse_object(&body)?;
+    let answer: EligibilityResponse = app.ask(&caller, &req).await?.into();
+    Ok(Json(answer).into_response())
+}
+
+/// A JSON answer already written.
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Many eligibility checks at once; all answered or, if any is invalid, none.

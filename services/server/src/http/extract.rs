@@ -22,17 +22,36 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse_object(&bytes).map(JsonBody)
+    }
+}
+
+/// The bytes of a JSON request body, unparsed (for a handler that reads them into a rule set's
+/// slots, falling back to [`parse_object`]): the media type checked (415) and the size limit
+/// applied (413), as for [`JsonBody`].
+pub struct JsonBytes(pub Bytes);
+
+impl<S> FromRequest<S> for JsonBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         if !is_json(req.headers()) {
             return Err(Problem::unsupported_media_type());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::payload_too_large(MAX_BODY_BYTES)
-            } else {
-                Problem::field("", format!("the body could not be read: {rejection}"))
-            }
-        })?;
-        parse_object(&bytes).map(JsonBody)
+        Bytes::from_request(req, state)
+            .await
+            .map(JsonBytes)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large(MAX_BODY_BYTES)
+                } else {
+                    Problem::field("", format!("the body could not be read: {rejection}"))
+                }
+            })
     }
 }
 
