@@ -482,21 +482,23 @@ mod tests {
 
     const SCT: &str = "http://snomed.info/sct";
 
+    /// Declares fact `id`, its codes meaning what the bundled rule set declares for it.
+    fn add_fact(ix: &mut CodeIndex, id: &str, kind: Kind) -> usize {
+        ix.add_fact(FactMeta {
+            id: id.into(),
+            kind,
+            question: format!("{id}?"),
+            codes_mean: match id {
+                "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
+                "hsv_history" => protocol_engine::CodesMean::Ever,
+                _ => protocol_engine::CodesMean::Now,
+            },
+        })
+    }
+
     fn index() -> CodeIndex {
         let mut ix = CodeIndex::default();
-        let mut fact = |id: &str, kind: Kind| {
-            ix.add_fact(FactMeta {
-                id: id.into(),
-                kind,
-                question: format!("{id}?"),
-                // As the bundled rule set declares them.
-                codes_mean: match id {
-                    "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
-                    "hsv_history" => protocol_engine::CodesMean::Ever,
-                    _ => protocol_engine::CodesMean::Now,
-                },
-            })
-        };
+        let mut fact = |id: &str, kind: Kind| add_fact(&mut ix, id, kind);
         let pregnant = fact("pregnant", Kind::Bool);
         let dob = fact("date_of_birth", Kind::Date);
         let iso = fact("isotretinoin_last_dose", Kind::Date);
@@ -595,19 +597,7 @@ mod tests {
     #[test]
     fn allergies_history_and_intake_answers() {
         let mut ix = CodeIndex::default();
-        let mut fact = |id: &str, kind: Kind| {
-            ix.add_fact(FactMeta {
-                id: id.into(),
-                kind,
-                question: format!("{id}?"),
-                // As the bundled rule set declares them.
-                codes_mean: match id {
-                    "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
-                    "hsv_history" => protocol_engine::CodesMean::Ever,
-                    _ => protocol_engine::CodesMean::Now,
-                },
-            })
-        };
+        let mut fact = |id: &str, kind: Kind| add_fact(&mut ix, id, kind);
         let allergy = fact("anaesthetic_allergy", Kind::Bool);
         let now = fact("active_hsv", Kind::Bool);
         let ever = fact("hsv_history", Kind::Bool);
