@@ -161,6 +161,23 @@ fn facts_objects<'a>(v: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Val
     }
 }
 
+/// The request's text with every `facts` object left out.
+fn without_facts(request: &Value) -> String {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("facts");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut request = request.clone();
+    strip(&mut request);
+    request.to_string()
+}
+
 fn check_entry(entry: &Entry, client: &BTreeMap<String, Value>, rules: &[MaskRule]) {
     let mut objects = Vec::new();
     facts_objects(&entry.request, &mut objects);
@@ -184,7 +201,15 @@ fn check_entry(entry: &Entry, client: &BTreeMap<String, Value>, rules: &[MaskRul
                 Some(&rule.how),
                 "named in the row"
             );
-            if let Value::String(text) = value {
+            // The same text may stand in the row on its own right: another fact, not masked,
+            // given the same value (`last_tan_date` on the same day as `date_of_birth`), or the
+            // request's own date or history; only a text nothing else explains is a leak.
+            let explained = client.iter().any(|(other, v)| {
+                v == value && other != name && !rules.iter().any(|r| &r.fact == other)
+            }) || without_facts(&entry.request).contains(&value.to_string());
+            if let Value::String(text) = value
+                && !explained
+            {
                 assert!(
                     !request_text.contains(&format!("\"{text}\"")),
                     "{name}={text} in {request_text}"
