@@ -12,7 +12,7 @@ use crate::api::{Decision, Eligibility};
 use crate::decide::{Outcome, ResolvedEligibility, evaluate};
 use crate::model::RuleSet;
 use crate::read::{AnswerRef, EligibilityParts};
-use crate::render::{self, Fragments};
+use crate::render;
 
 /// An eligibility request read against one rule set, every name resolved.
 pub struct ReadEligibility<'rs> {
@@ -105,10 +105,9 @@ impl<'rs> Verdict<'rs> {
     /// id) added before its closing brace, as `#[serde(flatten)]` beside them would.
     pub fn write_json(&self, extra: &[(&str, &str)], out: &mut Vec<u8>) {
         let rs = &*self.rs.0;
-        let fragments = rs.fragments.get_or_init(|| Fragments::of(rs));
         render::eligibility(
             rs,
-            fragments,
+            &rs.fragments,
             self.treatment,
             self.date,
             &self.outcome,

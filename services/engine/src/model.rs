@@ -88,9 +88,9 @@ pub(crate) struct Compiled {
     /// calendar's end minus this is refused, so no consequence of it can overflow the calendar
     /// (a deferral that saturated at 9999-12-31 would vanish).
     pub horizon_days: i64,
-    /// The answer texts serialised once, on the first answer written from them
-    /// ([`crate::render`]).
-    pub fragments: std::sync::OnceLock<crate::render::Fragments>,
+    /// The answer texts serialised once, when the rule set is compiled ([`crate::render`]), so
+    /// no request pays for them.
+    pub fragments: crate::render::Fragments,
 }
 
 impl Compiled {

@@ -16,8 +16,8 @@ use crate::decide::Outcome;
 use crate::ids::Missing;
 use crate::model::{Compiled, Effect};
 
-/// The pre-serialised fragments of one rule set, built on its first fast answer.
-#[derive(Debug)]
+/// The pre-serialised fragments of one rule set, built when it is compiled.
+#[derive(Debug, Default)]
 pub(crate) struct Fragments {
     /// By rule index: the rule's reason as a JSON object without its closing brace (a deferral's
     /// `until` may follow).

@@ -286,7 +286,7 @@ impl<'a> Compiler<'a> {
                 rules: Vec::new(),
                 date_of_birth: None,
                 horizon_days: 0,
-                fragments: std::sync::OnceLock::new(),
+                fragments: Default::default(),
             },
         };
         let doc = input.doc;
@@ -329,6 +329,7 @@ impl<'a> Compiler<'a> {
         rules::min_interval_rules(&mut this, doc);
         this.c.horizon_days = this.c.horizon();
         if this.problems.is_empty() {
+            this.c.fragments = crate::render::Fragments::of(&this.c);
             Ok(RuleSet(Arc::new(this.c)))
         } else {
             Err(LoadError {

@@ -70,6 +70,8 @@ pub struct Door {
     notices: Arc<watch::Board<notices::Shared>>,
     /// The pinned rule-set versions compiled so far (bounded).
     pinned: Arc<replay::Pinned>,
+    /// The CDS Hooks code index of each rule set served, built once per version.
+    cds_indexes: Arc<crate::catalog::PerRuleSet<crate::cds::codes::CodeIndex>>,
 }
 
 impl std::ops::Deref for App {
@@ -93,7 +95,13 @@ impl App {
             contracts: Arc::default(),
             notices: Arc::default(),
             pinned: Arc::default(),
+            cds_indexes: Arc::default(),
         }))
+    }
+
+    /// The CDS Hooks code indexes, one per rule-set version (handed to each hook call's question).
+    pub fn cds_indexes(&self) -> Arc<crate::catalog::PerRuleSet<crate::cds::codes::CodeIndex>> {
+        self.cds_indexes.clone()
     }
 
     /// The shared state behind the door (health, streams' change notifications).

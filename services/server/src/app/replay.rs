@@ -155,26 +155,20 @@ pub async fn resolve(
     caller: &Caller,
     pin: Pin<'_>,
 ) -> Result<Served, AppError> {
+    // The catalog is held (an `Arc`, nothing copied) until a version read from the store is
+    // compiled on its base.
     let catalog = ctx.catalog_full();
-    let (id, now, base) = {
-        let rs = Context::ruleset(&catalog, caller)?;
-        let meta = rs.meta();
-        let base = meta
-            .base
-            .is_some()
-            .then(|| catalog.documents.get(catalog.base_id()).cloned())
-            .flatten();
-        (meta.id.clone(), meta.version.clone(), base)
-    };
-    if pin.names(Context::ruleset(&catalog, caller)?) {
+    let rs = Context::ruleset(&catalog, caller)?;
+    if pin.names(rs) {
         return Ok(Served::Now(catalog));
     }
+    let meta = rs.meta();
+    let (id, now, overlay) = (meta.id.clone(), meta.version.clone(), meta.base.is_some());
     let base_digest = catalog
         .rulesets
         .get(catalog.base_id())
-        .filter(|_| base.is_some())
+        .filter(|_| overlay)
         .map(|b| b.meta().digest.clone());
-    drop(catalog);
     if let Some(rs) = cache.get(&id, pin, base_digest.as_deref()) {
         return Ok(Served::Version(rs));
     }
@@ -216,7 +210,10 @@ pub async fn resolve(
     if pin.digest.is_some_and(|d| d != fetched.digest) {
         return Err(unknown());
     }
-    let rs = Arc::new(build(&fetched.document, base.as_ref())?);
+    let base = overlay
+        .then(|| catalog.documents.get(catalog.base_id()))
+        .flatten();
+    let rs = Arc::new(build(&fetched.document, base)?);
     cache.put(Entry {
         id,
         version,

@@ -8,9 +8,11 @@
 //!   a time.
 
 mod assemble;
+mod per_ruleset;
 
 pub use assemble::ActiveEntry;
 pub(crate) use assemble::build as compile_on_base;
+pub use per_ruleset::PerRuleSet;
 
 use std::collections::BTreeMap;
 use std::path::Path;

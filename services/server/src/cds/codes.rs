@@ -11,8 +11,8 @@
 use protocol_engine::CodesMean;
 use std::collections::HashMap;
 
-/// The system URI of the WHO ATC classification.
-pub const ATC: &str = "http://www.whocc.no/atc";
+/// The system URI of the WHO ATC classification (the engine's, which validates rule sets' codes).
+pub use protocol_engine::codes::ATC;
 
 /// The local code system of the rule set's own treatment ids (the engine's, also the
 /// Questionnaire's), for an EHR whose booking catalogue has no standard code for a treatment (a

@@ -231,6 +231,7 @@ fn read(
     req: HookRequest,
     appointments: Vec<fhir::Booked>,
     mut notes: Vec<String>,
+    indexes: std::sync::Arc<crate::catalog::PerRuleSet<super::codes::CodeIndex>>,
 ) -> Result<AppointmentBook, Problem> {
     let c = &req.context;
     let Some(prefetch) = req.prefetch else {
@@ -291,6 +292,7 @@ fn read(
         appointments,
         resources,
         notes,
+        indexes,
     })
 }
 
@@ -332,7 +334,7 @@ pub async fn call(
     let appointments = check(&req)?;
     let mut notes = Vec::new();
     complete(&app, &mut req, &mut notes).await;
-    let question = read(req, appointments, notes)?;
+    let question = read(req, appointments, notes, app.cds_indexes())?;
     let checked = app.ask(&caller, &question).await?;
     Ok(Json(HookResponse {
         cards: checked.into_iter().filter_map(|c| c.card).collect(),

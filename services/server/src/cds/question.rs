@@ -1,8 +1,10 @@
 //! The `appointment-book` hook as a question of the one door ([`crate::app::App::ask`]): the same
 //! scope (`eligibility`), tenant (the key's clinic rule set), freshness, `engine.decide` span,
 //! decision metric and decision log as `POST /v1/eligibility`. Each appointment becomes one
-//! eligibility request (recorded in the decision log like any other, fact values masked) and its
+//! eligibility request (recorded in the decision log like any other, with its masking) and its
 //! answer one card.
+
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use protocol_engine::fhir::ACCEPTED_STATUSES;
@@ -16,6 +18,7 @@ use super::record;
 use super::wire::Card;
 use crate::app::{AppError, Decided, Question, Recorder, record_eligibility};
 use crate::auth::Scope;
+use crate::catalog::PerRuleSet;
 use crate::context::new_decision_id;
 
 /// A hook call, read: the appointments and the patient's record.
@@ -26,6 +29,8 @@ pub struct AppointmentBook {
     pub resources: Vec<Resource>,
     /// What the card should say about the record itself (prefetch keys not provided).
     pub notes: Vec<String>,
+    /// The code index of each rule set, built once per version ([`super::index::of`]).
+    pub indexes: Arc<PerRuleSet<CodeIndex>>,
 }
 
 /// One appointment checked.
@@ -248,7 +253,7 @@ impl Question for AppointmentBook {
     type Answer = Vec<Checked>;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
-        let index = super::index::of(rs);
+        let index = self.indexes.get(rs, super::index::of);
         let answers = self.intake_answers(rs)?;
         // One reading of the record serves every appointment (it does not depend on the date).
         let rec = record::read(&index, &self.resources, &answers);

@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use protocol_engine::codes::{LOINC, SNOMED_CT};
 use protocol_engine::{Facts, HistoryEntry};
 use serde_json::Value;
 
@@ -56,17 +57,17 @@ struct Finding {
 
 /// Answer codes that mean yes and no, by system.
 const YES: &[(&str, &str)] = &[
-    ("http://snomed.info/sct", "373066001"),
-    ("http://loinc.org", "LA33-6"),
+    (SNOMED_CT, "373066001"),
+    (LOINC, "LA33-6"),
     ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y"),
     // Pregnancy status (LOINC 82810-3) answers.
-    ("http://snomed.info/sct", "77386006"),
+    (SNOMED_CT, "77386006"),
 ];
 const NO: &[(&str, &str)] = &[
-    ("http://snomed.info/sct", "373067005"),
-    ("http://loinc.org", "LA32-8"),
+    (SNOMED_CT, "373067005"),
+    (LOINC, "LA32-8"),
     ("http://terminology.hl7.org/CodeSystem/v2-0136", "N"),
-    ("http://snomed.info/sct", "60001007"),
+    (SNOMED_CT, "60001007"),
 ];
 
 fn yes_no(cc: &CodeableConcept) -> Option<bool> {

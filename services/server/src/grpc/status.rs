@@ -142,11 +142,8 @@ fn invalid_parts(e: &RequestError) -> (Code, String, ErrorDetails) {
     for v in e.violations.iter().take(MAX_VIOLATIONS) {
         details.add_bad_request_violation(clip(&v.field), clip(&v.message));
     }
-    let message = match e.violations.as_slice() {
-        [one] if one.field.is_empty() => clip(&one.message),
-        [one] => format!("{}: {}", clip(&one.field), clip(&one.message)),
-        many => format!("{} fields are invalid", many.len()),
-    };
+    // The same summary as REST's problem `detail`.
+    let message = clip(&crate::app::violations_summary(&e.violations));
     (Code::InvalidArgument, message, details)
 }
 

@@ -8,8 +8,7 @@
 mod examples;
 pub mod facts;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use protocol_engine::RuleSet;
@@ -18,6 +17,7 @@ use sha2::{Digest, Sha256};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::catalog::PerRuleSet;
 use crate::http;
 
 #[derive(OpenApi)]
@@ -233,38 +233,14 @@ impl Served {
     }
 }
 
-/// The documents built so far, by rule-set digest (and its base's, for an overlay): a document
-/// is built once per rule-set version, not per request. Bounded: past [`Cache::MAX`] entries
-/// (rule sets replaced many times over) it starts afresh.
+/// The documents built so far: one per rule-set version, not per request.
 #[derive(Debug, Default)]
-pub struct Cache {
-    by_digest: Mutex<HashMap<String, Arc<Served>>>,
-}
+pub struct Cache(PerRuleSet<Served>);
 
 impl Cache {
-    /// Most documents kept (one per clinic rule set and version served).
-    pub const MAX: usize = 64;
-
     /// The document for `rs`, built on first use.
     pub fn get(&self, rs: &RuleSet) -> Arc<Served> {
-        let meta = rs.meta();
-        let key = match &meta.base {
-            Some(base) => format!("{}+{}", meta.digest, base.digest),
-            None => meta.digest.clone(),
-        };
-        let mut map = self
-            .by_digest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(served) = map.get(&key) {
-            return served.clone();
-        }
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        let served = Arc::new(Served::of(&document(rs)));
-        map.insert(key, served.clone());
-        served
+        self.0.get(rs, |rs| Served::of(&document(rs)))
     }
 }
 
