@@ -3,6 +3,7 @@
 
     fhir_validate.py questionnaire Q.json            # a Questionnaire
     fhir_validate.py response Q.json QR.json         # a QuestionnaireResponse to Q
+    fhir_validate.py capability CS.json              # a CapabilityStatement (`/fhir/metadata`)
 
 Run with the Python of scripts/check-fhir's venv (fhir.resources, pinned). Each resource is
 parsed by the R4B models of fhir.resources (`model_validate`: required elements, unknown
@@ -25,6 +26,7 @@ Exit 0 and "ok" when valid; exit 1 and one line per fault otherwise.
 import json
 import sys
 
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -134,9 +136,24 @@ def check_response(q, qr):
     return faults
 
 
+def check_capability(cs):
+    faults = []
+    try:
+        CapabilityStatement.model_validate(cs)
+    except Exception as e:  # pydantic.ValidationError: report it whole
+        faults.append(f"fhir.resources R4B CapabilityStatement: {e}")
+    if cs.get("status") not in Q_STATUS:
+        faults.append(f"status: {cs.get('status')!r} is not a publication status")
+    if cs.get("kind") not in {"instance", "capability", "requirements"}:
+        faults.append(f"kind: {cs.get('kind')!r} is not a capability statement kind")
+    return faults
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "questionnaire":
         faults = check_questionnaire(json.load(open(argv[2])))
+    elif len(argv) == 3 and argv[1] == "capability":
+        faults = check_capability(json.load(open(argv[2])))
     elif len(argv) == 4 and argv[1] == "response":
         faults = check_response(json.load(open(argv[2])), json.load(open(argv[3])))
     else:

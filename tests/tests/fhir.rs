@@ -99,6 +99,16 @@ async fn fhir_resources_accepts_the_questionnaire_and_the_responses_the_service_
         validate(&python, "questionnaire", &[&q]).unwrap_or_else(|r| panic!("{path}: {r}"));
     }
     let q = questionnaire(&server, "/fhir/Questionnaire/base").await;
+    let capabilities = questionnaire(&server, "/fhir/metadata").await;
+    validate(&python, "capability", &[&capabilities]).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(
+        capabilities["rest"][0]["resource"][0]["type"], "Questionnaire",
+        "{capabilities:#}"
+    );
+    // The validator is not blind: a statement without its required `kind` is refused.
+    let mut broken = capabilities.clone();
+    broken.as_object_mut().map(|o| o.remove("kind"));
+    assert!(validate(&python, "capability", &[&broken]).is_err());
 
     // Responses the validator accepts: a healthy client, every date answered, every gate "never".
     let mut dated = healthy_facts();

@@ -287,3 +287,22 @@ async fn faults_name_the_item_and_both_forms_are_422_naming_both() {
         "{st:?}"
     );
 }
+
+/// `GET /fhir/metadata` answered 404 before: FHIR clients read a server's CapabilityStatement
+/// first. It is open (it names no clinic or rule set) even where keys are required, and says the
+/// base offers the Questionnaire read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fhir_base_states_its_capabilities_without_a_key() {
+    let server = Server::start_with_keys().expect("server starts");
+    let res = get(&server, "/fhir/metadata", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/fhir+json");
+    let cs: Value = res.json().await.expect("json");
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    assert_eq!(cs["rest"][0]["resource"][0]["type"], "Questionnaire");
+    assert_eq!(
+        cs["rest"][0]["resource"][0]["interaction"][0]["code"],
+        "read"
+    );
+}

@@ -2,6 +2,9 @@
 //! R4 Questionnaire (`application/fhir+json`), for EHRs and intake apps that render forms from
 //! FHIR. Parse, ask the door ([`App::questionnaire`]), render: the engine builds the resource.
 //! Errors stay `application/problem+json`, as on every other route.
+//!
+//! `GET /fhir/metadata`: the FHIR CapabilityStatement of this FHIR base (`/fhir`), what a FHIR
+//! client reads first to learn what the server offers; open, as FHIR clients expect.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -80,4 +83,60 @@ pub async fn get_questionnaire(
     );
     let tag = catalogue_etag(&meta, "fhir/Questionnaire");
     Ok(conditional(&headers, &tag, fhir_json.into_response()))
+}
+
+/// The CapabilityStatement's publication date: the release that last changed what `/fhir` offers.
+const CAPABILITIES_DATE: &str = "2026-11-30";
+
+/// The CapabilityStatement, serialised once.
+fn capability_statement() -> &'static [u8] {
+    static BODY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| {
+        let statement = serde_json::json!({
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": CAPABILITIES_DATE,
+            "kind": "instance",
+            "software": {"name": "treatment-protocol", "version": env!("CARGO_PKG_VERSION")},
+            "implementation": {
+                "description": "Treatment-protocol service: the intake questions of a clinic's \
+                                rule set as a Questionnaire; answers are sent back as a \
+                                QuestionnaireResponse on POST /v1/eligibility"
+            },
+            "fhirVersion": "4.0.1",
+            "format": [FHIR_JSON],
+            "rest": [{
+                "mode": "server",
+                "documentation": "Reads need an API key with the `eligibility` scope \
+                                  (`Authorization: Bearer <key>`); a clinic key is served its \
+                                  own clinic's rule set.",
+                "resource": [{
+                    "type": "Questionnaire",
+                    "interaction": [{"code": "read"}]
+                }]
+            }]
+        });
+        serde_json::to_vec(&statement).unwrap_or_default()
+    })
+}
+
+/// What this FHIR base offers, as a FHIR R4 CapabilityStatement.
+///
+/// FHIR clients read `[base]/metadata` first; here the base is `/fhir` and it offers the
+/// Questionnaire read. Open: the statement names no clinic and no rule set.
+#[utoipa::path(
+    get,
+    path = "/fhir/metadata",
+    tag = "fhir",
+    responses(
+        (status = 200, description = "The CapabilityStatement", body = Object, content_type = "application/fhir+json"),
+    ),
+    security(())
+)]
+pub async fn get_metadata() -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        capability_statement(),
+    )
+        .into_response()
 }

@@ -108,6 +108,7 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         )
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
+        .route("/fhir/metadata", get(fhir::get_metadata))
         .route(
             "/fhir/Questionnaire/{ruleset}",
             get(fhir::get_questionnaire),
