@@ -480,7 +480,7 @@ async fn start_otlp_http_receiver(tls: Option<&TestCert>) -> (Received, SocketAd
 // ---- helpers ------------------------------------------------------------------------------------
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const_hex::encode(bytes)
 }
 
 /// An attribute's value as text (strings as they are, numbers and booleans printed).

@@ -15,6 +15,5 @@ pub fn canonical_json(doc: &RuleSetDoc) -> String {
 /// `sha256:<hex>` of the canonical JSON form.
 pub fn digest_of(doc: &RuleSetDoc) -> String {
     let hash = Sha256::digest(canonical_json(doc).as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", const_hex::encode(hash))
 }

@@ -299,10 +299,7 @@ fn parse_hex32(s: &str) -> anyhow::Result<[u8; 32]> {
 
 /// The hex SHA-256 of a key: what goes into the keys file.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const_hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Refuses to serve without keys on anything but loopback: an open server must not be reachable

@@ -512,11 +512,7 @@ fn ruleset_hasher(meta: &RuleSetRef) -> Sha256 {
 
 /// The first 128 bits, hex, quoted (an entity tag).
 fn quoted_tag(h: Sha256) -> String {
-    let hex: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("\"{hex}\"")
+    format!("\"{}\"", const_hex::encode(&h.finalize()[..16]))
 }
 
 #[cfg(test)]

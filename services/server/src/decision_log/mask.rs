@@ -262,13 +262,10 @@ impl Masking {
             return format!("{HASH_PREFIX}unavailable");
         };
         mac.update(value.to_string().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
-        out.push_str(HASH_PREFIX);
-        for b in digest.iter() {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        format!(
+            "{HASH_PREFIX}{}",
+            const_hex::encode(mac.finalize().into_bytes())
+        )
     }
 }
 

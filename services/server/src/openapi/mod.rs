@@ -223,12 +223,8 @@ pub struct Served {
 impl Served {
     fn of(doc: &Value) -> Self {
         let json = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
-        let hex: String = Sha256::digest(&json)[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         Self {
-            etag: format!("\"{hex}\""),
+            etag: format!("\"{}\"", const_hex::encode(&Sha256::digest(&json)[..16])),
             json,
         }
     }

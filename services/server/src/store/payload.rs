@@ -51,9 +51,7 @@ pub(crate) fn check_size(encoded: &Encoded) -> Result<(), StoreError> {
 
 /// `sha256:<hex>` of raw bytes: equal to `digest_of(doc)` when the bytes are its canonical JSON.
 pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", const_hex::encode(Sha256::digest(bytes)))
 }
 
 /// Checks a stored payload against the digest recorded at publish time and parses it.
