@@ -402,6 +402,9 @@ async fn past_max_in_flight_requests_are_shed_with_a_retry_delay_and_probes_answ
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let problem: Value = res.json().await.expect("problem");
     assert_eq!(problem["type"], "urn:treatment-protocol:problem:overloaded");
+    // The same reason and limit as gRPC's ErrorInfo.
+    assert_eq!(problem["reason"], "OVERLOADED");
+    assert_eq!(problem["limit"], 1);
     assert_eq!(
         healthz(&server).await,
         StatusCode::OK,
@@ -517,6 +520,10 @@ async fn per_key_rate_limit_with_ratelimit_headers() {
         "https://iana.org/assignments/http-problem-types#quota-exceeded"
     );
     assert_eq!(problem["status"], 429);
+    // The same reason and figures as gRPC's ErrorInfo below.
+    assert_eq!(problem["reason"], "RATE_LIMITED");
+    assert_eq!(problem["quota"], 3);
+    assert_eq!(problem["window-secs"], 3600);
 
     // Over gRPC the same key's quota is used up too; another key has its own.
     let mut client = server.grpc().await.expect("client");

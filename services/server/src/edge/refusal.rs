@@ -14,7 +14,8 @@ use crate::http::problem::{PROBLEM_JSON, Problem};
 /// The `domain` of every `google.rpc.ErrorInfo` this server sends.
 pub const DOMAIN: &str = "treatment-protocol";
 
-/// 503 with `Retry-After`: the server sheds load.
+/// 503 with `Retry-After`: the server sheds load. `reason` and `limit` as gRPC's `ErrorInfo`
+/// carries them ([`grpc_overloaded`]), so a client of either protocol can branch on the same name.
 pub fn rest_overloaded(in_flight: usize, retry_after_secs: u64) -> Response {
     let problem = Problem::custom(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -24,7 +25,9 @@ pub fn rest_overloaded(in_flight: usize, retry_after_secs: u64) -> Response {
             "{in_flight} requests are in progress, the most this server takes at once: retry \
              after {retry_after_secs} s"
         ),
-    );
+    )
+    .with("reason", "OVERLOADED")
+    .with("limit", in_flight);
     let mut res = problem.into_response();
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -32,7 +35,8 @@ pub fn rest_overloaded(in_flight: usize, retry_after_secs: u64) -> Response {
 }
 
 /// 429 with `Retry-After`: this key's request quota is used up (the problem type of
-/// draft-ietf-httpapi-ratelimit-headers, with `violated-policies`).
+/// draft-ietf-httpapi-ratelimit-headers, with `violated-policies`; `reason`, `quota` and
+/// `window-secs` as gRPC's `ErrorInfo` carries them, [`grpc_rate_limited`]).
 pub fn rest_rate_limited(quota: u32, window_secs: u64, retry_after_secs: u64) -> Response {
     let body = serde_json::json!({
         "type": "https://iana.org/assignments/http-problem-types#quota-exceeded",
@@ -43,6 +47,9 @@ pub fn rest_rate_limited(quota: u32, window_secs: u64, retry_after_secs: u64) ->
              {retry_after_secs} s"
         ),
         "violated-policies": ["default"],
+        "reason": "RATE_LIMITED",
+        "quota": quota,
+        "window-secs": window_secs,
     });
     let mut res = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
     let headers = res.headers_mut();

@@ -73,7 +73,7 @@ impl Problem {
         }
     }
 
-    fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+    pub(crate) fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.extensions
             .get_or_insert_default()
             .insert(name.to_owned(), value.into());
