@@ -19,18 +19,16 @@ use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
-use tower::util::{MapRequestLayer, MapResponseLayer};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::{ApiKeys, check_exposure};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::context::{Context, MAX_BODY_BYTES};
+use crate::edge::RequestIdLayer;
 use crate::edge::admission::{AdmissionLayer, Grpc, RateLimits, Rest};
 use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
 use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
 use crate::edge::streams::{CallBudget, WatchLimits};
-use crate::edge::{MakeRequestUuidV7, REQUEST_ID, never_indexed_request_id, plain_request_id};
 use crate::grpc::{AdminService, CoalescingIo, DecisionsService, ProtocolService, pb};
 use crate::state::AppState;
 
@@ -284,20 +282,18 @@ impl App {
                 };
                 std::future::ready(admitted)
             });
-        // The layer stack, outermost first: request id (a plain one accepted and echoed in the
-        // response metadata, never indexed by HPACK; else a UUID v7) → unknown methods answered
-        // UNIMPLEMENTED (never logged above DEBUG) → request span, log line and metrics → admission (duplicate
-        // credentials, per-key rate limit, load shedding; health and reflection exempt) → the
-        // services (health and reflection under their call budget; gzip both ways).
+        // The layer stack, outermost first: request id (REST's layer: a plain one accepted, else a
+        // UUID v7; echoed in the response metadata, never indexed by HPACK) → unknown methods
+        // answered UNIMPLEMENTED (never logged above DEBUG) → request span, log line and metrics
+        // → admission (duplicate credentials, per-key rate limit, load shedding; health and
+        // reflection exempt) → the services (health and reflection under their call budget; gzip
+        // both ways).
         let grpc = tonic::transport::Server::builder()
             .timeout(timeout)
             .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
             .max_concurrent_streams(limits.max_concurrent_streams)
-            .layer(MapRequestLayer::new(plain_request_id::<tonic::body::Body>))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
-            .layer(MapResponseLayer::new(never_indexed_request_id))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(RequestIdLayer)
             .layer(KnownMethodsLayer(KnownMethods::served()))
             .layer(crate::observe::GrpcLayer)
             .layer(AdmissionLayer::<Grpc>::new(s.max_in_flight, rate))

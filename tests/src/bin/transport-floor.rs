@@ -39,16 +39,16 @@ fn answers(body: &[u8]) -> anyhow::Result<(Bytes, Bytes)> {
     let rs = catalog
         .for_tenant(None)
         .map_err(|_| anyhow::anyhow!("no base rule set"))?;
-    let read = || {
-        rs.read_eligibility(body)
-            .context("the load body is not a complete eligibility request")
-    };
+    let verdict = rs
+        .read_eligibility(body)
+        .context("the load body is not a complete eligibility request")?
+        .decide();
     let mut json = Vec::new();
-    read()?
-        .decide()
-        .write_json(&[("decision_id", DECISION_ID)], &mut json);
-    let verdict = read()?.decide().into_eligibility();
-    let pb = protocol_server::grpc::convert::eligibility(&verdict, DECISION_ID.to_owned());
+    verdict.write_json(&[("decision_id", DECISION_ID)], &mut json);
+    let pb = protocol_server::grpc::convert::eligibility(
+        &verdict.into_eligibility(),
+        DECISION_ID.to_owned(),
+    );
     Ok((json.into(), pb.encode_to_vec().into()))
 }
 

@@ -40,11 +40,11 @@ impl MakeRequestId for MakeRequestUuidV7 {
 }
 
 tokio::task_local! {
-    /// The request id of the REST request being answered (for problem+json `instance`).
+    /// The id of the request being answered (for problem+json `instance`).
     static CURRENT_REQUEST_ID: HeaderValue;
 }
 
-/// The id of the REST request this task is answering, inside [`RequestIdScopeLayer`].
+/// The id of the request this task is answering, inside [`RequestIdLayer`].
 pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID
         .try_with(|v| v.to_str().ok().map(str::to_owned))
@@ -53,49 +53,10 @@ pub fn current_request_id() -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// Makes the request's `x-request-id` readable by [`current_request_id`] while it is answered.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdScopeLayer;
-
-impl<S> tower::Layer<S> for RequestIdScopeLayer {
-    type Service = RequestIdScope<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestIdScope { inner }
-    }
-}
-
-/// See [`RequestIdScopeLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestIdScope<S> {
-    inner: S,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for RequestIdScope<S>
-where
-    S: tower::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = tokio::task::futures::TaskLocalFuture<HeaderValue, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let id = req
-            .headers()
-            .get(&REQUEST_ID)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static(""));
-        CURRENT_REQUEST_ID.scope(id, self.inner.call(req))
-    }
-}
-
-/// The request id in one layer (REST): keeps a client's plain `x-request-id` ([`plain_request_id`])
-/// or makes a UUID v7, makes it readable by [`current_request_id`] while the request is answered,
-/// and echoes it on the answer. One future and no request extension, where tower-http's
+/// The request id in one layer (REST and gRPC): keeps a client's plain `x-request-id`
+/// ([`plain_request_id`]) or makes a UUID v7, makes it readable by [`current_request_id`] while
+/// the request is answered, and echoes it on the answer, never indexed by HPACK
+/// ([`never_indexed_request_id`]). One future and no request extension, where tower-http's
 /// `SetRequestId` + `PropagateRequestId` cost two (measured under `scripts/load`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestIdLayer;
@@ -178,7 +139,7 @@ where
 /// values: under gRPC load (`scripts/load`) that walk was 6 % of the server's CPU (`memcmp` under
 /// `h2::hpack::table::Table::index`). A never-indexed literal costs a few bytes more per answer
 /// and no table work on either side. HTTP/1.1 has no header table: nothing changes there.
-pub fn never_indexed_request_id<B>(mut res: http::Response<B>) -> http::Response<B> {
+fn never_indexed_request_id<B>(mut res: http::Response<B>) -> http::Response<B> {
     if let Some(id) = res.headers_mut().get_mut(&REQUEST_ID) {
         id.set_sensitive(true);
     }
@@ -320,7 +281,7 @@ where
 /// Drops a client's `x-request-id` unless it is a plain id (1 to 64 characters of
 /// `[A-Za-z0-9._:-]`), so a fresh one is made instead: the id goes into spans, logs and answers,
 /// and a client's arbitrary string has no place there.
-pub fn plain_request_id<B>(mut req: http::Request<B>) -> http::Request<B> {
+fn plain_request_id<B>(mut req: http::Request<B>) -> http::Request<B> {
     let plain = |v: &HeaderValue| {
         let b = v.as_bytes();
         (1..=64).contains(&b.len())
