@@ -211,7 +211,8 @@ impl Masking {
     /// answers, so it replays as the same facts. Everything else goes, masking or not: a response
     /// may carry the patient's identity (`subject`, `author`, `contained`, narrative text). The
     /// item of a masked fact is dropped whether the fact is set to `drop` or `hash` (an answer
-    /// replaced by a hash would no longer be a valid answer); `masked_facts` names it either way.
+    /// replaced by a hash would no longer be a valid answer), and so is its "never" gate
+    /// (`<fact>.null_means`); `masked_facts` names it either way.
     fn mask_response(&self, response: &Value, masked: &mut Masked) -> Value {
         let items: Vec<Value> = response
             .get("item")
@@ -220,9 +221,13 @@ impl Masking {
                 items
                     .iter()
                     .filter(|item| {
-                        let Some(name) = item.get("linkId").and_then(Value::as_str) else {
+                        let Some(link_id) = item.get("linkId").and_then(Value::as_str) else {
                             return true;
                         };
+                        // A date fact's "never" gate answers that fact: it goes with it.
+                        let name = link_id
+                            .strip_suffix(protocol_engine::fhir::NULL_MEANS_SUFFIX)
+                            .unwrap_or(link_id);
                         match self.rules.get(name) {
                             Some(how) => {
                                 masked.insert(name.to_owned(), *how);
@@ -274,7 +279,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const KNOWN: [&str; 4] = ["pregnant", "date_of_birth", "fitzpatrick", "rosacea"];
+    const KNOWN: [&str; 5] = [
+        "pregnant",
+        "date_of_birth",
+        "fitzpatrick",
+        "rosacea",
+        "isotretinoin_last_dose",
+    ];
 
     fn masking(setting: &str, key: Option<&str>) -> Result<Masking, String> {
         let rules: Vec<MaskRule> = setting
@@ -344,6 +355,36 @@ mod tests {
             })
         );
         assert_eq!(masked.get("pregnant"), Some(&MaskHow::Hash));
+    }
+
+    /// A date fact's "never" gate (`<fact>.null_means`) answers the fact as much as its date
+    /// does ("never took it"): masking the fact drops the gate too, and names the fact even when
+    /// only the gate was sent.
+    #[test]
+    fn a_masked_date_facts_never_gate_is_dropped_with_it() {
+        let m = masking("isotretinoin_last_dose:drop", None).expect("valid");
+        let gate = format!(
+            "isotretinoin_last_dose{}",
+            protocol_engine::fhir::NULL_MEANS_SUFFIX
+        );
+        let (logged, masked) = m.apply(json!({
+            "questionnaire_response": {
+                "resourceType": "QuestionnaireResponse",
+                "status": "completed",
+                "item": [
+                    {"linkId": gate, "answer": [{"valueBoolean": true}]},
+                    {"linkId": "fitzpatrick", "answer": [{"valueInteger": 4}]},
+                ],
+            },
+        }));
+        assert_eq!(
+            logged["questionnaire_response"]["item"],
+            json!([{"linkId": "fitzpatrick", "answer": [{"valueInteger": 4}]}])
+        );
+        assert_eq!(
+            masked,
+            Masked::from([("isotretinoin_last_dose".into(), MaskHow::Drop)])
+        );
     }
 
     #[test]
