@@ -402,7 +402,7 @@ async fn past_max_in_flight_requests_are_shed_with_a_retry_delay_and_probes_answ
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let problem: Value = res.json().await.expect("problem");
     assert_eq!(problem["type"], "urn:treatment-protocol:problem:overloaded");
-    // The same reason and limit as gRPC's ErrorInfo.
+    // The reason and limit gRPC's ErrorInfo carries (`refusal::grpc_overloaded`).
     assert_eq!(problem["reason"], "OVERLOADED");
     assert_eq!(problem["limit"], 1);
     assert_eq!(
@@ -520,7 +520,7 @@ async fn per_key_rate_limit_with_ratelimit_headers() {
         "https://iana.org/assignments/http-problem-types#quota-exceeded"
     );
     assert_eq!(problem["status"], 429);
-    // The same reason and figures as gRPC's ErrorInfo below.
+    // The same reason and figures as gRPC's ErrorInfo below (compared there).
     assert_eq!(problem["reason"], "RATE_LIMITED");
     assert_eq!(problem["quota"], 3);
     assert_eq!(problem["window-secs"], 3600);
@@ -533,10 +533,15 @@ async fn per_key_rate_limit_with_ratelimit_headers() {
         .expect_err("over the quota");
     assert_eq!(st.code(), tonic::Code::ResourceExhausted);
     assert!(st.get_details_retry_info().is_some());
-    assert_eq!(
-        st.get_details_error_info().map(|i| i.reason),
-        Some("RATE_LIMITED".into())
-    );
+    let info = st.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, problem["reason"].as_str().expect("a reason"));
+    for figure in ["quota", "window-secs"] {
+        assert_eq!(
+            info.metadata.get(figure).map(String::as_str),
+            Some(problem[figure].to_string().as_str()),
+            "REST and gRPC give the same {figure}"
+        );
+    }
     client
         .check_eligibility(with_key(eligibility_pb(&check()), Some(KEY_BASE)))
         .await
