@@ -592,15 +592,7 @@ where
         let value = match answer {
             AnswerRef::Null => a.visit_unit::<Off>(),
             AnswerRef::Bool(b) => a.visit_bool::<Off>(b),
-            AnswerRef::Number(n) => {
-                const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-                if n.fract() == 0.0 && n.abs() < EXACT {
-                    // Whole and within ±2^53, so the cast is exact (as the gRPC adapter reads it).
-                    a.visit_i64::<Off>(n as i64)
-                } else {
-                    return None;
-                }
-            }
+            AnswerRef::Number(n) => a.visit_i64::<Off>(crate::wire::whole_number(n)?),
             AnswerRef::Text(s) => a.visit_str::<Off>(s),
             AnswerRef::Other => return None,
         }

@@ -6,7 +6,9 @@
 //!   for serde, and a conflicting answer about health must be refused, not guessed at;
 //! - a QuestionnaireResponse repeats no key in any of its objects (`unique_json_opt`, and
 //!   [`parse_unique_json`] for the gRPC adapter, which receives it as JSON text): an item with
-//!   `answer` twice would otherwise be read last-wins too.
+//!   `answer` twice would otherwise be read last-wins too;
+//! - a protobuf double is a whole number only when it is whole and within ±2^53
+//!   ([`whole_number`]), where the cast to `i64` is exact.
 //!
 //! The serde helpers are used as `#[serde(deserialize_with = "...")]` on the request types of
 //! the engine (`EligibilityRequest`, ...); the gRPC adapter calls [`parse_strict_date`] itself. Errors raised while
@@ -22,6 +24,14 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 /// the request types it serves (they use it; it does not use them). The request fields that name
 /// these helpers would not compile if the two drifted apart.
 type Facts = BTreeMap<String, serde_json::Value>;
+
+/// The whole number a protobuf double stands for (gRPC carries every JSON number as a double):
+/// `Some` only when it is whole and within ±2^53, so the cast is exact. The gRPC adapter's
+/// general path and the engine's read of gRPC facts both ask here, so they read a number alike.
+pub fn whole_number(n: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    (n.fract() == 0.0 && n.abs() < EXACT).then_some(n as i64)
+}
 
 /// Parses a calendar date written exactly as `YYYY-MM-DD` (four-digit year, two-digit month and
 /// day), and a real one (no 30 February). Anything else is refused with a message for the caller.
@@ -312,6 +322,19 @@ mod tests {
     use crate::api::{
         ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, HistoryEntry, PlanRequest,
     };
+
+    #[test]
+    fn a_double_is_a_whole_number_only_when_the_cast_is_exact() {
+        assert_eq!(whole_number(3.0), Some(3));
+        assert_eq!(
+            whole_number(-9_007_199_254_740_991.0),
+            Some(-9_007_199_254_740_991)
+        );
+        assert_eq!(whole_number(3.5), None);
+        assert_eq!(whole_number(9_007_199_254_740_992.0), None);
+        assert_eq!(whole_number(f64::NAN), None);
+        assert_eq!(whole_number(f64::INFINITY), None);
+    }
 
     #[test]
     fn a_key_repeated_at_any_depth_is_refused_naming_it() {

@@ -161,14 +161,11 @@ fn json_value(v: prost_types::Value) -> Option<serde_json::Value> {
 /// it); NaN and infinities stay visibly wrong (a string) rather than becoming `null`, which would
 /// mean "never" for a date fact.
 fn number(n: f64) -> serde_json::Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if n.fract() == 0.0 && n.abs() < EXACT {
-        // Whole and within ±2^53, so the cast is exact.
-        serde_json::Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n)
+    match protocol_engine::wire::whole_number(n) {
+        Some(whole) => serde_json::Value::from(whole),
+        None => serde_json::Number::from_f64(n)
             .map(serde_json::Value::Number)
-            .unwrap_or_else(|| serde_json::Value::String(n.to_string()))
+            .unwrap_or_else(|| serde_json::Value::String(n.to_string())),
     }
 }
 
