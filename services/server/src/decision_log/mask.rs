@@ -77,11 +77,14 @@ impl FromStr for MaskRule {
     }
 }
 
-/// The masking of one server: the named facts and, when any is hashed, the key.
+type HmacSha256 = hmac::Hmac<sha2_hmac::Sha256>;
+
+/// The masking of one server: the named facts and, when any is hashed, the HMAC keyed once at
+/// start (cloned per hashed value, so the key schedule is not redone on the request path).
 #[derive(Clone, Default)]
 pub struct Masking {
     rules: BTreeMap<String, MaskHow>,
-    key: Option<Vec<u8>>,
+    mac: Option<HmacSha256>,
 }
 
 impl std::fmt::Debug for Masking {
@@ -89,7 +92,7 @@ impl std::fmt::Debug for Masking {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Masking")
             .field("rules", &self.rules)
-            .field("key", &self.key.as_ref().map(|_| "<set>"))
+            .field("key", &self.mac.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -132,7 +135,7 @@ impl Masking {
             }
         }
         let hashes = by_name.values().any(|h| *h == MaskHow::Hash);
-        let key = match key {
+        let mac = match key {
             Some(k) if k.len() < MIN_KEY_BYTES => {
                 return Err(format!(
                     "PROTOCOL_DECISION_LOG_MASK_KEY(_FILE): the hashing key must be at least \
@@ -140,7 +143,11 @@ impl Masking {
                     k.len()
                 ));
             }
-            Some(k) => Some(k),
+            // HMAC takes keys of any length: this cannot fail for a key of at least 16 bytes.
+            Some(k) => Some(
+                <HmacSha256 as KeyInit>::new_from_slice(&k)
+                    .map_err(|_| "PROTOCOL_DECISION_LOG_MASK_KEY(_FILE): unusable key")?,
+            ),
             None if hashes => {
                 return Err(
                     "PROTOCOL_DECISION_LOG_MASK hashes facts: set the secret key in \
@@ -152,7 +159,7 @@ impl Masking {
         };
         Ok(Self {
             rules: by_name,
-            key,
+            mac,
         })
     }
 
@@ -260,10 +267,9 @@ impl Masking {
 
     /// `hmac-sha256:<hex>` of the value's JSON text (so `true` and `"true"` differ).
     fn hash(&self, value: &Value) -> String {
-        type HmacSha256 = hmac::Hmac<sha2_hmac::Sha256>;
-        let key = self.key.as_deref().unwrap_or_default();
-        // HMAC takes keys of any length; the key was checked at start.
-        let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else {
+        // `new` refuses `hash` without a key, so there is always one here; were there none, the
+        // value would still not be stored.
+        let Some(mut mac) = self.mac.clone() else {
             return format!("{HASH_PREFIX}unavailable");
         };
         mac.update(value.to_string().as_bytes());
