@@ -102,7 +102,44 @@ pub(crate) fn combine(strongest: Decision, strongest_unknown: Option<Decision>) 
 
 /// Evaluates every rule of `treatment` in three-valued logic. Inputs the request lacks (date,
 /// history, device, zones) leave the rules that need them undecided, never skipped.
+///
+/// A deferral's earliest date is the first day no dated wait holds: the day one wait ends may
+/// fall in another (a procedure booked later, the wait after it), so that day is decided again
+/// until it is free ([`first_free_day`]).
 pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
+    let mut o = evaluate_on(rs, treatment, ctx);
+    o.earliest_date = o
+        .earliest_date
+        .and_then(|first| first_free_day(rs, treatment, ctx, first));
+    o
+}
+
+/// The first day from `day` on that no dated wait defers, or `None` when none is found before
+/// the calendar ends. Each step passes at least one history entry (past it, or past its wait),
+/// so two steps per entry and one more always suffice.
+fn first_free_day(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>, mut day: Date) -> Option<Date> {
+    let steps = ctx.history.map_or(0, <[_]>::len).saturating_mul(2) + 2;
+    for _ in 0..steps {
+        let o = evaluate_on(
+            rs,
+            treatment,
+            &Ctx {
+                date: Some(day),
+                ..*ctx
+            },
+        );
+        match (o.decision, o.earliest_date) {
+            (Decision::Deferred, Some(next)) if next > day && next < Date::MAX => day = next,
+            (Decision::Deferred, _) => return None,
+            _ => return Some(day),
+        }
+    }
+    None
+}
+
+/// [`evaluate`] on the context's date alone: the earliest date is the end of the longest wait
+/// that fired, not yet checked against the other waits.
+fn evaluate_on(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     let mut strongest = Decision::Eligible;
     let mut strongest_unknown: Option<Decision> = None;
     let mut fired = Vec::new();
@@ -203,7 +240,11 @@ pub(crate) fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, 
                 }
             }
         }
-        RuleKind::Gap { procedure, days } => {
+        RuleKind::Gap {
+            procedure,
+            days,
+            then,
+        } => {
             let Some(history) = ctx.history else {
                 missing.input(Input::History);
                 if ctx.date.is_none() {
@@ -211,22 +252,32 @@ pub(crate) fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, 
                 }
                 return (Tri::Unknown, None);
             };
-            let mut past = history.iter().filter(|(p, _)| p == procedure).peekable();
-            if past.peek().is_none() {
-                // Never had it: no gap to keep, whatever the date.
+            let mut entries = history.iter().filter(|(p, _)| p == procedure).peekable();
+            if entries.peek().is_none() {
+                // Never had it and none booked: no gap to keep, whatever the date.
                 return (Tri::False, None);
             }
             let Some(date) = ctx.date else {
                 missing.input(Input::Date);
                 return (Tri::Unknown, None);
             };
-            let until = past
-                .filter(|(_, d)| *d <= date)
-                .map(|(_, d)| add_days(*d, *days))
+            // History holds past and booked procedures alike. One on or before the date holds
+            // the treatment for `days` after it; one booked after the date must itself come
+            // `then` days after the treatment. Either way the date is free again only once the
+            // procedure is past and its wait is over.
+            let until = entries
+                .filter(|(_, d)| {
+                    if *d <= date {
+                        date < add_days(*d, *days)
+                    } else {
+                        then.is_some_and(|t| *d < add_days(date, t))
+                    }
+                })
+                .map(|(_, d)| add_days(*d, *days).max(add_days(*d, 1)))
                 .max();
             match until {
-                Some(u) if date < u => (Tri::True, Some(u)),
-                _ => (Tri::False, None),
+                Some(u) => (Tri::True, Some(u)),
+                None => (Tri::False, None),
             }
         }
     }

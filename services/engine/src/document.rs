@@ -588,6 +588,10 @@ pub struct InteractionDoc {
     pub applies_to: Option<Vec<String>>,
     /// How many days must pass after the procedure.
     pub days: QuantityDoc,
+    /// The other order: how soon the procedure may follow the treatment (a booked one counts as
+    /// much as a past one). Required: either a sourced wait, or why none is stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<ThenDoc>,
     /// The evidence grade of the gap.
     pub evidence: Grade,
     /// The sources it rests on, by id.
@@ -596,6 +600,19 @@ pub struct InteractionDoc {
     pub staff_message: String,
     /// What the client reads.
     pub client_message: String,
+}
+
+/// How soon an interaction's procedure may follow the treatment: exactly one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThenDoc {
+    /// The procedure must come at least this many days after the treatment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<QuantityDoc>,
+    /// No source states a wait in this order: why (a booked procedure then does not move the
+    /// session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unstated: Option<String>,
 }
 
 /// A declarative predicate. Exactly one form per node:

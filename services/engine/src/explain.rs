@@ -127,8 +127,23 @@ pub(crate) fn explain_rules(rs: &Compiled, t: Ix, ctx: &Ctx<'_>) -> Vec<RuleExpl
                         Some(c) => combine("all", vec![wait, node(rs, c, ctx)]),
                     }
                 }
-                RuleKind::Gap { procedure, days } => leaf(
-                    format!("{} within {days} days", rs.procedures.name(*procedure)),
+                RuleKind::Gap {
+                    procedure,
+                    days,
+                    then,
+                } => leaf(
+                    match then {
+                        Some(t) => format!(
+                            "{} within {days} days before or booked within {t} days after",
+                            rs.procedures.name(*procedure)
+                        ),
+                        None => {
+                            format!(
+                                "{} within {days} days before",
+                                rs.procedures.name(*procedure)
+                            )
+                        }
+                    },
                     tri,
                     vec![history_used(rs, ctx, *procedure), date_used(ctx)],
                 ),

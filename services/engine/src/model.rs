@@ -102,7 +102,7 @@ impl Compiled {
             RuleKind::AfterFact { days, extra, .. } => {
                 (*days).max(extra.as_ref().map_or(0, Cond::max_days))
             }
-            RuleKind::Gap { days, .. } => *days,
+            RuleKind::Gap { days, then, .. } => (*days).max(then.unwrap_or(0)),
         });
         let plans = self.treatment_defs.iter().map(|t| {
             let sessions = i64::from(t.sessions.max(t.max_sessions)).saturating_sub(1);
@@ -210,8 +210,15 @@ pub(crate) enum RuleKind {
         days: i64,
         extra: Option<Cond>,
     },
-    /// Holds while the check date is before the latest `procedure + days` in history.
-    Gap { procedure: Ix, days: i64 },
+    /// A gap between a procedure and the treatment, in both orders. Holds while the check date
+    /// is before `procedure + days` for a procedure in history on or before it, or while a
+    /// procedure in history after it (booked) falls less than `then` days after it. `then` is
+    /// `None` where no source states the second order.
+    Gap {
+        procedure: Ix,
+        days: i64,
+        then: Option<i64>,
+    },
 }
 
 #[derive(Debug)]

@@ -908,3 +908,184 @@ fn every_session_of_a_scheduled_plan_is_bookable_on_its_date() {
         )
         .expect("property holds");
 }
+
+/// A day count from the document: a sourced value, or a policy's default option.
+fn doc_days(q: &QuantityDoc, doc: &RuleSetDoc) -> i64 {
+    let value = match q {
+        QuantityDoc::Sourced(s) => s.value,
+        QuantityDoc::Policy(p) => doc
+            .policies
+            .iter()
+            .map(|s| &s.value)
+            .find(|x| x.id == p.policy)
+            .and_then(|x| x.options.iter().find(|o| o.id == x.default))
+            .map_or(0.0, |o| o.value),
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let days = value as i64;
+    days
+}
+
+/// The oracle, read from the document and not from the engine: does a `procedure` on the day
+/// `offset` days from the session (negative before, positive booked after) conflict with a
+/// session of `treatment`? Every interaction in both of its orders, each treatment's minimum
+/// interval in both.
+fn conflicts(doc: &RuleSetDoc, treatment: &str, procedure: &str, offset: i64) -> bool {
+    let all: Vec<String> = doc.treatments.iter().map(|t| t.value.id.clone()).collect();
+    let applies =
+        |x: &InteractionDoc, t: &str| x.applies_to.as_ref().unwrap_or(&all).iter().any(|a| a == t);
+    let min_interval = doc
+        .treatments
+        .iter()
+        .map(|t| &t.value)
+        .find(|t| t.id == treatment && t.id == procedure)
+        .is_some_and(|t| doc_days(&t.min_interval_days, doc) > offset.abs());
+    let interaction = doc.interactions.iter().map(|s| &s.value).any(|x| {
+        if offset <= 0 {
+            // The procedure first (same day counts as first): its wait.
+            x.after == procedure && applies(x, treatment) && doc_days(&x.days, doc) > -offset
+        } else {
+            // The session first: the procedure's own `then`, or an interaction from this
+            // treatment to the procedure's treatment.
+            let then = x
+                .then
+                .as_ref()
+                .and_then(|t| t.days.as_ref())
+                .map_or(0, |q| doc_days(q, doc));
+            (x.after == procedure && applies(x, treatment) && then > offset)
+                || (x.after == treatment
+                    && applies(x, procedure)
+                    && doc_days(&x.days, doc) > offset)
+        }
+    });
+    min_interval || interaction
+}
+
+/// Issue 22 A: history holds past and booked procedures. Adding one to a bookable client's
+/// history never leaves a session that conflicts with it bookable, in either order, and never
+/// refuses one that does not conflict.
+#[test]
+fn a_booked_or_past_procedure_blocks_exactly_the_sessions_it_conflicts_with() {
+    let (doc, rs) = base();
+    let facts = rs.facts();
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    runner()
+        .run(
+            &(
+                answered_client(&facts),
+                proptest::sample::select(treatments),
+                proptest::sample::select(PROCEDURES),
+                -60i64..60,
+            ),
+            |(facts, t, p, offset)| {
+                let before = eligibility(&rs, &t, &facts, &[]);
+                if !before.bookable {
+                    return Ok(());
+                }
+                let entry = HistoryEntry {
+                    procedure: p.to_owned(),
+                    date: CHECK_DATE
+                        .checked_add(jiff::Span::new().days(offset))
+                        .expect("in range"),
+                };
+                let after = eligibility(&rs, &t, &facts, &[entry]);
+                let conflict = conflicts(&doc, &t, p, offset);
+                prop_assert_eq!(
+                    after.bookable,
+                    !conflict,
+                    "{} on {} with {} {} days {}: {:?} {:?}",
+                    t,
+                    CHECK_DATE,
+                    p,
+                    offset.abs(),
+                    if offset > 0 { "after" } else { "before" },
+                    after.decision,
+                    after
+                        .reasons
+                        .iter()
+                        .map(|r| r.info.rule.clone())
+                        .collect::<Vec<_>>()
+                );
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}
+
+/// Issue 22 A: a deferral's earliest date is a day the client can be booked on, whatever is
+/// booked around it (never a day a booked procedure forbids).
+#[test]
+fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    let around = proptest::collection::vec(
+        (proptest::sample::select(PROCEDURES), -90i64..90).prop_map(|(p, offset)| HistoryEntry {
+            procedure: p.to_owned(),
+            date: CHECK_DATE
+                .checked_add(jiff::Span::new().days(offset))
+                .unwrap_or(CHECK_DATE),
+        }),
+        1..5,
+    );
+    runner()
+        .run(
+            &(
+                answered_client(&facts),
+                proptest::sample::select(treatments),
+                around,
+            ),
+            |(facts, t, history)| {
+                let e = eligibility(&rs, &t, &facts, &history);
+                let Some(day) = e.earliest_date else {
+                    return Ok(());
+                };
+                let mut req = EligibilityRequest {
+                    explain: false,
+                    ruleset_version: None,
+                    ruleset_digest: None,
+                    treatment: t.clone(),
+                    date: day,
+                    facts: facts.clone(),
+                    questionnaire_response: None,
+                    history: history.clone(),
+                    zones: None,
+                    device: None,
+                    role: None,
+                    indication: None,
+                };
+                let then = rs.eligibility(&req).expect("valid");
+                prop_assert!(
+                    then.decision != Decision::Deferred,
+                    "{t}: earliest date {day} is itself deferred by {:?}",
+                    then.reasons
+                        .iter()
+                        .map(|r| r.info.rule.clone())
+                        .collect::<Vec<_>>()
+                );
+                // And no earlier day from the request's date on is free of waits.
+                let mut d = CHECK_DATE;
+                while d < day {
+                    req.date = d;
+                    let o = rs.eligibility(&req).expect("valid");
+                    prop_assert!(
+                        o.decision == Decision::Deferred,
+                        "{t}: {d} is free but the earliest date was {day}"
+                    );
+                    d = d.checked_add(jiff::Span::new().days(1)).expect("in range");
+                }
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}

@@ -326,6 +326,7 @@ impl<'a> Compiler<'a> {
         this.devices(doc);
         rules::compile_rules(&mut this, &input.rules);
         rules::compile_interactions(&mut this, &input.interactions);
+        rules::join_gap_orders(&mut this, &input.interactions);
         rules::min_interval_rules(&mut this, doc);
         this.c.horizon_days = this.c.horizon();
         if this.problems.is_empty() {

@@ -274,6 +274,7 @@ pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, Int
             line,
         );
         let days = this.days(&format!("{path}.days"), line, &x.days);
+        let then = then_days(this, x, path, line);
         let sources = this.cite(path, line, &x.sources);
         if x.sources.is_empty() && !matches!(x.evidence, Grade::ClinicPolicy | Grade::Inferred) {
             this.problem(
@@ -282,8 +283,12 @@ pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, Int
                 "an interaction needs at least one source (or evidence INFERRED)",
             );
         }
-        if let (Some(procedure), Some(days)) = (procedure, days) {
-            let kind = RuleKind::Gap { procedure, days };
+        if let (Some(procedure), Some(days), Some(then)) = (procedure, days, then) {
+            let kind = RuleKind::Gap {
+                procedure,
+                days,
+                then,
+            };
             push_rule(
                 this,
                 x.id.clone(),
@@ -300,6 +305,102 @@ pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, Int
             );
         }
     }
+}
+
+/// The second order of an interaction (`then`): `Some(Some(days))` for a stated wait,
+/// `Some(None)` where the author says why none is stated, `None` (a problem recorded) when the
+/// document says neither or both.
+fn then_days(
+    this: &mut Compiler<'_>,
+    x: &InteractionDoc,
+    path: &str,
+    line: Option<u64>,
+) -> Option<Option<i64>> {
+    let field = format!("{path}.then");
+    match &x.then {
+        None => {
+            this.problem(
+                field,
+                line,
+                format!(
+                    "state how soon '{}' may follow the treatment: `then: {{days: ...}}` with its source, or `then: {{unstated: why}}` when no source gives that order",
+                    x.after
+                ),
+            );
+            None
+        }
+        Some(ThenDoc {
+            days: Some(q),
+            unstated: None,
+        }) => this.days(&format!("{field}.days"), line, q).map(Some),
+        Some(ThenDoc {
+            days: None,
+            unstated: Some(why),
+        }) if !why.trim().is_empty() => Some(None),
+        Some(_) => {
+            this.problem(
+                field,
+                line,
+                "give exactly one of `days` (a sourced wait) or `unstated` (why no source gives one)",
+            );
+            None
+        }
+    }
+}
+
+/// Where an interaction's procedure is itself a treatment's, the interactions that run from the
+/// treatment state the same pair in the other order. A session checked with that procedure
+/// booked after it keeps the longest of those waits and its own `then`, so the answer is the same
+/// whichever of the two appointments is checked (the later one sees the earlier in its past and
+/// applies those interactions' `days`).
+pub(super) fn join_gap_orders(this: &mut Compiler<'_>, list: &[Item<'_, InteractionDoc>]) {
+    let c = &mut this.c;
+    let is_interaction = |id: &str| list.iter().any(|i| i.value.id == id);
+    // Each interaction as (procedure it runs from, procedures it applies to, days).
+    let gaps: Vec<(Ix, Vec<Ix>, i64)> = c
+        .rules
+        .iter()
+        .filter(|r| is_interaction(&r.info.rule))
+        .filter_map(|r| match &r.kind {
+            RuleKind::Gap {
+                procedure, days, ..
+            } => Some((
+                *procedure,
+                applied_procedures(&r.applies, &c.treatment_defs),
+                *days,
+            )),
+            _ => None,
+        })
+        .collect();
+    for r in c.rules.iter_mut() {
+        if !list.iter().any(|i| i.value.id == r.info.rule) {
+            continue;
+        }
+        let applies = applied_procedures(&r.applies, &c.treatment_defs);
+        if let RuleKind::Gap {
+            procedure, then, ..
+        } = &mut r.kind
+        {
+            let other_order = gaps
+                .iter()
+                .filter(|(from, to, _)| applies.contains(from) && to.contains(procedure))
+                .map(|(_, _, days)| *days)
+                .max();
+            if let Some(days) = other_order {
+                *then = Some(then.map_or(days, |t| t.max(days)));
+            }
+        }
+    }
+}
+
+/// The procedures of the treatments in an `applies` mask.
+fn applied_procedures(applies: &[bool], treatments: &[Treatment]) -> Vec<Ix> {
+    applies
+        .iter()
+        .zip(treatments)
+        .filter(|(a, _)| **a)
+        .map(|(_, t)| t.procedure)
+        .collect()
 }
 
 /// One rule per treatment: `<treatment>.min_interval`, a deferral after the last session.
@@ -341,7 +442,12 @@ pub(super) fn min_interval_rules(this: &mut Compiler<'_>, doc: &RuleSetDoc) {
             &staff,
             &client,
             mask,
-            RuleKind::Gap { procedure, days },
+            // Two sessions of one treatment: the same wait in either order.
+            RuleKind::Gap {
+                procedure,
+                days,
+                then: Some(days),
+            },
             Effect::Defer,
             None,
         );

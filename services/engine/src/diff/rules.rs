@@ -87,8 +87,16 @@ fn kind(rs: &Compiled, r: &Rule) -> String {
                 .map(|c| format!(" when {}", render::cond(rs, c)))
                 .unwrap_or_default()
         ),
-        RuleKind::Gap { procedure, days } => {
-            format!("{days} days after {}", rs.procedures.name(*procedure))
+        RuleKind::Gap {
+            procedure,
+            days,
+            then,
+        } => {
+            let p = rs.procedures.name(*procedure);
+            match then {
+                Some(t) => format!("{days} days after {p}, {p} {t} days after"),
+                None => format!("{days} days after {p} (other order unstated)"),
+            }
         }
     }
 }
@@ -147,13 +155,23 @@ fn changed(o: &Compiled, n: &Compiled, id: &str, key: &str, a: &Rule, b: &Rule, 
                 RuleKind::Gap {
                     procedure: p1,
                     days: d1,
+                    then: t1,
                 },
                 RuleKind::Gap {
                     procedure: p2,
                     days: d2,
+                    then: t2,
                 },
             ) if o.procedures.name(*p1) == n.procedures.name(*p2) => {
-                (more_is_tighter(d1, d2), "days")
+                // An unstated second order constrains nothing: it reads as -1 days. Either
+                // order shorter is looser, whatever the other did.
+                let (t1, t2) = (t1.unwrap_or(-1), t2.unwrap_or(-1));
+                let direction = match (more_is_tighter(d1, d2), more_is_tighter(&t1, &t2)) {
+                    (Direction::Looser, _) | (_, Direction::Looser) => Direction::Looser,
+                    (Direction::Tighter, _) | (_, Direction::Tighter) => Direction::Tighter,
+                    _ => Direction::Neutral,
+                };
+                (direction, if d1 == d2 { "then" } else { "days" })
             }
             (
                 RuleKind::AfterFact {
