@@ -205,6 +205,13 @@ fn evaluate_on(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
 
 /// Whether one rule holds, and for a dated deferral the first day it no longer does.
 pub(crate) fn holds(rule: &Rule, ctx: &Ctx<'_>, missing: &mut Missing) -> (Tri, Option<Date>) {
+    // A precaution scoped to zones (a neck depth cap) does not apply to a request whose zones
+    // are given and are none of them; without zones it stays in (the conservative reading).
+    if let (Some(scope), Some(asked)) = (&rule.cap_zones, ctx.zones)
+        && !asked.iter().any(|z| scope.contains(z))
+    {
+        return (Tri::False, None);
+    }
     match &rule.kind {
         RuleKind::Cond(c) => (c.eval(ctx, missing), None),
         RuleKind::AfterFact { fact, days, extra } => {

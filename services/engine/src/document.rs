@@ -407,6 +407,11 @@ pub struct InstructionDoc {
     /// The sources that give it, by id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// Precaution rule ids: a plan leaves the instruction out for a client one of them applies
+    /// to, or may apply to (an unanswered question never keeps "numb the skin" for a client who
+    /// may not be numbed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<String>,
 }
 
 /// What the client does after a session, and for how long.
@@ -570,6 +575,10 @@ pub struct PrecautionDoc {
     /// A depth cap in mm for the zones below, named in `bound_by` of depth limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth_cap_mm: Option<f64>,
+    /// Days of preparation the precaution asks for before the first session (e.g. skin
+    /// pre-conditioning): a plan for a client it applies to starts this many days later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after_days: Option<QuantityDoc>,
     /// Zones the depth cap applies to; absent means every zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<Vec<String>>,

@@ -104,6 +104,12 @@ impl Compiled {
             }
             RuleKind::Gap { days, then, .. } => (*days).max(then.unwrap_or(0)),
         });
+        let preparation = self
+            .rules
+            .iter()
+            .map(|r| r.start_after_days)
+            .max()
+            .unwrap_or(0);
         let plans = self.treatment_defs.iter().map(|t| {
             let sessions = i64::from(t.sessions.max(t.max_sessions)).saturating_sub(1);
             let results = t.results.iter().map(|m| m.days).max().unwrap_or(0);
@@ -111,6 +117,7 @@ impl Compiled {
                 .saturating_mul(t.interval_days)
                 .saturating_add(results)
                 .saturating_add(t.aftercare_days)
+                .saturating_add(preparation)
         });
         rules.chain(plans).max().unwrap_or(0).max(0)
     }
@@ -184,12 +191,30 @@ pub(crate) struct Treatment {
     pub zones: Vec<Option<ZoneCap>>,
     /// By indication index.
     pub indication_caps: Vec<Option<DepthMm>>,
-    pub precare: Vec<String>,
+    pub precare: Vec<Instruction>,
     pub aftercare_days: i64,
-    pub aftercare: Vec<String>,
+    pub aftercare: Vec<Instruction>,
     pub results: Vec<Milestone>,
     pub downtime: String,
     pub session_minutes: Option<crate::api::SessionMinutes>,
+}
+
+/// A precare or aftercare instruction, and the precaution rules (by index) that leave it out of a
+/// plan.
+#[derive(Debug)]
+pub(crate) struct Instruction {
+    pub text: String,
+    pub unless: Vec<usize>,
+}
+
+impl Instruction {
+    /// The instruction's text; `unless` is resolved once the rules are compiled.
+    pub fn of(doc: &crate::document::InstructionDoc) -> Self {
+        Self {
+            text: doc.text.clone(),
+            unless: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -239,4 +264,6 @@ pub(crate) struct Rule {
     pub effect: Effect,
     /// For a precaution depth cap: zones it applies to by zone index (`None`: all).
     pub cap_zones: Option<Vec<Ix>>,
+    /// For a precaution: days of preparation before a plan's first session.
+    pub start_after_days: i64,
 }

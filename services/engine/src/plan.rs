@@ -4,7 +4,7 @@ use jiff::civil::Date;
 
 use crate::api::*;
 use crate::conditions::{Ctx, add_days};
-use crate::decide::{check_role_device, check_zones, evaluate, lookup, outcome_for};
+use crate::decide::{Outcome, check_role_device, check_zones, evaluate, lookup, outcome_for};
 use crate::depth::DepthMm;
 use crate::error::{RequestError, Violations};
 use crate::ids::Ix;
@@ -324,15 +324,32 @@ impl RuleSet {
             indication: Some(indication),
             ..Ctx::facts_only(&facts)
         };
-        let outcome = evaluate(rs, t, &ctx);
+        let mut outcome = evaluate(rs, t, &ctx);
+        // Preparation a precaution asks for before the first session (skin pre-conditioning):
+        // the course starts after it, and the first session is decided on its own day.
+        let (start, prepared_by) = prepared_start(rs, &outcome, req.start_date);
+        let ctx = Ctx {
+            date: Some(start),
+            ..ctx
+        };
+        if start != req.start_date {
+            outcome = evaluate(rs, t, &ctx);
+        }
         // Used only when bookable: then every rule was decided, so the fired precautions are all
         // that apply.
         let mut precautions: Vec<usize> = outcome.fired_precautions(rs).collect();
-        let first_session = self.eligibility_of(t, req.start_date, outcome);
+        let undecided = outcome.unknown_precautions.clone();
+        let first_session = self.eligibility_of(t, start, outcome);
         let sessions = def.sessions;
         let dates: Vec<Date> = (0..sessions)
-            .map(|k| add_days(req.start_date, i64::from(k) * def.interval_days))
+            .map(|k| add_days(start, i64::from(k) * def.interval_days))
             .collect();
+        let rationale = match prepared_by {
+            Some(rule) => format!(
+                "{rationale}; the course starts on {start}, after the preparation precaution '{rule}' asks for"
+            ),
+            None => rationale,
+        };
         // Every later session is checked on its own date too: a procedure already booked between
         // sessions, a wait that starts later, an age rule, may refuse it. A plan is scheduled
         // only when every session is bookable, and each session's precaution caps bind them all
@@ -418,10 +435,10 @@ impl RuleSet {
             sessions,
             interval_days: def.interval_days,
             schedule,
-            precare: def.precare.clone(),
+            precare: for_client(&def.precare, &precautions, &undecided),
             aftercare: Aftercare {
                 duration_days: def.aftercare_days,
-                instructions: def.aftercare.clone(),
+                instructions: for_client(&def.aftercare, &precautions, &undecided),
             },
             downtime: def.downtime.clone(),
             session_minutes: def.session_minutes,
@@ -606,6 +623,36 @@ fn ramp(def: &Treatment, rs: &Compiled, limit: &ZoneLimit, k: usize, n: u32) -> 
         depth_mm: depth,
         max_depth_mm: limit.max_depth_mm,
     })
+}
+
+/// The first day of a course: the requested start, or later by the longest preparation a fired
+/// precaution asks for (with that rule's id).
+fn prepared_start(rs: &Compiled, o: &Outcome, requested: Date) -> (Date, Option<String>) {
+    let longest = o
+        .fired_precautions(rs)
+        .filter_map(|i| rs.rules.get(i))
+        .filter(|r| r.start_after_days > 0)
+        .max_by_key(|r| r.start_after_days);
+    match longest {
+        Some(r) => (
+            add_days(requested, r.start_after_days),
+            Some(r.info.rule.clone()),
+        ),
+        None => (requested, None),
+    }
+}
+
+/// The instructions for this client: those whose `unless` names no precaution that fired or
+/// was left undecided.
+fn for_client(list: &[Instruction], fired: &[usize], undecided: &[usize]) -> Vec<String> {
+    list.iter()
+        .filter(|i| {
+            !i.unless
+                .iter()
+                .any(|r| fired.contains(r) || undecided.contains(r))
+        })
+        .map(|i| i.text.clone())
+        .collect()
 }
 
 /// Depth-limit requests name a single zone as `zone`, not `zones[0]`.

@@ -376,6 +376,20 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                             .unwrap_or_default();
                         eq(key, w, &Value::Array(dates))?;
                     }
+                    // Substrings that some precare line must contain, or that none may.
+                    "precare_mentions" | "precare_omits" => {
+                        let lines: Vec<&str> = got["precare"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        for text in w.as_array().ok_or("expected a list")?.iter() {
+                            let text = text.as_str().ok_or("expected text")?;
+                            let found = lines.iter().any(|l| l.contains(text));
+                            if found != (key == "precare_mentions") {
+                                return Err(format!("{key}: '{text}' in precare {lines:?}"));
+                            }
+                        }
+                    }
                     "schedule_length" => eq(
                         key,
                         w,

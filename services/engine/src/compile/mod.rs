@@ -327,6 +327,7 @@ impl<'a> Compiler<'a> {
         rules::compile_rules(&mut this, &input.rules);
         rules::compile_interactions(&mut this, &input.interactions);
         rules::join_gap_orders(&mut this, &input.interactions);
+        rules::resolve_unless(&mut this, doc);
         rules::min_interval_rules(&mut this, doc);
         this.c.horizon_days = this.c.horizon();
         if this.problems.is_empty() {
@@ -843,13 +844,13 @@ impl<'a> Compiler<'a> {
             interval_days: course.interval_days.unwrap_or_default(),
             zones,
             indication_caps,
-            precare: t.precare.iter().map(|i| i.text.clone()).collect(),
+            precare: t.precare.iter().map(Instruction::of).collect(),
             aftercare_days: aftercare_days.unwrap_or_default(),
             aftercare: t
                 .aftercare
                 .instructions
                 .iter()
-                .map(|i| i.text.clone())
+                .map(Instruction::of)
                 .collect(),
             results,
             downtime: t.downtime.clone(),

@@ -84,6 +84,7 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
             );
         }
         let mut cap_zones = None;
+        let mut start_after_days = 0;
         let effect = match r.effect {
             EffectKind::Contraindicate => Some(Effect::Contraindicate),
             EffectKind::RequireReview => Some(Effect::RequireReview),
@@ -102,6 +103,11 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
                     let cap = p.depth_cap_mm.and_then(|mm| {
                         this.depth_value(&format!("{ppath}.depth_cap_mm"), line, mm)
                     });
+                    if let Some(q) = &p.start_after_days {
+                        start_after_days = this
+                            .days(&format!("{ppath}.start_after_days"), line, q)
+                            .unwrap_or_default();
+                    }
                     if let Some(zones) = &p.zones {
                         cap_zones = Some(this.resolve_all(
                             "zone",
@@ -155,6 +161,9 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
                 effect,
                 cap_zones,
             );
+            if let Some(rule) = this.c.rules.last_mut() {
+                rule.start_after_days = start_after_days;
+            }
         }
     }
 }
@@ -246,7 +255,53 @@ fn push_rule(
         kind,
         effect,
         cap_zones,
+        start_after_days: 0,
     });
+}
+
+/// Resolves each precare and aftercare instruction's `unless` to precaution rule indices: a
+/// name that is no precaution rule of this rule set is refused (a misspelt id would keep an
+/// instruction the author meant to drop).
+pub(super) fn resolve_unless(this: &mut Compiler<'_>, doc: &RuleSetDoc) {
+    for (i, t) in doc.treatments.iter().enumerate() {
+        let Some(tix) = this.c.treatments.get(&t.value.id) else {
+            continue;
+        };
+        let line = super::line_of(t);
+        let lists = [
+            ("precare", &t.value.precare),
+            ("aftercare.instructions", &t.value.aftercare.instructions),
+        ];
+        for (list, instructions) in lists {
+            for (j, ins) in instructions.iter().enumerate() {
+                let mut resolved = Vec::new();
+                for (k, id) in ins.unless.iter().enumerate() {
+                    let found = this.c.rules.iter().position(|r| {
+                        r.info.rule == *id && matches!(r.effect, Effect::Precaution(_))
+                    });
+                    match found {
+                        Some(ix) => resolved.push(ix),
+                        None => this.problem(
+                            format!("treatments[{i}].{list}[{j}].unless[{k}]"),
+                            line,
+                            format!("'{id}' is not a precaution rule of this rule set"),
+                        ),
+                    }
+                }
+                let def = this.c.treatment_defs.get_mut(usize::from(tix));
+                let slot = def.and_then(|d| {
+                    if list == "precare" {
+                        d.precare.get_mut(j)
+                    } else {
+                        d.aftercare.get_mut(j)
+                    }
+                });
+                if let Some(slot) = slot {
+                    slot.unless = resolved;
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, InteractionDoc>]) {
