@@ -207,6 +207,44 @@ pub enum QuantityDoc {
     Sourced(SourcedDoc),
 }
 
+/// A depth in mm: sourced (`{value, evidence, sources, note}`), or a bare number. The bundled
+/// rule sets give every depth its provenance (a test walks them); a bare number stays readable
+/// for small fixtures and older documents.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum DepthDoc {
+    /// A depth with its evidence grade and sources.
+    Sourced(SourcedDoc),
+    /// A depth without provenance.
+    Bare(f64),
+}
+
+impl DepthDoc {
+    /// The number, in mm.
+    pub fn mm(&self) -> f64 {
+        match self {
+            Self::Sourced(s) => s.value,
+            Self::Bare(v) => *v,
+        }
+    }
+
+    /// The same provenance with a smaller number (an overlay's lower cap lowers the start too).
+    pub fn at_most(&mut self, mm: f64) {
+        match self {
+            Self::Sourced(s) => s.value = s.value.min(mm),
+            Self::Bare(v) => *v = v.min(mm),
+        }
+    }
+
+    /// The sources it cites (none for a bare number).
+    pub fn sources(&self) -> &[String] {
+        match self {
+            Self::Sourced(s) => &s.sources,
+            Self::Bare(_) => &[],
+        }
+    }
+}
+
 /// A reference to a named policy, standing for its chosen option's value.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -382,7 +420,7 @@ pub struct ZoneDepthDoc {
     /// The deepest this treatment may go in this zone, in mm.
     pub max_depth_mm: QuantityDoc,
     /// Depth of a conservative first session in this zone.
-    pub start_depth_mm: f64,
+    pub start_depth_mm: DepthDoc,
     /// Why the cap is what it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -574,7 +612,7 @@ pub struct PrecautionDoc {
     pub instructions: Vec<String>,
     /// A depth cap in mm for the zones below, named in `bound_by` of depth limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth_cap_mm: Option<f64>,
+    pub depth_cap_mm: Option<DepthDoc>,
     /// Days of preparation the precaution asks for before the first session (e.g. skin
     /// pre-conditioning): a plan for a client it applies to starts this many days later.
     #[serde(default, skip_serializing_if = "Option::is_none")]

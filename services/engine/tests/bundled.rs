@@ -147,6 +147,14 @@ fn unbacked(v: &Value, path: &str, catalogue: &BTreeSet<String>, out: &mut Vec<S
                 }
             }
             for (k, x) in map {
+                // A depth given as a bare number (a start depth, a precaution's cap) carries no
+                // grade and no source: outside an overlay's `tighten` (whose items say why at
+                // the item), every depth is a sourced quantity.
+                if k.ends_with("_mm") && x.is_number() && !path.contains(".tighten") {
+                    out.push(format!(
+                        "{path}.{k}: a bare number; give {{value, evidence, sources, note}}"
+                    ));
+                }
                 unbacked(x, &format!("{path}.{k}"), catalogue, out);
             }
         }

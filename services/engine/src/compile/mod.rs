@@ -972,8 +972,16 @@ impl<'a> Compiler<'a> {
                 continue;
             };
             let max = self.depth(&format!("{zpath}.max_depth_mm"), line, &z.max_depth_mm);
-            let start =
-                self.depth_value(&format!("{zpath}.start_depth_mm"), line, z.start_depth_mm);
+            self.cite(
+                &format!("{zpath}.start_depth_mm"),
+                line,
+                z.start_depth_mm.sources(),
+            );
+            let start = self.depth_value(
+                &format!("{zpath}.start_depth_mm"),
+                line,
+                z.start_depth_mm.mm(),
+            );
             if let (Some(max), Some(start)) = (max, start) {
                 if start > max {
                     self.problem(

@@ -334,7 +334,7 @@ impl<'a> Merge<'a> {
                         target.and_then(|target| target.zones.iter_mut().find(|z| z.zone == *zone))
                     {
                         z.max_depth_mm = why.number(*mm);
-                        z.start_depth_mm = z.start_depth_mm.min(*mm);
+                        z.start_depth_mm.at_most(*mm);
                     }
                 }
             }

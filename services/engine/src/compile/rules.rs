@@ -100,8 +100,9 @@ pub(super) fn compile_rules(this: &mut Compiler<'_>, rules: &[Item<'_, RuleDoc>]
                 }
                 Some(p) => {
                     let ppath = format!("{path}.precaution");
-                    let cap = p.depth_cap_mm.and_then(|mm| {
-                        this.depth_value(&format!("{ppath}.depth_cap_mm"), line, mm)
+                    let cap = p.depth_cap_mm.as_ref().and_then(|mm| {
+                        this.cite(&format!("{ppath}.depth_cap_mm"), line, mm.sources());
+                        this.depth_value(&format!("{ppath}.depth_cap_mm"), line, mm.mm())
                     });
                     if let Some(q) = &p.start_after_days {
                         start_after_days = this
