@@ -110,7 +110,10 @@ fn raising_a_precaution_cap_is_looser() {
                 .filter(|p| p.depth_cap_mm.is_some())
         })
         .expect("a precaution with a cap");
-    rule.depth_cap_mm = rule.depth_cap_mm.map(|c| c + 0.5);
+    rule.depth_cap_mm = rule
+        .depth_cap_mm
+        .as_ref()
+        .map(|c| DepthDoc::Bare(c.mm() + 0.5));
     let d = diff_bases(&old, &new);
     assert_eq!(
         loosening(&d, Area::Rule, "depth_cap_mm").len(),
@@ -205,7 +208,7 @@ fn tightening_is_not_looser_and_an_unchanged_version_has_no_changes() {
         .expect("microneedling");
     for z in &mut t.value.zones {
         if let Some(cap) = sourced(&mut z.max_depth_mm) {
-            cap.value = (cap.value - 0.1).max(z.start_depth_mm);
+            cap.value = (cap.value - 0.1).max(z.start_depth_mm.mm());
         }
     }
     let d = diff_bases(&old, &new);
@@ -329,7 +332,8 @@ fn apply(doc: &mut RuleSetDoc, m: &Mutation) {
             {
                 p.depth_cap_mm = p
                     .depth_cap_mm
-                    .map(|c| ((c * f * 10.0).round() / 10.0).clamp(0.1, 10.0));
+                    .as_ref()
+                    .map(|c| DepthDoc::Bare(((c.mm() * f * 10.0).round() / 10.0).clamp(0.1, 10.0)));
             }
         }
     }

@@ -337,7 +337,7 @@ fn check_rows(rows: &[Value]) -> Vec<String> {
             }
         }
         if let Some(n) = row.get("note")
-            && !n.as_str().is_some_and(|s| !s.trim().is_empty())
+            && n.as_str().is_none_or(|s| s.trim().is_empty())
         {
             out.push(format!("{id}: `note` must be non-empty text"));
         }
