@@ -19,7 +19,7 @@ use crate::document::{EffectKind, Grade, Severity};
 /// refused, never last-wins.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
-/// A past procedure.
+/// A past or booked procedure: waits hold in both orders (a booking system sends the appointments it holds too).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -63,7 +63,7 @@ pub struct EligibilityRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub questionnaire_response: Option<serde_json::Value>,
-    /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
+    /// Past and booked procedures; required so that "no history" is said, not assumed. Send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// The zones to be treated. Needed by rules about zones (`zone_in`), which stay undecided
     /// without them (`missing_inputs: ["zones"]`); each must be a declared zone, and for a needle
@@ -392,7 +392,7 @@ pub struct DepthLimitsRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: Option<Date>,
-    /// With facts and a date: past procedures, so procedure gaps are decided.
+    /// With facts and a date: past and booked procedures, so procedure gaps are decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
     /// Replay: answer from this published version of the caller's rule set (an earlier
@@ -525,7 +525,7 @@ pub struct PlanRequest {
     #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
-    /// Past procedures; required so that "no history" is said, not assumed. Send `[]` for none.
+    /// Past and booked procedures; required so that "no history" is said, not assumed. Send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// The date of the first session (`YYYY-MM-DD`); later sessions follow at the course interval.
     #[serde(deserialize_with = "crate::wire::strict_date")]

@@ -277,3 +277,27 @@ fn aftercare_for_prp_rf_and_home_covers_48_to_72_hours_spf_and_no_actives() {
         "home use: consult a dermatologist first"
     );
 }
+
+/// Issue 22 A: every gap of the bundled rule sets states both orders (`then`: a sourced wait, or
+/// why no source gives one). The engine loads a document without `then` as it was written
+/// (older published versions, replay), so this is where the bundled data is held to it.
+#[test]
+fn every_bundled_interaction_states_both_orders() {
+    let mut missing = Vec::new();
+    for (file, doc) in documents() {
+        for x in doc.interactions.iter().map(|s| &s.value) {
+            match &x.then {
+                Some(ThenDoc {
+                    days: Some(_),
+                    unstated: None,
+                }) => {}
+                Some(ThenDoc {
+                    days: None,
+                    unstated: Some(why),
+                }) if !why.trim().is_empty() => {}
+                _ => missing.push(format!("{file}: interaction '{}' states no `then`", x.id)),
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

@@ -715,3 +715,12 @@ fn what_codes_mean_is_declared_and_needs_codes() {
     );
     assert!(load(&text).is_err(), "an unknown meaning is refused");
 }
+
+#[test]
+fn an_interaction_then_gives_exactly_one_of_days_or_unstated() {
+    let text = broken(
+        "    then: {days: {value: 14, evidence: IFU, sources: [ifu]}}",
+        "    then: {days: {value: 14, evidence: IFU, sources: [ifu]}, unstated: \"both\"}",
+    );
+    assert_problem(&text, "interactions[0].then", "exactly one of `days`");
+}

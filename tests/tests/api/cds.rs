@@ -881,9 +881,10 @@ async fn clinical_scenarios_replayed_through_cds_hooks_decide_the_same() {
                 other => panic!("{}: unknown expectation key {other}", case.name),
             };
             if !ok {
+                let key = if k == "fired" { "rules" } else { k.as_str() };
                 wrong.push(format!(
                     "{k}: want {w}, got {}",
-                    ext.get(k.as_str()).unwrap_or(&Value::Null)
+                    ext.get(key).unwrap_or(&Value::Null)
                 ));
             }
         }

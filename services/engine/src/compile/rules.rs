@@ -364,8 +364,10 @@ pub(super) fn compile_interactions(this: &mut Compiler<'_>, list: &[Item<'_, Int
 }
 
 /// The second order of an interaction (`then`): `Some(Some(days))` for a stated wait,
-/// `Some(None)` where the author says why none is stated, `None` (a problem recorded) when the
-/// document says neither or both.
+/// `Some(None)` where the author says why none is stated or says nothing (documents written
+/// before `then` existed, published and replayed as they were: no second order), `None` (a
+/// problem recorded) when the document gives both or an empty reason. The bundled rule sets state
+/// it for every interaction (a test walks them).
 fn then_days(
     this: &mut Compiler<'_>,
     x: &InteractionDoc,
@@ -374,17 +376,7 @@ fn then_days(
 ) -> Option<Option<i64>> {
     let field = format!("{path}.then");
     match &x.then {
-        None => {
-            this.problem(
-                field,
-                line,
-                format!(
-                    "state how soon '{}' may follow the treatment: `then: {{days: ...}}` with its source, or `then: {{unstated: why}}` when no source gives that order",
-                    x.after
-                ),
-            );
-            None
-        }
+        None => Some(None),
         Some(ThenDoc {
             days: Some(q),
             unstated: None,

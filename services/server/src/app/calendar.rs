@@ -31,7 +31,7 @@ pub struct Calendar {
     #[serde(default, deserialize_with = "unique_facts")]
     #[schema(value_type = Object)]
     pub facts: Facts,
-    /// Past procedures, for every slot; required: send `[]` for none.
+    /// Past and booked procedures, for every slot; required: send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// At most 100 slots, answered in this order.
     pub slots: Vec<CalendarSlot>,
