@@ -22,7 +22,7 @@ use protocol_tests::redis_server::RedisServer;
 
 const BASE: &str = include_str!("../../rulesets/base.yaml");
 const AURORA: &str = include_str!("../../rulesets/clinics/clinic-aurora.yaml");
-const BUNDLED_VERSION: &str = "2026.11.1";
+const BUNDLED_VERSION: &str = "2026.12.0";
 
 fn store(redis: &RedisServer) -> RuleSetStore {
     RuleSetStore::open(&redis.url()).expect("valid url")
@@ -157,7 +157,7 @@ async fn an_invalid_document_is_refused_naming_the_field() {
     let s = seeded(&redis).await;
 
     let text = AURORA
-        .replace("version: \"2026.11.1\"", "version: \"2026.12.9\"")
+        .replace("version: \"2026.12.0\"", "version: \"2026.12.9\"")
         .replace("zones: {cheeks: 2.5}", "zones: {elbows: 2.5}");
     let err = s
         .publish_text(&text, Format::Yaml)
@@ -165,7 +165,7 @@ async fn an_invalid_document_is_refused_naming_the_field() {
         .expect_err("unknown zone");
     assert!(matches!(err, StoreError::Invalid(_)));
     let message = err.to_string();
-    assert!(message.contains("tighten.treatments[1]"), "{message}");
+    assert!(message.contains("tighten.treatments[2]"), "{message}");
     assert!(message.contains("elbows"), "{message}");
 
     let err = s
@@ -190,7 +190,7 @@ async fn an_overlay_that_loosens_the_base_is_refused() {
     let s = seeded(&redis).await;
 
     let text = AURORA
-        .replace("version: \"2026.11.1\"", "version: \"2026.12.2\"")
+        .replace("version: \"2026.12.0\"", "version: \"2026.12.2\"")
         .replace(
             "{id: nurse, max_depth_mm: 1.0,",
             "{id: nurse, max_depth_mm: 2.0,",
@@ -339,7 +339,7 @@ async fn activation_validates_the_whole_resulting_catalog() {
     // A base whose nurse cap (0.8 mm) is below the active overlay's (1.0 mm): the overlay would
     // loosen it, so the base alone cannot be activated.
     let stricter_base = BASE
-        .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
+        .replace("version: \"2026.12.0\"", "version: \"2026.12.1\"")
         .replace(
             "name: Registered nurse\n    max_depth_mm: {value: 1.5, evidence: INFERRED",
             "name: Registered nurse\n    max_depth_mm: {value: 0.8, evidence: INFERRED",
@@ -363,7 +363,7 @@ async fn activation_validates_the_whole_resulting_catalog() {
     // Together with an overlay that fits it, in one step, it can. The overlay itself is
     // published against the base active now (1.5 mm), which 0.7 mm also tightens.
     let fitting = AURORA
-        .replace("version: \"2026.11.1\"", "version: \"2026.12.1\"")
+        .replace("version: \"2026.12.0\"", "version: \"2026.12.1\"")
         .replace(
             "{id: nurse, max_depth_mm: 1.0,",
             "{id: nurse, max_depth_mm: 0.7,",

@@ -44,7 +44,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 const AURORA_YAML: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
-const BUNDLED_VERSION: &str = "2026.11.1";
+const BUNDLED_VERSION: &str = "2026.12.0";
 
 struct Args {
     activations: usize,

@@ -8,7 +8,7 @@ use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
 use serde_json::{Value, json};
 
 pub const AURORA_YAML: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
-pub const BUNDLED_VERSION: &str = "2026.11.1";
+pub const BUNDLED_VERSION: &str = "2026.12.0";
 /// Aurora's bundled cap for microneedling on the cheeks.
 pub const BUNDLED_CHEEKS_MM: f64 = 1.2;
 
