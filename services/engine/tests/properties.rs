@@ -1089,3 +1089,75 @@ fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
         )
         .expect("property holds");
 }
+
+/// Issue 22 A: two appointments are one pair whichever is checked. A client bookable for `x` on
+/// a day and for `t` some days later (each alone) is told the same about the two together when
+/// `x` is checked with `t` booked after it as when `t` is checked with `x` before it.
+#[test]
+fn a_pair_of_sessions_gets_one_answer_whichever_is_checked() {
+    let (_, rs) = base();
+    let facts = rs.facts();
+    let treatments: Vec<String> = rs
+        .treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    let on = |t: &str, day: Date, facts: &Facts, history: Vec<HistoryEntry>| {
+        rs.eligibility(&EligibilityRequest {
+            explain: false,
+            ruleset_version: None,
+            ruleset_digest: None,
+            treatment: t.to_owned(),
+            date: day,
+            facts: facts.clone(),
+            questionnaire_response: None,
+            history,
+            zones: None,
+            device: None,
+            role: None,
+            indication: None,
+        })
+        .expect("valid")
+    };
+    runner()
+        .run(
+            &(
+                answered_client(&facts),
+                proptest::sample::select(treatments.clone()),
+                proptest::sample::select(treatments),
+                0i64..60,
+            ),
+            |(facts, x, t, k)| {
+                let later = CHECK_DATE
+                    .checked_add(jiff::Span::new().days(k))
+                    .expect("in range");
+                if !on(&x, CHECK_DATE, &facts, vec![]).bookable
+                    || !on(&t, later, &facts, vec![]).bookable
+                {
+                    return Ok(());
+                }
+                let entry = |p: &str, date: Date| HistoryEntry {
+                    procedure: p.to_owned(),
+                    date,
+                };
+                let first = on(&x, CHECK_DATE, &facts, vec![entry(&t, later)]);
+                let second = on(&t, later, &facts, vec![entry(&x, CHECK_DATE)]);
+                prop_assert_eq!(
+                    first.bookable,
+                    second.bookable,
+                    "{} on {} then {} {} days later: checking the first says {:?} {:?}, the second {:?} {:?}",
+                    x,
+                    CHECK_DATE,
+                    t,
+                    k,
+                    first.decision,
+                    first.reasons.iter().map(|r| r.info.rule.clone()).collect::<Vec<_>>(),
+                    second.decision,
+                    second.reasons.iter().map(|r| r.info.rule.clone()).collect::<Vec<_>>()
+                );
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}
