@@ -96,6 +96,72 @@ fn raising_a_cap_is_looser() {
     assert!(found[0].new_at.as_ref().is_some_and(|l| l.line.is_some()));
 }
 
+/// Issue 22 review: what decides a plan's start and whom a precaution reaches is diffed too.
+#[test]
+fn less_preparation_fewer_precaution_zones_or_a_precare_line_left_out_is_looser() {
+    let old = base_doc();
+    // Preparation before an RF course shortened.
+    let mut new = old.clone();
+    let p = new
+        .contraindications
+        .iter_mut()
+        .find(|r| r.value.id == "rf_preconditioning")
+        .and_then(|r| r.value.precaution.as_mut())
+        .expect("rf_preconditioning");
+    p.start_after_days = Some(QuantityDoc::Sourced(SourcedDoc {
+        value: 7.0,
+        evidence: Grade::Clinic,
+        sources: vec!["ccomfs_morpheus8".into()],
+        note: None,
+    }));
+    let d = diff_bases(&old, &new);
+    assert_eq!(
+        loosening(&d, Area::Rule, "start_after_days").len(),
+        1,
+        "{:#?}",
+        d.changes
+    );
+
+    // A precaution without a cap scoped to one zone: it no longer reaches a request for others.
+    let mut new = old.clone();
+    let p = new
+        .contraindications
+        .iter_mut()
+        .find(|r| r.value.id == "pih_risk")
+        .and_then(|r| r.value.precaution.as_mut())
+        .expect("pih_risk");
+    assert!(p.depth_cap_mm.is_none() && p.zones.is_none());
+    p.zones = Some(vec!["neck".into()]);
+    let d = diff_bases(&old, &new);
+    assert_eq!(
+        loosening(&d, Area::Rule, "precaution zones").len(),
+        1,
+        "{:#?}",
+        d.changes
+    );
+
+    // A precare line left out for more clients.
+    let mut new = old.clone();
+    let t = new
+        .treatments
+        .iter_mut()
+        .find(|t| t.value.id == "microneedling")
+        .expect("microneedling");
+    let line = t
+        .value
+        .precare
+        .iter_mut()
+        .find(|i| i.text.starts_with("Stop retinoids"))
+        .expect("a precare line");
+    line.unless = vec!["pih_risk".into()];
+    let d = diff_bases(&old, &new);
+    let found: Vec<_> = d
+        .loosenings()
+        .filter(|c| c.area == Area::Course && c.aspect.starts_with("precare 'Stop retinoids"))
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", d.changes);
+}
+
 #[test]
 fn raising_a_precaution_cap_is_looser() {
     let old = base_doc();

@@ -38,7 +38,7 @@ pub(super) fn diff(o: &Compiled, n: &Compiled, cx: &mut Cx<'_>) {
             ),
             (Some((ot, od)), Some((nt, nd))) => {
                 access(o, n, name, (ot, od), (nt, nd), cx);
-                course(name, od, nd, cx);
+                course((o, n), name, od, nd, cx);
                 if od.needle && nd.needle {
                     cells(o, n, name, (ot, od), (nt, nd), cx);
                 }
@@ -178,9 +178,54 @@ fn access(
     }
 }
 
-/// A plan spaced closer is looser; the number of sessions changes no decision.
-fn course(name: &str, od: &Treatment, nd: &Treatment, cx: &mut Cx<'_>) {
+/// A plan spaced closer is looser; the number of sessions changes no decision. A precare or
+/// aftercare instruction dropped, reworded, or left out for more clients (`unless`) is looser.
+fn course(
+    (o, n): (&Compiled, &Compiled),
+    name: &str,
+    od: &Treatment,
+    nd: &Treatment,
+    cx: &mut Cx<'_>,
+) {
     let key = format!("treatment:{name}");
+    for (aspect, a, b) in [
+        ("precare", &od.precare, &nd.precare),
+        ("aftercare", &od.aftercare, &nd.aftercare),
+    ] {
+        let (a, b) = (instructions(o, a), instructions(n, b));
+        let unless = |u: Option<&BTreeSet<String>>| {
+            u.map(|u| {
+                let u: Vec<&str> = u.iter().map(String::as_str).collect();
+                format!("unless [{}]", u.join(", "))
+            })
+        };
+        for text in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+            let (was, now) = (a.get(text), b.get(text));
+            if was == now {
+                continue;
+            }
+            // An instruction dropped, or left out for more clients, is one staff no longer read.
+            let direction = match (was, now) {
+                (Some(w), Some(n)) if !n.is_subset(w) => Direction::Looser,
+                (Some(_), None) => Direction::Looser,
+                _ => Direction::Tighter,
+            };
+            let label = match (was, now) {
+                (Some(_), Some(_)) => format!("{aspect} '{text}'"),
+                (Some(_), None) => format!("{aspect} removed '{text}'"),
+                _ => format!("{aspect} added '{text}'"),
+            };
+            cx.push(
+                Area::Course,
+                &key,
+                name,
+                label,
+                direction,
+                was.map(|_| unless(was).unwrap_or_default()),
+                now.map(|_| unless(now).unwrap_or_default()),
+            );
+        }
+    }
     if od.interval_days != nd.interval_days {
         cx.push(
             Area::Course,
@@ -203,6 +248,24 @@ fn course(name: &str, od: &Treatment, nd: &Treatment, cx: &mut Cx<'_>) {
             Some(format!("{}..{}", nd.sessions, nd.max_sessions)),
         );
     }
+}
+
+/// Each instruction's text with the ids of the precautions that leave it out.
+fn instructions(
+    rs: &Compiled,
+    list: &[crate::model::Instruction],
+) -> BTreeMap<String, BTreeSet<String>> {
+    list.iter()
+        .map(|i| {
+            let unless = i
+                .unless
+                .iter()
+                .filter_map(|r| rs.rules.get(*r))
+                .map(|r| r.info.rule.clone())
+                .collect();
+            (i.text.clone(), unless)
+        })
+        .collect()
 }
 
 /// Every cell both sides allow, by (device, role, zone); cells that change the same way are

@@ -196,6 +196,15 @@ fn changed(o: &Compiled, n: &Compiled, id: &str, key: &str, a: &Rule, b: &Rule, 
     }
     if let (Effect::Precaution(pa), Effect::Precaution(pb)) = (&a.effect, &b.effect) {
         precaution(pa, pb, &mut push);
+        if a.start_after_days != b.start_after_days {
+            // Less preparation before a course is looser.
+            push(
+                "start_after_days",
+                more_is_tighter(a.start_after_days, b.start_after_days),
+                a.start_after_days.to_string(),
+                b.start_after_days.to_string(),
+            );
+        }
     }
 }
 
@@ -218,7 +227,9 @@ fn precaution(
             mm(b.depth_cap_mm),
         );
     }
-    if a.depth_cap_mm.is_some() && b.depth_cap_mm.is_some() && a.zones != b.zones {
+    // Zones scope the cap and whether the precaution applies at all (a request whose zones are
+    // none of them is not given it): fewer zones are looser either way.
+    if a.zones != b.zones {
         let set = |z: &Option<Vec<String>>| {
             z.as_ref()
                 .map(|v| v.iter().cloned().collect::<BTreeSet<_>>())
