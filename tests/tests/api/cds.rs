@@ -1015,6 +1015,32 @@ async fn the_documented_call_answers_as_documented() {
     let cards = answer["cards"].as_array().expect("cards");
     assert_eq!(cards.len(), 2);
     assert_ne!(cards[0]["uuid"], cards[1]["uuid"]);
+    // Two sessions proposed 10 days apart: each is booked for the other, so each card names the
+    // minimum interval between sessions (waits hold in both orders; issue 22).
+    let mut apart = body.clone();
+    let mut later = entry.clone();
+    later["resource"]["id"] = json!("apt-2");
+    later["resource"]["start"] = json!("2026-12-11T10:00:00+01:00");
+    later["resource"]["end"] = json!("2026-12-11T11:00:00+01:00");
+    apart["context"]["appointments"]["entry"] = json!([entry.clone(), later]);
+    let answer = call(&server, KEY_BASE, &apart).await;
+    let cards = answer["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 2, "{answer:#}");
+    for card in cards {
+        let rules = strings(&card["extension"][EXTENSION]["rules"]);
+        assert!(
+            rules.iter().any(|r| r.ends_with(".min_interval")),
+            "each session sees the other: {rules:?}"
+        );
+    }
+    // Alone, the first is held by the record's waits only (no interval rule).
+    let alone = call(&server, KEY_BASE, &body).await;
+    assert!(
+        !strings(&alone["cards"][0]["extension"][EXTENSION]["rules"])
+            .iter()
+            .any(|r| r.ends_with(".min_interval")),
+        "{alone:#}"
+    );
     // A cancelled appointment is not checked (the schema wants `proposed`, so it is posted as is).
     two["context"]["appointments"]["entry"][1]["resource"]["status"] = json!("cancelled");
     let (status, answer) = post(&server, Some(KEY_BASE), SERVICE, &two).await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 use protocol_engine::fhir::ACCEPTED_STATUSES;
-use protocol_engine::{Eligibility, EligibilityRequest, Facts, RuleSet};
+use protocol_engine::{Eligibility, EligibilityRequest, Facts, HistoryEntry, RuleSet};
 use serde_json::Value;
 
 use super::cards::{self, CardInput};
@@ -67,6 +67,23 @@ fn appointment_day(a: &Appointment, at: &str) -> Result<Date, AppError> {
 }
 
 /// The treatment an appointment is for: the first `serviceType` coding the rule set knows.
+/// A proposed appointment as a booked procedure (its treatment on its day), for the other
+/// appointments of the same call; `None` when it is cancelled or has no treatment or day (its own
+/// check then says why, or passes it over).
+fn as_history(index: &CodeIndex, b: &Booked) -> Option<HistoryEntry> {
+    let a = &b.appointment;
+    if matches!(
+        a.status.as_deref(),
+        Some("cancelled" | "entered-in-error" | "noshow")
+    ) {
+        return None;
+    }
+    Some(HistoryEntry {
+        procedure: treatment(index, a)?,
+        date: appointment_day(a, &b.at).ok()?,
+    })
+}
+
 fn treatment(index: &CodeIndex, a: &Appointment) -> Option<String> {
     a.service_type
         .iter()
@@ -177,6 +194,7 @@ impl AppointmentBook {
         index: &CodeIndex,
         rec: &record::Record,
         booked: &Booked,
+        others: impl Iterator<Item = HistoryEntry>,
     ) -> Result<Option<Checked>, AppError> {
         let (a, at) = (&booked.appointment, booked.at.as_str());
         // A cancelled appointment, or one entered in error, is not to be booked.
@@ -194,7 +212,7 @@ impl AppointmentBook {
             treatment,
             date,
             facts: rec.facts.clone(),
-            history: rec.history.clone(),
+            history: rec.history.iter().cloned().chain(others).collect(),
             zones: zones(index, a, at)?,
             device: device(a),
             role: None,
@@ -257,9 +275,21 @@ impl Question for AppointmentBook {
         let answers = self.intake_answers(rs)?;
         // One reading of the record serves every appointment (it does not depend on the date).
         let rec = record::read(&index, &self.resources, &answers);
+        // The appointments proposed together are booked procedures for one another: waits hold
+        // in both orders, so a session is checked against the others as against the record.
+        let proposed: Vec<Option<HistoryEntry>> = self
+            .appointments
+            .iter()
+            .map(|b| as_history(&index, b))
+            .collect();
         let mut out = Vec::with_capacity(self.appointments.len());
-        for booked in &self.appointments {
-            if let Some(c) = self.check(rs, &index, &rec, booked)? {
+        for (i, booked) in self.appointments.iter().enumerate() {
+            let others = proposed
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(_, h)| h.clone());
+            if let Some(c) = self.check(rs, &index, &rec, booked, others)? {
                 out.push(c);
             }
         }
