@@ -13,7 +13,7 @@ use super::pb::rule_set_admin_service_server::RuleSetAdminService;
 use crate::app::admin::ExpectedCurrent;
 use crate::app::{App, AppError};
 use crate::auth::{Caller, Scope};
-use crate::store::{Activated, Rollback, StoreError, VersionInfo};
+use crate::store::{Activated, Guard, Rollback, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
@@ -226,11 +226,13 @@ impl RuleSetAdminService for AdminService {
             (None, true) => ExpectedCurrent::None,
             (None, false) => ExpectedCurrent::Unchecked,
         };
-        let a = self
+        // gRPC carries no approval yet: an activation that loosens what any clinic is served is
+        // refused here (FAILED_PRECONDITION naming each loosening); approve it over REST.
+        let m = self
             .app
-            .activate(&caller, &req.id, &req.version, expected)
+            .activate(&caller, &req.id, &req.version, expected, &Guard::default())
             .await?;
-        Ok(Response::new(activated(a)))
+        Ok(Response::new(activated(m.activated)))
     }
 
     async fn rollback_rule_set(
@@ -245,8 +247,11 @@ impl RuleSetAdminService for AdminService {
             expected_current: req.expected_current,
             idempotency_key,
         };
-        let a = self.app.rollback(&caller, &req.id, &rollback).await?;
-        Ok(Response::new(rolled_back(a)))
+        let m = self
+            .app
+            .rollback(&caller, &req.id, &rollback, &Guard::default())
+            .await?;
+        Ok(Response::new(rolled_back(m.activated)))
     }
 
     async fn get_rule_set_history(
