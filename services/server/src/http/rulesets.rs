@@ -128,6 +128,21 @@ pub struct HistoryItem {
     pub previous: Option<String>,
     /// `activate`, `rollback` or `seed`.
     pub action: String,
+    /// What it changed for each rule set served (`clinic-aurora 2026.12.2 -> 2026.12.0: 2
+    /// looser, 0 tighter, 0 neutral`); absent for seeding and entries written before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// The approval of the loosenings it made (reason, approver, their digest), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<HistoryApproval>,
+}
+
+/// The approval recorded with a move that loosened what a clinic is served.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryApproval {
+    pub reason: String,
+    pub approver: String,
+    pub loosenings: String,
 }
 
 /// The activation history of a rule set, oldest first.
@@ -170,6 +185,12 @@ fn history_item(e: HistoryEntry) -> HistoryItem {
         by: e.by,
         previous: e.previous,
         action: e.action,
+        effect: e.effect,
+        approval: e.approval.map(|a| HistoryApproval {
+            reason: a.reason,
+            approver: a.approver,
+            loosenings: a.loosenings,
+        }),
     }
 }
 
@@ -334,6 +355,10 @@ pub struct ImpactChange {
     pub direction: String,
     pub old: Option<String>,
     pub new: Option<String>,
+    /// Where the change is in the document served after (before, for a removal): its YAML path
+    /// and line.
+    pub path: Option<String>,
+    pub line: Option<u64>,
 }
 
 impl From<MoveOutcome> for ActivatedRuleSet {
@@ -364,6 +389,8 @@ impl From<MoveOutcome> for ActivatedRuleSet {
                             direction: c.direction.as_str().to_owned(),
                             old: c.old.clone(),
                             new: c.new.clone(),
+                            path: c.path.clone(),
+                            line: c.line,
                         })
                         .collect(),
                     ruleset: r.ruleset,

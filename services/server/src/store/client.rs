@@ -474,7 +474,7 @@ impl RuleSetStore {
         let (mut done, effect, dry_run) = match self.move_pointers(&[item], how).await? {
             Moved::Done(done, effect) => (done, effect, false),
             Moved::Preview(done, effect) => (done, effect, true),
-            Moved::Replayed(record) => (vec![record.result], Effect::default(), false),
+            Moved::Replayed(record) => (vec![record.result], record.effect, false),
         };
         let activated = done
             .pop()
@@ -614,6 +614,7 @@ impl RuleSetStore {
                         digest: String::new(),
                         previous: None,
                     }),
+                    effect: effect.clone(),
                 };
                 Some(serde_json::to_string(&record).unwrap_or_default())
             }
@@ -736,11 +737,6 @@ impl RuleSetStore {
         by: Option<&str>,
         guard: &Guard,
     ) -> Result<MoveOutcome, StoreError> {
-        let done = |activated| MoveOutcome {
-            activated,
-            effect: Effect::default(),
-            dry_run: false,
-        };
         check_name("id", id)?;
         if let Some(v) = &request.to_version {
             check_name("to_version", v)?;
@@ -764,7 +760,7 @@ impl RuleSetStore {
                 .query_async(&mut conn)
                 .await?;
             if let Some(record) = prior.and_then(|r| serde_json::from_str(&r).ok()) {
-                return replayed(id, request, record).map(done);
+                return replayed(id, request, record);
             }
         }
 
@@ -851,7 +847,7 @@ impl RuleSetStore {
                 effect,
                 dry_run: true,
             }),
-            Ok(Moved::Replayed(record)) => replayed(id, request, record).map(done),
+            Ok(Moved::Replayed(record)) => replayed(id, request, record),
             // A concurrent retry with the same key may have moved the pointer between this
             // request's reads and its script: answer what that one did.
             Err(e @ StoreError::Conflict { .. }) => match key {
@@ -862,7 +858,7 @@ impl RuleSetStore {
                         .query_async(&mut conn)
                         .await?;
                     match prior.and_then(|r| serde_json::from_str(&r).ok()) {
-                        Some(record) => replayed(id, request, record).map(done),
+                        Some(record) => replayed(id, request, record),
                         None => Err(e),
                     }
                 }
@@ -1144,6 +1140,9 @@ struct RetiredRecord {
 struct IdempotencyRecord {
     request: Rollback,
     result: Activated,
+    /// What the move changed, answered again to a retry (absent in records written before).
+    #[serde(default)]
+    effect: Effect,
 }
 
 /// How long a rollback's idempotency key is remembered.
@@ -1174,12 +1173,16 @@ fn replayed(
     id: &str,
     request: &Rollback,
     record: IdempotencyRecord,
-) -> Result<Activated, StoreError> {
+) -> Result<MoveOutcome, StoreError> {
     if record.request.to_version == request.to_version
         && record.request.expected_current == request.expected_current
         && record.result.id == id
     {
-        Ok(record.result)
+        Ok(MoveOutcome {
+            activated: record.result,
+            effect: record.effect,
+            dry_run: false,
+        })
     } else {
         Err(StoreError::IdempotencyKeyReused { id: id.to_owned() })
     }

@@ -29,8 +29,44 @@ pub struct Approval {
     pub loosenings: String,
 }
 
+/// One semantic change, as the guard keeps it (and an idempotent retry answers it again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectChange {
+    /// `depth`, `access`, `rule`, `policy` or `course`.
+    pub area: String,
+    pub subject: String,
+    pub aspect: String,
+    /// `looser`, `tighter` or `neutral`.
+    pub direction: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// Where it is in the document served after (or before, for a removal): YAML path and line.
+    pub path: Option<String>,
+    pub line: Option<u64>,
+}
+
+impl EffectChange {
+    fn of(c: &Change) -> Self {
+        let at = c.new_at.as_ref().or(c.old_at.as_ref());
+        Self {
+            area: c.area.as_str().to_owned(),
+            subject: c.subject.clone(),
+            aspect: c.aspect.clone(),
+            direction: c.direction.as_str().to_owned(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+            path: at.map(|l| l.path.clone()),
+            line: at.and_then(|l| l.line),
+        }
+    }
+
+    fn is_looser(&self) -> bool {
+        self.direction == Direction::Looser.as_str()
+    }
+}
+
 /// What one rule set served changes to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSetEffect {
     /// The rule set (a clinic overlay, or the base every clinic without one is served).
     pub ruleset: String,
@@ -39,12 +75,16 @@ pub struct RuleSetEffect {
     /// The version served after.
     pub to: String,
     /// The semantic diff, before to after (an overlay with its base on each side).
-    pub changes: Vec<Change>,
+    pub changes: Vec<EffectChange>,
 }
 
 impl RuleSetEffect {
-    fn count(&self, d: Direction) -> usize {
-        self.changes.iter().filter(|c| c.direction == d).count()
+    /// How many changes go in direction `d`.
+    pub fn count(&self, d: Direction) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.direction == d.as_str())
+            .count()
     }
 
     /// `clinic-aurora 2026.12.2 -> 2026.11.1: 1 looser, 0 tighter, 0 neutral`.
@@ -62,7 +102,7 @@ impl RuleSetEffect {
 }
 
 /// What a move of pointers changes for every rule set it affects.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effect {
     /// One entry per rule set whose served rules change, by id.
     pub rulesets: Vec<RuleSetEffect>,
@@ -103,18 +143,18 @@ impl Effect {
                 ruleset: id.clone(),
                 from: Some(before.version.clone()),
                 to: doc.version.clone(),
-                changes: d.changes,
+                changes: d.changes.iter().map(EffectChange::of).collect(),
             });
         }
         Ok(Self { rulesets })
     }
 
     /// Every loosening, with the rule set it loosens.
-    pub fn loosenings(&self) -> impl Iterator<Item = (&str, &Change)> {
+    pub fn loosenings(&self) -> impl Iterator<Item = (&str, &EffectChange)> {
         self.rulesets.iter().flat_map(|r| {
             r.changes
                 .iter()
-                .filter(|c| c.direction == Direction::Looser)
+                .filter(|c| c.is_looser())
                 .map(|c| (r.ruleset.as_str(), c))
         })
     }
@@ -127,7 +167,7 @@ impl Effect {
             .map(|(rs, c)| {
                 format!(
                     "{rs}\t{}\t{}\t{}\t{}\t{}",
-                    c.area.as_str(),
+                    c.area,
                     c.subject,
                     c.aspect,
                     c.old.as_deref().unwrap_or(""),
@@ -185,7 +225,7 @@ impl Effect {
             for r in self
                 .rulesets
                 .iter()
-                .filter(|r| r.changes.iter().any(|c| c.direction == Direction::Looser))
+                .filter(|r| r.changes.iter().any(EffectChange::is_looser))
             {
                 // The version whose publication brought the loosening: the rule set's own, or
                 // the base's when only the base moved.
@@ -219,7 +259,6 @@ impl Effect {
             .map(|m| Problem::new("approval.loosenings", None, m))
             .collect();
         for (rs, c) in self.loosenings() {
-            let at = c.new_at.as_ref().or(c.old_at.as_ref());
             let values = match (&c.old, &c.new) {
                 (Some(o), Some(n)) => format!("{o} -> {n}"),
                 (Some(o), None) => format!("was {o}"),
@@ -227,13 +266,11 @@ impl Effect {
                 (None, None) => String::new(),
             };
             problems.push(Problem::new(
-                at.map_or_else(String::new, |l| l.path.clone()),
-                at.and_then(|l| l.line),
+                c.path.clone().unwrap_or_default(),
+                c.line,
                 format!(
                     "loosens what '{rs}' serves: {} {} {} ({values})",
-                    c.area.as_str(),
-                    c.subject,
-                    c.aspect
+                    c.area, c.subject, c.aspect
                 ),
             ));
         }
