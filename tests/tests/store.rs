@@ -15,8 +15,8 @@ use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::config::Settings;
 use protocol_server::state::AppState;
 use protocol_server::store::{
-    Activation, Expected, Rollback, RuleSetStore, StoreError, SyncOptions, connect_and_load,
-    spawn_sync,
+    Activated, Activation, Approval, Expected, Guard, Rollback, RuleSetStore, StoreError,
+    StoreOptions, SyncOptions, connect_and_load, spawn_sync,
 };
 use protocol_tests::redis_server::RedisServer;
 
@@ -24,8 +24,67 @@ const BASE: &str = include_str!("../../rulesets/base.yaml");
 const AURORA: &str = include_str!("../../rulesets/clinics/clinic-aurora.yaml");
 const BUNDLED_VERSION: &str = "2026.12.0";
 
+/// A store whose publisher may approve its own loosenings (these tests publish with no key);
+/// four eyes are tested in `loosening_moves_need_an_approval_from_another_key`.
 fn store(redis: &RedisServer) -> RuleSetStore {
-    RuleSetStore::open(&redis.url()).expect("valid url")
+    let options = StoreOptions {
+        single_person_approval: true,
+        ..StoreOptions::default()
+    };
+    RuleSetStore::open_with(&redis.url(), options).expect("valid url")
+}
+
+/// The approval of exactly the loosenings a dry run of the same move names (none needed when it
+/// loosens nothing).
+fn approval_of(preview: &protocol_server::store::MoveOutcome) -> Guard {
+    Guard {
+        approval: preview.effect.loosenings_digest().map(|d| Approval {
+            reason: "test: the clinic's medical director approves going back".into(),
+            approver: "Dr. Test".into(),
+            loosenings: d,
+        }),
+        dry_run: false,
+    }
+}
+
+/// [`RuleSetStore::activate_by`] with its loosenings approved.
+async fn activate_approved(
+    s: &RuleSetStore,
+    id: &str,
+    version: &str,
+    expected: Option<&str>,
+    by: Option<&str>,
+) -> Result<Activated, StoreError> {
+    let item = || Activation {
+        id: id.to_owned(),
+        version: version.to_owned(),
+        expected: Expected::from(expected),
+    };
+    let dry = Guard {
+        approval: None,
+        dry_run: true,
+    };
+    let preview = s.activate_guarded(item(), by, &dry).await?;
+    s.activate_guarded(item(), by, &approval_of(&preview))
+        .await
+        .map(|m| m.activated)
+}
+
+/// [`RuleSetStore::rollback`] with its loosenings approved.
+async fn rollback_approved(
+    s: &RuleSetStore,
+    id: &str,
+    request: &Rollback,
+    by: Option<&str>,
+) -> Result<Activated, StoreError> {
+    let dry = Guard {
+        approval: None,
+        dry_run: true,
+    };
+    let preview = s.rollback_guarded(id, request, by, &dry).await?;
+    s.rollback_guarded(id, request, by, &approval_of(&preview))
+        .await
+        .map(|m| m.activated)
 }
 
 /// [`store`], for a test whose local `store` shadows it.
@@ -245,10 +304,12 @@ async fn of_two_concurrent_activations_exactly_one_wins() {
         );
         let (a, b) = (store(&redis), store(&redis));
         let (ca, cb) = (current.clone(), current.clone());
-        let first =
-            tokio::spawn(async move { a.activate("clinic-aurora", va, Some(ca.as_str())).await });
-        let second =
-            tokio::spawn(async move { b.activate("clinic-aurora", vb, Some(cb.as_str())).await });
+        let first = tokio::spawn(async move {
+            activate_approved(&a, "clinic-aurora", va, Some(ca.as_str()), None).await
+        });
+        let second = tokio::spawn(async move {
+            activate_approved(&b, "clinic-aurora", vb, Some(cb.as_str()), None).await
+        });
         let results = [first.await.expect("joins"), second.await.expect("joins")];
         let wins = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "round {round}: {results:?}");
@@ -314,8 +375,17 @@ async fn load_active_serves_the_activated_digest_and_rollback_returns() {
         .await
         .expect_err("never active");
     assert!(matches!(err, StoreError::Invalid(_)));
-    let back = s
+    // Going back loosens what Aurora is served (45 days -> 42): refused without an approval.
+    let err = s
         .rollback("clinic-aurora", &to(BUNDLED_VERSION), None)
+        .await
+        .expect_err("a loosening needs an approval");
+    assert!(
+        err.to_string()
+            .contains("loosens what 'clinic-aurora' serves"),
+        "{err}"
+    );
+    let back = rollback_approved(&s, "clinic-aurora", &to(BUNDLED_VERSION), None)
         .await
         .expect("rolls back");
     assert_eq!(back.digest, bundled_digest);
@@ -880,8 +950,8 @@ async fn concurrent_rollbacks_with_one_idempotency_key_roll_back_once() {
     };
     let other = store(&redis);
     let (a, b) = tokio::join!(
-        s.rollback("clinic-aurora", &request, Some("ops")),
-        other.rollback("clinic-aurora", &request, Some("ops")),
+        rollback_approved(&s, "clinic-aurora", &request, Some("ops")),
+        rollback_approved(&other, "clinic-aurora", &request, Some("ops")),
     );
     let (a, b) = (a.expect("first"), b.expect("second"));
     assert_eq!(a, b, "both answer the one rollback");
@@ -908,4 +978,296 @@ async fn concurrent_rollbacks_with_one_idempotency_key_roll_back_once() {
         matches!(err, StoreError::PreconditionRequired { .. }),
         "{err}"
     );
+}
+
+// ---- The guard at the point of effect (issue 23) ----------------------------------------------
+
+/// A store with four eyes on (the default options).
+fn four_eyes_store(redis: &RedisServer) -> RuleSetStore {
+    RuleSetStore::open(&redis.url()).expect("valid url")
+}
+
+/// Aurora with its interval set, declaring a loosening so that it may be published over a
+/// stricter active version (publishing is not serving: the guard at activation still applies).
+fn aurora_declared(version: &str, interval: u32) -> RuleSetDoc {
+    let mut doc = aurora(version, interval);
+    doc.loosening = Some(protocol_engine::LooseningDoc {
+        reason: "test: a shorter interval".into(),
+        approved_by: "Dr. Author".into(),
+    });
+    doc
+}
+
+fn dry() -> Guard {
+    Guard {
+        approval: None,
+        dry_run: true,
+    }
+}
+
+#[tokio::test]
+async fn loosening_moves_need_an_approval_from_another_key() {
+    let redis = RedisServer::start().expect("redis starts");
+    let s = four_eyes_store(&redis);
+    assert!(s.seed_if_empty(&bundled()).await.expect("seeds"));
+
+    // A tightening (42 -> 45 days) needs no approval.
+    s.publish_by(aurora("2026.12.1", 45), Some("author"))
+        .await
+        .expect("publishes");
+    s.activate_by(
+        "clinic-aurora",
+        "2026.12.1",
+        Some(BUNDLED_VERSION),
+        Some("author"),
+    )
+    .await
+    .expect("a tightening activates");
+
+    // A looser version (45 -> 43 days) published by `author`.
+    s.publish_by(aurora_declared("2026.12.2", 43), Some("author"))
+        .await
+        .expect("publishes with its loosening declared");
+    let item = || Activation {
+        id: "clinic-aurora".into(),
+        version: "2026.12.2".into(),
+        expected: Expected::Version("2026.12.1".into()),
+    };
+
+    // Refused without an approval, naming the loosening and the digest to approve.
+    let err = s
+        .activate_guarded(item(), Some("author"), &Guard::default())
+        .await
+        .expect_err("a loosening needs an approval");
+    let text = err.to_string();
+    assert!(text.contains("microneedling.min_interval"), "{text}");
+    assert!(text.contains("loosenings: \"sha256:"), "{text}");
+
+    // A dry run names it and moves nothing.
+    let history_before = s.history("clinic-aurora").await.expect("history");
+    let preview = s
+        .activate_guarded(item(), Some("author"), &dry())
+        .await
+        .expect("previews");
+    assert!(preview.dry_run);
+    assert_eq!(preview.effect.rulesets.len(), 1, "{preview:?}");
+    assert_eq!(preview.effect.rulesets[0].ruleset, "clinic-aurora");
+    let digest = preview.effect.loosenings_digest().expect("it loosens");
+    assert_eq!(
+        s.active_versions().await.expect("reads")["clinic-aurora"],
+        "2026.12.1"
+    );
+    assert_eq!(
+        s.history("clinic-aurora").await.expect("history"),
+        history_before
+    );
+
+    // An approval of other loosenings is refused; the publisher may not approve its own.
+    let approve = |loosenings: &str| Guard {
+        approval: Some(Approval {
+            reason: "New trial data".into(),
+            approver: "Dr. Vale".into(),
+            loosenings: loosenings.into(),
+        }),
+        dry_run: false,
+    };
+    let err = s
+        .activate_guarded(item(), Some("reviewer"), &approve("sha256:00"))
+        .await
+        .expect_err("another digest");
+    assert!(err.to_string().contains("approval.loosenings"), "{err}");
+    let err = s
+        .activate_guarded(item(), Some("author"), &approve(&digest))
+        .await
+        .expect_err("four eyes");
+    assert!(err.to_string().contains("four eyes"), "{err}");
+
+    // Another key approves it: served, and the history records the effect and the approval.
+    let done = s
+        .activate_guarded(item(), Some("reviewer"), &approve(&digest))
+        .await
+        .expect("approved");
+    assert_eq!(done.activated.version, "2026.12.2");
+    let history = s.history("clinic-aurora").await.expect("history");
+    let last = history.last().expect("an entry");
+    assert_eq!(last.by.as_deref(), Some("reviewer"));
+    assert_eq!(
+        last.approval.as_ref().map(|a| a.approver.as_str()),
+        Some("Dr. Vale")
+    );
+    assert!(
+        last.effect
+            .as_deref()
+            .is_some_and(|e| e.contains(" looser") && !e.contains(" 0 looser")),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_base_that_loosens_an_overlay_is_refused_and_its_dry_run_names_every_clinic() {
+    let redis = RedisServer::start().expect("redis starts");
+    let s = four_eyes_store(&redis);
+    assert!(s.seed_if_empty(&bundled()).await.expect("seeds"));
+    // A new base: microneedling on the forehead to 1.0 mm (0.75 before), which Aurora does not
+    // tighten, so Aurora's clients get it too.
+    let old = "{zone: forehead, max_depth_mm: {value: 0.75,";
+    assert!(BASE.contains(old));
+    let text = BASE
+        .replacen(old, "{zone: forehead, max_depth_mm: {value: 1.0,", 1)
+        .replacen(
+            &format!("version: \"{BUNDLED_VERSION}\""),
+            "version: \"2026.12.9\"\nloosening: {reason: \"test\", approved_by: \"Dr. Author\"}",
+            1,
+        );
+    let base = parse_document(&text, Format::Yaml).expect("parses");
+    s.publish_by(base, Some("author")).await.expect("publishes");
+    let item = || Activation {
+        id: "base".into(),
+        version: "2026.12.9".into(),
+        expected: Expected::Version(BUNDLED_VERSION.into()),
+    };
+    let preview = s
+        .activate_guarded(item(), Some("reviewer"), &dry())
+        .await
+        .expect("previews");
+    let names: Vec<&str> = preview
+        .effect
+        .rulesets
+        .iter()
+        .map(|r| r.ruleset.as_str())
+        .collect();
+    assert_eq!(names, ["base", "clinic-aurora"], "{preview:?}");
+    assert!(
+        preview
+            .effect
+            .rulesets
+            .iter()
+            .all(|r| r.changes.iter().any(|c| c.aspect == "max_depth_mm")),
+        "{preview:?}"
+    );
+    let err = s
+        .activate_guarded(item(), Some("reviewer"), &Guard::default())
+        .await
+        .expect_err("the base loosens every clinic");
+    assert!(
+        err.to_string()
+            .contains("loosens what 'clinic-aurora' serves"),
+        "{err}"
+    );
+    assert_eq!(
+        s.active_versions().await.expect("reads")["base"],
+        BUNDLED_VERSION
+    );
+}
+
+/// Issue 23: no sequence of publish, activate, rollback and retire calls without an approval
+/// ever serves Aurora a looser rule set than before. The oracle reads what is served (the
+/// minimum interval and the cheeks cap of the compiled active catalog), not the diff the guard
+/// uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_unapproved_sequence_ever_serves_a_looser_rule_set() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Publish { interval: u32, cheeks: u8 },
+        Activate(usize),
+        Rollback,
+        Retire(usize),
+    }
+    let op = prop_oneof![
+        (40u32..48, 10u8..14).prop_map(|(interval, cheeks)| Op::Publish { interval, cheeks }),
+        (0usize..8).prop_map(Op::Activate),
+        Just(Op::Rollback),
+        (0usize..8).prop_map(Op::Retire),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let rt = tokio::runtime::Handle::current();
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&proptest::collection::vec(op, 4..10), |ops| {
+            rt.block_on(async {
+                let redis = RedisServer::start().expect("redis starts");
+                let s = four_eyes_store(&redis);
+                assert!(s.seed_if_empty(&bundled()).await.expect("seeds"));
+                let served = |c: &Catalog| {
+                    let t = c.rulesets["clinic-aurora"]
+                        .treatment("microneedling")
+                        .expect("microneedling");
+                    let cheeks = t
+                        .zones
+                        .iter()
+                        .find(|z| z.zone == "cheeks")
+                        .map(|z| z.max_depth_mm.mm())
+                        .unwrap_or(0.0);
+                    (t.min_interval_days, cheeks)
+                };
+                let mut now = served(&s.load_active().await.expect("loads"));
+                let mut published: Vec<String> = Vec::new();
+                for (n, op) in ops.iter().enumerate() {
+                    let active = s.active_versions().await.expect("reads")["clinic-aurora"].clone();
+                    let _ = match op {
+                        Op::Publish { interval, cheeks } => {
+                            let v = format!("2027.1.{n}");
+                            let mut doc = aurora_declared(&v, *interval);
+                            let text = serde_json::to_string(&doc).expect("json");
+                            let text = text.replace(
+                                "\"cheeks\":1.2",
+                                &format!("\"cheeks\":{}", f64::from(*cheeks) / 10.0),
+                            );
+                            doc = serde_json::from_str(&text).expect("doc");
+                            let r = s.publish_by(doc, Some("author")).await;
+                            if r.is_ok() {
+                                published.push(v);
+                            }
+                            Ok(())
+                        }
+                        Op::Activate(i) => match published.get(i % published.len().max(1)) {
+                            Some(v) => s
+                                .activate_by(
+                                    "clinic-aurora",
+                                    v,
+                                    Some(active.as_str()),
+                                    Some("author"),
+                                )
+                                .await
+                                .map(|_| ()),
+                            None => Ok(()),
+                        },
+                        Op::Rollback => s
+                            .rollback(
+                                "clinic-aurora",
+                                &Rollback {
+                                    to_version: None,
+                                    expected_current: Some(active.clone()),
+                                    idempotency_key: None,
+                                },
+                                Some("author"),
+                            )
+                            .await
+                            .map(|_| ()),
+                        Op::Retire(i) => match published.get(i % published.len().max(1)) {
+                            Some(v) => s
+                                .retire("clinic-aurora", v, Some("author"))
+                                .await
+                                .map(|_| ()),
+                            None => Ok(()),
+                        },
+                    };
+                    let next = served(&s.load_active().await.expect("loads"));
+                    prop_assert!(
+                        next.0 >= now.0 && next.1 <= now.1,
+                        "step {n} {op:?}: served (interval, cheeks) went from {now:?} to {next:?}"
+                    );
+                    now = next;
+                }
+                Ok(())
+            })
+        })
+    });
+    result.expect("property holds");
 }

@@ -53,6 +53,43 @@ enum OutputFormat {
     Json,
 }
 
+/// The guard at the point of effect: a move that loosens what any clinic is served needs an
+/// approval of exactly its loosenings, from another API key than the publisher's.
+#[derive(clap::Args, Debug)]
+struct GuardArgs {
+    /// Show what the move would change for every rule set served (and the digest of its
+    /// loosenings to approve), and move nothing.
+    #[arg(long, conflicts_with = "approve")]
+    dry_run: bool,
+    /// Approve the loosenings whose digest a dry run (or a refusal) named.
+    #[arg(long, requires_all = ["reason", "approver"])]
+    approve: Option<String>,
+    /// Why serving the looser rules is right (with --approve).
+    #[arg(long, requires = "approve")]
+    reason: Option<String>,
+    /// Who approves it, as staff know them (with --approve).
+    #[arg(long, requires = "approve")]
+    approver: Option<String>,
+}
+
+impl GuardArgs {
+    /// The request fields it adds (`dry_run`, `approval`).
+    fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({});
+        if self.dry_run {
+            body["dry_run"] = serde_json::json!(true);
+        }
+        if let Some(digest) = &self.approve {
+            body["approval"] = serde_json::json!({
+                "reason": self.reason.clone().unwrap_or_default(),
+                "approver": self.approver.clone().unwrap_or_default(),
+                "loosenings": digest,
+            });
+        }
+        body
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check rule-set files or folders exactly as the server loads them.
@@ -124,6 +161,8 @@ enum Command {
         /// Last writer wins: no compare-and-set (not recommended).
         #[arg(long)]
         no_check: bool,
+        #[command(flatten)]
+        guard: GuardArgs,
     },
     /// Return to the version active before the current one (compare-and-set).
     Rollback {
@@ -134,6 +173,8 @@ enum Command {
         /// The version you expect to be active (default: read it first).
         #[arg(long)]
         expected_current: Option<String>,
+        #[command(flatten)]
+        guard: GuardArgs,
     },
     /// The published versions of a rule set, the active one marked, with declared loosenings.
     Versions {
@@ -265,6 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             version,
             expected_current,
             no_check,
+            guard,
         } => {
             let r = remote()?;
             let expected = match expected_current {
@@ -272,32 +314,45 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 None if *no_check => None,
                 None => r.active(id)?,
             };
-            let a = r.activate(id, version, expected, *no_check)?;
+            let a = r.activate(id, version, expected, *no_check, &guard.body())?;
+            let verb = if guard.dry_run {
+                "would activate"
+            } else {
+                "activated"
+            };
             println!(
-                "activated {} {} (was {})",
+                "{verb} {} {} (was {})",
                 a["id"].as_str().unwrap_or(id),
                 a["version"].as_str().unwrap_or(version),
                 a["previous"].as_str().unwrap_or("none")
             );
+            print!("{}", remote::impact_human(&a));
             Ok(true)
         }
         Command::Rollback {
             id,
             to,
             expected_current,
+            guard,
         } => {
             let r = remote()?;
             let expected = match expected_current {
                 Some(v) => Some(v.clone()),
                 None => r.active(id)?,
             };
-            let a = r.rollback(id, to.as_deref(), expected)?;
+            let a = r.rollback(id, to.as_deref(), expected, &guard.body())?;
+            let verb = if guard.dry_run {
+                "would roll back"
+            } else {
+                "rolled back"
+            };
             println!(
-                "rolled back {} to {} (was {})",
+                "{verb} {} to {} (was {})",
                 a["id"].as_str().unwrap_or(id),
                 a["version"].as_str().unwrap_or_default(),
                 a["previous"].as_str().unwrap_or("none")
             );
+            print!("{}", remote::impact_human(&a));
             Ok(true)
         }
         Command::Versions { id, format } => {

@@ -107,12 +107,14 @@ impl Remote {
         version: &str,
         expected: Option<String>,
         unchecked: bool,
+        guard: &Value,
     ) -> anyhow::Result<Value> {
-        let body = if unchecked {
+        let mut body = if unchecked {
             json!({ "version": version })
         } else {
             json!({ "version": version, "expected_current": expected })
         };
+        merge(&mut body, guard);
         self.send(
             self.req(
                 reqwest::Method::POST,
@@ -127,6 +129,7 @@ impl Remote {
         id: &str,
         to: Option<&str>,
         expected: Option<String>,
+        guard: &Value,
     ) -> anyhow::Result<Value> {
         let Some(expected) = expected else {
             bail!("rule set '{id}' has no active version: nothing to roll back");
@@ -135,6 +138,7 @@ impl Remote {
         if let Some(to) = to {
             body["to_version"] = json!(to);
         }
+        merge(&mut body, guard);
         self.send(
             self.req(
                 reqwest::Method::POST,
@@ -183,6 +187,62 @@ pub fn versions_human(body: &Value) -> String {
             v["published_at"].as_str().unwrap_or_default(),
             v["digest"].as_str().unwrap_or_default(),
         ));
+    }
+    out
+}
+
+/// Adds the fields of `extra` (an object) to `body`.
+fn merge(body: &mut Value, extra: &Value) {
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// What an activation or rollback changed (or would change), for people: one line per rule set
+/// served, each loosening under it with where it is, and how to approve them on a dry run.
+pub fn impact_human(a: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for r in a["impact"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {} {} -> {}: {} looser, {} tighter, {} neutral",
+            r["ruleset"].as_str().unwrap_or_default(),
+            r["from"].as_str().unwrap_or("-"),
+            r["to"].as_str().unwrap_or_default(),
+            r["looser"],
+            r["tighter"],
+            r["neutral"]
+        );
+        for c in r["changes"].as_array().into_iter().flatten() {
+            if c["direction"] != "looser" {
+                continue;
+            }
+            let at = match (c["path"].as_str(), c["line"].as_u64()) {
+                (Some(p), Some(l)) => format!(" (line {l}, {p})"),
+                (Some(p), None) => format!(" ({p})"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "    looser {} {} {}: {} -> {}{at}",
+                c["area"].as_str().unwrap_or_default(),
+                c["subject"].as_str().unwrap_or_default(),
+                c["aspect"].as_str().unwrap_or_default(),
+                c["old"].as_str().unwrap_or("-"),
+                c["new"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    if a["dry_run"] == true
+        && let Some(digest) = a["loosenings"].as_str()
+    {
+        let _ = writeln!(
+            out,
+            "it loosens what clinics are served: approve with --approve {digest} --reason ... --approver ... (from another API key than the publisher's)"
+        );
     }
     out
 }

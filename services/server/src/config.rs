@@ -68,6 +68,18 @@ pub struct Settings {
     )]
     pub seed_empty_redis: bool,
 
+    /// Lets the API key that published a version approve serving the loosenings it brings (a
+    /// single-person clinic). Off, an activation or rollback that loosens what any clinic is
+    /// served needs an approval from another key (four eyes).
+    #[arg(
+        long,
+        env = "PROTOCOL_ADMIN_SINGLE_PERSON_APPROVAL",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub single_person_approval: bool,
+
     /// Redis ACL username; overrides the URL's.
     #[arg(long, env = "PROTOCOL_REDIS_USERNAME")]
     pub redis_username: Option<String>,

@@ -6,8 +6,8 @@
 //! (default `1:1:1`): gRPC `WatchDepthLimits`, gRPC `WatchRuleSets`, and REST Server-Sent Events
 //! (`GET /v1/rulesets:watch`, over HTTP/2), at most `--per-connection` (default 100, the server's
 //! stream cap per connection) on each HTTP/2 connection. Then `--activations` times (default 50)
-//! it publishes a new Aurora overlay version (cheeks cap alternating 0.8 / 0.9 mm, so every
-//! stream has something new to say) and activates it through replica A's gRPC admin API, and
+//! it publishes a new Aurora overlay version (cheeks cap 0.01 mm lower each time, so every stream
+//! has something new to say and each activation tightens: no approval is needed) and activates it through replica A's gRPC admin API, and
 //! measures, from the moment the publish (and the activation) call is sent, until each stream has
 //! received the new version (one sample per stream and activation), and until `GetDepthLimits`
 //! on A and B names it (polled every millisecond). Memory: replica B's resident set before the
@@ -471,7 +471,10 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
     let (cpu_b, cpu_self) = (cpu_time(&b_pid), cpu_time("self"));
     for i in 1..=args.activations {
         let version = format!("2027.1.{i}");
-        let mm = if i % 2 == 1 { 0.8 } else { 0.9 };
+        // Each version tightens the one before (1.19, 1.18, ... mm), so the guard at activation
+        // needs no approval.
+        let mm = (1.2 - 0.01 * f64::from(u32::try_from(i).unwrap_or(u32::MAX).min(100))).max(0.2);
+        let mm = (mm * 100.0).round() / 100.0;
         let published = Instant::now();
         admin
             .publish_rule_set(with_key(pb::PublishRuleSetRequest {
@@ -487,6 +490,8 @@ async fn propagation(args: &Args) -> anyhow::Result<()> {
             version: version.clone(),
             expected_current: Some(current.clone()),
             expect_none_active: false,
+            approval: None,
+            dry_run: false,
         }));
         let (activated, on_a, on_b) = tokio::join!(
             async {

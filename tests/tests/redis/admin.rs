@@ -262,7 +262,8 @@ async fn list_activate_with_expected_current_and_roll_back() {
         .unwrap_or_default();
     assert_eq!(listed, [(BUNDLED_VERSION, false), ("2026.12.1", true)]);
 
-    // Roll back (to the version active before), served at once by this replica.
+    // Roll back (to the version active before), served at once by this replica. It loosens
+    // what Aurora is served (cheeks 1.0 -> 1.2 mm): refused without an approval, naming it.
     let res = http()
         .post(server.url("/v1/rulesets/clinic-aurora/rollback"))
         .bearer_auth(KEY_AURORA)
@@ -270,8 +271,23 @@ async fn list_activate_with_expected_current_and_roll_back() {
         .send()
         .await
         .expect("answered");
-    assert_eq!(res.status().as_u16(), 200);
-    let back: Value = res.json().await.expect("json");
+    assert_eq!(res.status().as_u16(), 422);
+    let refusal: Value = res.json().await.expect("json");
+    assert!(
+        refusal
+            .to_string()
+            .contains("loosens what 'clinic-aurora' serves"),
+        "{refusal}"
+    );
+    let (status, back) = approved_move(
+        &server,
+        "/v1/rulesets/clinic-aurora/rollback",
+        json!({"expected_current": "2026.12.1"}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["impact"][0]["ruleset"], "clinic-aurora", "{back}");
     assert_eq!(back["version"], BUNDLED_VERSION);
     assert_eq!(back["previous"], "2026.12.1");
     let rolled_back = within(std::time::Duration::from_secs(2), || async {
@@ -398,6 +414,8 @@ async fn grpc_admin_publishes_activates_and_maps_errors() {
                 version: "2026.12.1".into(),
                 expected_current: Some("2020.1.1".into()),
                 expect_none_active: false,
+                approval: None,
+                dry_run: false,
             },
             KEY_AURORA,
         ))
@@ -417,6 +435,8 @@ async fn grpc_admin_publishes_activates_and_maps_errors() {
                 version: "2026.12.1".into(),
                 expected_current: Some(BUNDLED_VERSION.into()),
                 expect_none_active: false,
+                approval: None,
+                dry_run: false,
             },
             KEY_AURORA,
         ))
@@ -455,19 +475,41 @@ async fn grpc_admin_publishes_activates_and_maps_errors() {
     assert_eq!(versions.active_version.as_deref(), Some("2026.12.1"));
     assert_eq!(versions.versions.len(), 2);
 
+    // Going back loosens Aurora's cheeks (1.0 -> 1.2 mm): refused without an approval, naming
+    // the loosening; a dry run names its digest and moves nothing; the platform key approves.
+    let rollback =
+        |approval: Option<pb::LooseningApproval>, dry_run: bool| pb::RollbackRuleSetRequest {
+            id: "clinic-aurora".into(),
+            to_version: None,
+            expected_current: Some("2026.12.1".into()),
+            approval,
+            dry_run,
+        };
+    let st = grpc
+        .rollback_rule_set(with_key(rollback(None, false), KEY_AURORA))
+        .await
+        .expect_err("a loosening needs an approval");
+    assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    let preview = grpc
+        .rollback_rule_set(with_key(rollback(None, true), KEY_AURORA))
+        .await
+        .expect("previewed")
+        .into_inner();
+    assert!(preview.dry_run);
+    assert_eq!(preview.impact.len(), 1, "{preview:?}");
+    assert!(preview.impact[0].looser > 0, "{preview:?}");
+    let approval = pb::LooseningApproval {
+        reason: "test: back to the base's cheeks".into(),
+        approver: "Dr. Test".into(),
+        loosenings: preview.loosenings.clone().expect("it loosens"),
+    };
     let back = grpc
-        .rollback_rule_set(with_key(
-            pb::RollbackRuleSetRequest {
-                id: "clinic-aurora".into(),
-                to_version: None,
-                expected_current: Some("2026.12.1".into()),
-            },
-            KEY_AURORA,
-        ))
+        .rollback_rule_set(with_key(rollback(Some(approval), false), KEY_PLATFORM))
         .await
         .expect("rolled back")
         .into_inner();
     assert_eq!(back.version, BUNDLED_VERSION);
+    assert!(!back.dry_run);
 
     let st = grpc
         .list_rule_set_versions(with_key(

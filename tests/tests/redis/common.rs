@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 pub use protocol_tests::fixtures::{bearer as with_key, healthy_facts};
 use protocol_tests::redis_server::RedisServer;
-use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
+use protocol_tests::{KEY_AURORA, KEY_PLATFORM, Server, ServerBuilder};
 use serde_json::{Value, json};
 
 pub const AURORA_YAML: &str = include_str!("../../../rulesets/clinics/clinic-aurora.yaml");
@@ -83,17 +83,54 @@ pub async fn publish(server: &Server, key: &str, yaml: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// `POST /v1/rulesets/{id}/activate`.
+/// `POST /v1/rulesets/{id}/activate` (through [`approved_move`]: a loosening is approved).
 pub async fn activate(server: &Server, id: &str, version: &str, expected: &str) -> (u16, Value) {
-    let res = http()
-        .post(server.url(&format!("/v1/rulesets/{id}/activate")))
-        .bearer_auth(KEY_AURORA)
-        .json(&json!({"version": version, "expected_current": expected}))
-        .send()
-        .await
-        .expect("activate answered");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    approved_move(
+        server,
+        &format!("/v1/rulesets/{id}/activate"),
+        json!({"version": version, "expected_current": expected}),
+        &[],
+    )
+    .await
+}
+
+/// An admin move (`activate` or `rollback` body at `path`) by Aurora's key, first as a dry run:
+/// when it loosens what any clinic is served, it is sent with the approval of exactly those
+/// loosenings, from the platform key (four eyes: not the key that published them).
+pub async fn approved_move(
+    server: &Server,
+    path: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let post = |key: &'static str, body: Value| async move {
+        let mut req = http().post(server.url(path)).bearer_auth(key).json(&body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.expect("answered");
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let mut dry = body.clone();
+    dry["dry_run"] = json!(true);
+    let (status, preview) = post(KEY_AURORA, dry).await;
+    // A refusal, or (a retried Idempotency-Key) the first answer: nothing to approve.
+    if status != 200 || preview["dry_run"] != true {
+        return (status, preview);
+    }
+    match preview["loosenings"].as_str() {
+        None => post(KEY_AURORA, body).await,
+        Some(digest) => {
+            let mut approved = body;
+            approved["approval"] = json!({
+                "reason": "test: approved by the clinic's medical director",
+                "approver": "Dr. Test",
+                "loosenings": digest,
+            });
+            post(KEY_PLATFORM, approved).await
+        }
+    }
 }
 
 /// Publishes and activates an Aurora variant on `server`; panics unless both succeed.

@@ -17,8 +17,8 @@ use rcgen::{
 use serde_json::Value;
 
 use crate::common::{
-    BUNDLED_VERSION, activate, aurora, cheeks, http, publish, readyz, roll_out, serial,
-    served_version, within,
+    BUNDLED_VERSION, activate, approved_move, aurora, cheeks, http, publish, readyz, roll_out,
+    serial, served_version, within,
 };
 
 /// A private CA and what it signs, as PEM files: a server certificate for 127.0.0.1 and
@@ -319,15 +319,15 @@ async fn an_acl_user_with_only_what_the_service_needs_works_and_a_wrong_password
     .await;
     assert!(reached.is_some(), "A serves B's activation");
     // Roll back (the activation history) and list: the other scripts and reads.
-    let res = http()
-        .post(a.url("/v1/rulesets/clinic-aurora/rollback"))
-        .bearer_auth(KEY_AURORA)
-        .header("idempotency-key", "acl-rollback-1")
-        .json(&serde_json::json!({"expected_current": "2026.12.2"}))
-        .send()
-        .await
-        .expect("rollback answered");
-    assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
+    // It loosens (0.9 -> 1.0 mm): approved, as an operator would, through a dry run first.
+    let (status, body) = approved_move(
+        &a,
+        "/v1/rulesets/clinic-aurora/rollback",
+        serde_json::json!({"expected_current": "2026.12.2"}),
+        &[("idempotency-key", "acl-rollback-1")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(active_via(&b).await, "2026.12.1");
     let denied = redis.cli(&["ACL", "LOG"]).expect("ACL LOG");
     assert!(denied.trim().is_empty(), "no command was denied: {denied}");

@@ -3,7 +3,7 @@
 //! the server and key from `PROTOCOL_URL` and `PROTOCOL_API_KEY`.
 
 use protocol_tests::redis_server::RedisServer;
-use protocol_tests::{KEY_AURORA, ServerBuilder, protocolctl};
+use protocol_tests::{KEY_AURORA, KEY_PLATFORM, ServerBuilder, protocolctl};
 
 use crate::common::{BUNDLED_VERSION, aurora};
 
@@ -40,8 +40,15 @@ fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
     let out = protocolctl(&["activate", "clinic-aurora", "2026.12.1"], &env);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
-        out.stdout.trim(),
+        out.stdout.lines().next().unwrap_or_default(),
         format!("activated clinic-aurora 2026.12.1 (was {BUNDLED_VERSION})")
+    );
+    // What it changed for the clinic: tighter only.
+    assert!(
+        out.stdout.contains(&format!(
+            "clinic-aurora {BUNDLED_VERSION} -> 2026.12.1: 0 looser"
+        )),
+        "{out:?}"
     );
 
     // A looser edit: the remote diff against the active version says so ...
@@ -115,15 +122,70 @@ fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("409"), "{out:?}");
-    // ... the default reads the active version first.
+    // ... the default reads the active version first. Serving the looser version is the point
+    // of effect: refused without an approval, naming the loosening.
     let out = protocolctl(&["activate", "clinic-aurora", "2026.12.2"], &env);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("loosens what 'clinic-aurora' serves"),
+        "{out:?}"
+    );
+    // A dry run shows it and the digest to approve, and moves nothing.
+    let out = protocolctl(
+        &["activate", "clinic-aurora", "2026.12.2", "--dry-run"],
+        &env,
+    );
     assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("would activate clinic-aurora 2026.12.2 (was 2026.12.1)"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("    looser depth microneedling"),
+        "{out:?}"
+    );
+    let digest = out
+        .stdout
+        .split("--approve ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the digest to approve")
+        .to_owned();
+    let approve = [
+        "activate",
+        "clinic-aurora",
+        "2026.12.2",
+        "--approve",
+        digest.as_str(),
+        "--reason",
+        "new cheek study",
+        "--approver",
+        "Dr. Vale",
+    ];
+    // The key that published it may not approve it (four eyes) ...
+    let out = protocolctl(&approve, &env);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("four eyes"), "{out:?}");
+    // ... another admin key may.
+    let platform = [
+        ("PROTOCOL_URL", url.as_str()),
+        ("PROTOCOL_API_KEY", KEY_PLATFORM),
+    ];
+    let out = protocolctl(&approve, &platform);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("activated clinic-aurora 2026.12.2 (was 2026.12.1)"),
+        "{out:?}"
+    );
 
-    // Rollback returns to the version active before, compare-and-set.
+    // Rollback returns to the version active before, compare-and-set (a tightening: no
+    // approval needed).
     let out = protocolctl(&["rollback", "clinic-aurora"], &env);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
-        out.stdout.trim(),
+        out.stdout.lines().next().unwrap_or_default(),
         "rolled back clinic-aurora to 2026.12.1 (was 2026.12.2)"
     );
 

@@ -275,6 +275,8 @@ async fn a_clinic_admin_key_never_crosses_into_another_rule_set() {
                     version: "2026.12.9".into(),
                     expected_current: Some(BUNDLED_VERSION.into()),
                     expect_none_active: false,
+                    approval: None,
+                    dry_run: false,
                 },
             ))
             .await,
@@ -300,6 +302,8 @@ async fn a_clinic_admin_key_never_crosses_into_another_rule_set() {
                     id: id.into(),
                     to_version: None,
                     expected_current: None,
+                    approval: None,
+                    dry_run: false,
                 },
             ))
             .await,
@@ -335,6 +339,8 @@ async fn contradictory_activation_is_refused_over_grpc() {
                 version: BUNDLED_VERSION.into(),
                 expected_current: Some(BUNDLED_VERSION.into()),
                 expect_none_active: true,
+                approval: None,
+                dry_run: false,
             },
             KEY_AURORA,
         ))

@@ -402,12 +402,10 @@ async fn rollback_returns_to_the_version_active_before_and_happens_once() {
     );
 
     // Back to the version active before (the bundled one), not the one published before.
-    let (status, back) = call(
+    let (status, back) = approved_move(
         &server,
-        KEY_AURORA,
-        "POST",
         rollback,
-        Some(json!({"expected_current": "2026.12.2"})),
+        json!({"expected_current": "2026.12.2"}),
         &[],
     )
     .await;
@@ -419,8 +417,8 @@ async fn rollback_returns_to_the_version_active_before_and_happens_once() {
     let (status, body) = activate(&server, "clinic-aurora", "2026.12.2", BUNDLED_VERSION).await;
     assert_eq!(status, 200, "{body}");
     let key = [("idempotency-key", "rollback-7f3a")];
-    let (s1, first) = call(&server, KEY_AURORA, "POST", rollback, None, &key).await;
-    let (s2, second) = call(&server, KEY_AURORA, "POST", rollback, None, &key).await;
+    let (s1, first) = approved_move(&server, rollback, json!({}), &key).await;
+    let (s2, second) = approved_move(&server, rollback, json!({}), &key).await;
     assert_eq!((s1, s2), (200, 200), "{first} {second}");
     assert_eq!(first, second, "the retry answers what the first did");
     assert_eq!(first["version"], BUNDLED_VERSION);
@@ -472,7 +470,19 @@ async fn rollback_returns_to_the_version_active_before_and_happens_once() {
     )
     .await;
     let last = &body["history"][4];
-    assert_eq!(last["by"], "aurora-all", "who: the caller's key id: {body}");
+    // The rollback loosened what Aurora is served: approved by the platform key (four eyes),
+    // and the entry records what it changed and the approval.
+    assert_eq!(
+        last["by"], "platform-ops",
+        "who: the caller's key id: {body}"
+    );
+    assert!(
+        last["effect"]
+            .as_str()
+            .is_some_and(|e| e.contains("clinic-aurora")),
+        "{body}"
+    );
+    assert_eq!(last["approval"]["approver"], "Dr. Test", "{body}");
     assert!(
         last["digest"]
             .as_str()
@@ -565,6 +575,8 @@ async fn grpc_history_retire_and_idempotent_rollback() {
         id: "clinic-aurora".into(),
         to_version: None,
         expected_current: None,
+        approval: None,
+        dry_run: false,
     };
     let st = grpc
         .rollback_rule_set(with_key(rollback(), KEY_AURORA))
@@ -577,9 +589,33 @@ async fn grpc_history_retire_and_idempotent_rollback() {
         st.message()
     );
 
-    // With `idempotency-key` metadata, twice: one rollback, the same answer.
+    // With `idempotency-key` metadata, twice: one rollback, the same answer. It loosens what
+    // Aurora is served, so a dry run names the loosenings and the platform key approves them.
+    let preview = grpc
+        .rollback_rule_set(with_key(
+            pb::RollbackRuleSetRequest {
+                dry_run: true,
+                expected_current: Some("2026.12.2".into()),
+                ..rollback()
+            },
+            KEY_AURORA,
+        ))
+        .await
+        .expect("previewed")
+        .into_inner();
+    let approval = pb::LooseningApproval {
+        reason: "test: back to the bundled version".into(),
+        approver: "Dr. Test".into(),
+        loosenings: preview.loosenings.clone().expect("it loosens"),
+    };
     let keyed = || {
-        let mut req = with_key(rollback(), KEY_AURORA);
+        let mut req = with_key(
+            pb::RollbackRuleSetRequest {
+                approval: Some(approval.clone()),
+                ..rollback()
+            },
+            KEY_PLATFORM,
+        );
         req.metadata_mut()
             .insert("idempotency-key", "grpc-rollback-1".parse().expect("ascii"));
         req

@@ -11,8 +11,8 @@ use protocol_engine::{Format, parse_document};
 use super::{App, AppError};
 use crate::auth::{AuthError, Caller, Scope};
 use crate::store::{
-    Activated, Expected, Fetched, HistoryEntry, Published, Retired, Rollback, RuleSetStore,
-    StoreError, VersionInfo,
+    Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Published, Retired, Rollback,
+    RuleSetStore, StoreError, VersionInfo,
 };
 
 /// A stored version, and whether it is the active one.
@@ -96,7 +96,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        let published = store.publish(doc).await?;
+        let published = store.publish_by(doc, caller.key_id.as_deref()).await?;
         tracing::info!(
             id = %published.id,
             version = %published.version,
@@ -147,26 +147,31 @@ impl App {
         Ok(StoredVersion { fetched, active })
     }
 
-    /// Activates a published version (compare-and-set).
+    /// Activates a published version (compare-and-set), through the guard: a move that loosens
+    /// what any clinic is served needs `guard.approval`; a dry run answers the effect and moves
+    /// nothing.
     pub async fn activate(
         &self,
         caller: &Caller,
         id: &str,
         version: &str,
         expected: ExpectedCurrent,
-    ) -> Result<Activated, AppError> {
+        guard: &Guard,
+    ) -> Result<MoveOutcome, AppError> {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
-        let a = store
-            .activate_by(
-                id,
-                version,
-                Expected::from(expected),
-                caller.key_id.as_deref(),
-            )
+        let item = Activation {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            expected: Expected::from(expected),
+        };
+        let m = store
+            .activate_guarded(item, caller.key_id.as_deref(), guard)
             .await?;
-        log_activated(&a, caller);
-        Ok(a)
+        if !m.dry_run {
+            log_activated(&m, caller);
+        }
+        Ok(m)
     }
 
     /// Rolls back to the version active before the current one (or `to_version`, earlier on
@@ -177,14 +182,17 @@ impl App {
         caller: &Caller,
         id: &str,
         request: &Rollback,
-    ) -> Result<Activated, AppError> {
+        guard: &Guard,
+    ) -> Result<MoveOutcome, AppError> {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
-        let a = store
-            .rollback(id, request, caller.key_id.as_deref())
+        let m = store
+            .rollback_guarded(id, request, caller.key_id.as_deref(), guard)
             .await?;
-        log_activated(&a, caller);
-        Ok(a)
+        if !m.dry_run {
+            log_activated(&m, caller);
+        }
+        Ok(m)
     }
 
     /// The activation history of one rule set, oldest first.
@@ -217,13 +225,16 @@ impl App {
     }
 }
 
-fn log_activated(a: &Activated, caller: &Caller) {
+fn log_activated(m: &MoveOutcome, caller: &Caller) {
+    let a = &m.activated;
     tracing::info!(
         id = %a.id,
         version = %a.version,
         digest = %a.digest,
         previous = a.previous.as_deref().unwrap_or(""),
         key = caller.key_id.as_deref().unwrap_or(""),
+        effect = %m.effect.summary(),
+        loosenings = m.effect.loosenings_digest().unwrap_or_default(),
         "rule set activated"
     );
 }

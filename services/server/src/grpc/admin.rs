@@ -13,7 +13,7 @@ use super::pb::rule_set_admin_service_server::RuleSetAdminService;
 use crate::app::admin::ExpectedCurrent;
 use crate::app::{App, AppError};
 use crate::auth::{Caller, Scope};
-use crate::store::{Activated, Rollback, StoreError, VersionInfo};
+use crate::store::{Approval, Guard, MoveOutcome, Rollback, StoreError, VersionInfo};
 
 /// The service implementation; cheap to clone.
 #[derive(Clone)]
@@ -99,21 +99,86 @@ fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
     }
 }
 
-fn activated(a: Activated) -> pb::ActivateRuleSetResponse {
+fn activated(m: MoveOutcome) -> pb::ActivateRuleSetResponse {
+    let (impact, loosenings) = impact(&m);
+    let a = m.activated;
     pb::ActivateRuleSetResponse {
         id: a.id,
         version: a.version,
         digest: a.digest,
         previous: a.previous,
+        dry_run: m.dry_run,
+        impact,
+        loosenings,
     }
 }
 
-fn rolled_back(a: Activated) -> pb::RollbackRuleSetResponse {
+fn rolled_back(m: MoveOutcome) -> pb::RollbackRuleSetResponse {
+    let (impact, loosenings) = impact(&m);
+    let a = m.activated;
     pb::RollbackRuleSetResponse {
         id: a.id,
         version: a.version,
         digest: a.digest,
         previous: a.previous,
+        dry_run: m.dry_run,
+        impact,
+        loosenings,
+    }
+}
+
+/// What a move changes per rule set, and the digest of its loosenings (as REST answers them).
+fn impact(m: &MoveOutcome) -> (Vec<pb::RuleSetImpact>, Option<String>) {
+    let impact = m
+        .effect
+        .rulesets
+        .iter()
+        .map(|r| {
+            let count = |d: &str| {
+                u32::try_from(
+                    r.changes
+                        .iter()
+                        .filter(|c| c.direction.as_str() == d)
+                        .count(),
+                )
+                .unwrap_or(u32::MAX)
+            };
+            pb::RuleSetImpact {
+                ruleset: r.ruleset.clone(),
+                from_version: r.from.clone(),
+                to_version: r.to.clone(),
+                looser: count("looser"),
+                tighter: count("tighter"),
+                neutral: count("neutral"),
+                changes: r
+                    .changes
+                    .iter()
+                    .map(|c| pb::ImpactChange {
+                        area: c.area.as_str().to_owned(),
+                        subject: c.subject.clone(),
+                        aspect: c.aspect.clone(),
+                        direction: c.direction.as_str().to_owned(),
+                        old_value: c.old.clone(),
+                        new_value: c.new.clone(),
+                        path: c.path.clone(),
+                        line: c.line,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    (impact, m.effect.loosenings_digest())
+}
+
+/// The guard of a gRPC move: its approval, if any, and whether it is a dry run.
+fn guard(approval: Option<pb::LooseningApproval>, dry_run: bool) -> Guard {
+    Guard {
+        approval: approval.map(|a| Approval {
+            reason: a.reason,
+            approver: a.approver,
+            loosenings: a.loosenings,
+        }),
+        dry_run,
     }
 }
 
@@ -226,11 +291,12 @@ impl RuleSetAdminService for AdminService {
             (None, true) => ExpectedCurrent::None,
             (None, false) => ExpectedCurrent::Unchecked,
         };
-        let a = self
+        let guard = guard(req.approval, req.dry_run);
+        let m = self
             .app
-            .activate(&caller, &req.id, &req.version, expected)
+            .activate(&caller, &req.id, &req.version, expected, &guard)
             .await?;
-        Ok(Response::new(activated(a)))
+        Ok(Response::new(activated(m)))
     }
 
     async fn rollback_rule_set(
@@ -245,8 +311,12 @@ impl RuleSetAdminService for AdminService {
             expected_current: req.expected_current,
             idempotency_key,
         };
-        let a = self.app.rollback(&caller, &req.id, &rollback).await?;
-        Ok(Response::new(rolled_back(a)))
+        let guard = guard(req.approval, req.dry_run);
+        let m = self
+            .app
+            .rollback(&caller, &req.id, &rollback, &guard)
+            .await?;
+        Ok(Response::new(rolled_back(m)))
     }
 
     async fn get_rule_set_history(
@@ -266,6 +336,12 @@ impl RuleSetAdminService for AdminService {
                     by: e.by,
                     previous: e.previous,
                     action: e.action,
+                    effect: e.effect,
+                    approval: e.approval.map(|a| pb::LooseningApproval {
+                        reason: a.reason,
+                        approver: a.approver,
+                        loosenings: a.loosenings,
+                    }),
                 })
                 .collect(),
             id,

@@ -27,7 +27,9 @@ use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::app::App;
 use crate::app::admin::ExpectedCurrent;
-use crate::store::{Activated, HistoryEntry, Published, Retired, Rollback, VersionInfo};
+use crate::store::{
+    Approval, Guard, HistoryEntry, MoveOutcome, Published, Retired, Rollback, VersionInfo,
+};
 
 /// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB): the
 /// store's limit on a document's canonical form, which it checks again after parsing.
@@ -126,6 +128,21 @@ pub struct HistoryItem {
     pub previous: Option<String>,
     /// `activate`, `rollback` or `seed`.
     pub action: String,
+    /// What it changed for each rule set served (`clinic-aurora 2026.12.2 -> 2026.12.0: 2
+    /// looser, 0 tighter, 0 neutral`); absent for seeding and entries written before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// The approval of the loosenings it made (reason, approver, their digest), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<HistoryApproval>,
+}
+
+/// The approval recorded with a move that loosened what a clinic is served.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryApproval {
+    pub reason: String,
+    pub approver: String,
+    pub loosenings: String,
 }
 
 /// The activation history of a rule set, oldest first.
@@ -168,6 +185,12 @@ fn history_item(e: HistoryEntry) -> HistoryItem {
         by: e.by,
         previous: e.previous,
         action: e.action,
+        effect: e.effect,
+        approval: e.approval.map(|a| HistoryApproval {
+            reason: a.reason,
+            approver: a.approver,
+            loosenings: a.loosenings,
+        }),
     }
 }
 
@@ -230,6 +253,38 @@ pub struct ActivateRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub expected_current: Option<Option<String>>,
+    /// The approval of the loosenings this activation makes for any clinic (required when it
+    /// makes any: `422` lists them and the digest to approve).
+    #[serde(default)]
+    pub approval: Option<ApprovalBody>,
+    /// Answer what the activation would change for every rule set served, and move nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// An approval of the loosenings an activation or rollback makes. Given by another API key than
+/// the one that published the version (four eyes), unless the deployment allows one person
+/// (`PROTOCOL_ADMIN_SINGLE_PERSON_APPROVAL`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    /// Why serving the looser rules is right.
+    pub reason: String,
+    /// Who approved it, as staff know them (a medical director's name or staff id).
+    pub approver: String,
+    /// The digest of exactly the loosenings approved, as a refusal or a dry run names it
+    /// (`loosenings`): an approval never covers loosenings its author did not see.
+    pub loosenings: String,
+}
+
+impl From<ApprovalBody> for Approval {
+    fn from(a: ApprovalBody) -> Self {
+        Self {
+            reason: a.reason,
+            approver: a.approver,
+            loosenings: a.loosenings,
+        }
+    }
 }
 
 /// The body of `POST /v1/rulesets/{id}/rollback`. A rollback needs `expected_current` or an
@@ -246,26 +301,113 @@ pub struct RollbackRequest {
     /// Required unless the request carries an `Idempotency-Key`.
     #[serde(default)]
     pub expected_current: Option<String>,
+    /// The approval of the loosenings this rollback makes (see `ActivateRequest.approval`).
+    #[serde(default)]
+    pub approval: Option<ApprovalBody>,
+    /// Answer what the rollback would change, and move nothing (nothing is remembered under
+    /// the Idempotency-Key either).
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
-/// The outcome of an activation or rollback.
+/// The outcome of an activation or rollback, or on a dry run what it would be.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActivatedRuleSet {
     pub id: String,
-    /// The version active now.
+    /// The version active now (on a dry run: the version that would be).
     pub version: String,
     pub digest: String,
     /// The version active before, if any.
     pub previous: Option<String>,
+    /// True when nothing was moved: the answer is a preview.
+    pub dry_run: bool,
+    /// What the move changes for each rule set served whose rules change: a clinic's overlay,
+    /// or the base every clinic without one is served (a new base shows under every overlay).
+    pub impact: Vec<RuleSetImpact>,
+    /// The digest of its loosenings, which an `approval` must name; absent when it loosens
+    /// nothing (then no approval is needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loosenings: Option<String>,
 }
 
-impl From<Activated> for ActivatedRuleSet {
-    fn from(a: Activated) -> Self {
+/// What one rule set served changes to, as the semantic diff says (`protocolctl diff`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RuleSetImpact {
+    pub ruleset: String,
+    /// The version served before.
+    pub from: Option<String>,
+    /// The version served after.
+    pub to: String,
+    pub looser: usize,
+    pub tighter: usize,
+    pub neutral: usize,
+    /// Each change: area (`depth`, `access`, `rule`, `policy`, `course`), what and which aspect
+    /// changed, `looser`/`tighter`/`neutral`, and the values before and after.
+    pub changes: Vec<ImpactChange>,
+}
+
+/// One semantic change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImpactChange {
+    pub area: String,
+    pub subject: String,
+    pub aspect: String,
+    pub direction: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// Where the change is in the document served after (before, for a removal): its YAML path
+    /// and line.
+    pub path: Option<String>,
+    pub line: Option<u64>,
+}
+
+impl From<MoveOutcome> for ActivatedRuleSet {
+    fn from(m: MoveOutcome) -> Self {
+        let loosenings = m.effect.loosenings_digest();
+        let impact = m
+            .effect
+            .rulesets
+            .into_iter()
+            .map(|r| {
+                let count = |d: &str| {
+                    r.changes
+                        .iter()
+                        .filter(|c| c.direction.as_str() == d)
+                        .count()
+                };
+                RuleSetImpact {
+                    looser: count("looser"),
+                    tighter: count("tighter"),
+                    neutral: count("neutral"),
+                    changes: r
+                        .changes
+                        .iter()
+                        .map(|c| ImpactChange {
+                            area: c.area.as_str().to_owned(),
+                            subject: c.subject.clone(),
+                            aspect: c.aspect.clone(),
+                            direction: c.direction.as_str().to_owned(),
+                            old: c.old.clone(),
+                            new: c.new.clone(),
+                            path: c.path.clone(),
+                            line: c.line,
+                        })
+                        .collect(),
+                    ruleset: r.ruleset,
+                    from: r.from,
+                    to: r.to,
+                }
+            })
+            .collect();
+        let a = m.activated;
         Self {
             id: a.id,
             version: a.version,
             digest: a.digest,
             previous: a.previous,
+            dry_run: m.dry_run,
+            impact,
+            loosenings,
         }
     }
 }
@@ -498,8 +640,14 @@ pub async fn activate_ruleset(
         Some(None) => ExpectedCurrent::None,
         Some(Some(v)) => ExpectedCurrent::Version(v),
     };
-    let a = app.activate(&caller, &id, &req.version, expected).await?;
-    Ok(Json(ActivatedRuleSet::from(a)))
+    let guard = Guard {
+        approval: req.approval.map(Approval::from),
+        dry_run: req.dry_run,
+    };
+    let m = app
+        .activate(&caller, &id, &req.version, expected, &guard)
+        .await?;
+    Ok(Json(ActivatedRuleSet::from(m)))
 }
 
 /// Roll back: activate again the version that was active before the current one.
@@ -553,8 +701,12 @@ pub async fn rollback_ruleset(
         expected_current: req.expected_current,
         idempotency_key,
     };
-    let a = app.rollback(&caller, &id, &request).await?;
-    Ok(Json(ActivatedRuleSet::from(a)))
+    let guard = Guard {
+        approval: req.approval.map(Approval::from),
+        dry_run: req.dry_run,
+    };
+    let m = app.rollback(&caller, &id, &request, &guard).await?;
+    Ok(Json(ActivatedRuleSet::from(m)))
 }
 
 /// The `Idempotency-Key` header: at most one, 1 to 255 visible ASCII characters.

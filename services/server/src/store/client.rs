@@ -16,13 +16,14 @@ use redis::aio::{PubSubSink, PubSubStream};
 
 use super::StoreError;
 use super::connection::{Conn, Connector, RedisConfig};
+use super::guard::Effect;
 use super::history::{NoTarget, rollback_target};
 use super::keys::Keys;
 use super::payload::{self, check_name};
 use super::scripts;
 use super::types::{
-    Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
-    StoreOptions, VersionInfo,
+    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Published, Retired,
+    Rollback, StoreOptions, VersionInfo,
 };
 use crate::catalog::{ActiveEntry, Catalog, Origin};
 
@@ -96,11 +97,37 @@ impl RuleSetStore {
     /// Re-publishing the same content is idempotent (`created: false`); the same version with
     /// other content is a [`StoreError::Conflict`].
     pub async fn publish(&self, doc: RuleSetDoc) -> Result<Published, StoreError> {
+        self.publish_by(doc, None).await
+    }
+
+    /// [`Self::publish`], recording `by` (the caller's API key id) as the version's publisher:
+    /// the key that may not approve serving the loosenings it brings (four eyes).
+    pub async fn publish_by(
+        &self,
+        doc: RuleSetDoc,
+        by: Option<&str>,
+    ) -> Result<Published, StoreError> {
         check_name("id", &doc.id)?;
         check_name("version", &doc.version)?;
         payload::check_size(&payload::encode(&doc))?;
         self.validate_for_publish(&doc).await?;
-        self.store_version(&doc).await
+        self.store_version(&doc, by).await
+    }
+
+    /// The API key id that first published each (id, version), `None` when none was recorded.
+    async fn publishers(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (id, version) in wanted {
+            pipe.cmd("HGET").arg(self.keys.publishers(id)).arg(version);
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
     }
 
     async fn validate_for_publish(&self, doc: &RuleSetDoc) -> Result<(), StoreError> {
@@ -184,8 +211,13 @@ impl RuleSetStore {
         }
     }
 
-    /// Writes one version with `SET NX` (no validation: callers validate).
-    async fn store_version(&self, doc: &RuleSetDoc) -> Result<Published, StoreError> {
+    /// Writes one version with `SET NX` (no validation: callers validate), recording `by` as its
+    /// publisher when it is stored now (a re-publish by another key changes nothing).
+    async fn store_version(
+        &self,
+        doc: &RuleSetDoc,
+        by: Option<&str>,
+    ) -> Result<Published, StoreError> {
         let encoded = payload::encode(doc);
         let mut conn = self.conn.clone();
         let (created, stored): (i64, String) = scripts::PUBLISH
@@ -194,6 +226,7 @@ impl RuleSetStore {
             .key(self.keys.versions(&doc.id))
             .key(self.keys.retired(&doc.id))
             .key(self.keys.loosenings(&doc.id))
+            .key(self.keys.publishers(&doc.id))
             .arg(&encoded.json)
             .arg(&encoded.digest)
             .arg(&doc.version)
@@ -204,6 +237,7 @@ impl RuleSetStore {
                     .and_then(|l| serde_json::to_string(l).ok())
                     .unwrap_or_default(),
             )
+            .arg(by.unwrap_or_default())
             .invoke_async(&mut conn)
             .await?;
         if created < 0 {
@@ -406,17 +440,101 @@ impl RuleSetStore {
         items: &[Activation],
         by: Option<&str>,
     ) -> Result<Vec<Activated>, StoreError> {
+        let guard = Guard::default();
         let how = Move {
             action: "activate",
             by,
             history_len: None,
             idempotency: None,
+            guard: &guard,
         };
         match self.move_pointers(items, how).await? {
-            Moved::Done(done) => Ok(done),
+            Moved::Done(done, _) | Moved::Preview(done, _) => Ok(done),
             // Without an idempotency key there is nothing to replay.
             Moved::Replayed(record) => Ok(vec![record.result]),
         }
+    }
+
+    /// [`Self::activate_by`] through the guard with an approval, or as a dry run: answers what
+    /// the activation changes for every rule set served ([`Effect`]).
+    pub async fn activate_guarded(
+        &self,
+        item: Activation,
+        by: Option<&str>,
+        guard: &Guard,
+    ) -> Result<MoveOutcome, StoreError> {
+        let how = Move {
+            action: "activate",
+            by,
+            history_len: None,
+            idempotency: None,
+            guard,
+        };
+        let id = item.id.clone();
+        let (mut done, effect, dry_run) = match self.move_pointers(&[item], how).await? {
+            Moved::Done(done, effect) => (done, effect, false),
+            Moved::Preview(done, effect) => (done, effect, true),
+            Moved::Replayed(record) => (vec![record.result], record.effect, false),
+        };
+        let activated = done
+            .pop()
+            .ok_or(StoreError::NotFound { id, version: None })?;
+        Ok(MoveOutcome {
+            activated,
+            effect,
+            dry_run,
+        })
+    }
+
+    /// What moving from the `active` pointers to `after` changes for every rule set served. An
+    /// active catalog that no longer loads (a corrupt payload) is served by no replica, so
+    /// nothing served can loosen: the move that repairs it is not held up.
+    async fn effect_of(
+        &self,
+        active: &BTreeMap<String, String>,
+        after: &Catalog,
+    ) -> Result<Effect, StoreError> {
+        if active.is_empty() {
+            return Ok(Effect::default());
+        }
+        match self.load_catalog(active, &[]).await {
+            Ok(before) => Effect::of(&before, after),
+            Err(StoreError::Corrupt { .. } | StoreError::Invalid(_)) => Ok(Effect::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// For each rule set the move changes, who published what brings the change: its own new
+    /// version, or the new base's when only the base moved under it.
+    async fn published_by(
+        &self,
+        effect: &Effect,
+        target: &BTreeMap<String, String>,
+        after: &Catalog,
+    ) -> Result<BTreeMap<String, Option<String>>, StoreError> {
+        let wanted: Vec<(String, String)> = effect
+            .rulesets
+            .iter()
+            .map(|r| {
+                let own_moved = r.from.as_deref() != Some(r.to.as_str());
+                let base = after
+                    .documents
+                    .get(&r.ruleset)
+                    .and_then(|d| d.extends.clone())
+                    .filter(|_| !own_moved);
+                match base.and_then(|b| target.get(&b).map(|v| (b, v.clone()))) {
+                    Some(pair) => pair,
+                    None => (r.ruleset.clone(), r.to.clone()),
+                }
+            })
+            .collect();
+        let publishers = self.publishers(&wanted).await?;
+        Ok(effect
+            .rulesets
+            .iter()
+            .map(|r| r.ruleset.clone())
+            .zip(publishers)
+            .collect())
     }
 
     /// Validates and applies a move of pointers (see [`Self::activate_many`]), recording each in
@@ -427,7 +545,7 @@ impl RuleSetStore {
         how: Move<'_>,
     ) -> Result<Moved, StoreError> {
         if items.is_empty() {
-            return Ok(Moved::Done(Vec::new()));
+            return Ok(Moved::Done(Vec::new(), Effect::default()));
         }
         for (n, item) in items.iter().enumerate() {
             check_name("id", &item.id)?;
@@ -449,6 +567,7 @@ impl RuleSetStore {
             target.insert(item.id.clone(), item.version.clone());
         }
         let catalog = self.load_catalog(&target, items).await?;
+        let effect = self.effect_of(&active, &catalog).await?;
         let activated: Vec<Activated> = items
             .iter()
             .map(|item| Activated {
@@ -462,6 +581,19 @@ impl RuleSetStore {
                 previous: active.get(&item.id).cloned(),
             })
             .collect();
+
+        if how.guard.dry_run {
+            return Ok(Moved::Preview(activated, effect));
+        }
+        let published_by = self.published_by(&effect, &target, &catalog).await?;
+        effect.check(
+            how.guard.approval.as_ref(),
+            how.by,
+            &published_by,
+            self.options.single_person_approval,
+        )?;
+        let effect_summary = (!effect.rulesets.is_empty()).then(|| effect.summary());
+        let approval = effect.loosenings_digest().and(how.guard.approval.clone());
 
         let message = serde_json::json!({ "activated": &activated }).to_string();
         let mut invocation = scripts::ACTIVATE.key(self.keys.active());
@@ -482,6 +614,7 @@ impl RuleSetStore {
                         digest: String::new(),
                         previous: None,
                     }),
+                    effect: effect.clone(),
                 };
                 Some(serde_json::to_string(&record).unwrap_or_default())
             }
@@ -505,6 +638,8 @@ impl RuleSetStore {
                 by: how.by.map(str::to_owned),
                 previous: done.previous.clone(),
                 action: how.action.to_owned(),
+                effect: effect_summary.clone(),
+                approval: approval.clone(),
             };
             let history_len = how.history_len.map_or(-1, |n| n as i64);
             invocation
@@ -525,7 +660,7 @@ impl RuleSetStore {
         let mut conn = self.conn.clone();
         let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
         match reply.first().map(String::as_str) {
-            Some("ok") => Ok(Moved::Done(activated)),
+            Some("ok") => Ok(Moved::Done(activated, effect)),
             Some("replay") => {
                 let record = reply
                     .get(1)
@@ -588,6 +723,20 @@ impl RuleSetStore {
         request: &Rollback,
         by: Option<&str>,
     ) -> Result<Activated, StoreError> {
+        self.rollback_guarded(id, request, by, &Guard::default())
+            .await
+            .map(|m| m.activated)
+    }
+
+    /// [`Self::rollback`] through the guard with an approval, or as a dry run: answers what the
+    /// rollback changes for every rule set served ([`Effect`]).
+    pub async fn rollback_guarded(
+        &self,
+        id: &str,
+        request: &Rollback,
+        by: Option<&str>,
+        guard: &Guard,
+    ) -> Result<MoveOutcome, StoreError> {
         check_name("id", id)?;
         if let Some(v) = &request.to_version {
             check_name("to_version", v)?;
@@ -671,7 +820,9 @@ impl RuleSetStore {
             action: "rollback",
             by,
             history_len: Some(history.len()),
-            idempotency: key_hash.map(|k| (k, request)),
+            // A dry run remembers nothing under the idempotency key.
+            idempotency: key_hash.filter(|_| !guard.dry_run).map(|k| (k, request)),
+            guard,
         };
         let items = [Activation {
             id: id.to_owned(),
@@ -679,10 +830,22 @@ impl RuleSetStore {
             expected: Expected::Version(expected),
         }];
         let key = how.idempotency.as_ref().map(|(k, _)| k.clone());
-        match self.move_pointers(&items, how).await {
-            Ok(Moved::Done(mut done)) => done.pop().ok_or_else(|| StoreError::NotFound {
+        let first = |mut list: Vec<Activated>| {
+            list.pop().ok_or_else(|| StoreError::NotFound {
                 id: id.to_owned(),
                 version: None,
+            })
+        };
+        match self.move_pointers(&items, how).await {
+            Ok(Moved::Done(list, effect)) => Ok(MoveOutcome {
+                activated: first(list)?,
+                effect,
+                dry_run: false,
+            }),
+            Ok(Moved::Preview(list, effect)) => Ok(MoveOutcome {
+                activated: first(list)?,
+                effect,
+                dry_run: true,
             }),
             Ok(Moved::Replayed(record)) => replayed(id, request, record),
             // A concurrent retry with the same key may have moved the pointer between this
@@ -849,7 +1012,7 @@ impl RuleSetStore {
             check_name("id", &doc.id)?;
             check_name("version", &doc.version)?;
             // The catalog is already compiled: no need to validate again.
-            published.push(self.store_version(doc).await?);
+            published.push(self.store_version(doc, None).await?);
         }
         let message = serde_json::json!({ "activated": &published }).to_string();
         let mut invocation = scripts::SEED.key(self.keys.active());
@@ -863,6 +1026,8 @@ impl RuleSetStore {
                 by: None,
                 previous: None,
                 action: "seed".into(),
+                effect: None,
+                approval: None,
             };
             invocation
                 .key(self.keys.history(&p.id))
@@ -975,6 +1140,9 @@ struct RetiredRecord {
 struct IdempotencyRecord {
     request: Rollback,
     result: Activated,
+    /// What the move changed, answered again to a retry (absent in records written before).
+    #[serde(default)]
+    effect: Effect,
 }
 
 /// How long a rollback's idempotency key is remembered.
@@ -988,11 +1156,14 @@ struct Move<'a> {
     by: Option<&'a str>,
     history_len: Option<usize>,
     idempotency: Option<(String, &'a Rollback)>,
+    guard: &'a Guard,
 }
 
-/// How a move ended: applied, or answered from an earlier request with the same idempotency key.
+/// How a move ended: applied, previewed (a dry run), or answered from an earlier request with the
+/// same idempotency key.
 enum Moved {
-    Done(Vec<Activated>),
+    Done(Vec<Activated>, Effect),
+    Preview(Vec<Activated>, Effect),
     Replayed(IdempotencyRecord),
 }
 
@@ -1002,12 +1173,16 @@ fn replayed(
     id: &str,
     request: &Rollback,
     record: IdempotencyRecord,
-) -> Result<Activated, StoreError> {
+) -> Result<MoveOutcome, StoreError> {
     if record.request.to_version == request.to_version
         && record.request.expected_current == request.expected_current
         && record.result.id == id
     {
-        Ok(record.result)
+        Ok(MoveOutcome {
+            activated: record.result,
+            effect: record.effect,
+            dry_run: false,
+        })
     } else {
         Err(StoreError::IdempotencyKeyReused { id: id.to_owned() })
     }

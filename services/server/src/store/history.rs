@@ -79,6 +79,8 @@ mod tests {
             by: None,
             previous: None,
             action: action.into(),
+            effect: None,
+            approval: None,
         }
     }
 

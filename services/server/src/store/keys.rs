@@ -92,6 +92,12 @@ impl Keys {
         format!("{}:{HASH_TAG}:loosenings:{id}", self.prefix)
     }
 
+    /// version → the API key id that first published it: the "other key" an approval of a
+    /// loosening it brings must come from (four eyes).
+    pub fn publishers(&self, id: &str) -> String {
+        format!("{}:{HASH_TAG}:publishers:{id}", self.prefix)
+    }
+
     /// The remembered answer to a request carrying an idempotency key (`key_hash`: its SHA-256,
     /// so any key the client sends makes a bounded, `:`-free name).
     pub fn idempotency(&self, id: &str, key_hash: &str) -> String {

@@ -15,6 +15,7 @@
 mod client;
 mod connection;
 mod error;
+pub mod guard;
 mod history;
 pub mod keys;
 mod payload;
@@ -25,11 +26,12 @@ mod types;
 pub use client::RuleSetStore;
 pub use connection::{RedisConfig, RedisSettingError, ReplicaAck};
 pub use error::StoreError;
+pub use guard::{Approval, Effect};
 pub use payload::MAX_DOCUMENT_BYTES;
 pub use sync::{SyncOptions, spawn_sync};
 pub use types::{
-    Activated, Activation, Expected, Fetched, HistoryEntry, Published, Retired, Rollback,
-    StoreOptions, VersionInfo,
+    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Published, Retired,
+    Rollback, StoreOptions, VersionInfo,
 };
 
 use crate::catalog::Catalog;
@@ -64,7 +66,11 @@ pub async fn connect_and_load(
     let Some(config) = config else {
         return Ok((fallback, None));
     };
-    let store = RuleSetStore::open_config(&config, StoreOptions::default())?;
+    let options = StoreOptions {
+        single_person_approval: settings.single_person_approval,
+        ..StoreOptions::default()
+    };
+    let store = RuleSetStore::open_config(&config, options)?;
     let seed = settings.seed_empty_redis.then_some(&fallback);
     let catalog = load_at_start(&store, seed).await;
     Ok((catalog, Some(store)))

@@ -10,7 +10,8 @@ use redis::Script;
 
 /// Publishes one version immutably.
 ///
-/// KEYS: doc, digests, versions, retired. ARGV: payload, digest, version, publish time (Unix ms).
+/// KEYS: doc, digests, versions, retired, loosenings, publishers. ARGV: payload, digest, version,
+/// publish time (Unix ms), declared loosening (JSON or ''), publisher's API key id (or '').
 /// Returns `{1, digest}` when stored now, `{0, stored digest}` when the version already existed
 /// (the caller compares digests: equal is an idempotent re-publish, different is a conflict), and
 /// `{-1, stored digest}` when the version was retired (its name stays reserved).
@@ -28,6 +29,9 @@ redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[3], ARGV[5])
+end
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[6], ARGV[3], ARGV[6])
 end
 return {1, ARGV[2]}
 ",

@@ -15,6 +15,9 @@ pub struct StoreOptions {
     pub response_timeout: Duration,
     /// Key prefix (default `protocol`): lets several deployments or tests share one Redis.
     pub prefix: String,
+    /// Lets the key that published a loosening version approve serving it (a single-person
+    /// clinic); off by default: four eyes.
+    pub single_person_approval: bool,
 }
 
 impl Default for StoreOptions {
@@ -23,6 +26,7 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
             prefix: "protocol".into(),
+            single_person_approval: false,
         }
     }
 }
@@ -68,6 +72,30 @@ pub struct HistoryEntry {
     pub previous: Option<String>,
     /// `activate`, `rollback` or `seed`.
     pub action: String,
+    /// What the move changed for each rule set served (`clinic-aurora 2026.12.2 -> 2026.11.1:
+    /// 1 looser, 0 tighter, 0 neutral`); absent for seeding and for entries written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// The approval of the loosenings it made, if it made any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<super::guard::Approval>,
+}
+
+/// How a move of pointers is guarded: the approval of its loosenings, if any, and whether it is
+/// only a preview (a dry run moves nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    pub approval: Option<super::guard::Approval>,
+    pub dry_run: bool,
+}
+
+/// What an activation or rollback did, or would do on a dry run, and what it changed for each
+/// rule set served.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MoveOutcome {
+    pub activated: Activated,
+    pub effect: super::guard::Effect,
+    pub dry_run: bool,
 }
 
 /// A retired version (see [`RuleSetStore::retire`](crate::store::RuleSetStore::retire)).
