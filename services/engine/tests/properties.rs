@@ -120,12 +120,23 @@ fn eligibility(
     facts: &Facts,
     history: &[HistoryEntry],
 ) -> Eligibility {
+    eligibility_on(rs, treatment, CHECK_DATE, facts, history)
+}
+
+/// [`eligibility`] on another date.
+fn eligibility_on(
+    rs: &RuleSet,
+    treatment: &str,
+    date: Date,
+    facts: &Facts,
+    history: &[HistoryEntry],
+) -> Eligibility {
     let req = EligibilityRequest {
         explain: false,
         ruleset_version: None,
         ruleset_digest: None,
         treatment: treatment.to_owned(),
-        date: CHECK_DATE,
+        date,
         facts: facts.clone(),
         questionnaire_response: None,
         history: history.to_vec(),
@@ -167,12 +178,7 @@ fn making_a_contraindication_fact_true_never_improves_the_outcome() {
         .filter(|f| f.fact_type == "bool")
         .map(|f| f.id.clone())
         .collect();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let treatments = treatment_codes(&rs);
     let strategy = (
         client(&facts),
         history(),
@@ -202,12 +208,7 @@ fn removing_an_answer_never_makes_a_client_bookable() {
     let (_, rs) = base();
     let facts = rs.facts();
     let ids: Vec<String> = facts.facts.iter().map(|f| f.id.clone()).collect();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let treatments = treatment_codes(&rs);
     let strategy = (
         client(&facts),
         history(),
@@ -412,12 +413,7 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
     let policy_changes = policy_choices(&doc);
     assert!(!treatment_changes.is_empty() && !policy_changes.is_empty());
     let facts = rs.facts();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let treatments = treatment_codes(&rs);
     let strategy = (
         proptest::sample::subsequence((0..treatment_changes.len()).collect::<Vec<_>>(), 1..4),
         proptest::sample::subsequence((0..policy_changes.len()).collect::<Vec<_>>(), 0..3),
@@ -961,6 +957,15 @@ fn conflicts(doc: &RuleSetDoc, treatment: &str, procedure: &str, offset: i64) ->
     min_interval || interaction
 }
 
+/// Every treatment's code.
+fn treatment_codes(rs: &RuleSet) -> Vec<String> {
+    rs.treatments()
+        .treatments
+        .into_iter()
+        .map(|t| t.code)
+        .collect()
+}
+
 /// Issue 22 A: history holds past and booked procedures. Adding one to a bookable client's
 /// history never leaves a session that conflicts with it bookable, in either order, and never
 /// refuses one that does not conflict.
@@ -968,12 +973,7 @@ fn conflicts(doc: &RuleSetDoc, treatment: &str, procedure: &str, offset: i64) ->
 fn a_booked_or_past_procedure_blocks_exactly_the_sessions_it_conflicts_with() {
     let (doc, rs) = base();
     let facts = rs.facts();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let treatments = treatment_codes(&rs);
     runner()
         .run(
             &(
@@ -1023,12 +1023,7 @@ fn a_booked_or_past_procedure_blocks_exactly_the_sessions_it_conflicts_with() {
 fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
     let (_, rs) = base();
     let facts = rs.facts();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let treatments = treatment_codes(&rs);
     let around = proptest::collection::vec(
         (proptest::sample::select(PROCEDURES), -90i64..90).prop_map(|(p, offset)| HistoryEntry {
             procedure: p.to_owned(),
@@ -1050,21 +1045,7 @@ fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
                 let Some(day) = e.earliest_date else {
                     return Ok(());
                 };
-                let mut req = EligibilityRequest {
-                    explain: false,
-                    ruleset_version: None,
-                    ruleset_digest: None,
-                    treatment: t.clone(),
-                    date: day,
-                    facts: facts.clone(),
-                    questionnaire_response: None,
-                    history: history.clone(),
-                    zones: None,
-                    device: None,
-                    role: None,
-                    indication: None,
-                };
-                let then = rs.eligibility(&req).expect("valid");
+                let then = eligibility_on(&rs, &t, day, &facts, &history);
                 prop_assert!(
                     then.decision != Decision::Deferred,
                     "{t}: earliest date {day} is itself deferred by {:?}",
@@ -1076,8 +1057,7 @@ fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
                 // And no earlier day from the request's date on is free of waits.
                 let mut d = CHECK_DATE;
                 while d < day {
-                    req.date = d;
-                    let o = rs.eligibility(&req).expect("valid");
+                    let o = eligibility_on(&rs, &t, d, &facts, &history);
                     prop_assert!(
                         o.decision == Decision::Deferred,
                         "{t}: {d} is free but the earliest date was {day}"
@@ -1097,29 +1077,7 @@ fn the_earliest_date_of_a_deferral_is_free_of_every_wait() {
 fn a_pair_of_sessions_gets_one_answer_whichever_is_checked() {
     let (_, rs) = base();
     let facts = rs.facts();
-    let treatments: Vec<String> = rs
-        .treatments()
-        .treatments
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
-    let on = |t: &str, day: Date, facts: &Facts, history: Vec<HistoryEntry>| {
-        rs.eligibility(&EligibilityRequest {
-            explain: false,
-            ruleset_version: None,
-            ruleset_digest: None,
-            treatment: t.to_owned(),
-            date: day,
-            facts: facts.clone(),
-            questionnaire_response: None,
-            history,
-            zones: None,
-            device: None,
-            role: None,
-            indication: None,
-        })
-        .expect("valid")
-    };
+    let treatments = treatment_codes(&rs);
     runner()
         .run(
             &(
@@ -1132,8 +1090,8 @@ fn a_pair_of_sessions_gets_one_answer_whichever_is_checked() {
                 let later = CHECK_DATE
                     .checked_add(jiff::Span::new().days(k))
                     .expect("in range");
-                if !on(&x, CHECK_DATE, &facts, vec![]).bookable
-                    || !on(&t, later, &facts, vec![]).bookable
+                if !eligibility_on(&rs, &x, CHECK_DATE, &facts, &[]).bookable
+                    || !eligibility_on(&rs, &t, later, &facts, &[]).bookable
                 {
                     return Ok(());
                 }
@@ -1141,8 +1099,8 @@ fn a_pair_of_sessions_gets_one_answer_whichever_is_checked() {
                     procedure: p.to_owned(),
                     date,
                 };
-                let first = on(&x, CHECK_DATE, &facts, vec![entry(&t, later)]);
-                let second = on(&t, later, &facts, vec![entry(&x, CHECK_DATE)]);
+                let first = eligibility_on(&rs, &x, CHECK_DATE, &facts, &[entry(&t, later)]);
+                let second = eligibility_on(&rs, &t, later, &facts, &[entry(&x, CHECK_DATE)]);
                 prop_assert_eq!(
                     first.bookable,
                     second.bookable,

@@ -134,22 +134,15 @@ fn impact(m: &MoveOutcome) -> (Vec<pb::RuleSetImpact>, Option<String>) {
         .rulesets
         .iter()
         .map(|r| {
-            let count = |d: &str| {
-                u32::try_from(
-                    r.changes
-                        .iter()
-                        .filter(|c| c.direction.as_str() == d)
-                        .count(),
-                )
-                .unwrap_or(u32::MAX)
-            };
+            use protocol_engine::diff::Direction;
+            let count = |d| u32::try_from(r.count(d)).unwrap_or(u32::MAX);
             pb::RuleSetImpact {
                 ruleset: r.ruleset.clone(),
                 from_version: r.from.clone(),
                 to_version: r.to.clone(),
-                looser: count("looser"),
-                tighter: count("tighter"),
-                neutral: count("neutral"),
+                looser: count(Direction::Looser),
+                tighter: count(Direction::Tighter),
+                neutral: count(Direction::Neutral),
                 changes: r
                     .changes
                     .iter()

@@ -27,6 +27,7 @@ use super::extract::JsonBody;
 use super::problem::Problem;
 use crate::app::App;
 use crate::app::admin::ExpectedCurrent;
+use crate::store::guard::EffectChange;
 use crate::store::{
     Approval, Guard, HistoryEntry, MoveOutcome, Published, Retired, Rollback, VersionInfo,
 };
@@ -342,23 +343,8 @@ pub struct RuleSetImpact {
     pub tighter: usize,
     pub neutral: usize,
     /// Each change: area (`depth`, `access`, `rule`, `policy`, `course`), what and which aspect
-    /// changed, `looser`/`tighter`/`neutral`, and the values before and after.
-    pub changes: Vec<ImpactChange>,
-}
-
-/// One semantic change.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ImpactChange {
-    pub area: String,
-    pub subject: String,
-    pub aspect: String,
-    pub direction: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
-    /// Where the change is in the document served after (before, for a removal): its YAML path
-    /// and line.
-    pub path: Option<String>,
-    pub line: Option<u64>,
+    /// changed, `looser`/`tighter`/`neutral`, the values before and after, and where it is.
+    pub changes: Vec<EffectChange>,
 }
 
 impl From<MoveOutcome> for ActivatedRuleSet {
@@ -369,30 +355,12 @@ impl From<MoveOutcome> for ActivatedRuleSet {
             .rulesets
             .into_iter()
             .map(|r| {
-                let count = |d: &str| {
-                    r.changes
-                        .iter()
-                        .filter(|c| c.direction.as_str() == d)
-                        .count()
-                };
+                use protocol_engine::diff::Direction;
                 RuleSetImpact {
-                    looser: count("looser"),
-                    tighter: count("tighter"),
-                    neutral: count("neutral"),
-                    changes: r
-                        .changes
-                        .iter()
-                        .map(|c| ImpactChange {
-                            area: c.area.as_str().to_owned(),
-                            subject: c.subject.clone(),
-                            aspect: c.aspect.clone(),
-                            direction: c.direction.as_str().to_owned(),
-                            old: c.old.clone(),
-                            new: c.new.clone(),
-                            path: c.path.clone(),
-                            line: c.line,
-                        })
-                        .collect(),
+                    looser: r.count(Direction::Looser),
+                    tighter: r.count(Direction::Tighter),
+                    neutral: r.count(Direction::Neutral),
+                    changes: r.changes,
                     ruleset: r.ruleset,
                     from: r.from,
                     to: r.to,

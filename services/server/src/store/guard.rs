@@ -29,8 +29,9 @@ pub struct Approval {
     pub loosenings: String,
 }
 
-/// One semantic change, as the guard keeps it (and an idempotent retry answers it again).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One semantic change, as the guard keeps it (and an idempotent retry answers it again): what
+/// REST answers in `impact[].changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectChange {
     /// `depth`, `access`, `rule`, `policy` or `course`.
     pub area: String,
