@@ -182,6 +182,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// The activation history: every activate, rollback and seeding, with what it changed for
+    /// each rule set served and any approval.
+    History {
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Retire a version never activated (its document is deleted, its name stays reserved).
+    Retire { id: String, version: String },
+    /// Write a stored version's document (JSON, as the server canonicalised it) to a file: the
+    /// active version by default. A clinic key may pull the active base its overlay extends, to
+    /// validate, test and diff against what the server serves (`--base FILE`).
+    Pull {
+        id: String,
+        /// A published version (default: the active one).
+        #[arg(long)]
+        version: Option<String>,
+        /// Where to write it (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -360,6 +381,46 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             match format {
                 OutputFormat::Json => print_json(&v)?,
                 OutputFormat::Human => print!("{}", remote::versions_human(&v)),
+            }
+            Ok(true)
+        }
+        Command::History { id, format } => {
+            let h = remote()?.history(id)?;
+            match format {
+                OutputFormat::Json => print_json(&h)?,
+                OutputFormat::Human => print!("{}", remote::history_human(&h)),
+            }
+            Ok(true)
+        }
+        Command::Retire { id, version } => {
+            let r = remote()?.retire(id, version)?;
+            println!(
+                "retired {} {} ({}); its name stays reserved",
+                r["id"].as_str().unwrap_or(id),
+                r["version"].as_str().unwrap_or(version),
+                r["digest"].as_str().unwrap_or_default()
+            );
+            Ok(true)
+        }
+        Command::Pull { id, version, out } => {
+            let r = remote()?;
+            let version = match version {
+                Some(v) => v.clone(),
+                None => r.active(id)?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "rule set '{id}' has no active version on the server: name one with --version"
+                    )
+                })?,
+            };
+            let doc = r.document(id, &version)?;
+            let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
+            match out {
+                Some(path) => {
+                    std::fs::write(path, text)
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                    eprintln!("pulled {id} {version} to {}", path.display());
+                }
+                None => print!("{text}"),
             }
             Ok(true)
         }

@@ -148,16 +148,35 @@ impl Remote {
         )
     }
 
+    /// The stored document of one version, as the server canonicalised it.
+    pub fn document(&self, id: &str, version: &str) -> anyhow::Result<Value> {
+        let body = self.send(self.req(
+            reqwest::Method::GET,
+            &format!("/v1/rulesets/{id}/versions/{version}"),
+        ))?;
+        Ok(body["document"].clone())
+    }
+
+    /// The activation history of `id`, oldest first.
+    pub fn history(&self, id: &str) -> anyhow::Result<Value> {
+        self.send(self.req(reqwest::Method::GET, &format!("/v1/rulesets/{id}/history")))
+    }
+
+    /// Retires a version never activated.
+    pub fn retire(&self, id: &str, version: &str) -> anyhow::Result<Value> {
+        self.send(self.req(
+            reqwest::Method::DELETE,
+            &format!("/v1/rulesets/{id}/versions/{version}"),
+        ))
+    }
+
     /// The document of the active version of `id`.
     pub fn active_document(&self, id: &str) -> anyhow::Result<RuleSetDoc> {
         let Some(version) = self.active(id)? else {
             bail!("rule set '{id}' has no active version on the server");
         };
-        let body = self.send(self.req(
-            reqwest::Method::GET,
-            &format!("/v1/rulesets/{id}/versions/{version}"),
-        ))?;
-        let text = serde_json::to_string(&body["document"])?;
+        let document = self.document(id, &version)?;
+        let text = serde_json::to_string(&document)?;
         protocol_engine::parse_document(&text, protocol_engine::Format::Json)
             .map_err(|e| anyhow::anyhow!("the server's '{id}' {version}: {e}"))
     }
@@ -243,6 +262,38 @@ pub fn impact_human(a: &Value) -> String {
             out,
             "it loosens what clinics are served: approve with --approve {digest} --reason ... --approver ... (from another API key than the publisher's)"
         );
+    }
+    out
+}
+
+/// `history` for people: one line per move, oldest first, with what it changed and any approval.
+pub fn history_human(body: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("{}\n", body["id"].as_str().unwrap_or_default());
+    for e in body["history"].as_array().into_iter().flatten() {
+        let _ = write!(
+            out,
+            "{} {} {} (was {}) by {}",
+            e["at"].as_str().unwrap_or_default(),
+            e["action"].as_str().unwrap_or_default(),
+            e["version"].as_str().unwrap_or_default(),
+            e["previous"].as_str().unwrap_or("none"),
+            e["by"].as_str().unwrap_or("-"),
+        );
+        if let Some(effect) = e["effect"].as_str() {
+            let _ = write!(out, "; {effect}");
+        }
+        if let Some(a) = e["approval"].as_object() {
+            let _ = write!(
+                out,
+                "; approved by {}: \"{}\"",
+                a.get("approver")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                a.get("reason").and_then(Value::as_str).unwrap_or_default()
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -189,6 +189,51 @@ fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
         "rolled back clinic-aurora to 2026.12.1 (was 2026.12.2)"
     );
 
+    // The history shows each move with what it changed and the approval.
+    let out = protocolctl(&["history", "clinic-aurora"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("activate 2026.12.2 (was 2026.12.1) by platform-ops")
+            && out
+                .stdout
+                .contains("approved by Dr. Vale: \"new cheek study\""),
+        "{out:?}"
+    );
+
+    // A clinic key pulls the active base its overlay extends (read only), and authors against it.
+    let pulled = dir.path().join("base.json");
+    let out = protocolctl(
+        &["pull", "base", "--out", pulled.to_str().expect("utf-8")],
+        &env,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = protocolctl(
+        &[
+            "validate",
+            "--base",
+            pulled.to_str().expect("utf-8"),
+            &tight,
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    // Another version of the base is not the clinic's to read.
+    let out = protocolctl(&["pull", "base", "--version", "2099.1.1"], &env);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("403"), "{out:?}");
+
+    // A version never activated is retired; its name stays reserved.
+    let spare = file("spare.yaml", &aurora("2026.12.3", 0.7));
+    assert_eq!(protocolctl(&["publish", &spare], &env).code, 0);
+    let out = protocolctl(&["retire", "clinic-aurora", "2026.12.3"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("retired clinic-aurora 2026.12.3 (sha256:"),
+        "{out:?}"
+    );
+
     // Without a key the server's refusal is shown, not a panic.
     let out = protocolctl(
         &["versions", "clinic-aurora"],

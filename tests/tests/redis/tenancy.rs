@@ -1,6 +1,7 @@
 //! Administration stays inside the caller's clinic, over REST and gRPC alike: an `admin` key
-//! manages only the rule set whose id is its tenant; reading, publishing, activating or rolling
-//! back another clinic's overlay or the base, and creating a rule set, need `platform`.
+//! manages only the rule set whose id is its tenant; reading another clinic's overlay, publishing,
+//! activating or rolling back another clinic's overlay or the base, and creating a rule set, need
+//! `platform`. A clinic's key may read the active version of the base it extends (read only).
 //!
 //! The reproduction this pins: with clinic A's admin-only key a base without the pregnancy rule
 //! was published and activated, and a pregnant client of clinic B became bookable.
@@ -137,8 +138,60 @@ async fn a_clinic_admin_key_never_crosses_into_another_rule_set() {
         .expect("server starts");
     let mut grpc = admin(server.channel().await.expect("channel"));
 
-    // Read: another clinic's overlay and the base, by either key.
-    for (key, id) in [(KEY_BOREALIS_ADMIN, "clinic-aurora"), (KEY_AURORA, "base")] {
+    // A clinic's key reads the base its overlay extends, read only and the active version only
+    // (to author and diff against what the server serves, issue 23); any other version of it is
+    // refused like another clinic's rule set.
+    let (status, versions) = rest(
+        &server,
+        KEY_AURORA,
+        "GET",
+        "/v1/rulesets/base/versions",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{versions}");
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{versions}"
+    );
+    assert_eq!(versions["active"]["version"], BUNDLED_VERSION, "{versions}");
+    let (status, doc) = rest(
+        &server,
+        KEY_AURORA,
+        "GET",
+        &format!("/v1/rulesets/base/versions/{BUNDLED_VERSION}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["document"]["id"], "base", "{doc}");
+    refused_rest(
+        "read another version of the base",
+        rest(
+            &server,
+            KEY_AURORA,
+            "GET",
+            "/v1/rulesets/base/versions/2099.1.1",
+            None,
+        )
+        .await,
+        "base",
+    );
+    let listed = grpc
+        .get_rule_set_version(k(
+            KEY_AURORA,
+            pb::GetRuleSetVersionRequest {
+                id: "base".into(),
+                version: BUNDLED_VERSION.into(),
+            },
+        ))
+        .await
+        .expect("the active base, over gRPC too");
+    assert!(listed.into_inner().active);
+
+    // Read: another clinic's overlay, by another clinic's key.
+    for (key, id) in [(KEY_BOREALIS_ADMIN, "clinic-aurora")] {
         refused_rest(
             "read versions",
             rest(

@@ -63,6 +63,13 @@ impl App {
         }
     }
 
+    /// Whether `caller` may read `id` only as the base its overlay extends: a clinic's admin key
+    /// sees the base's active version (to author and diff against what the server serves), never
+    /// another version of it, and changes nothing.
+    fn reads_base(&self, caller: &Caller, id: &str) -> bool {
+        !caller.may_manage(id) && id == self.ctx.catalog().base_id()
+    }
+
     /// Publishes a version (validated in full: an overlay against the active base, tighten-only).
     /// The document's `id` decides whose rule set it is.
     pub async fn publish(
@@ -129,6 +136,12 @@ impl App {
     /// The versions of one rule set.
     pub async fn versions(&self, caller: &Caller, id: &str) -> Result<Vec<VersionInfo>, AppError> {
         let store = self.admin(caller)?;
+        if self.reads_base(caller, id) {
+            // The base a clinic extends: its active version only.
+            let mut all = store.list_versions(id).await?;
+            all.retain(|v| v.active);
+            return Ok(all);
+        }
         Self::may_manage(caller, id)?;
         Ok(store.list_versions(id).await?)
     }
@@ -141,9 +154,20 @@ impl App {
         version: &str,
     ) -> Result<StoredVersion, AppError> {
         let store = self.admin(caller)?;
-        Self::may_manage(caller, id)?;
+        let base_reader = self.reads_base(caller, id);
+        if !base_reader {
+            Self::may_manage(caller, id)?;
+        }
+        let active_now = store.active_versions().await?.get(id).cloned();
+        if base_reader && active_now.as_deref() != Some(version) {
+            // Only the active version of the base is a clinic's to read.
+            return Err(AppError::NotYourRuleSet {
+                id: id.chars().take(64).collect(),
+                tenant: caller.tenant.clone().unwrap_or_default(),
+            });
+        }
         let fetched = store.fetch(id, version).await?;
-        let active = store.active_versions().await?.get(id) == Some(&fetched.version);
+        let active = active_now.as_deref() == Some(fetched.version.as_str());
         Ok(StoredVersion { fetched, active })
     }
 
