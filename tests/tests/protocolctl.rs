@@ -278,13 +278,38 @@ fn diff_marks_loosenings_and_fails_on_them_when_asked() {
         )),
         "{out:?}"
     );
+    // One line per edited entry: the cheeks of both treatments Aurora tightens, the cells counted.
     assert!(
         out.stdout
             .lines()
-            .any(|l| l.starts_with("looser  depth microneedling × ")
+            .any(|l| l.starts_with("looser  depth microneedling")
                 && l.contains("cheeks")
-                && l.contains("1.2 -> 1.4")),
+                && l.contains("1.2 -> 1.4")
+                && l.contains(" cells (old tighten.treatments[")),
         "{out:?}"
+    );
+    // Every cell on its own line with --verbose.
+    let verbose = protocolctl(
+        &[
+            "diff",
+            old,
+            &new,
+            "--base",
+            "rulesets/base.yaml",
+            "--verbose",
+        ],
+        &[],
+    );
+    assert!(
+        verbose.stdout.lines().count() > out.stdout.lines().count(),
+        "{verbose:?}"
+    );
+    assert!(
+        verbose
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("looser  depth microneedling × dermapen_4 × ")),
+        "{verbose:?}"
     );
 
     let out = protocolctl(
@@ -323,4 +348,60 @@ fn diff_marks_loosenings_and_fails_on_them_when_asked() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("0 looser"), "{out:?}");
+}
+
+/// Issue 23: a diff people can read. Three edited numbers print a line each (at most 6 lines with
+/// the heading), each at the edited entry; a role-only change points at the role's line, not at
+/// the treatments whose cells it reaches.
+#[test]
+fn diff_prints_a_line_per_edited_entry_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aurora = read("rulesets/clinics/clinic-aurora.yaml");
+    let old = "rulesets/clinics/clinic-aurora.yaml";
+    let line_of = |needle: &str| {
+        aurora
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .expect("in the overlay")
+    };
+
+    let three = aurora.replace(
+        "zones: {cheeks: 1.2, neck: 1.0, abdomen: 2.0}",
+        "zones: {cheeks: 1.0, neck: 0.9, abdomen: 1.8}",
+    );
+    assert_ne!(three, aurora, "the three numbers are edited");
+    let new = write(dir.path(), "three.yaml", &three);
+    let out = protocolctl(&["diff", old, &new, "--base", "rulesets/base.yaml"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.len() <= 6, "{}", out.stdout);
+    let entry = format!(
+        "new tighten.treatments[0] line {}",
+        line_of("- id: microneedling")
+    );
+    assert!(
+        lines.iter().skip(1).all(|l| l.contains(&entry)),
+        "{}",
+        out.stdout
+    );
+
+    let role = aurora.replace(
+        "- {id: nurse, max_depth_mm: 1.0,",
+        "- {id: nurse, max_depth_mm: 0.9,",
+    );
+    assert_ne!(role, aurora, "the nurse cap is edited");
+    let new = write(dir.path(), "role.yaml", &role);
+    let out = protocolctl(&["diff", old, &new, "--base", "rulesets/base.yaml"], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[1].contains(&format!(
+            "new tighten.roles[0] line {}",
+            line_of("- {id: nurse,")
+        )),
+        "{}",
+        out.stdout
+    );
 }

@@ -15,23 +15,8 @@ use crate::model::*;
 const RAMP_STEP_UM: u32 = 50;
 
 impl Compiled {
-    /// The limit for one zone: the minimum of every cap that applies, and which caps bind.
-    /// `None` when the treatment sets no cap for the zone: no limit is given, never "unlimited".
-    pub(crate) fn zone_limit(
-        &self,
-        t: &Treatment,
-        zone: Ix,
-        indication: Option<Ix>,
-        device: &Device,
-        role: Ix,
-        precautions: &[usize],
-    ) -> Option<ZoneLimit> {
-        let caps = self.zone_caps(t, zone, indication, device, role, precautions)?;
-        self.limit_of(zone, caps, false)
-    }
-
     /// Every cap that applies to one zone; `None` when the treatment sets none for it.
-    fn zone_caps(
+    pub(crate) fn zone_caps(
         &self,
         t: &Treatment,
         zone: Ix,

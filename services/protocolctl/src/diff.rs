@@ -2,8 +2,9 @@
 
 use protocol_engine::diff::{Diff, Direction};
 
-/// A heading line, then one line per change (loosenings first).
-pub fn human(d: &Diff) -> String {
+/// A heading line, then one line per edited entry (loosenings first), or with `verbose` one
+/// line per change (every grid cell).
+pub fn human(d: &Diff, verbose: bool) -> String {
     let count = |dir| d.changes.iter().filter(|c| c.direction == dir).count();
     let mut out = format!(
         "{} {} -> {} {}: {} change(s): {} looser, {} tighter, {} neutral\n",
@@ -16,9 +17,16 @@ pub fn human(d: &Diff) -> String {
         count(Direction::Tighter),
         count(Direction::Neutral),
     );
-    for c in &d.changes {
-        out.push_str(&c.describe());
-        out.push('\n');
+    if verbose {
+        for c in &d.changes {
+            out.push_str(&c.describe());
+            out.push('\n');
+        }
+    } else {
+        for g in d.groups() {
+            out.push_str(&g.describe());
+            out.push('\n');
+        }
     }
     if d.is_looser() {
         out.push_str(

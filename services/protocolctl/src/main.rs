@@ -146,6 +146,10 @@ enum Command {
         /// Exit 1 when any change loosens.
         #[arg(long)]
         fail_on_loosen: bool,
+        /// Every grid cell on its own line (by default, one line per edited entry, its cells
+        /// counted); JSON always lists every change.
+        #[arg(long)]
+        verbose: bool,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
@@ -272,6 +276,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             remote: against_server,
             base,
             fail_on_loosen,
+            verbose,
             format,
         } => {
             let (old_doc, old_base, new_doc, new_base) = match (new, *against_server) {
@@ -303,7 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             .context("both versions must be valid to be compared (see `protocolctl validate`)")?;
             match format {
                 OutputFormat::Json => print_json(&d)?,
-                OutputFormat::Human => print!("{}", diff::human(&d)),
+                OutputFormat::Human => print!("{}", diff::human(&d, *verbose)),
             }
             Ok(!(*fail_on_loosen && d.is_looser()))
         }

@@ -303,19 +303,22 @@ fn cells(
     for device in &devices {
         for role in &roles {
             for zone in &zones {
-                let mut by_change: BTreeMap<(Option<DepthMm>, Option<DepthMm>), Vec<&str>> =
+                let mut by_change: BTreeMap<(Option<DepthMm>, Option<DepthMm>, String), Vec<&str>> =
                     BTreeMap::new();
                 for ind in &indications {
-                    let old = limit(o, od, device, role, zone, *ind);
-                    let new = limit(n, nd, device, role, zone, *ind);
-                    if old != new {
+                    let old = caps(o, od, device, role, zone, *ind);
+                    let new = caps(n, nd, device, role, zone, *ind);
+                    let (old_min, new_min) = (min_of(old.as_deref()), min_of(new.as_deref()));
+                    if old_min != new_min {
+                        let key =
+                            cause(name, device, role, setting, old.as_deref(), new.as_deref());
                         by_change
-                            .entry((old, new))
+                            .entry((old_min, new_min, key))
                             .or_default()
                             .push(ind.unwrap_or("no indication"));
                     }
                 }
-                for ((old, new), inds) in by_change {
+                for ((old, new, key), inds) in by_change {
                     let which = if inds.len() == indications.len() {
                         "every indication".to_owned()
                     } else {
@@ -330,7 +333,7 @@ fn cells(
                     };
                     cx.push(
                         Area::Depth,
-                        &format!("treatment:{name}"),
+                        &key,
                         format!("{name} × {device} × {role} × {setting} × {zone} × {which}"),
                         "max_depth_mm",
                         direction,
@@ -343,15 +346,15 @@ fn cells(
     }
 }
 
-/// The engine's limit for one cell, without a client's precautions.
-fn limit(
+/// Every cap of one cell, without a client's precautions (`None` when the zone has none).
+fn caps(
     rs: &Compiled,
     t: &Treatment,
     device: &str,
     role: &str,
     zone: &str,
     indication: Option<&str>,
-) -> Option<DepthMm> {
+) -> Option<Vec<(crate::api::Bound, DepthMm)>> {
     let device = rs.device_defs.get(usize::from(rs.devices.get(device)?))?;
     let role = rs.roles.get(role)?;
     let zone = rs.zones.get(zone)?;
@@ -359,6 +362,50 @@ fn limit(
         Some(i) => Some(rs.indications.get(i)?),
         None => None,
     };
-    rs.zone_limit(t, zone, indication, device, role, &[])
-        .map(|l| l.max_depth_mm)
+    rs.zone_caps(t, zone, indication, device, role, &[])
+}
+
+/// The limit of a cell: the least of its caps.
+fn min_of(caps: Option<&[(crate::api::Bound, DepthMm)]>) -> Option<DepthMm> {
+    caps.and_then(|c| c.iter().map(|(_, d)| *d).min())
+}
+
+/// What a changed cell's change comes from, as a locator key: the cap that changed and binds on
+/// the side where the limit is lower (the new side when tighter, the old when looser), so the
+/// change points at the entry that was edited (a role's cap, a device's, the treatment's zones)
+/// rather than at the treatment.
+fn cause(
+    name: &str,
+    device: &str,
+    role: &str,
+    setting: &str,
+    old: Option<&[(crate::api::Bound, DepthMm)]>,
+    new: Option<&[(crate::api::Bound, DepthMm)]>,
+) -> String {
+    use crate::api::Bound;
+    let treatment = format!("treatment:{name}");
+    let (Some(old), Some(new)) = (old, new) else {
+        return treatment;
+    };
+    let value = |list: &[(Bound, DepthMm)], b: &Bound| {
+        list.iter().filter(|(x, _)| x == b).map(|(_, d)| *d).min()
+    };
+    let lower = if min_of(Some(new)) < min_of(Some(old)) {
+        new
+    } else {
+        old
+    };
+    let least = min_of(Some(lower));
+    let changed = lower
+        .iter()
+        .filter(|(b, d)| Some(*d) == least && value(old, b) != value(new, b))
+        .map(|(b, _)| b)
+        .next();
+    match changed {
+        Some(Bound::Role) => format!("role:{role}"),
+        Some(Bound::Device | Bound::DeviceEvaluated) => format!("device:{device}"),
+        Some(Bound::Setting) => format!("setting:{setting}"),
+        Some(Bound::Precaution(rule)) => format!("rule:{rule}"),
+        _ => treatment,
+    }
 }

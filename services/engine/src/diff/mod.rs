@@ -141,6 +141,78 @@ impl Change {
     }
 }
 
+/// Changes that say the same thing about the same entry (one edited number reaching many grid
+/// cells): one line for people, the cells counted and summarised.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// The first change of the group (its direction, area, aspect, values and locations).
+    pub first: &'a Change,
+    /// The subject of every change in the group.
+    pub subjects: Vec<&'a str>,
+}
+
+impl Group<'_> {
+    /// One line: the single change as [`Change::describe`], or for many grid cells the edited
+    /// value once, with the cells it reaches summarised (`3 treatments × 4 devices × nurse × …`).
+    pub fn describe(&self) -> String {
+        if self.subjects.len() == 1 {
+            return self.first.describe();
+        }
+        let c = self.first;
+        let values = match (&c.old, &c.new) {
+            (Some(o), Some(n)) => format!(": {o} -> {n}"),
+            (Some(o), None) => format!(": {o}"),
+            (None, Some(n)) => format!(": {n}"),
+            (None, None) => String::new(),
+        };
+        let at = |l: &Option<Location>| l.as_ref().map_or("-".to_owned(), Location::to_string);
+        format!(
+            "{:<7} {} {} {}{} for {} cells (old {}, new {})",
+            c.direction.as_str(),
+            c.area.as_str(),
+            summarise(&self.subjects),
+            c.aspect,
+            values,
+            self.subjects.len(),
+            at(&c.old_at),
+            at(&c.new_at),
+        )
+    }
+}
+
+/// The cells of a group by position (`treatment × device × role × setting × zone ×
+/// indications`): a position with one value names it, a few are listed, more are counted.
+fn summarise(subjects: &[&str]) -> String {
+    const LABELS: [&str; 6] = [
+        "treatments",
+        "devices",
+        "roles",
+        "settings",
+        "zones",
+        "indication sets",
+    ];
+    let parts: Vec<Vec<&str>> = subjects.iter().map(|s| s.split(" × ").collect()).collect();
+    let width = parts.iter().map(Vec::len).max().unwrap_or(0);
+    (0..width)
+        .map(|i| {
+            let mut seen: Vec<&str> = Vec::new();
+            for p in &parts {
+                if let Some(v) = p.get(i)
+                    && !seen.contains(v)
+                {
+                    seen.push(v);
+                }
+            }
+            match seen.len() {
+                0 => String::new(),
+                1..=3 => seen.join(", "),
+                n => format!("{n} {}", LABELS.get(i).copied().unwrap_or("values")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" × ")
+}
+
 /// The semantic difference between two versions of a rule set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diff {
@@ -153,6 +225,42 @@ pub struct Diff {
 }
 
 impl Diff {
+    /// The changes grouped by what changed and where (direction, area, aspect, values, and the
+    /// entry they point at), in order: what `protocolctl diff` prints by default.
+    pub fn groups(&self) -> Vec<Group<'_>> {
+        let mut out: Vec<Group<'_>> = Vec::new();
+        for c in &self.changes {
+            let same = |g: &Group<'_>| {
+                let f = g.first;
+                (
+                    f.direction,
+                    f.area,
+                    &f.aspect,
+                    &f.old,
+                    &f.new,
+                    &f.old_at,
+                    &f.new_at,
+                ) == (
+                    c.direction,
+                    c.area,
+                    &c.aspect,
+                    &c.old,
+                    &c.new,
+                    &c.old_at,
+                    &c.new_at,
+                )
+            };
+            match out.iter_mut().find(|g| same(g)) {
+                Some(g) => g.subjects.push(&c.subject),
+                None => out.push(Group {
+                    first: c,
+                    subjects: vec![&c.subject],
+                }),
+            }
+        }
+        out
+    }
+
     /// The changes that may make a decision more permissive.
     pub fn loosenings(&self) -> impl Iterator<Item = &Change> {
         self.changes

@@ -181,25 +181,21 @@ impl RuleSetStore {
                     ),
                 )
             })?;
+        // One problem per edited entry (a role cap reaching many grid cells is one), at its line.
         let problems: Vec<Problem> = diff
-            .loosenings()
-            .map(|c| {
+            .groups()
+            .into_iter()
+            .filter(|g| g.first.direction == diff::Direction::Looser)
+            .map(|g| {
+                let c = g.first;
                 let at = c.new_at.as_ref().or(c.old_at.as_ref());
-                let values = match (&c.old, &c.new) {
-                    (Some(o), Some(n)) => format!("{o} -> {n}"),
-                    (Some(o), None) => format!("was {o}"),
-                    (None, Some(n)) => format!("now {n}"),
-                    (None, None) => String::new(),
-                };
                 Problem::new(
                     at.map_or_else(String::new, |l| l.path.clone()),
                     at.and_then(|l| l.line),
                     format!(
-                        "loosens the active version '{active}': {} {} {} ({values}); declare \
-                         `loosening: {{reason, approved_by}}` in the document to publish it",
-                        c.area.as_str(),
-                        c.subject,
-                        c.aspect
+                        "loosens the active version '{active}': {}; declare `loosening: {{reason, \
+                         approved_by}}` in the document to publish it",
+                        g.describe()
                     ),
                 )
             })
