@@ -303,8 +303,7 @@ fn cells(
     for device in &devices {
         for role in &roles {
             for zone in &zones {
-                let mut by_change: BTreeMap<(Option<DepthMm>, Option<DepthMm>, String), Vec<&str>> =
-                    BTreeMap::new();
+                let mut by_change: BTreeMap<CellChange, Vec<&str>> = BTreeMap::new();
                 for ind in &indications {
                     let old = caps(o, od, device, role, zone, *ind);
                     let new = caps(n, nd, device, role, zone, *ind);
@@ -345,6 +344,9 @@ fn cells(
         }
     }
 }
+
+/// A cell's limit before and after, and the locator key of the cap that changed it.
+type CellChange = (Option<DepthMm>, Option<DepthMm>, String);
 
 /// Every cap of one cell, without a client's precautions (`None` when the zone has none).
 fn caps(
