@@ -130,13 +130,20 @@ fn test_runs_scenarios_tap_style_and_fails_on_a_wrong_expectation() {
         &cases,
         "wrong.yaml",
         &read("services/engine/tests/cases/eligibility/healthy_adult_is_eligible_for_microneedling.yaml")
-            .replace("\"decision\": \"eligible\"", "\"decision\": \"deferred\""),
+            .replace("\"decision\": \"eligible\"", "\"decision\": \"deferred\"")
+            .replace("\"fired\": []", "\"fired\": [\"pregnancy\"]"),
     );
     let out = protocolctl(&["test", &cases_arg, "--rulesets", "rulesets"], &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("not ok 3 - wrong"), "{out:?}");
     assert!(
         out.stdout.contains("  # scenario 'A fully answered healthy adult may book microneedling': decision: expected \"deferred\", got \"eligible\""),
+        "{out:?}"
+    );
+    // Every mismatch of a failing scenario, not only the first.
+    assert!(
+        out.stdout
+            .contains("; fired: expected {\"pregnancy\"}, got {}"),
         "{out:?}"
     );
 }
@@ -403,5 +410,33 @@ fn diff_prints_a_line_per_edited_entry_at_its_line() {
         )),
         "{}",
         out.stdout
+    );
+}
+
+/// Issue 23: an overlay whose base is missing is refused naming what fixes it (the flag, the
+/// file beside it, or pulling the server's).
+#[test]
+fn a_missing_base_names_the_flag_that_fixes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let overlay = write(
+        dir.path(),
+        "clinic-aurora.yaml",
+        &read("rulesets/clinics/clinic-aurora.yaml"),
+    );
+    let out = protocolctl(&["validate", &overlay], &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("--base FILE") && out.stdout.contains("protocolctl pull base"),
+        "{out:?}"
+    );
+    let folder = dir.path().display().to_string();
+    let out = protocolctl(
+        &["test", "services/engine/tests/cases", "--rulesets", &folder],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("protocolctl pull base --out"),
+        "{out:?}"
     );
 }

@@ -231,6 +231,20 @@ fn fired(outcome: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Checks every entry of `map` with `f` and reports every mismatch, not only the first (a
+/// failing scenario shows all that is wrong with it at once).
+fn each(
+    map: &Map<String, Value>,
+    mut f: impl FnMut(&String, &Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let errors: Vec<String> = map.iter().filter_map(|(k, v)| f(k, v).err()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 fn eq(key: &str, want: &Value, got: &Value) -> Result<(), String> {
     let same = match (want, got) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
@@ -245,7 +259,7 @@ fn eq(key: &str, want: &Value, got: &Value) -> Result<(), String> {
 
 /// Compares an outcome (eligibility or one treatment of a contraindication check).
 fn compare_outcome(want: &Map<String, Value>, got: &Value, prefix: &str) -> Result<(), String> {
-    for (key, w) in want {
+    each(want, |key, w| {
         let at = format!("{prefix}{key}");
         match key.as_str() {
             "decision" | "bookable" | "earliest_date" => eq(&at, w, &got[key])?,
@@ -263,7 +277,8 @@ fn compare_outcome(want: &Map<String, Value>, got: &Value, prefix: &str) -> Resu
             }
             other => return Err(format!("unknown expectation key '{prefix}{other}'")),
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -271,13 +286,13 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
     match check {
         Check::Eligibility => compare_outcome(want, got, ""),
         Check::Contraindications => {
-            for (key, w) in want {
+            each(want, |key, w| {
                 match key.as_str() {
                     "results" => {
                         let per = w
                             .as_object()
                             .ok_or("results: expected a map by treatment")?;
-                        for (t, tw) in per {
+                        each(per, |t, tw| {
                             let g = got["results"]
                                 .as_array()
                                 .and_then(|a| a.iter().find(|r| r["treatment"] == *t))
@@ -289,7 +304,8 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                                 g,
                                 &format!("results.{t}."),
                             )?;
-                        }
+                            Ok(())
+                        })?;
                     }
                     "missing_facts" | "missing_inputs" | "not_evaluated" => {
                         let (w, g) = (set(Some(w)), set(got.get(key)));
@@ -299,15 +315,16 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                     }
                     other => return Err(format!("unknown expectation key '{other}'")),
                 }
-            }
+                Ok(())
+            })?;
             Ok(())
         }
         Check::DepthLimits => {
-            for (key, w) in want {
+            each(want, |key, w| {
                 match key.as_str() {
                     "zones" => {
                         let per = w.as_object().ok_or("zones: expected a map by zone")?;
-                        for (z, zw) in per {
+                        each(per, |z, zw| {
                             let g = got["zones"]
                                 .as_array()
                                 .and_then(|a| a.iter().find(|r| r["zone"] == *z))
@@ -334,7 +351,8 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                                     }
                                 }
                             }
-                        }
+                            Ok(())
+                        })?;
                     }
                     "zone_count" => eq(
                         "zone_count",
@@ -348,11 +366,12 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                     )?,
                     other => return Err(format!("unknown expectation key '{other}'")),
                 }
-            }
+                Ok(())
+            })?;
             Ok(())
         }
         Check::Plan => {
-            for (key, w) in want {
+            each(want, |key, w| {
                 match key.as_str() {
                     "status" | "treatment" | "sessions" | "interval_days" | "session_minutes" => {
                         eq(key, w, &got[key])?
@@ -431,7 +450,8 @@ fn compare(check: Check, want: &Map<String, Value>, got: &Value) -> Result<(), S
                     }
                     other => return Err(format!("unknown expectation key '{other}'")),
                 }
-            }
+                Ok(())
+            })?;
             Ok(())
         }
     }

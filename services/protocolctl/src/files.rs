@@ -76,7 +76,7 @@ pub fn load_with_base(
         (Some(_), Some(b)) => Some(b.to_path_buf()),
         (Some(id), None) => Some(base_beside(path).with_context(|| {
             format!(
-                "{} extends '{id}': name its base with --base",
+                "{} extends '{id}': name its base with --base FILE (the server's active one: `protocolctl pull {id} --out FILE`)",
                 path.display()
             )
         })?),
@@ -96,7 +96,10 @@ pub fn rulesets(dir: &Path) -> anyhow::Result<BTreeMap<String, RuleSet>> {
         docs.push(Loaded { path, doc });
     }
     if docs.is_empty() {
-        bail!("{}: no rule-set files (*.yaml, *.json)", dir.display());
+        bail!(
+            "{}: no rule-set files (*.yaml, *.json): point --rulesets at the folder holding base.yaml and clinics/",
+            dir.display()
+        );
     }
     let bases: BTreeMap<&str, &RuleSetDoc> = docs
         .iter()
@@ -110,6 +113,14 @@ pub fn rulesets(dir: &Path) -> anyhow::Result<BTreeMap<String, RuleSet>> {
             .extends
             .as_deref()
             .and_then(|id| bases.get(id).copied());
+        if let (Some(id), None) = (&l.doc.extends, base) {
+            bail!(
+                "{} extends '{id}', which is not in {}: put its base there (the server's active one: `protocolctl pull {id} --out {}/{id}.json`)",
+                l.path.display(),
+                dir.display(),
+                dir.display()
+            );
+        }
         let rs = compile(&l.doc, base).map_err(|e| {
             anyhow::anyhow!("{}: {e} (run `protocolctl validate`)", l.path.display())
         })?;

@@ -108,6 +108,18 @@ pub fn run(paths: &[PathBuf], base: Option<&Path>) -> anyhow::Result<Report> {
                 bases.get(id)
             }
         };
+        if let (Some(id), None) = (&doc.extends, base) {
+            // The engine says the base is not loaded; here is the flag that loads it.
+            problems.push(Found {
+                file: f.display().to_string(),
+                path: "extends".into(),
+                line: None,
+                message: format!(
+                    "overlay extends '{id}', which is not loaded: name it with --base FILE, put base.yaml beside the overlay, or pull the server's (`protocolctl pull {id} --out FILE`)"
+                ),
+            });
+            continue;
+        }
         if let Err(e) = compile(doc, base) {
             push(&mut problems, f, e);
         }
