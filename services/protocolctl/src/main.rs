@@ -98,8 +98,12 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// The base an overlay extends, when it is not among the paths nor beside the overlay.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "server_base")]
         base: Option<PathBuf>,
+        /// Read the base from the server instead: the active version of this rule set
+        /// (PROTOCOL_URL, PROTOCOL_API_KEY; a clinic key may read the base its overlay extends).
+        #[arg(long, value_name = "ID")]
+        server_base: Option<String>,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
@@ -141,8 +145,11 @@ enum Command {
         #[arg(long)]
         remote: bool,
         /// The base both versions of an overlay are compiled on, when not beside them.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "server_base")]
         base: Option<PathBuf>,
+        /// Compile them on the server's active version of this base instead.
+        #[arg(long, value_name = "ID")]
+        server_base: Option<String>,
         /// Exit 1 when any change loosens.
         #[arg(long)]
         fail_on_loosen: bool,
@@ -233,9 +240,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Validate {
             paths,
             base,
+            server_base,
             format,
         } => {
-            let report = validate::run(paths, base.as_deref())?;
+            let fetched = match server_base {
+                Some(id) => Some(fetch_base(&remote()?, id)?),
+                None => None,
+            };
+            let report = validate::run(paths, fetched.as_deref().or(base.as_deref()))?;
             match format {
                 OutputFormat::Json => print_json(&report)?,
                 OutputFormat::Human => print!("{}", validate::human(&report)),
@@ -275,19 +287,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             new,
             remote: against_server,
             base,
+            server_base,
             fail_on_loosen,
             verbose,
             format,
         } => {
+            let fetched = match server_base {
+                Some(id) => Some(fetch_base(&remote()?, id)?),
+                None => None,
+            };
+            let base = fetched.as_deref().or(base.as_deref());
             let (old_doc, old_base, new_doc, new_base) = match (new, *against_server) {
                 (Some(new), false) => {
-                    let (o, ob) = files::load_with_base(old, base.as_deref())?;
-                    let (n, nb) = files::load_with_base(new, base.as_deref())?;
+                    let (o, ob) = files::load_with_base(old, base)?;
+                    let (n, nb) = files::load_with_base(new, base)?;
                     (o, ob, n, nb)
                 }
                 (None, true) => {
                     // The only path is the new version; the old one is the server's.
-                    let (n, nb) = files::load_with_base(old, base.as_deref())?;
+                    let (n, nb) = files::load_with_base(old, base)?;
                     let o = remote()?.active_document(&n.id)?;
                     (o, nb.clone(), n, nb)
                 }
@@ -430,4 +448,20 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// `--server-base ID`: the server's active version of `ID`, written to a file in the temporary
+/// folder that the local checks read as `--base` (they compile exactly as with a local file).
+fn fetch_base(r: &remote::Remote, id: &str) -> anyhow::Result<PathBuf> {
+    let version = r.active(id)?.ok_or_else(|| {
+        anyhow::anyhow!("rule set '{id}' has no active version on the server: give --base FILE")
+    })?;
+    let doc = r.document(id, &version)?;
+    let path = std::env::temp_dir().join(format!(
+        "protocolctl-{}-{id}-{version}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, serde_json::to_string(&doc)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

@@ -218,6 +218,21 @@ fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
         &env,
     );
     assert_eq!(out.code, 0, "{out:?}");
+    // Or straight from the server: validate and diff compiled on its active base.
+    let out = protocolctl(&["validate", "--server-base", "base", &tight], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = protocolctl(
+        &[
+            "diff",
+            "--server-base",
+            "base",
+            "rulesets/clinics/clinic-aurora.yaml",
+            &tight,
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("tighter"), "{out:?}");
     // Another version of the base is not the clinic's to read.
     let out = protocolctl(&["pull", "base", "--version", "2099.1.1"], &env);
     assert_eq!(out.code, 1, "{out:?}");
