@@ -121,6 +121,11 @@ pub struct Change {
 impl Change {
     /// One line for people: `looser  rule isotretinoin.washout days: 180 -> 90 (... line 12 -> line 12)`.
     pub fn describe(&self) -> String {
+        self.line(&self.subject, "")
+    }
+
+    /// The line of [`Self::describe`] about `subject`, with `extra` after the values.
+    fn line(&self, subject: &str, extra: &str) -> String {
         let values = match (&self.old, &self.new) {
             (Some(o), Some(n)) => format!(": {o} -> {n}"),
             (Some(o), None) => format!(": {o}"),
@@ -129,12 +134,10 @@ impl Change {
         };
         let at = |l: &Option<Location>| l.as_ref().map_or("-".to_owned(), Location::to_string);
         format!(
-            "{:<7} {} {} {}{} (old {}, new {})",
+            "{:<7} {} {subject} {}{values}{extra} (old {}, new {})",
             self.direction.as_str(),
             self.area.as_str(),
-            self.subject,
             self.aspect,
-            values,
             at(&self.old_at),
             at(&self.new_at),
         )
@@ -158,24 +161,9 @@ impl Group<'_> {
         if self.subjects.len() == 1 {
             return self.first.describe();
         }
-        let c = self.first;
-        let values = match (&c.old, &c.new) {
-            (Some(o), Some(n)) => format!(": {o} -> {n}"),
-            (Some(o), None) => format!(": {o}"),
-            (None, Some(n)) => format!(": {n}"),
-            (None, None) => String::new(),
-        };
-        let at = |l: &Option<Location>| l.as_ref().map_or("-".to_owned(), Location::to_string);
-        format!(
-            "{:<7} {} {} {}{} for {} cells (old {}, new {})",
-            c.direction.as_str(),
-            c.area.as_str(),
-            summarise(&self.subjects),
-            c.aspect,
-            values,
-            self.subjects.len(),
-            at(&c.old_at),
-            at(&c.new_at),
+        self.first.line(
+            &summarise(&self.subjects),
+            &format!(" for {} cells", self.subjects.len()),
         )
     }
 }
