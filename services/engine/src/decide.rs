@@ -114,11 +114,24 @@ pub(crate) fn evaluate(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>) -> Outcome {
     o
 }
 
+/// How many times [`first_free_day`] decides a later day again at most. A real client's waits
+/// chain a few times; a history crafted to chain thousands of waits (a body of 256 KiB holds
+/// about 5,000 entries, each step reads them all) would otherwise multiply a decision's work by
+/// its length. Past the bound no date is promised: the answer stays `deferred`, `earliest_date`
+/// null, as for a wait that lasts until resolved.
+const MAX_DATE_STEPS: usize = 16;
+
 /// The first day from `day` on that no dated wait defers, or `None` when none is found before
-/// the calendar ends. Each step passes at least one history entry (past it, or past its wait),
-/// so two steps per entry and one more always suffice.
+/// the calendar ends or within [`MAX_DATE_STEPS`]. Each step passes at least one history entry
+/// (past it, or past its wait), so two steps per entry and one more suffice for any history
+/// that chains fewer waits than the bound.
 fn first_free_day(rs: &Compiled, treatment: Ix, ctx: &Ctx<'_>, mut day: Date) -> Option<Date> {
-    let steps = ctx.history.map_or(0, <[_]>::len).saturating_mul(2) + 2;
+    let steps = ctx
+        .history
+        .map_or(0, <[_]>::len)
+        .saturating_mul(2)
+        .saturating_add(2)
+        .min(MAX_DATE_STEPS);
     for _ in 0..steps {
         let o = evaluate_on(
             rs,

@@ -385,3 +385,29 @@ fn the_digest_ignores_formatting_but_not_content() {
         "the stored form has the same digest"
     );
 }
+
+/// Botulinum toxin every 27 days from the check date: each 14-day wait ends 13 days before the
+/// next toxin, which must itself come 14 days after the session (both orders of `botox_gap`).
+fn toxin_chain(n: i64) -> Vec<HistoryEntry> {
+    (0..n)
+        .map(|i| HistoryEntry {
+            procedure: "botulinum_toxin".into(),
+            date: DAY
+                .checked_add(jiff::Span::new().days(27 * i))
+                .expect("in range"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_earliest_date_follows_a_short_chain_of_booked_waits_and_a_long_one_promises_none() {
+    // Three toxins: the first day free is 14 days after the last (day 54 + 14).
+    let e = check(answered(), toxin_chain(3));
+    assert_eq!(e.decision, Decision::Deferred);
+    assert_eq!(e.earliest_date, Some(date(2027, 2, 7)), "{e:?}");
+    // Forty: past the bound on the days decided again, no date is promised (never a wrong one,
+    // and a crafted history cannot multiply the work of a decision by its length).
+    let e = check(answered(), toxin_chain(40));
+    assert_eq!(e.decision, Decision::Deferred);
+    assert_eq!(e.earliest_date, None, "{e:?}");
+}
