@@ -259,18 +259,37 @@ impl Effect {
             .into_iter()
             .map(|m| Problem::new("approval.loosenings", None, m))
             .collect();
+        // One problem per edited entry, as a publish refusal names them: the changes one edited
+        // value makes (a cap reaching many grid cells) are counted, not listed.
+        let mut groups: Vec<(&str, &EffectChange, usize)> = Vec::new();
         for (rs, c) in self.loosenings() {
+            let same = |(r, g, _): &&mut (&str, &EffectChange, usize)| {
+                *r == rs
+                    && (&g.area, &g.aspect, &g.old, &g.new, &g.path, g.line)
+                        == (&c.area, &c.aspect, &c.old, &c.new, &c.path, c.line)
+            };
+            match groups.iter_mut().find(same) {
+                Some(g) => g.2 += 1,
+                None => groups.push((rs, c, 1)),
+            }
+        }
+        for (rs, c, n) in groups {
             let values = match (&c.old, &c.new) {
                 (Some(o), Some(n)) => format!("{o} -> {n}"),
                 (Some(o), None) => format!("was {o}"),
                 (None, Some(n)) => format!("now {n}"),
                 (None, None) => String::new(),
             };
+            let more = if n > 1 {
+                format!(" and {} more like it", n - 1)
+            } else {
+                String::new()
+            };
             problems.push(Problem::new(
                 c.path.clone().unwrap_or_default(),
                 c.line,
                 format!(
-                    "loosens what '{rs}' serves: {} {} {} ({values})",
+                    "loosens what '{rs}' serves: {} {} {} ({values}){more}",
                     c.area, c.subject, c.aspect
                 ),
             ));
