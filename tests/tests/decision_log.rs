@@ -856,3 +856,182 @@ async fn a_fresh_database_is_migrated_once_and_a_second_start_is_a_no_op() {
     assert!(until(15, || count(&pg) == 2).await);
     assert_eq!(rows(&pg)[1]["masked_facts"]["pregnant"], "drop");
 }
+
+/// A dry run of a base activation, with the decision log on (a real PostgreSQL and a real
+/// Redis): it names every rule set whose served rules change and, per clinic, how many of its
+/// latest logged decisions would be answered differently and how (a cap shallower), over REST,
+/// gRPC and protocolctl; nothing is written: Redis keeps its active versions and history,
+/// PostgreSQL its rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_of_a_base_change_counts_the_logged_decisions_it_would_change() {
+    use pb::rule_set_admin_service_client::RuleSetAdminServiceClient;
+    use protocol_tests::KEY_PLATFORM;
+
+    let pg = PostgresServer::start().expect("postgres");
+    let redis = protocol_tests::redis_server::RedisServer::start().expect("redis");
+    let server = server(&pg, |b| b.with_redis(&redis));
+
+    // Traffic: Aurora (its overlay) and Borealis (the base) each ask for cheeks depth limits
+    // twice and eligibility once.
+    let depth_req = json!({
+        "treatment": "microneedling", "device": "dermapen_4", "role": "physician",
+        "zone": "cheeks", "facts": unmasked_facts(), "date": "2026-12-01", "history": [],
+    });
+    let mut caps = BTreeSet::new();
+    for key in [KEY_AURORA, KEY_BASE] {
+        for _ in 0..2 {
+            let limits = post(&server, "/v1/depth-limits", key, &depth_req).await;
+            caps.insert((key, limits["zones"][0]["max_depth_mm"].to_string()));
+        }
+        post(&server, "/v1/eligibility", key, &eligibility_request()).await;
+    }
+    assert!(until(15, || count(&pg) >= 6).await, "{}", pg.log());
+    assert!(
+        caps.contains(&(KEY_BASE, "1.5".to_owned())),
+        "the base's cheeks cap for this pen: {caps:?}"
+    );
+
+    // A new base, shallower on the cheeks (1.5 -> 1.3 mm); Aurora's overlay caps them at
+    // 1.2 mm already, so its physicians' answers do not move.
+    let base = include_str!("../../rulesets/base.yaml");
+    let bundled = base
+        .lines()
+        .find_map(|l| l.strip_prefix("version: \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("base version");
+    let yaml = base
+        .replace(
+            &format!("version: \"{bundled}\""),
+            "version: \"2026.12.90\"",
+        )
+        .replace(
+            "{zone: cheeks, max_depth_mm: {value: 1.5,",
+            "{zone: cheeks, max_depth_mm: {value: 1.3,",
+        );
+    let res = http()
+        .post(server.url("/v1/rulesets"))
+        .bearer_auth(KEY_PLATFORM)
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .expect("publish");
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+
+    let redis_before = redis_digest(&redis);
+    let rows_before = count(&pg);
+
+    // REST.
+    let res = http()
+        .post(server.url("/v1/rulesets/base/activate"))
+        .bearer_auth(KEY_PLATFORM)
+        .json(&json!({"version": "2026.12.90", "expected_current": bundled, "dry_run": true}))
+        .send()
+        .await
+        .expect("dry run");
+    assert_eq!(res.status(), 200);
+    let preview: Value = res.json().await.expect("json");
+    assert_eq!(preview["dry_run"], true, "{preview}");
+    let rulesets: BTreeSet<&str> = preview["impact"]
+        .as_array()
+        .expect("impact")
+        .iter()
+        .filter_map(|r| r["ruleset"].as_str())
+        .collect();
+    assert!(rulesets.contains("base"), "{preview}");
+    assert!(
+        rulesets.contains("clinic-aurora"),
+        "every overlay: {preview}"
+    );
+    let traffic = &preview["traffic"];
+    assert_eq!(traffic["sample_per_clinic"], 200, "{traffic}");
+    let clinic = |name: &str| {
+        traffic["clinics"]
+            .as_array()
+            .expect("clinics")
+            .iter()
+            .find(|c| c["clinic"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {traffic}"))
+    };
+    let borealis = clinic("clinic-borealis");
+    assert_eq!(
+        (
+            &borealis["ruleset"],
+            &borealis["decisions"],
+            &borealis["changed"]
+        ),
+        (&json!("base"), &json!(3), &json!(2)),
+        "{traffic}"
+    );
+    assert_eq!(
+        (&borealis["shallower"], &borealis["deeper"]),
+        (&json!(2), &json!(0))
+    );
+    let aurora = clinic("clinic-aurora");
+    assert_eq!(
+        (&aurora["ruleset"], &aurora["decisions"], &aurora["changed"]),
+        (&json!("clinic-aurora"), &json!(3), &json!(0)),
+        "{traffic}"
+    );
+
+    // gRPC, the same counts.
+    let mut admin = RuleSetAdminServiceClient::new(server.channel().await.expect("channel"));
+    let req = bearer(
+        pb::ActivateRuleSetRequest {
+            id: "base".into(),
+            version: "2026.12.90".into(),
+            expected_current: Some(bundled.to_owned()),
+            dry_run: true,
+            ..Default::default()
+        },
+        KEY_PLATFORM,
+    );
+    let g = admin
+        .activate_rule_set(req)
+        .await
+        .expect("grpc dry run")
+        .into_inner();
+    let t = g.traffic.expect("traffic");
+    let b = t
+        .clinics
+        .iter()
+        .find(|c| c.clinic.as_deref() == Some("clinic-borealis"))
+        .expect("borealis");
+    assert_eq!((b.decisions, b.changed, b.shallower), (3, 2, 2), "{t:?}");
+
+    // protocolctl impact.
+    let url = server.url("");
+    let out = protocol_tests::protocolctl(
+        &["impact", "base", "2026.12.90"],
+        &[("PROTOCOL_URL", &url), ("PROTOCOL_API_KEY", KEY_PLATFORM)],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(
+            "clinic-borealis (base): 2 of 3 logged decisions change; 0 caps deeper, 2 shallower"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    // Nothing was written: every Redis key and value as before; PostgreSQL's rows as before.
+    assert_eq!(
+        redis_digest(&redis),
+        redis_before,
+        "a dry run writes nothing to Redis"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&pg), rows_before, "a dry run logs no decision");
+    let limits = post(&server, "/v1/depth-limits", KEY_BASE, &depth_req).await;
+    assert_eq!(limits["zones"][0]["max_depth_mm"], 1.5, "still served");
+}
+
+/// A digest of every key in Redis and its value (`DUMP`), sorted: equal digests, same data.
+fn redis_digest(redis: &protocol_tests::redis_server::RedisServer) -> String {
+    const SCRIPT: &str = "local keys = redis.call('KEYS', '*') table.sort(keys) \
+        local parts = {} for _, k in ipairs(keys) do \
+        parts[#parts + 1] = k parts[#parts + 1] = redis.call('DUMP', k) end \
+        return #keys .. ' keys ' .. redis.sha1hex(table.concat(parts, '\\n'))";
+    redis.cli(&["EVAL", SCRIPT, "0"]).expect("digest")
+}

@@ -175,6 +175,15 @@ enum Command {
         #[command(flatten)]
         guard: GuardArgs,
     },
+    /// What activating a version would change, and move nothing (`activate --dry-run`): the
+    /// semantic diff for every rule set served and, when the server keeps a decision log, how
+    /// many of each affected clinic's latest logged decisions would be answered differently.
+    Impact {
+        id: String,
+        version: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
     /// Return to the version active before the current one (compare-and-set).
     Rollback {
         id: String,
@@ -371,6 +380,29 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 a["previous"].as_str().unwrap_or("none")
             );
             print!("{}", remote::impact_human(&a));
+            Ok(true)
+        }
+        Command::Impact {
+            id,
+            version,
+            format,
+        } => {
+            let r = remote()?;
+            let expected = r.active(id)?;
+            let body = serde_json::json!({"dry_run": true});
+            let a = r.activate(id, version, expected, false, &body)?;
+            match format {
+                OutputFormat::Json => print_json(&a)?,
+                OutputFormat::Human => {
+                    println!(
+                        "would activate {} {} (was {})",
+                        a["id"].as_str().unwrap_or(id),
+                        a["version"].as_str().unwrap_or(version),
+                        a["previous"].as_str().unwrap_or("none")
+                    );
+                    print!("{}", remote::impact_human(&a));
+                }
+            }
             Ok(true)
         }
         Command::Rollback {

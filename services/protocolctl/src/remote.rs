@@ -255,6 +255,22 @@ pub fn impact_human(a: &Value) -> String {
             );
         }
     }
+    let traffic = &a["traffic"];
+    if let Some(error) = traffic["error"].as_str() {
+        let _ = writeln!(out, "impact on logged decisions unknown: {error}");
+    } else if let Some(clinics) = traffic["clinics"].as_array() {
+        let _ = writeln!(
+            out,
+            "impact on the latest {} logged decisions of each clinic:",
+            traffic["sample_per_clinic"]
+        );
+        if clinics.is_empty() {
+            let _ = writeln!(out, "  no logged decision of an affected clinic");
+        }
+        for c in clinics {
+            let _ = writeln!(out, "  {}", traffic_line(c));
+        }
+    }
     if a["dry_run"] == true
         && let Some(digest) = a["loosenings"].as_str()
     {
@@ -264,6 +280,42 @@ pub fn impact_human(a: &Value) -> String {
         );
     }
     out
+}
+
+/// One clinic's traffic impact: `clinic-aurora (clinic-aurora): 3 of 40 logged decisions
+/// change: eligible -> deferred 2; 1 caps deeper, 0 shallower`.
+fn traffic_line(c: &Value) -> String {
+    let outcomes: Vec<String> = c["outcomes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            format!(
+                "{} -> {} {}",
+                o["from"].as_str().unwrap_or_default(),
+                o["to"].as_str().unwrap_or_default(),
+                o["count"]
+            )
+        })
+        .collect();
+    let mut line = format!(
+        "{} ({}): {} of {} logged decisions change",
+        c["clinic"].as_str().unwrap_or("open"),
+        c["ruleset"].as_str().unwrap_or_default(),
+        c["changed"],
+        c["decisions"]
+    );
+    if !outcomes.is_empty() {
+        line.push_str(&format!(": {}", outcomes.join(", ")));
+    }
+    line.push_str(&format!(
+        "; {} caps deeper, {} shallower",
+        c["deeper"], c["shallower"]
+    ));
+    if c["not_replayable"].as_u64().unwrap_or(0) > 0 {
+        line.push_str(&format!("; {} not replayable", c["not_replayable"]));
+    }
+    line
 }
 
 /// `history` for people: one line per move, oldest first, with what it changed and any approval.

@@ -263,6 +263,15 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_DECISION_LOG_RETENTION_DAYS")]
     pub decision_log_retention_days: Option<u32>,
 
+    /// How many of each clinic's latest logged decisions a dry run of an activation or rollback
+    /// decides again on the candidate rule sets, to show the change's impact on real traffic.
+    #[arg(
+        long,
+        env = "PROTOCOL_DECISION_LOG_IMPACT_SAMPLE",
+        default_value_t = 200
+    )]
+    pub decision_log_impact_sample: u32,
+
     /// Facts the decision log masks, comma-separated `FACT:drop` (not stored) or `FACT:hash`
     /// (stored as an HMAC-SHA256 keyed with `--decision-log-mask-key-file`), e.g.
     /// `pregnant:drop,date_of_birth:hash`. Facts not named are stored as given (so that their

@@ -181,7 +181,7 @@ impl App {
         version: &str,
         expected: ExpectedCurrent,
         guard: &Guard,
-    ) -> Result<MoveOutcome, AppError> {
+    ) -> Result<Moved, AppError> {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
         let item = Activation {
@@ -192,10 +192,7 @@ impl App {
         let m = store
             .activate_guarded(item, caller.key_id.as_deref(), guard)
             .await?;
-        if !m.dry_run {
-            log_activated(&m, caller);
-        }
-        Ok(m)
+        self.moved(caller, m).await
     }
 
     /// Rolls back to the version active before the current one (or `to_version`, earlier on
@@ -207,16 +204,22 @@ impl App {
         id: &str,
         request: &Rollback,
         guard: &Guard,
-    ) -> Result<MoveOutcome, AppError> {
+    ) -> Result<Moved, AppError> {
         let store = self.admin(caller)?;
         Self::may_manage(caller, id)?;
         let m = store
             .rollback_guarded(id, request, caller.key_id.as_deref(), guard)
             .await?;
-        if !m.dry_run {
-            log_activated(&m, caller);
+        self.moved(caller, m).await
+    }
+
+    /// A move done (logged) or previewed (with its impact on logged traffic).
+    async fn moved(&self, caller: &Caller, outcome: MoveOutcome) -> Result<Moved, AppError> {
+        if !outcome.dry_run {
+            log_activated(&outcome, caller);
         }
-        Ok(m)
+        let traffic = self.traffic(caller, &outcome).await?;
+        Ok(Moved { outcome, traffic })
     }
 
     /// The activation history of one rule set, oldest first.
@@ -247,6 +250,14 @@ impl App {
         );
         Ok(r)
     }
+}
+
+/// An activation or rollback, or its preview: what moves, what it changes for each rule set
+/// served, and on a dry run with the decision log on, its impact on logged traffic.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub outcome: MoveOutcome,
+    pub traffic: Option<super::traffic::TrafficPreview>,
 }
 
 fn log_activated(m: &MoveOutcome, caller: &Caller) {

@@ -35,6 +35,7 @@ pub mod notices;
 mod questions;
 pub mod replay;
 mod replay_decision;
+mod traffic;
 pub mod watch;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub use questions::{
     TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
 pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
+pub use traffic::TrafficPreview;
 
 use crate::auth::{AuthError, Caller, Scope};
 use crate::context::Context;

@@ -142,7 +142,7 @@ impl App {
 }
 
 /// The logged request without the facts that were masked (a hashed value is no answer).
-fn unmasked(mut request: Value, masked: &BTreeMap<String, String>) -> Value {
+pub(super) fn unmasked(mut request: Value, masked: &BTreeMap<String, String>) -> Value {
     fn walk(v: &mut Value, masked: &BTreeMap<String, String>) {
         match v {
             Value::Object(map) => {
@@ -166,7 +166,7 @@ fn unmasked(mut request: Value, masked: &BTreeMap<String, String>) -> Value {
 }
 
 /// Why a replay could not decide.
-enum Refusal {
+pub(super) enum Refusal {
     /// The engine refused the request (e.g. a treatment the other version does not have).
     Engine(RequestError),
     /// The logged row cannot be read back as its operation's request.
@@ -206,7 +206,7 @@ fn json(answer: &impl Serialize) -> Value {
 
 /// Decides the logged request of `operation` with `rs`: the outcome and the answer in the shape
 /// the log keeps for that operation (without explanations, which are never logged).
-fn decide(
+pub(super) fn decide(
     operation: &str,
     treatment: &str,
     request: Value,

@@ -60,6 +60,8 @@ pub struct DecisionLog {
     pub(crate) stats: Arc<Stats>,
     reader: Arc<read::Reader>,
     masking: Arc<Masking>,
+    /// How many of each clinic's latest decisions a dry run re-decides.
+    pub impact_sample: u32,
 }
 
 /// What the log reports (`/readyz`, metrics).
@@ -119,6 +121,7 @@ impl DecisionLog {
             stats,
             reader,
             masking: Arc::new(masking),
+            impact_sample: settings.decision_log_impact_sample,
         }))
     }
 
@@ -135,6 +138,7 @@ impl DecisionLog {
             stats: Arc::default(),
             reader: Arc::new(read::Reader::new(config)),
             masking: Arc::new(masking),
+            impact_sample: 0,
         };
         (log, rx)
     }
@@ -190,6 +194,18 @@ impl DecisionLog {
         clinic: Option<&str>,
     ) -> Result<Option<LoggedDecision>, ReadError> {
         self.reader.find(id, clinic).await
+    }
+
+    /// The latest [`Self::impact_sample`] decisions of each clinic rule set `ruleset` answered
+    /// (only `clinic`'s when given).
+    pub async fn recent(
+        &self,
+        ruleset: &str,
+        clinic: Option<&str>,
+    ) -> Result<Vec<LoggedDecision>, ReadError> {
+        self.reader
+            .recent(ruleset, clinic, self.impact_sample)
+            .await
     }
 
     /// Waits (at most `limit`) until every queued decision is written: at shutdown, so the

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Row};
 
 /// Why the log cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +58,33 @@ pub struct Reader {
     client: Mutex<Option<Client>>,
 }
 
-const SELECT: &str = "SELECT decision_id::text,
+/// The columns of a [`LoggedDecision`], in its order.
+const COLUMNS: &str = "decision_id::text,
         to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
         clinic, key_id, operation, ruleset_id, ruleset_version, ruleset_digest, treatment,
-        decision, request::text, answer::text, masked_facts::text
-    FROM decision_log
-    WHERE decision_id = $1::text::uuid AND clinic IS NOT DISTINCT FROM $2::text";
+        decision, request::text, answer::text, masked_facts::text";
+
+/// One decision by id, of one clinic.
+fn select_one() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM decision_log
+         WHERE decision_id = $1::text::uuid AND clinic IS NOT DISTINCT FROM $2::text"
+    )
+}
+
+/// The latest `$3` decisions of each clinic answered by rule set `$1` (of clinic `$2` only,
+/// when given), newest first per clinic. Served by the index of migration V3.
+fn select_recent() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM (
+            SELECT *, row_number() OVER (PARTITION BY clinic ORDER BY decided_at DESC) AS nth
+              FROM decision_log
+             WHERE ruleset_id = $1::text AND ($2::text IS NULL OR clinic = $2::text)
+         ) latest
+         WHERE nth <= $3::bigint
+         ORDER BY clinic NULLS FIRST, decided_at DESC"
+    )
+}
 
 impl Reader {
     pub fn new(config: Config) -> Self {
@@ -79,6 +100,36 @@ impl Reader {
         id: uuid::Uuid,
         clinic: Option<&str>,
     ) -> Result<Option<LoggedDecision>, ReadError> {
+        let rows = self
+            .query(&select_one(), &[&id.to_string(), &clinic])
+            .await?;
+        Ok(rows.first().map(decision))
+    }
+
+    /// The latest `per_clinic` decisions of each clinic that rule set `ruleset` answered (only
+    /// `clinic`'s when given): the traffic a change of that rule set is previewed on.
+    pub async fn recent(
+        &self,
+        ruleset: &str,
+        clinic: Option<&str>,
+        per_clinic: u32,
+    ) -> Result<Vec<LoggedDecision>, ReadError> {
+        let rows = self
+            .query(
+                &select_recent(),
+                &[&ruleset, &clinic, &i64::from(per_clinic)],
+            )
+            .await?;
+        Ok(rows.iter().map(decision).collect())
+    }
+
+    /// Runs a read on the reader's connection, opening it first if needed; a failed query
+    /// drops the connection so the next read opens a new one.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, ReadError> {
         let unreachable = |e: tokio_postgres::Error| ReadError::Unreachable(e.to_string());
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
@@ -89,29 +140,32 @@ impl Reader {
         let Some(client) = guard.as_ref() else {
             return Err(ReadError::Unreachable("no connection".into()));
         };
-        let row = match client.query_opt(SELECT, &[&id.to_string(), &clinic]).await {
-            Ok(row) => row,
+        match client.query(sql, params).await {
+            Ok(rows) => Ok(rows),
             Err(e) => {
                 *guard = None;
-                return Err(unreachable(e));
+                Err(unreachable(e))
             }
-        };
-        let Some(r) = row else { return Ok(None) };
-        let json = |i: usize| serde_json::from_str(r.get::<_, &str>(i)).unwrap_or(Value::Null);
-        Ok(Some(LoggedDecision {
-            decision_id: r.get(0),
-            decided_at: r.get(1),
-            clinic: r.get(2),
-            key_id: r.get(3),
-            operation: r.get(4),
-            ruleset_id: r.get(5),
-            ruleset_version: r.get(6),
-            ruleset_digest: r.get(7),
-            treatment: r.get(8),
-            decision: r.get(9),
-            request: json(10),
-            answer: json(11),
-            masked_facts: serde_json::from_str(r.get::<_, &str>(12)).unwrap_or_default(),
-        }))
+        }
+    }
+}
+
+/// A row of [`COLUMNS`] as a logged decision.
+fn decision(r: &Row) -> LoggedDecision {
+    let json = |i: usize| serde_json::from_str(r.get::<_, &str>(i)).unwrap_or(Value::Null);
+    LoggedDecision {
+        decision_id: r.get(0),
+        decided_at: r.get(1),
+        clinic: r.get(2),
+        key_id: r.get(3),
+        operation: r.get(4),
+        ruleset_id: r.get(5),
+        ruleset_version: r.get(6),
+        ruleset_digest: r.get(7),
+        treatment: r.get(8),
+        decision: r.get(9),
+        request: json(10),
+        answer: json(11),
+        masked_facts: serde_json::from_str(r.get::<_, &str>(12)).unwrap_or_default(),
     }
 }

@@ -10,8 +10,8 @@ use tonic::{Code, Request, Response, Status};
 
 use super::pb;
 use super::pb::rule_set_admin_service_server::RuleSetAdminService;
-use crate::app::admin::ExpectedCurrent;
-use crate::app::{App, AppError};
+use crate::app::admin::{ExpectedCurrent, Moved};
+use crate::app::{App, AppError, TrafficPreview};
 use crate::auth::{Caller, Scope};
 use crate::store::{Approval, Guard, MoveOutcome, Rollback, StoreError, VersionInfo};
 
@@ -99,7 +99,12 @@ fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
     }
 }
 
-fn activated(m: MoveOutcome) -> pb::ActivateRuleSetResponse {
+fn activated(
+    Moved {
+        outcome: m,
+        traffic,
+    }: Moved,
+) -> pb::ActivateRuleSetResponse {
     let (impact, loosenings) = impact(&m);
     let a = m.activated;
     pb::ActivateRuleSetResponse {
@@ -110,10 +115,16 @@ fn activated(m: MoveOutcome) -> pb::ActivateRuleSetResponse {
         dry_run: m.dry_run,
         impact,
         loosenings,
+        traffic: traffic.map(traffic_pb),
     }
 }
 
-fn rolled_back(m: MoveOutcome) -> pb::RollbackRuleSetResponse {
+fn rolled_back(
+    Moved {
+        outcome: m,
+        traffic,
+    }: Moved,
+) -> pb::RollbackRuleSetResponse {
     let (impact, loosenings) = impact(&m);
     let a = m.activated;
     pb::RollbackRuleSetResponse {
@@ -124,6 +135,38 @@ fn rolled_back(m: MoveOutcome) -> pb::RollbackRuleSetResponse {
         dry_run: m.dry_run,
         impact,
         loosenings,
+        traffic: traffic.map(traffic_pb),
+    }
+}
+
+/// A dry run's impact on logged traffic (as REST answers it).
+fn traffic_pb(t: TrafficPreview) -> pb::TrafficPreview {
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    pb::TrafficPreview {
+        sample_per_clinic: t.sample_per_clinic,
+        error: t.error,
+        clinics: t
+            .clinics
+            .into_iter()
+            .map(|c| pb::ClinicTraffic {
+                ruleset: c.ruleset,
+                clinic: c.clinic,
+                decisions: n(c.decisions),
+                changed: n(c.changed),
+                outcomes: c
+                    .outcomes
+                    .into_iter()
+                    .map(|o| pb::OutcomeShift {
+                        from_outcome: o.from,
+                        to_outcome: o.to,
+                        count: n(o.count),
+                    })
+                    .collect(),
+                deeper: n(c.deeper),
+                shallower: n(c.shallower),
+                not_replayable: n(c.not_replayable),
+            })
+            .collect(),
     }
 }
 

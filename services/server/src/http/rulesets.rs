@@ -25,12 +25,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::caller::{AdminScope, Authorized};
 use super::extract::JsonBody;
 use super::problem::Problem;
-use crate::app::App;
-use crate::app::admin::ExpectedCurrent;
+use crate::app::admin::{ExpectedCurrent, Moved};
+use crate::app::{App, TrafficPreview};
 use crate::store::guard::EffectChange;
-use crate::store::{
-    Approval, Guard, HistoryEntry, MoveOutcome, Published, Retired, Rollback, VersionInfo,
-};
+use crate::store::{Approval, Guard, HistoryEntry, Published, Retired, Rollback, VersionInfo};
 
 /// Largest rule-set document accepted by `POST /v1/rulesets` (the bundled base is ~60 KiB): the
 /// store's limit on a document's canonical form, which it checks again after parsing.
@@ -329,6 +327,10 @@ pub struct ActivatedRuleSet {
     /// nothing (then no approval is needed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loosenings: Option<String>,
+    /// On a dry run with the decision log on: each affected clinic's latest logged decisions
+    /// decided again on the rule set served now and on the candidate, and how many change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficPreview>,
 }
 
 /// What one rule set served changes to, as the semantic diff says (`protocolctl diff`).
@@ -347,8 +349,13 @@ pub struct RuleSetImpact {
     pub changes: Vec<EffectChange>,
 }
 
-impl From<MoveOutcome> for ActivatedRuleSet {
-    fn from(m: MoveOutcome) -> Self {
+impl From<Moved> for ActivatedRuleSet {
+    fn from(
+        Moved {
+            outcome: m,
+            traffic,
+        }: Moved,
+    ) -> Self {
         let loosenings = m.effect.loosenings_digest();
         let impact = m
             .effect
@@ -376,6 +383,7 @@ impl From<MoveOutcome> for ActivatedRuleSet {
             dry_run: m.dry_run,
             impact,
             loosenings,
+            traffic,
         }
     }
 }

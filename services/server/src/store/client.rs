@@ -9,6 +9,7 @@
 //! and a replica re-validates anyway when it loads, in case something else wrote to Redis.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, diff, parse_document};
@@ -22,8 +23,8 @@ use super::keys::Keys;
 use super::payload::{self, check_name};
 use super::scripts;
 use super::types::{
-    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Published, Retired,
-    Rollback, StoreOptions, VersionInfo,
+    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Preview, Published,
+    Retired, Rollback, StoreOptions, VersionInfo,
 };
 use crate::catalog::{ActiveEntry, Catalog, Origin};
 
@@ -445,7 +446,7 @@ impl RuleSetStore {
             guard: &guard,
         };
         match self.move_pointers(items, how).await? {
-            Moved::Done(done, _) | Moved::Preview(done, _) => Ok(done),
+            Moved::Done(done, _) | Moved::Preview(done, ..) => Ok(done),
             // Without an idempotency key there is nothing to replay.
             Moved::Replayed(record) => Ok(vec![record.result]),
         }
@@ -467,10 +468,10 @@ impl RuleSetStore {
             guard,
         };
         let id = item.id.clone();
-        let (mut done, effect, dry_run) = match self.move_pointers(&[item], how).await? {
-            Moved::Done(done, effect) => (done, effect, false),
-            Moved::Preview(done, effect) => (done, effect, true),
-            Moved::Replayed(record) => (vec![record.result], record.effect, false),
+        let (mut done, effect, preview) = match self.move_pointers(&[item], how).await? {
+            Moved::Done(done, effect) => (done, effect, None),
+            Moved::Preview(done, effect, preview) => (done, effect, Some(preview)),
+            Moved::Replayed(record) => (vec![record.result], record.effect, None),
         };
         let activated = done
             .pop()
@@ -478,24 +479,28 @@ impl RuleSetStore {
         Ok(MoveOutcome {
             activated,
             effect,
-            dry_run,
+            dry_run: preview.is_some(),
+            preview,
         })
     }
 
-    /// What moving from the `active` pointers to `after` changes for every rule set served. An
-    /// active catalog that no longer loads (a corrupt payload) is served by no replica, so
-    /// nothing served can loosen: the move that repairs it is not held up.
+    /// What moving from the `active` pointers to `after` changes for every rule set served,
+    /// and the catalog served before. An active catalog that no longer loads (a corrupt
+    /// payload) is served by no replica, so nothing served can loosen: the move that repairs it
+    /// is not held up.
     async fn effect_of(
         &self,
         active: &BTreeMap<String, String>,
         after: &Catalog,
-    ) -> Result<Effect, StoreError> {
+    ) -> Result<(Effect, Option<Catalog>), StoreError> {
         if active.is_empty() {
-            return Ok(Effect::default());
+            return Ok((Effect::default(), None));
         }
         match self.load_catalog(active, &[]).await {
-            Ok(before) => Effect::of(&before, after),
-            Err(StoreError::Corrupt { .. } | StoreError::Invalid(_)) => Ok(Effect::default()),
+            Ok(before) => Ok((Effect::of(&before, after)?, Some(before))),
+            Err(StoreError::Corrupt { .. } | StoreError::Invalid(_)) => {
+                Ok((Effect::default(), None))
+            }
             Err(e) => Err(e),
         }
     }
@@ -563,7 +568,7 @@ impl RuleSetStore {
             target.insert(item.id.clone(), item.version.clone());
         }
         let catalog = self.load_catalog(&target, items).await?;
-        let effect = self.effect_of(&active, &catalog).await?;
+        let (effect, before) = self.effect_of(&active, &catalog).await?;
         let activated: Vec<Activated> = items
             .iter()
             .map(|item| Activated {
@@ -579,7 +584,11 @@ impl RuleSetStore {
             .collect();
 
         if how.guard.dry_run {
-            return Ok(Moved::Preview(activated, effect));
+            let preview = Preview {
+                before: before.map(Arc::new),
+                after: Arc::new(catalog),
+            };
+            return Ok(Moved::Preview(activated, effect, preview));
         }
         let published_by = self.published_by(&effect, &target, &catalog).await?;
         effect.check(
@@ -837,11 +846,13 @@ impl RuleSetStore {
                 activated: first(list)?,
                 effect,
                 dry_run: false,
+                preview: None,
             }),
-            Ok(Moved::Preview(list, effect)) => Ok(MoveOutcome {
+            Ok(Moved::Preview(list, effect, preview)) => Ok(MoveOutcome {
                 activated: first(list)?,
                 effect,
                 dry_run: true,
+                preview: Some(preview),
             }),
             Ok(Moved::Replayed(record)) => replayed(id, request, record),
             // A concurrent retry with the same key may have moved the pointer between this
@@ -1159,7 +1170,7 @@ struct Move<'a> {
 /// same idempotency key.
 enum Moved {
     Done(Vec<Activated>, Effect),
-    Preview(Vec<Activated>, Effect),
+    Preview(Vec<Activated>, Effect, Preview),
     Replayed(IdempotencyRecord),
 }
 
@@ -1178,6 +1189,7 @@ fn replayed(
             activated: record.result,
             effect: record.effect,
             dry_run: false,
+            preview: None,
         })
     } else {
         Err(StoreError::IdempotencyKeyReused { id: id.to_owned() })

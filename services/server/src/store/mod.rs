@@ -30,8 +30,8 @@ pub use guard::{Approval, Effect};
 pub use payload::MAX_DOCUMENT_BYTES;
 pub use sync::{SyncOptions, spawn_sync};
 pub use types::{
-    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Published, Retired,
-    Rollback, StoreOptions, VersionInfo,
+    Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Preview, Published,
+    Retired, Rollback, StoreOptions, VersionInfo,
 };
 
 use crate::catalog::Catalog;

@@ -96,6 +96,31 @@ pub struct MoveOutcome {
     pub activated: Activated,
     pub effect: super::guard::Effect,
     pub dry_run: bool,
+    /// On a dry run, the catalogs served before and after, so the door can decide logged
+    /// traffic on both ([`crate::app`]'s traffic impact).
+    #[serde(skip)]
+    pub preview: Option<Preview>,
+}
+
+/// What a dry run would serve, and what is served now (`None` when nothing was active or the
+/// active catalog no longer loads).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub before: Option<std::sync::Arc<crate::catalog::Catalog>>,
+    pub after: std::sync::Arc<crate::catalog::Catalog>,
+}
+
+impl PartialEq for Preview {
+    /// The same catalogs (by identity: a compiled catalog has no cheaper equality).
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &std::sync::Arc<crate::catalog::Catalog>, b| std::sync::Arc::ptr_eq(a, b);
+        same(&self.after, &other.after)
+            && match (&self.before, &other.before) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
 }
 
 /// A retired version (see [`RuleSetStore::retire`](crate::store::RuleSetStore::retire)).
