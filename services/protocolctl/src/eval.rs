@@ -28,6 +28,7 @@ pub enum Check {
 pub fn run(
     request: &Path,
     rulesets_dir: &Path,
+    base: Option<&Path>,
     clinic: Option<&str>,
     check: Check,
     explain: bool,
@@ -37,7 +38,7 @@ pub fn run(
             "--explain: plans have no explanation (explain the first session with --check eligibility)"
         );
     }
-    let all = rulesets(rulesets_dir)?;
+    let all = rulesets(rulesets_dir, base)?;
     let rs = pick(&all, clinic)?;
     let text = std::fs::read_to_string(request)
         .with_context(|| format!("reading {}", request.display()))?;

@@ -88,18 +88,46 @@ pub fn load_with_base(
     Ok((doc, base))
 }
 
-/// Every rule set of a folder, compiled (each overlay on the base it extends), by id.
-pub fn rulesets(dir: &Path) -> anyhow::Result<BTreeMap<String, RuleSet>> {
+/// Every rule set of `path`, compiled (each overlay on the base it extends), by id. `path` is a
+/// rule-set folder (base and `clinics/`) or one overlay file; `base`, when given, is the base
+/// they extend (it replaces a base of the same id in the folder). An overlay file given alone
+/// without `base` is compiled on the `base.yaml` beside it.
+pub fn rulesets(path: &Path, base: Option<&Path>) -> anyhow::Result<BTreeMap<String, RuleSet>> {
+    let mut paths = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        files_in(path)?
+    };
     let mut docs = Vec::new();
-    for path in files_in(dir)? {
-        let doc = parse_file(&path)?.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        docs.push(Loaded { path, doc });
+    for p in &paths {
+        let doc = parse_file(p)?.map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        docs.push(Loaded {
+            path: p.clone(),
+            doc,
+        });
     }
     if docs.is_empty() {
         bail!(
-            "{}: no rule-set files (*.yaml, *.json): point --rulesets at the folder holding base.yaml and clinics/",
-            dir.display()
+            "{}: no rule-set files (*.yaml, *.json): point --rulesets at the folder holding base.yaml and clinics/, or at an overlay file with --base FILE or --server-base ID",
+            path.display()
         );
+    }
+    let base = match base {
+        Some(b) => Some(b.to_path_buf()),
+        None if path.is_file() && docs.iter().all(|l| l.doc.extends.is_some()) => base_beside(path),
+        None => None,
+    };
+    if let Some(b) = base {
+        let doc = parse_file(&b)?.map_err(|e| anyhow::anyhow!("{}: {e}", b.display()))?;
+        if doc.extends.is_some() {
+            bail!(
+                "{}: --base must be a base rule set (it has `extends`)",
+                b.display()
+            );
+        }
+        docs.retain(|l| l.doc.id != doc.id);
+        paths.push(b.clone());
+        docs.push(Loaded { path: b, doc });
     }
     let bases: BTreeMap<&str, &RuleSetDoc> = docs
         .iter()
@@ -115,10 +143,9 @@ pub fn rulesets(dir: &Path) -> anyhow::Result<BTreeMap<String, RuleSet>> {
             .and_then(|id| bases.get(id).copied());
         if let (Some(id), None) = (&l.doc.extends, base) {
             bail!(
-                "{} extends '{id}', which is not in {}: put its base there (the server's active one: `protocolctl pull {id} --out {}/{id}.json`)",
+                "{} extends '{id}', which is not in {}: name it with --base FILE, or read the server's active one with --server-base {id}",
                 l.path.display(),
-                dir.display(),
-                dir.display()
+                path.display(),
             );
         }
         let rs = compile(&l.doc, base).map_err(|e| {

@@ -90,6 +90,32 @@ impl GuardArgs {
     }
 }
 
+/// Where the base of the overlays under test comes from, when not from the rule-set folder.
+#[derive(clap::Args, Debug)]
+struct BaseArgs {
+    /// The base the overlays extend (replaces a base of the same id in the folder).
+    #[arg(long, conflicts_with = "server_base")]
+    base: Option<PathBuf>,
+    /// Read the base from the server: the active version of this rule set (PROTOCOL_URL,
+    /// PROTOCOL_API_KEY; a clinic key may read the base its overlay extends).
+    #[arg(long, value_name = "ID")]
+    server_base: Option<String>,
+}
+
+impl BaseArgs {
+    /// The base file to use: `--base`, or the server's active base fetched to a temporary file.
+    fn resolve(
+        &self,
+        remote: impl Fn() -> anyhow::Result<remote::Remote>,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        match (&self.base, &self.server_base) {
+            (Some(b), _) => Ok(Some(b.clone())),
+            (None, Some(id)) => Ok(Some(fetch_base(&remote()?, id)?)),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check rule-set files or folders exactly as the server loads them.
@@ -111,9 +137,11 @@ enum Command {
     Test {
         /// The folder of scenario files (`clients.yaml` beside them holds the client presets).
         dir: PathBuf,
-        /// The rule-set folder (base and `clinics/`).
+        /// The rule-set folder (base and `clinics/`), or one overlay file.
         #[arg(long, default_value = "rulesets")]
         rulesets: PathBuf,
+        #[command(flatten)]
+        base: BaseArgs,
         /// Client presets, when not `DIR/clients.yaml`.
         #[arg(long)]
         clients: Option<PathBuf>,
@@ -122,8 +150,11 @@ enum Command {
     Eval {
         /// The request body (JSON), as POSTed to the server.
         request: PathBuf,
+        /// The rule-set folder (base and `clinics/`), or one overlay file.
         #[arg(long, default_value = "rulesets")]
         rulesets: PathBuf,
+        #[command(flatten)]
+        base: BaseArgs,
         /// The clinic (its overlay's rule-set id); the base when absent or without an overlay.
         #[arg(long)]
         clinic: Option<String>,
@@ -266,20 +297,31 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Test {
             dir,
             rulesets,
+            base,
             clients,
         } => {
+            let base = base.resolve(remote)?;
             let mut out = std::io::stdout().lock();
-            let failed = scenarios::run(dir, rulesets, clients.as_deref(), &mut out)?;
+            let failed =
+                scenarios::run(dir, rulesets, base.as_deref(), clients.as_deref(), &mut out)?;
             out.flush()?;
             Ok(failed == 0)
         }
         Command::Eval {
             request,
             rulesets,
+            base,
             clinic,
             check,
             explain,
-        } => match eval::run(request, rulesets, clinic.as_deref(), *check, *explain)? {
+        } => match eval::run(
+            request,
+            rulesets,
+            base.resolve(remote)?.as_deref(),
+            clinic.as_deref(),
+            *check,
+            *explain,
+        )? {
             Ok(answer) => {
                 print_json(&answer)?;
                 Ok(true)

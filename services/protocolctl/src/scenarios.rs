@@ -32,10 +32,11 @@ fn case_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 pub fn run(
     cases: &Path,
     rulesets_dir: &Path,
+    base: Option<&Path>,
     clients: Option<&Path>,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<usize> {
-    let rulesets = rulesets(rulesets_dir)?;
+    let rulesets = rulesets(rulesets_dir, base)?;
     let clients_path = clients
         .map(Path::to_path_buf)
         .unwrap_or_else(|| cases.join(CLIENTS_FILE));

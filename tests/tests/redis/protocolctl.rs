@@ -233,6 +233,41 @@ fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("tighter"), "{out:?}");
+    // Scenarios run on the server's base too: `test` and `eval` with the overlay file alone.
+    let cases = dir.path().join("cases");
+    std::fs::create_dir(&cases).expect("mkdir");
+    std::fs::write(
+        cases.join("cheeks.yaml"),
+        r#"name: "The tightened overlay caps physicians' cheeks at 0.8 mm"
+ruleset: clinic-aurora
+check: depth_limits
+request: {"treatment": "microneedling", "device": "dermapen_4", "role": "physician", "zone": "cheeks"}
+want: {"zones": {"cheeks": {"max_depth_mm": 0.8}}}
+"#,
+    )
+    .expect("write case");
+    let lone = dir.path().join("a/b");
+    std::fs::create_dir_all(&lone).expect("mkdir");
+    let lone = lone.join("tight.yaml");
+    std::fs::copy(&tight, &lone).expect("copy");
+    let (cases, lone) = (
+        cases.to_str().expect("utf-8"),
+        lone.to_str().expect("utf-8"),
+    );
+    let out = protocolctl(
+        &["test", cases, "--rulesets", lone, "--server-base", "base"],
+        &env,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("ok 1 - cheeks"), "{out:?}");
+    // Without a base anywhere, the error names the flags that fix it.
+    let out = protocolctl(&["test", cases, "--rulesets", lone], &env);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("--base FILE") && out.stderr.contains("--server-base base"),
+        "{out:?}"
+    );
+
     // Another version of the base is not the clinic's to read.
     let out = protocolctl(&["pull", "base", "--version", "2099.1.1"], &env);
     assert_eq!(out.code, 1, "{out:?}");
