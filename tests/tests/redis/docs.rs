@@ -1,0 +1,206 @@
+//! The documented commands run as written: the README's authoring walk-through (a script, against
+//! a real server on a real Redis with the README's own keys) and every `$` command of
+//! docs/authoring.md (its output compared with the page's, `…` standing for the rest of a line).
+//!
+//! Two things are adapted, and only these: `cargo build --release -p protocolctl` is replaced by
+//! the test's own build of protocolctl (on `PATH`), and the README's server address
+//! `http://127.0.0.1:8080` by the test server's (tests run side by side on free ports).
+
+use std::process::Command;
+
+use protocol_tests::redis_server::RedisServer;
+use protocol_tests::{ServerBuilder, protocolctl_binary, workspace_root};
+
+/// The README's address of the server its examples talk to.
+const README_URL: &str = "http://127.0.0.1:8080";
+
+/// The text of a workspace file.
+fn read(path: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(path)).expect("doc file")
+}
+
+/// The body of the first fenced block of `lang` after `heading`.
+fn block_after(doc: &str, heading: &str, lang: &str) -> String {
+    let section = &doc[doc.find(heading).unwrap_or_else(|| panic!("no {heading}"))..];
+    let fence = format!("```{lang}\n");
+    let start = section.find(&fence).expect("a block") + fence.len();
+    let len = section[start..].find("\n```").expect("closed");
+    section[start..start + len].to_owned()
+}
+
+/// Runs `script` with bash from the workspace root, protocolctl first on `PATH`; exit status,
+/// stdout and stderr.
+fn bash(script: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let bin = protocolctl_binary().expect("protocolctl builds");
+    let dir = bin.parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", script])
+        .current_dir(workspace_root())
+        .env("PATH", path)
+        .env_remove("PROTOCOL_URL")
+        .env_remove("PROTOCOL_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `script` with the two adaptations of the module doc.
+fn adapted(script: &str, url: &str) -> String {
+    script
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("cargo build") {
+                "true  # protocolctl: the test's build, on PATH".to_owned()
+            } else {
+                l.replace(README_URL, url)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The README's API keys (its "Rule sets through Redis" server), as the README exports them.
+fn readme_keys(readme: &str) -> String {
+    let block = block_after(readme, "## Rule sets through Redis", "sh");
+    let line = block
+        .lines()
+        .find_map(|l| l.strip_prefix("export PROTOCOL_API_KEYS='"))
+        .expect("the README exports PROTOCOL_API_KEYS");
+    line.strip_suffix('\'').expect("quoted").to_owned()
+}
+
+#[test]
+fn the_readme_authoring_walk_through_runs_as_written() {
+    let readme = read("README.md");
+    let redis = RedisServer::start().expect("redis");
+    let server = ServerBuilder::new()
+        .env("PROTOCOL_API_KEYS", &readme_keys(&readme))
+        .with_redis(&redis)
+        .spawn()
+        .expect("server");
+    let script = adapted(
+        &block_after(&readme, "## Authoring a rule set: `protocolctl`", "sh"),
+        &server.url(""),
+    );
+    let (code, stdout, stderr) = bash(&script, &[]);
+    assert_eq!(
+        code, 0,
+        "{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    // What each step is documented to do.
+    for said in [
+        ", 0 failed",
+        "activated clinic-aurora 2026.12.1 (was 2026.12.0)",
+        "would roll back clinic-aurora to 2026.12.0 (was 2026.12.1)",
+        "rolled back clinic-aurora to 2026.12.0 (was 2026.12.1)",
+    ] {
+        assert!(stdout.contains(said), "{said}\n{stdout}");
+    }
+}
+
+/// One `$` command of a page and the output the page shows for it.
+struct Transcript {
+    command: String,
+    shown: Vec<String>,
+}
+
+/// Every `$` command of `doc`'s untyped fenced blocks, with the lines after it up to the next.
+fn transcripts(doc: &str) -> Vec<Transcript> {
+    let mut out: Vec<Transcript> = Vec::new();
+    // Inside a fence: `Some(true)` an untyped one (a transcript), `Some(false)` a typed one.
+    let mut fence: Option<bool> = None;
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            fence = match fence {
+                None => Some(line == "```"),
+                Some(_) => None,
+            };
+            continue;
+        }
+        if fence != Some(true) {
+            continue;
+        }
+        match line.strip_prefix("$ ") {
+            Some(command) => out.push(Transcript {
+                command: command.to_owned(),
+                shown: Vec::new(),
+            }),
+            None => {
+                if let Some(t) = out.last_mut() {
+                    t.shown.push(line.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `actual` is what the page shows as `shown`, `…` matching any text.
+fn matches(shown: &str, actual: &str) -> bool {
+    let mut parts = shown.split('…');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = actual.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[test]
+fn every_command_of_the_authoring_page_prints_what_the_page_shows() {
+    let page = read("docs/authoring.md");
+    let build = block_after(&page, "# Authoring rule sets", "sh");
+    assert!(
+        build.starts_with("cargo build --release -p protocolctl"),
+        "{build}"
+    );
+    let all = transcripts(&page);
+    assert!(all.len() >= 3, "the page's commands: {}", all.len());
+    for t in &all {
+        let (_, stdout, stderr) = bash(&t.command, &[]);
+        let actual: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            actual.len(),
+            t.shown.len(),
+            "$ {}\n--- shown\n{}\n--- printed\n{stdout}{stderr}",
+            t.command,
+            t.shown.join("\n")
+        );
+        for (shown, actual) in t.shown.iter().zip(&actual) {
+            assert!(
+                matches(shown, actual),
+                "$ {}\n--- shown\n{shown}\n--- printed\n{actual}",
+                t.command
+            );
+        }
+    }
+}
+
+#[test]
+fn the_matcher_takes_an_ellipsis_for_any_text_and_nothing_else() {
+    assert!(matches("a {…} b", "a {x: 1} b"));
+    assert!(matches("exact", "exact"));
+    assert!(!matches("exact", "exactly"));
+    assert!(!matches("a {…} b", "a {x: 1} c"));
+    assert!(matches("…", "anything"));
+}
