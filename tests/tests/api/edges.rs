@@ -438,7 +438,8 @@ async fn past_max_in_flight_requests_are_shed_with_a_retry_delay_and_probes_answ
             Err(st) if st.code() == tonic::Code::Unavailable => break st,
             other => assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "a second call is shed: {other:?}"
+                "a second call is shed (the held call ended: {}): {other:?}",
+                held.is_finished()
             ),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
