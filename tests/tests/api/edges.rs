@@ -417,6 +417,18 @@ async fn past_max_in_flight_requests_are_shed_with_a_retry_delay_and_probes_answ
         .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK);
     drop(slow);
+    // The place is free once the server has seen the connection close (later under load): a
+    // gRPC call started before that would be shed itself and hold nothing.
+    let freed = within(Duration::from_secs(10), || async {
+        http()
+            .post(server.url("/v1/eligibility"))
+            .json(&check())
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    assert!(freed.is_some(), "the held REST place is released");
 
     // gRPC: a call whose request never arrives holds the place.
     let channel = server.channel().await.expect("channel");
