@@ -436,7 +436,7 @@ fn a_missing_base_names_the_flag_that_fixes_it() {
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stderr.contains("protocolctl pull base --out"),
+        out.stderr.contains("--base FILE") && out.stderr.contains("--server-base base"),
         "{out:?}"
     );
 }
