@@ -264,13 +264,16 @@ impl ApiKeys {
 /// The credential of a request: its one `Authorization` header (REST) or `authorization`
 /// metadata value (gRPC), `None` without one, and [`AuthError::Duplicate`] with more than one
 /// (which one a proxy or a handler would pick is not something to leave to chance).
-pub fn credential(headers: &axum::http::HeaderMap) -> Result<Option<&[u8]>, AuthError> {
-    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+/// Each protocol hands the values it received (`crate::edge::credential` for HTTP headers).
+pub fn credential<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<&'a [u8]>, AuthError> {
+    let mut values = values.into_iter();
     let first = values.next();
     if values.next().is_some() {
         return Err(AuthError::Duplicate);
     }
-    Ok(first.map(|v| v.as_bytes()))
+    Ok(first)
 }
 
 /// The token of a `Bearer <token>` credential (scheme case-insensitive), if it is one.
@@ -367,13 +370,10 @@ mod tests {
 
     #[test]
     fn one_credential_only() {
-        use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
-        let mut h = HeaderMap::new();
-        assert_eq!(credential(&h), Ok(None));
-        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer secret-a"));
-        assert_eq!(credential(&h), Ok(Some(&b"Bearer secret-a"[..])));
-        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
-        assert_eq!(credential(&h), Err(AuthError::Duplicate));
+        let (a, b): (&[u8], &[u8]) = (b"Bearer secret-a", b"Bearer other");
+        assert_eq!(credential([]), Ok(None));
+        assert_eq!(credential([a]), Ok(Some(a)));
+        assert_eq!(credential([a, b]), Err(AuthError::Duplicate));
         let k = keys();
         assert_eq!(
             k.identify(Some(b"Bearer secret-a"))

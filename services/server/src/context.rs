@@ -46,9 +46,6 @@ pub struct Context {
     pub store: Option<Arc<RuleSetStore>>,
     /// The decision log's queue; `None` without `PROTOCOL_DECISION_LOG_URL`.
     pub decision_log: Option<DecisionLog>,
-    /// The FHIR servers CDS Hooks calls may be completed from; `None` without
-    /// `PROTOCOL_CDS_FHIR_SERVERS` (prefetch only).
-    pub cds_fhir: Option<Arc<crate::cds::fetch::FhirFetch>>,
 }
 
 /// Decisions are refused: the `fail-closed` stale policy applies and the rule sets have not been

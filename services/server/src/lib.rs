@@ -30,3 +30,41 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+
+/// Checks of the crate's shape that the compiler cannot make.
+#[cfg(test)]
+mod architecture {
+    use std::path::Path;
+
+    /// The crate's source files, each without its test modules (by convention, last in a file
+    /// from its first `#[cfg(test)]`).
+    fn production_sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                production_sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                out.push((path.display().to_string(), code.to_owned()));
+            }
+        }
+    }
+
+    /// The door is built once, at start-up, and cloned into every adapter: its caches (pinned
+    /// versions, the notice board every watch shares, contracts) exist once per process.
+    #[test]
+    fn the_door_is_built_once_in_production_code() {
+        let mut sources = Vec::new();
+        production_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut sources);
+        let builds: Vec<&str> = sources
+            .iter()
+            .flat_map(|(path, code)| {
+                code.matches("App::new(")
+                    .map(move |_| path.as_str())
+            })
+            .collect();
+        assert_eq!(builds.len(), 1, "App::new called in {builds:?}");
+        assert!(builds[0].ends_with("startup.rs"), "{builds:?}");
+    }
+}

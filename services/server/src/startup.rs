@@ -1,4 +1,4 @@
-//! Start-up and shutdown: one [`App`] binds both listeners (REST and gRPC) on one tokio runtime,
+//! Start-up and shutdown: one [`Service`] binds both listeners (REST and gRPC) on one tokio runtime,
 //! logs where it listens and which rule sets it serves, and serves until told to stop.
 //!
 //! Binding is separate from serving so a caller (tests, tools) can bind port 0 and learn the
@@ -38,8 +38,10 @@ type AdminServer = pb::rule_set_admin_service_server::RuleSetAdminServiceServer<
 type DecisionsServer = pb::decision_log_service_server::DecisionLogServiceServer<DecisionsService>;
 
 /// A bound, not yet serving, server.
-pub struct App {
+pub struct Service {
     settings: Settings,
+    /// The FHIR servers CDS Hooks calls may be completed from (the CDS adapter's).
+    cds_fhir: Option<Arc<crate::cds::fetch::FhirFetch>>,
     http: TcpListener,
     grpc: TcpListener,
     http_addr: SocketAddr,
@@ -67,7 +69,7 @@ fn load_catalog(settings: &Settings) -> anyhow::Result<Catalog> {
     }
 }
 
-impl App {
+impl Service {
     /// Loads keys and rule sets and binds both listeners. Refuses to expose an open server.
     pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
         let keys = load_keys(&settings)?;
@@ -116,8 +118,8 @@ impl App {
             // Behind an Arc: the context is cloned for every request.
             store: store.map(Arc::new),
             decision_log,
-            cds_fhir: crate::cds::fetch::FhirFetch::new(&settings.cds_fhir_servers)?.map(Arc::new),
         };
+        let cds_fhir = crate::cds::fetch::FhirFetch::new(&settings.cds_fhir_servers)?.map(Arc::new);
         if ctx.store.is_some() {
             // Before serving, so `/readyz` says `redis: down` rather than `up` from the start.
             ctx.state
@@ -131,6 +133,7 @@ impl App {
         }
         Ok(Self {
             settings,
+            cds_fhir,
             http,
             grpc,
             http_addr,
@@ -224,8 +227,16 @@ impl App {
             .collect::<anyhow::Result<Vec<_>>>()?;
 
         // ---- REST: the layer stack is in `crate::http::router` ----
+        // The door, built once: every adapter holds a clone, so its caches (pinned versions,
+        // notice board, contracts) exist once per process.
+        let door = crate::app::App::new(self.ctx.clone());
+        let cds = crate::cds::CdsState {
+            indexes: Arc::default(),
+            fhir: self.cds_fhir.clone(),
+        };
         let router = crate::http::router(
-            self.ctx.clone(),
+            door.clone(),
+            cds,
             crate::http::Edges {
                 request_timeout: timeout,
                 admission: AdmissionLayer::<Rest>::new(s.max_in_flight, rate.clone()),
@@ -250,17 +261,15 @@ impl App {
             .build_v1alpha()
             .context("building the reflection service")?;
         let protocol =
-            ProtocolServer::new(ProtocolService::new(crate::app::App::new(self.ctx.clone())))
+            ProtocolServer::new(ProtocolService::new(door.clone()))
                 .max_decoding_message_size(MAX_BODY_BYTES)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip);
-        let admin = AdminServer::new(AdminService::new(crate::app::App::new(self.ctx.clone())))
+        let admin = AdminServer::new(AdminService::new(door.clone()))
             .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let decisions = DecisionsServer::new(DecisionsService::new(crate::app::App::new(
-            self.ctx.clone(),
-        )))
+        let decisions = DecisionsServer::new(DecisionsService::new(door.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip);
         // Health and reflection need no key: one budget for both, streams included.
@@ -459,7 +468,7 @@ pub async fn shutdown_signal() {
 
 /// Binds, serves, and shuts down on SIGTERM/SIGINT: what `main` runs.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    App::bind(settings)
+    Service::bind(settings)
         .await?
         .run_until(shutdown_signal())
         .await

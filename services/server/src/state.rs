@@ -19,7 +19,7 @@ pub struct AppState {
     pub generation: watch::Sender<u64>,
     pub health: Arc<StoreHealth>,
     /// The `WatchDepthLimits` budgets (per key and in total); start-up sets them from the settings.
-    pub watch_limits: Arc<crate::edge::streams::WatchLimits>,
+    pub watch_limits: Arc<crate::app::watch_budget::WatchLimits>,
 }
 
 impl AppState {

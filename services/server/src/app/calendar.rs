@@ -18,6 +18,7 @@ use protocol_engine::{
 use serde::{Deserialize, Serialize};
 
 use super::AppError;
+use super::operations::Operation;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
 use super::replay::Pin;
 use crate::auth::Scope;
@@ -151,9 +152,7 @@ impl Calendar {
 }
 
 impl Question for Calendar {
-    const OPERATION: &'static str = "eligibility";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Eligibility;
     type Answer = Vec<SlotResult>;
 
     fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {

@@ -56,7 +56,7 @@ impl App {
         if let Err(stale) = self.ctx.check_fresh() {
             return Some(Err(stale.into()));
         }
-        let recorder = Recorder::open(EligibilityRequest::OPERATION, rs, caller, None);
+        let recorder = Recorder::open(EligibilityRequest::OPERATION.name(), rs, caller, None);
         let verdict = recorder.in_scope(|| read.decide());
         let (treatment, decision) = (verdict.treatment(), verdict.decision());
         recorder.treatment(treatment);

@@ -9,7 +9,7 @@ use protocol_engine::{FieldViolation, LoadError, RequestError};
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
 use crate::context::Stale;
-use crate::edge::streams::WatchExhausted;
+use super::watch_budget::WatchExhausted;
 use crate::store::StoreError;
 
 /// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of

@@ -11,6 +11,7 @@ use protocol_engine::fhir::Questionnaire;
 use protocol_engine::{Facts, FieldViolation, RequestError, RuleSet, RuleSetRef};
 use serde_json::Value;
 
+use super::operations::Operation;
 use super::{App, AppError, Question};
 use crate::auth::{AuthError, Caller, Scope};
 
@@ -22,9 +23,7 @@ pub struct QuestionnaireQuestion {
 }
 
 impl Question for QuestionnaireQuestion {
-    const OPERATION: &'static str = "get_questionnaire";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = false;
+    const OPERATION: Operation = Operation::GetQuestionnaire;
     type Answer = Questionnaire;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {

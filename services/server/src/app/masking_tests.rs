@@ -89,7 +89,7 @@ fn client_and_masking(
 fn ask_and_record<Q: Question + DeserializeOwned>(rs: &RuleSet, log: &DecisionLog, request: Value) {
     let caller = Caller::open();
     let q: Q = serde_json::from_value(request).expect("a well-formed request");
-    let rec = Recorder::open(Q::OPERATION, rs, &caller, Some(log));
+    let rec = Recorder::open(Q::OPERATION.name(), rs, &caller, Some(log));
     let answer = q.ask(rs).expect("every generated request is valid");
     q.record(&answer, &rec);
 }
@@ -102,7 +102,7 @@ fn ask_batch(rs: &RuleSet, log: &DecisionLog, checks: Vec<Value>) {
             .map(|c| serde_json::from_value(c).expect("a check"))
             .collect::<Vec<EligibilityRequest>>(),
     );
-    let rec = Recorder::open(Batch::OPERATION, rs, &caller, Some(log));
+    let rec = Recorder::open(Batch::OPERATION.name(), rs, &caller, Some(log));
     let answer = q.ask(rs).expect("every generated check is valid");
     q.record(&answer, &rec);
 }

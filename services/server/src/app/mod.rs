@@ -32,22 +32,23 @@ pub mod fhir;
 #[cfg(test)]
 mod masking_tests;
 pub mod notices;
+pub mod operations;
 mod questions;
 pub mod replay;
 mod replay_decision;
 mod traffic;
 pub mod watch;
+pub mod watch_budget;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use protocol_engine::{RequestError, RuleSet, RuleSetRef};
 
 pub use answer_diff::{AnswerChange, ChangeKind};
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
-    Batch, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
+    Batch, DECISION_TARGET, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
     TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
 pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
@@ -65,15 +66,11 @@ pub struct App(Arc<Door>);
 /// What the door holds (reached through [`App`]'s `Deref`).
 pub struct Door {
     ctx: Context,
-    /// The OpenAPI documents built so far, one per rule set served.
-    contracts: Arc<crate::openapi::Cache>,
     /// The rule-set notice of each clinic for the current generation, made once and shared by
     /// every stream that sends it.
     notices: Arc<watch::Board<notices::Shared>>,
     /// The pinned rule-set versions compiled so far (bounded).
     pinned: Arc<replay::Pinned>,
-    /// The CDS Hooks code index of each rule set served, built once per version.
-    cds_indexes: Arc<crate::catalog::PerRuleSet<crate::cds::codes::CodeIndex>>,
 }
 
 impl std::ops::Deref for App {
@@ -84,26 +81,14 @@ impl std::ops::Deref for App {
     }
 }
 
-impl FromRef<App> for Context {
-    fn from_ref(app: &App) -> Context {
-        app.ctx.clone()
-    }
-}
 
 impl App {
     pub fn new(ctx: Context) -> Self {
         Self(Arc::new(Door {
             ctx,
-            contracts: Arc::default(),
             notices: Arc::default(),
             pinned: Arc::default(),
-            cds_indexes: Arc::default(),
         }))
-    }
-
-    /// The CDS Hooks code indexes, one per rule-set version (handed to each hook call's question).
-    pub fn cds_indexes(&self) -> Arc<crate::catalog::PerRuleSet<crate::cds::codes::CodeIndex>> {
-        self.cds_indexes.clone()
     }
 
     /// The shared state behind the door (health, streams' change notifications).
@@ -216,20 +201,21 @@ impl App {
         if !Q::DECISION {
             return Ok(then(question.ask(rs)?, rs));
         }
-        let recorder = Recorder::open(Q::OPERATION, rs, caller, self.ctx.decision_log.as_ref());
+        let recorder = Recorder::open(Q::OPERATION.name(), rs, caller, self.ctx.decision_log.as_ref());
         let answer = recorder.in_scope(|| question.ask(rs))?;
         question.record(&answer, &recorder);
         Ok(then(answer, rs))
     }
 
-    /// The OpenAPI document for whoever sends `credential`, with `facts` typed by the rule set
-    /// that answers that caller: a key's clinic rule set (any scope: the contract is no secret
-    /// to a key holder), the base without a key or in open mode. An unknown key is refused, as
-    /// everywhere. Built once per rule-set version ([`crate::openapi::Cache`]).
-    pub fn contract(
+    /// Reads the rule set that answers whoever sends `credential`: a key's clinic rule set (any
+    /// scope: what a rule set declares is no secret to a key holder), the base without a key or
+    /// in open mode. An unknown key is refused, as everywhere. For an adapter's documents typed
+    /// by the caller's rule set (REST's OpenAPI contract).
+    pub fn with_ruleset_of<T>(
         &self,
         credential: Option<&[u8]>,
-    ) -> Result<Arc<crate::openapi::Served>, AppError> {
+        read: impl FnOnce(&RuleSet) -> T,
+    ) -> Result<T, AppError> {
         let caller = match credential {
             Some(c) if !self.ctx.keys.is_open() => {
                 Some(self.ctx.keys.identify(Some(c)).ok_or(AuthError::Unknown)?)
@@ -238,6 +224,6 @@ impl App {
         };
         let catalog = self.ctx.catalog();
         let rs = catalog.for_tenant(caller.as_ref().and_then(|c| c.tenant.as_deref()))?;
-        Ok(self.contracts.get(rs))
+        Ok(read(rs))
     }
 }

@@ -16,22 +16,26 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
+use super::operations::Operation;
 use super::fhir::answers_once;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
 use crate::decision_log::{DecisionLog, Entry};
 use crate::metrics;
-use crate::observe::DECISION_TARGET;
+
+/// Target of the `engine.decide` spans (level DEBUG: disabled, and so almost free, unless a
+/// filter or a trace exporter asks for them).
+pub const DECISION_TARGET: &str = "protocol_server::decision";
 
 /// A question the door can answer.
 pub trait Question {
-    /// The operation name in spans and metrics (`eligibility`, `depth_limits`, ...).
-    const OPERATION: &'static str;
+    /// The operation it is ([`Operation`]: its name in spans, metrics and the decision log).
+    const OPERATION: Operation;
     /// The scope a key needs to ask it.
-    const SCOPE: Scope;
+    const SCOPE: Scope = Self::OPERATION.scope();
     /// A decision about a client or a device: traced and counted. Catalogue reads are not.
-    const DECISION: bool;
+    const DECISION: bool = Self::OPERATION.is_decision();
     /// Refused when the rule sets are stale under the fail-closed policy: the decisions about a
     /// client (eligibility, contraindications, plans). Depth limits keep being served, so a
     /// device keeps working on its last limits (DESIGN §6; docs/operate.md).
@@ -190,9 +194,7 @@ pub fn record_eligibility(request: &impl Serialize, d: &Decided<Eligibility>, re
 }
 
 impl Question for EligibilityRequest {
-    const OPERATION: &'static str = "eligibility";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Eligibility;
     type Answer = Decided<Eligibility>;
 
     fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
@@ -234,9 +236,7 @@ impl Batch {
 }
 
 impl Question for Batch {
-    const OPERATION: &'static str = "eligibility";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Eligibility;
     type Answer = Vec<Decided<Eligibility>>;
 
     /// Every check pins the same version, or none does.
@@ -291,9 +291,7 @@ impl Question for Batch {
 }
 
 impl Question for ContraindicationRequest {
-    const OPERATION: &'static str = "contraindications";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Contraindications;
     type Answer = ContraindicationReport;
 
     fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
@@ -330,9 +328,7 @@ impl Question for ContraindicationRequest {
 }
 
 impl Question for DepthLimitsRequest {
-    const OPERATION: &'static str = "depth_limits";
-    const SCOPE: Scope = Scope::Devices;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::DepthLimits;
     const FRESH: bool = false;
     /// The limits; their ETag ([`depth_etag`] of `limits.ruleset`) is computed by the adapters
     /// that send one (REST GET, gRPC), not for every answer.
@@ -367,9 +363,7 @@ impl Question for DepthLimitsRequest {
 }
 
 impl Question for PlanRequest {
-    const OPERATION: &'static str = "plan";
-    const SCOPE: Scope = Scope::Plans;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Plan;
     type Answer = Plan;
 
     fn pin(&self) -> Result<Option<Pin<'_>>, AppError> {
@@ -392,9 +386,7 @@ impl Question for PlanRequest {
 pub struct TreatmentsQuestion;
 
 impl Question for TreatmentsQuestion {
-    const OPERATION: &'static str = "list_treatments";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = false;
+    const OPERATION: Operation = Operation::ListTreatments;
     type Answer = TreatmentList;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
@@ -406,9 +398,7 @@ impl Question for TreatmentsQuestion {
 pub struct TreatmentQuestion(pub String);
 
 impl Question for TreatmentQuestion {
-    const OPERATION: &'static str = "get_treatment";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = false;
+    const OPERATION: Operation = Operation::GetTreatment;
     type Answer = TreatmentInfo;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
@@ -425,9 +415,7 @@ impl Question for TreatmentQuestion {
 pub struct CatalogueQuestion;
 
 impl Question for CatalogueQuestion {
-    const OPERATION: &'static str = "get_catalogue";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = false;
+    const OPERATION: Operation = Operation::GetCatalogue;
     type Answer = Catalogue;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
@@ -439,9 +427,7 @@ impl Question for CatalogueQuestion {
 pub struct FactsQuestion;
 
 impl Question for FactsQuestion {
-    const OPERATION: &'static str = "list_facts";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = false;
+    const OPERATION: Operation = Operation::ListFacts;
     type Answer = FactList;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {

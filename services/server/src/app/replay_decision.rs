@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer_diff::{AnswerChange, diff};
+use super::operations::Operation;
 use super::replay::{self, Pin, Served};
 use super::{App, AppError};
 use crate::auth::Caller;
@@ -212,14 +213,17 @@ pub(super) fn decide(
     request: Value,
     rs: &RuleSet,
 ) -> Result<(Decision, Value), Refusal> {
-    match operation {
-        "eligibility" => {
+    let op = Operation::from_name(operation)
+        .ok_or_else(|| Refusal::Unreadable(format!("unknown operation '{operation}'")))?;
+    // Exhaustive: an operation added to the registry must say here how it replays.
+    match op {
+        Operation::Eligibility => {
             let mut q: EligibilityRequest = read(request)?;
             q.explain = false;
             let e = rs.eligibility(&q)?;
             Ok((e.decision, json(&e)))
         }
-        "contraindications" => {
+        Operation::Contraindications => {
             let mut q: ContraindicationRequest = read(request)?;
             q.explain = false;
             q.treatments = Some(vec![treatment.to_owned()]);
@@ -231,7 +235,7 @@ pub(super) fn decide(
                 .ok_or_else(|| Refusal::Unreadable(format!("no outcome for '{treatment}'")))?;
             Ok((outcome.decision, json(&outcome)))
         }
-        "depth_limits" => {
+        Operation::DepthLimits => {
             let mut q: DepthLimitsRequest = read(request)?;
             q.explain = false;
             let limits: DepthLimits = rs.depth_limits(&q)?;
@@ -242,12 +246,18 @@ pub(super) fn decide(
                 .ok_or_else(|| Refusal::Unreadable("no client facts".into()))?;
             Ok((decision, json(&limits)))
         }
-        "plan" => {
+        Operation::Plan => {
             let q: PlanRequest = read(request)?;
             let plan = rs.plan(&q)?;
             Ok((plan.first_session.decision, json(&plan)))
         }
-        other => Err(Refusal::Unreadable(format!("unknown operation '{other}'"))),
+        Operation::ListTreatments
+        | Operation::GetTreatment
+        | Operation::GetCatalogue
+        | Operation::ListFacts
+        | Operation::GetQuestionnaire => Err(Refusal::Unreadable(format!(
+            "'{operation}' is not a decision: nothing to replay"
+        ))),
     }
 }
 
@@ -270,5 +280,85 @@ mod tests {
             request,
             json!({"facts": {"fitzpatrick": 2}, "x": [{"facts": {}}]})
         );
+    }
+}
+
+/// Every decision of the registry, asked through the door's recording path, is logged in a form
+/// replay decides again to the same outcome: an operation added to [`Operation`] without a way
+/// to replay it fails here, naming it.
+#[cfg(test)]
+mod every_operation {
+    use protocol_engine::{ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, PlanRequest};
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+
+    use super::super::questions::{Question, Recorder};
+    use super::*;
+    use crate::auth::Caller;
+    use crate::catalog::Catalog;
+    use crate::decision_log::{DecisionLog, Masking};
+
+    /// Asks `request` as question `Q` for the base rule set, recording it in `log`.
+    fn ask<Q: Question + DeserializeOwned>(rs: &RuleSet, log: &DecisionLog, request: Value) {
+        let caller = Caller::open();
+        let q: Q = serde_json::from_value(request).expect("a well-formed request");
+        let rec = Recorder::open(Q::OPERATION.name(), rs, &caller, Some(log));
+        let answer = q.ask(rs).expect("a valid request");
+        q.record(&answer, &rec);
+    }
+
+    #[test]
+    fn every_logged_operation_replays() {
+        let catalog = Catalog::bundled().expect("bundled rule sets");
+        let rs = &catalog.rulesets[catalog.base_id()];
+        let facts = json!({"date_of_birth": "1990-05-14", "fitzpatrick": 2, "pregnant": false});
+        for op in Operation::ALL.into_iter().filter(|o| o.is_decision()) {
+            let (log, mut rx) = DecisionLog::capture(Masking::default());
+            let common = json!({"date": "2026-12-01", "facts": facts, "history": []});
+            let with = |extra: Value| {
+                let mut body = common.clone();
+                for (k, v) in extra.as_object().expect("object") {
+                    body[k] = v.clone();
+                }
+                body
+            };
+            match op {
+                Operation::Eligibility => ask::<EligibilityRequest>(
+                    rs,
+                    &log,
+                    with(json!({"treatment": "microneedling"})),
+                ),
+                Operation::Contraindications => ask::<ContraindicationRequest>(
+                    rs,
+                    &log,
+                    with(json!({"treatments": ["microneedling"]})),
+                ),
+                Operation::DepthLimits => ask::<DepthLimitsRequest>(
+                    rs,
+                    &log,
+                    with(json!({"treatment": "microneedling", "device": "dermapen_4",
+                        "role": "physician", "zone": "cheeks"})),
+                ),
+                Operation::Plan => ask::<PlanRequest>(
+                    rs,
+                    &log,
+                    json!({"treatment": "microneedling", "indication": "acne_scars",
+                        "zones": ["cheeks"], "start_date": "2026-12-01", "role": "physician",
+                        "facts": facts, "history": []}),
+                ),
+                Operation::ListTreatments
+                | Operation::GetTreatment
+                | Operation::GetCatalogue
+                | Operation::ListFacts
+                | Operation::GetQuestionnaire => unreachable!("not a decision"),
+            }
+            let entry = rx.try_recv().unwrap_or_else(|_| panic!("{op:?} logs its decision"));
+            assert_eq!(entry.operation, op.name());
+            let replayed = decide(entry.operation, &entry.treatment, entry.request, rs);
+            match replayed {
+                Ok((decision, _)) => assert_eq!(decision.as_str(), entry.decision, "{op:?}"),
+                Err(_) => panic!("{op:?}: a logged decision does not replay"),
+            }
+        }
     }
 }

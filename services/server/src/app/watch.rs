@@ -19,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::{App, AppError};
 use crate::auth::Caller;
-use crate::edge::streams::WatchPermit;
+use super::watch_budget::WatchPermit;
 
 /// Why a watch stream woke up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

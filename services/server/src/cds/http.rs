@@ -2,6 +2,8 @@
 //! (`context.appointments[0].start`, `prefetch.conditions.entry[2].resource.code`), as everywhere
 //! in this API; a hook call without the record it needs is 412, as CDS Hooks 2.0 says.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -165,8 +167,8 @@ fn check(req: &HookRequest) -> Result<Vec<fhir::Booked>, Problem> {
 
 /// Completes the prefetch from the request's FHIR server when this service may call it
 /// ([`super::fetch`]); what could not be read is noted for the card.
-async fn complete(app: &App, req: &mut HookRequest, notes: &mut Vec<String>) {
-    let (Some(fetch), Some(base)) = (app.context().cds_fhir.as_deref(), &req.fhir_server) else {
+async fn complete(cds: &super::CdsState, req: &mut HookRequest, notes: &mut Vec<String>) {
+    let (Some(fetch), Some(base)) = (cds.fhir.as_deref(), &req.fhir_server) else {
         return;
     };
     let have = req.prefetch.get_or_insert_default();
@@ -326,6 +328,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for CallBody {
 /// `POST /cds-services/{id}`: the hook call.
 pub async fn call(
     State(app): State<App>,
+    State(cds): State<Arc<super::CdsState>>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     Path(id): Path<String>,
     CallBody(mut req): CallBody,
@@ -333,8 +336,8 @@ pub async fn call(
     known(&id)?;
     let appointments = check(&req)?;
     let mut notes = Vec::new();
-    complete(&app, &mut req, &mut notes).await;
-    let question = read(req, appointments, notes, app.cds_indexes())?;
+    complete(&cds, &mut req, &mut notes).await;
+    let question = read(req, appointments, notes, cds.indexes.clone())?;
     let checked = app.ask(&caller, &question).await?;
     Ok(Json(HookResponse {
         cards: checked.into_iter().filter_map(|c| c.card).collect(),

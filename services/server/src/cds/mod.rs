@@ -96,8 +96,17 @@ pub fn service() -> ServiceDef {
     }
 }
 
+/// What the CDS Hooks door holds for every call: the code index of each rule set served (built
+/// once per version) and the FHIR servers a call may be completed from (`None` without
+/// `PROTOCOL_CDS_FHIR_SERVERS`: prefetch only).
+#[derive(Default)]
+pub struct CdsState {
+    pub indexes: std::sync::Arc<crate::catalog::PerRuleSet<codes::CodeIndex>>,
+    pub fhir: Option<std::sync::Arc<fetch::FhirFetch>>,
+}
+
 /// The CDS Hooks routes.
-pub fn routes() -> Router<App> {
+pub fn routes() -> Router<crate::http::HttpState> {
     Router::new()
         .route("/cds-services", get(http::discovery))
         .route(

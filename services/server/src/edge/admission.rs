@@ -291,7 +291,7 @@ where
         if P::exempt(req.uri().path()) {
             return AdmissionFuture::pass(self.inner.call(req));
         }
-        let credential = match crate::auth::credential(req.headers()) {
+        let credential = match crate::edge::credential(req.headers()) {
             Ok(c) => c,
             Err(e) => return AdmissionFuture::refused(P::unauthenticated(e)),
         };

@@ -44,6 +44,19 @@ tokio::task_local! {
     static CURRENT_REQUEST_ID: HeaderValue;
 }
 
+/// The credential of an HTTP request (REST, or gRPC metadata, which travels as HTTP/2 headers):
+/// its one `Authorization` header ([`crate::auth::credential`]: two are refused).
+pub fn credential(
+    headers: &http::HeaderMap,
+) -> Result<Option<&[u8]>, crate::auth::AuthError> {
+    crate::auth::credential(
+        headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    )
+}
+
 /// The id of the request this task is answering, inside [`RequestIdLayer`].
 pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID

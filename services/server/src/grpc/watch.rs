@@ -263,7 +263,6 @@ contraindications:
             stale_policy: crate::config::StalePolicy::Serve,
             store: None,
             decision_log: None,
-            cds_fhir: None,
         };
         let app = App::new(ctx);
         let mut stream = depth_limits(

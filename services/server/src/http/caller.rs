@@ -44,10 +44,14 @@ impl RequiredScope for AuditScope {
 /// A caller holding scope `S`.
 pub struct Authorized<S>(pub Arc<Caller>, pub PhantomData<S>);
 
-impl<S: RequiredScope + Send + Sync> FromRequestParts<App> for Authorized<S> {
+impl<S: RequiredScope + Send + Sync> FromRequestParts<super::HttpState> for Authorized<S> {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Problem> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &super::HttpState,
+    ) -> Result<Self, Problem> {
+        let app = &state.app;
         let credential = parts
             .headers
             .get(header::AUTHORIZATION)

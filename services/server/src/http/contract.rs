@@ -1,6 +1,8 @@
 //! `GET /openapi.json`: the REST contract, with `facts` typed by the rule set that answers the
-//! caller (the door picks it: [`crate::app::App::contract`]). No key is needed; with one, the
+//! caller (the door picks it: [`crate::app::App::with_ruleset_of`]; the documents are built once per rule-set version, [`crate::openapi::Cache`]). No key is needed; with one, the
 //! types are those of the key's clinic.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -34,9 +36,13 @@ use crate::app::App;
     ),
     security((), ("api_key" = []))
 )]
-pub async fn openapi_json(State(app): State<App>, headers: HeaderMap) -> Result<Response, Problem> {
-    let credential = crate::auth::credential(&headers).map_err(crate::app::AppError::from)?;
-    let served = app.contract(credential)?;
+pub async fn openapi_json(
+    State(app): State<App>,
+    State(contracts): State<Arc<crate::openapi::Cache>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let credential = crate::edge::credential(&headers).map_err(crate::app::AppError::from)?;
+    let served = app.with_ruleset_of(credential, |rs| contracts.get(rs))?;
     let body = (
         [(
             header::CONTENT_TYPE,

@@ -117,7 +117,7 @@ pub struct DecisionLogStatus {
 )]
 pub async fn readyz(State(ctx): State<Context>, headers: HeaderMap) -> Response {
     // The overlays' ids name clinics: only for an admin key (or an open, loopback-only server).
-    let detail = crate::auth::credential(&headers)
+    let detail = crate::edge::credential(&headers)
         .ok()
         .is_some_and(|c| ctx.keys.authorize(c, Scope::Admin).is_ok());
     let (status, body) = readiness(&ctx, detail);

@@ -20,12 +20,13 @@ pub mod rulesets;
 mod timeout;
 mod validators;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 
 use crate::app::App;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
@@ -88,7 +89,40 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
 /// configured) → request span, log line and metrics ([`crate::observe::http_request`]) →
 /// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
 /// timeout → body limit → the routes. [`serve`] puts the rest of the stack around it.
-pub fn router(ctx: Context, edges: Edges) -> Router {
+/// What REST handlers reach: the door, and what only this protocol keeps (the OpenAPI documents
+/// per rule set, the CDS Hooks door's index and FHIR client). Cheap to clone.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: App,
+    pub contracts: Arc<crate::openapi::Cache>,
+    pub cds: Arc<crate::cds::CdsState>,
+}
+
+impl FromRef<HttpState> for App {
+    fn from_ref(s: &HttpState) -> App {
+        s.app.clone()
+    }
+}
+
+impl FromRef<HttpState> for Context {
+    fn from_ref(s: &HttpState) -> Context {
+        s.app.context().clone()
+    }
+}
+
+impl FromRef<HttpState> for Arc<crate::openapi::Cache> {
+    fn from_ref(s: &HttpState) -> Self {
+        s.contracts.clone()
+    }
+}
+
+impl FromRef<HttpState> for Arc<crate::cds::CdsState> {
+    fn from_ref(s: &HttpState) -> Self {
+        s.cds.clone()
+    }
+}
+
+pub fn router(app: App, cds: crate::cds::CdsState, edges: Edges) -> Router {
     let api = Router::new()
         .route("/v1/eligibility", post(check_eligibility))
         .route("/v1/eligibility:batch", post(check_eligibility_batch))
@@ -141,7 +175,11 @@ pub fn router(ctx: Context, edges: Edges) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(timeout::RequestTimeoutLayer::new(edges.request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(App::new(ctx));
+        .with_state(HttpState {
+            app,
+            contracts: Arc::default(),
+            cds: Arc::new(cds),
+        });
     // One `Router::layer` call for what needs the matched route: each call boxes every route once
     // more (the rest of the stack wraps the router whole, in `serve`).
     let router = router.layer(

@@ -29,5 +29,5 @@ pub use json_log::{JsonLines, NoSpanFields};
 
 /// Target of the request spans and the per-request log line.
 pub const REQUEST_TARGET: &str = "protocol_server::request";
-/// Target of the `engine.decide` spans.
-pub const DECISION_TARGET: &str = "protocol_server::decision";
+/// Target of the `engine.decide` spans (the door opens them).
+pub use crate::app::DECISION_TARGET;
