@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// The key prefix the server uses by default (see `services/server/src/store/keys.rs`).
+/// The key prefix the server uses by default (see `services/app/src/store/keys.rs`).
 pub const PREFIX: &str = "protocol:{rulesets}";
 /// The activation channel.
 pub const CHANNEL: &str = "protocol:rulesets:activated";

@@ -788,7 +788,7 @@ async fn a_logged_decision_replays_against_its_version_or_another_over_rest_and_
     assert_eq!(count(&pg), 4);
 }
 
-/// The schema (refinery, `services/server/migrations/decision_log`): a fresh database is
+/// The schema (refinery, `services/app/migrations/decision_log`): a fresh database is
 /// migrated at the first start, each migration recorded once with its checksum; a second start
 /// applies nothing and changes nothing.
 #[tokio::test(flavor = "multi_thread")]
@@ -815,7 +815,7 @@ async fn a_fresh_database_is_migrated_once_and_a_second_start_is_a_no_op() {
         .collect();
     // Every migration file, in order (`V<n>__<name>.sql`).
     let files = std::fs::read_dir(
-        protocol_tests::workspace_root().join("services/server/migrations/decision_log"),
+        protocol_tests::workspace_root().join("services/app/migrations/decision_log"),
     )
     .expect("migrations")
     .count();

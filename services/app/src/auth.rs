@@ -264,7 +264,7 @@ impl ApiKeys {
 /// The credential of a request: its one `Authorization` header (REST) or `authorization`
 /// metadata value (gRPC), `None` without one, and [`AuthError::Duplicate`] with more than one
 /// (which one a proxy or a handler would pick is not something to leave to chance).
-/// Each protocol hands the values it received (`crate::edge::credential` for HTTP headers).
+/// Each protocol hands the values it received (`protocol_server::edge::credential` for HTTP headers).
 pub fn credential<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Option<&'a [u8]>, AuthError> {

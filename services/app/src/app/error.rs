@@ -1,7 +1,7 @@
 //! The one error type of the door: every way an operation can fail, whatever the protocol.
 //!
-//! Mapped once per protocol: [`crate::http::problem`] renders it as problem+json (RFC 9457) and
-//! [`crate::grpc::status`] as a status carrying `google.rpc.ErrorInfo` on every error (plus
+//! Mapped once per protocol: `protocol_server::http::problem` renders it as problem+json (RFC 9457) and
+//! `protocol_server::grpc::status` as a status carrying `google.rpc.ErrorInfo` on every error (plus
 //! `BadRequest` where fields are at fault). Each variant has one stable `reason` that both use.
 
 use protocol_engine::{FieldViolation, LoadError, RequestError};

@@ -1,6 +1,6 @@
 //! The service's OpenTelemetry metrics (names and attributes are a contract: docs/operate.md).
 //!
-//! The instruments exist only while metrics are exported ([`crate::telemetry::init`] calls
+//! The instruments exist only while metrics are exported (`protocol_server::telemetry::init` calls
 //! [`install`]); otherwise [`get`] is `None` and the request path records nothing at all.
 //!
 //! | metric | instrument | attributes |
