@@ -56,10 +56,7 @@ mod architecture {
         production_sources(&here.join("../app/src"), &mut sources);
         let builds: Vec<&str> = sources
             .iter()
-            .flat_map(|(path, code)| {
-                code.matches("App::new(")
-                    .map(move |_| path.as_str())
-            })
+            .flat_map(|(path, code)| code.matches("App::new(").map(move |_| path.as_str()))
             .collect();
         assert_eq!(builds.len(), 1, "App::new called in {builds:?}");
         assert!(builds[0].ends_with("startup.rs"), "{builds:?}");

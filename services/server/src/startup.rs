@@ -260,18 +260,17 @@ impl Service {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .context("building the reflection service")?;
-        let protocol =
-            ProtocolServer::new(ProtocolService::new(door.clone()))
-                .max_decoding_message_size(MAX_BODY_BYTES)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip);
+        let protocol = ProtocolServer::new(ProtocolService::new(door.clone()))
+            .max_decoding_message_size(MAX_BODY_BYTES)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
         let admin = AdminServer::new(AdminService::new(door.clone()))
             .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
         let decisions = DecisionsServer::new(DecisionsService::new(door.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
         // Health and reflection need no key: one budget for both, streams included.
         let budget = CallBudget::new(s.max_health_calls);
         let cap = ConnCap::new("grpc", limits.max_connections);

@@ -21,7 +21,6 @@ use super::AppError;
 use super::operations::Operation;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
 use super::replay::Pin;
-use crate::auth::Scope;
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};
 
 /// One client's calendar (REST `POST /v1/eligibility:calendar`, gRPC `CheckEligibilityCalendar`).

@@ -6,10 +6,10 @@
 
 use protocol_engine::{FieldViolation, LoadError, RequestError};
 
+use super::watch_budget::WatchExhausted;
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
 use crate::context::Stale;
-use super::watch_budget::WatchExhausted;
 use crate::store::StoreError;
 
 /// Most field violations one answer lists, REST and gRPC alike: a request naming thousands of

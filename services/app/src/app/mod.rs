@@ -48,8 +48,8 @@ pub use answer_diff::{AnswerChange, ChangeKind};
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
-    Batch, DECISION_TARGET, CatalogueQuestion, Decided, FactsQuestion, Question, Recorder, TreatmentQuestion,
-    TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
+    Batch, CatalogueQuestion, DECISION_TARGET, Decided, FactsQuestion, Question, Recorder,
+    TreatmentQuestion, TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
 };
 pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
 pub use traffic::TrafficPreview;
@@ -80,7 +80,6 @@ impl std::ops::Deref for App {
         &self.0
     }
 }
-
 
 impl App {
     pub fn new(ctx: Context) -> Self {
@@ -201,7 +200,12 @@ impl App {
         if !Q::DECISION {
             return Ok(then(question.ask(rs)?, rs));
         }
-        let recorder = Recorder::open(Q::OPERATION.name(), rs, caller, self.ctx.decision_log.as_ref());
+        let recorder = Recorder::open(
+            Q::OPERATION.name(),
+            rs,
+            caller,
+            self.ctx.decision_log.as_ref(),
+        );
         let answer = recorder.in_scope(|| question.ask(rs))?;
         question.record(&answer, &recorder);
         Ok(then(answer, rs))

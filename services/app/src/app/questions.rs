@@ -16,8 +16,8 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::AppError;
-use super::operations::Operation;
 use super::fhir::answers_once;
+use super::operations::Operation;
 use super::replay::{Pin, common_pin};
 use crate::auth::{Caller, Scope};
 use crate::context::{MAX_BATCH, new_decision_id, prefixed};

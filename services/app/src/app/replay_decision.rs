@@ -288,7 +288,9 @@ mod tests {
 /// to replay it fails here, naming it.
 #[cfg(test)]
 mod every_operation {
-    use protocol_engine::{ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, PlanRequest};
+    use protocol_engine::{
+        ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, PlanRequest,
+    };
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
@@ -323,11 +325,9 @@ mod every_operation {
                 body
             };
             match op {
-                Operation::Eligibility => ask::<EligibilityRequest>(
-                    rs,
-                    &log,
-                    with(json!({"treatment": "microneedling"})),
-                ),
+                Operation::Eligibility => {
+                    ask::<EligibilityRequest>(rs, &log, with(json!({"treatment": "microneedling"})))
+                }
                 Operation::Contraindications => ask::<ContraindicationRequest>(
                     rs,
                     &log,
@@ -343,7 +343,7 @@ mod every_operation {
                     rs,
                     &log,
                     json!({"treatment": "microneedling", "indication": "acne_scars",
-                        "zones": ["cheeks"], "start_date": "2026-12-01", "role": "physician",
+                        "zones": ["cheeks"], "start_date": "2026-12-01", "role": "physician", "device": "dermapen_4",
                         "facts": facts, "history": []}),
                 ),
                 Operation::ListTreatments
@@ -352,7 +352,9 @@ mod every_operation {
                 | Operation::ListFacts
                 | Operation::GetQuestionnaire => unreachable!("not a decision"),
             }
-            let entry = rx.try_recv().unwrap_or_else(|_| panic!("{op:?} logs its decision"));
+            let entry = rx
+                .try_recv()
+                .unwrap_or_else(|_| panic!("{op:?} logs its decision"));
             assert_eq!(entry.operation, op.name());
             let replayed = decide(entry.operation, &entry.treatment, entry.request, rs);
             match replayed {

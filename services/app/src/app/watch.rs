@@ -17,9 +17,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
+use super::watch_budget::WatchPermit;
 use super::{App, AppError};
 use crate::auth::Caller;
-use super::watch_budget::WatchPermit;
 
 /// Why a watch stream woke up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

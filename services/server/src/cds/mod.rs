@@ -37,7 +37,6 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::App;
 use wire::ServiceDef;
 
 /// The hook the service answers.

@@ -16,8 +16,8 @@ use super::codes::CodeIndex;
 use super::fhir::{self, Appointment, Booked, Resource, ServiceRequest};
 use super::record;
 use super::wire::Card;
+use crate::app::operations::Operation;
 use crate::app::{AppError, Decided, Question, Recorder, record_eligibility};
-use crate::auth::Scope;
 use crate::catalog::PerRuleSet;
 use crate::context::new_decision_id;
 
@@ -265,9 +265,7 @@ impl AppointmentBook {
 
 impl Question for AppointmentBook {
     /// Counted and logged as eligibility decisions: each appointment is one.
-    const OPERATION: &'static str = "eligibility";
-    const SCOPE: Scope = Scope::Eligibility;
-    const DECISION: bool = true;
+    const OPERATION: Operation = Operation::Eligibility;
     type Answer = Vec<Checked>;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {

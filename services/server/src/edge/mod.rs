@@ -46,9 +46,7 @@ tokio::task_local! {
 
 /// The credential of an HTTP request (REST, or gRPC metadata, which travels as HTTP/2 headers):
 /// its one `Authorization` header ([`crate::auth::credential`]: two are refused).
-pub fn credential(
-    headers: &http::HeaderMap,
-) -> Result<Option<&[u8]>, crate::auth::AuthError> {
+pub fn credential(headers: &http::HeaderMap) -> Result<Option<&[u8]>, crate::auth::AuthError> {
     crate::auth::credential(
         headers
             .get_all(http::header::AUTHORIZATION)

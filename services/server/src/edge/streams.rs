@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 pub use crate::app::watch_budget::{
     WATCH_RETRY_AFTER_SECS, WatchExhausted, WatchLimits, WatchPermit,

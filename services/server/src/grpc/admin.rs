@@ -10,6 +10,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::pb;
 use super::pb::rule_set_admin_service_server::RuleSetAdminService;
+use super::status::{IntoStatus, status};
 use crate::app::admin::{ExpectedCurrent, Moved};
 use crate::app::{App, AppError, TrafficPreview};
 use crate::auth::{Caller, Scope};
@@ -32,7 +33,9 @@ impl AdminService {
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        Ok(self.app.authenticate(credential, Scope::Admin)?)
+        self.app
+            .authenticate(credential, Scope::Admin)
+            .map_err(status)
     }
 }
 
@@ -80,7 +83,7 @@ fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
             field: "idempotency-key".into(),
             message,
         }
-        .into()
+        .into_status()
     };
     if values.next().is_some() {
         return Err(bad("send the metadata once".into()));
@@ -222,7 +225,7 @@ fn guard(approval: Option<pb::LooseningApproval>, dry_run: bool) -> Guard {
 /// failure maps as everywhere.
 fn publish_status(e: AppError) -> Status {
     let conflict = matches!(e, AppError::Store(StoreError::Conflict { .. }));
-    let status = Status::from(e);
+    let status = status(e);
     if conflict {
         Status::with_details(
             Code::AlreadyExists,
@@ -267,7 +270,8 @@ impl RuleSetAdminService for AdminService {
         let rulesets = self
             .app
             .list(&caller)
-            .await?
+            .await
+            .map_err(status)?
             .into_iter()
             .map(|(id, v)| versions(id, v))
             .collect();
@@ -280,7 +284,7 @@ impl RuleSetAdminService for AdminService {
     ) -> Result<Response<pb::ListRuleSetVersionsResponse>, Status> {
         let caller = self.caller(&request)?;
         let id = request.into_inner().id;
-        let list = self.app.versions(&caller, &id).await?;
+        let list = self.app.versions(&caller, &id).await.map_err(status)?;
         let v = versions(id, list);
         Ok(Response::new(pb::ListRuleSetVersionsResponse {
             id: v.id,
@@ -296,7 +300,11 @@ impl RuleSetAdminService for AdminService {
     ) -> Result<Response<pb::GetRuleSetVersionResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
-        let stored = self.app.version(&caller, &req.id, &req.version).await?;
+        let stored = self
+            .app
+            .version(&caller, &req.id, &req.version)
+            .await
+            .map_err(status)?;
         let f = stored.fetched;
         Ok(Response::new(pb::GetRuleSetVersionResponse {
             active: stored.active,
@@ -321,7 +329,7 @@ impl RuleSetAdminService for AdminService {
                               they contradict each other"
                         .into(),
                 }
-                .into());
+                .into_status());
             }
             (Some(v), false) => ExpectedCurrent::Version(v),
             (None, true) => ExpectedCurrent::None,
@@ -331,7 +339,8 @@ impl RuleSetAdminService for AdminService {
         let m = self
             .app
             .activate(&caller, &req.id, &req.version, expected, &guard)
-            .await?;
+            .await
+            .map_err(status)?;
         Ok(Response::new(activated(m)))
     }
 
@@ -351,7 +360,8 @@ impl RuleSetAdminService for AdminService {
         let m = self
             .app
             .rollback(&caller, &req.id, &rollback, &guard)
-            .await?;
+            .await
+            .map_err(status)?;
         Ok(Response::new(rolled_back(m)))
     }
 
@@ -361,7 +371,7 @@ impl RuleSetAdminService for AdminService {
     ) -> Result<Response<pb::GetRuleSetHistoryResponse>, Status> {
         let caller = self.caller(&request)?;
         let id = request.into_inner().id;
-        let history = self.app.history(&caller, &id).await?;
+        let history = self.app.history(&caller, &id).await.map_err(status)?;
         Ok(Response::new(pb::GetRuleSetHistoryResponse {
             history: history
                 .into_iter()
@@ -390,7 +400,11 @@ impl RuleSetAdminService for AdminService {
     ) -> Result<Response<pb::RetireRuleSetVersionResponse>, Status> {
         let caller = self.caller(&request)?;
         let req = request.into_inner();
-        let r = self.app.retire(&caller, &req.id, &req.version).await?;
+        let r = self
+            .app
+            .retire(&caller, &req.id, &req.version)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RetireRuleSetVersionResponse {
             retired_at: rfc3339(r.at_ms),
             id: r.id,

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::pb::decision_log_service_server::DecisionLogService;
+use super::status::status;
 use crate::app::{AnswerChange, App, ChangeKind, ReplayAgainst, ReplaySide};
 use crate::auth::Scope;
 
@@ -32,11 +33,15 @@ impl DecisionLogService for DecisionsService {
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        let caller = self.app.authenticate(credential, Scope::Audit)?;
+        let caller = self
+            .app
+            .authenticate(credential, Scope::Audit)
+            .map_err(status)?;
         let d = self
             .app
             .decision(&caller, &request.get_ref().decision_id)
-            .await?;
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GetDecisionResponse {
             decision_id: d.decision_id,
             decided_at: d.decided_at,
@@ -65,7 +70,10 @@ impl DecisionLogService for DecisionsService {
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        let caller = self.app.authenticate(credential, Scope::Audit)?;
+        let caller = self
+            .app
+            .authenticate(credential, Scope::Audit)
+            .map_err(status)?;
         let req = request.get_ref();
         let against = ReplayAgainst {
             ruleset_version: req.ruleset_version.clone(),
@@ -74,7 +82,8 @@ impl DecisionLogService for DecisionsService {
         let r = self
             .app
             .replay_decision(&caller, &req.decision_id, &against)
-            .await?;
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ReplayDecisionResponse {
             decision_id: r.decision_id,
             operation: r.operation,

@@ -8,6 +8,7 @@ use protocol_engine::{FieldViolation, RequestError};
 use tonic::{Request, Response, Status};
 
 use super::pb::treatment_protocol_service_server::TreatmentProtocolService;
+use super::status::{IntoStatus, status};
 use super::{convert, notices, pb, watch};
 use crate::app::{
     App, AppError, Batch, Calendar, CatalogueQuestion, FactsQuestion, TreatmentQuestion,
@@ -38,7 +39,7 @@ impl ProtocolService {
             .metadata()
             .get("authorization")
             .map(|v| v.as_bytes());
-        Ok(self.app.authenticate(credential, scope)?)
+        self.app.authenticate(credential, scope).map_err(status)
     }
 }
 
@@ -57,10 +58,12 @@ impl TreatmentProtocolService for ProtocolService {
             |verdict, id| convert::eligibility(&verdict.into_eligibility(), id.to_owned()),
         );
         if let Some(answer) = fast {
-            return Ok(Response::new(answer?));
+            return Ok(Response::new(answer.map_err(status)?));
         }
-        let req = convert::eligibility_request(request.into_inner()).map_err(AppError::from)?;
-        let d = self.app.ask(&caller, &req).await?;
+        let req = convert::eligibility_request(request.into_inner())
+            .map_err(AppError::from)
+            .map_err(status)?;
+        let d = self.app.ask(&caller, &req).await.map_err(status)?;
         Ok(Response::new(convert::decided(&d)))
     }
 
@@ -70,7 +73,7 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::CheckEligibilityBatchResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let checks = request.into_inner().checks;
-        Batch::check_size(checks.len())?;
+        Batch::check_size(checks.len()).map_err(status)?;
         let mut reqs = Vec::with_capacity(checks.len());
         let mut violations = Vec::new();
         for (i, check) in checks.into_iter().enumerate() {
@@ -83,9 +86,9 @@ impl TreatmentProtocolService for ProtocolService {
             }
         }
         if !violations.is_empty() {
-            return Err(AppError::from(RequestError { violations }).into());
+            return Err(AppError::from(RequestError { violations }).into_status());
         }
-        let answers = self.app.ask(&caller, &Batch(reqs)).await?;
+        let answers = self.app.ask(&caller, &Batch(reqs)).await.map_err(status)?;
         Ok(Response::new(pb::CheckEligibilityBatchResponse {
             results: answers.into_iter().map(|d| convert::decided(&d)).collect(),
         }))
@@ -97,9 +100,11 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<pb::CheckEligibilityCalendarResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
         let request = request.into_inner();
-        Calendar::check_size(request.slots.len())?;
-        let calendar = convert::calendar_request(request).map_err(AppError::from)?;
-        let results = self.app.ask(&caller, &calendar).await?;
+        Calendar::check_size(request.slots.len()).map_err(status)?;
+        let calendar = convert::calendar_request(request)
+            .map_err(AppError::from)
+            .map_err(status)?;
+        let results = self.app.ask(&caller, &calendar).await.map_err(status)?;
         Ok(Response::new(convert::calendar_results(results)))
     }
 
@@ -108,9 +113,10 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::CheckContraindicationsRequest>,
     ) -> Result<Response<pb::CheckContraindicationsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let req =
-            convert::contraindication_request(request.into_inner()).map_err(AppError::from)?;
-        let report = self.app.ask(&caller, &req).await?;
+        let req = convert::contraindication_request(request.into_inner())
+            .map_err(AppError::from)
+            .map_err(status)?;
+        let report = self.app.ask(&caller, &req).await.map_err(status)?;
         Ok(Response::new(convert::contraindication_report(&report)))
     }
 
@@ -119,8 +125,10 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::GetDepthLimitsRequest>,
     ) -> Result<Response<pb::GetDepthLimitsResponse>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
-        let req = convert::depth_limits_request(request.into_inner()).map_err(AppError::from)?;
-        let answer = self.app.ask(&caller, &req).await?;
+        let req = convert::depth_limits_request(request.into_inner())
+            .map_err(AppError::from)
+            .map_err(status)?;
+        let answer = self.app.ask(&caller, &req).await.map_err(status)?;
         Ok(Response::new(convert::depth_answer(&answer, &req)))
     }
 
@@ -132,7 +140,9 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<Self::WatchDepthLimitsStream>, Status> {
         let caller = self.caller(&request, Scope::Devices)?;
         let (inner, resume) = convert::watch_depth_limits_request(request.into_inner());
-        let req = convert::depth_limits_request(inner).map_err(AppError::from)?;
+        let req = convert::depth_limits_request(inner)
+            .map_err(AppError::from)
+            .map_err(status)?;
         let stream = watch::depth_limits(
             self.app.clone(),
             caller,
@@ -151,7 +161,10 @@ impl TreatmentProtocolService for ProtocolService {
     ) -> Result<Response<Self::WatchRuleSetsStream>, Status> {
         let caller = self.caller(&request, crate::app::notices::NOTICE_SCOPE)?;
         let since = request.into_inner().since_revision;
-        let events = self.app.watch_rulesets(caller, since.as_deref())?;
+        let events = self
+            .app
+            .watch_rulesets(caller, since.as_deref())
+            .map_err(status)?;
         Ok(Response::new(notices::stream(events)))
     }
 
@@ -160,8 +173,10 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::BuildPlanRequest>,
     ) -> Result<Response<pb::BuildPlanResponse>, Status> {
         let caller = self.caller(&request, Scope::Plans)?;
-        let req = convert::plan_request(request.into_inner()).map_err(AppError::from)?;
-        let plan = self.app.ask(&caller, &req).await?;
+        let req = convert::plan_request(request.into_inner())
+            .map_err(AppError::from)
+            .map_err(status)?;
+        let plan = self.app.ask(&caller, &req).await.map_err(status)?;
         Ok(Response::new(convert::plan(&plan)))
     }
 
@@ -170,7 +185,11 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::ListTreatmentsRequest>,
     ) -> Result<Response<pb::ListTreatmentsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let list = self.app.ask(&caller, &TreatmentsQuestion).await?;
+        let list = self
+            .app
+            .ask(&caller, &TreatmentsQuestion)
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::treatment_list(&list)))
     }
 
@@ -183,7 +202,8 @@ impl TreatmentProtocolService for ProtocolService {
         let (info, meta) = self
             .app
             .ask_with_ruleset(&caller, &TreatmentQuestion(code))
-            .await?;
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GetTreatmentResponse {
             treatment: Some(convert::treatment(&info)),
             ruleset: Some(convert::ruleset(&meta)),
@@ -195,7 +215,11 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::GetCatalogueRequest>,
     ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let catalogue = self.app.ask(&caller, &CatalogueQuestion).await?;
+        let catalogue = self
+            .app
+            .ask(&caller, &CatalogueQuestion)
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::catalogue(&catalogue)))
     }
 
@@ -204,7 +228,11 @@ impl TreatmentProtocolService for ProtocolService {
         request: Request<pb::ListFactsRequest>,
     ) -> Result<Response<pb::ListFactsResponse>, Status> {
         let caller = self.caller(&request, Scope::Eligibility)?;
-        let list = self.app.ask(&caller, &FactsQuestion).await?;
+        let list = self
+            .app
+            .ask(&caller, &FactsQuestion)
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::fact_list(&list)))
     }
 }

@@ -17,8 +17,19 @@ pub const DOMAIN: &str = "treatment-protocol";
 /// Every failure of the door as a status: the code, a bounded message, and `ErrorInfo` with the
 /// same reason REST puts in its problem (plus `BadRequest` naming fields, and the ids a rule-set
 /// conflict concerns).
-impl From<AppError> for Status {
-    fn from(e: AppError) -> Self {
+/// `AppError::….into_status()`: [`status`] as a method.
+pub trait IntoStatus {
+    fn into_status(self) -> Status;
+}
+
+impl IntoStatus for AppError {
+    fn into_status(self) -> Status {
+        status(self)
+    }
+}
+
+pub fn status(e: AppError) -> Status {
+    {
         let reason = e.reason();
         let mut metadata: Vec<(String, String)> = Vec::new();
         let (code, message, mut details) = match e {
@@ -182,13 +193,13 @@ fn clip(s: &str) -> String {
 
 /// A request error met before the door (while decoding): the status the door would give it.
 pub fn invalid(e: RequestError) -> Status {
-    AppError::Invalid(e).into()
+    AppError::Invalid(e).into_status()
 }
 
 /// An authentication failure met before the door (the admission layer): the status the door
 /// would give it, `ErrorInfo` included.
 pub fn auth_status(e: AuthError) -> Status {
-    AppError::Auth(e).into()
+    AppError::Auth(e).into_status()
 }
 
 fn auth(e: AuthError) -> Status {

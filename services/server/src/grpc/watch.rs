@@ -18,6 +18,7 @@ use futures::Stream;
 use protocol_engine::DepthLimitsRequest;
 use tonic::Status;
 
+use super::status::status;
 use super::{convert, pb};
 use crate::app::App;
 use crate::app::watch::{Board, Subscription, Wake};
@@ -41,7 +42,10 @@ pub fn current(
     caller: &Caller,
     req: &DepthLimitsRequest,
 ) -> Result<pb::GetDepthLimitsResponse, Status> {
-    Ok(convert::depth_answer(&app.ask_active(caller, req)?, req))
+    Ok(convert::depth_answer(
+        &app.ask_active(caller, req).map_err(status)?,
+        req,
+    ))
 }
 
 /// The part of an answer a device acts on: the limits, not the rule-set reference.
@@ -129,7 +133,7 @@ pub fn depth_limits(
     board: Arc<DepthBoard>,
 ) -> Result<WatchStream, Status> {
     // Subscribe first, then read: a swap in between is seen as a change, never missed.
-    let sub = app.subscribe(&caller)?;
+    let sub = app.subscribe(&caller).map_err(status)?;
     let key = format!(
         "{}\n{}",
         caller.tenant.as_deref().unwrap_or_default(),

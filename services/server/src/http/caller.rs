@@ -11,7 +11,6 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::problem::Problem;
-use crate::app::App;
 use crate::auth::{Caller, Scope};
 
 /// A scope a handler requires, as a type.

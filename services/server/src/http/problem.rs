@@ -382,12 +382,6 @@ impl From<StoreError> for Problem {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
-    }
-}
-
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();

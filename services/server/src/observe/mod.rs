@@ -7,7 +7,7 @@
 //!   propagator, record `protocol.requests` and `protocol.request.duration`, and write a
 //!   `protocol_server::request` log line (DEBUG; WARN for server errors).
 //! - The decisions themselves are observed at the door ([`crate::app`]): a child span
-//!   `engine.decide` (target [`DECISION_TARGET`], level DEBUG: disabled, and so almost free,
+//!   `engine.decide` (target [`crate::app::DECISION_TARGET`], level DEBUG: disabled, and so almost free,
 //!   unless OpenTelemetry export or `RUST_LOG` asks for it) carrying the operation, treatment,
 //!   outcome and rule-set id/version, the `protocol.decisions` count, and each decision id.
 //!   Facts, dates, history and zones never reach a span, a metric or a log line.
@@ -29,5 +29,3 @@ pub use json_log::{JsonLines, NoSpanFields};
 
 /// Target of the request spans and the per-request log line.
 pub const REQUEST_TARGET: &str = "protocol_server::request";
-/// Target of the `engine.decide` spans (the door opens them).
-pub use crate::app::DECISION_TARGET;
