@@ -241,8 +241,80 @@ async fn nothing_a_client_sends_is_a_server_error() {
                 status.is_success() || status.is_client_error(),
                 "{path} {body:?}: {status} {problem}"
             );
+            if status.is_client_error() {
+                has_reason_and_instance(&problem, &format!("{path} {body:?}"));
+            }
         }
     }
+}
+
+/// A problem names its stable `reason` (what gRPC's `ErrorInfo` says) and its `instance`.
+fn has_reason_and_instance(problem: &Value, what: &str) {
+    let reason = problem["reason"].as_str().unwrap_or_default();
+    assert!(
+        !reason.is_empty() && reason.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+        "{what}: no reason in {problem}"
+    );
+    assert!(
+        problem["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("urn:treatment-protocol:request:")),
+        "{what}: no instance in {problem}"
+    );
+}
+
+/// Every REST error carries `reason` and `instance`, extractor rejections and fallbacks
+/// included: an unknown path (404), a wrong method (405), a wrong media type (415), an
+/// impossible date (the docs' `2026-02-30`), an unknown field, JSON that does not parse, and a
+/// bad CDS Hooks call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rest_error_names_its_reason_and_instance() {
+    let server = Server::start().expect("server starts");
+    let res = http()
+        .get(server.url("/v1/nowhere"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    has_reason_and_instance(&res.json().await.expect("json"), "404");
+    let res = http()
+        .get(server.url("/v1/eligibility"))
+        .send()
+        .await
+        .expect("405");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    has_reason_and_instance(&res.json().await.expect("json"), "405");
+    let (status, _, problem) = post_raw(
+        &server,
+        "/v1/eligibility",
+        Some("text/plain"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    has_reason_and_instance(&problem, "415");
+    let mut impossible = valid_check();
+    impossible["date"] = json!("2026-02-30");
+    let mut unknown = valid_check();
+    unknown["colour"] = json!("blue");
+    let mut no_history = valid_check();
+    no_history
+        .as_object_mut()
+        .expect("object")
+        .remove("history");
+    for (what, body) in [
+        ("2026-02-30", impossible.to_string()),
+        ("unknown field", unknown.to_string()),
+        ("no history", no_history.to_string()),
+        ("bad JSON", "{\"treatment\":".to_owned()),
+    ] {
+        let (status, _, problem) = post_json(&server, "/v1/eligibility", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {problem}");
+        has_reason_and_instance(&problem, what);
+    }
+    let (status, _, problem) = post_json(&server, "/cds-services/nowhere", "{}").await;
+    assert!(status.is_client_error(), "{problem}");
+    has_reason_and_instance(&problem, "CDS");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

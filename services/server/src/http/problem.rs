@@ -62,6 +62,10 @@ struct Sent<'a> {
 }
 
 impl Problem {
+    /// Every problem carries a `reason`: by default its kind in capitals (`not-found` →
+    /// `NOT_FOUND`, the reason gRPC gives the same failure); a door error replaces it with its
+    /// own ([`AppError::reason`]), so no answer, an extractor's rejection or a fallback's
+    /// included, goes without one.
     fn new(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Self {
         Self {
             kind: format!("urn:treatment-protocol:problem:{kind}"),
@@ -71,6 +75,7 @@ impl Problem {
             errors: Vec::new(),
             extensions: None,
         }
+        .with("reason", kind.to_ascii_uppercase().replace('-', "_"))
     }
 
     pub(crate) fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
