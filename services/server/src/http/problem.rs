@@ -18,8 +18,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 pub use crate::app::MAX_VIOLATIONS;
 
-/// A problem details object (RFC 9457).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A problem details object (RFC 9457). Its OpenAPI schema is [`ProblemSchema`]'s: every member
+/// an answer carries, the extension members included.
+#[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// A URI identifying the kind of problem (every problem also carries the extension member
     /// `reason`, the stable reason gRPC puts in `ErrorInfo`; rule-set problems carry `id`,
@@ -45,8 +46,57 @@ pub struct Problem {
     /// of the same failure), and for a rule-set problem what it is about (`id`, `version`,
     /// `current`). Boxed: most problems carry none, and every handler returns this type.
     #[serde(flatten)]
-    #[schema(ignore)]
     pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// A problem details object (RFC 9457), as sent: what the OpenAPI document declares for
+/// [`Problem`], whose extension members live in a map (and `instance` is added as it is sent).
+#[derive(utoipa::ToSchema)]
+#[schema(title = "Problem")]
+#[allow(dead_code)] // Only its schema is used.
+pub struct ProblemSchema {
+    /// `urn:treatment-protocol:problem:<kind>` (the kinds: [`Problem`]'s `type`).
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: Option<String>,
+    /// Every field at fault, by path into the request; absent for problems not about a field.
+    errors: Option<Vec<FieldViolation>>,
+    /// The stable reason of the error (`INVALID_REQUEST`, `NOT_FOUND`, `API_KEY_INVALID`,
+    /// `RULESET_NOT_YOURS`, `OVERLOADED`, ...): the `ErrorInfo.reason` gRPC gives the same
+    /// failure. On every problem.
+    reason: String,
+    /// This occurrence: `urn:treatment-protocol:request:<x-request-id>`, the id the answer's
+    /// `x-request-id` header carries, to quote when reporting a problem.
+    instance: Option<String>,
+    /// A rule-set problem: the rule set, the version it is about, and the version active now.
+    id: Option<String>,
+    version: Option<String>,
+    current: Option<String>,
+    /// A load-shedding problem (`overloaded`): the requests this replica serves at once.
+    limit: Option<u64>,
+}
+
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ProblemSchema::schema()
+    }
+}
+
+impl utoipa::ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Problem".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <ProblemSchema as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// The body of a problem as sent: its fields plus `instance`, this occurrence
