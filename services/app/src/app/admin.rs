@@ -273,3 +273,72 @@ fn log_activated(m: &MoveOutcome, caller: &Caller) {
         "rule set activated"
     );
 }
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The idempotency key of a rollback as received (REST header `Idempotency-Key`, gRPC metadata
+/// `idempotency-key`, named `field` in the error): none, or exactly one value of 1 to
+/// [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters. One rule for every protocol.
+pub fn idempotency_key<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+    field: &str,
+) -> Result<Option<String>, AppError> {
+    let bad = |message: String| AppError::Contradiction {
+        field: field.to_owned(),
+        message,
+    };
+    let mut values = values.into_iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad("send it once".into()));
+    }
+    if value.is_empty()
+        || value.len() > MAX_IDEMPOTENCY_KEY
+        || !value.iter().all(u8::is_ascii_graphic)
+    {
+        return Err(bad(format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(value).into_owned()))
+}
+
+#[cfg(test)]
+mod idempotency_key_tests {
+    use proptest::prelude::*;
+
+    use super::{AppError, MAX_IDEMPOTENCY_KEY, idempotency_key};
+
+    proptest! {
+        /// One value is taken exactly when it is 1 to 255 visible ASCII characters; anything
+        /// else is refused naming the field, never cut, cleaned or guessed.
+        #[test]
+        fn one_value_is_taken_as_sent_or_refused(value in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let valid = !value.is_empty()
+                && value.len() <= MAX_IDEMPOTENCY_KEY
+                && value.iter().all(u8::is_ascii_graphic);
+            match idempotency_key([value.as_slice()], "Idempotency-Key") {
+                Ok(Some(key)) => prop_assert!(valid && key.as_bytes() == value.as_slice()),
+                Ok(None) => prop_assert!(false, "a value sent is never ignored"),
+                Err(AppError::Contradiction { field, .. }) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(field, "Idempotency-Key");
+                }
+                Err(e) => prop_assert!(false, "{e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn none_is_none_and_two_are_refused() {
+        assert!(matches!(idempotency_key([], "k"), Ok(None)));
+        let (a, b): (&[u8], &[u8]) = (b"retry-1", b"retry-2");
+        assert!(matches!(
+            idempotency_key([a, b], "k"),
+            Err(AppError::Contradiction { .. })
+        ));
+    }
+}

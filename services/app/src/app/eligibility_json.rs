@@ -61,8 +61,8 @@ impl App {
         let (treatment, decision) = (verdict.treatment(), verdict.decision());
         recorder.treatment(treatment);
         recorder.outcome(decision);
-        let mut id = uuid::Uuid::encode_buffer();
-        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id);
+        let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+        let id = crate::context::write_decision_id(&mut id);
         // The log is off on this path: only the metric is counted.
         recorder.decided(treatment, decision, Some(id), &(), &());
         recorder.identified(id, treatment, decision);

@@ -69,37 +69,11 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Longest `idempotency-key` accepted (as REST's `Idempotency-Key`).
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
 /// The `idempotency-key` metadata of a rollback: at most one, 1 to 255 visible ASCII characters.
 fn idempotency_key<T>(request: &Request<T>) -> Result<Option<String>, Status> {
-    let mut values = request.metadata().get_all("idempotency-key").iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let bad = |message: String| -> Status {
-        AppError::Contradiction {
-            field: "idempotency-key".into(),
-            message,
-        }
-        .into_status()
-    };
-    if values.next().is_some() {
-        return Err(bad("send the metadata once".into()));
-    }
-    match value.to_str() {
-        Ok(v)
-            if !v.is_empty()
-                && v.len() <= MAX_IDEMPOTENCY_KEY
-                && v.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(v.to_owned()))
-        }
-        _ => Err(bad(format!(
-            "must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-        ))),
-    }
+    let values = request.metadata().get_all("idempotency-key");
+    crate::app::admin::idempotency_key(values.iter().map(|v| v.as_bytes()), "idempotency-key")
+        .map_err(status)
 }
 
 fn activated(

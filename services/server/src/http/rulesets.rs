@@ -34,9 +34,6 @@ use crate::store::{Approval, Guard, HistoryEntry, Published, Retired, Rollback, 
 /// store's limit on a document's canonical form, which it checks again after parsing.
 pub const MAX_RULESET_BYTES: usize = crate::store::MAX_DOCUMENT_BYTES;
 
-/// Longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
@@ -687,26 +684,11 @@ pub async fn rollback_ruleset(
 
 /// The `Idempotency-Key` header: at most one, 1 to 255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let mut values = headers.get_all("idempotency-key").iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Problem::field("Idempotency-Key", "send the header once"));
-    }
-    match value.to_str() {
-        Ok(v)
-            if !v.is_empty()
-                && v.len() <= MAX_IDEMPOTENCY_KEY
-                && v.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(v.to_owned()))
-        }
-        _ => Err(Problem::field(
-            "Idempotency-Key",
-            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-        )),
-    }
+    let values = headers.get_all("idempotency-key");
+    Ok(crate::app::admin::idempotency_key(
+        values.iter().map(HeaderValue::as_bytes),
+        "Idempotency-Key",
+    )?)
 }
 
 /// The activation history of a rule set.
