@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -396,7 +396,7 @@ async fn follow_readiness(ctx: Context, health: HealthReporter) {
         if ctx.is_shutting_down() {
             return;
         }
-        let ready = crate::http::health::readiness(&ctx, false).0 == StatusCode::OK;
+        let ready = crate::app::readiness::readiness(&ctx, false).0;
         if last == Some(ready) {
             continue;
         }

@@ -34,6 +34,7 @@ mod masking_tests;
 pub mod notices;
 pub mod operations;
 mod questions;
+pub mod readiness;
 pub mod replay;
 mod replay_decision;
 mod traffic;

@@ -3,20 +3,13 @@
 //! reachable, so an operator can see a stale replica at a glance). See [`readyz`] for the status
 //! codes.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol_engine::RuleSetRef;
-use serde::Serialize;
 
-use crate::auth::Scope;
-use crate::catalog::{Origin, Refusal};
-use crate::config::StalePolicy;
-use crate::context::Context;
+use crate::app::App;
+pub use crate::app::readiness::Readiness;
 
 /// Liveness.
 ///
@@ -34,67 +27,6 @@ pub async fn healthz() -> Response {
         r#"{"status":"ok"}"#,
     )
         .into_response()
-}
-
-/// What `/readyz` reports.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Readiness {
-    /// `ready`; `degraded` when Redis is configured but unreachable, or some active rule sets
-    /// were refused (listed in `refused`); `stale` when the rule sets have not been confirmed
-    /// current for longer than the maximum staleness; `not_loaded` when Redis is configured and
-    /// nothing has been read from it yet.
-    pub status: String,
-    /// Where the rule sets came from: `bundled`, `directory`, `redis`, or `none` (Redis
-    /// configured, nothing verified from it yet: every decision is refused).
-    #[schema(value_type = String)]
-    pub origin: Origin,
-    /// The rule sets served: id, version, digest (and base, for clinic overlays). Without an
-    /// admin key only the base rule sets are listed (clinic overlays are counted in `overlays`),
-    /// so an unauthenticated caller learns no clinic's name.
-    pub rulesets: Vec<RuleSetRef>,
-    /// How many clinic overlays are served.
-    pub overlays: usize,
-    /// Active rule sets this replica refused (a payload failing its digest or validation), each
-    /// with why and the version served instead (absent: that clinic's decisions are refused).
-    /// With an admin key each names its rule set; without one, overlays are not named (`id` and
-    /// `version` of clinic overlays read `redacted`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub refused: Vec<Refusal>,
-    /// `not_configured`, `up` or `down`.
-    pub redis: String,
-    /// Seconds since the rule sets were last confirmed current (with Redis: the last successful
-    /// reconcile; without: since start).
-    pub ruleset_age_seconds: i64,
-    /// `PROTOCOL_MAX_STALENESS_SECS`.
-    pub max_staleness_seconds: u64,
-    /// Past the maximum staleness (only ever with Redis configured).
-    pub stale: bool,
-    /// `serve` (keep answering from the last good rule sets) or `fail_closed` (refuse decisions
-    /// with 503 once stale).
-    pub stale_policy: String,
-    /// `served`, or `refused` when the fail-closed policy applies now.
-    pub decisions: String,
-    /// The last Redis error or refused payload; absent after a good sync.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// The decision log (`PROTOCOL_DECISION_LOG_URL`); absent when it is off. It never changes
-    /// the status: decisions are answered whether or not they can be logged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision_log: Option<DecisionLogStatus>,
-}
-
-/// What `/readyz` says of the decision log.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DecisionLogStatus {
-    /// `up`, or `down` when the last attempt to reach PostgreSQL failed (decisions are queued,
-    /// then dropped and counted).
-    pub status: String,
-    /// Decisions answered but not logged since start (queue full).
-    pub dropped: u64,
-    /// Decisions written since start.
-    pub written: u64,
-    /// Decisions waiting to be written.
-    pub queued: usize,
 }
 
 /// Readiness, with the rule sets served.
@@ -115,105 +47,12 @@ pub struct DecisionLogStatus {
         (status = 503, description = "Not ready: no rule set (nothing verified from Redis yet, or its base refused), shutting down, or stale with policy `fail_closed`", body = Readiness),
     )
 )]
-pub async fn readyz(State(ctx): State<Context>, headers: HeaderMap) -> Response {
-    // The overlays' ids name clinics: only for an admin key (or an open, loopback-only server).
-    let detail = crate::edge::credential(&headers)
-        .ok()
-        .is_some_and(|c| ctx.keys.authorize(c, Scope::Admin).is_ok());
-    let (status, body) = readiness(&ctx, detail);
-    (status, Json(body)).into_response()
-}
-
-/// Readiness now: what `/readyz` answers, and what gRPC health follows (SERVING exactly when this
-/// is 200). `detail`: list the clinic overlays too.
-pub fn readiness(ctx: &Context, detail: bool) -> (StatusCode, Readiness) {
-    let catalog = ctx.catalog();
-    let health = &ctx.state.health;
-    let configured = health.redis_configured.load(Ordering::Relaxed);
-    let up = health.redis_up.load(Ordering::Relaxed);
-    let redis = match (configured, up) {
-        (false, _) => "not_configured",
-        (true, true) => "up",
-        (true, false) => "down",
-    };
-    let age = health.age_secs();
-    let stale = health.is_stale(Duration::from_secs(ctx.max_staleness_secs));
-    let refused = ctx.check_fresh().is_err();
-    let last_error = if !configured {
-        None
-    } else if detail {
-        health.last_error()
-    } else {
-        // The message may name a clinic's rule set: its text is for admins and the log.
-        health
-            .last_error()
-            .map(|_| "an error: details with an admin key and in the server log".to_owned())
-    };
-    let refusals = catalog.refusals();
-    let status = if catalog.origin == Origin::None {
-        "not_loaded"
-    } else if stale {
-        "stale"
-    } else if configured && (!up || last_error.is_some() || !refusals.is_empty()) {
-        "degraded"
-    } else {
-        "ready"
-    };
-    let all = catalog.refs();
-    let overlays = all.iter().filter(|r| r.base.is_some()).count();
-    let refs = if detail {
-        all
-    } else {
-        all.into_iter().filter(|r| r.base.is_none()).collect()
-    };
-    let body = Readiness {
-        status: status.to_owned(),
-        origin: catalog.origin,
-        rulesets: refs,
-        overlays,
-        refused: if detail {
-            refusals
-        } else {
-            refusals
-                .into_iter()
-                .map(|r| redact(r, &catalog.base_id))
-                .collect()
-        },
-        redis: redis.to_owned(),
-        ruleset_age_seconds: age,
-        max_staleness_seconds: ctx.max_staleness_secs,
-        stale,
-        stale_policy: match ctx.stale_policy {
-            StalePolicy::Serve => "serve",
-            StalePolicy::FailClosed => "fail_closed",
-        }
-        .to_owned(),
-        decisions: if refused { "refused" } else { "served" }.to_owned(),
-        last_error,
-        decision_log: ctx.decision_log.as_ref().map(|log| DecisionLogStatus {
-            status: if log.is_up() { "up" } else { "down" }.to_owned(),
-            dropped: log.dropped(),
-            written: log.written(),
-            queued: log.queued(),
-        }),
-    };
-    let status = if catalog.rulesets.is_empty() || ctx.is_shutting_down() || refused {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
+pub async fn readyz(State(app): State<App>, headers: HeaderMap) -> Response {
+    let (ready, body) = app.readiness(crate::edge::credential(&headers));
+    let status = if ready {
         StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, body)
-}
-
-/// A refusal as an unauthenticated caller sees it: the base is named, a clinic overlay is not.
-fn redact(refusal: Refusal, base_id: &str) -> Refusal {
-    if refusal.id == base_id {
-        return refusal;
-    }
-    Refusal {
-        id: "redacted".into(),
-        version: "redacted".into(),
-        reason: "details with an admin key and in the server log".into(),
-        serving: refusal.serving.map(|_| "redacted".into()),
-    }
+    (status, Json(body)).into_response()
 }
