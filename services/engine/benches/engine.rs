@@ -1,6 +1,6 @@
 //! Engine benchmarks on the bundled rule set with a realistic, fully answered client.
 //!
-//! `cargo bench -p protocol-engine --bench engine` (figures in the README).
+//! `cargo bench -p protocol-engine --bench engine` (figures in docs/performance.md).
 
 use std::hint::black_box;
 

@@ -1,11 +1,11 @@
 //! An eligibility decision from request bytes to answer bytes: what a server does per request,
 //! beside a hand-written floor over the same contraindication rules.
 //!
-//! `cargo bench -p protocol-engine --bench from_json` (figures in the README). Two bodies, both
-//! the fully answered client of `scripts/load-eligibility.json` (the server load test's body):
-//! as it is (`healthy`: one precaution fires, `eligible_with_precautions`), and with four
-//! contraindications answered yes (`four_rules_fire`: pregnant, bleeding disorder, metal
-//! allergy, skin cancer in the area; `contraindicated` with four reasons).
+//! `cargo bench -p protocol-engine --bench from_json` (figures in docs/performance.md). Two
+//! bodies, both the fully answered client of `scripts/load-eligibility.json` (the server load
+//! test's body): as it is (`healthy`: one precaution fires, `eligible_with_precautions`), and
+//! with four contraindications answered yes (`four_rules_fire`: pregnant, bleeding disorder,
+//! metal allergy, skin cancer in the area; `contraindicated` with four reasons).
 //!
 //! - `typed`: `serde_json::from_slice::<EligibilityRequest>`, `RuleSet::eligibility`,
 //!   `serde_json::to_vec` of the answer: the general path every request took before issue 16.

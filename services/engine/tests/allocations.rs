@@ -2,8 +2,8 @@
 //! (`stats_alloc`): the bench's bodies (`benches/from_json.rs`) from request bytes to answer
 //! bytes. One test in this binary, so nothing else allocates while it counts.
 //!
-//! `cargo test -p protocol-engine --test allocations -- --nocapture` prints the counts (README,
-//! performance section).
+//! `cargo test -p protocol-engine --test allocations -- --nocapture` prints the counts
+//! (docs/performance.md, "From request bytes to answer bytes").
 
 use std::alloc::System;
 

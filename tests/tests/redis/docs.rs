@@ -72,7 +72,7 @@ fn adapted(script: &str, url: &str) -> String {
 
 /// The README's API keys (its "Rule sets through Redis" server), as the README exports them.
 fn readme_keys(readme: &str) -> String {
-    let block = block_after(readme, "## Rule sets through Redis", "sh");
+    let block = block_after(readme, "## All of it in one script", "sh");
     let line = block
         .lines()
         .find_map(|l| l.strip_prefix("export PROTOCOL_API_KEYS='"))
@@ -82,15 +82,19 @@ fn readme_keys(readme: &str) -> String {
 
 #[test]
 fn the_readme_authoring_walk_through_runs_as_written() {
-    let readme = read("README.md");
+    let readme = read("docs/authoring.md");
     let redis = RedisServer::start().expect("redis");
     let server = ServerBuilder::new()
-        .env("PROTOCOL_API_KEYS", &readme_keys(&readme))
+        .env("PROTOCOL_API_KEYS", &readme_keys(&read("docs/redis.md")))
         .with_redis(&redis)
         .spawn()
         .expect("server");
     let script = adapted(
-        &block_after(&readme, "## Authoring a rule set: `protocolctl`", "sh"),
+        &block_after(
+            &readme,
+            "## The walk-through: from an edit to a rollback",
+            "sh",
+        ),
         &server.url(""),
     );
     let (code, stdout, stderr) = bash(&script, &[]);
