@@ -1,9 +1,10 @@
-//! The documented commands run as written: the README's authoring walk-through (a script, against
-//! a real server on a real Redis with the README's own keys) and every `$` command of
+//! The documented commands run as written: the authoring walk-through of docs/authoring.md (a
+//! script, against a real server on a real Redis with the keys docs/redis.md exports) and every
+//! `$` command of
 //! docs/authoring.md (its output compared with the page's, `…` standing for the rest of a line).
 //!
 //! Two things are adapted, and only these: `cargo build --release -p protocolctl` is replaced by
-//! the test's own build of protocolctl (on `PATH`), and the README's server address
+//! the test's own build of protocolctl (on `PATH`), and the docs' server address
 //! `http://127.0.0.1:8080` by the test server's (tests run side by side on free ports).
 
 use std::process::Command;
@@ -11,8 +12,8 @@ use std::process::Command;
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{ServerBuilder, protocolctl_binary, workspace_root};
 
-/// The README's address of the server its examples talk to.
-const README_URL: &str = "http://127.0.0.1:8080";
+/// The docs' address of the server their examples talk to.
+const DOCS_URL: &str = "http://127.0.0.1:8080";
 
 /// The text of a workspace file.
 fn read(path: &str) -> String {
@@ -63,35 +64,35 @@ fn adapted(script: &str, url: &str) -> String {
             if l.trim_start().starts_with("cargo build") {
                 "true  # protocolctl: the test's build, on PATH".to_owned()
             } else {
-                l.replace(README_URL, url)
+                l.replace(DOCS_URL, url)
             }
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// The README's API keys (its "Rule sets through Redis" server), as the README exports them.
-fn readme_keys(readme: &str) -> String {
-    let block = block_after(readme, "## All of it in one script", "sh");
+/// The API keys of the docs' server (docs/redis.md, "All of it in one script"), as exported there.
+fn docs_keys(redis_md: &str) -> String {
+    let block = block_after(redis_md, "## All of it in one script", "sh");
     let line = block
         .lines()
         .find_map(|l| l.strip_prefix("export PROTOCOL_API_KEYS='"))
-        .expect("the README exports PROTOCOL_API_KEYS");
+        .expect("docs/redis.md exports PROTOCOL_API_KEYS");
     line.strip_suffix('\'').expect("quoted").to_owned()
 }
 
 #[test]
-fn the_readme_authoring_walk_through_runs_as_written() {
-    let readme = read("docs/authoring.md");
+fn the_authoring_walk_through_runs_as_written() {
+    let page = read("docs/authoring.md");
     let redis = RedisServer::start().expect("redis");
     let server = ServerBuilder::new()
-        .env("PROTOCOL_API_KEYS", &readme_keys(&read("docs/redis.md")))
+        .env("PROTOCOL_API_KEYS", &docs_keys(&read("docs/redis.md")))
         .with_redis(&redis)
         .spawn()
         .expect("server");
     let script = adapted(
         &block_after(
-            &readme,
+            &page,
             "## The walk-through: from an edit to a rollback",
             "sh",
         ),
