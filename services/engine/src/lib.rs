@@ -19,6 +19,7 @@ mod depth;
 pub mod diff;
 mod digest;
 mod document;
+pub mod ehr;
 mod error;
 mod explain;
 mod facts;

@@ -349,3 +349,103 @@ proptest::proptest! {
         );
     }
 }
+
+/// One record scenario (`tests/records/*.yaml`): FHIR resources as an EHR sends them, and what
+/// the bundled base reads from them. Only what `want` lists is asserted; a key it does not know
+/// is an error (a typo never passes).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordCase {
+    name: String,
+    resources: Vec<Value>,
+    want: RecordWant,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordWant {
+    /// Facts the record answers, with their values.
+    #[serde(default)]
+    facts: serde_json::Map<String, Value>,
+    /// Facts the record must leave unknown (never "no").
+    #[serde(default)]
+    unknown: Vec<String>,
+    /// The whole history read, when given.
+    #[serde(default)]
+    history: Option<Vec<HistoryEntry>>,
+    /// How many notes the card gets, when given.
+    #[serde(default)]
+    notes: Option<usize>,
+    /// Texts some note contains.
+    #[serde(default)]
+    notes_contain: Vec<String>,
+}
+
+/// Every record scenario: the clinical reading of a record (a refuted condition answers no, a
+/// yes wins over a no, only an allergy record answers an allergy fact, a resolved condition
+/// answers a history fact) pinned as data, as the clinical scenarios pin decisions. Every
+/// mismatch of every case is reported, not the first.
+#[test]
+fn record_scenarios_read_as_written() {
+    use protocol_engine::ehr::{index, record, resource};
+    let rs = base();
+    let ix = index::of(&rs);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/records");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/records")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 5, "record scenarios: {}", paths.len());
+    let mut failures = Vec::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).expect("case");
+        let case: RecordCase =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let resources: Vec<_> = case
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                resource::resource(v, &format!("resources[{i}]"))
+                    .unwrap_or_else(|e| panic!("{}: {}: {}", path.display(), e.field, e.message))
+            })
+            .collect();
+        let got = record::read(&ix, &resources, &[]);
+        let mut bad = |what: String| failures.push(format!("{}: {what}", case.name));
+        for (fact, want) in &case.want.facts {
+            if got.facts.get(fact) != Some(want) {
+                bad(format!(
+                    "{fact}: expected {want}, got {:?}",
+                    got.facts.get(fact)
+                ));
+            }
+        }
+        for fact in &case.want.unknown {
+            if let Some(v) = got.facts.get(fact) {
+                bad(format!("{fact}: expected unknown, got {v}"));
+            }
+        }
+        if let Some(history) = &case.want.history
+            && &got.history != history
+        {
+            bad(format!(
+                "history: expected {history:?}, got {:?}",
+                got.history
+            ));
+        }
+        if let Some(n) = case.want.notes
+            && got.notes.len() != n
+        {
+            bad(format!("notes: expected {n}, got {:?}", got.notes));
+        }
+        for text in &case.want.notes_contain {
+            if !got.notes.iter().any(|n| n.contains(text.as_str())) {
+                bad(format!("no note contains {text:?}: {:?}", got.notes));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

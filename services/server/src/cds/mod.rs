@@ -23,14 +23,15 @@
 //! "no guidance".
 
 pub mod cards;
-pub mod codes;
 pub mod fetch;
-pub mod fhir;
 mod http;
-mod index;
 mod question;
-pub mod record;
 pub mod wire;
+
+// The reading of a record is the engine's (pure, with scenario files of records); the CDS door
+// only parses the call and renders cards.
+pub use protocol_engine::ehr::resource as fhir;
+pub use protocol_engine::ehr::{codes, index, record};
 
 use std::collections::BTreeMap;
 

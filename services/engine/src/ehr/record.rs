@@ -17,22 +17,24 @@
 //! Several records of one fact (a questionnaire answer counts as one, dated `authored`): a yes wins over a no (every yes/no fact is a risk to know
 //! about), the latest date wins for a date (the longest wait), and the most recent observation
 //! for a number or an enum answer. A conflict is noted in the card. A partial FHIR date is read
-//! at the last day it may mean (see [`super::fhir::day`]).
+//! at the last day it may mean (see [`super::resource::day`]).
 
 use std::collections::BTreeMap;
 
+use crate::codes::{LOINC, SNOMED_CT};
+use crate::{Facts, HistoryEntry};
 use jiff::civil::Date;
-use protocol_engine::codes::{LOINC, SNOMED_CT};
-use protocol_engine::{Facts, HistoryEntry};
 use serde_json::Value;
 
 use super::codes::{CodeIndex, FactHit, Kind};
-use super::fhir::{CodeableConcept, Resource, day};
+use super::resource::{CodeableConcept, Resource, day};
 
 /// What the record says.
 #[derive(Debug, Default)]
 pub struct Record {
+    /// The facts the record answers (every other stays unknown).
     pub facts: Facts,
+    /// The procedures it records, each on its day.
     pub history: Vec<HistoryEntry>,
     /// Conflicts and values that could not be used, for the card.
     pub notes: Vec<String>,
@@ -134,7 +136,7 @@ impl Reader<'_> {
         }
     }
 
-    fn condition(&mut self, c: &super::fhir::Condition) {
+    fn condition(&mut self, c: &super::resource::Condition) {
         let verification = c.verification_status.as_ref();
         if verification.is_some_and(|v| v.has_code("entered-in-error")) {
             return;
@@ -174,7 +176,7 @@ impl Reader<'_> {
         }
     }
 
-    fn allergy(&mut self, a: &super::fhir::AllergyIntolerance) {
+    fn allergy(&mut self, a: &super::resource::AllergyIntolerance) {
         let verification = a.verification_status.as_ref();
         if verification.is_some_and(|v| v.has_code("entered-in-error")) {
             return;
@@ -197,7 +199,7 @@ impl Reader<'_> {
         }
     }
 
-    fn medication_statement(&mut self, m: &super::fhir::MedicationStatement) {
+    fn medication_statement(&mut self, m: &super::resource::MedicationStatement) {
         let status = m.status.as_deref().unwrap_or("");
         let taking = matches!(status, "active" | "intended" | "on-hold");
         let stopped = matches!(status, "completed" | "stopped");
@@ -222,7 +224,7 @@ impl Reader<'_> {
         }
     }
 
-    fn medication_request(&mut self, m: &super::fhir::MedicationRequest) {
+    fn medication_request(&mut self, m: &super::resource::MedicationRequest) {
         let status = m.status.as_deref().unwrap_or("");
         if !matches!(status, "active" | "on-hold" | "draft") {
             return;
@@ -235,7 +237,7 @@ impl Reader<'_> {
         }
     }
 
-    fn procedure(&mut self, p: &super::fhir::Procedure) {
+    fn procedure(&mut self, p: &super::resource::Procedure) {
         let status = p.status.as_deref().unwrap_or("");
         if !matches!(status, "completed" | "in-progress" | "stopped") {
             return;
@@ -279,7 +281,7 @@ impl Reader<'_> {
         }
     }
 
-    fn observation(&mut self, o: &super::fhir::Observation) {
+    fn observation(&mut self, o: &super::resource::Observation) {
         let status = o.status.as_deref().unwrap_or("");
         if matches!(status, "cancelled" | "entered-in-error" | "registered") {
             return;
@@ -477,8 +479,8 @@ pub fn read<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cds::codes::FactMeta;
-    use crate::cds::fhir;
+    use crate::ehr::codes::FactMeta;
+    use crate::ehr::resource as fhir;
     use serde_json::json;
 
     const SCT: &str = "http://snomed.info/sct";
@@ -490,9 +492,9 @@ mod tests {
             kind,
             question: format!("{id}?"),
             codes_mean: match id {
-                "anaesthetic_allergy" => protocol_engine::CodesMean::Allergy,
-                "hsv_history" => protocol_engine::CodesMean::Ever,
-                _ => protocol_engine::CodesMean::Now,
+                "anaesthetic_allergy" => crate::CodesMean::Allergy,
+                "hsv_history" => crate::CodesMean::Ever,
+                _ => crate::CodesMean::Now,
             },
         })
     }
@@ -610,14 +612,14 @@ mod tests {
             },
         );
         let _ = fact("self_tanner_last_applied", Kind::Date);
-        ix.fact_code(crate::cds::codes::ATC, "N01B", allergy, None);
+        ix.fact_code(crate::ehr::codes::ATC, "N01B", allergy, None);
         ix.fact_code("icd", "B00.1", now, None);
         ix.fact_code("icd", "B00.1", ever, None);
         let rs = [
             // Taking a local anaesthetic is not an allergy to it.
             res(
                 json!({"resourceType": "MedicationStatement", "status": "active",
-                "medicationCodeableConcept": {"coding": [{"system": crate::cds::codes::ATC, "code": "N01BB02"}]}}),
+                "medicationCodeableConcept": {"coding": [{"system": crate::ehr::codes::ATC, "code": "N01BB02"}]}}),
             ),
             res(
                 json!({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "resolved"}]},
@@ -652,7 +654,7 @@ mod tests {
         assert_eq!(r.notes.len(), 1, "the rosacea disagreement: {:?}", r.notes);
 
         let rs = [res(json!({"resourceType": "AllergyIntolerance",
-            "code": {"coding": [{"system": crate::cds::codes::ATC, "code": "N01BB02"}]}}))];
+            "code": {"coding": [{"system": crate::ehr::codes::ATC, "code": "N01BB02"}]}}))];
         assert_eq!(
             read(&ix, &rs, &[]).facts["anaesthetic_allergy"],
             json!(true)

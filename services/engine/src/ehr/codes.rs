@@ -8,31 +8,46 @@
 //! expanded (that needs a terminology server): a record coded below the rule set's concept is
 //! not recognised, and the fact it would answer stays unknown.
 
-use protocol_engine::CodesMean;
+use crate::CodesMean;
 use std::collections::HashMap;
 
 /// The system URI of the WHO ATC classification (the engine's, which validates rule sets' codes).
-pub use protocol_engine::codes::ATC;
+pub use crate::codes::ATC;
 
 /// The local code system of the rule set's own treatment ids (the engine's, also the
 /// Questionnaire's), for an EHR whose booking catalogue has no standard code for a treatment (a
 /// `serviceType` coding `{system: this, code: "microneedling"}`).
-pub use protocol_engine::fhir::TREATMENT_SYSTEM;
+pub use crate::fhir::TREATMENT_SYSTEM;
 
 /// The answer type of a fact.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
+    /// Yes or no.
     Bool,
-    Integer { min: i64, max: i64 },
-    Enum { values: Vec<String> },
+    /// A whole number within the declared range.
+    Integer {
+        /// The smallest value taken.
+        min: i64,
+        /// The largest value taken.
+        max: i64,
+    },
+    /// One of the declared answers.
+    Enum {
+        /// The answers, by id.
+        values: Vec<String>,
+    },
+    /// A calendar day.
     Date,
 }
 
 /// A declared fact.
 #[derive(Debug, Clone)]
 pub struct FactMeta {
+    /// The fact's id.
     pub id: String,
+    /// Its answer type.
     pub kind: Kind,
+    /// Its question, as the intake asks it (named in a card's notes).
     pub question: String,
     /// What its codes stand for, as the rule set declares (`codes_mean`).
     pub codes_mean: CodesMean,
@@ -57,7 +72,9 @@ impl FactMeta {
 /// that answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactHit {
+    /// The fact, by its index in [`CodeIndex::facts`].
     pub fact: usize,
+    /// The enum answer the code names, if it names one.
     pub value: Option<String>,
 }
 
@@ -66,6 +83,7 @@ type Key = (String, String);
 /// The index.
 #[derive(Debug, Default)]
 pub struct CodeIndex {
+    /// The facts the rule set declares, in order.
     pub facts: Vec<FactMeta>,
     fact_codes: HashMap<Key, Vec<FactHit>>,
     procedures: HashMap<Key, String>,
@@ -114,26 +132,32 @@ impl CodeIndex {
             .push(FactHit { fact, value });
     }
 
+    /// A code of procedure `id` (a history entry).
     pub fn procedure_code(&mut self, system: &str, code: &str, id: &str) {
         self.procedures.insert(key(system, code), id.to_owned());
     }
 
+    /// A code of treatment `id` (an appointment's service type).
     pub fn treatment_code(&mut self, system: &str, code: &str, id: &str) {
         self.treatments.insert(key(system, code), id.to_owned());
     }
 
+    /// A code of zone `id` (a body site).
     pub fn zone_code(&mut self, system: &str, code: &str, id: &str) {
         self.zones.insert(key(system, code), id.to_owned());
     }
 
+    /// A code of indication `id` (an appointment's reason).
     pub fn indication_code(&mut self, system: &str, code: &str, id: &str) {
         self.indications.insert(key(system, code), id.to_owned());
     }
 
+    /// What a code names among the facts (none, one, or several facts).
     pub fn fact_hits(&self, system: &str, code: &str) -> &[FactHit] {
         find(&self.fact_codes, system, code).map_or(&[], Vec::as_slice)
     }
 
+    /// The procedure a code names.
     pub fn procedure(&self, system: &str, code: &str) -> Option<&str> {
         find(&self.procedures, system, code).map(String::as_str)
     }
@@ -144,10 +168,12 @@ impl CodeIndex {
         find(&self.treatments, system, code).map(String::as_str)
     }
 
+    /// The zone a body-site code names.
     pub fn zone(&self, system: &str, code: &str) -> Option<&str> {
         find(&self.zones, system, code).map(String::as_str)
     }
 
+    /// The indication a reason code names.
     pub fn indication(&self, system: &str, code: &str) -> Option<&str> {
         find(&self.indications, system, code).map(String::as_str)
     }

@@ -1,7 +1,7 @@
 //! The [`CodeIndex`] of a compiled rule set, from what it publishes: its facts, its treatments
 //! and its catalogue (zones, procedures, indications), each with its `codes`.
 
-use protocol_engine::RuleSet;
+use crate::RuleSet;
 
 use super::codes::{CodeIndex, FactMeta, Kind, TREATMENT_SYSTEM};
 

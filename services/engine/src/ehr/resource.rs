@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use protocol_engine::FieldViolation;
+use crate::FieldViolation;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Coding {
