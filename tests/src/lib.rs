@@ -6,6 +6,13 @@
 //! `PROTOCOL_SERVER_BIN` overrides the path. The server binds port 0 and logs the addresses it got
 //! (JSON logs), which the harness reads back, so tests never race for a port.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

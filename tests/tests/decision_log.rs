@@ -3,6 +3,13 @@
 //! its `decision_id`, who asked and the rule set that answered, and no fact value; PostgreSQL
 //! killed mid-stream costs no answer, the drops are counted, and writes resume when it is back.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,13 @@
 //! (plain `cargo test` on a fresh machine) the test says so and stops; under scripts/test it is
 //! always there.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

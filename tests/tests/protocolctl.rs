@@ -2,6 +2,13 @@
 //! `eval`, `diff`) on the bundled rule sets and on edited copies in temporary folders. The
 //! admin-API commands are tested against a real server and Redis in `redis/protocolctl.rs`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::path::Path;
 
 use protocol_tests::fixtures::healthy_facts;

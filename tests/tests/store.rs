@@ -5,6 +5,13 @@
 //! so tests run in parallel and never touch a shared Redis. Timing assertions poll with a
 //! deadline; the only speed asserted is the 1-second propagation contract.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -8,6 +8,13 @@
 //! must arrive, the JSON log lines of the requests must carry the trace ids — and no fact name or
 //! value may appear anywhere in what was exported.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

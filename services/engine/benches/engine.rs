@@ -2,6 +2,13 @@
 //!
 //! `cargo bench -p protocol-engine --bench engine` (figures in docs/performance.md).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -17,6 +17,13 @@
 //!   answer rendered by serde: the least a hand-written service would do. It checks no other
 //!   fact, no zone, device, role or history, and cites no source, so it is a floor, not a peer.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

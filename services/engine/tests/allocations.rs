@@ -5,6 +5,13 @@
 //! `cargo test -p protocol-engine --test allocations -- --nocapture` prints the counts
 //! (docs/performance.md, "From request bytes to answer bytes").
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::alloc::System;
 
 use protocol_engine::*;

@@ -2,6 +2,13 @@
 //! needle treatment keeps the gaps plain microneedling has, and every number carries its
 //! provenance (a source, or an INFERRED / CLINIC_POLICY mark with its reasoning).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,13 @@
 //!   permissive than the old one's for generated clients, histories and dates (bookable where
 //!   old was not, an earlier earliest date, a deeper limit, fewer precautions).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -1,6 +1,13 @@
 //! Explain mode on the fixture rule set: every rule's condition tree with each node's result and
 //! the values it read, agreeing with the decision it explains.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use jiff::civil::{Date, date};
 use protocol_engine::*;
 use serde_json::{Value, json};

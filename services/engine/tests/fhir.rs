@@ -4,6 +4,13 @@
 //! answer sets too, every treatment and the contraindication check: a property), with every
 //! fault named by the item it is in.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::HashSet;
 use std::path::Path;
 

@@ -6,6 +6,13 @@
 //! which it leaves to it), with the same bytes; a body the general path refuses it must leave
 //! to the general path, which names the fault. About one generated body in six is answered.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use proptest::prelude::*;
 use protocol_engine::*;
 use serde_json::{Map, Value, json};

@@ -13,6 +13,13 @@
 //! - a fixed-length device (roller, stamp) never serves a setting whose cap is below its needles:
 //!   compile refuses exactly those rule sets, and an accepted one answers its needle length.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

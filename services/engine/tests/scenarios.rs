@@ -5,6 +5,13 @@
 //! still to ask, the depth per zone and what bounds it. The runner is the engine's own
 //! [`protocol_engine::scenario`], the one `protocolctl test` uses.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

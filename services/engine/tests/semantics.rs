@@ -1,6 +1,13 @@
 //! The decision semantics of DESIGN §4 on a small fixture rule set, independent of the clinical
 //! content: three-valued logic, deferral dates, depth bounds, and request errors naming fields.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use jiff::civil::{Date, date};
 use protocol_engine::*;
 use serde_json::{Value, json};

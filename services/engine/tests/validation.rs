@@ -1,6 +1,13 @@
 //! Every validation fault, each shown with a broken rule set: the error must name the place
 //! (path, and line where YAML keeps it) and the fault, so an author can fix it without help.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 use protocol_engine::{Format, LoadError, RuleSet, compile, parse_document};
 
 const MINI: &str = include_str!("fixtures/mini.yaml");

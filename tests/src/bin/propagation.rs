@@ -30,6 +30,13 @@
 //! The server binary is the one the test harness builds (release when this binary is built with
 //! `--release`), or `--server` / `PROTOCOL_SERVER_BIN`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a measuring tool of the test suite: it stops loudly on what it cannot measure (the workspace denies these in production code)"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,6 +16,13 @@
 //! are printed as the server prints them (`"rest":"…","grpc":"…"`). Not a product binary: nothing
 //! here is deployed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a measuring tool of the test suite: it stops loudly on what it cannot measure (the workspace denies these in production code)"
+)]
+
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 

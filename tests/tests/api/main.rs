@@ -2,6 +2,13 @@
 //! whose modules each start their own server on free ports and drive it with a real HTTP client
 //! (reqwest) and the generated gRPC client.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 mod auth;
 mod bad_input;
 mod calendar;

@@ -22,6 +22,13 @@
 //! Tests that assert a deadline or put load on the machine take [`common::serial`], so they never
 //! compete with each other for the two cores.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test states what it expects by failing loudly (the workspace denies these in production code)"
+)]
+
 mod admin;
 mod common;
 mod docs;
