@@ -2,8 +2,6 @@
 //! (`context.appointments[0].start`, `prefetch.conditions.entry[2].resource.code`), as everywhere
 //! in this API; a hook call without the record it needs is 412, as CDS Hooks 2.0 says.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,7 +13,6 @@ use super::fhir::{self, Resource};
 use super::question::AppointmentBook;
 use super::wire::{Discovery, FeedbackRequest, HookRequest, HookResponse, Outcome};
 use super::{HOOK, PREFETCH, REQUIRED_PREFETCH, SERVICE_ID, service};
-use crate::app::App;
 use crate::context::MAX_BATCH;
 use crate::http::caller::{Authorized, EligibilityScope};
 use crate::http::extract::{JsonBody, is_json, parse_object};
@@ -327,8 +324,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for CallBody {
 
 /// `POST /cds-services/{id}`: the hook call.
 pub async fn call(
-    State(app): State<App>,
-    State(cds): State<Arc<super::CdsState>>,
+    State(state): State<crate::http::HttpState>,
     Authorized(caller, _): Authorized<EligibilityScope>,
     Path(id): Path<String>,
     CallBody(mut req): CallBody,
@@ -336,9 +332,9 @@ pub async fn call(
     known(&id)?;
     let appointments = check(&req)?;
     let mut notes = Vec::new();
-    complete(&cds, &mut req, &mut notes).await;
-    let question = read(req, appointments, notes, cds.indexes.clone())?;
-    let checked = app.ask(&caller, &question).await?;
+    complete(&state.cds, &mut req, &mut notes).await;
+    let question = read(req, appointments, notes, state.cds.indexes.clone())?;
+    let checked = state.app.ask(&caller, &question).await?;
     Ok(Json(HookResponse {
         cards: checked.into_iter().filter_map(|c| c.card).collect(),
     }))

@@ -2,15 +2,12 @@
 //! caller (the door picks it: [`crate::app::App::with_ruleset_of`]; the documents are built once per rule-set version, [`crate::openapi::Cache`]). No key is needed; with one, the
 //! types are those of the key's clinic.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
 use super::problem::Problem;
 use super::validators::conditional;
-use crate::app::App;
 
 /// The OpenAPI 3.1 document of this API.
 ///
@@ -37,12 +34,13 @@ use crate::app::App;
     security((), ("api_key" = []))
 )]
 pub async fn openapi_json(
-    State(app): State<App>,
-    State(contracts): State<Arc<crate::openapi::Cache>>,
+    State(state): State<super::HttpState>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let credential = crate::edge::credential(&headers).map_err(crate::app::AppError::from)?;
-    let served = app.with_ruleset_of(credential, |rs| contracts.get(rs))?;
+    let served = state
+        .app
+        .with_ruleset_of(credential, |rs| state.contracts.get(rs))?;
     let body = (
         [(
             header::CONTENT_TYPE,

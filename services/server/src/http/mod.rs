@@ -90,12 +90,25 @@ fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
 /// admission (duplicate credentials, per-key rate limit, load shedding; probes exempt) → request
 /// timeout → body limit → the routes. [`serve`] puts the rest of the stack around it.
 /// What REST handlers reach: the door, and what only this protocol keeps (the OpenAPI documents
-/// per rule set, the CDS Hooks door's index and FHIR client). Cheap to clone.
+/// per rule set, the CDS Hooks door's index and FHIR client). One reference count to clone: axum
+/// clones the state for every request, and each shared counter bumped per request costs CPU on
+/// these cores (`scripts/load`).
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<Adapters>);
+
+/// What [`HttpState`] holds.
+pub struct Adapters {
     pub app: App,
-    pub contracts: Arc<crate::openapi::Cache>,
-    pub cds: Arc<crate::cds::CdsState>,
+    pub contracts: crate::openapi::Cache,
+    pub cds: crate::cds::CdsState,
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = Adapters;
+
+    fn deref(&self) -> &Adapters {
+        &self.0
+    }
 }
 
 impl FromRef<HttpState> for App {
@@ -107,18 +120,6 @@ impl FromRef<HttpState> for App {
 impl FromRef<HttpState> for Context {
     fn from_ref(s: &HttpState) -> Context {
         s.app.context().clone()
-    }
-}
-
-impl FromRef<HttpState> for Arc<crate::openapi::Cache> {
-    fn from_ref(s: &HttpState) -> Self {
-        s.contracts.clone()
-    }
-}
-
-impl FromRef<HttpState> for Arc<crate::cds::CdsState> {
-    fn from_ref(s: &HttpState) -> Self {
-        s.cds.clone()
     }
 }
 
@@ -175,11 +176,11 @@ pub fn router(app: App, cds: crate::cds::CdsState, edges: Edges) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(timeout::RequestTimeoutLayer::new(edges.request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(HttpState {
+        .with_state(HttpState(Arc::new(Adapters {
             app,
-            contracts: Arc::default(),
-            cds: Arc::new(cds),
-        });
+            contracts: crate::openapi::Cache::default(),
+            cds,
+        })));
     // One `Router::layer` call for what needs the matched route: each call boxes every route once
     // more (the rest of the stack wraps the router whole, in `serve`).
     let router = router.layer(
