@@ -1,8 +1,10 @@
 //! The one error type of the door: every way an operation can fail, whatever the protocol.
 //!
-//! Mapped once per protocol: `protocol_server::http::problem` renders it as problem+json (RFC 9457) and
-//! `protocol_server::grpc::status` as a status carrying `google.rpc.ErrorInfo` on every error (plus
-//! `BadRequest` where fields are at fault). Each variant has one stable `reason` that both use.
+//! One table says how each protocol says each error ([`AppError::kind`]: the reason, the HTTP
+//! status, the gRPC code, the problem type and title). `protocol_server::http::problem` renders
+//! it as problem+json (RFC 9457) and `protocol_server::grpc::status` as a status carrying
+//! `google.rpc.ErrorInfo` on every error; each adds only its details (`BadRequest` where fields
+//! are at fault, the ids a conflict is about).
 
 use protocol_engine::{FieldViolation, LoadError, RequestError};
 
@@ -95,43 +97,208 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The stable machine-readable reason: the gRPC `ErrorInfo.reason`, and the last segment of
-    /// the REST problem `type`.
+    /// The stable machine-readable reason: the gRPC `ErrorInfo.reason` and REST's `reason`
+    /// ([`Self::kind`]).
     pub fn reason(&self) -> &'static str {
-        match self {
-            AppError::Auth(AuthError::Missing) => "API_KEY_MISSING",
-            AppError::Auth(AuthError::Unknown) => "API_KEY_INVALID",
-            AppError::Auth(AuthError::Duplicate) => "API_KEY_DUPLICATE",
-            AppError::Auth(AuthError::Forbidden(_)) => "SCOPE_MISSING",
-            AppError::NotYourRuleSet { .. } => "RULESET_NOT_YOURS",
-            AppError::NewRuleSet { .. } => "RULESET_CREATION_NEEDS_PLATFORM",
-            AppError::Stale(_) => "STALE_RULESET",
-            AppError::Unavailable(Unavailable::Refused { .. }) => "RULESET_REFUSED",
-            AppError::Unavailable(Unavailable::NotLoaded) => "RULESETS_NOT_LOADED",
-            AppError::WatchExhausted(_) => "WATCH_STREAMS_EXHAUSTED",
-            AppError::Invalid(_) | AppError::Contradiction { .. } => "INVALID_REQUEST",
-            AppError::AnswersTwice(_) => "ANSWERS_SENT_TWICE",
-            AppError::NotFound(_) => "NOT_FOUND",
-            AppError::NoStore => "REDIS_NOT_CONFIGURED",
-            AppError::Store(StoreError::Invalid(_)) => "INVALID_RULESET",
-            AppError::Store(StoreError::Conflict { .. }) => "CONFLICT",
-            AppError::Store(StoreError::NotFound { .. }) => "NOT_FOUND",
-            AppError::Store(StoreError::Corrupt { .. }) => "CORRUPT_RULESET",
-            AppError::Store(StoreError::Unavailable(_)) => "REDIS_UNAVAILABLE",
-            AppError::Store(StoreError::NoActive) => "NO_ACTIVE_RULESETS",
-            AppError::Store(StoreError::Retired { .. }) => "VERSION_RETIRED",
-            AppError::Store(StoreError::WasActive { .. }) => "VERSION_WAS_ACTIVE",
-            AppError::Store(StoreError::PreconditionRequired { .. }) => "PRECONDITION_REQUIRED",
-            AppError::Store(StoreError::IdempotencyKeyReused { .. }) => "IDEMPOTENCY_KEY_REUSED",
-            AppError::DecisionLog(crate::decision_log::ReadError::Off) => "DECISION_LOG_OFF",
-            AppError::DecisionLog(crate::decision_log::ReadError::Unreachable(_)) => {
-                "DECISION_LOG_UNAVAILABLE"
-            }
-        }
+        self.kind().reason
     }
 
     /// A rule-set document that does not validate.
     pub fn invalid_ruleset(e: LoadError) -> Self {
         AppError::Store(StoreError::Invalid(e))
+    }
+}
+
+/// The gRPC status codes the door's errors map to (the adapter turns each into tonic's `Code`):
+/// named here so that the one table of error kinds needs no gRPC crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    Aborted,
+    FailedPrecondition,
+    ResourceExhausted,
+    Unavailable,
+    DataLoss,
+}
+
+/// How every protocol says one kind of failure: the one table (issue 24). REST's problem
+/// (`http::problem`) and gRPC's status (`grpc::status`) take their status, code, type, title and
+/// reason from here and add only their details (the fields at fault, the ids a conflict is
+/// about).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKind {
+    /// The stable reason: gRPC `ErrorInfo.reason`, REST `reason`.
+    pub reason: &'static str,
+    /// The HTTP status.
+    pub http: u16,
+    /// The gRPC status code.
+    pub grpc: GrpcCode,
+    /// The REST problem type's kind (`urn:treatment-protocol:problem:<kind>`).
+    pub problem: &'static str,
+    /// The REST problem's title.
+    pub title: &'static str,
+}
+
+const fn kind(
+    reason: &'static str,
+    http: u16,
+    grpc: GrpcCode,
+    problem: &'static str,
+    title: &'static str,
+) -> ErrorKind {
+    ErrorKind {
+        reason,
+        http,
+        grpc,
+        problem,
+        title,
+    }
+}
+
+impl AppError {
+    /// This error's row of the table: how REST and gRPC say it.
+    pub fn kind(&self) -> ErrorKind {
+        use GrpcCode as G;
+        const UNAUTHORIZED: (u16, GrpcCode, &str, &str) = (
+            401,
+            GrpcCode::Unauthenticated,
+            "unauthorized",
+            "Unauthorized",
+        );
+        const FORBIDDEN: (u16, GrpcCode, &str, &str) =
+            (403, GrpcCode::PermissionDenied, "forbidden", "Forbidden");
+        const INVALID: (u16, GrpcCode, &str, &str) = (
+            400,
+            GrpcCode::InvalidArgument,
+            "invalid-request",
+            "The request is invalid",
+        );
+        const NO_RULESET: (u16, GrpcCode, &str, &str) = (
+            503,
+            GrpcCode::Unavailable,
+            "ruleset-unavailable",
+            "No rule set may answer",
+        );
+        const NOT_FOUND: (u16, GrpcCode, &str, &str) =
+            (404, GrpcCode::NotFound, "not-found", "Not found");
+        const UNAVAILABLE: (u16, GrpcCode, &str, &str) = (
+            503,
+            GrpcCode::Unavailable,
+            "unavailable",
+            "Service unavailable",
+        );
+        let row = |reason: &'static str, (http, grpc, problem, title): (u16, GrpcCode, &'static str, &'static str)| {
+            kind(reason, http, grpc, problem, title)
+        };
+        match self {
+            AppError::Auth(AuthError::Missing) => row("API_KEY_MISSING", UNAUTHORIZED),
+            AppError::Auth(AuthError::Unknown) => row("API_KEY_INVALID", UNAUTHORIZED),
+            AppError::Auth(AuthError::Duplicate) => row("API_KEY_DUPLICATE", UNAUTHORIZED),
+            AppError::Auth(AuthError::Forbidden(_)) => row("SCOPE_MISSING", FORBIDDEN),
+            AppError::NotYourRuleSet { .. } => row("RULESET_NOT_YOURS", FORBIDDEN),
+            AppError::NewRuleSet { .. } => row("RULESET_CREATION_NEEDS_PLATFORM", FORBIDDEN),
+            AppError::Stale(_) => kind(
+                "STALE_RULESET",
+                503,
+                G::Unavailable,
+                "stale-ruleset",
+                "Rule set too stale to decide",
+            ),
+            AppError::Unavailable(Unavailable::Refused { .. }) => {
+                row("RULESET_REFUSED", NO_RULESET)
+            }
+            AppError::Unavailable(Unavailable::NotLoaded) => row("RULESETS_NOT_LOADED", NO_RULESET),
+            AppError::WatchExhausted(_) => kind(
+                "WATCH_STREAMS_EXHAUSTED",
+                429,
+                G::ResourceExhausted,
+                "too-many-streams",
+                "Too many watch streams",
+            ),
+            AppError::Invalid(_) | AppError::Contradiction { .. } => {
+                row("INVALID_REQUEST", INVALID)
+            }
+            AppError::AnswersTwice(_) => kind(
+                "ANSWERS_SENT_TWICE",
+                422,
+                G::InvalidArgument,
+                "answers-sent-twice",
+                "The answers were sent twice",
+            ),
+            AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
+                row("NOT_FOUND", NOT_FOUND)
+            }
+            AppError::NoStore => kind(
+                "REDIS_NOT_CONFIGURED",
+                503,
+                G::FailedPrecondition,
+                "redis-not-configured",
+                "Rule-set admin needs Redis",
+            ),
+            AppError::Store(StoreError::Invalid(_)) => kind(
+                "INVALID_RULESET",
+                422,
+                G::InvalidArgument,
+                "invalid-ruleset",
+                "The rule set is invalid",
+            ),
+            AppError::Store(StoreError::Conflict { .. }) => {
+                kind("CONFLICT", 409, G::Aborted, "conflict", "Conflict")
+            }
+            AppError::Store(StoreError::Corrupt { .. }) => kind(
+                "CORRUPT_RULESET",
+                500,
+                G::DataLoss,
+                "corrupt-ruleset",
+                "Stored rule set refused",
+            ),
+            AppError::Store(StoreError::Unavailable(_)) => row("REDIS_UNAVAILABLE", UNAVAILABLE),
+            AppError::Store(StoreError::NoActive) => row("NO_ACTIVE_RULESETS", UNAVAILABLE),
+            AppError::Store(StoreError::Retired { .. }) => kind(
+                "VERSION_RETIRED",
+                410,
+                G::NotFound,
+                "retired-version",
+                "Version retired",
+            ),
+            AppError::Store(StoreError::WasActive { .. }) => kind(
+                "VERSION_WAS_ACTIVE",
+                409,
+                G::FailedPrecondition,
+                "version-was-active",
+                "Version was active",
+            ),
+            AppError::Store(StoreError::PreconditionRequired { .. }) => kind(
+                "PRECONDITION_REQUIRED",
+                428,
+                G::FailedPrecondition,
+                "precondition-required",
+                "Precondition required",
+            ),
+            AppError::Store(StoreError::IdempotencyKeyReused { .. }) => kind(
+                "IDEMPOTENCY_KEY_REUSED",
+                422,
+                G::InvalidArgument,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            AppError::DecisionLog(crate::decision_log::ReadError::Off) => kind(
+                "DECISION_LOG_OFF",
+                503,
+                G::FailedPrecondition,
+                "decision-log-off",
+                "Decision log unavailable",
+            ),
+            AppError::DecisionLog(crate::decision_log::ReadError::Unreachable(_)) => kind(
+                "DECISION_LOG_UNAVAILABLE",
+                503,
+                G::Unavailable,
+                "decision-log-unavailable",
+                "Decision log unavailable",
+            ),
+        }
     }
 }

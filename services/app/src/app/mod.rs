@@ -47,7 +47,7 @@ use protocol_engine::{RequestError, RuleSet, RuleSetRef};
 
 pub use answer_diff::{AnswerChange, ChangeKind};
 pub use calendar::{Calendar, CalendarSlot, SlotResult};
-pub use error::{AppError, MAX_VIOLATIONS, violations_summary};
+pub use error::{AppError, ErrorKind, GrpcCode, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, DECISION_TARGET, Decided, FactsQuestion, Question, Recorder,
     TreatmentQuestion, TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,

@@ -6,7 +6,7 @@ use protocol_engine::RequestError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::app::AppError;
+use crate::app::{AppError, GrpcCode};
 use crate::auth::AuthError;
 use crate::catalog::Unavailable;
 use crate::store::StoreError;
@@ -28,138 +28,131 @@ impl IntoStatus for AppError {
     }
 }
 
+/// Every error of the door as a status: the code and `ErrorInfo.reason` from the one table
+/// ([`AppError::kind`]), the message and details (`BadRequest` naming fields, the ids a rule-set
+/// problem is about) from the error.
 pub fn status(e: AppError) -> Status {
-    {
-        let reason = e.reason();
-        let mut metadata: Vec<(String, String)> = Vec::new();
-        let (code, message, mut details) = match e {
-            AppError::Invalid(r) | AppError::AnswersTwice(r) => invalid_parts(&r),
-            AppError::Store(StoreError::Invalid(load)) => load_parts(&load),
-            AppError::Auth(a) => {
-                if let AuthError::Forbidden(scope) = a {
-                    metadata.push(("scope".into(), scope.to_string()));
-                }
-                let s = auth(a);
-                (s.code(), s.message().to_owned(), ErrorDetails::new())
+    let kind = e.kind();
+    let mut metadata: Vec<(String, String)> = Vec::new();
+    let (message, mut details) = match e {
+        AppError::Invalid(r) | AppError::AnswersTwice(r) => invalid_parts(&r),
+        AppError::Store(StoreError::Invalid(load)) => load_parts(&load),
+        AppError::Auth(a) => {
+            if let AuthError::Forbidden(scope) = a {
+                metadata.push(("scope".into(), scope.to_string()));
             }
-            AppError::Store(StoreError::Conflict {
-                id,
-                version,
-                current,
-                message,
-            }) => {
-                metadata.push(("id".into(), id));
-                metadata.push(("version".into(), version));
-                metadata.push(("current".into(), current.unwrap_or_default()));
-                (Code::Aborted, clip(&message), ErrorDetails::new())
+            (auth_message(&a), ErrorDetails::new())
+        }
+        AppError::Store(StoreError::Conflict {
+            id,
+            version,
+            current,
+            message,
+        }) => {
+            metadata.push(("id".into(), id));
+            metadata.push(("version".into(), version));
+            metadata.push(("current".into(), current.unwrap_or_default()));
+            (clip(&message), ErrorDetails::new())
+        }
+        AppError::WatchExhausted(ref w) => {
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(
+                crate::edge::streams::WATCH_RETRY_AFTER_SECS,
+            )));
+            (clip(&w.to_string()), details)
+        }
+        AppError::Store(
+            ref err @ (StoreError::Retired {
+                ref id,
+                ref version,
             }
-            AppError::WatchExhausted(ref w) => {
-                let mut details = ErrorDetails::new();
-                details.set_retry_info(Some(std::time::Duration::from_secs(
-                    crate::edge::streams::WATCH_RETRY_AFTER_SECS,
-                )));
-                (Code::ResourceExhausted, clip(&w.to_string()), details)
-            }
-            AppError::Store(
-                ref err @ (StoreError::Retired {
-                    ref id,
-                    ref version,
-                }
-                | StoreError::WasActive {
-                    ref id,
-                    ref version,
-                    ..
-                }),
-            ) => {
-                metadata.push(("id".into(), id.clone()));
-                metadata.push(("version".into(), version.clone()));
-                let code = if matches!(err, StoreError::Retired { .. }) {
-                    Code::NotFound
-                } else {
-                    Code::FailedPrecondition
-                };
-                (code, clip(&err.to_string()), ErrorDetails::new())
-            }
-            AppError::Store(ref err @ StoreError::PreconditionRequired { field }) => {
-                let mut details = ErrorDetails::new();
-                details.add_precondition_failure_violation(
-                    "PRECONDITION_REQUIRED",
-                    field,
-                    clip(&err.to_string()),
-                );
-                (Code::FailedPrecondition, clip(&err.to_string()), details)
-            }
-            AppError::Store(ref err @ StoreError::IdempotencyKeyReused { ref id }) => {
-                metadata.push(("id".into(), id.clone()));
-                let mut details = ErrorDetails::new();
-                details.add_bad_request_violation("idempotency-key", clip(&err.to_string()));
-                (Code::InvalidArgument, clip(&err.to_string()), details)
-            }
-            AppError::Unavailable(Unavailable::Refused {
+            | StoreError::WasActive {
                 ref id,
                 ref version,
                 ..
-            }) => {
-                metadata.push(("id".into(), id.clone()));
-                metadata.push(("version".into(), version.clone()));
-                (Code::Unavailable, clip(&e.to_string()), ErrorDetails::new())
+            }),
+        ) => {
+            metadata.push(("id".into(), id.clone()));
+            metadata.push(("version".into(), version.clone()));
+            (clip(&err.to_string()), ErrorDetails::new())
+        }
+        AppError::Store(ref err @ StoreError::PreconditionRequired { field }) => {
+            let mut details = ErrorDetails::new();
+            details.add_precondition_failure_violation(
+                "PRECONDITION_REQUIRED",
+                field,
+                clip(&err.to_string()),
+            );
+            (clip(&err.to_string()), details)
+        }
+        AppError::Store(ref err @ StoreError::IdempotencyKeyReused { ref id }) => {
+            metadata.push(("id".into(), id.clone()));
+            let mut details = ErrorDetails::new();
+            details.add_bad_request_violation("idempotency-key", clip(&err.to_string()));
+            (clip(&err.to_string()), details)
+        }
+        AppError::Unavailable(Unavailable::Refused {
+            ref id,
+            ref version,
+            ..
+        }) => {
+            metadata.push(("id".into(), id.clone()));
+            metadata.push(("version".into(), version.clone()));
+            (clip(&e.to_string()), ErrorDetails::new())
+        }
+        AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
+            metadata.push(("id".into(), id.clone()));
+            (clip(&e.to_string()), ErrorDetails::new())
+        }
+        other => {
+            if let AppError::Store(StoreError::Corrupt { .. }) = &other {
+                tracing::error!(error = %other, "stored rule set refused");
             }
-            AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
-                metadata.push(("id".into(), id.clone()));
-                (
-                    Code::PermissionDenied,
-                    clip(&e.to_string()),
-                    ErrorDetails::new(),
-                )
+            let mut details = ErrorDetails::new();
+            if let AppError::Contradiction { field, message } = &other {
+                details.add_bad_request_violation(clip(field), clip(message));
             }
-            other => {
-                let code = match &other {
-                    AppError::Stale(_) | AppError::Unavailable(_) => Code::Unavailable,
-                    AppError::Contradiction { .. } => Code::InvalidArgument,
-                    AppError::NotFound(_) | AppError::Store(StoreError::NotFound { .. }) => {
-                        Code::NotFound
-                    }
-                    AppError::NoStore
-                    | AppError::DecisionLog(crate::decision_log::ReadError::Off) => {
-                        Code::FailedPrecondition
-                    }
-                    AppError::Store(StoreError::Corrupt { .. }) => {
-                        tracing::error!(error = %other, "stored rule set refused");
-                        Code::DataLoss
-                    }
-                    _ => Code::Unavailable,
-                };
-                let mut details = ErrorDetails::new();
-                if let AppError::Contradiction { field, message } = &other {
-                    details.add_bad_request_violation(clip(field), clip(message));
-                }
-                (code, clip(&other.to_string()), details)
-            }
-        };
-        details.set_error_info(
-            reason,
-            DOMAIN,
-            metadata
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
-        );
-        Status::with_error_details(code, message, details)
+            (clip(&other.to_string()), details)
+        }
+    };
+    details.set_error_info(
+        kind.reason,
+        DOMAIN,
+        metadata
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    Status::with_error_details(code(kind.grpc), message, details)
+}
+
+/// The table's gRPC code as tonic's.
+pub fn code(g: GrpcCode) -> Code {
+    match g {
+        GrpcCode::InvalidArgument => Code::InvalidArgument,
+        GrpcCode::Unauthenticated => Code::Unauthenticated,
+        GrpcCode::PermissionDenied => Code::PermissionDenied,
+        GrpcCode::NotFound => Code::NotFound,
+        GrpcCode::Aborted => Code::Aborted,
+        GrpcCode::FailedPrecondition => Code::FailedPrecondition,
+        GrpcCode::ResourceExhausted => Code::ResourceExhausted,
+        GrpcCode::Unavailable => Code::Unavailable,
+        GrpcCode::DataLoss => Code::DataLoss,
     }
 }
 
 /// Code, message and `BadRequest` of a request error.
-fn invalid_parts(e: &RequestError) -> (Code, String, ErrorDetails) {
+fn invalid_parts(e: &RequestError) -> (String, ErrorDetails) {
     let mut details = ErrorDetails::new();
     for v in e.violations.iter().take(MAX_VIOLATIONS) {
         details.add_bad_request_violation(clip(&v.field), clip(&v.message));
     }
     // The same summary as REST's problem `detail`.
     let message = clip(&crate::app::violations_summary(&e.violations));
-    (Code::InvalidArgument, message, details)
+    (message, details)
 }
 
 /// Code, message and `BadRequest` of a rule-set document that does not validate.
-fn load_parts(load: &protocol_engine::LoadError) -> (Code, String, ErrorDetails) {
+fn load_parts(load: &protocol_engine::LoadError) -> (String, ErrorDetails) {
     let mut details = ErrorDetails::new();
     for p in load.problems.iter().take(MAX_VIOLATIONS) {
         let message = match p.line {
@@ -172,7 +165,7 @@ fn load_parts(load: &protocol_engine::LoadError) -> (Code, String, ErrorDetails)
         [one] => clip(&one.to_string()),
         many => format!("the rule set is invalid ({} problems)", many.len()),
     };
-    (Code::InvalidArgument, message, details)
+    (message, details)
 }
 
 /// Status messages and violation descriptions travel in HTTP/2 headers: keep them small even
@@ -202,15 +195,142 @@ pub fn auth_status(e: AuthError) -> Status {
     AppError::Auth(e).into_status()
 }
 
-fn auth(e: AuthError) -> Status {
+/// The message of an authentication failure, naming what to send.
+fn auth_message(e: &AuthError) -> String {
     match e {
-        AuthError::Missing => Status::unauthenticated(
-            "an API key is required: send `authorization: Bearer <key>` metadata",
-        ),
-        AuthError::Unknown => Status::unauthenticated(e.to_string()),
-        AuthError::Duplicate => Status::unauthenticated(
-            "the call carries more than one `authorization` metadata value: send exactly one",
-        ),
-        AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
+        AuthError::Missing => {
+            "an API key is required: send `authorization: Bearer <key>` metadata".into()
+        }
+        AuthError::Duplicate => {
+            "the call carries more than one `authorization` metadata value: send exactly one".into()
+        }
+        AuthError::Unknown | AuthError::Forbidden(_) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod one_table {
+    use protocol_engine::{FieldViolation, LoadError, Problem as LoadProblem, RequestError};
+    use tonic_types::StatusExt;
+
+    use super::{code, status};
+    use crate::app::AppError;
+    use crate::auth::{AuthError, Scope};
+    use crate::catalog::Unavailable;
+    use crate::context::Stale;
+    use crate::http::problem::Problem;
+    use crate::store::StoreError;
+
+    /// One error of each kind the door has.
+    fn every_kind() -> Vec<AppError> {
+        let (id, v) = ("clinic-aurora".to_owned(), "2026.12.1".to_owned());
+        let field = || RequestError {
+            violations: vec![FieldViolation {
+                field: "date".into(),
+                message: "not a date".into(),
+            }],
+        };
+        vec![
+            AuthError::Missing.into(),
+            AuthError::Unknown.into(),
+            AuthError::Duplicate.into(),
+            AuthError::Forbidden(Scope::Admin).into(),
+            AppError::NotYourRuleSet {
+                id: id.clone(),
+                tenant: "clinic-borealis".into(),
+            },
+            AppError::NewRuleSet { id: id.clone() },
+            Stale {
+                age_secs: 900,
+                max_staleness_secs: 300,
+            }
+            .into(),
+            Unavailable::Refused {
+                id: id.clone(),
+                version: v.clone(),
+                reason: "digest".into(),
+            }
+            .into(),
+            Unavailable::NotLoaded.into(),
+            AppError::Invalid(field()),
+            AppError::AnswersTwice(field()),
+            AppError::Contradiction {
+                field: "ruleset_version".into(),
+                message: "unknown".into(),
+            },
+            AppError::NotFound("no such treatment".into()),
+            AppError::NoStore,
+            StoreError::Invalid(LoadError {
+                problems: vec![LoadProblem::new("rules[0]", Some(3), "bad")],
+            })
+            .into(),
+            StoreError::Conflict {
+                id: id.clone(),
+                version: v.clone(),
+                current: None,
+                message: "someone else activated".into(),
+            }
+            .into(),
+            StoreError::NotFound {
+                id: id.clone(),
+                version: Some(v.clone()),
+            }
+            .into(),
+            StoreError::Corrupt {
+                id: id.clone(),
+                version: v.clone(),
+                reason: "digest".into(),
+            }
+            .into(),
+            StoreError::NoActive.into(),
+            StoreError::Retired {
+                id: id.clone(),
+                version: v.clone(),
+            }
+            .into(),
+            StoreError::WasActive {
+                id: id.clone(),
+                version: v.clone(),
+                active_now: true,
+            }
+            .into(),
+            StoreError::PreconditionRequired {
+                field: "expected_current",
+            }
+            .into(),
+            StoreError::IdempotencyKeyReused { id }.into(),
+            crate::decision_log::ReadError::Off.into(),
+            crate::decision_log::ReadError::Unreachable("refused".into()).into(),
+        ]
+    }
+
+    /// REST and gRPC say each error as the table says: the HTTP status, the gRPC code, the
+    /// problem type and title, and the same reason on both.
+    #[test]
+    fn every_error_is_said_as_the_table_says_on_both_protocols() {
+        // Each error is made twice (errors are not `Clone`): one for each protocol.
+        for (e, again) in every_kind().into_iter().zip(every_kind()) {
+            let kind = e.kind();
+            let what = format!("{e:?}");
+            let problem = Problem::from(again);
+            let st = status(e);
+            assert_eq!(problem.status, kind.http, "{what}");
+            assert_eq!(
+                problem.kind,
+                format!("urn:treatment-protocol:problem:{}", kind.problem),
+                "{what}"
+            );
+            assert_eq!(problem.title, kind.title, "{what}");
+            let rest_reason = problem
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("reason"))
+                .and_then(|r| r.as_str())
+                .map(str::to_owned);
+            assert_eq!(rest_reason.as_deref(), Some(kind.reason), "{what}");
+            assert_eq!(st.code(), code(kind.grpc), "{what}");
+            let info = st.get_details_error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, kind.reason, "{what}");
+        }
     }
 }

@@ -128,6 +128,16 @@ impl Problem {
         .with("reason", kind.to_ascii_uppercase().replace('-', "_"))
     }
 
+    /// A problem whose status, type and title [`From<AppError>`] sets from the table.
+    fn bare(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            Some(detail.into()),
+        )
+    }
+
     pub(crate) fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
         self.extensions
             .get_or_insert_default()
@@ -212,15 +222,6 @@ impl Problem {
         )
     }
 
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
-            Some(detail.into()),
-        )
-    }
-
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -233,207 +234,99 @@ impl Problem {
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Self {
-        Self::invalid(e.violations)
+        AppError::from(e).into()
     }
 }
 
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing | AuthError::Unknown | AuthError::Duplicate => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                Some(e.to_string()),
-            ),
-            AuthError::Forbidden(_) => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                Some(e.to_string()),
-            ),
-        }
+        AppError::from(e).into()
     }
 }
 
 impl From<Unavailable> for Problem {
     fn from(e: Unavailable) -> Self {
-        let p = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ruleset-unavailable",
-            "No rule set may answer",
-            Some(e.to_string()),
-        );
-        match e {
-            Unavailable::Refused { id, version, .. } => p.with("id", id).with("version", version),
-            Unavailable::NotLoaded => p,
-        }
+        AppError::from(e).into()
     }
 }
 
 impl From<Stale> for Problem {
-    fn from(stale: Stale) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stale-ruleset",
-            "Rule set too stale to decide",
-            Some(stale.to_string()),
-        )
-    }
-}
-
-impl From<AppError> for Problem {
-    fn from(e: AppError) -> Self {
-        let reason = e.reason();
-        let p = match e {
-            AppError::Auth(a) => Self::from(a),
-            AppError::NotYourRuleSet { ref id, .. } => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                Some(e.to_string()),
-            )
-            .with("id", id.clone()),
-            AppError::NewRuleSet { ref id } => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                Some(e.to_string()),
-            )
-            .with("id", id.clone()),
-            AppError::Stale(s) => Self::from(s),
-            AppError::WatchExhausted(ref w) => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-streams",
-                "Too many watch streams",
-                Some(w.to_string()),
-            ),
-            AppError::Unavailable(u) => Self::from(u),
-            AppError::Invalid(r) => Self::from(r),
-            AppError::AnswersTwice(r) => {
-                let mut p = Self::from(r);
-                p.kind = "urn:treatment-protocol:problem:answers-sent-twice".into();
-                p.title = "The answers were sent twice".into();
-                p.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
-                p
-            }
-            AppError::Contradiction { field, message } => Self::field(field, message),
-            AppError::NotFound(what) => Self::not_found(what),
-            AppError::NoStore => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "redis-not-configured",
-                "Rule-set admin needs Redis",
-                Some(AppError::NoStore.to_string()),
-            ),
-            AppError::Store(s) => Self::from(s),
-            AppError::DecisionLog(ref d) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                match d {
-                    crate::decision_log::ReadError::Off => "decision-log-off",
-                    crate::decision_log::ReadError::Unreachable(_) => "decision-log-unavailable",
-                },
-                "Decision log unavailable",
-                Some(d.to_string()),
-            ),
-        };
-        p.with("reason", reason)
+    fn from(e: Stale) -> Self {
+        AppError::from(e).into()
     }
 }
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Invalid(load) => {
-                let mut p = Self::invalid(
-                    load.problems
-                        .iter()
-                        .map(|p| FieldViolation {
-                            field: p.path.clone(),
-                            message: match p.line {
-                                Some(line) => format!("line {line}: {}", p.message),
-                                None => p.message.clone(),
-                            },
-                        })
-                        .collect(),
-                );
-                p.kind = "urn:treatment-protocol:problem:invalid-ruleset".into();
-                p.title = "The rule set is invalid".into();
-                p.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
-                p
+        AppError::from(e).into()
+    }
+}
+
+/// Every error of the door as a problem: the status, type, title and reason from the one table
+/// ([`AppError::kind`]), the detail and the members that say what it is about from the error.
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Self {
+        let kind = e.kind();
+        let detail = e.to_string();
+        let mut p = match e {
+            AppError::Invalid(r) | AppError::AnswersTwice(r) => Self::invalid(r.violations),
+            AppError::Contradiction { field, message } => Self::field(field, message),
+            AppError::Store(StoreError::Invalid(load)) => Self::invalid(
+                load.problems
+                    .iter()
+                    .map(|p| FieldViolation {
+                        field: p.path.clone(),
+                        message: match p.line {
+                            Some(line) => format!("line {line}: {}", p.message),
+                            None => p.message.clone(),
+                        },
+                    })
+                    .collect(),
+            ),
+            AppError::Store(StoreError::PreconditionRequired { field }) => {
+                Self::field(field, detail)
             }
-            StoreError::Conflict {
+            AppError::Store(StoreError::Conflict {
                 id,
                 version,
                 current,
                 message,
-            } => Self::custom(StatusCode::CONFLICT, "conflict", "Conflict", message)
+            }) => Self::bare(message)
                 .with("id", id)
                 .with("version", version)
                 .with("current", current),
-            StoreError::NotFound {
-                ref id,
-                ref version,
-            } => {
-                let p = Self::not_found(e.to_string()).with("id", id.clone());
+            AppError::NotYourRuleSet { id, .. } | AppError::NewRuleSet { id } => {
+                Self::bare(detail).with("id", id)
+            }
+            AppError::Unavailable(Unavailable::Refused { id, version, .. }) => {
+                Self::bare(detail).with("id", id).with("version", version)
+            }
+            AppError::Store(StoreError::NotFound { id, version }) => {
+                let p = Self::bare(detail).with("id", id);
                 match version {
-                    Some(v) => p.with("version", v.clone()),
+                    Some(v) => p.with("version", v),
                     None => p,
                 }
             }
-            StoreError::Corrupt {
-                ref id,
-                ref version,
-                ..
-            } => {
-                tracing::error!(error = %e, "stored rule set refused");
-                Self::custom(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "corrupt-ruleset",
-                    "Stored rule set refused",
-                    e.to_string(),
-                )
-                .with("id", id.clone())
-                .with("version", version.clone())
+            AppError::Store(
+                StoreError::Corrupt { id, version, .. }
+                | StoreError::Retired { id, version }
+                | StoreError::WasActive { id, version, .. },
+            ) => {
+                if kind.problem == "corrupt-ruleset" {
+                    tracing::error!(error = %detail, "stored rule set refused");
+                }
+                Self::bare(detail).with("id", id).with("version", version)
             }
-            StoreError::Unavailable(_) | StoreError::NoActive => Self::unavailable(e.to_string()),
-            StoreError::Retired {
-                ref id,
-                ref version,
-            } => Self::custom(
-                StatusCode::GONE,
-                "retired-version",
-                "Version retired",
-                e.to_string(),
-            )
-            .with("id", id.clone())
-            .with("version", version.clone()),
-            StoreError::WasActive {
-                ref id,
-                ref version,
-                ..
-            } => Self::custom(
-                StatusCode::CONFLICT,
-                "version-was-active",
-                "Version was active",
-                e.to_string(),
-            )
-            .with("id", id.clone())
-            .with("version", version.clone()),
-            StoreError::PreconditionRequired { field } => {
-                let mut p = Self::field(field, e.to_string());
-                p.kind = "urn:treatment-protocol:problem:precondition-required".into();
-                p.title = "Precondition required".into();
-                p.status = StatusCode::PRECONDITION_REQUIRED.as_u16();
-                p
+            AppError::Store(StoreError::IdempotencyKeyReused { id }) => {
+                Self::bare(detail).with("id", id)
             }
-            StoreError::IdempotencyKeyReused { ref id } => Self::custom(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency key reused",
-                e.to_string(),
-            )
-            .with("id", id.clone()),
-        }
+            _ => Self::bare(detail),
+        };
+        p.kind = format!("urn:treatment-protocol:problem:{}", kind.problem);
+        p.title = kind.title.to_owned();
+        p.status = kind.http;
+        p.with("reason", kind.reason)
     }
 }
 
