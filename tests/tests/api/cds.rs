@@ -334,6 +334,14 @@ async fn refusals_name_the_field() {
             "context.appointments",
             Box::new(|b| b["context"]["appointments"] = json!("x")),
         ),
+        // More appointments than the door's cap on one call's checks (as a batch).
+        (
+            "context.appointments",
+            Box::new(|b| {
+                let one = b["context"]["appointments"]["entry"][0].clone();
+                b["context"]["appointments"]["entry"] = json!(vec![one; 101]);
+            }),
+        ),
         (
             "context.appointments.entry[0].resource.resourceType",
             Box::new(|b| {

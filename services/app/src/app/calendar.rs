@@ -1,4 +1,4 @@
-//! A booking calendar: one client's facts and history once, up to [`MAX_BATCH`] slots (a
+//! A booking calendar: one client's facts and history once, up to [`crate::context::MAX_BATCH`] slots (a
 //! treatment and a date each), every slot answered on its own.
 //!
 //! Unlike a batch, a calendar is not all or nothing: a slot that cannot be checked (an unknown
@@ -6,7 +6,7 @@
 //! own refusal naming its fields (`slots[3].date`) and every other slot is still answered, so one
 //! bad slot does not blank a booking screen. What every slot shares, the client's facts and
 //! history, cannot be wrong for one slot only: a violation there refuses the whole calendar (as
-//! does more than [`MAX_BATCH`] slots), with the same field paths as a single check
+//! does more than [`crate::context::MAX_BATCH`] slots), with the same field paths as a single check
 //! (`facts.pregnant`, `history[0].procedure`).
 
 use jiff::civil::Date;
@@ -21,7 +21,7 @@ use super::AppError;
 use super::operations::Operation;
 use super::questions::{Decided, Question, Recorder, record_eligibility};
 use super::replay::Pin;
-use crate::context::{MAX_BATCH, new_decision_id, prefixed};
+use crate::context::{new_decision_id, prefixed};
 
 /// One client's calendar (REST `POST /v1/eligibility:calendar`, gRPC `CheckEligibilityCalendar`).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -102,16 +102,9 @@ fn about_client(v: &FieldViolation) -> bool {
 }
 
 impl Calendar {
-    /// Refuses more than [`MAX_BATCH`] slots naming `slots` (before any is read).
+    /// Refuses more than [`crate::context::MAX_BATCH`] slots naming `slots` (before any is read).
     pub fn check_size(len: usize) -> Result<(), AppError> {
-        if len > MAX_BATCH {
-            return Err(RequestError::field(
-                "slots",
-                format!("at most {MAX_BATCH} slots per calendar, got {len}"),
-            )
-            .into());
-        }
-        Ok(())
+        super::questions::check_count("slots", len, "slots per calendar")
     }
 
     /// The slot's check, and its explanation when the calendar asks for one (the engine's

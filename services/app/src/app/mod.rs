@@ -50,7 +50,8 @@ pub use calendar::{Calendar, CalendarSlot, SlotResult};
 pub use error::{AppError, ErrorKind, GrpcCode, MAX_VIOLATIONS, violations_summary};
 pub use questions::{
     Batch, CatalogueQuestion, DECISION_TARGET, Decided, FactsQuestion, Question, Recorder,
-    TreatmentQuestion, TreatmentsQuestion, catalogue_etag, depth_etag, record_eligibility,
+    TreatmentQuestion, TreatmentsQuestion, catalogue_etag, check_count, depth_etag,
+    record_eligibility,
 };
 pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
 pub use traffic::TrafficPreview;

@@ -221,17 +221,22 @@ impl Question for EligibilityRequest {
 /// is invalid, every field at fault named as `checks[i].field`.
 pub struct Batch(pub Vec<EligibilityRequest>);
 
+/// The door's one cap on the checks a single call asks for, whatever carries them (a batch's
+/// `checks`, a calendar's `slots`, a CDS call's appointments): more than [`MAX_BATCH`] is
+/// refused naming `field`, before any is read.
+pub fn check_count(field: &str, len: usize, what: &str) -> Result<(), AppError> {
+    if len > MAX_BATCH {
+        return Err(
+            RequestError::field(field, format!("at most {MAX_BATCH} {what}, got {len}")).into(),
+        );
+    }
+    Ok(())
+}
+
 impl Batch {
     /// Refuses more than [`MAX_BATCH`] checks naming `checks` (before any is read).
     pub fn check_size(len: usize) -> Result<(), AppError> {
-        if len > MAX_BATCH {
-            return Err(RequestError::field(
-                "checks",
-                format!("at most {MAX_BATCH} checks per batch, got {len}"),
-            )
-            .into());
-        }
-        Ok(())
+        check_count("checks", len, "checks per batch")
     }
 }
 

@@ -13,7 +13,6 @@ use super::fhir::{self, Resource};
 use super::question::AppointmentBook;
 use super::wire::{Discovery, FeedbackRequest, HookRequest, HookResponse, Outcome};
 use super::{HOOK, PREFETCH, REQUIRED_PREFETCH, SERVICE_ID, service};
-use crate::context::MAX_BATCH;
 use crate::http::caller::{Authorized, EligibilityScope};
 use crate::http::extract::{JsonBody, is_json, parse_object};
 use crate::http::problem::Problem;
@@ -139,17 +138,18 @@ fn check(req: &HookRequest) -> Result<Vec<fhir::Booked>, Problem> {
         bad("fhirServer", "an http(s) URL".into());
     }
     let appointments = match fhir::appointments(&c.appointments) {
-        Ok(a) if a.len() > MAX_BATCH => {
-            violations.push(FieldViolation {
-                field: "context.appointments".into(),
-                message: format!(
-                    "at most {MAX_BATCH} appointments per call (as in a batch), got {}",
-                    a.len()
-                ),
-            });
-            Vec::new()
-        }
-        Ok(a) => a,
+        Ok(a) => match crate::app::check_count(
+            "context.appointments",
+            a.len(),
+            "appointments per call (as in a batch)",
+        ) {
+            Ok(()) => a,
+            Err(crate::app::AppError::Invalid(e)) => {
+                violations.extend(e.violations);
+                Vec::new()
+            }
+            Err(other) => return Err(other.into()),
+        },
         Err(v) => {
             violations.push(v);
             Vec::new()

@@ -269,6 +269,12 @@ impl Question for AppointmentBook {
     type Answer = Vec<Checked>;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        // The door's cap, again where the checks are made (the adapter checked it at parse).
+        crate::app::check_count(
+            "context.appointments",
+            self.appointments.len(),
+            "appointments per call (as in a batch)",
+        )?;
         let index = self.indexes.get(rs, super::index::of);
         let answers = self.intake_answers(rs)?;
         // One reading of the record serves every appointment (it does not depend on the date).
