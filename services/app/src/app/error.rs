@@ -94,6 +94,31 @@ pub enum AppError {
     /// Reading the decision log: off on this server, or PostgreSQL unreachable.
     #[error(transparent)]
     DecisionLog(#[from] crate::decision_log::ReadError),
+    /// The edge sheds load before a request reaches the door: `limit` requests are in progress,
+    /// the most this server takes at once.
+    #[error(
+        "{limit} requests are in progress, the most this server takes at once: retry after \
+         {retry_after_secs} s"
+    )]
+    Overloaded {
+        /// The most requests in progress at once.
+        limit: usize,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
+    /// The edge refuses a key past its request quota.
+    #[error(
+        "this API key may make {quota} requests per {window_secs} s: retry after \
+         {retry_after_secs} s"
+    )]
+    RateLimited {
+        /// Requests per window.
+        quota: u32,
+        /// The window.
+        window_secs: u64,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
 }
 
 impl AppError {
@@ -136,10 +161,23 @@ pub struct ErrorKind {
     pub http: u16,
     /// The gRPC status code.
     pub grpc: GrpcCode,
-    /// The REST problem type's kind (`urn:treatment-protocol:problem:<kind>`).
+    /// The REST problem type's kind (`urn:treatment-protocol:problem:<kind>`), or a whole type
+    /// URI defined elsewhere ([`Self::problem_type`]).
     pub problem: &'static str,
     /// The REST problem's title.
     pub title: &'static str,
+}
+
+impl ErrorKind {
+    /// The REST problem `type`: `urn:treatment-protocol:problem:<kind>`, or the URI itself when
+    /// the kind is one (a problem type registered elsewhere).
+    pub fn problem_type(&self) -> String {
+        if self.problem.contains(':') {
+            self.problem.to_owned()
+        } else {
+            format!("urn:treatment-protocol:problem:{}", self.problem)
+        }
+    }
 }
 
 const fn kind(
@@ -298,6 +336,21 @@ impl AppError {
                 G::Unavailable,
                 "decision-log-unavailable",
                 "Decision log unavailable",
+            ),
+            AppError::Overloaded { .. } => kind(
+                "OVERLOADED",
+                503,
+                G::Unavailable,
+                "overloaded",
+                "Server overloaded",
+            ),
+            // The problem type of draft-ietf-httpapi-ratelimit-headers, not one of ours.
+            AppError::RateLimited { .. } => kind(
+                "RATE_LIMITED",
+                429,
+                G::ResourceExhausted,
+                "https://iana.org/assignments/http-problem-types#quota-exceeded",
+                "Request quota exceeded",
             ),
         }
     }

@@ -10,7 +10,7 @@ mod decisions;
 mod duplicate_facts;
 mod notices;
 mod service;
-mod status;
+pub(crate) mod status;
 mod watch;
 
 pub use admin::AdminService;

@@ -100,6 +100,26 @@ pub fn status(e: AppError) -> Status {
             metadata.push(("version".into(), version.clone()));
             (clip(&e.to_string()), ErrorDetails::new())
         }
+        AppError::Overloaded {
+            limit,
+            retry_after_secs,
+        } => {
+            metadata.push(("limit".into(), limit.to_string()));
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
+            (clip(&e.to_string()), details)
+        }
+        AppError::RateLimited {
+            quota,
+            window_secs,
+            retry_after_secs,
+        } => {
+            metadata.push(("quota".into(), quota.to_string()));
+            metadata.push(("window-secs".into(), window_secs.to_string()));
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
+            (clip(&e.to_string()), details)
+        }
         AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
             metadata.push(("id".into(), id.clone()));
             (clip(&e.to_string()), ErrorDetails::new())
@@ -301,6 +321,15 @@ mod one_table {
             StoreError::IdempotencyKeyReused { id }.into(),
             crate::decision_log::ReadError::Off.into(),
             crate::decision_log::ReadError::Unreachable("refused".into()).into(),
+            AppError::Overloaded {
+                limit: 64,
+                retry_after_secs: 1,
+            },
+            AppError::RateLimited {
+                quota: 3,
+                window_secs: 3600,
+                retry_after_secs: 60,
+            },
         ]
     }
 
@@ -315,11 +344,7 @@ mod one_table {
             let problem = Problem::from(again);
             let st = status(e);
             assert_eq!(problem.status, kind.http, "{what}");
-            assert_eq!(
-                problem.kind,
-                format!("urn:treatment-protocol:problem:{}", kind.problem),
-                "{what}"
-            );
+            assert_eq!(problem.kind, kind.problem_type(), "{what}");
             assert_eq!(problem.title, kind.title, "{what}");
             let rest_reason = problem
                 .extensions

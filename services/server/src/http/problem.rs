@@ -321,9 +321,16 @@ impl From<AppError> for Problem {
             AppError::Store(StoreError::IdempotencyKeyReused { id }) => {
                 Self::bare(detail).with("id", id)
             }
+            AppError::Overloaded { limit, .. } => Self::bare(detail).with("limit", limit),
+            AppError::RateLimited {
+                quota, window_secs, ..
+            } => Self::bare(detail)
+                .with("violated-policies", serde_json::json!(["default"]))
+                .with("quota", quota)
+                .with("window-secs", window_secs),
             _ => Self::bare(detail),
         };
-        p.kind = format!("urn:treatment-protocol:problem:{}", kind.problem);
+        p.kind = kind.problem_type();
         p.title = kind.title.to_owned();
         p.status = kind.http;
         p.with("reason", kind.reason)
