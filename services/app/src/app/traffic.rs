@@ -149,23 +149,46 @@ impl App {
                     return Ok(Some(out));
                 }
             };
-            let mut clinics: BTreeMap<Option<String>, ClinicTraffic> = BTreeMap::new();
-            for d in &logged {
-                let before = match served {
-                    Some(rs) => decided(d, rs),
-                    None => Some((d.decision.clone(), d.answer.clone())),
-                };
-                clinics
-                    .entry(d.clinic.clone())
-                    .or_insert_with(|| ClinicTraffic {
-                        ruleset: effect.ruleset.clone(),
-                        clinic: d.clinic.clone(),
-                        ..ClinicTraffic::default()
-                    })
-                    .count(before, decided(d, candidate));
-            }
-            out.clinics.extend(clinics.into_values());
+            // Deciding grows with the clinics and the sample: off the runtime's workers.
+            let (ruleset, candidate, served) =
+                (effect.ruleset.clone(), candidate.clone(), served.cloned());
+            let clinics = tokio::task::spawn_blocking(move || {
+                tally(&ruleset, &logged, served.as_ref(), &candidate)
+            })
+            .await
+            .map_err(|e| {
+                AppError::DecisionLog(crate::decision_log::ReadError::Unreachable(format!(
+                    "the impact on logged decisions could not be computed: {e}"
+                )))
+            })?;
+            out.clinics.extend(clinics);
         }
         Ok(Some(out))
     }
+}
+
+/// The logged decisions of rule set `ruleset`, decided on the rule set served now (the logged
+/// answer where none is) and on the candidate, counted per clinic.
+fn tally(
+    ruleset: &str,
+    logged: &[LoggedDecision],
+    served: Option<&RuleSet>,
+    candidate: &RuleSet,
+) -> Vec<ClinicTraffic> {
+    let mut clinics: BTreeMap<Option<String>, ClinicTraffic> = BTreeMap::new();
+    for d in logged {
+        let before = match served {
+            Some(rs) => decided(d, rs),
+            None => Some((d.decision.clone(), d.answer.clone())),
+        };
+        clinics
+            .entry(d.clinic.clone())
+            .or_insert_with(|| ClinicTraffic {
+                ruleset: ruleset.to_owned(),
+                clinic: d.clinic.clone(),
+                ..ClinicTraffic::default()
+            })
+            .count(before, decided(d, candidate));
+    }
+    clinics.into_values().collect()
 }

@@ -12,8 +12,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::app::AppError;
 use crate::http::problem::Problem;
 
-/// The `domain` of every `google.rpc.ErrorInfo` this server sends.
-pub const DOMAIN: &str = "treatment-protocol";
+pub use crate::grpc::status::DOMAIN;
 
 /// 503 with `Retry-After`: the server sheds load. Its row of the door's error table
 /// (`OVERLOADED`, with `limit`), as gRPC's ([`grpc_overloaded`]).

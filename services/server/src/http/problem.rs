@@ -53,7 +53,7 @@ pub struct Problem {
 /// [`Problem`], whose extension members live in a map (and `instance` is added as it is sent).
 #[derive(utoipa::ToSchema)]
 #[schema(title = "Problem")]
-#[allow(dead_code)] // Only its schema is used.
+#[expect(dead_code, reason = "only its OpenAPI schema is used, never a value")]
 pub struct ProblemSchema {
     /// `urn:treatment-protocol:problem:<kind>` (the kinds: [`Problem`]'s `type`).
     #[schema(rename = "type")]
