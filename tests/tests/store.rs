@@ -938,44 +938,48 @@ fn staleness_applies_only_with_redis_and_the_fail_closed_policy() {
 async fn concurrent_rollbacks_with_one_idempotency_key_roll_back_once() {
     let redis = RedisServer::start().expect("redis starts");
     let s = seeded(&redis).await;
-    // activate_many records every pointer it moves, with who moved it.
     s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
-    s.activate_many_by(
-        &[Activation {
-            id: "clinic-aurora".into(),
-            version: "2026.12.1".into(),
-            expected: Expected::Version(BUNDLED_VERSION.into()),
-        }],
-        Some("ops"),
-    )
-    .await
-    .expect("activates");
-    let request = Rollback {
-        to_version: None,
-        expected_current: None,
-        idempotency_key: Some("one-rollback".into()),
-    };
-    let other = store(&redis);
-    let (a, b) = tokio::join!(
-        rollback_approved(&s, "clinic-aurora", &request, Some("ops")),
-        rollback_approved(&other, "clinic-aurora", &request, Some("ops")),
-    );
-    let (a, b) = (a.expect("first"), b.expect("second"));
-    assert_eq!(a, b, "both answer the one rollback");
-    assert_eq!(a.version, BUNDLED_VERSION);
+    let (other, third) = (store(&redis), store(&redis));
+    // Several rounds: the race (one request reading the pointer before another's rollback and
+    // the history after it) is narrow; each round is one more chance to lose it.
+    for round in 0..8 {
+        // activate_many records every pointer it moves, with who moved it.
+        s.activate_many_by(
+            &[Activation {
+                id: "clinic-aurora".into(),
+                version: "2026.12.1".into(),
+                expected: Expected::Version(BUNDLED_VERSION.into()),
+            }],
+            Some("ops"),
+        )
+        .await
+        .expect("activates");
+        let request = Rollback {
+            to_version: None,
+            expected_current: None,
+            idempotency_key: Some(format!("one-rollback-{round}")),
+        };
+        let (a, b, c) = tokio::join!(
+            rollback_approved(&s, "clinic-aurora", &request, Some("ops")),
+            rollback_approved(&other, "clinic-aurora", &request, Some("ops")),
+            rollback_approved(&third, "clinic-aurora", &request, Some("ops")),
+        );
+        let (a, b, c) = (a.expect("first"), b.expect("second"), c.expect("third"));
+        assert_eq!(a, b, "both answer the one rollback");
+        assert_eq!(a, c, "all answer the one rollback");
+        assert_eq!(a.version, BUNDLED_VERSION);
+    }
     let history = s.history("clinic-aurora").await.expect("history");
     let actions: Vec<(&str, &str, Option<&str>)> = history
         .iter()
         .map(|e| (e.version.as_str(), e.action.as_str(), e.by.as_deref()))
         .collect();
-    assert_eq!(
-        actions,
-        [
-            (BUNDLED_VERSION, "seed", None),
-            ("2026.12.1", "activate", Some("ops")),
-            (BUNDLED_VERSION, "rollback", Some("ops")),
-        ]
-    );
+    let mut expected = vec![(BUNDLED_VERSION, "seed", None)];
+    for _ in 0..8 {
+        expected.push(("2026.12.1", "activate", Some("ops")));
+        expected.push((BUNDLED_VERSION, "rollback", Some("ops")));
+    }
+    assert_eq!(actions, expected, "one rollback per round");
     // Without a key or an expectation it is refused before anything is read.
     let err = s
         .rollback("clinic-aurora", &Rollback::default(), None)

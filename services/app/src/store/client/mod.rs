@@ -18,7 +18,6 @@ use redis::aio::{PubSubSink, PubSubStream};
 use super::StoreError;
 use super::connection::{Conn, Connector, RedisConfig};
 use super::guard::Effect;
-use super::history::{NoTarget, rollback_target};
 use super::keys::Keys;
 use super::payload::{self, check_name};
 use super::scripts;
@@ -27,6 +26,8 @@ use super::types::{
     Retired, Rollback, StoreOptions, VersionInfo,
 };
 use crate::catalog::{ActiveEntry, Catalog, Origin};
+
+mod rollback;
 
 /// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the command
 /// connection is shared and reconnects by itself; see `connection`).
@@ -712,169 +713,6 @@ impl RuleSetStore {
         }
     }
 
-    /// Rolls `id` back to the version that was active before the current one, read from the
-    /// activation history (not publish order; see `history`), or to `to_version` when it is
-    /// earlier on that line. Recorded in the history as a `rollback` by `by`.
-    ///
-    /// A rollback must be safe to retry: it needs `expected_current` (compare-and-set, as for
-    /// [`activate`](Self::activate)) or an `idempotency_key`, else it is
-    /// [`StoreError::PreconditionRequired`]. With a key, the first answer is kept in Redis for
-    /// 24 hours, in the same script that moves the pointer: a retry with the same key gets that
-    /// answer and moves nothing, and the same key for another request is
-    /// [`StoreError::IdempotencyKeyReused`].
-    pub async fn rollback(
-        &self,
-        id: &str,
-        request: &Rollback,
-        by: Option<&str>,
-    ) -> Result<Activated, StoreError> {
-        self.rollback_guarded(id, request, by, &Guard::default())
-            .await
-            .map(|m| m.activated)
-    }
-
-    /// [`Self::rollback`] through the guard with an approval, or as a dry run: answers what the
-    /// rollback changes for every rule set served ([`Effect`]).
-    pub async fn rollback_guarded(
-        &self,
-        id: &str,
-        request: &Rollback,
-        by: Option<&str>,
-        guard: &Guard,
-    ) -> Result<MoveOutcome, StoreError> {
-        check_name("id", id)?;
-        if let Some(v) = &request.to_version {
-            check_name("to_version", v)?;
-        }
-        if let Some(v) = &request.expected_current {
-            check_name("expected_current", v)?;
-        }
-        let key_hash = match (&request.expected_current, &request.idempotency_key) {
-            (None, None) => {
-                return Err(StoreError::PreconditionRequired {
-                    field: "expected_current",
-                });
-            }
-            (_, Some(key)) => Some(payload::sha256_digest(key.as_bytes())),
-            (Some(_), None) => None,
-        };
-        if let Some(key_hash) = &key_hash {
-            let mut conn = self.conn.clone();
-            let prior: Option<String> = redis::cmd("GET")
-                .arg(self.keys.idempotency(id, key_hash))
-                .query_async(&mut conn)
-                .await?;
-            if let Some(record) = prior.and_then(|r| serde_json::from_str(&r).ok()) {
-                return replayed(id, request, record);
-            }
-        }
-
-        let versions = self.list_versions(id).await?;
-        if let Some(to_version) = &request.to_version
-            && !versions.iter().any(|v| &v.version == to_version)
-        {
-            return Err(StoreError::NotFound {
-                id: id.to_owned(),
-                version: Some(to_version.clone()),
-            });
-        }
-        let Some(current) = versions.iter().find(|v| v.active) else {
-            return Err(StoreError::conflict(
-                id,
-                request.to_version.as_deref().unwrap_or_default(),
-                None,
-                "no version is active, so there is nothing to roll back; activate instead".into(),
-            ));
-        };
-        let current = current.version.clone();
-        let expected = request.expected_current.clone().unwrap_or(current.clone());
-        let history = self.history(id).await?;
-        let target = match rollback_target(&history, &current, request.to_version.as_deref()) {
-            Ok(target) => target.to_owned(),
-            Err(NoTarget::First) => {
-                return Err(StoreError::conflict(
-                    id,
-                    &current,
-                    Some(current.clone()),
-                    format!(
-                        "'{current}' is the first version activated: there is nothing before it to roll back to"
-                    ),
-                ));
-            }
-            Err(NoTarget::NoHistory) => {
-                return Err(StoreError::conflict(
-                    id,
-                    &current,
-                    Some(current.clone()),
-                    format!(
-                        "the activation history does not record how '{current}' became active, so the version before it is unknown; activate the version you want instead"
-                    ),
-                ));
-            }
-            Err(NoTarget::NotEarlier) => {
-                let named = request.to_version.as_deref().unwrap_or_default();
-                return Err(invalid(
-                    "to_version",
-                    format!(
-                        "'{named}' was not active before '{current}' (never activated, rolled back from, or active now); roll back only to an earlier active version, or activate it"
-                    ),
-                ));
-            }
-        };
-        let how = Move {
-            action: "rollback",
-            by,
-            history_len: Some(history.len()),
-            // A dry run remembers nothing under the idempotency key.
-            idempotency: key_hash.filter(|_| !guard.dry_run).map(|k| (k, request)),
-            guard,
-        };
-        let items = [Activation {
-            id: id.to_owned(),
-            version: target,
-            expected: Expected::Version(expected),
-        }];
-        let key = how.idempotency.as_ref().map(|(k, _)| k.clone());
-        let first = |mut list: Vec<Activated>| {
-            list.pop().ok_or_else(|| StoreError::NotFound {
-                id: id.to_owned(),
-                version: None,
-            })
-        };
-        match self.move_pointers(&items, how).await {
-            Ok(Moved::Done(list, effect)) => Ok(MoveOutcome {
-                activated: first(list)?,
-                effect,
-                dry_run: false,
-                preview: None,
-            }),
-            Ok(Moved::Preview(list, effect, preview)) => Ok(MoveOutcome {
-                activated: first(list)?,
-                effect,
-                dry_run: true,
-                preview: Some(preview),
-            }),
-            Ok(Moved::Replayed(record)) => replayed(id, request, record),
-            // A concurrent retry with the same key may have moved the pointer between this
-            // request's reads and its script: answer what that one did.
-            Err(e @ StoreError::Conflict { .. }) => match key {
-                Some(key_hash) => {
-                    let mut conn = self.conn.clone();
-                    let prior: Option<String> = redis::cmd("GET")
-                        .arg(self.keys.idempotency(id, &key_hash))
-                        .query_async(&mut conn)
-                        .await?;
-                    match prior.and_then(|r| serde_json::from_str(&r).ok()) {
-                        Some(record) => replayed(id, request, record),
-                        None => Err(e),
-                    }
-                }
-                None => Err(e),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
     /// The activation history of `id`, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         check_name("id", id)?;
@@ -1172,28 +1010,6 @@ enum Moved {
     Done(Vec<Activated>, Effect),
     Preview(Vec<Activated>, Effect, Preview),
     Replayed(IdempotencyRecord),
-}
-
-/// The answer kept under an idempotency key, for the same request; another request reusing the
-/// key is refused.
-fn replayed(
-    id: &str,
-    request: &Rollback,
-    record: IdempotencyRecord,
-) -> Result<MoveOutcome, StoreError> {
-    if record.request.to_version == request.to_version
-        && record.request.expected_current == request.expected_current
-        && record.result.id == id
-    {
-        Ok(MoveOutcome {
-            activated: record.result,
-            effect: record.effect,
-            dry_run: false,
-            preview: None,
-        })
-    } else {
-        Err(StoreError::IdempotencyKeyReused { id: id.to_owned() })
-    }
 }
 
 fn check_expected(item: &Activation, current: Option<&String>) -> Result<(), StoreError> {
