@@ -2,8 +2,8 @@
 //! `POST /v1/eligibility` with the body read into the slots of the rule set that answers the
 //! caller, the answer written from that rule set's pre-serialised texts.
 //!
-//! The same door, in the same order as [`App::ask`] for an unpinned question: the scope, the
-//! caller's rule set, the fail-closed stale policy, the `engine.decide` span, the decision
+//! A mode of the one door function ([`App::through`], as [`App::ask`] for an unpinned question):
+//! the scope, the caller's rule set, the fail-closed stale policy, the `engine.decide` span, the decision
 //! metric and the decision id. What this path does not take on it leaves to the general one by
 //! answering `None`: a body the engine's read does not take (any fault, `explain`, a pinned
 //! version, a field it does not know, such as a questionnaire response converted at the door),
@@ -12,10 +12,8 @@
 
 use protocol_engine::{EligibilityRequest, ReadEligibility, RuleSet, Verdict};
 
-use super::questions::Recorder;
 use super::{App, AppError, Question};
 use crate::auth::Caller;
-use crate::context::Context;
 
 impl App {
     /// The JSON answer (with its `decision_id`) to an eligibility body, or `None` when the
@@ -45,27 +43,36 @@ impl App {
         read: impl for<'rs> FnOnce(&'rs RuleSet) -> Option<ReadEligibility<'rs>>,
         answer: impl FnOnce(Verdict<'_>, &str) -> R,
     ) -> Option<Result<R, AppError>> {
-        if !caller.has(EligibilityRequest::SCOPE) || self.ctx.decision_log.is_some() {
+        // Without the scope the general path refuses, as it would (before reading the body).
+        if !caller.has(EligibilityRequest::SCOPE) {
             return None;
         }
-        let catalog = self.ctx.catalog();
-        let rs = Context::ruleset(&catalog, caller).ok()?;
-        let read = read(rs)?;
-        // After the read, as on the general path, where a body that does not parse is refused
-        // before the stale policy is consulted.
-        if let Err(stale) = self.ctx.check_fresh() {
-            return Some(Err(stale.into()));
-        }
-        let recorder = Recorder::open(EligibilityRequest::OPERATION.name(), rs, caller, None);
-        let verdict = recorder.in_scope(|| read.decide());
-        let (treatment, decision) = (verdict.treatment(), verdict.decision());
-        recorder.treatment(treatment);
-        recorder.outcome(decision);
-        let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
-        let id = crate::context::write_decision_id(&mut id);
-        // The log is off on this path: only the metric is counted.
-        recorder.decided(treatment, decision, Some(id), &(), &());
-        recorder.identified(id, treatment, decision);
-        Some(Ok(answer(verdict, id)))
+        self.through(caller, EligibilityRequest::OPERATION, None, |gate| {
+            if gate.logs_decisions() {
+                return Ok(None);
+            }
+            // Without a rule set, the general path's refusal.
+            let Ok(rs) = gate.ruleset() else {
+                return Ok(None);
+            };
+            let Some(read) = read(rs) else {
+                return Ok(None);
+            };
+            // After the read, as on the general path, where a body that does not parse is
+            // refused (by its adapter) before the stale policy is consulted.
+            gate.fresh()?;
+            let recorder = gate.recorder(rs);
+            let verdict = recorder.in_scope(|| read.decide());
+            let (treatment, decision) = (verdict.treatment(), verdict.decision());
+            recorder.treatment(treatment);
+            recorder.outcome(decision);
+            let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+            let id = crate::context::write_decision_id(&mut id);
+            // The log is off on this path: only the metric is counted.
+            recorder.decided(treatment, decision, Some(id), &(), &());
+            recorder.identified(id, treatment, decision);
+            Ok(Some(answer(verdict, id)))
+        })
+        .transpose()
     }
 }

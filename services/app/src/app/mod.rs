@@ -57,6 +57,7 @@ pub use replay_decision::{ReplayAgainst, ReplaySide, ReplayedDecision};
 pub use traffic::TrafficPreview;
 
 use crate::auth::{AuthError, Caller, Scope};
+use crate::catalog::Catalog;
 use crate::context::Context;
 
 /// The door; cheap to clone: one reference count. Every REST request clones the handler state,
@@ -177,6 +178,9 @@ impl App {
             .map(Some)
     }
 
+    /// The general mode of the door: a question its adapter has already read. The steps, in
+    /// the door's order: the scope, the stale policy, the rule set, the span and metric, the
+    /// engine, the record.
     fn answer<Q: Question, R>(
         &self,
         caller: &Caller,
@@ -184,33 +188,48 @@ impl App {
         served: Option<&replay::Served>,
         then: impl FnOnce(Q::Answer, &RuleSet) -> R,
     ) -> Result<R, AppError> {
-        if !caller.has(Q::SCOPE) {
-            return Err(AuthError::Forbidden(Q::SCOPE).into());
-        }
-        if Q::FRESH {
-            self.ctx.check_fresh()?;
-        }
-        let catalog;
-        let rs = match served {
-            None => {
-                catalog = self.ctx.catalog();
-                Context::ruleset(&catalog, caller)?
+        self.through(caller, Q::OPERATION, served, |gate| {
+            if Q::FRESH {
+                gate.fresh()?;
             }
-            Some(replay::Served::Now(catalog)) => Context::ruleset(catalog, caller)?,
-            Some(replay::Served::Version(rs)) => rs.as_ref(),
-        };
-        if !Q::DECISION {
-            return Ok(then(question.ask(rs)?, rs));
+            let rs = gate.ruleset()?;
+            if !Q::DECISION {
+                return Ok(then(question.ask(rs)?, rs));
+            }
+            let recorder = gate.recorder(rs);
+            let answer = recorder.in_scope(|| question.ask(rs))?;
+            question.record(&answer, &recorder);
+            Ok(then(answer, rs))
+        })
+    }
+
+    /// The one door function every mode of asking goes through: the scope of `operation`
+    /// (checked here, so an adapter that authenticated for the wrong scope is still refused),
+    /// then `steps` with the [`Gate`] that holds every other step of the door. A mode orders
+    /// the gate's steps (the general mode checks freshness before it picks the rule set; the
+    /// fast eligibility read after the body is read, as the general path's adapter does) but
+    /// cannot skip the scope nor reach the engine by another way.
+    fn through<R>(
+        &self,
+        caller: &Caller,
+        operation: operations::Operation,
+        served: Option<&replay::Served>,
+        steps: impl FnOnce(&Gate<'_>) -> Result<R, AppError>,
+    ) -> Result<R, AppError> {
+        let scope = operation.scope();
+        if !caller.has(scope) {
+            return Err(AuthError::Forbidden(scope).into());
         }
-        let recorder = Recorder::open(
-            Q::OPERATION.name(),
-            rs,
+        let gate = Gate {
+            ctx: &self.ctx,
             caller,
-            self.ctx.decision_log.as_ref(),
-        );
-        let answer = recorder.in_scope(|| question.ask(rs))?;
-        question.record(&answer, &recorder);
-        Ok(then(answer, rs))
+            operation,
+            rulesets: match served {
+                None => Rulesets::Now(self.ctx.catalog()),
+                Some(served) => Rulesets::Pinned(served),
+            },
+        };
+        steps(&gate)
     }
 
     /// Reads the rule set that answers whoever sends `credential`: a key's clinic rule set (any
@@ -231,5 +250,57 @@ impl App {
         let catalog = self.ctx.catalog();
         let rs = catalog.for_tenant(caller.as_ref().and_then(|c| c.tenant.as_deref()))?;
         Ok(read(rs))
+    }
+}
+
+/// The steps of the door a question goes through once its scope is checked
+/// ([`App::through`]).
+pub struct Gate<'a> {
+    ctx: &'a Context,
+    caller: &'a Caller,
+    operation: operations::Operation,
+    rulesets: Rulesets<'a>,
+}
+
+/// Where the gate finds the rule set that answers.
+enum Rulesets<'a> {
+    /// The catalog served now (an unpinned question).
+    Now(arc_swap::Guard<Arc<Catalog>>),
+    /// The version a question pins, resolved before the gate.
+    Pinned(&'a replay::Served),
+}
+
+impl Gate<'_> {
+    /// Refuses decisions about a client under the fail-closed stale policy.
+    pub fn fresh(&self) -> Result<(), AppError> {
+        Ok(self.ctx.check_fresh()?)
+    }
+
+    /// The rule set of the caller's clinic (its overlay, else the base), or the pinned version.
+    pub fn ruleset(&self) -> Result<&RuleSet, AppError> {
+        Ok(match &self.rulesets {
+            Rulesets::Now(catalog) => Context::ruleset(catalog, self.caller)?,
+            Rulesets::Pinned(replay::Served::Now(catalog)) => {
+                Context::ruleset(catalog, self.caller)?
+            }
+            Rulesets::Pinned(replay::Served::Version(rs)) => rs.as_ref(),
+        })
+    }
+
+    /// The `engine.decide` span, the decision metric and the decision log, for a decision
+    /// made on `rs`.
+    pub fn recorder<'r>(&'r self, rs: &'r RuleSet) -> Recorder<'r> {
+        Recorder::open(
+            self.operation.name(),
+            rs,
+            self.caller,
+            self.ctx.decision_log.as_ref(),
+        )
+    }
+
+    /// Whether decisions are logged (a mode that cannot give the log its typed request
+    /// declines while it is on).
+    pub fn logs_decisions(&self) -> bool {
+        self.ctx.decision_log.is_some()
     }
 }
