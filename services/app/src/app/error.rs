@@ -119,6 +119,22 @@ pub enum AppError {
         /// When to retry.
         retry_after_secs: u64,
     },
+    /// The request did not complete within the server's request timeout.
+    #[error("the request did not complete within {secs} s")]
+    TimedOut {
+        /// The request timeout.
+        secs: u64,
+    },
+    /// The health and reflection calls in progress are at their budget (gRPC probes and
+    /// reflection share one, apart from the decisions' load shedding).
+    #[error(
+        "{limit} health and reflection calls are in progress, the most this server allows: \
+         retry later"
+    )]
+    ProbesExhausted {
+        /// The most health and reflection calls in progress at once.
+        limit: usize,
+    },
 }
 
 impl AppError {
@@ -351,6 +367,20 @@ impl AppError {
                 G::ResourceExhausted,
                 "https://iana.org/assignments/http-problem-types#quota-exceeded",
                 "Request quota exceeded",
+            ),
+            AppError::TimedOut { .. } => kind(
+                "TIMEOUT",
+                503,
+                G::Unavailable,
+                "timeout",
+                "Request timed out",
+            ),
+            AppError::ProbesExhausted { .. } => kind(
+                "HEALTH_BUDGET_EXHAUSTED",
+                429,
+                G::ResourceExhausted,
+                "too-many-probes",
+                "Too many health and reflection calls",
             ),
         }
     }

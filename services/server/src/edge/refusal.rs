@@ -1,18 +1,13 @@
 //! The answers of the edge layers, one per protocol: problem+json (RFC 9457) with `Retry-After`
 //! over REST; a gRPC status with `google.rpc.ErrorInfo` and `google.rpc.RetryInfo` over gRPC.
 
-use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::http::{self, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tonic::Code;
-use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::app::AppError;
 use crate::http::problem::Problem;
 
-pub use crate::grpc::status::DOMAIN;
 
 /// 503 with `Retry-After`: the server sheds load. Its row of the door's error table
 /// (`OVERLOADED`, with `limit`), as gRPC's ([`grpc_overloaded`]).
@@ -48,16 +43,10 @@ fn with_retry_after(e: AppError, retry_after_secs: u64) -> Response {
     res
 }
 
-/// RESOURCE_EXHAUSTED with ErrorInfo (`reason`) and RetryInfo.
-pub fn grpc_exhausted(
-    message: String,
-    reason: &str,
-    retry_after_secs: u64,
-) -> http::Response<tonic::body::Body> {
-    let mut details = ErrorDetails::new();
-    details.set_error_info(reason, DOMAIN, HashMap::new());
-    details.set_retry_info(Some(Duration::from_secs(retry_after_secs)));
-    tonic::Status::with_error_details(Code::ResourceExhausted, message, details).into_http()
+/// RESOURCE_EXHAUSTED with RetryInfo: the health and reflection calls are at their budget
+/// (`HEALTH_BUDGET_EXHAUSTED`).
+pub fn grpc_probes_exhausted(limit: usize) -> http::Response<tonic::body::Body> {
+    crate::grpc::status::status(AppError::ProbesExhausted { limit }).into_http()
 }
 
 /// UNAVAILABLE with RetryInfo: the server sheds load (the door's error table, `OVERLOADED`).

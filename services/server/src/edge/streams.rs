@@ -74,16 +74,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let Ok(permit) = self.budget.permits.clone().try_acquire_owned() else {
             let limit = self.budget.limit;
-            return Box::pin(async move {
-                Ok(super::refusal::grpc_exhausted(
-                    format!(
-                        "{limit} health and reflection calls are in progress, the most this \
-                         server allows: retry later"
-                    ),
-                    "HEALTH_BUDGET_EXHAUSTED",
-                    1,
-                ))
-            });
+            return Box::pin(async move { Ok(super::refusal::grpc_probes_exhausted(limit)) });
         };
         let future = self.inner.call(req);
         Box::pin(async move {

@@ -120,6 +120,12 @@ pub fn status(e: AppError) -> Status {
             details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
             (clip(&e.to_string()), details)
         }
+        AppError::ProbesExhausted { limit } => {
+            metadata.push(("limit".into(), limit.to_string()));
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+            (clip(&e.to_string()), details)
+        }
         AppError::NotYourRuleSet { ref id, .. } | AppError::NewRuleSet { ref id } => {
             metadata.push(("id".into(), id.clone()));
             (clip(&e.to_string()), ErrorDetails::new())
@@ -330,6 +336,8 @@ mod one_table {
                 window_secs: 3600,
                 retry_after_secs: 60,
             },
+            AppError::TimedOut { secs: 10 },
+            AppError::ProbesExhausted { limit: 8 },
         ]
     }
 

@@ -213,15 +213,6 @@ impl Problem {
         )
     }
 
-    pub fn timeout(secs: u64) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "Request timed out",
-            Some(format!("the request did not complete within {secs} s")),
-        )
-    }
-
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -321,7 +312,9 @@ impl From<AppError> for Problem {
             AppError::Store(StoreError::IdempotencyKeyReused { id }) => {
                 Self::bare(detail).with("id", id)
             }
-            AppError::Overloaded { limit, .. } => Self::bare(detail).with("limit", limit),
+            AppError::Overloaded { limit, .. } | AppError::ProbesExhausted { limit } => {
+                Self::bare(detail).with("limit", limit)
+            }
             AppError::RateLimited {
                 quota, window_secs, ..
             } => Self::bare(detail)

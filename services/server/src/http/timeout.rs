@@ -1,5 +1,5 @@
 //! The request timeout (`PROTOCOL_REQUEST_TIMEOUT_SECS`) as a small tower layer: a request that
-//! takes longer ends with a 503 problem+json instead of hanging. A hand-written service rather than
+//! takes longer ends with a 503 problem+json instead of hanging (the door's error table, `TIMEOUT`). A hand-written service rather than
 //! `middleware::from_fn`, which boxes two futures and a service clone on every request.
 
 use std::convert::Infallible;
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use super::problem::Problem;
+use crate::app::AppError;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeoutLayer {
@@ -82,7 +83,9 @@ where
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(res)) => Poll::Ready(res),
             Poll::Ready(Err(_elapsed)) => {
-                Poll::Ready(Ok(Problem::timeout(*this.secs).into_response()))
+                Poll::Ready(Ok(
+                    Problem::from(AppError::TimedOut { secs: *this.secs }).into_response()
+                ))
             }
         }
     }
