@@ -3,10 +3,19 @@
 //! `redis::Script` sends `EVALSHA` and falls back to `EVAL` on `NOSCRIPT` (after a Redis restart
 //! the script cache is empty). All keys a script touches share the `{rulesets}` hash tag, so each
 //! script is single-slot and also runs on Redis Cluster.
+//!
+//! Each script is called only through its typed wrapper below ([`Publish`], [`MovePointers`],
+//! [`Seed`], [`Retire`]): named keys and arguments in, a typed reply out. The order of `KEYS` and
+//! `ARGV`, and the shape of each reply, are written once, next to the Lua that reads them.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{RedisError, Script, ScriptInvocation};
+
+use super::connection::Conn;
+use super::keys::Keys;
+use super::types::Expected;
 
 /// Publishes one version immutably.
 ///
@@ -15,7 +24,7 @@ use redis::Script;
 /// Returns `{1, digest}` when stored now, `{0, stored digest}` when the version already existed
 /// (the caller compares digests: equal is an idempotent re-publish, different is a conflict), and
 /// `{-1, stored digest}` when the version was retired (its name stays reserved).
-pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('HEXISTS', KEYS[4], ARGV[3]) == 1 then
@@ -54,7 +63,7 @@ return {1, ARGV[2]}
 /// validated catalog, or the rollback target, is not the one that would result), else applies
 /// every item (pointer, history entry, ever-active set), keeps the idempotency record, publishes
 /// the message on the channel and returns `{'ok'}`.
-pub(crate) static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
+static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local n = tonumber(ARGV[3])
@@ -121,7 +130,7 @@ return {'ok'}
 ///
 /// KEYS: active, then pairs of (history, activated) of each rule set. ARGV: channel, message,
 /// then triples of (id, version, history entry). Returns 1 when seeded.
-pub(crate) static SEED: LazyLock<Script> = LazyLock::new(|| {
+static SEED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -147,7 +156,7 @@ return 1
 /// Returns `{'active'}` when it is the active version, `{'was_active'}` when it ever was,
 /// `{'missing'}` when it was never published, `{'ok', record}` when retired now and
 /// `{'ok', prior record}` when it already was (idempotent).
-pub(crate) static RETIRE: LazyLock<Script> = LazyLock::new(|| {
+static RETIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -169,3 +178,235 @@ return {'ok', ARGV[3]}
 ",
     )
 });
+
+/// A reply a script cannot give: the script and its wrapper disagree.
+fn unexpected(script: &str, reply: &[String]) -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "unexpected script reply",
+        format!("{script}: {reply:?}"),
+    ))
+}
+
+/// One version to publish ([`PUBLISH`]).
+pub(crate) struct Publish<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    /// The canonical JSON payload.
+    pub payload: &'a str,
+    /// Its SHA-256.
+    pub digest: &'a str,
+    /// Publish time, Unix ms (the versions list's order).
+    pub at_ms: i64,
+    /// The loosening the version declares, as JSON.
+    pub loosening: Option<String>,
+    /// The API key id of the publisher.
+    pub publisher: Option<&'a str>,
+}
+
+/// What [`Publish`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PublishReply {
+    /// Stored now.
+    Stored,
+    /// The version already existed, with this digest.
+    Exists(String),
+    /// The version was retired (its name stays reserved); its digest.
+    Retired(String),
+}
+
+impl Publish<'_> {
+    pub(crate) async fn run(
+        &self,
+        keys: &Keys,
+        conn: &mut Conn,
+    ) -> Result<PublishReply, RedisError> {
+        let (created, stored): (i64, String) = PUBLISH
+            .key(keys.doc(self.id, self.version))
+            .key(keys.digests(self.id))
+            .key(keys.versions(self.id))
+            .key(keys.retired(self.id))
+            .key(keys.loosenings(self.id))
+            .key(keys.publishers(self.id))
+            .arg(self.payload)
+            .arg(self.digest)
+            .arg(self.version)
+            .arg(self.at_ms)
+            .arg(self.loosening.as_deref().unwrap_or_default())
+            .arg(self.publisher.unwrap_or_default())
+            .invoke_async(conn)
+            .await?;
+        Ok(match created {
+            1 => PublishReply::Stored,
+            0 => PublishReply::Exists(stored),
+            _ => PublishReply::Retired(stored),
+        })
+    }
+}
+
+/// One pointer to move ([`MovePointers`]).
+pub(crate) struct PointerMove<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    /// What the pointer must be now.
+    pub expected: &'a Expected,
+    /// What the history's length must be now (a rollback computed its target from it).
+    pub history_len: Option<usize>,
+    /// The history entry to append, as JSON.
+    pub entry: String,
+}
+
+/// A move of pointers, compare-and-set ([`ACTIVATE`]).
+pub(crate) struct MovePointers<'a> {
+    pub items: Vec<PointerMove<'a>>,
+    /// The whole active map the move was validated against: any other change is `Changed`.
+    pub validated: &'a BTreeMap<String, String>,
+    /// The idempotency key (its hash) of the first item's rule set, how long to keep its
+    /// record (ms) and the record.
+    pub idempotency: Option<(&'a str, u64, String)>,
+    /// The notice published on the activation channel.
+    pub message: String,
+}
+
+/// What [`MovePointers`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum MoveReply {
+    /// Applied and announced.
+    Moved,
+    /// The idempotency key was used already: its record; nothing moved.
+    Replay(String),
+    /// An item's pointer is not what it expected: the id and the current version.
+    Conflict { id: String, current: Option<String> },
+    /// An item's payload is not stored (retired meanwhile).
+    Missing { id: String, version: String },
+    /// Another pointer, or an item's history, moved since validation.
+    Changed,
+}
+
+impl MovePointers<'_> {
+    pub(crate) async fn run(&self, keys: &Keys, conn: &mut Conn) -> Result<MoveReply, RedisError> {
+        let mut invocation: ScriptInvocation<'_> = ACTIVATE.key(keys.active());
+        for item in &self.items {
+            invocation
+                .key(keys.doc(item.id, item.version))
+                .key(keys.history(item.id))
+                .key(keys.activated(item.id));
+        }
+        if let (Some((key_hash, _, _)), Some(first)) = (&self.idempotency, self.items.first()) {
+            invocation.key(keys.idempotency(first.id, key_hash));
+        }
+        invocation
+            .arg(keys.channel())
+            .arg(&self.message)
+            .arg(self.items.len());
+        for item in &self.items {
+            let (mode, expected) = match item.expected {
+                Expected::Any => ("any", ""),
+                Expected::Absent => ("absent", ""),
+                Expected::Version(v) => ("eq", v.as_str()),
+            };
+            invocation
+                .arg(item.id)
+                .arg(item.version)
+                .arg(mode)
+                .arg(expected)
+                .arg(item.history_len.map_or(-1, |n| n as i64))
+                .arg(&item.entry);
+        }
+        invocation.arg(self.validated.len());
+        for (id, version) in self.validated {
+            invocation.arg(id).arg(version);
+        }
+        let (ttl, record) = match &self.idempotency {
+            Some((_, ttl, record)) => (*ttl, record.as_str()),
+            None => (0, ""),
+        };
+        invocation.arg(ttl).arg(record);
+        let reply: Vec<String> = invocation.invoke_async(conn).await?;
+        let at = |i: usize| reply.get(i).cloned();
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => MoveReply::Moved,
+            Some("replay") => MoveReply::Replay(at(1).unwrap_or_default()),
+            Some("conflict") => MoveReply::Conflict {
+                id: at(1).unwrap_or_default(),
+                current: at(2).filter(|c| !c.is_empty()),
+            },
+            Some("missing") => MoveReply::Missing {
+                id: at(1).unwrap_or_default(),
+                version: at(2).unwrap_or_default(),
+            },
+            Some("changed") => MoveReply::Changed,
+            _ => return Err(unexpected("activate", &reply)),
+        })
+    }
+}
+
+/// Every pointer set at once on an empty Redis ([`SEED`]).
+pub(crate) struct Seed<'a> {
+    /// Each rule set's id, version and `seed` history entry (JSON).
+    pub items: Vec<(&'a str, &'a str, String)>,
+    /// The notice published on the activation channel.
+    pub message: String,
+}
+
+impl Seed<'_> {
+    /// Whether this call seeded (false: some pointer existed).
+    pub(crate) async fn run(&self, keys: &Keys, conn: &mut Conn) -> Result<bool, RedisError> {
+        let mut invocation: ScriptInvocation<'_> = SEED.key(keys.active());
+        invocation.arg(keys.channel()).arg(&self.message);
+        for (id, version, entry) in &self.items {
+            invocation.key(keys.history(id)).key(keys.activated(id));
+            invocation.arg(*id).arg(*version).arg(entry);
+        }
+        let seeded: i64 = invocation.invoke_async(conn).await?;
+        Ok(seeded == 1)
+    }
+}
+
+/// A version to retire ([`RETIRE`]).
+pub(crate) struct Retire<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    /// The retirement record (JSON).
+    pub record: String,
+}
+
+/// What [`Retire`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RetireReply {
+    /// Retired, now or before: the record kept.
+    Retired(String),
+    /// It is the active version.
+    Active,
+    /// It was active once.
+    WasActive,
+    /// It was never published.
+    Missing,
+}
+
+impl Retire<'_> {
+    pub(crate) async fn run(
+        &self,
+        keys: &Keys,
+        conn: &mut Conn,
+    ) -> Result<RetireReply, RedisError> {
+        let reply: Vec<String> = RETIRE
+            .key(keys.active())
+            .key(keys.doc(self.id, self.version))
+            .key(keys.activated(self.id))
+            .key(keys.retired(self.id))
+            .key(keys.versions(self.id))
+            .arg(self.id)
+            .arg(self.version)
+            .arg(&self.record)
+            .invoke_async(conn)
+            .await?;
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => RetireReply::Retired(reply.get(1).cloned().unwrap_or_default()),
+            Some("active") => RetireReply::Active,
+            Some("was_active") => RetireReply::WasActive,
+            Some("missing") => RetireReply::Missing,
+            _ => return Err(unexpected("retire", &reply)),
+        })
+    }
+}

@@ -1,13 +1,11 @@
 //! The answers of the edge layers, one per protocol: problem+json (RFC 9457) with `Retry-After`
 //! over REST; a gRPC status with `google.rpc.ErrorInfo` and `google.rpc.RetryInfo` over gRPC.
 
-
 use axum::http::{self, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppError;
 use crate::http::problem::Problem;
-
 
 /// 503 with `Retry-After`: the server sheds load. Its row of the door's error table
 /// (`OVERLOADED`, with `limit`), as gRPC's ([`grpc_overloaded`]).

@@ -20,7 +20,7 @@ use super::connection::{Conn, Connector, RedisConfig};
 use super::guard::Effect;
 use super::keys::Keys;
 use super::payload::{self, check_name};
-use super::scripts;
+use super::scripts::{self, MoveReply, PublishReply, RetireReply};
 use super::types::{
     Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Preview, Published,
     Retired, Rollback, StoreOptions, VersionInfo,
@@ -218,53 +218,51 @@ impl RuleSetStore {
     ) -> Result<Published, StoreError> {
         let encoded = payload::encode(doc);
         let mut conn = self.conn.clone();
-        let (created, stored): (i64, String) = scripts::PUBLISH
-            .key(self.keys.doc(&doc.id, &doc.version))
-            .key(self.keys.digests(&doc.id))
-            .key(self.keys.versions(&doc.id))
-            .key(self.keys.retired(&doc.id))
-            .key(self.keys.loosenings(&doc.id))
-            .key(self.keys.publishers(&doc.id))
-            .arg(&encoded.json)
-            .arg(&encoded.digest)
-            .arg(&doc.version)
-            .arg(now_ms())
-            .arg(
-                doc.loosening
-                    .as_ref()
-                    .and_then(|l| serde_json::to_string(l).ok())
-                    .unwrap_or_default(),
-            )
-            .arg(by.unwrap_or_default())
-            .invoke_async(&mut conn)
-            .await?;
-        if created < 0 {
-            return Err(StoreError::conflict(
-                &doc.id,
-                &doc.version,
-                None,
-                format!(
-                    "version '{}' was retired and its name stays reserved; publish under a new version",
-                    doc.version
-                ),
-            ));
+        let reply = scripts::Publish {
+            id: &doc.id,
+            version: &doc.version,
+            payload: &encoded.json,
+            digest: &encoded.digest,
+            at_ms: now_ms(),
+            loosening: doc
+                .loosening
+                .as_ref()
+                .and_then(|l| serde_json::to_string(l).ok()),
+            publisher: by,
         }
-        if created == 0 && stored != encoded.digest {
-            return Err(StoreError::conflict(
-                &doc.id,
-                &doc.version,
-                None,
-                format!(
-                    "version '{}' is already published with other content (digest {stored}, this one {}); publish it under a new version",
-                    doc.version, encoded.digest
-                ),
-            ));
-        }
+        .run(&self.keys, &mut conn)
+        .await?;
+        let created = match reply {
+            PublishReply::Stored => true,
+            PublishReply::Exists(stored) if stored == encoded.digest => false,
+            PublishReply::Retired(_) => {
+                return Err(StoreError::conflict(
+                    &doc.id,
+                    &doc.version,
+                    None,
+                    format!(
+                        "version '{}' was retired and its name stays reserved; publish under a new version",
+                        doc.version
+                    ),
+                ));
+            }
+            PublishReply::Exists(stored) => {
+                return Err(StoreError::conflict(
+                    &doc.id,
+                    &doc.version,
+                    None,
+                    format!(
+                        "version '{}' is already published with other content (digest {stored}, this one {}); publish it under a new version",
+                        doc.version, encoded.digest
+                    ),
+                ));
+            }
+        };
         Ok(Published {
             id: doc.id.clone(),
             version: doc.version.clone(),
             digest: encoded.digest,
-            created: created == 1,
+            created,
         })
     }
 
@@ -601,82 +599,57 @@ impl RuleSetStore {
         let effect_summary = (!effect.rulesets.is_empty()).then(|| effect.summary());
         let approval = effect.loosenings_digest().and(how.guard.approval.clone());
 
-        let message = serde_json::json!({ "activated": &activated }).to_string();
-        let mut invocation = scripts::ACTIVATE.key(self.keys.active());
-        for item in items {
-            invocation
-                .key(self.keys.doc(&item.id, &item.version))
-                .key(self.keys.history(&item.id))
-                .key(self.keys.activated(&item.id));
-        }
-        let idempotency = match &how.idempotency {
-            Some((key_hash, request)) => {
-                invocation.key(self.keys.idempotency(&items[0].id, key_hash));
-                let record = IdempotencyRecord {
-                    request: (*request).clone(),
-                    result: activated.first().cloned().unwrap_or_else(|| Activated {
-                        id: String::new(),
-                        version: String::new(),
-                        digest: String::new(),
-                        previous: None,
-                    }),
-                    effect: effect.clone(),
-                };
-                Some(serde_json::to_string(&record).unwrap_or_default())
-            }
-            None => None,
-        };
-        invocation
-            .arg(self.keys.channel())
-            .arg(message)
-            .arg(items.len());
+        let idempotency = how.idempotency.as_ref().map(|(key_hash, request)| {
+            let record = IdempotencyRecord {
+                request: (*request).clone(),
+                result: activated.first().cloned().unwrap_or_else(|| Activated {
+                    id: String::new(),
+                    version: String::new(),
+                    digest: String::new(),
+                    previous: None,
+                }),
+                effect: effect.clone(),
+            };
+            (
+                key_hash.as_str(),
+                IDEMPOTENCY_TTL.as_millis() as u64,
+                serde_json::to_string(&record).unwrap_or_default(),
+            )
+        });
         let at_ms = now_ms();
-        for (item, done) in items.iter().zip(&activated) {
-            let (mode, expected) = match &item.expected {
-                Expected::Any => ("any", ""),
-                Expected::Absent => ("absent", ""),
-                Expected::Version(v) => ("eq", v.as_str()),
-            };
-            let entry = HistoryEntry {
-                version: done.version.clone(),
-                digest: done.digest.clone(),
-                at_ms,
-                by: how.by.map(str::to_owned),
-                previous: done.previous.clone(),
-                action: how.action.to_owned(),
-                effect: effect_summary.clone(),
-                approval: approval.clone(),
-            };
-            let history_len = how.history_len.map_or(-1, |n| n as i64);
-            invocation
-                .arg(&item.id)
-                .arg(&item.version)
-                .arg(mode)
-                .arg(expected)
-                .arg(history_len)
-                .arg(serde_json::to_string(&entry).unwrap_or_default());
-        }
-        invocation.arg(active.len());
-        for (id, version) in &active {
-            invocation.arg(id).arg(version);
-        }
-        invocation
-            .arg(IDEMPOTENCY_TTL.as_millis() as u64)
-            .arg(idempotency.unwrap_or_default());
+        let script = scripts::MovePointers {
+            items: items
+                .iter()
+                .zip(&activated)
+                .map(|(item, done)| scripts::PointerMove {
+                    id: &item.id,
+                    version: &item.version,
+                    expected: &item.expected,
+                    history_len: how.history_len,
+                    entry: serde_json::to_string(&HistoryEntry {
+                        version: done.version.clone(),
+                        digest: done.digest.clone(),
+                        at_ms,
+                        by: how.by.map(str::to_owned),
+                        previous: done.previous.clone(),
+                        action: how.action.to_owned(),
+                        effect: effect_summary.clone(),
+                        approval: approval.clone(),
+                    })
+                    .unwrap_or_default(),
+                })
+                .collect(),
+            validated: &active,
+            idempotency,
+            message: serde_json::json!({ "activated": &activated }).to_string(),
+        };
         let mut conn = self.conn.clone();
-        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(Moved::Done(activated, effect)),
-            Some("replay") => {
-                let record = reply
-                    .get(1)
-                    .and_then(|r| serde_json::from_str::<IdempotencyRecord>(r).ok())
-                    .ok_or_else(|| timed_out("reading an idempotency record"))?;
-                Ok(Moved::Replayed(record))
-            }
-            Some("missing") => {
-                let id = reply.get(1).cloned().unwrap_or_default();
-                let version = reply.get(2).cloned().unwrap_or_default();
+        match script.run(&self.keys, &mut conn).await? {
+            MoveReply::Moved => Ok(Moved::Done(activated, effect)),
+            MoveReply::Replay(record) => serde_json::from_str::<IdempotencyRecord>(&record)
+                .map(Moved::Replayed)
+                .map_err(|_| timed_out("reading an idempotency record")),
+            MoveReply::Missing { id, version } => {
                 if self.is_retired(&id, &version).await? {
                     Err(StoreError::Retired { id, version })
                 } else {
@@ -686,21 +659,16 @@ impl RuleSetStore {
                     })
                 }
             }
-            Some("conflict") => {
-                let id = reply.get(1).cloned().unwrap_or_default();
-                let current = reply.get(2).filter(|c| !c.is_empty()).cloned();
-                let item = items.iter().find(|i| i.id == id);
-                match item {
-                    Some(item) => Err(expected_conflict(item, current)),
-                    None => Err(StoreError::conflict(
-                        &id,
-                        "",
-                        current,
-                        "activation lost a race".into(),
-                    )),
-                }
-            }
-            _ => {
+            MoveReply::Conflict { id, current } => match items.iter().find(|i| i.id == id) {
+                Some(item) => Err(expected_conflict(item, current)),
+                None => Err(StoreError::conflict(
+                    &id,
+                    "",
+                    current,
+                    "activation lost a race".into(),
+                )),
+            },
+            MoveReply::Changed => {
                 let first = items.first();
                 Err(StoreError::conflict(
                     first.map_or("", |i| i.id.as_str()),
@@ -752,28 +720,21 @@ impl RuleSetStore {
             by: by.map(str::to_owned),
         };
         let mut conn = self.conn.clone();
-        let reply: Vec<String> = scripts::RETIRE
-            .key(self.keys.active())
-            .key(self.keys.doc(id, version))
-            .key(self.keys.activated(id))
-            .key(self.keys.retired(id))
-            .key(self.keys.versions(id))
-            .arg(id)
-            .arg(version)
-            .arg(serde_json::to_string(&record).unwrap_or_default())
-            .invoke_async(&mut conn)
-            .await?;
+        let reply = scripts::Retire {
+            id,
+            version,
+            record: serde_json::to_string(&record).unwrap_or_default(),
+        }
+        .run(&self.keys, &mut conn)
+        .await?;
         let was_active = |active_now| StoreError::WasActive {
             id: id.to_owned(),
             version: version.to_owned(),
             active_now,
         };
-        match reply.first().map(String::as_str) {
-            Some("ok") => {
-                let record: RetiredRecord = reply
-                    .get(1)
-                    .and_then(|r| serde_json::from_str(r).ok())
-                    .unwrap_or(record);
+        match reply {
+            RetireReply::Retired(kept) => {
+                let record: RetiredRecord = serde_json::from_str(&kept).unwrap_or(record);
                 let digest: Option<String> = redis::cmd("HGET")
                     .arg(self.keys.digests(id))
                     .arg(version)
@@ -787,9 +748,9 @@ impl RuleSetStore {
                     by: record.by,
                 })
             }
-            Some("active") => Err(was_active(true)),
-            Some("was_active") => Err(was_active(false)),
-            _ => Err(StoreError::NotFound {
+            RetireReply::Active => Err(was_active(true)),
+            RetireReply::WasActive => Err(was_active(false)),
+            RetireReply::Missing => Err(StoreError::NotFound {
                 id: id.to_owned(),
                 version: Some(version.to_owned()),
             }),
@@ -859,31 +820,31 @@ impl RuleSetStore {
             // The catalog is already compiled: no need to validate again.
             published.push(self.store_version(doc, None).await?);
         }
-        let message = serde_json::json!({ "activated": &published }).to_string();
-        let mut invocation = scripts::SEED.key(self.keys.active());
-        invocation.arg(self.keys.channel()).arg(message);
         let at_ms = now_ms();
-        for p in &published {
-            let entry = HistoryEntry {
-                version: p.version.clone(),
-                digest: p.digest.clone(),
-                at_ms,
-                by: None,
-                previous: None,
-                action: "seed".into(),
-                effect: None,
-                approval: None,
-            };
-            invocation
-                .key(self.keys.history(&p.id))
-                .key(self.keys.activated(&p.id));
-            invocation
-                .arg(&p.id)
-                .arg(&p.version)
-                .arg(serde_json::to_string(&entry).unwrap_or_default());
-        }
-        let seeded: i64 = invocation.invoke_async(&mut conn).await?;
-        Ok(seeded == 1)
+        let seed = scripts::Seed {
+            items: published
+                .iter()
+                .map(|p| {
+                    let entry = HistoryEntry {
+                        version: p.version.clone(),
+                        digest: p.digest.clone(),
+                        at_ms,
+                        by: None,
+                        previous: None,
+                        action: "seed".into(),
+                        effect: None,
+                        approval: None,
+                    };
+                    (
+                        p.id.as_str(),
+                        p.version.as_str(),
+                        serde_json::to_string(&entry).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            message: serde_json::json!({ "activated": &published }).to_string(),
+        };
+        Ok(seed.run(&self.keys, &mut conn).await?)
     }
 
     /// A dedicated pub/sub connection subscribed to the activation channel. Bounded by the
