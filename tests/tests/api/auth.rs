@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 fn check() -> Value {
     json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": healthy_facts()})

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 /// Posts raw bytes with a content type; returns status and body.
 async fn post_raw(

@@ -7,7 +7,7 @@ use protocol_tests::{Server, pb, workspace_root};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 /// The fully answered check the load test sends: 29 facts, two past procedures, zones, device,
 /// role and indication.

@@ -7,7 +7,7 @@ use protocol_tests::{KEY_AURORA, KEY_BASE, Server, pb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 fn named_grpc(list: &[pb::NamedItem]) -> Value {
     list.iter()

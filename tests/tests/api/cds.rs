@@ -11,7 +11,7 @@ use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_BOREALIS_ADMIN, Server, workspace
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 const SERVICE: &str = "/cds-services/treatment-eligibility";
 const EXTENSION: &str = "org.treatment-protocol.decision";

@@ -23,7 +23,7 @@ use protocol_tests::{ServerBuilder, server_binary, workspace_root};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::http;
+use crate::api::common::http;
 
 type Env = BTreeMap<String, String>;
 

@@ -20,7 +20,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::common::*;
+use crate::api::common::*;
 
 fn check() -> Value {
     json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": healthy_facts()})

@@ -8,7 +8,7 @@ use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_ELIGIBILITY_ONLY, Server, pb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 use protocol_tests::fhir::response_to;
 
 async fn get(server: &Server, path: &str, key: Option<&str>) -> reqwest::Response {

@@ -13,7 +13,7 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-use crate::common::*;
+use crate::api::common::*;
 
 async fn reflect(server: &Server, request: MessageRequest) -> MessageResponse {
     let mut client = ServerReflectionClient::new(server.channel().await.expect("channel"));

@@ -7,7 +7,7 @@ use protocol_tests::{KEY_AURORA, Server, ServerBuilder, keys_yaml, pb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_cleanly_and_exits_zero() {

@@ -7,7 +7,7 @@ use protocol_tests::sse;
 use protocol_tests::{KEY_AURORA, KEY_BOREALIS_ADMIN, ServerBuilder, pb};
 use tonic_types::StatusExt;
 
-use crate::common::*;
+use crate::api::common::*;
 
 fn depth_request() -> pb::GetDepthLimitsRequest {
     pb::GetDepthLimitsRequest {

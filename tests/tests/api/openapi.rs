@@ -7,7 +7,7 @@ use protocol_tests::Server;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 /// Every route of DESIGN §5 this server implements, with its methods (the document may describe
 /// more, e.g. the rule-set admin API; each documented operation is checked against the server).

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 const DEPTH_QUERY: [(&str, &str); 3] = [
     ("treatment", "microneedling"),

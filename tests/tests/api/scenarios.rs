@@ -14,7 +14,7 @@ use protocol_tests::{KEY_AURORA, KEY_BASE, Server, workspace_root};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::common::*;
+use crate::api::common::*;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

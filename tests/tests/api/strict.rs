@@ -14,7 +14,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tonic::codegen::http::uri::PathAndQuery;
 
-use crate::common::*;
+use crate::api::common::*;
 
 /// Posts a JSON text; returns status, content type and body.
 async fn post_text(server: &Server, path: &str, body: &str) -> (StatusCode, String, Value) {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 fn admin_client(
     channel: tonic::transport::Channel,

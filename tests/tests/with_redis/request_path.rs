@@ -5,7 +5,7 @@ use std::sync::Arc;
 use protocol_tests::ServerBuilder;
 use protocol_tests::redis_server::RedisServer;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_eligibility_requests_issue_no_redis_command() {

@@ -5,7 +5,7 @@
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, KEY_PLATFORM, ServerBuilder, protocolctl};
 
-use crate::common::{BUNDLED_VERSION, aurora};
+use crate::with_redis::common::{BUNDLED_VERSION, aurora};
 
 #[test]
 fn an_author_publishes_activates_diffs_and_rolls_back_with_protocolctl() {

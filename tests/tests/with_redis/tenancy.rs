@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 const BASE_YAML: &str = include_str!("../../../rulesets/base.yaml");
 

@@ -8,7 +8,7 @@ use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_PLATFORM, Server, ServerBuilder};
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 fn cheeks_request(pin: Value) -> Value {
     let mut req = json!({

@@ -16,7 +16,7 @@ use rcgen::{
 };
 use serde_json::Value;
 
-use crate::common::{
+use crate::with_redis::common::{
     BUNDLED_VERSION, activate, approved_move, aurora, cheeks, http, publish, readyz, roll_out,
     serial, served_version, within,
 };

@@ -10,7 +10,7 @@ use protocol_tests::{KEY_BASE, KEY_ELIGIBILITY_ONLY, KEY_PLATFORM, Server, pb};
 use serde_json::json;
 use tonic::Streaming;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 const BASE_YAML: &str = include_str!("../../../rulesets/base.yaml");
 
@@ -320,7 +320,7 @@ async fn a_refused_rule_set_is_an_unavailable_notice_naming_it_until_a_good_one_
     let _serial = serial().await;
     let fleet = Fleet::start();
     roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
-    crate::refusal::corrupt(&fleet.redis, "clinic-aurora", "2026.12.1");
+    crate::with_redis::refusal::corrupt(&fleet.redis, "clinic-aurora", "2026.12.1");
     // A new replica refuses Aurora's overlay (and only it).
     let c = protocol_tests::ServerBuilder::new()
         .with_keys()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use protocol_tests::{KEY_AURORA, KEY_BASE, pb};
 use tokio_stream::StreamExt;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 fn watch_request(resume_etag: Option<String>) -> pb::WatchDepthLimitsRequest {
     pb::WatchDepthLimitsRequest {

@@ -7,7 +7,7 @@ use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, KEY_BOREALIS_ADMIN, KEY_PLATFORM, Server, ServerBuilder};
 use serde_json::{Value, json};
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 fn server(redis: &RedisServer) -> Server {
     ServerBuilder::new()

@@ -7,7 +7,7 @@ use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, Server, ServerBuilder};
 use serde_json::Value;
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 fn server(redis: &RedisServer) -> Server {
     ServerBuilder::new()

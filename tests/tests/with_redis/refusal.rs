@@ -11,7 +11,7 @@ use std::time::Duration;
 use protocol_tests::redis_server::PREFIX;
 use protocol_tests::{KEY_AURORA, KEY_BASE, ServerBuilder};
 
-use crate::common::*;
+use crate::with_redis::common::*;
 
 /// `kill -STOP` / `kill -CONT` of a replica.
 fn signal(pid: u32, sig: &str) {
