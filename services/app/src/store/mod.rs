@@ -12,6 +12,7 @@
 //! - [`sync`]: the per-replica task that keeps the served catalog current ([`spawn_sync`]).
 //! - [`connect_and_load`]: what a replica serves at start.
 
+mod backend;
 mod client;
 mod connection;
 mod error;

@@ -4,15 +4,16 @@
 //! the script cache is empty). All keys a script touches share the `{rulesets}` hash tag, so each
 //! script is single-slot and also runs on Redis Cluster.
 //!
-//! Each script is called only through its typed wrapper below ([`Publish`], [`MovePointers`],
-//! [`Seed`], [`Retire`]): named keys and arguments in, a typed reply out. The order of `KEYS` and
+//! Each script is called only through the `run` of its typed operation ([`Publish`],
+//! [`MovePointers`], [`Seed`], [`Retire`], from `backend`): named keys and arguments in, a typed
+//! reply out. The order of `KEYS` and
 //! `ARGV`, and the shape of each reply, are written once, next to the Lua that reads them.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use redis::{RedisError, Script, ScriptInvocation};
 
+use super::backend::{MovePointers, MoveReply, Publish, PublishReply, Retire, RetireReply, Seed};
 use super::connection::Conn;
 use super::keys::Keys;
 use super::types::Expected;
@@ -188,33 +189,6 @@ fn unexpected(script: &str, reply: &[String]) -> RedisError {
     ))
 }
 
-/// One version to publish ([`PUBLISH`]).
-pub(crate) struct Publish<'a> {
-    pub id: &'a str,
-    pub version: &'a str,
-    /// The canonical JSON payload.
-    pub payload: &'a str,
-    /// Its SHA-256.
-    pub digest: &'a str,
-    /// Publish time, Unix ms (the versions list's order).
-    pub at_ms: i64,
-    /// The loosening the version declares, as JSON.
-    pub loosening: Option<String>,
-    /// The API key id of the publisher.
-    pub publisher: Option<&'a str>,
-}
-
-/// What [`Publish`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PublishReply {
-    /// Stored now.
-    Stored,
-    /// The version already existed, with this digest.
-    Exists(String),
-    /// The version was retired (its name stays reserved); its digest.
-    Retired(String),
-}
-
 impl Publish<'_> {
     pub(crate) async fn run(
         &self,
@@ -242,45 +216,6 @@ impl Publish<'_> {
             _ => PublishReply::Retired(stored),
         })
     }
-}
-
-/// One pointer to move ([`MovePointers`]).
-pub(crate) struct PointerMove<'a> {
-    pub id: &'a str,
-    pub version: &'a str,
-    /// What the pointer must be now.
-    pub expected: &'a Expected,
-    /// What the history's length must be now (a rollback computed its target from it).
-    pub history_len: Option<usize>,
-    /// The history entry to append, as JSON.
-    pub entry: String,
-}
-
-/// A move of pointers, compare-and-set ([`ACTIVATE`]).
-pub(crate) struct MovePointers<'a> {
-    pub items: Vec<PointerMove<'a>>,
-    /// The whole active map the move was validated against: any other change is `Changed`.
-    pub validated: &'a BTreeMap<String, String>,
-    /// The idempotency key (its hash) of the first item's rule set, how long to keep its
-    /// record (ms) and the record.
-    pub idempotency: Option<(&'a str, u64, String)>,
-    /// The notice published on the activation channel.
-    pub message: String,
-}
-
-/// What [`MovePointers`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum MoveReply {
-    /// Applied and announced.
-    Moved,
-    /// The idempotency key was used already: its record; nothing moved.
-    Replay(String),
-    /// An item's pointer is not what it expected: the id and the current version.
-    Conflict { id: String, current: Option<String> },
-    /// An item's payload is not stored (retired meanwhile).
-    Missing { id: String, version: String },
-    /// Another pointer, or an item's history, moved since validation.
-    Changed,
 }
 
 impl MovePointers<'_> {
@@ -341,14 +276,6 @@ impl MovePointers<'_> {
     }
 }
 
-/// Every pointer set at once on an empty Redis ([`SEED`]).
-pub(crate) struct Seed<'a> {
-    /// Each rule set's id, version and `seed` history entry (JSON).
-    pub items: Vec<(&'a str, &'a str, String)>,
-    /// The notice published on the activation channel.
-    pub message: String,
-}
-
 impl Seed<'_> {
     /// Whether this call seeded (false: some pointer existed).
     pub(crate) async fn run(&self, keys: &Keys, conn: &mut Conn) -> Result<bool, RedisError> {
@@ -361,27 +288,6 @@ impl Seed<'_> {
         let seeded: i64 = invocation.invoke_async(conn).await?;
         Ok(seeded == 1)
     }
-}
-
-/// A version to retire ([`RETIRE`]).
-pub(crate) struct Retire<'a> {
-    pub id: &'a str,
-    pub version: &'a str,
-    /// The retirement record (JSON).
-    pub record: String,
-}
-
-/// What [`Retire`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RetireReply {
-    /// Retired, now or before: the record kept.
-    Retired(String),
-    /// It is the active version.
-    Active,
-    /// It was active once.
-    WasActive,
-    /// It was never published.
-    Missing,
 }
 
 impl Retire<'_> {

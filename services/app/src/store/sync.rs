@@ -28,7 +28,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -101,7 +100,7 @@ impl Syncer {
                     self.redis_down(e);
                 })
                 .await;
-            let Ok((mut sink, mut stream)) = subscribed else {
+            let Ok(mut notices) = subscribed else {
                 continue; // unreachable: the backoff has no limit
             };
             tracing::debug!("subscribed to rule-set activations");
@@ -113,22 +112,17 @@ impl Syncer {
             keepalive.tick().await;
             loop {
                 tokio::select! {
-                    message = stream.next() => {
-                        if message.is_none() {
+                    more = notices.next() => {
+                        if !more {
                             break;
                         }
                         // Coalesce a burst: one reconcile reads the latest state anyway.
-                        while let Some(Some(_)) = stream.next().now_or_never() {}
+                        notices.drain();
                         self.reconcile("activation message").await;
                     }
                     _ = keepalive.tick() => {
                         // A connection that vanished without a FIN never ends the stream: ping it.
-                        let ping = tokio::time::timeout(
-                            self.store.response_timeout(),
-                            sink.ping::<redis::Value>(),
-                        )
-                        .await;
-                        if !matches!(ping, Ok(Ok(_))) {
+                        if !notices.alive().await {
                             break;
                         }
                     }

@@ -13,14 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol_engine::{Format, LoadError, Problem, RuleSetDoc, diff, parse_document};
-use redis::aio::{PubSubSink, PubSubStream};
 
 use super::StoreError;
-use super::connection::{Conn, Connector, RedisConfig};
+use super::backend::memory::MemoryBackend;
+use super::backend::redis::RedisBackend;
+use super::backend::{
+    Backend, MovePointers, MoveReply, Notices, PointerMove, Publish, PublishReply, Retire,
+    RetireReply, Seed, StoredDoc, VersionsRecord,
+};
+use super::connection::RedisConfig;
 use super::guard::Effect;
 use super::keys::Keys;
 use super::payload::{self, check_name};
-use super::scripts::{self, MoveReply, PublishReply, RetireReply};
 use super::types::{
     Activated, Activation, Expected, Fetched, Guard, HistoryEntry, MoveOutcome, Preview, Published,
     Retired, Rollback, StoreOptions, VersionInfo,
@@ -33,8 +37,7 @@ mod rollback;
 /// connection is shared and reconnects by itself; see `connection`).
 #[derive(Clone)]
 pub struct RuleSetStore {
-    connector: Connector,
-    conn: Conn,
+    backend: Arc<dyn Backend>,
     keys: Keys,
     options: StoreOptions,
 }
@@ -64,12 +67,41 @@ impl RuleSetStore {
     pub fn open_config(config: &RedisConfig, options: StoreOptions) -> Result<Self, StoreError> {
         let connector = config.connector(&options)?;
         let conn = connector.command_connection()?;
+        let keys = Keys::with_prefix(&options.prefix);
         Ok(Self {
-            connector,
-            conn,
-            keys: Keys::with_prefix(&options.prefix),
+            backend: Arc::new(RedisBackend {
+                connector,
+                conn,
+                keys: keys.clone(),
+                connect_timeout: options.connect_timeout,
+                response_timeout: options.response_timeout,
+            }),
+            keys,
             options,
         })
+    }
+
+    /// A store whose state lives in this process (no Redis): the same rules, the same answers
+    /// (one conformance suite runs both), for tests and tools. Clones share the state.
+    pub fn in_memory(options: StoreOptions) -> Self {
+        Self {
+            backend: Arc::new(MemoryBackend::default()),
+            keys: Keys::with_prefix(&options.prefix),
+            options,
+        }
+    }
+
+    /// Another handle on the same state with other options (a key that may or may not approve
+    /// its own loosenings); the key prefix stays the state's.
+    pub fn with_options(&self, options: StoreOptions) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+            keys: self.keys.clone(),
+            options: StoreOptions {
+                prefix: self.options.prefix.clone(),
+                ..options
+            },
+        }
     }
 
     pub fn keys(&self) -> &Keys {
@@ -78,9 +110,7 @@ impl RuleSetStore {
 
     /// Round trip to Redis.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok(())
+        self.backend.ping().await
     }
 
     /// Parses a YAML or JSON body and publishes it (see [`Self::publish`]).
@@ -121,15 +151,7 @@ impl RuleSetStore {
         &self,
         wanted: &[(String, String)],
     ) -> Result<Vec<Option<String>>, StoreError> {
-        if wanted.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for (id, version) in wanted {
-            pipe.cmd("HGET").arg(self.keys.publishers(id)).arg(version);
-        }
-        let mut conn = self.conn.clone();
-        Ok(pipe.query_async(&mut conn).await?)
+        self.backend.publishers(wanted).await
     }
 
     async fn validate_for_publish(&self, doc: &RuleSetDoc) -> Result<(), StoreError> {
@@ -217,21 +239,21 @@ impl RuleSetStore {
         by: Option<&str>,
     ) -> Result<Published, StoreError> {
         let encoded = payload::encode(doc);
-        let mut conn = self.conn.clone();
-        let reply = scripts::Publish {
-            id: &doc.id,
-            version: &doc.version,
-            payload: &encoded.json,
-            digest: &encoded.digest,
-            at_ms: now_ms(),
-            loosening: doc
-                .loosening
-                .as_ref()
-                .and_then(|l| serde_json::to_string(l).ok()),
-            publisher: by,
-        }
-        .run(&self.keys, &mut conn)
-        .await?;
+        let reply = self
+            .backend
+            .publish(Publish {
+                id: &doc.id,
+                version: &doc.version,
+                payload: &encoded.json,
+                digest: &encoded.digest,
+                at_ms: now_ms(),
+                loosening: doc
+                    .loosening
+                    .as_ref()
+                    .and_then(|l| serde_json::to_string(l).ok()),
+                publisher: by,
+            })
+            .await?;
         let created = match reply {
             PublishReply::Stored => true,
             PublishReply::Exists(stored) if stored == encoded.digest => false,
@@ -269,26 +291,14 @@ impl RuleSetStore {
     /// Every published version of a rule set, oldest first.
     pub async fn list_versions(&self, id: &str) -> Result<Vec<VersionInfo>, StoreError> {
         check_name("id", id)?;
-        let mut conn = self.conn.clone();
-        let (versions, digests, active, ever, retired, loosenings): VersionsReply = redis::pipe()
-            .cmd("ZRANGE")
-            .arg(self.keys.versions(id))
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .cmd("HGETALL")
-            .arg(self.keys.digests(id))
-            .cmd("HGET")
-            .arg(self.keys.active())
-            .arg(id)
-            .cmd("SMEMBERS")
-            .arg(self.keys.activated(id))
-            .cmd("HGETALL")
-            .arg(self.keys.retired(id))
-            .cmd("HGETALL")
-            .arg(self.keys.loosenings(id))
-            .query_async(&mut conn)
-            .await?;
+        let VersionsRecord {
+            versions,
+            digests,
+            active,
+            ever,
+            retired,
+            loosenings,
+        } = self.backend.versions(id).await?;
         if versions.is_empty() {
             return Err(StoreError::NotFound {
                 id: id.to_owned(),
@@ -297,7 +307,7 @@ impl RuleSetStore {
         }
         Ok(versions
             .into_iter()
-            .map(|(version, score)| VersionInfo {
+            .map(|(version, published_at_ms)| VersionInfo {
                 digest: digests.get(&version).cloned().unwrap_or_default(),
                 active: active.as_deref() == Some(version.as_str()),
                 ever_active: ever.contains(&version) || active.as_deref() == Some(version.as_str()),
@@ -308,8 +318,7 @@ impl RuleSetStore {
                 loosening: loosenings
                     .get(&version)
                     .and_then(|l| serde_json::from_str(l).ok()),
-                // Scores are whole milliseconds, well inside f64's exact range.
-                published_at_ms: score as i64,
+                published_at_ms,
                 version,
             })
             .collect())
@@ -319,29 +328,8 @@ impl RuleSetStore {
     /// e.g. a new clinic overlay). `SCAN`s the versions keys: for the admin API, never the
     /// request path.
     pub async fn list_ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.conn.clone();
-        let pattern = self.keys.versions_pattern();
-        let mut ids = std::collections::BTreeSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
-            ids.extend(
-                keys.iter()
-                    .filter_map(|k| self.keys.id_of_versions_key(k))
-                    .map(str::to_owned),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let ids: std::collections::BTreeSet<String> =
+            self.backend.ids().await?.into_iter().collect();
         Ok(ids.into_iter().collect())
     }
 
@@ -377,11 +365,7 @@ impl RuleSetStore {
 
     /// id → active version, as Redis holds it now.
     pub async fn active_versions(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("HGETALL")
-            .arg(self.keys.active())
-            .query_async(&mut conn)
-            .await?)
+        self.backend.active().await
     }
 
     /// Makes `version` the active version of `id`, compare-and-set on `expected_current` (an
@@ -617,11 +601,11 @@ impl RuleSetStore {
             )
         });
         let at_ms = now_ms();
-        let script = scripts::MovePointers {
+        let script = MovePointers {
             items: items
                 .iter()
                 .zip(&activated)
-                .map(|(item, done)| scripts::PointerMove {
+                .map(|(item, done)| PointerMove {
                     id: &item.id,
                     version: &item.version,
                     expected: &item.expected,
@@ -643,8 +627,7 @@ impl RuleSetStore {
             idempotency,
             message: serde_json::json!({ "activated": &activated }).to_string(),
         };
-        let mut conn = self.conn.clone();
-        match script.run(&self.keys, &mut conn).await? {
+        match self.backend.move_pointers(script).await? {
             MoveReply::Moved => Ok(Moved::Done(activated, effect)),
             MoveReply::Replay(record) => serde_json::from_str::<IdempotencyRecord>(&record)
                 .map(Moved::Replayed)
@@ -684,13 +667,7 @@ impl RuleSetStore {
     /// The activation history of `id`, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         check_name("id", id)?;
-        let mut conn = self.conn.clone();
-        let entries: Vec<String> = redis::cmd("LRANGE")
-            .arg(self.keys.history(id))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await?;
+        let entries = self.backend.history(id).await?;
         entries
             .iter()
             .map(|e| {
@@ -719,14 +696,14 @@ impl RuleSetStore {
             at_ms: now_ms(),
             by: by.map(str::to_owned),
         };
-        let mut conn = self.conn.clone();
-        let reply = scripts::Retire {
-            id,
-            version,
-            record: serde_json::to_string(&record).unwrap_or_default(),
-        }
-        .run(&self.keys, &mut conn)
-        .await?;
+        let reply = self
+            .backend
+            .retire(Retire {
+                id,
+                version,
+                record: serde_json::to_string(&record).unwrap_or_default(),
+            })
+            .await?;
         let was_active = |active_now| StoreError::WasActive {
             id: id.to_owned(),
             version: version.to_owned(),
@@ -735,11 +712,7 @@ impl RuleSetStore {
         match reply {
             RetireReply::Retired(kept) => {
                 let record: RetiredRecord = serde_json::from_str(&kept).unwrap_or(record);
-                let digest: Option<String> = redis::cmd("HGET")
-                    .arg(self.keys.digests(id))
-                    .arg(version)
-                    .query_async(&mut conn)
-                    .await?;
+                let digest = self.backend.digest(id, version).await?;
                 Ok(Retired {
                     id: id.to_owned(),
                     version: version.to_owned(),
@@ -758,12 +731,7 @@ impl RuleSetStore {
     }
 
     async fn is_retired(&self, id: &str, version: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("HEXISTS")
-            .arg(self.keys.retired(id))
-            .arg(version)
-            .query_async(&mut conn)
-            .await?)
+        self.backend.is_retired(id, version).await
     }
 
     /// The active rule sets as Redis holds them, each payload verified against its digest on its
@@ -805,12 +773,7 @@ impl RuleSetStore {
     /// all. Returns whether this call seeded. Two replicas seeding at once store the same immutable
     /// payloads; the pointers are set by exactly one of them.
     pub async fn seed_if_empty(&self, catalog: &Catalog) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let exists: bool = redis::cmd("EXISTS")
-            .arg(self.keys.active())
-            .query_async(&mut conn)
-            .await?;
-        if exists {
+        if self.backend.has_active().await? {
             return Ok(false);
         }
         let mut published = Vec::new();
@@ -821,7 +784,7 @@ impl RuleSetStore {
             published.push(self.store_version(doc, None).await?);
         }
         let at_ms = now_ms();
-        let seed = scripts::Seed {
+        let seed = Seed {
             items: published
                 .iter()
                 .map(|p| {
@@ -844,47 +807,18 @@ impl RuleSetStore {
                 .collect(),
             message: serde_json::json!({ "activated": &published }).to_string(),
         };
-        Ok(seed.run(&self.keys, &mut conn).await?)
+        self.backend.seed(seed).await
     }
 
-    /// A dedicated pub/sub connection subscribed to the activation channel. Bounded by the
-    /// connect and response timeouts (the client's own pub/sub connect has none).
-    pub(crate) async fn subscribe(&self) -> Result<(PubSubSink, PubSubStream), StoreError> {
-        let connect = async {
-            let mut pubsub = self.connector.pubsub().await?;
-            pubsub.subscribe(self.keys.channel()).await?;
-            Ok::<_, redis::RedisError>(pubsub.split())
-        };
-        let limit = self.options.connect_timeout + self.options.response_timeout;
-        match tokio::time::timeout(limit, connect).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(timed_out("subscribing")),
-        }
-    }
-
-    /// Response timeout, for callers bounding their own waits (pub/sub pings).
-    pub(crate) fn response_timeout(&self) -> Duration {
-        self.options.response_timeout
+    /// A subscription to the activation notices (Redis: a dedicated pub/sub connection, bounded
+    /// by the connect and response timeouts).
+    pub(crate) async fn subscribe(&self) -> Result<Box<dyn Notices>, StoreError> {
+        self.backend.subscribe().await
     }
 
     /// Payload and digest of each (id, version), in one round trip.
-    async fn get_docs(
-        &self,
-        wanted: &[(String, String)],
-    ) -> Result<Vec<(Option<String>, Option<String>)>, StoreError> {
-        let mut pipe = redis::pipe();
-        for (id, version) in wanted {
-            pipe.cmd("GET").arg(self.keys.doc(id, version));
-            pipe.cmd("HGET").arg(self.keys.digests(id)).arg(version);
-        }
-        let mut conn = self.conn.clone();
-        let flat: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-        let mut flat = flat.into_iter();
-        let mut out = Vec::with_capacity(wanted.len());
-        while let (Some(json), Some(digest)) = (flat.next(), flat.next()) {
-            out.push((json, digest));
-        }
-        Ok(out)
+    async fn get_docs(&self, wanted: &[(String, String)]) -> Result<Vec<StoredDoc>, StoreError> {
+        self.backend.docs(wanted).await
     }
 
     /// Loads, verifies and compiles the documents of `versions` (id → version). A version named in
@@ -922,17 +856,6 @@ impl RuleSetStore {
         Catalog::from_documents(docs, Origin::Redis).map_err(StoreError::Invalid)
     }
 }
-
-/// ZRANGE WITHSCORES (version, publish ms), HGETALL digests, HGET active, SMEMBERS activated,
-/// HGETALL retired.
-type VersionsReply = (
-    Vec<(String, f64)>,
-    BTreeMap<String, String>,
-    Option<String>,
-    std::collections::BTreeSet<String>,
-    BTreeMap<String, String>,
-    BTreeMap<String, String>,
-);
 
 /// What the retired hash holds per version.
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -149,11 +149,7 @@ impl RuleSetStore {
         id: &str,
         key_hash: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let mut conn = self.conn.clone();
-        let prior: Option<String> = redis::cmd("GET")
-            .arg(self.keys.idempotency(id, key_hash))
-            .query_async(&mut conn)
-            .await?;
+        let prior = self.backend.idempotency(id, key_hash).await?;
         Ok(prior.and_then(|r| serde_json::from_str(&r).ok()))
     }
 }
