@@ -34,6 +34,9 @@ pub mod postgres_server;
 pub mod raw;
 pub mod redis_server;
 pub mod sse;
+pub mod test_app;
+
+pub use test_app::{Answer, Asker, TestApp};
 
 /// A key of the Aurora clinic with every scope: sees the `clinic-aurora` overlay.
 pub const KEY_AURORA: &str = "tp-test-aurora-0c6f1e";

@@ -23,6 +23,7 @@ mod grpc;
 mod lifecycle;
 mod notices;
 mod openapi;
+mod operations;
 mod rest;
 mod scenarios;
 mod strict;

@@ -71,16 +71,8 @@ pub fn aurora(version: &str, cheeks_mm: f64) -> String {
 
 /// `POST /v1/rulesets` with a YAML body; returns status and body.
 pub async fn publish(server: &Server, key: &str, yaml: &str) -> (u16, Value) {
-    let res = http()
-        .post(server.url("/v1/rulesets"))
-        .bearer_auth(key)
-        .header("content-type", "application/yaml")
-        .body(yaml.to_owned())
-        .send()
-        .await
-        .expect("publish answered");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let answer = server.as_key(key).publish_yaml(yaml).await;
+    (answer.status, answer.body)
 }
 
 /// `POST /v1/rulesets/{id}/activate` (through [`approved_move`]: a loosening is approved).
@@ -206,27 +198,14 @@ pub async fn eligibility(server: &Server) -> (u16, Value) {
 
 /// `POST /v1/eligibility` with `key`: status and body.
 pub async fn eligibility_as(server: &Server, key: &str) -> (u16, Value) {
-    let res = http()
-        .post(server.url("/v1/eligibility"))
-        .bearer_auth(key)
-        .json(&eligibility_request())
-        .send()
-        .await
-        .expect("eligibility answered");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let answer = server.as_key(key).eligibility(&eligibility_request()).await;
+    (answer.status, answer.body)
 }
 
 /// `GET /readyz` with an admin key (which lists the clinic overlays): status and body.
 pub async fn readyz(server: &Server) -> (u16, Value) {
-    let res = http()
-        .get(server.url("/readyz"))
-        .bearer_auth(protocol_tests::KEY_AURORA)
-        .send()
-        .await
-        .expect("readyz answered");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let answer = server.as_key(protocol_tests::KEY_AURORA).readyz().await;
+    (answer.status, answer.body)
 }
 
 /// The active version of `id` that `/readyz` reports.
