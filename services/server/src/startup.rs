@@ -17,6 +17,7 @@ use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
@@ -192,10 +193,60 @@ impl Service {
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
+    ///
+    /// The steps, in order: the Redis sync task, the metrics' observers, the edges' settings
+    /// (a bad `PROTOCOL_CORS_ORIGINS` stops start-up here), the door, both servers, then serving
+    /// until `signal` (a server that stops first is an error) and the drain.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         self.announce();
-        // Keeps the served rule sets equal to the active ones in Redis (pub/sub and periodic
-        // reconcile); never ends on its own, aborted on shutdown.
+        let _sync_guard = self.spawn_sync();
+        crate::metrics::observe(&self.ctx.state);
+        crate::metrics::observe_decision_log(self.ctx.decision_log.as_ref());
+        let Self {
+            settings,
+            cds_fhir,
+            http,
+            grpc,
+            ctx,
+            shutdown,
+            ..
+        } = self;
+        let edges = EdgeSettings::from_settings(&settings, &ctx)?;
+
+        // The door, built once: every adapter holds a clone, so its caches (pinned versions,
+        // notice board, contracts) exist once per process.
+        let door = crate::app::App::new(ctx.clone());
+        let http = rest_server(http, &door, cds_fhir, &edges, ctx.shutdown.clone());
+        let (health, grpc) = grpc_server(grpc, &door, &edges, ctx.shutdown.clone()).await?;
+        // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
+        let health_follower =
+            AbortOnDrop(tokio::spawn(follow_readiness(ctx.clone(), health.clone())));
+
+        let mut servers = Servers {
+            http: tokio::spawn(http),
+            grpc: tokio::spawn(grpc),
+        };
+        servers.until(signal).await?;
+        // Stop following readiness first, so nothing says SERVING again while draining.
+        drop(health_follower);
+        not_serving(&health).await;
+        let _ = shutdown.send(true);
+
+        let grace = Duration::from_secs(settings.shutdown_grace_secs);
+        let drained = tokio::time::timeout(grace, servers.finished()).await;
+        // The decisions answered while draining are in the decision log's queue: give the writer
+        // a moment to write them (bounded: PostgreSQL may be down).
+        if let Some(log) = &ctx.decision_log {
+            log.flush(Duration::from_secs(5)).await;
+        }
+        log_drained(drained, grace);
+        Ok(())
+    }
+
+    /// Keeps the served rule sets equal to the active ones in Redis (pub/sub and periodic
+    /// reconcile); never ends on its own, aborted on shutdown (when the guard is dropped).
+    /// `None` without Redis.
+    fn spawn_sync(&self) -> Option<AbortOnDrop> {
         let sync = self.ctx.store.as_deref().cloned().map(|store| {
             crate::store::spawn_sync(
                 self.ctx.state.clone(),
@@ -203,19 +254,29 @@ impl Service {
                 crate::store::SyncOptions::from_settings(&self.settings),
             )
         });
-        let _sync_guard = sync.map(AbortOnDrop);
-        let timeout = Duration::from_secs(self.settings.request_timeout_secs.max(1));
-        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+        sync.map(AbortOnDrop)
+    }
+}
 
-        crate::metrics::observe(&self.ctx.state);
-        crate::metrics::observe_decision_log(self.ctx.decision_log.as_ref());
-        let s = &self.settings;
+/// What the edges of both servers are built from, read from the settings once so that REST and
+/// gRPC enforce the same request timeout, connection limits and per-key rate limit.
+struct EdgeSettings {
+    /// `PROTOCOL_REQUEST_TIMEOUT_SECS` (at least a second).
+    timeout: Duration,
+    limits: ConnLimits,
+    /// Shared by both servers: a key's quota is one, whichever protocol it calls.
+    rate: Option<Arc<RateLimits>>,
+    max_in_flight: usize,
+    /// The health and reflection call budget (`CallBudget`).
+    max_health_calls: usize,
+    /// `PROTOCOL_CORS_ORIGINS`, checked here: a value that is no header value stops start-up.
+    cors_origins: Vec<HeaderValue>,
+}
+
+impl EdgeSettings {
+    fn from_settings(s: &Settings, ctx: &Context) -> anyhow::Result<Self> {
         let limits = ConnLimits::from_settings(s);
-        let rate = RateLimits::new(
-            self.ctx.keys.clone(),
-            s.rate_limit,
-            s.rate_limit_window_secs,
-        );
+        let rate = RateLimits::new(ctx.keys.clone(), s.rate_limit, s.rate_limit_window_secs);
         let cors_origins = s
             .cors_origins
             .iter()
@@ -225,155 +286,213 @@ impl Service {
                 HeaderValue::from_str(o).with_context(|| format!("PROTOCOL_CORS_ORIGINS: `{o}`"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            timeout: Duration::from_secs(s.request_timeout_secs.max(1)),
+            limits,
+            rate,
+            max_in_flight: s.max_in_flight,
+            max_health_calls: s.max_health_calls,
+            cors_origins,
+        })
+    }
+}
 
-        // ---- REST: the layer stack is in `crate::http::router` ----
-        // The door, built once: every adapter holds a clone, so its caches (pinned versions,
-        // notice board, contracts) exist once per process.
-        let door = crate::app::App::new(self.ctx.clone());
-        let cds = crate::cds::CdsState {
-            indexes: Arc::default(),
-            fhir: self.cds_fhir.clone(),
-        };
-        let router = crate::http::router(
-            door.clone(),
-            cds,
-            crate::http::Edges {
-                request_timeout: timeout,
-                admission: AdmissionLayer::<Rest>::new(s.max_in_flight, rate.clone()),
-                cors_origins,
-            },
-        );
-        let http = crate::http::serve(self.http, router, limits, self.ctx.shutdown.clone());
+/// The REST server, not yet running (the caller spawns it): the router, whose layer stack is in
+/// `crate::http::router`, served on `listener` by `crate::http::serve` (connection limits,
+/// graceful shutdown).
+fn rest_server(
+    listener: TcpListener,
+    door: &crate::app::App,
+    fhir: Option<Arc<crate::cds::fetch::FhirFetch>>,
+    edges: &EdgeSettings,
+    shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = std::io::Result<()>> + use<> {
+    let cds = crate::cds::CdsState {
+        indexes: Arc::default(),
+        fhir,
+    };
+    let router = crate::http::router(
+        door.clone(),
+        cds,
+        crate::http::Edges {
+            request_timeout: edges.timeout,
+            admission: AdmissionLayer::<Rest>::new(edges.max_in_flight, edges.rate.clone()),
+            cors_origins: edges.cors_origins.clone(),
+        },
+    );
+    crate::http::serve(listener, router, edges.limits, shutdown)
+}
 
-        // ---- gRPC ----
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<ProtocolServer>().await;
-        health.set_serving::<AdminServer>().await;
-        health.set_serving::<DecisionsServer>().await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building the reflection service")?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .context("building the reflection service")?;
-        let protocol = ProtocolServer::new(ProtocolService::new(door.clone()))
-            .max_decoding_message_size(MAX_BODY_BYTES)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
-        let admin = AdminServer::new(AdminService::new(door.clone()))
-            .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
-        let decisions = DecisionsServer::new(DecisionsService::new(door.clone()))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
-        // Health and reflection need no key: one budget for both, streams included.
-        let budget = CallBudget::new(s.max_health_calls);
-        let cap = ConnCap::new("grpc", limits.max_connections);
-        let incoming = TcpIncoming::from(self.grpc)
-            .with_nodelay(Some(true))
-            .with_keepalive(limits.tcp_keepalive)
-            .filter_map(move |accepted| {
-                let admitted = match accepted {
-                    Ok(tcp) => cap.admit().map(|permit| {
-                        Ok(Guarded::new(
-                            CoalescingIo::new(tcp),
-                            permit,
-                            limits.header_read_timeout,
-                        ))
-                    }),
-                    Err(e) => Some(Err(e)),
-                };
-                std::future::ready(admitted)
-            });
-        // The layer stack, outermost first: request id (REST's layer: a plain one accepted, else a
-        // UUID v7; echoed in the response metadata, never indexed by HPACK) → unknown methods
-        // answered UNIMPLEMENTED (never logged above DEBUG) → request span, log line and metrics
-        // → admission (duplicate credentials, per-key rate limit, load shedding; health and
-        // reflection exempt) → the services (health and reflection under their call budget; gzip
-        // both ways).
-        let grpc = tonic::transport::Server::builder()
-            .timeout(timeout)
-            .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
-            .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
-            .max_concurrent_streams(limits.max_concurrent_streams)
-            .layer(RequestIdLayer)
-            .layer(KnownMethodsLayer(KnownMethods::served()))
-            .layer(crate::observe::GrpcLayer)
-            .layer(AdmissionLayer::<Grpc>::new(s.max_in_flight, rate))
-            .add_service(budget.wrap(health_service))
-            .add_service(budget.wrap(reflection_v1))
-            .add_service(budget.wrap(reflection_v1alpha))
-            .add_service(protocol)
-            .add_service(admin)
-            .add_service(decisions)
-            .serve_with_incoming_shutdown(incoming, stopped(self.ctx.shutdown.clone()));
+/// The gRPC server, not yet running (the caller spawns it), and the health reporter its services
+/// were marked SERVING in (the caller keeps it following readiness, and marks them NOT_SERVING
+/// on shutdown).
+async fn grpc_server(
+    listener: TcpListener,
+    door: &crate::app::App,
+    edges: &EdgeSettings,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(
+    HealthReporter,
+    impl Future<Output = Result<(), tonic::transport::Error>> + use<>,
+)> {
+    let (health, routes) = grpc_routes(door, edges.max_health_calls).await?;
+    let limits = edges.limits;
+    // The layer stack, outermost first: request id (REST's layer: a plain one accepted, else a
+    // UUID v7; echoed in the response metadata, never indexed by HPACK) → unknown methods
+    // answered UNIMPLEMENTED (never logged above DEBUG) → request span, log line and metrics
+    // → admission (duplicate credentials, per-key rate limit, load shedding; health and
+    // reflection exempt) → the services (health and reflection under their call budget; gzip
+    // both ways).
+    let server = tonic::transport::Server::builder()
+        .timeout(edges.timeout)
+        .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .layer(RequestIdLayer)
+        .layer(KnownMethodsLayer(KnownMethods::served()))
+        .layer(crate::observe::GrpcLayer)
+        .layer(AdmissionLayer::<Grpc>::new(
+            edges.max_in_flight,
+            edges.rate.clone(),
+        ))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(grpc_incoming(listener, limits), stopped(shutdown));
+    Ok((health, server))
+}
 
-        // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
-        let health_follower = AbortOnDrop(tokio::spawn(follow_readiness(
-            self.ctx.clone(),
-            health.clone(),
-        )));
+/// The gRPC services, in the order they are routed: health and reflection, then the protocol,
+/// admin and decision-log services (gzip both ways; a question as large as REST's body limit, a
+/// rule set as large as REST's rule-set limit). Health says SERVING for each before the server
+/// starts.
+async fn grpc_routes(
+    door: &crate::app::App,
+    max_health_calls: usize,
+) -> anyhow::Result<(HealthReporter, Routes)> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ProtocolServer>().await;
+    health.set_serving::<AdminServer>().await;
+    health.set_serving::<DecisionsServer>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building the reflection service")?;
+    let protocol = ProtocolServer::new(ProtocolService::new(door.clone()))
+        .max_decoding_message_size(MAX_BODY_BYTES)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let admin = AdminServer::new(AdminService::new(door.clone()))
+        .max_decoding_message_size(crate::http::rulesets::MAX_RULESET_BYTES)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let decisions = DecisionsServer::new(DecisionsService::new(door.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    // Health and reflection need no key: one budget for both, streams included.
+    let budget = CallBudget::new(max_health_calls);
+    let routes = Routes::new(budget.wrap(health_service))
+        .add_service(budget.wrap(reflection_v1))
+        .add_service(budget.wrap(reflection_v1alpha))
+        .add_service(protocol)
+        .add_service(admin)
+        .add_service(decisions);
+    Ok((health, routes))
+}
 
-        let mut http_task = tokio::spawn(http);
-        let mut grpc_task = tokio::spawn(grpc);
+/// The gRPC listener's connections: TCP no-delay and keep-alive, each admitted under the
+/// connection cap (a connection over it is closed at once) and given the header-read timeout;
+/// writes coalesced (`CoalescingIo`).
+fn grpc_incoming(
+    listener: TcpListener,
+    limits: ConnLimits,
+) -> impl futures::Stream<Item = std::io::Result<Guarded<CoalescingIo>>> {
+    let cap = ConnCap::new("grpc", limits.max_connections);
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(limits.tcp_keepalive)
+        .filter_map(move |accepted| {
+            let admitted = match accepted {
+                Ok(tcp) => cap.admit().map(|permit| {
+                    Ok(Guarded::new(
+                        CoalescingIo::new(tcp),
+                        permit,
+                        limits.header_read_timeout,
+                    ))
+                }),
+                Err(e) => Some(Err(e)),
+            };
+            std::future::ready(admitted)
+        })
+}
+
+/// Both servers, running.
+struct Servers {
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    grpc: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Servers {
+    /// Serves until `signal` completes. A server that stops before it is an error: `run_until`
+    /// returns it and the process exits non-zero rather than serving half its protocols.
+    async fn until(&mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::select! {
             () = signal => tracing::info!("shutdown requested: draining in-flight requests"),
-            r = &mut http_task => {
+            r = &mut self.http => {
                 return Err(anyhow::anyhow!("the REST server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
             }
-            r = &mut grpc_task => {
+            r = &mut self.grpc => {
                 return Err(anyhow::anyhow!("the gRPC server stopped: {}", outcome(r.map(|r| r.map_err(anyhow::Error::from)))));
             }
         }
-        // Stop following readiness first, so nothing says SERVING again while draining.
-        drop(health_follower);
-        health.set_not_serving::<ProtocolServer>().await;
-        health.set_not_serving::<AdminServer>().await;
-        health.set_not_serving::<DecisionsServer>().await;
-        health
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
-        let _ = self.shutdown.send(true);
+        Ok(())
+    }
 
-        let drained = tokio::time::timeout(grace, async {
-            let (h, g) = tokio::join!(http_task, grpc_task);
-            (
-                h.map_err(anyhow::Error::from)
-                    .and_then(|r| r.map_err(anyhow::Error::from)),
-                g.map_err(anyhow::Error::from)
-                    .and_then(|r| r.map_err(anyhow::Error::from)),
-            )
-        })
+    /// Completes when both servers have finished (after shutdown was signalled: their in-flight
+    /// requests done), with how each ended.
+    async fn finished(self) -> (anyhow::Result<()>, anyhow::Result<()>) {
+        let (h, g) = tokio::join!(self.http, self.grpc);
+        (
+            h.map_err(anyhow::Error::from)
+                .and_then(|r| r.map_err(anyhow::Error::from)),
+            g.map_err(anyhow::Error::from)
+                .and_then(|r| r.map_err(anyhow::Error::from)),
+        )
+    }
+}
+
+/// Marks every gRPC service, and the server as a whole (`""`), NOT_SERVING: clients and load
+/// balancers stop sending new calls while the in-flight ones drain.
+async fn not_serving(health: &HealthReporter) {
+    health.set_not_serving::<ProtocolServer>().await;
+    health.set_not_serving::<AdminServer>().await;
+    health.set_not_serving::<DecisionsServer>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
-        // The decisions answered while draining are in the decision log's queue: give the writer
-        // a moment to write them (bounded: PostgreSQL may be down).
-        if let Some(log) = &self.ctx.decision_log {
-            log.flush(Duration::from_secs(5)).await;
-        }
-        match drained {
-            Ok((Ok(()), Ok(()))) => {
-                tracing::info!("shut down cleanly");
-                Ok(())
-            }
-            Ok((h, g)) => {
-                for e in [h.err(), g.err()].into_iter().flatten() {
-                    tracing::error!(error = format!("{e:#}"), "server error during shutdown");
-                }
-                Ok(())
-            }
-            Err(_) => {
-                tracing::warn!(
-                    grace_secs = grace.as_secs(),
-                    "shutdown grace period elapsed with requests still in flight"
-                );
-                Ok(())
+}
+
+/// Logs how the drain ended. Shutdown itself succeeds either way (the process exits 0): a server
+/// error while draining, or requests still in flight when the grace period ran out, are logged.
+fn log_drained(
+    drained: Result<(anyhow::Result<()>, anyhow::Result<()>), tokio::time::error::Elapsed>,
+    grace: Duration,
+) {
+    match drained {
+        Ok((Ok(()), Ok(()))) => tracing::info!("shut down cleanly"),
+        Ok((h, g)) => {
+            for e in [h.err(), g.err()].into_iter().flatten() {
+                tracing::error!(error = format!("{e:#}"), "server error during shutdown");
             }
         }
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "shutdown grace period elapsed with requests still in flight"
+        ),
     }
 }
 
