@@ -134,7 +134,7 @@ def check_env(where: str, env: dict[str, str], known: dict[str, str | None], sou
     R.check(not bad, f"{where}: OTEL_* variables are standard OpenTelemetry names",
             "unknown " + ", ".join(bad))
     problems = []
-    # What the binary accepts (services/server/src/telemetry.rs): OTLP over gRPC or HTTP, to an
+    # What the binary accepts (services/server/src/telemetry/config.rs): OTLP over gRPC or HTTP, to an
     # http:// or https:// endpoint (TLS trusting the system's CA certificates), gzip or no
     # compression, and no CA or client-certificate files with https.
     for sig in ("", "TRACES_", "METRICS_"):

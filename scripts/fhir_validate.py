@@ -4,6 +4,7 @@
     fhir_validate.py questionnaire Q.json            # a Questionnaire
     fhir_validate.py response Q.json QR.json         # a QuestionnaireResponse to Q
     fhir_validate.py capability CS.json              # a CapabilityStatement (`/fhir/metadata`)
+    fhir_validate.py outcome OO.json                 # an OperationOutcome (an error on `/fhir`)
 
 Run with the Python of scripts/check-fhir's venv (fhir.resources, pinned). Each resource is
 parsed by the R4B models of fhir.resources (`model_validate`: required elements, unknown
@@ -27,6 +28,7 @@ import json
 import sys
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -149,9 +151,38 @@ def check_capability(cs):
     return faults
 
 
+ISSUE_SEVERITY = {"fatal", "error", "warning", "information"}
+# FHIR R4 IssueType (http://hl7.org/fhir/issue-type), the codes a server may use.
+ISSUE_TYPES = {
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
+    "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
+    "multiple-matches", "not-found", "deleted", "too-long", "code-invalid", "extension",
+    "too-costly", "business-rule", "conflict", "transient", "lock-error", "no-store",
+    "exception", "timeout", "incomplete", "throttled", "informational",
+}
+
+
+def check_outcome(oo):
+    faults = []
+    try:
+        OperationOutcome.model_validate(oo)
+    except Exception as e:  # pydantic.ValidationError: report it whole
+        faults.append(f"fhir.resources R4B OperationOutcome: {e}")
+    if not oo.get("issue"):
+        faults.append("issue: an OperationOutcome has at least one issue (1..*)")
+    for i, issue in enumerate(oo.get("issue") or []):
+        if issue.get("severity") not in ISSUE_SEVERITY:
+            faults.append(f"issue[{i}].severity: {issue.get('severity')!r} is not a severity")
+        if issue.get("code") not in ISSUE_TYPES:
+            faults.append(f"issue[{i}].code: {issue.get('code')!r} is not an issue type")
+    return faults
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "questionnaire":
         faults = check_questionnaire(json.load(open(argv[2])))
+    elif len(argv) == 3 and argv[1] == "outcome":
+        faults = check_outcome(json.load(open(argv[2])))
     elif len(argv) == 3 and argv[1] == "capability":
         faults = check_capability(json.load(open(argv[2])))
     elif len(argv) == 4 and argv[1] == "response":

@@ -112,6 +112,33 @@ async fn fhir_resources_accepts_the_questionnaire_and_the_responses_the_service_
         capabilities["rest"][0]["resource"][0]["type"], "Questionnaire",
         "{capabilities:#}"
     );
+    // Errors on the FHIR base are OperationOutcomes that FHIR's models take: a field at fault,
+    // an unknown Questionnaire, an unknown path.
+    for path in [
+        "/fhir/Questionnaire/base?color=red",
+        "/fhir/Questionnaire/nope",
+        "/fhir/Patient/1",
+    ] {
+        let res = reqwest::get(server.url(path)).await.expect("send");
+        assert!(res.status().is_client_error(), "{path}");
+        assert_eq!(res.headers()["content-type"], "application/fhir+json");
+        let outcome: Value = res.json().await.expect("json");
+        assert_eq!(
+            outcome["resourceType"], "OperationOutcome",
+            "{path}: {outcome}"
+        );
+        validate(&python, "outcome", &[&outcome]).unwrap_or_else(|r| panic!("{path}: {r}"));
+    }
+    let mut broken = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "bad", "code": "invalid"}]});
+    assert!(
+        validate(&python, "outcome", &[&broken]).is_err(),
+        "a bad severity is refused"
+    );
+    broken["issue"] = json!([]);
+    assert!(
+        validate(&python, "outcome", &[&broken]).is_err(),
+        "an outcome has an issue"
+    );
     // The validator is not blind: a statement without its required `kind` is refused.
     let mut broken = capabilities.clone();
     broken.as_object_mut().map(|o| o.remove("kind"));

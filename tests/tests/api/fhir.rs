@@ -60,11 +60,34 @@ async fn the_questionnaire_is_served_as_fhir_json_with_an_etag() {
         .expect("send");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
+    // Errors on the FHIR base are OperationOutcomes, with the problem's reason and instance.
     let res = get(&server, "/fhir/Questionnaire/nope", None).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let outcome = operation_outcome(res).await;
+    assert_eq!(outcome["issue"][0]["code"], "not-found", "{outcome}");
+    assert_eq!(outcome_reason(&outcome), "NOT_FOUND", "{outcome}");
     let res = get(&server, "/fhir/Questionnaire/base?color=red", None).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let outcome = operation_outcome(res).await;
+    assert_eq!(outcome["issue"][0]["code"], "invalid", "{outcome}");
+    assert_eq!(outcome["issue"][1]["expression"][0], "color", "{outcome}");
+    // Paths and methods the FHIR base does not serve, too.
+    let res = get(&server, "/fhir/Patient/1", None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        operation_outcome(res).await["issue"][0]["code"],
+        "not-found"
+    );
+    let res = http()
+        .delete(server.url("/fhir/Questionnaire/base"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        operation_outcome(res).await["issue"][0]["code"],
+        "not-supported"
+    );
     let open_clinic = get(
         &server,
         "/fhir/Questionnaire/base?clinic=clinic-aurora",
@@ -83,12 +106,12 @@ async fn the_questionnaire_is_served_as_fhir_json_with_an_etag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clinic_key_reads_its_own_clinic_questionnaire_only() {
     let server = Server::start_with_keys().expect("server starts");
-    assert_eq!(
-        get(&server, "/fhir/Questionnaire/base", None)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let res = get(&server, "/fhir/Questionnaire/base", None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let outcome = operation_outcome(res).await;
+    assert_eq!(outcome_reason(&outcome), "API_KEY_MISSING", "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "login");
     for path in [
         "/fhir/Questionnaire/base",
         "/fhir/Questionnaire/clinic-aurora",
@@ -110,8 +133,9 @@ async fn a_clinic_key_reads_its_own_clinic_questionnaire_only() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["reason"], "SCOPE_MISSING");
+    let outcome = operation_outcome(res).await;
+    assert_eq!(outcome_reason(&outcome), "SCOPE_MISSING", "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "forbidden");
     // Borealis has no overlay: its key is served the base.
     let q: Value = get(&server, "/fhir/Questionnaire/base", Some(KEY_BASE))
         .await
@@ -305,4 +329,34 @@ async fn the_fhir_base_states_its_capabilities_without_a_key() {
         cs["rest"][0]["resource"][0]["interaction"][0]["code"],
         "read"
     );
+}
+
+/// An error answered on the FHIR base: an OperationOutcome, with the request's id as its
+/// instance extension (the same id as the `x-request-id` header).
+async fn operation_outcome(res: reqwest::Response) -> Value {
+    assert_eq!(res.headers()["content-type"], "application/fhir+json");
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let outcome: Value = res.json().await.expect("json");
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    assert_eq!(outcome["issue"][0]["severity"], "error", "{outcome}");
+    assert_eq!(
+        outcome["extension"][0]["valueString"],
+        format!("urn:treatment-protocol:request:{request_id}"),
+        "{outcome}"
+    );
+    outcome
+}
+
+/// The stable reason an OperationOutcome carries (as gRPC's `ErrorInfo.reason`).
+fn outcome_reason(outcome: &Value) -> &str {
+    assert_eq!(
+        outcome["issue"][0]["details"]["coding"][0]["system"],
+        "urn:treatment-protocol:reason"
+    );
+    outcome["issue"][0]["details"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
 }

@@ -1,7 +1,8 @@
 //! `GET /fhir/Questionnaire/{ruleset}`: the intake questions of the caller's rule set as a FHIR
 //! R4 Questionnaire (`application/fhir+json`), for EHRs and intake apps that render forms from
 //! FHIR. Parse, ask the door ([`App::questionnaire`]), render: the engine builds the resource.
-//! Errors stay `application/problem+json`, as on every other route.
+//! Errors are FHIR `OperationOutcome`s (`application/fhir+json`, made from the problem the door's
+//! error table gives: [`super::fhir_outcome`]), as FHIR clients expect.
 //!
 //! `GET /fhir/metadata`: the FHIR CapabilityStatement of this FHIR base (`/fhir`), what a FHIR
 //! client reads first to learn what the server offers; open, as FHIR clients expect.
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 use super::caller::{Authorized, EligibilityScope};
 use super::extract::StrictQuery;
+use super::fhir_outcome::OperationOutcomeSchema;
 use super::problem::Problem;
 use super::validators::conditional;
 use crate::app::{App, catalogue_etag};
@@ -59,11 +61,11 @@ pub struct QuestionnaireQuery {
                 ("Cache-Control" = String, description = "`private, no-cache`: revalidate with `If-None-Match`"),
             )),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
-        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `eligibility` scope, or names another clinic", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such rule set for this caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 401, description = "No or unknown API key", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope, or names another clinic", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 404, description = "No such rule set for this caller", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
 )]

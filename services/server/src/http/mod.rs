@@ -12,6 +12,7 @@ pub mod depth;
 pub mod eligibility;
 pub mod extract;
 pub mod fhir;
+pub mod fhir_outcome;
 pub mod health;
 pub mod notices;
 pub mod plans;
@@ -143,11 +144,6 @@ pub fn router(app: App, cds: crate::cds::CdsState, edges: Edges) -> Router {
         )
         .route("/v1/facts", get(list_facts))
         .route("/v1/catalogue", get(catalog::get_catalogue))
-        .route("/fhir/metadata", get(fhir::get_metadata))
-        .route(
-            "/fhir/Questionnaire/{ruleset}",
-            get(fhir::get_questionnaire),
-        )
         .route("/v1/rulesets:watch", get(notices::watch_rulesets))
         .route(
             "/v1/rulesets",
@@ -163,6 +159,7 @@ pub fn router(app: App, cds: crate::cds::CdsState, edges: Edges) -> Router {
         .route("/v1/rulesets/{id}/history", get(ruleset_history))
         .route("/v1/rulesets/{id}/activate", post(activate_ruleset))
         .route("/v1/rulesets/{id}/rollback", post(rollback_ruleset))
+        .nest("/fhir", fhir_routes())
         .merge(crate::cds::routes());
     let open = Router::new()
         .route("/healthz", get(healthz))
@@ -212,6 +209,19 @@ pub async fn serve(
         .layer(DecodeRequestsLayer)
         .service(router);
     crate::edge::conn::serve_rest(listener, service, limits, shutdown).await
+}
+
+/// The FHIR base (`/fhir`): its reads, and every error under it (an unknown path or method
+/// included) answered as an OperationOutcome ([`fhir_outcome`]), as FHIR clients expect.
+fn fhir_routes() -> Router<HttpState> {
+    Router::new()
+        .route("/metadata", get(fhir::get_metadata))
+        .route("/Questionnaire/{ruleset}", get(fhir::get_questionnaire))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(
+            fhir_outcome::as_operation_outcome,
+        ))
 }
 
 async fn not_found(req: Request) -> Problem {
