@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::api::common::*;
 
-/// Every route of DESIGN §5 this server implements, with its methods (the document may describe
+/// Every route of the contract (docs/design.md §7) this server implements, with its methods (the document may describe
 /// more, e.g. the rule-set admin API; each documented operation is checked against the server).
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/eligibility"),

@@ -38,7 +38,7 @@ pub trait Question {
     const DECISION: bool = Self::OPERATION.is_decision();
     /// Refused when the rule sets are stale under the fail-closed policy: the decisions about a
     /// client (eligibility, contraindications, plans). Depth limits keep being served, so a
-    /// device keeps working on its last limits (DESIGN §6; docs/operate.md).
+    /// device keeps working on its last limits (docs/design.md §6; docs/operate.md).
     const FRESH: bool = Self::DECISION;
     /// The answer.
     type Answer;

@@ -1,4 +1,4 @@
-//! Rule-set publishing and distribution through Redis (DESIGN.md §6).
+//! Rule-set publishing and distribution through Redis (docs/design.md §6).
 //!
 //! Redis is the shared store and the distribution channel, never a dependency of the request path:
 //! published versions are immutable keys (`SET NX`), the active version of each rule set is a

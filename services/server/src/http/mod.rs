@@ -1,4 +1,4 @@
-//! The REST adapter (axum): `/v1/...` as DESIGN §5 names it, probes and the OpenAPI document.
+//! The REST adapter (axum): `/v1/...` as docs/design.md §7 names it, probes and the OpenAPI document.
 //!
 //! Every `/v1` handler takes an [`caller::Authorized`] extractor naming the scope it needs; it runs
 //! before any body is read (so an unauthenticated caller learns nothing about the request).
