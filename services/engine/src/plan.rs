@@ -1,4 +1,4 @@
-//! Depth limits per zone, treatment plans, and the catalogue views (treatments, facts).
+//! Depth limits per zone and treatment plans.
 
 use jiff::civil::Date;
 
@@ -7,6 +7,7 @@ use crate::conditions::{Ctx, add_days};
 use crate::decide::{Outcome, check_role_device, check_zones, evaluate, lookup, outcome_for};
 use crate::depth::DepthMm;
 use crate::error::{RequestError, Violations};
+use crate::facts::FactValues;
 use crate::ids::Ix;
 use crate::intake::{check_date, parse_facts, parse_history};
 use crate::model::*;
@@ -86,6 +87,8 @@ impl Compiled {
     }
 }
 
+/// A depth-limits question with its ids resolved: what [`RuleSet::limits_for`] needs to give the
+/// limit of each zone.
 struct DepthQuery {
     t: Ix,
     device: Ix,
@@ -95,121 +98,62 @@ struct DepthQuery {
     explain: bool,
 }
 
+/// A depth-limits request read against the rule set: every id resolved and every answer parsed,
+/// so that answering it can no longer fail.
+struct DepthInputs {
+    query: DepthQuery,
+    /// The zone asked, resolved; empty when the request names none (then every zone the
+    /// treatment may reach is answered).
+    zones: Vec<Ix>,
+    /// The client's answers, when sent: precaution caps then bind the limits.
+    facts: Option<FactValues>,
+    history: Option<Vec<(Ix, Date)>>,
+    date: Option<Date>,
+}
+
+impl DepthInputs {
+    /// The client outcome over every zone answered (`None` without facts). The caps of the
+    /// precautions that fired, and of those left undecided, bind the limits.
+    fn client_outcome(&self, rs: &Compiled) -> Option<Outcome> {
+        self.facts.as_ref().map(|f| {
+            evaluate(
+                rs,
+                self.query.t,
+                &Ctx {
+                    date: self.date,
+                    history: self.history.as_deref(),
+                    device: Some(self.query.device),
+                    zones: Some(&self.zones),
+                    indication: self.query.indication,
+                    ..Ctx::facts_only(f)
+                },
+            )
+        })
+    }
+}
+
 impl RuleSet {
     /// How deep may this device go, per zone, for this operator (and client)?
     pub fn depth_limits(&self, req: &DepthLimitsRequest) -> Result<DepthLimits, RequestError> {
         let rs = &*self.0;
-        let mut errors = Violations::default();
-        let t = lookup(
-            &rs.treatments,
-            "treatment",
-            &req.treatment,
-            "treatment",
-            &mut errors,
-        );
-        let device = lookup(&rs.devices, "device", &req.device, "device", &mut errors);
-        let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
-        let indication = req
-            .indication
-            .as_deref()
-            .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
-        let facts = req.facts.as_ref().map(|f| parse_facts(rs, f, &mut errors));
-        let history = req
-            .history
-            .as_ref()
-            .map(|h| parse_history(rs, h, &mut errors));
-        if let Some(date) = req.date {
-            check_date(rs, "date", date, &mut errors);
-        }
-        if facts.is_none() && (req.date.is_some() || req.history.is_some()) {
-            errors.push(
-                if req.date.is_some() {
-                    "date"
-                } else {
-                    "history"
-                },
-                "a date or history is only used with client facts: send `facts` too",
-            );
-        }
-        let mut zones = Vec::new();
-        if let Some(t) = t {
-            check_role_device(rs, t, role, device, &mut errors);
-            if rs
-                .treatment_defs
-                .get(usize::from(t))
-                .is_some_and(|d| !d.needle)
-            {
-                errors.push(
-                    "treatment",
-                    format!("'{}' uses no needle: it has no depth limits", req.treatment),
-                );
-            } else if let Some(zone) = &req.zone {
-                zones = check_zones(rs, t, std::slice::from_ref(zone), &mut errors);
-                if let Some(v) = errors_zone_rename(&mut errors) {
-                    errors = v;
-                }
-            }
-        }
-        let (t, device, role) = match errors.finish((t, device, role))? {
-            (Some(t), Some(d), Some(r)) => (t, d, r),
-            _ => return Err(RequestError::field("treatment", "incomplete request")),
-        };
-        let q = DepthQuery {
-            t,
-            device,
-            role,
-            indication,
-            explain: req.explain,
-        };
+        let mut inputs = read_depth_request(rs, req)?;
         if req.zone.is_none() {
-            zones = rs
-                .treatment_defs
-                .get(usize::from(t))
-                .map(|d| {
-                    d.zones
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, z)| z.is_some())
-                        .filter_map(|(i, _)| Ix::try_from(i).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
+            inputs.zones = capped_zones(rs, inputs.query.t);
         }
-        // The client outcome covers every zone answered; the caps of precautions that fired,
-        // and of those left undecided, bind the limits (never the optimistic reading).
-        let client = facts.as_ref().map(|f| {
-            evaluate(
-                rs,
-                t,
-                &Ctx {
-                    date: req.date,
-                    history: history.as_deref(),
-                    device: Some(device),
-                    zones: Some(&zones),
-                    indication,
-                    ..Ctx::facts_only(f)
-                },
-            )
-        });
-        let precautions: Vec<usize> = client
-            .as_ref()
-            .map(|o| {
-                let mut all: Vec<usize> = o.fired_precautions(rs).collect();
-                all.extend(&o.unknown_precautions);
-                all
-            })
-            .unwrap_or_default();
+        let client = inputs.client_outcome(rs);
+        let precautions = binding_precautions(rs, client.as_ref());
         Ok(DepthLimits {
             treatment: req.treatment.clone(),
             device: req.device.clone(),
             role: req.role.clone(),
             indication: req.indication.clone(),
-            zones: self.limits_for(&q, &zones, &precautions),
-            client: client.map(|o| outcome_for(rs, t, o)),
+            zones: self.limits_for(&inputs.query, &inputs.zones, &precautions),
+            client: client.map(|o| outcome_for(rs, inputs.query.t, o)),
             ruleset: rs.meta.clone(),
         })
     }
 
+    /// The limit of each zone for a resolved query; a zone without any cap is left out.
     fn limits_for(&self, q: &DepthQuery, zones: &[Ix], precautions: &[usize]) -> Vec<ZoneLimit> {
         let rs = &*self.0;
         let (Some(t), Some(device)) = (
@@ -226,190 +170,208 @@ impl RuleSet {
             })
             .collect()
     }
+}
 
+/// Reads a depth-limits request, collecting every fault so that one answer lists all of them:
+/// the ids, the client's answers, and the treatment's fit with the role, device and zone.
+fn read_depth_request(
+    rs: &Compiled,
+    req: &DepthLimitsRequest,
+) -> Result<DepthInputs, RequestError> {
+    let mut errors = Violations::default();
+    let t = lookup(
+        &rs.treatments,
+        "treatment",
+        &req.treatment,
+        "treatment",
+        &mut errors,
+    );
+    let device = lookup(&rs.devices, "device", &req.device, "device", &mut errors);
+    let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
+    let indication = req
+        .indication
+        .as_deref()
+        .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
+    let facts = req.facts.as_ref().map(|f| parse_facts(rs, f, &mut errors));
+    let history = req
+        .history
+        .as_ref()
+        .map(|h| parse_history(rs, h, &mut errors));
+    check_client_context(rs, req, facts.is_some(), &mut errors);
+    let zones = match t {
+        Some(t) => check_depth_target(rs, req, t, role, device, &mut errors),
+        None => Vec::new(),
+    };
+    let (t, device, role) = match errors.finish((t, device, role))? {
+        (Some(t), Some(d), Some(r)) => (t, d, r),
+        _ => return Err(RequestError::field("treatment", "incomplete request")),
+    };
+    Ok(DepthInputs {
+        query: DepthQuery {
+            t,
+            device,
+            role,
+            indication,
+            explain: req.explain,
+        },
+        zones,
+        facts,
+        history,
+        date: req.date,
+    })
+}
+
+/// Checks the date, and refuses a date or a history sent without client facts: only the client
+/// outcome reads them, so sending them alone is a mistake worth naming.
+fn check_client_context(
+    rs: &Compiled,
+    req: &DepthLimitsRequest,
+    has_facts: bool,
+    errors: &mut Violations,
+) {
+    if let Some(date) = req.date {
+        check_date(rs, "date", date, errors);
+    }
+    if !has_facts && (req.date.is_some() || req.history.is_some()) {
+        errors.push(
+            if req.date.is_some() {
+                "date"
+            } else {
+                "history"
+            },
+            "a date or history is only used with client facts: send `facts` too",
+        );
+    }
+}
+
+/// Checks that the role and device fit the treatment, that it uses a needle (others have no
+/// depth), and that the zone asked is one it may reach; returns that zone resolved.
+fn check_depth_target(
+    rs: &Compiled,
+    req: &DepthLimitsRequest,
+    t: Ix,
+    role: Option<Ix>,
+    device: Option<Ix>,
+    errors: &mut Violations,
+) -> Vec<Ix> {
+    check_role_device(rs, t, role, device, errors);
+    if rs
+        .treatment_defs
+        .get(usize::from(t))
+        .is_some_and(|d| !d.needle)
+    {
+        errors.push(
+            "treatment",
+            format!("'{}' uses no needle: it has no depth limits", req.treatment),
+        );
+        return Vec::new();
+    }
+    let Some(zone) = &req.zone else {
+        return Vec::new();
+    };
+    let zones = check_zones(rs, t, std::slice::from_ref(zone), errors);
+    // Depth-limit requests name a single zone as `zone`, not `zones[0]`.
+    *errors = std::mem::take(errors).renamed("zones[0]", "zone");
+    zones
+}
+
+/// Every zone the treatment sets a cap for: the zones a depth-limits request answers when it
+/// names none.
+fn capped_zones(rs: &Compiled, t: Ix) -> Vec<Ix> {
+    rs.treatment_defs
+        .get(usize::from(t))
+        .map(|d| {
+            d.zones
+                .iter()
+                .enumerate()
+                .filter(|(_, z)| z.is_some())
+                .filter_map(|(i, _)| Ix::try_from(i).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The precautions whose caps bind a client's depth limits: those that fired and those left
+/// undecided, so an unanswered question never reads as the deeper, optimistic limit.
+fn binding_precautions(rs: &Compiled, client: Option<&Outcome>) -> Vec<usize> {
+    client
+        .map(|o| {
+            let mut all: Vec<usize> = o.fired_precautions(rs).collect();
+            all.extend(&o.unknown_precautions);
+            all
+        })
+        .unwrap_or_default()
+}
+
+/// A plan request read against the rule set: every id resolved and every answer parsed.
+struct PlanInputs {
+    indication: Ix,
+    role: Ix,
+    device: Option<Ix>,
+    /// The treatment asked for, if any (else the first indicated one is planned).
+    requested: Option<Ix>,
+    facts: FactValues,
+    history: Vec<(Ix, Date)>,
+}
+
+/// A course checked session by session, from the first day the client may start.
+struct CourseCheck {
+    /// The first day: the requested start, or later when a precaution asks for preparation.
+    start: Date,
+    /// The precaution whose preparation moved the start, if any.
+    prepared_by: Option<String>,
+    /// One date per session, one course interval apart from `start`.
+    dates: Vec<Date>,
+    first_session: Eligibility,
+    /// The first later session that is not bookable on its date, if any.
+    blocked_session: Option<BlockedSession>,
+    /// The precautions that fired on any session checked: their caps bind every session (the
+    /// conservative depth for the whole course).
+    precautions: Vec<usize>,
+    /// The precautions left undecided on the first session.
+    undecided: Vec<usize>,
+}
+
+impl CourseCheck {
+    /// A plan is scheduled only when every session is bookable.
+    fn bookable(&self) -> bool {
+        self.first_session.bookable && self.blocked_session.is_none()
+    }
+}
+
+impl RuleSet {
     /// A course of treatment for this client, or the reasons there can be none yet.
     pub fn plan(&self, req: &PlanRequest) -> Result<Plan, RequestError> {
         let rs = &*self.0;
-        let mut errors = Violations::default();
-        let indication = lookup(
-            &rs.indications,
-            "indication",
-            &req.indication,
-            "indication",
-            &mut errors,
-        );
-        let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
-        let device = req
-            .device
-            .as_deref()
-            .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
-        let requested = req
-            .treatment
-            .as_deref()
-            .and_then(|t| lookup(&rs.treatments, "treatment", t, "treatment", &mut errors));
-        let facts = parse_facts(rs, &req.facts, &mut errors);
-        let history = parse_history(rs, &req.history, &mut errors);
-        if req.zones.is_empty() {
-            errors.push("zones", "name at least one zone to plan");
-        }
-        check_date(rs, "start_date", req.start_date, &mut errors);
-        let (indication, role) = match errors.finish((indication, role))? {
-            (Some(i), Some(r)) => (i, r),
-            _ => return Err(RequestError::field("indication", "incomplete request")),
-        };
-        let mut errors = Violations::default();
-        let (t, rationale) = match requested {
-            Some(t) => (t, format!("'{}' was requested", rs.treatments.name(t))),
-            None => {
-                let found = rs.treatment_defs.iter().enumerate().find(|(i, d)| {
-                    d.best_for.contains(&indication)
-                        && d.roles.contains(&role)
-                        && device.is_none_or(|dev| {
-                            rs.device_defs.get(usize::from(dev)).is_some_and(|dd| {
-                                dd.treatments.iter().any(|x| usize::from(*x) == *i)
-                            })
-                        })
-                });
-                match found.and_then(|(i, _)| Ix::try_from(i).ok()) {
-                    Some(t) => (
-                        t,
-                        format!(
-                            "'{}' is the first treatment indicated for '{}' that this role and device can perform",
-                            rs.treatments.name(t),
-                            req.indication
-                        ),
-                    ),
-                    None => {
-                        return Err(RequestError::field(
-                            "indication",
-                            format!(
-                                "no treatment indicated for '{}' can be performed by role '{}' with the given device",
-                                req.indication, req.role
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
-        let Some(def) = rs.treatment_defs.get(usize::from(t)) else {
-            return Err(RequestError::field("treatment", "unknown treatment"));
-        };
-        check_role_device(rs, t, Some(role), device, &mut errors);
-        let zones = check_zones(rs, t, &req.zones, &mut errors);
-        if def.needle && device.is_none() {
-            errors.push("device", format!("required to plan needle depths for '{}': the device's labelled maximum caps every session", rs.treatments.name(t)));
-        }
-        errors.finish(())?;
-
+        let inputs = read_plan_request(rs, req)?;
+        let (t, rationale) = choose_treatment(rs, req, &inputs)?;
+        let (def, zones) = check_plan_target(rs, req, t, &inputs)?;
         let ctx = Ctx {
             date: Some(req.start_date),
-            history: Some(&history),
-            device,
+            history: Some(&inputs.history),
+            device: inputs.device,
             zones: Some(&zones),
-            indication: Some(indication),
-            ..Ctx::facts_only(&facts)
+            indication: Some(inputs.indication),
+            ..Ctx::facts_only(&inputs.facts)
         };
-        let mut outcome = evaluate(rs, t, &ctx);
-        // Preparation a precaution asks for before the first session (skin pre-conditioning):
-        // the course starts after it, and the first session is decided on its own day.
-        let (start, prepared_by) = prepared_start(rs, &outcome, req.start_date);
-        let ctx = Ctx {
-            date: Some(start),
-            ..ctx
-        };
-        if start != req.start_date {
-            outcome = evaluate(rs, t, &ctx);
-        }
-        // Used only when bookable: then every rule was decided, so the fired precautions are all
-        // that apply.
-        let mut precautions: Vec<usize> = outcome.fired_precautions(rs).collect();
-        let undecided = outcome.unknown_precautions.clone();
-        let first_session = self.eligibility_of(t, start, outcome);
-        let sessions = def.sessions;
-        let dates: Vec<Date> = (0..sessions)
-            .map(|k| add_days(start, i64::from(k) * def.interval_days))
-            .collect();
-        let rationale = match prepared_by {
+        let course = self.check_course(t, def, ctx, req.start_date);
+        let rationale = match &course.prepared_by {
             Some(rule) => format!(
-                "{rationale}; the course starts on {start}, after the preparation precaution '{rule}' asks for"
+                "{rationale}; the course starts on {}, after the preparation precaution '{rule}' asks for",
+                course.start
             ),
             None => rationale,
         };
-        // Every later session is checked on its own date too: a procedure already booked between
-        // sessions, a wait that starts later, an age rule, may refuse it. A plan is scheduled
-        // only when every session is bookable, and each session's precaution caps bind them all
-        // (the conservative depth for the whole course).
-        let mut blocked_session = None;
-        if first_session.bookable {
-            for (k, date) in dates.iter().enumerate().skip(1) {
-                let o = evaluate(
-                    rs,
-                    t,
-                    &Ctx {
-                        date: Some(*date),
-                        ..ctx
-                    },
-                );
-                if o.decision.bookable() {
-                    for p in o.fired_precautions(rs) {
-                        if !precautions.contains(&p) {
-                            precautions.push(p);
-                        }
-                    }
-                } else {
-                    blocked_session = Some(BlockedSession {
-                        number: u32::try_from(k + 1).unwrap_or(u32::MAX),
-                        eligibility: self.eligibility_of(t, *date, o),
-                    });
-                    break;
-                }
-            }
-        }
-        let bookable = first_session.bookable && blocked_session.is_none();
-        let schedule = if bookable {
-            let limits = match device {
-                Some(device) => self.limits_for(
-                    &DepthQuery {
-                        t,
-                        device,
-                        role,
-                        indication: Some(indication),
-                        explain: false,
-                    },
-                    &zones,
-                    &precautions,
-                ),
-                None => Vec::new(),
-            };
-            dates
-                .iter()
-                .enumerate()
-                .map(|(k, date)| PlannedSession {
-                    number: u32::try_from(k + 1).unwrap_or(u32::MAX),
-                    date: *date,
-                    zones: limits
-                        .iter()
-                        .filter_map(|l| ramp(def, rs, l, k, sessions))
-                        .collect(),
-                })
-                .collect()
+        let (schedule, results) = if course.bookable() {
+            (
+                self.schedule(t, def, &inputs, &zones, &course),
+                dated_results(def, &course.dates),
+            )
         } else {
-            Vec::new()
-        };
-        let results = match (bookable, dates.first(), dates.last()) {
-            (true, Some(first), Some(last)) => def
-                .results
-                .iter()
-                .map(|m| DatedMilestone {
-                    milestone: m.text.clone(),
-                    date: add_days(if m.after_last { *last } else { *first }, m.days),
-                    evidence: m.evidence,
-                })
-                .collect(),
-            _ => Vec::new(),
+            (Vec::new(), Vec::new())
         };
         Ok(Plan {
-            status: if bookable {
+            status: if course.bookable() {
                 PlanStatus::Scheduled
             } else {
                 PlanStatus::NotBookable
@@ -417,172 +379,272 @@ impl RuleSet {
             treatment: rs.treatments.name(t).to_owned(),
             indication: req.indication.clone(),
             rationale,
-            sessions,
+            sessions: def.sessions,
             interval_days: def.interval_days,
             schedule,
-            precare: for_client(&def.precare, &precautions, &undecided),
+            precare: for_client(&def.precare, &course.precautions, &course.undecided),
             aftercare: Aftercare {
                 duration_days: def.aftercare_days,
-                instructions: for_client(&def.aftercare, &precautions, &undecided),
+                instructions: for_client(&def.aftercare, &course.precautions, &course.undecided),
             },
             downtime: def.downtime.clone(),
             session_minutes: def.session_minutes,
             results,
+            first_session: course.first_session,
+            blocked_session: course.blocked_session,
+            ruleset: rs.meta.clone(),
+        })
+    }
+
+    /// Decides the first session on the course's first day, then every later session on its
+    /// own date. Preparation a precaution asks for before the first session (skin
+    /// pre-conditioning) moves the start: the course starts after it, and the first session is
+    /// decided on its own day.
+    fn check_course(
+        &self,
+        t: Ix,
+        def: &Treatment,
+        ctx: Ctx<'_>,
+        requested_start: Date,
+    ) -> CourseCheck {
+        let rs = &*self.0;
+        let mut outcome = evaluate(rs, t, &ctx);
+        let (start, prepared_by) = prepared_start(rs, &outcome, requested_start);
+        let ctx = Ctx {
+            date: Some(start),
+            ..ctx
+        };
+        if start != requested_start {
+            outcome = evaluate(rs, t, &ctx);
+        }
+        // Used only when bookable: then every rule was decided, so the fired precautions are all
+        // that apply.
+        let mut precautions: Vec<usize> = outcome.fired_precautions(rs).collect();
+        let undecided = outcome.unknown_precautions.clone();
+        let first_session = self.eligibility_of(t, start, outcome);
+        let dates = session_dates(def, start);
+        let blocked_session = if first_session.bookable {
+            self.first_blocked_session(t, &ctx, &dates, &mut precautions)
+        } else {
+            None
+        };
+        CourseCheck {
+            start,
+            prepared_by,
+            dates,
             first_session,
             blocked_session,
-            ruleset: rs.meta.clone(),
-        })
-    }
-
-    /// Every treatment, as the rule set describes it.
-    pub fn treatments(&self) -> TreatmentList {
-        let rs = &*self.0;
-        let treatments = (0..rs.treatments.len())
-            .filter_map(|i| Ix::try_from(i).ok())
-            .filter_map(|t| self.treatment_info(t))
-            .collect();
-        TreatmentList {
-            treatments,
-            ruleset: rs.meta.clone(),
+            precautions,
+            undecided,
         }
     }
 
-    /// One treatment by code.
-    pub fn treatment(&self, code: &str) -> Option<TreatmentInfo> {
-        self.0
-            .treatments
-            .get(code)
-            .and_then(|t| self.treatment_info(t))
+    /// Checks every later session on its own date too: a procedure already booked between
+    /// sessions, a wait that starts later, an age rule, may refuse it. Returns the first session
+    /// that is not bookable; the precautions that fire on the bookable ones are added to
+    /// `precautions`, since each session's caps bind them all.
+    fn first_blocked_session(
+        &self,
+        t: Ix,
+        ctx: &Ctx<'_>,
+        dates: &[Date],
+        precautions: &mut Vec<usize>,
+    ) -> Option<BlockedSession> {
+        let rs = &*self.0;
+        for (k, date) in dates.iter().enumerate().skip(1) {
+            let o = evaluate(
+                rs,
+                t,
+                &Ctx {
+                    date: Some(*date),
+                    ..*ctx
+                },
+            );
+            if !o.decision.bookable() {
+                return Some(BlockedSession {
+                    number: session_number(k),
+                    eligibility: self.eligibility_of(t, *date, o),
+                });
+            }
+            for p in o.fired_precautions(rs) {
+                if !precautions.contains(&p) {
+                    precautions.push(p);
+                }
+            }
+        }
+        None
     }
 
-    fn treatment_info(&self, t: Ix) -> Option<TreatmentInfo> {
+    /// The dated sessions of a bookable course, each with a depth per zone ramping up to the
+    /// zone's limit for this client; no depths without a device (treatments without needles).
+    fn schedule(
+        &self,
+        t: Ix,
+        def: &Treatment,
+        inputs: &PlanInputs,
+        zones: &[Ix],
+        course: &CourseCheck,
+    ) -> Vec<PlannedSession> {
         let rs = &*self.0;
-        let d = rs.treatment_defs.get(usize::from(t))?;
-        Some(TreatmentInfo {
-            code: rs.treatments.name(t).to_owned(),
-            name: d.name.clone(),
-            description: d.description.clone(),
-            needle: d.needle,
-            setting: rs.settings.name(d.setting).to_owned(),
-            roles: d
-                .roles
-                .iter()
-                .map(|r| rs.roles.name(*r).to_owned())
-                .collect(),
-            best_for: d
-                .best_for
-                .iter()
-                .map(|i| rs.indications.name(*i).to_owned())
-                .collect(),
-            devices: rs
-                .device_defs
-                .iter()
-                .enumerate()
-                .filter(|(_, dev)| dev.treatments.contains(&t))
-                .filter_map(|(i, _)| Ix::try_from(i).ok())
-                .map(|i| rs.devices.name(i).to_owned())
-                .collect(),
-            min_interval_days: d.min_interval_days,
-            sessions: d.sessions,
-            max_sessions: d.max_sessions,
-            interval_days: d.interval_days,
-            zones: d
-                .zones
-                .iter()
-                .enumerate()
-                .filter_map(|(i, z)| z.as_ref().map(|z| (i, z)))
-                .filter_map(|(i, z)| Ix::try_from(i).ok().map(|i| (i, z)))
-                .map(|(i, z)| ZoneCapInfo {
-                    zone: rs.zones.name(i).to_owned(),
-                    max_depth_mm: z.max,
-                    start_depth_mm: z.start,
-                })
-                .collect(),
-            downtime: d.downtime.clone(),
-            session_minutes: d.session_minutes,
-            contraindication_rules: rs
-                .rules
-                .iter()
-                .filter(|r| r.applies.get(usize::from(t)).copied().unwrap_or(false))
-                .map(|r| r.info.rule.clone())
-                .collect(),
-            codes: rs
-                .display
-                .procedure_codes
-                .get(usize::from(d.procedure))
-                .cloned()
-                .unwrap_or_default(),
-        })
-    }
-
-    /// A device's labelled maximum depth (`None` for unknown devices and devices without needles).
-    pub fn device_max_depth(&self, device: &str) -> Option<DepthMm> {
-        let rs = &*self.0;
-        rs.devices
-            .get(device)
-            .and_then(|d| rs.device_defs.get(usize::from(d)))
-            .and_then(|d| d.max)
-    }
-
-    /// What the codes of fact `fact` stand for (`None` for an unknown fact): how a clinical
-    /// record answers it (the CDS Hooks door reads records by it).
-    pub fn codes_mean(&self, fact: &str) -> Option<CodesMean> {
-        let rs = &*self.0;
-        rs.facts
-            .get(fact)
-            .and_then(|i| rs.fact_defs.get(usize::from(i)))
-            .map(|f| f.codes_mean)
-    }
-
-    /// The declared facts: enough to build an intake form.
-    pub fn facts(&self) -> FactList {
-        let rs = &*self.0;
-        let facts = rs
-            .fact_defs
+        let limits = match inputs.device {
+            Some(device) => self.limits_for(
+                &DepthQuery {
+                    t,
+                    device,
+                    role: inputs.role,
+                    indication: Some(inputs.indication),
+                    explain: false,
+                },
+                zones,
+                &course.precautions,
+            ),
+            None => Vec::new(),
+        };
+        course
+            .dates
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                let id = Ix::try_from(i)
-                    .map(|i| rs.facts.name(i).to_owned())
-                    .unwrap_or_default();
-                let (fact_type, min, max, values, null_means) = match &f.kind {
-                    FactKind::Bool => ("bool", None, None, Vec::new(), None),
-                    FactKind::Integer { min, max } => {
-                        ("integer", Some(*min), Some(*max), Vec::new(), None)
-                    }
-                    FactKind::Enum { values } => (
-                        "enum",
-                        None,
-                        None,
-                        values.iter().map(|v| v.to_string()).collect(),
-                        None,
-                    ),
-                    FactKind::Date { null_means } => {
-                        ("date", None, None, Vec::new(), null_means.clone())
-                    }
-                };
-                FactInfo {
-                    id,
-                    fact_type: fact_type.to_owned(),
-                    question: f.question.clone(),
-                    min,
-                    max,
-                    labels: values
-                        .iter()
-                        .cloned()
-                        .zip(f.labels.iter().cloned())
-                        .collect(),
-                    values,
-                    null_means,
-                    codes: f.codes.clone(),
-                }
+            .map(|(k, date)| PlannedSession {
+                number: session_number(k),
+                date: *date,
+                zones: limits
+                    .iter()
+                    .filter_map(|l| ramp(def, rs, l, k, def.sessions))
+                    .collect(),
             })
-            .collect();
-        FactList {
-            facts,
-            ruleset: rs.meta.clone(),
-        }
+            .collect()
     }
+}
+
+/// Reads a plan request, collecting every fault so that one answer lists all of them.
+fn read_plan_request(rs: &Compiled, req: &PlanRequest) -> Result<PlanInputs, RequestError> {
+    let mut errors = Violations::default();
+    let indication = lookup(
+        &rs.indications,
+        "indication",
+        &req.indication,
+        "indication",
+        &mut errors,
+    );
+    let role = lookup(&rs.roles, "role", &req.role, "role", &mut errors);
+    let device = req
+        .device
+        .as_deref()
+        .and_then(|d| lookup(&rs.devices, "device", d, "device", &mut errors));
+    let requested = req
+        .treatment
+        .as_deref()
+        .and_then(|t| lookup(&rs.treatments, "treatment", t, "treatment", &mut errors));
+    let facts = parse_facts(rs, &req.facts, &mut errors);
+    let history = parse_history(rs, &req.history, &mut errors);
+    if req.zones.is_empty() {
+        errors.push("zones", "name at least one zone to plan");
+    }
+    check_date(rs, "start_date", req.start_date, &mut errors);
+    let (indication, role) = match errors.finish((indication, role))? {
+        (Some(i), Some(r)) => (i, r),
+        _ => return Err(RequestError::field("indication", "incomplete request")),
+    };
+    Ok(PlanInputs {
+        indication,
+        role,
+        device,
+        requested,
+        facts,
+        history,
+    })
+}
+
+/// The treatment to plan, with the rationale the plan gives for it: the one asked for, else the
+/// first indicated for the client's concern that the role and device can perform.
+fn choose_treatment(
+    rs: &Compiled,
+    req: &PlanRequest,
+    inputs: &PlanInputs,
+) -> Result<(Ix, String), RequestError> {
+    if let Some(t) = inputs.requested {
+        return Ok((t, format!("'{}' was requested", rs.treatments.name(t))));
+    }
+    match first_indicated(rs, inputs) {
+        Some(t) => Ok((
+            t,
+            format!(
+                "'{}' is the first treatment indicated for '{}' that this role and device can perform",
+                rs.treatments.name(t),
+                req.indication
+            ),
+        )),
+        None => Err(RequestError::field(
+            "indication",
+            format!(
+                "no treatment indicated for '{}' can be performed by role '{}' with the given device",
+                req.indication, req.role
+            ),
+        )),
+    }
+}
+
+/// The first treatment, in the rule set's order, that is best for the indication, that the role
+/// performs and that the device (when given) serves.
+fn first_indicated(rs: &Compiled, inputs: &PlanInputs) -> Option<Ix> {
+    let found = rs.treatment_defs.iter().enumerate().find(|(i, d)| {
+        d.best_for.contains(&inputs.indication)
+            && d.roles.contains(&inputs.role)
+            && inputs.device.is_none_or(|dev| {
+                rs.device_defs
+                    .get(usize::from(dev))
+                    .is_some_and(|dd| dd.treatments.iter().any(|x| usize::from(*x) == *i))
+            })
+    });
+    found.and_then(|(i, _)| Ix::try_from(i).ok())
+}
+
+/// Checks that the chosen treatment fits the role, the device and the zones, and that a needle
+/// treatment has a device (its labelled maximum caps every session); returns the treatment's
+/// definition and the zones resolved.
+fn check_plan_target<'a>(
+    rs: &'a Compiled,
+    req: &PlanRequest,
+    t: Ix,
+    inputs: &PlanInputs,
+) -> Result<(&'a Treatment, Vec<Ix>), RequestError> {
+    let Some(def) = rs.treatment_defs.get(usize::from(t)) else {
+        return Err(RequestError::field("treatment", "unknown treatment"));
+    };
+    let mut errors = Violations::default();
+    check_role_device(rs, t, Some(inputs.role), inputs.device, &mut errors);
+    let zones = check_zones(rs, t, &req.zones, &mut errors);
+    if def.needle && inputs.device.is_none() {
+        errors.push("device", format!("required to plan needle depths for '{}': the device's labelled maximum caps every session", rs.treatments.name(t)));
+    }
+    errors.finish((def, zones))
+}
+
+/// The date of each session of a course starting on `start`, one course interval apart.
+fn session_dates(def: &Treatment, start: Date) -> Vec<Date> {
+    (0..def.sessions)
+        .map(|k| add_days(start, i64::from(k) * def.interval_days))
+        .collect()
+}
+
+/// The number of the session at index `k` (the first session is 1).
+fn session_number(k: usize) -> u32 {
+    u32::try_from(k + 1).unwrap_or(u32::MAX)
+}
+
+/// The results a bookable course promises, dated from its first or last session.
+fn dated_results(def: &Treatment, dates: &[Date]) -> Vec<DatedMilestone> {
+    let (Some(first), Some(last)) = (dates.first(), dates.last()) else {
+        return Vec::new();
+    };
+    def.results
+        .iter()
+        .map(|m| DatedMilestone {
+            milestone: m.text.clone(),
+            date: add_days(if m.after_last { *last } else { *first }, m.days),
+            evidence: m.evidence,
+        })
+        .collect()
 }
 
 /// Session `k` of `n`: a conservative first session at the zone's start depth, rising evenly to
@@ -638,10 +700,4 @@ fn for_client(list: &[Instruction], fired: &[usize], undecided: &[usize]) -> Vec
         })
         .map(|i| i.text.clone())
         .collect()
-}
-
-/// Depth-limit requests name a single zone as `zone`, not `zones[0]`.
-fn errors_zone_rename(errors: &mut Violations) -> Option<Violations> {
-    let taken = std::mem::take(errors);
-    Some(taken.renamed("zones[0]", "zone"))
 }
