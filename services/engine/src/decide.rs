@@ -1,4 +1,4 @@
-//! Decisions: which rules fire for a client, and what follows (DESIGN §4).
+//! Decisions: which rules fire for a client, and what follows (docs/design.md §4).
 //!
 //! The strongest fired rule wins. `incomplete` is the answer when a rule that could not be
 //! decided (a fact unanswered) could give a stronger answer than the rules that fired: a missing

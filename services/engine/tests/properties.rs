@@ -1,4 +1,4 @@
-//! The safety invariants of DESIGN §7, as property tests on the bundled rule set:
+//! The safety invariants of docs/design.md §5, as property tests on the bundled rule set:
 //!
 //! - an overlay only tightens: a generated overlay is refused exactly when it loosens something,
 //!   and an accepted one never makes a client bookable, a depth deeper or a wait shorter;
@@ -41,7 +41,7 @@ fn base() -> (RuleSetDoc, RuleSet) {
     (doc, rs)
 }
 
-/// Procedures from the DESIGN §5 contract: every rule set must know them.
+/// Procedures from the contract (docs/design.md §7): every rule set must know them.
 const PROCEDURES: &[&str] = &[
     "microneedling",
     "microneedling_prp",

@@ -1,4 +1,4 @@
-//! The decision semantics of DESIGN §4 on a small fixture rule set, independent of the clinical
+//! The decision semantics of docs/design.md §4 on a small fixture rule set, independent of the clinical
 //! content: three-valued logic, deferral dates, depth bounds, and request errors naming fields.
 
 #![allow(

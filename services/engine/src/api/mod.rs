@@ -2,7 +2,7 @@
 //!
 //! These are the REST JSON bodies one to one (the server derives its OpenAPI document from them
 //! with the `openapi` feature) and the source of the gRPC messages. Names are contracts
-//! (DESIGN §5): adding a field is fine, renaming one is a breaking change.
+//! (docs/design.md §7): adding a field is fine, renaming one is a breaking change.
 //!
 //! One file per family of questions: [`eligibility`] (eligibility and contraindication checks),
 //! [`depth_limits`], [`plan`] and [`catalogue`] (the views of facts, ids and treatments), with

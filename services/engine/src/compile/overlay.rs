@@ -2,7 +2,7 @@
 //!
 //! Tighter means: a shallower depth cap, a longer wait, a stricter policy option, fewer roles,
 //! more rules. Anything else is refused with the field and both values named, so a clinic can
-//! never loosen the base by accident (DESIGN §3, a property test in `tests/properties.rs`).
+//! never loosen the base by accident (docs/design.md §3, a property test in `tests/properties.rs`).
 
 use crate::api::RuleSetRef;
 use crate::depth::DepthMm;
