@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_ends_streams_cleanly_and_exits_zero() {
+async fn sigterm_ends_streams_with_a_retryable_status_and_exits_zero() {
     let mut server = Server::start().expect("server starts");
     let mut client = server.grpc().await.expect("client");
     let mut stream = client
@@ -24,16 +24,26 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
         .expect("watch")
         .into_inner();
     stream.message().await.expect("ok").expect("first limits");
+    let mut notices = protocol_server::grpc::pb::treatment_protocol_service_client::TreatmentProtocolServiceClient::new(
+        server.channel().await.expect("channel"),
+    )
+    .watch_rule_sets(pb::WatchRuleSetsRequest::default())
+    .await
+    .expect("watch notices")
+    .into_inner();
+    notices.message().await.expect("ok").expect("first notice");
 
     server.terminate().expect("SIGTERM sent");
-    // The stream ends with OK (no error status), then the process exits 0.
+    // Each stream ends with UNAVAILABLE (SHUTTING_DOWN, retryable: a device's loop reconnects,
+    // never taking a clean end for "no more limits"), then the process exits 0.
     let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("stream ends in time");
-    match end {
-        Ok(None) => {}
-        other => panic!("expected a clean end of stream, got {other:?}"),
-    }
+    shut_down(end.map(|m| m.map(|_| ())));
+    let end = tokio::time::timeout(Duration::from_secs(10), notices.message())
+        .await
+        .expect("notices end in time");
+    shut_down(end.map(|m| m.map(|_| ())));
     let status = server
         .wait_exit(Duration::from_secs(15))
         .expect("server exits");
@@ -227,4 +237,17 @@ async fn in_flight_requests_finish_after_sigterm() {
     assert!(answer.contains("\"contraindicated\""), "{answer}");
     let status = server.wait_exit(Duration::from_secs(15)).expect("exits");
     assert!(status.success(), "{status}");
+}
+
+/// A watch stream's end on shutdown: UNAVAILABLE with reason SHUTTING_DOWN and a retry delay.
+fn shut_down(end: Result<Option<()>, tonic::Status>) {
+    use tonic_types::StatusExt;
+    let status = match end {
+        Err(status) => status,
+        other => panic!("expected UNAVAILABLE, got {other:?}"),
+    };
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let info = status.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, "SHUTTING_DOWN");
+    assert!(status.get_details_retry_info().is_some(), "RetryInfo");
 }

@@ -125,6 +125,11 @@ pub enum AppError {
         /// The request timeout.
         secs: u64,
     },
+    /// A watch stream ends because this server is shutting down: retryable, on another replica
+    /// or on this one once restarted (as xDS clients expect, never a clean end that stops a
+    /// device's loop).
+    #[error("this server is shutting down: reconnect to watch on (another replica answers)")]
+    ShuttingDown,
     /// The health and reflection calls in progress are at their budget (gRPC probes and
     /// reflection share one, apart from the decisions' load shedding).
     #[error(
@@ -374,6 +379,13 @@ impl AppError {
                 G::Unavailable,
                 "timeout",
                 "Request timed out",
+            ),
+            AppError::ShuttingDown => kind(
+                "SHUTTING_DOWN",
+                503,
+                G::Unavailable,
+                "shutting-down",
+                "Server shutting down",
             ),
             AppError::ProbesExhausted { .. } => kind(
                 "HEALTH_BUDGET_EXHAUSTED",

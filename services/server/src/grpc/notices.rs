@@ -39,7 +39,11 @@ fn update(event: NoticeEvent) -> Result<pb::WatchRuleSetsResponse, Status> {
     })
 }
 
-/// The door's stream, rendered.
+/// The door's stream, rendered. The door's stream ends only on server shutdown, which ends this
+/// one with `UNAVAILABLE` (`SHUTTING_DOWN`): a booking system's watch loop reconnects.
 pub fn stream(events: crate::app::notices::NoticeStream) -> NoticeStream {
-    Box::pin(events.map(update))
+    let shutting_down = futures::stream::once(async {
+        Err(super::status::status(crate::app::AppError::ShuttingDown))
+    });
+    Box::pin(events.map(update).chain(shutting_down))
 }

@@ -120,6 +120,11 @@ pub fn status(e: AppError) -> Status {
             details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
             (clip(&e.to_string()), details)
         }
+        AppError::ShuttingDown => {
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+            (clip(&e.to_string()), details)
+        }
         AppError::ProbesExhausted { limit } => {
             metadata.push(("limit".into(), limit.to_string()));
             let mut details = ErrorDetails::new();
@@ -337,6 +342,7 @@ mod one_table {
                 retry_after_secs: 60,
             },
             AppError::TimedOut { secs: 10 },
+            AppError::ShuttingDown,
             AppError::ProbesExhausted { limit: 8 },
         ]
     }

@@ -1,7 +1,9 @@
 //! `WatchDepthLimits`: the current limits on subscribe, then new limits whenever the served rule
 //! set changes (the `generation` counter that every catalog swap bumps) and the limits for this
 //! request differ (a new rule-set version that leaves them unchanged sends nothing: heartbeats
-//! carry the current version); a heartbeat on idle streams; a clean end (OK) on server shutdown.
+//! carry the current version); a heartbeat on idle streams; on server shutdown, `UNAVAILABLE` (`SHUTTING_DOWN`, with
+//! `RetryInfo`): retryable, so a device's watch loop reconnects (to another replica) rather than
+//! taking a clean end for "no more limits".
 //!
 //! The subscription, heartbeats, shutdown and budgets are the door's ([`crate::app::watch`],
 //! shared with `WatchRuleSets`): a latest-value design with no task and no queue per stream, the
@@ -20,8 +22,8 @@ use tonic::Status;
 
 use super::status::status;
 use super::{convert, pb};
-use crate::app::App;
 use crate::app::watch::{Board, Subscription, Wake};
+use crate::app::{App, AppError};
 use crate::auth::Caller;
 
 /// The limits of each clinic and request for the current rule-set generation, computed once
@@ -103,7 +105,10 @@ impl Watch {
         }
         loop {
             match self.sub.wake().await {
-                Wake::End => return None,
+                Wake::End => {
+                    self.done = true;
+                    return Some(Err(status(AppError::ShuttingDown)));
+                }
                 Wake::Heartbeat => return Some(heartbeat(&self.last)),
                 Wake::Changed => match self.now() {
                     Ok(now) if !same_limits(&now, &self.last) => {
@@ -337,11 +342,16 @@ contraindications:
             "intermediate versions must not be queued: {quiet:?}"
         );
 
-        // Shutdown ends the stream cleanly.
+        // Shutdown ends the stream with a retryable UNAVAILABLE, then nothing.
         stop.send(true).expect("stream listening");
         let end = tokio::time::timeout(Duration::from_secs(2), stream.next())
             .await
             .expect("stream ends");
-        assert!(end.is_none(), "{end:?}");
+        let status = end.expect("a last item").expect_err("UNAVAILABLE");
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        let after = tokio::time::timeout(Duration::from_secs(2), stream.next())
+            .await
+            .expect("stream over");
+        assert!(after.is_none(), "{after:?}");
     }
 }
