@@ -175,3 +175,44 @@ async fn watch_depth_limits_sends_current_limits_then_heartbeats() {
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
     assert!(bad_request_fields(&st).contains(&"device".to_owned()));
 }
+
+/// gRPC etags are plain values (the REST `ETag` without HTTP's quotes), and a device that kept a
+/// quoted one from before resumes with a heartbeat all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_etags_are_plain_values_and_resume_either_way() {
+    let app = protocol_tests::TestApp::start();
+    let rest = app
+        .open()
+        .depth_limits_query("treatment=microneedling&device=dermapen_4&role=nurse")
+        .await;
+    let rest_etag = rest.header("etag").expect("an ETag").to_owned();
+    assert!(rest_etag.starts_with('"'), "{rest_etag}");
+    let mut client = app.server.grpc().await.expect("client");
+    let now = client
+        .get_depth_limits(depth_request())
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(format!("\"{}\"", now.etag), rest_etag);
+    assert!(!now.etag.contains('"'), "{}", now.etag);
+    for resume in [now.etag.clone(), rest_etag] {
+        let mut watch = pb::WatchDepthLimitsRequest::from(depth_request());
+        watch.resume_etag = Some(resume.clone());
+        let first = client
+            .watch_depth_limits(watch)
+            .await
+            .expect("watch")
+            .into_inner()
+            .message()
+            .await
+            .expect("ok")
+            .expect("a message");
+        assert!(
+            matches!(
+                first.update,
+                Some(pb::watch_depth_limits_response::Update::Heartbeat(_))
+            ),
+            "resuming at {resume}: {first:?}"
+        );
+    }
+}

@@ -525,11 +525,19 @@ pub fn contraindication_report(r: &ContraindicationReport) -> pb::CheckContraind
     }
 }
 
-/// Depth limits as the door answers them, with the etag of the request they answer.
+/// Depth limits as the door answers them, with the etag of the request they answer: the plain
+/// value (an HTTP entity tag's quotes belong to HTTP headers, not to a gRPC field).
 pub fn depth_answer(limits: &DepthLimits, req: &DepthLimitsRequest) -> pb::GetDepthLimitsResponse {
     let mut out = depth_limits(limits);
-    out.etag = depth_etag(&limits.ruleset, req);
+    out.etag = plain_etag(&depth_etag(&limits.ruleset, req)).to_owned();
     out
+}
+
+/// An entity tag without its HTTP quotes (`"abc"` → `abc`); a plain value as it is.
+pub fn plain_etag(tag: &str) -> &str {
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
 }
 
 pub fn depth_limits(d: &DepthLimits) -> pb::GetDepthLimitsResponse {

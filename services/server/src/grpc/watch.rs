@@ -156,7 +156,9 @@ pub fn depth_limits(
         done: false,
     };
     let first = state.now()?;
-    state.pending = Some(if resume_etag.as_deref() == Some(first.etag.as_str()) {
+    // A device that kept a quoted etag (as this server sent before) resumes all the same.
+    let resumed = resume_etag.as_deref().map(convert::plain_etag);
+    state.pending = Some(if resumed == Some(first.etag.as_str()) {
         heartbeat(&first)
     } else {
         limits((*first).clone())
