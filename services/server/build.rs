@@ -1,7 +1,9 @@
 //! Compiles the gRPC contract (`proto/treatment/protocol/v1/protocol.proto`) with protox, a
 //! pure-Rust protobuf compiler, so that a fresh machine needs no system `protoc`. The generated
 //! code (messages, server and client) lands in `OUT_DIR`, together with the encoded file
-//! descriptor set that the reflection service serves (so `grpcurl` works without the proto file).
+//! descriptor set that the reflection service serves (so `grpcurl` works without the proto file),
+//! and the descriptor set of google.rpc's error details (`proto/google/rpc/error_details.proto`,
+//! vendored), so reflection clients decode the details of every error status too.
 
 use std::path::PathBuf;
 
@@ -15,6 +17,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile([&file], [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("protocol_descriptor.bin"), fds.encode_to_vec())?;
+
+    // google.rpc's error details (a copy of googleapis' file, as tonic-types ships it), with the
+    // files it imports, for the reflection service only: the messages themselves are
+    // tonic-types'. So grpcurl and buf curl print a status's details decoded.
+    let vendored = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("proto");
+    println!("cargo:rerun-if-changed={}", vendored.display());
+    let details = protox::compile(["google/rpc/error_details.proto"], [&vendored])?;
+    std::fs::write(
+        out.join("error_details_descriptor.bin"),
+        details.encode_to_vec(),
+    )?;
 
     tonic_prost_build::configure()
         .build_server(true)

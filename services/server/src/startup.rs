@@ -375,11 +375,17 @@ async fn grpc_routes(
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // google.rpc's error details (ErrorInfo, BadRequest, RetryInfo, ...): what grpcurl and
+        // buf curl need to print a status's details decoded rather than as base64.
+        .register_encoded_file_descriptor_set(crate::grpc::ERROR_DETAILS_DESCRIPTOR_SET)
         .build_v1()
         .context("building the reflection service")?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // google.rpc's error details (ErrorInfo, BadRequest, RetryInfo, ...): what grpcurl and
+        // buf curl need to print a status's details decoded rather than as base64.
+        .register_encoded_file_descriptor_set(crate::grpc::ERROR_DETAILS_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("building the reflection service")?;
     let protocol = ProtocolServer::new(ProtocolService::new(door.clone()))

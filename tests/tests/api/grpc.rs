@@ -85,6 +85,40 @@ async fn reflection_lists_and_describes_the_services() {
         panic!("expected google/protobuf/struct.proto");
     };
     assert!(!files.file_descriptor_proto.is_empty());
+    // The error details every status carries (ErrorInfo, BadRequest, RetryInfo, ...), so that
+    // grpcurl and buf curl print them decoded.
+    for symbol in [
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+        "google.rpc.RetryInfo",
+        "google.rpc.PreconditionFailure",
+    ] {
+        let MessageResponse::FileDescriptorResponse(files) =
+            reflect(&server, MessageRequest::FileContainingSymbol(symbol.into())).await
+        else {
+            panic!("expected the file of {symbol}");
+        };
+        let names: Vec<String> = files
+            .file_descriptor_proto
+            .iter()
+            .filter_map(|b| prost_types::FileDescriptorProto::decode(b.as_slice()).ok())
+            .filter_map(|f| f.name)
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "google/rpc/error_details.proto"),
+            "{symbol}: {names:?}"
+        );
+    }
+    // ... and the file it imports, by name, as a reflection client asks for it.
+    let MessageResponse::FileDescriptorResponse(files) = reflect(
+        &server,
+        MessageRequest::FileByFilename("google/protobuf/duration.proto".into()),
+    )
+    .await
+    else {
+        panic!("expected google/protobuf/duration.proto");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

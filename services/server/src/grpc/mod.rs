@@ -19,6 +19,12 @@ pub use decisions::DecisionsService;
 pub use service::ProtocolService;
 pub use status::auth_status;
 
+/// The encoded descriptors of google.rpc's error details (`ErrorInfo`, `BadRequest`, `RetryInfo`,
+/// ...) and `google/protobuf/duration.proto`, served by the reflection service so that its
+/// clients decode every status's details.
+pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("error_details_descriptor");
+
 /// The generated messages, server and client (also used by the black-box tests and the gRPC load
 /// generator, so every client speaks exactly the served contract).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
