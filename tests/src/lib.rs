@@ -45,6 +45,9 @@ pub const KEY_BASE: &str = "tp-test-borealis-5d2a90";
 /// An Aurora key with the `eligibility` scope only.
 pub const KEY_ELIGIBILITY_ONLY: &str = "tp-test-aurora-elig-77b3c4";
 
+/// An Aurora device's key: the `devices` scope only.
+pub const KEY_DEVICE_ONLY: &str = "tp-test-aurora-device-4e71d0";
+
 /// A Borealis key with the `admin` scope only: Borealis has no overlay, so it administers
 /// nothing until the platform creates one.
 pub const KEY_BOREALIS_ADMIN: &str = "tp-test-borealis-admin-31e9aa";
@@ -59,12 +62,14 @@ pub fn keys_yaml() -> String {
          - {{id: borealis-all, tenant: clinic-borealis, scopes: [eligibility, devices, plans], sha256: \"{}\"}}\n\
          - {{id: aurora-booking, tenant: clinic-aurora, scopes: [eligibility], sha256: \"{}\"}}\n\
          - {{id: borealis-admin, tenant: clinic-borealis, scopes: [admin], sha256: \"{}\"}}\n\
-         - {{id: platform-ops, tenant: platform, scopes: [admin, platform], sha256: \"{}\"}}\n",
+         - {{id: platform-ops, tenant: platform, scopes: [admin, platform], sha256: \"{}\"}}\n\
+         - {{id: aurora-device, tenant: clinic-aurora, scopes: [devices], sha256: \"{}\"}}\n",
         hash_key(KEY_AURORA),
         hash_key(KEY_BASE),
         hash_key(KEY_ELIGIBILITY_ONLY),
         hash_key(KEY_BOREALIS_ADMIN),
-        hash_key(KEY_PLATFORM)
+        hash_key(KEY_PLATFORM),
+        hash_key(KEY_DEVICE_ONLY)
     )
 }
 

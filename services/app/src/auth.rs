@@ -37,6 +37,12 @@ pub enum Scope {
     /// Reading the decision log of the key's own clinic (`GET /v1/decisions/{decision_id}`,
     /// gRPC `GetDecision`): a clinic's auditor.
     Audit,
+    /// Reading what the caller's rule set declares (the catalogue, treatments, facts): never
+    /// granted by name (a keys file that lists it is refused), held by every key with
+    /// `eligibility`, `devices` or `plans` — a device needs the device list as much as a booking
+    /// system needs the treatments.
+    #[serde(skip)]
+    Catalogue,
 }
 
 impl Scope {
@@ -48,6 +54,7 @@ impl Scope {
             Scope::Admin => "admin",
             Scope::Platform => "platform",
             Scope::Audit => "audit",
+            Scope::Catalogue => "catalogue",
         }
     }
 }
@@ -85,8 +92,14 @@ impl Caller {
         }
     }
 
+    /// Whether this caller holds `scope` ([`Scope::Catalogue`]: any reading scope).
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
+        match scope {
+            Scope::Catalogue => [Scope::Eligibility, Scope::Devices, Scope::Plans]
+                .iter()
+                .any(|s| self.scopes.contains(s)),
+            _ => self.scopes.contains(&scope),
+        }
     }
 
     /// Whether this caller may read and change rule set `id`: its own clinic's overlay with
@@ -122,6 +135,10 @@ impl fmt::Display for AuthError {
             AuthError::Unknown => f.write_str("the API key is not valid"),
             AuthError::Duplicate => f.write_str(
                 "the request carries more than one `Authorization` header: send exactly one",
+            ),
+            AuthError::Forbidden(Scope::Catalogue) => f.write_str(
+                "the API key holds none of the scopes that read the catalogue: `eligibility`, \
+                 `devices` or `plans`",
             ),
             AuthError::Forbidden(scope) => {
                 write!(
@@ -339,6 +356,33 @@ mod tests {
             hash_key("secret-a")
         );
         ApiKeys::parse(&doc).expect("keys parse")
+    }
+
+    #[test]
+    fn the_catalogue_is_read_with_any_reading_scope_and_never_granted_by_name() {
+        let doc = |scopes: &str| {
+            format!(
+                "keys:\n  - {{id: d, tenant: clinic-aurora, scopes: [{scopes}], sha256: \"{}\"}}\n",
+                hash_key("secret-d")
+            )
+        };
+        for (scopes, reads) in [
+            ("devices", true),
+            ("plans", true),
+            ("eligibility", true),
+            ("admin", false),
+            ("audit", false),
+        ] {
+            let keys = ApiKeys::parse(&doc(scopes)).expect("keys parse");
+            let got = keys.authorize(Some(b"Bearer secret-d"), Scope::Catalogue);
+            assert_eq!(got.is_ok(), reads, "{scopes}: {got:?}");
+            if !reads {
+                let message = got.expect_err("refused").to_string();
+                assert!(message.contains("`devices`"), "{message}");
+            }
+        }
+        let err = ApiKeys::parse(&doc("catalogue")).expect_err("not grantable");
+        assert!(format!("{err:#}").contains("catalogue"), "{err:#}");
     }
 
     #[test]

@@ -58,13 +58,15 @@ impl Operation {
         match self {
             Operation::DepthLimits => Scope::Devices,
             Operation::Plan => Scope::Plans,
-            Operation::Eligibility
-            | Operation::Contraindications
-            | Operation::ListTreatments
+            // What a rule set declares: any key with a reading scope (a device needs the device
+            // list as much as a booking system needs the treatments).
+            Operation::ListTreatments
             | Operation::GetTreatment
             | Operation::GetCatalogue
-            | Operation::ListFacts
-            | Operation::GetQuestionnaire => Scope::Eligibility,
+            | Operation::ListFacts => Scope::Catalogue,
+            Operation::Eligibility | Operation::Contraindications | Operation::GetQuestionnaire => {
+                Scope::Eligibility
+            }
         }
     }
 

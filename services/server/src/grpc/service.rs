@@ -184,7 +184,7 @@ impl TreatmentProtocolService for ProtocolService {
         &self,
         request: Request<pb::ListTreatmentsRequest>,
     ) -> Result<Response<pb::ListTreatmentsResponse>, Status> {
-        let caller = self.caller(&request, Scope::Eligibility)?;
+        let caller = self.caller(&request, Scope::Catalogue)?;
         let list = self
             .app
             .ask(&caller, &TreatmentsQuestion)
@@ -197,7 +197,7 @@ impl TreatmentProtocolService for ProtocolService {
         &self,
         request: Request<pb::GetTreatmentRequest>,
     ) -> Result<Response<pb::GetTreatmentResponse>, Status> {
-        let caller = self.caller(&request, Scope::Eligibility)?;
+        let caller = self.caller(&request, Scope::Catalogue)?;
         let code = request.into_inner().code;
         let (info, meta) = self
             .app
@@ -214,7 +214,7 @@ impl TreatmentProtocolService for ProtocolService {
         &self,
         request: Request<pb::GetCatalogueRequest>,
     ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
-        let caller = self.caller(&request, Scope::Eligibility)?;
+        let caller = self.caller(&request, Scope::Catalogue)?;
         let catalogue = self
             .app
             .ask(&caller, &CatalogueQuestion)
@@ -227,7 +227,7 @@ impl TreatmentProtocolService for ProtocolService {
         &self,
         request: Request<pb::ListFactsRequest>,
     ) -> Result<Response<pb::ListFactsResponse>, Status> {
-        let caller = self.caller(&request, Scope::Eligibility)?;
+        let caller = self.caller(&request, Scope::Catalogue)?;
         let list = self
             .app
             .ask(&caller, &FactsQuestion)

@@ -23,6 +23,8 @@ pub struct DevicesScope;
 pub struct PlansScope;
 pub struct AdminScope;
 pub struct AuditScope;
+/// Any reading scope: `eligibility`, `devices` or `plans` ([`Scope::Catalogue`]).
+pub struct CatalogueScope;
 
 impl RequiredScope for EligibilityScope {
     const SCOPE: Scope = Scope::Eligibility;
@@ -38,6 +40,9 @@ impl RequiredScope for AdminScope {
 }
 impl RequiredScope for AuditScope {
     const SCOPE: Scope = Scope::Audit;
+}
+impl RequiredScope for CatalogueScope {
+    const SCOPE: Scope = Scope::Catalogue;
 }
 
 /// A caller holding scope `S`.

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use protocol_engine::Catalogue;
 
-use super::caller::{Authorized, EligibilityScope};
+use super::caller::{Authorized, CatalogueScope};
 use super::problem::Problem;
 use super::validators::conditional;
 use crate::app::{
@@ -37,14 +37,14 @@ use crate::app::{
             )),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key holds none of `eligibility`, `devices` and `plans`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list_treatments(
     State(app): State<App>,
-    Authorized(caller, _): Authorized<EligibilityScope>,
+    Authorized(caller, _): Authorized<CatalogueScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let (list, meta) = app.ask_with_ruleset(&caller, &TreatmentsQuestion).await?;
@@ -76,7 +76,7 @@ pub async fn list_treatments(
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 400, description = "The code is not a valid path segment", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key holds none of `eligibility`, `devices` and `plans`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such treatment", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -84,7 +84,7 @@ pub async fn list_treatments(
 )]
 pub async fn get_treatment(
     State(app): State<App>,
-    Authorized(caller, _): Authorized<EligibilityScope>,
+    Authorized(caller, _): Authorized<CatalogueScope>,
     headers: HeaderMap,
     code: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
@@ -115,14 +115,14 @@ pub async fn get_treatment(
             )),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key holds none of `eligibility`, `devices` and `plans`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn list_facts(
     State(app): State<App>,
-    Authorized(caller, _): Authorized<EligibilityScope>,
+    Authorized(caller, _): Authorized<CatalogueScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let (list, meta) = app.ask_with_ruleset(&caller, &FactsQuestion).await?;
@@ -154,14 +154,14 @@ pub async fn list_facts(
             )),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `eligibility` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key holds none of `eligibility`, `devices` and `plans`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn get_catalogue(
     State(app): State<App>,
-    Authorized(caller, _): Authorized<EligibilityScope>,
+    Authorized(caller, _): Authorized<CatalogueScope>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let catalogue = app.ask(&caller, &CatalogueQuestion).await?;
