@@ -472,7 +472,23 @@ async fn grpc_admin_publishes_activates_and_maps_errors() {
         .await
         .expect("listed")
         .into_inner();
-    assert_eq!(versions.active_version.as_deref(), Some("2026.12.1"));
+    // One shape with REST's listing: `active: {version, digest}`.
+    let active = versions.active.clone().expect("an active version");
+    assert_eq!(active.version, "2026.12.1");
+    assert_eq!(active.digest, published.digest);
+    let rest = http()
+        .get(server.url("/v1/rulesets/clinic-aurora/versions"))
+        .bearer_auth(KEY_AURORA)
+        .send()
+        .await
+        .expect("listed")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(
+        rest["active"],
+        serde_json::json!({"version": active.version, "digest": active.digest})
+    );
     assert_eq!(versions.versions.len(), 2);
 
     // Going back loosens Aurora's cheeks (1.0 -> 1.2 mm): refused without an approval, naming

@@ -41,9 +41,17 @@ impl AdminService {
 
 fn versions(id: String, versions: Vec<VersionInfo>) -> pb::RuleSetVersions {
     let active = versions.iter().find(|v| v.active);
+    #[expect(
+        deprecated,
+        reason = "the flat fields stay set for clients that read them (issue 25: one shape, `active`)"
+    )]
     pb::RuleSetVersions {
         active_version: active.map(|v| v.version.clone()),
         active_digest: active.map(|v| v.digest.clone()),
+        active: active.map(|v| pb::ActiveVersion {
+            version: v.version.clone(),
+            digest: v.digest.clone(),
+        }),
         versions: versions
             .iter()
             .map(|v| pb::RuleSetVersionInfo {
@@ -260,12 +268,15 @@ impl RuleSetAdminService for AdminService {
         let id = request.into_inner().id;
         let list = self.app.versions(&caller, &id).await.map_err(status)?;
         let v = versions(id, list);
-        Ok(Response::new(pb::ListRuleSetVersionsResponse {
+        #[expect(deprecated, reason = "the flat fields stay set for clients that read them")]
+        let answer = pb::ListRuleSetVersionsResponse {
             id: v.id,
             active_version: v.active_version,
             active_digest: v.active_digest,
             versions: v.versions,
-        }))
+            active: v.active,
+        };
+        Ok(Response::new(answer))
     }
 
     async fn get_rule_set_version(
