@@ -50,7 +50,8 @@ fn bench(c: &mut Criterion) {
     ))
     .expect("the load script's body");
     assert!(
-        app.eligibility_json(&caller, &body).is_some_and(|a| a.is_ok()),
+        app.eligibility_json(&caller, &body)
+            .is_some_and(|a| a.is_ok()),
         "the fast read takes the load body"
     );
     c.bench_function("door/eligibility_json", |b| {

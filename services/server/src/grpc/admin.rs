@@ -268,7 +268,10 @@ impl RuleSetAdminService for AdminService {
         let id = request.into_inner().id;
         let list = self.app.versions(&caller, &id).await.map_err(status)?;
         let v = versions(id, list);
-        #[expect(deprecated, reason = "the flat fields stay set for clients that read them")]
+        #[expect(
+            deprecated,
+            reason = "the flat fields stay set for clients that read them"
+        )]
         let answer = pb::ListRuleSetVersionsResponse {
             id: v.id,
             active_version: v.active_version,
