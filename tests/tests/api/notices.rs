@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use protocol_tests::sse;
 use protocol_tests::{KEY_AURORA, KEY_BOREALIS_ADMIN, ServerBuilder, pb};
+use serde_json::{Value, json};
 use tonic_types::StatusExt;
 
 use crate::api::common::*;
@@ -122,5 +123,68 @@ async fn notices_need_the_eligibility_scope_and_share_the_watch_budget() {
             }
             Err(e) => panic!("the closed stream's place was not released: {e}"),
         }
+    }
+}
+
+/// Every event the stream sends is what `/openapi.json` declares for it: an event object (`event`,
+/// `id`, `data`) whose `data` is a JSON `RuleSetNotice` — the opening `ruleset` event, and the
+/// `heartbeat` a client resuming at the rule set in force gets first (`?since=`). Checked with a
+/// JSON Schema validator made by others, as schemathesis checks an event stream.
+#[tokio::test]
+async fn every_event_is_what_the_contract_declares() {
+    let server = ServerBuilder::new().with_keys().spawn().expect("server");
+    let doc: Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let media = &doc["paths"]["/v1/rulesets:watch"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+    // The schemas resolve against the whole document (its `components`).
+    let against = |schema: &Value| {
+        let mut root = doc.clone();
+        root["$ref"] = json!("#/$defs/it");
+        root["$defs"] = json!({"it": schema});
+        jsonschema::draft202012::new(&root).expect("the declared schema compiles")
+    };
+    let event_schema = against(&media["schema"]);
+    let content = &media["schema"]["properties"]["data"];
+    assert_eq!(content["contentMediaType"], "application/json", "{media}");
+    let data_schema = against(&content["contentSchema"]);
+
+    let client = sse::client();
+    let url = server.url("/v1/rulesets:watch");
+    let mut events = sse::open(&client, &url, KEY_AURORA, None)
+        .await
+        .unwrap_or_else(|(s, b, _)| panic!("{s} {b}"));
+    let opening = events.next_raw().await.expect("an event").expect("open");
+    let revision = opening.id.clone();
+    let mut resumed = sse::open(
+        &client,
+        &format!("{url}?since={revision}"),
+        KEY_AURORA,
+        None,
+    )
+    .await
+    .unwrap_or_else(|(s, b, _)| panic!("{s} {b}"));
+    let heartbeat = resumed.next_raw().await.expect("an event").expect("open");
+    assert_eq!(opening.event, "ruleset");
+    assert_eq!(heartbeat.event, "heartbeat");
+    for e in [opening, heartbeat] {
+        let mut object = json!({"event": e.event, "data": e.data});
+        if !e.id.is_empty() {
+            object["id"] = json!(e.id);
+        }
+        let errors: Vec<String> = event_schema
+            .iter_errors(&object)
+            .map(|err| err.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{object}: {errors:?}");
+        let data: Value = serde_json::from_str(&e.data).expect("JSON data");
+        let errors: Vec<String> = data_schema
+            .iter_errors(&data)
+            .map(|err| err.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{data}: {errors:?}");
     }
 }

@@ -104,8 +104,37 @@ pub fn skeleton() -> &'static Value {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
         examples::attach(&mut doc);
         admission_responses(&mut doc);
+        sse_events(&mut doc);
         doc
     })
+}
+
+/// What one Server-Sent Event of `GET /v1/rulesets:watch` is, as tools that read event streams
+/// validate it (schemathesis; OpenAPI 3.2's `itemSchema` convention): an object with the
+/// event's `event` name, its `id` (a `ruleset` event's is the notice's revision) and its `data`,
+/// a JSON text whose content is a `RuleSetNotice` (`contentMediaType`/`contentSchema`). Declaring
+/// the notice itself as the stream's schema said that each event *is* a notice, which no event
+/// is.
+fn sse_events(doc: &mut Value) {
+    let event = json!({
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["ruleset", "heartbeat"]},
+            "id": {"type": "string", "description": "A `ruleset` event's id: the notice's `revision` (what `Last-Event-ID` sends back)"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/RuleSetNotice"},
+            },
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    });
+    if let Some(media) =
+        doc.pointer_mut("/paths/~1v1~1rulesets:watch/get/responses/200/content/text~1event-stream")
+    {
+        media["schema"] = event;
+    }
 }
 
 /// The answers the edge may give to any `/v1` operation, whatever its handler: `429` past the
