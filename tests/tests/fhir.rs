@@ -100,7 +100,7 @@ async fn fhir_resources_accepts_the_questionnaire_and_the_responses_the_service_
     let server = Server::start().expect("server starts");
     for path in [
         "/fhir/Questionnaire/base",
-        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+        "/fhir/Questionnaire/clinic-aurora?clinic=clinic-aurora",
     ] {
         let q = questionnaire(&server, path).await;
         validate(&python, "questionnaire", &[&q]).unwrap_or_else(|r| panic!("{path}: {r}"));

@@ -90,7 +90,7 @@ async fn the_questionnaire_is_served_as_fhir_json_with_an_etag() {
     );
     let open_clinic = get(
         &server,
-        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+        "/fhir/Questionnaire/clinic-aurora?clinic=clinic-aurora",
         None,
     )
     .await;
@@ -112,10 +112,11 @@ async fn a_clinic_key_reads_its_own_clinic_questionnaire_only() {
     let outcome = operation_outcome(res).await;
     assert_eq!(outcome_reason(&outcome), "API_KEY_MISSING", "{outcome}");
     assert_eq!(outcome["issue"][0]["code"], "login");
+    // A read answers the resource with the id asked, or refuses it: Aurora is checked against
+    // its overlay's questions, so the base's id is refused, naming the id to read.
     for path in [
-        "/fhir/Questionnaire/base",
         "/fhir/Questionnaire/clinic-aurora",
-        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+        "/fhir/Questionnaire/clinic-aurora?clinic=clinic-aurora",
     ] {
         let res = get(&server, path, Some(KEY_ELIGIBILITY_ONLY)).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
@@ -124,6 +125,20 @@ async fn a_clinic_key_reads_its_own_clinic_questionnaire_only() {
         assert_eq!(
             q["url"],
             "urn:treatment-protocol:questionnaire:clinic-aurora"
+        );
+    }
+    for path in [
+        "/fhir/Questionnaire/base",
+        "/fhir/Questionnaire/base?clinic=clinic-aurora",
+    ] {
+        let res = get(&server, path, Some(KEY_ELIGIBILITY_ONLY)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let outcome = operation_outcome(res).await;
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .is_some_and(|d| d.contains("Questionnaire/clinic-aurora")),
+            "{path}: {outcome}"
         );
     }
     let res = get(
@@ -359,4 +374,32 @@ fn outcome_reason(outcome: &Value) -> &str {
     outcome["issue"][0]["details"]["coding"][0]["code"]
         .as_str()
         .unwrap_or_default()
+}
+
+/// FHIR's `_format` and `_pretty` on both reads: JSON asked any way it is spelled, pretty when
+/// asked; another format refused naming `_format`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fhir_base_takes_format_and_pretty() {
+    let server = Server::start().expect("server starts");
+    for path in ["/fhir/Questionnaire/base", "/fhir/metadata"] {
+        let plain = get(&server, path, None).await.text().await.expect("text");
+        for format in ["json", "application/json", "application/fhir%2Bjson"] {
+            let res = get(&server, &format!("{path}?_format={format}"), None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path} {format}");
+            assert_eq!(res.text().await.expect("text"), plain, "{path} {format}");
+        }
+        let pretty = get(&server, &format!("{path}?_pretty=true"), None)
+            .await
+            .text()
+            .await
+            .expect("text");
+        assert!(pretty.contains("\n  \""), "{path}: indented");
+        let a: Value = serde_json::from_str(&pretty).expect("json");
+        let b: Value = serde_json::from_str(&plain).expect("json");
+        assert_eq!(a, b, "{path}: the same resource");
+        let res = get(&server, &format!("{path}?_format=xml"), None).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let outcome = operation_outcome(res).await;
+        assert_eq!(outcome["issue"][1]["expression"][0], "_format", "{outcome}");
+    }
 }

@@ -15,8 +15,8 @@ use super::operations::Operation;
 use super::{App, AppError, Question};
 use crate::auth::{AuthError, Caller, Scope};
 
-/// The Questionnaire of the rule set named by the path (its id, or the id of the base it
-/// extends), as served to the caller.
+/// The Questionnaire of the rule set named by the path: the rule set that answers the caller's
+/// clinic, by its own id.
 pub struct QuestionnaireQuestion {
     /// The rule-set id of the path.
     pub id: String,
@@ -29,8 +29,16 @@ impl Question for QuestionnaireQuestion {
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         let meta = rs.meta();
         let base = meta.base.as_ref().map(|b| b.id.as_str());
-        if meta.id == self.id || base == Some(self.id.as_str()) {
+        // A read answers the resource with the id asked, or refuses it: the base's questions are
+        // not the ones a clinic with an overlay is checked against, so its form is not served
+        // under the base's id (nor the base's form under the clinic's).
+        if meta.id == self.id {
             Ok(rs.questionnaire())
+        } else if base == Some(self.id.as_str()) {
+            Err(AppError::NotFound(format!(
+                "this clinic's questions are those of rule set '{}' (its overlay of '{}'): read Questionnaire/{}",
+                meta.id, self.id, meta.id
+            )))
         } else {
             Err(AppError::NotFound(format!(
                 "no Questionnaire '{}' for this caller: its questions come from rule set '{}'",

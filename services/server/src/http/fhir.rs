@@ -32,6 +32,57 @@ pub struct QuestionnaireQuery {
     /// clinic (it is served its own without this parameter too); naming another needs the
     /// `platform` scope.
     pub clinic: Option<String>,
+    /// The format: JSON only (`json`, `application/json`, `application/fhir+json`); any other
+    /// (XML, Turtle) is refused naming `_format`.
+    #[serde(rename = "_format")]
+    #[param(rename = "_format")]
+    pub format: Option<String>,
+    /// `true`: the resource indented for reading.
+    #[serde(rename = "_pretty")]
+    #[param(rename = "_pretty")]
+    pub pretty: Option<bool>,
+}
+
+/// FHIR's general parameters of a read: the format asked for and pretty printing.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FhirFormat {
+    /// The format: JSON only (`json`, `application/json`, `application/fhir+json`); any other
+    /// (XML, Turtle) is refused naming `_format`.
+    #[serde(rename = "_format")]
+    #[param(rename = "_format")]
+    pub format: Option<String>,
+    /// `true`: the resource indented for reading.
+    #[serde(rename = "_pretty")]
+    #[param(rename = "_pretty")]
+    pub pretty: Option<bool>,
+}
+
+impl FhirFormat {
+    /// The resource as JSON, as asked: refused naming `_format` when another format is asked.
+    fn render(&self, resource: &impl serde::Serialize) -> Result<Vec<u8>, Problem> {
+        if let Some(format) = &self.format
+            && !matches!(
+                format.as_str(),
+                "json" | "application/json" | "application/fhir+json" | "application/json+fhir"
+            )
+        {
+            return Err(Problem::field(
+                "_format",
+                format!(
+                    "'{}' is not served: this FHIR base speaks JSON only (json, application/fhir+json)",
+                    format.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+        let body = if self.pretty == Some(true) {
+            serde_json::to_vec_pretty(resource)
+        } else {
+            serde_json::to_vec(resource)
+        };
+        body.map_err(|_| Problem::internal())
+    }
 }
 
 /// The intake questions as a FHIR R4 Questionnaire.
@@ -43,8 +94,9 @@ pub struct QuestionnaireQuery {
 /// "never" is preceded by a boolean gate `<fact>.null_means`, which enables the date item when
 /// answered `false`. `useContext` (`focus`) lists the treatments the questions serve. Send the
 /// answers back as `questionnaire_response` on `POST /v1/eligibility` or
-/// `/v1/contraindications:check`. `{ruleset}` is the id of the caller's rule set or of the base
-/// it extends; a clinic key is always served its own clinic's questions.
+/// `/v1/contraindications:check`. `{ruleset}` is the id of the rule set that answers the
+/// caller's clinic (its overlay, or `base` without one): a read answers the resource with the id
+/// asked or refuses it (`404` naming the id to read).
 #[utoipa::path(
     get,
     path = "/fhir/Questionnaire/{ruleset}",
@@ -64,7 +116,7 @@ pub struct QuestionnaireQuery {
         (status = 400, description = "A parameter is invalid", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
         (status = 401, description = "No or unknown API key", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
         (status = 403, description = "The key lacks the `eligibility` scope, or names another clinic", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
-        (status = 404, description = "No such rule set for this caller", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 404, description = "Not the rule set that answers this caller's clinic (the diagnostics name it)", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
         (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
@@ -78,7 +130,11 @@ pub async fn get_questionnaire(
 ) -> Result<Response, Problem> {
     let Path(id) = ruleset.map_err(|e| Problem::field("ruleset", e.body_text()))?;
     let (questionnaire, meta) = app.questionnaire(&caller, id, query.clinic).await?;
-    let body = serde_json::to_vec(&questionnaire).map_err(|_| Problem::internal())?;
+    let format = FhirFormat {
+        format: query.format,
+        pretty: query.pretty,
+    };
+    let body = format.render(&questionnaire)?;
     let fhir_json = (
         [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
         body,
@@ -130,15 +186,27 @@ fn capability_statement() -> &'static [u8] {
     get,
     path = "/fhir/metadata",
     tag = "fhir",
+    params(FhirFormat),
     responses(
         (status = 200, description = "The CapabilityStatement", body = Object, content_type = "application/fhir+json"),
     ),
     security(())
 )]
-pub async fn get_metadata() -> Response {
-    (
+pub async fn get_metadata(
+    StrictQuery(format): StrictQuery<FhirFormat>,
+) -> Result<Response, Problem> {
+    let body = match (&format.format, format.pretty) {
+        // The common read: the statement serialised once.
+        (None, None | Some(false)) => capability_statement().to_vec(),
+        _ => {
+            let statement: serde_json::Value =
+                serde_json::from_slice(capability_statement()).map_err(|_| Problem::internal())?;
+            format.render(&statement)?
+        }
+    };
+    Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
-        capability_statement(),
+        body,
     )
-        .into_response()
+        .into_response())
 }
