@@ -5,6 +5,7 @@
     fhir_validate.py response Q.json QR.json         # a QuestionnaireResponse to Q
     fhir_validate.py capability CS.json              # a CapabilityStatement (`/fhir/metadata`)
     fhir_validate.py outcome OO.json                 # an OperationOutcome (an error on `/fhir`)
+    fhir_validate.py bundle B.json                   # a searchset Bundle (`/fhir/Questionnaire?url=`)
 
 Run with the Python of scripts/check-fhir's venv (fhir.resources, pinned). Each resource is
 parsed by the R4B models of fhir.resources (`model_validate`: required elements, unknown
@@ -27,6 +28,7 @@ Exit 0 and "ok" when valid; exit 1 and one line per fault otherwise.
 import json
 import sys
 
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -178,9 +180,27 @@ def check_outcome(oo):
     return faults
 
 
+def check_bundle(b):
+    faults = []
+    try:
+        Bundle.model_validate(b)
+    except Exception as e:  # pydantic.ValidationError: report it whole
+        faults.append(f"fhir.resources R4B Bundle: {e}")
+    if b.get("type") != "searchset":
+        faults.append(f"type: {b.get('type')!r}, expected searchset")
+    entries = b.get("entry") or []
+    if b.get("total") != len(entries):
+        faults.append(f"total: {b.get('total')!r} for {len(entries)} entries")
+    for i, e in enumerate(entries):
+        faults += [f"entry[{i}].resource: {f}" for f in check_questionnaire(e.get("resource") or {})]
+    return faults
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "questionnaire":
         faults = check_questionnaire(json.load(open(argv[2])))
+    elif len(argv) == 3 and argv[1] == "bundle":
+        faults = check_bundle(json.load(open(argv[2])))
     elif len(argv) == 3 and argv[1] == "outcome":
         faults = check_outcome(json.load(open(argv[2])))
     elif len(argv) == 3 and argv[1] == "capability":

@@ -139,6 +139,20 @@ async fn fhir_resources_accepts_the_questionnaire_and_the_responses_the_service_
         validate(&python, "outcome", &[&broken]).is_err(),
         "an outcome has an issue"
     );
+    // A search answers a searchset Bundle FHIR's models take, its entry the Questionnaire.
+    let bundle = questionnaire(
+        &server,
+        "/fhir/Questionnaire?url=urn:treatment-protocol:questionnaire:base",
+    )
+    .await;
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    validate(&python, "bundle", &[&bundle]).unwrap_or_else(|r| panic!("{r}"));
+    let mut broken = bundle.clone();
+    broken["total"] = json!(2);
+    assert!(
+        validate(&python, "bundle", &[&broken]).is_err(),
+        "a wrong total is refused"
+    );
     // The validator is not blind: a statement without its required `kind` is refused.
     let mut broken = capabilities.clone();
     broken.as_object_mut().map(|o| o.remove("kind"));

@@ -403,3 +403,42 @@ async fn the_fhir_base_takes_format_and_pretty() {
         assert_eq!(outcome["issue"][1]["expression"][0], "_format", "{outcome}");
     }
 }
+
+/// `GET /fhir/Questionnaire?url=`: what SDC form fillers search by. A searchset Bundle with the
+/// caller's Questionnaire when its canonical URL is the one asked, none otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_questionnaire_is_found_by_its_canonical_url() {
+    let server = Server::start_with_keys().expect("server starts");
+    let search = |query: &'static str| {
+        let server = &server;
+        async move {
+            let res = get(
+                server,
+                &format!("/fhir/Questionnaire{query}"),
+                Some(KEY_AURORA),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::OK, "{query}");
+            assert_eq!(res.headers()["content-type"], "application/fhir+json");
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let found = search("?url=urn:treatment-protocol:questionnaire:clinic-aurora").await;
+    assert_eq!(found["resourceType"], "Bundle", "{found}");
+    assert_eq!(found["type"], "searchset");
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["entry"][0]["resource"]["id"], "clinic-aurora");
+    assert_eq!(found["entry"][0]["search"]["mode"], "match");
+    let all = search("").await;
+    assert_eq!(all["total"], 1);
+    // The base's form is not the one Aurora is checked against: not found by its URL either.
+    let none = search("?url=urn:treatment-protocol:questionnaire:base").await;
+    assert_eq!(none["total"], 0, "{none}");
+    assert_eq!(none["entry"], json!([]));
+    let res = get(&server, "/fhir/Questionnaire?title=x", Some(KEY_AURORA)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        operation_outcome(res).await["issue"][1]["expression"][0],
+        "title"
+    );
+}

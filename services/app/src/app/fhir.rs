@@ -18,8 +18,8 @@ use crate::auth::{AuthError, Caller, Scope};
 /// The Questionnaire of the rule set named by the path: the rule set that answers the caller's
 /// clinic, by its own id.
 pub struct QuestionnaireQuestion {
-    /// The rule-set id of the path.
-    pub id: String,
+    /// The rule-set id of the path; `None` (a search): whichever answers the caller's clinic.
+    pub id: Option<String>,
 }
 
 impl Question for QuestionnaireQuestion {
@@ -32,17 +32,20 @@ impl Question for QuestionnaireQuestion {
         // A read answers the resource with the id asked, or refuses it: the base's questions are
         // not the ones a clinic with an overlay is checked against, so its form is not served
         // under the base's id (nor the base's form under the clinic's).
-        if meta.id == self.id {
+        let Some(id) = &self.id else {
+            return Ok(rs.questionnaire());
+        };
+        if &meta.id == id {
             Ok(rs.questionnaire())
-        } else if base == Some(self.id.as_str()) {
+        } else if base == Some(id.as_str()) {
             Err(AppError::NotFound(format!(
                 "this clinic's questions are those of rule set '{}' (its overlay of '{}'): read Questionnaire/{}",
-                meta.id, self.id, meta.id
+                meta.id, id, meta.id
             )))
         } else {
             Err(AppError::NotFound(format!(
                 "no Questionnaire '{}' for this caller: its questions come from rule set '{}'",
-                self.id.chars().take(64).collect::<String>(),
+                id.chars().take(64).collect::<String>(),
                 meta.id
             )))
         }
@@ -50,12 +53,13 @@ impl Question for QuestionnaireQuestion {
 }
 
 impl App {
-    /// The Questionnaire of rule set `id` for `caller`, for `clinic` when named (see the module
-    /// doc for who may name which), with the rule set it was made from (for the `ETag`).
+    /// The Questionnaire of rule set `id` for `caller` (`None`: of the rule set that answers
+    /// it, for a search), for `clinic` when named (see the module doc for who may name which),
+    /// with the rule set it was made from (for the `ETag`).
     pub async fn questionnaire(
         &self,
         caller: &Caller,
-        id: String,
+        id: Option<String>,
         clinic: Option<String>,
     ) -> Result<(Questionnaire, RuleSetRef), AppError> {
         let question = QuestionnaireQuestion { id };

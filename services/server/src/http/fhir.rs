@@ -129,7 +129,7 @@ pub async fn get_questionnaire(
     StrictQuery(query): StrictQuery<QuestionnaireQuery>,
 ) -> Result<Response, Problem> {
     let Path(id) = ruleset.map_err(|e| Problem::field("ruleset", e.body_text()))?;
-    let (questionnaire, meta) = app.questionnaire(&caller, id, query.clinic).await?;
+    let (questionnaire, meta) = app.questionnaire(&caller, Some(id), query.clinic).await?;
     let format = FhirFormat {
         format: query.format,
         pretty: query.pretty,
@@ -143,8 +143,83 @@ pub async fn get_questionnaire(
     Ok(conditional(&headers, &tag, fhir_json.into_response()))
 }
 
+/// The query of a Questionnaire search.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QuestionnaireSearch {
+    /// The canonical URL of the Questionnaire wanted (`urn:treatment-protocol:questionnaire:<rule
+    /// set id>`, its `url`): what SDC form fillers search by. Without it, the caller's one.
+    pub url: Option<String>,
+    /// As on the read.
+    pub clinic: Option<String>,
+    /// As on the read.
+    #[serde(rename = "_format")]
+    #[param(rename = "_format")]
+    pub format: Option<String>,
+    /// As on the read.
+    #[serde(rename = "_pretty")]
+    #[param(rename = "_pretty")]
+    pub pretty: Option<bool>,
+}
+
+/// Searches the Questionnaires this caller may read, by canonical `url`.
+///
+/// A FHIR `searchset` Bundle: the Questionnaire of the rule set that answers the caller's clinic
+/// when its `url` is the one asked (or none was), else no entry (`total: 0`). SDC form fillers
+/// find a form by its canonical URL this way.
+#[utoipa::path(
+    get,
+    path = "/fhir/Questionnaire",
+    tag = "fhir",
+    params(QuestionnaireSearch),
+    responses(
+        (status = 200, description = "A searchset Bundle", body = Object, content_type = "application/fhir+json"),
+        (status = 400, description = "A parameter is invalid", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 401, description = "No or unknown API key", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 403, description = "The key lacks the `eligibility` scope, or names another clinic", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+        (status = 503, description = "No rule set may answer this clinic (`ruleset-unavailable`)", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn search_questionnaires(
+    State(app): State<App>,
+    Authorized(caller, _): Authorized<EligibilityScope>,
+    StrictQuery(query): StrictQuery<QuestionnaireSearch>,
+) -> Result<Response, Problem> {
+    let (questionnaire, _) = app.questionnaire(&caller, None, query.clinic).await?;
+    let matches = query
+        .url
+        .as_deref()
+        .is_none_or(|url| url == questionnaire.url);
+    let entries: Vec<serde_json::Value> = if matches {
+        vec![serde_json::json!({
+            "fullUrl": format!("Questionnaire/{}", questionnaire.id),
+            "resource": questionnaire,
+            "search": {"mode": "match"},
+        })]
+    } else {
+        Vec::new()
+    };
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "entry": entries,
+    });
+    let format = FhirFormat {
+        format: query.format,
+        pretty: query.pretty,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        format.render(&bundle)?,
+    )
+        .into_response())
+}
+
 /// The CapabilityStatement's publication date: the release that last changed what `/fhir` offers.
-const CAPABILITIES_DATE: &str = "2026-11-30";
+const CAPABILITIES_DATE: &str = "2026-12-07";
 
 /// The CapabilityStatement, serialised once.
 fn capability_statement() -> &'static [u8] {
@@ -170,7 +245,8 @@ fn capability_statement() -> &'static [u8] {
                                   own clinic's rule set.",
                 "resource": [{
                     "type": "Questionnaire",
-                    "interaction": [{"code": "read"}]
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [{"name": "url", "type": "uri"}]
                 }]
             }]
         });
@@ -189,6 +265,7 @@ fn capability_statement() -> &'static [u8] {
     params(FhirFormat),
     responses(
         (status = 200, description = "The CapabilityStatement", body = Object, content_type = "application/fhir+json"),
+        (status = 400, description = "An unknown parameter, or a `_format` other than JSON", body = OperationOutcomeSchema, content_type = "application/fhir+json"),
     ),
     security(())
 )]

@@ -216,6 +216,7 @@ pub async fn serve(
 fn fhir_routes() -> Router<HttpState> {
     Router::new()
         .route("/metadata", get(fhir::get_metadata))
+        .route("/Questionnaire", get(fhir::search_questionnaires))
         .route("/Questionnaire/{ruleset}", get(fhir::get_questionnaire))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
