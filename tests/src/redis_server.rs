@@ -106,7 +106,7 @@ impl RedisServer {
     /// A free port with no Redis on it yet ([`Self::restart`] starts it): for "Redis down at
     /// start".
     pub fn not_started() -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = reserved_port()?;
         Ok(Self {
             port,
             child: None,
@@ -293,6 +293,26 @@ pub fn parse_commandstats(text: &str) -> BTreeMap<String, u64> {
             Some((name.to_owned(), calls))
         })
         .collect()
+}
+
+/// A free port below the kernel's range for `bind(0)` (32768–60999 by default): a Redis that a
+/// test kills and restarts on the same port must not find it taken meanwhile by a server binding
+/// port 0 (which the kernel may give a port just freed). Tried in turn from a process-wide
+/// counter, so the suite's Redis servers never pick the same one.
+fn reserved_port() -> anyhow::Result<u16> {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let port = FIRST + (offset + n) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 #[cfg(test)]

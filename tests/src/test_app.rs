@@ -103,7 +103,13 @@ impl<'a> Asker<'a> {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let res = req.send().await.expect("the server answers");
+        let res = match req.send().await {
+            Ok(res) => res,
+            Err(e) => panic!(
+                "the server does not answer ({e}); what it printed last:\n{}",
+                self.last_output()
+            ),
+        };
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.expect("a body");
@@ -112,6 +118,12 @@ impl<'a> Asker<'a> {
             headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
+    }
+
+    /// The server's last lines of output, for a failure to show why it does not answer.
+    fn last_output(&self) -> String {
+        let out = self.server.output();
+        out[out.len().saturating_sub(30)..].join("\n")
     }
 
     async fn get(&self, path: &str) -> Answer {
