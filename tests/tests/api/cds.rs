@@ -274,6 +274,15 @@ async fn refusals_name_the_field() {
     let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &no_prefetch).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{p}");
     assert_eq!(p["status"], 412);
+    // ... and says why the server it named was not read (none may be called here).
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("was not called")
+                && d.contains("https://ehr.example.org/fhir")
+                && d.contains("PROTOCOL_CDS_FHIR_SERVERS")),
+        "{p}"
+    );
     let mut no_history = good.clone();
     no_history["prefetch"]
         .as_object_mut()
@@ -1200,9 +1209,15 @@ async fn what_was_not_prefetched_is_read_from_an_allowed_fhir_server() {
     seen.lock().expect("lock").clear();
     body["fhirAuthorization"]["access_token"] = json!("ehr-token-1");
     body["fhirServer"] = json!(base.replace("/fhir", "/other"));
-    let (status, _) = post(&server, Some(KEY_BASE), SERVICE, &body).await;
+    let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &body).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     assert!(seen.lock().expect("lock").is_empty());
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("is not one this service may call")),
+        "the 412 says the server was not allowed: {p}"
+    );
 
     // A prefetched search with more pages is not a whole history: 412.
     let mut paged = body.clone();

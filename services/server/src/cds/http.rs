@@ -162,12 +162,48 @@ fn check(req: &HookRequest) -> Result<Vec<fhir::Booked>, Problem> {
     }
 }
 
+/// Why the EHR's FHIR server was not read, for a 412 to say (an EHR that named one expects it
+/// to be used).
+enum NotCalled {
+    /// The call named no `fhirServer`.
+    NotNamed,
+    /// It named one, and this service may call none (`PROTOCOL_CDS_FHIR_SERVERS` is empty).
+    NoneAllowed(String),
+    /// It named one this service may not call.
+    NotAllowed(String),
+}
+
+impl NotCalled {
+    fn say(&self) -> String {
+        match self {
+            NotCalled::NotNamed => "the call names no `fhirServer` to read it from".into(),
+            NotCalled::NoneAllowed(base) => format!(
+                "the EHR's FHIR server ({base}) was not called: this service calls none \
+                 (the operator lists the servers it may call in PROTOCOL_CDS_FHIR_SERVERS)"
+            ),
+            NotCalled::NotAllowed(base) => format!(
+                "the EHR's FHIR server ({base}) was not called: it is not one this service may \
+                 call (PROTOCOL_CDS_FHIR_SERVERS)"
+            ),
+        }
+    }
+}
+
 /// Completes the prefetch from the request's FHIR server when this service may call it
-/// ([`super::fetch`]); what could not be read is noted for the card.
-async fn complete(cds: &super::CdsState, req: &mut HookRequest, notes: &mut Vec<String>) {
-    let (Some(fetch), Some(base)) = (cds.fhir.as_deref(), &req.fhir_server) else {
-        return;
+/// ([`super::fetch`]); what could not be read is noted for the card. Answers why the server was
+/// not called, when it was not.
+async fn complete(
+    cds: &super::CdsState,
+    req: &mut HookRequest,
+    notes: &mut Vec<String>,
+) -> Option<NotCalled> {
+    let Some(base) = req.fhir_server.clone() else {
+        return Some(NotCalled::NotNamed);
     };
+    let Some(fetch) = cds.fhir.as_deref() else {
+        return Some(NotCalled::NoneAllowed(base.chars().take(200).collect()));
+    };
+    let base = &base;
     let have = req.prefetch.get_or_insert_default();
     let missing: Vec<&str> = PREFETCH
         .iter()
@@ -175,7 +211,7 @@ async fn complete(cds: &super::CdsState, req: &mut HookRequest, notes: &mut Vec<
         .filter(|k| !have.contains_key(*k))
         .collect();
     if missing.is_empty() {
-        return;
+        return None;
     }
     if !fetch.allows(base) {
         notes.push(
@@ -183,7 +219,7 @@ async fn complete(cds: &super::CdsState, req: &mut HookRequest, notes: &mut Vec<
              alone."
                 .into(),
         );
-        return;
+        return Some(NotCalled::NotAllowed(base.chars().take(200).collect()));
     }
     let token = req
         .fhir_authorization
@@ -211,6 +247,7 @@ async fn complete(cds: &super::CdsState, req: &mut HookRequest, notes: &mut Vec<
             }
         }
     }
+    None
 }
 
 /// Whether a search Bundle has more pages than the one sent.
@@ -231,12 +268,16 @@ fn read(
     appointments: Vec<fhir::Booked>,
     mut notes: Vec<String>,
     indexes: std::sync::Arc<crate::catalog::PerRuleSet<super::codes::CodeIndex>>,
+    not_called: Option<NotCalled>,
 ) -> Result<AppointmentBook, Problem> {
+    let why_not_read = not_called
+        .map(|n| format!("; {}", n.say()))
+        .unwrap_or_default();
     let c = &req.context;
     let Some(prefetch) = req.prefetch else {
         return Err(precondition(format!(
             "no `prefetch`: the EHR must send the prefetch its discovery lists (at least `{}`), \
-             or name a FHIR server this service may call",
+             or name a FHIR server this service may call{why_not_read}",
             REQUIRED_PREFETCH.join("`, `")
         )));
     };
@@ -283,7 +324,7 @@ fn read(
     if !missing_required.is_empty() {
         return Err(precondition(format!(
             "prefetch `{}` is needed whole (a null value says there is none; a search with more \
-             pages is not whole): procedure history is never assumed empty",
+             pages is not whole): procedure history is never assumed empty{why_not_read}",
             missing_required.join("`, `")
         )));
     }
@@ -332,8 +373,14 @@ pub async fn call(
     known(&id)?;
     let appointments = check(&req)?;
     let mut notes = Vec::new();
-    complete(&state.cds, &mut req, &mut notes).await;
-    let question = read(req, appointments, notes, state.cds.indexes.clone())?;
+    let not_called = complete(&state.cds, &mut req, &mut notes).await;
+    let question = read(
+        req,
+        appointments,
+        notes,
+        state.cds.indexes.clone(),
+        not_called,
+    )?;
     let checked = state.app.ask(&caller, &question).await?;
     Ok(Json(HookResponse {
         cards: checked.into_iter().filter_map(|c| c.card).collect(),
