@@ -109,6 +109,7 @@ pub fn depth_pb(req: &Value) -> pb::GetDepthLimitsRequest {
         facts: facts(req),
         date: opt(req, "date"),
         history: history(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
     }
 }
 
@@ -124,6 +125,7 @@ pub fn calendar_pb(req: &Value) -> pb::CheckEligibilityCalendarRequest {
         ruleset_version: opt(req, "ruleset_version"),
         ruleset_digest: opt(req, "ruleset_digest"),
         facts: facts(req),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
         history: history(req),
         slots: req
             .get("slots")
@@ -156,5 +158,6 @@ pub fn plan_pb(req: &Value) -> pb::BuildPlanRequest {
         role: string(req, "role"),
         device: opt(req, "device"),
         treatment: opt(req, "treatment"),
+        questionnaire_response_json: req.get("questionnaire_response").map(Value::to_string),
     }
 }

@@ -108,6 +108,7 @@ fn benches(c: &mut Criterion) {
         zone: None,
         indication: Some("acne_scars".into()),
         facts: Some(client(&rs)),
+        questionnaire_response: None,
         date: None,
         history: None,
     };
@@ -121,6 +122,7 @@ fn benches(c: &mut Criterion) {
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into(), "forehead".into(), "chin".into()],
         facts: client(&rs),
+        questionnaire_response: None,
         history: history(),
         start_date: date(2026, 12, 1),
         role: "nurse".into(),

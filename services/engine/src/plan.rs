@@ -9,7 +9,7 @@ use crate::depth::DepthMm;
 use crate::error::{RequestError, Violations};
 use crate::facts::FactValues;
 use crate::ids::Ix;
-use crate::intake::{check_date, parse_facts, parse_history};
+use crate::intake::{check_date, parse_history};
 use crate::model::*;
 
 /// Depth steps of a plan's ramp: 0.05 mm, finer than any pen's dial.
@@ -192,7 +192,15 @@ fn read_depth_request(
         .indication
         .as_deref()
         .and_then(|i| lookup(&rs.indications, "indication", i, "indication", &mut errors));
-    let facts = req.facts.as_ref().map(|f| parse_facts(rs, f, &mut errors));
+    let facts = match (&req.facts, &req.questionnaire_response) {
+        (None, None) => None,
+        (facts, response) => Some(crate::fhir::parse_answers(
+            rs,
+            facts.as_ref().unwrap_or(&Facts::default()),
+            response.as_ref(),
+            &mut errors,
+        )),
+    };
     let history = req
         .history
         .as_ref()
@@ -535,7 +543,12 @@ fn read_plan_request(rs: &Compiled, req: &PlanRequest) -> Result<PlanInputs, Req
         .treatment
         .as_deref()
         .and_then(|t| lookup(&rs.treatments, "treatment", t, "treatment", &mut errors));
-    let facts = parse_facts(rs, &req.facts, &mut errors);
+    let facts = crate::fhir::parse_answers(
+        rs,
+        &req.facts,
+        req.questionnaire_response.as_ref(),
+        &mut errors,
+    );
     let history = parse_history(rs, &req.history, &mut errors);
     if req.zones.is_empty() {
         errors.push("zones", "name at least one zone to plan");

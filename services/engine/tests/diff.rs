@@ -538,6 +538,7 @@ fn more_permissive(
                     zone: None,
                     indication: None,
                     facts: Some(facts.clone()),
+                    questionnaire_response: None,
                     date: Some(date),
                     history: Some(history.to_vec()),
                 };

@@ -283,6 +283,7 @@ fn no_depth_limit_exceeds_the_devices_labelled_maximum() {
                     zone: None,
                     indication,
                     facts: Some(facts),
+                    questionnaire_response: None,
                     date: None,
                     history: None,
                 };
@@ -512,6 +513,7 @@ fn an_overlay_is_refused_exactly_when_it_loosens_and_otherwise_only_tightens() {
                                     zone: None,
                                     indication: None,
                                     facts: None,
+                                    questionnaire_response: None,
                                     date: None,
                                     history: None,
                                 };
@@ -584,6 +586,7 @@ fn plan_request(
             t.zones.iter().map(|z| z.zone.clone()).collect()
         },
         facts: facts.clone(),
+        questionnaire_response: None,
         history: history.to_vec(),
         start_date: start,
         role: t.roles.first().cloned().expect("a role performs it"),
@@ -608,6 +611,7 @@ fn depth_request(
         zone: None,
         indication: None,
         facts: Some(facts.clone()),
+        questionnaire_response: None,
         date,
         history: history.map(<[HistoryEntry]>::to_vec),
     }
@@ -830,6 +834,7 @@ fn a_fixed_length_device_never_serves_a_setting_capped_below_its_needles() {
                         zone: None,
                         indication: None,
                         facts: None,
+                        questionnaire_response: None,
                         date: None,
                         history: None,
                     };

@@ -210,6 +210,7 @@ fn limits(role: &str, facts: Option<Facts>) -> DepthLimits {
         date: facts.as_ref().map(|_| date(2026, 12, 1)),
         history: facts.as_ref().map(|_| Vec::new()),
         facts,
+        questionnaire_response: None,
     };
     mini().depth_limits(&req).expect("valid")
 }
@@ -267,6 +268,7 @@ fn a_zone_without_a_cap_is_refused_not_unlimited() {
         zone: Some("neck".into()),
         indication: None,
         facts: None,
+        questionnaire_response: None,
         date: None,
         history: None,
     };
@@ -329,6 +331,7 @@ fn a_plan_ramps_from_a_conservative_first_session_to_the_limit() {
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into()],
         facts: answered(),
+        questionnaire_response: None,
         history: vec![],
         start_date: DAY,
         role: "physician".into(),
@@ -363,6 +366,7 @@ fn a_plan_for_a_client_who_may_not_be_treated_schedules_nothing() {
         indication: "acne_scars".into(),
         zones: vec!["cheeks".into()],
         facts: with(&[("pregnant", json!(true))]),
+        questionnaire_response: None,
         history: vec![],
         start_date: DAY,
         role: "physician".into(),

@@ -462,6 +462,7 @@ fn acne_scar_cheeks(rs: &RuleSet) -> f64 {
         zone: Some("cheeks".into()),
         indication: Some("acne_scars".into()),
         facts: None,
+        questionnaire_response: None,
         date: None,
         history: None,
     };

@@ -442,3 +442,97 @@ async fn a_questionnaire_is_found_by_its_canonical_url() {
         "title"
     );
 }
+
+/// A QuestionnaireResponse is taken everywhere facts go (issue 25, item 4): a calendar, depth
+/// limits and a plan answer it as the same facts, over REST and gRPC; both at once is refused
+/// naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_is_taken_everywhere_facts_go() {
+    let app = protocol_tests::TestApp::start();
+    let q = app.open().questionnaire("base").await.body;
+    let facts = healthy_facts();
+    let response = response_to(&q, &facts);
+    let with = |mut body: Value, answers: &str| {
+        match answers {
+            "facts" => body["facts"] = facts.clone(),
+            "response" => body["questionnaire_response"] = response.clone(),
+            _ => {
+                body["facts"] = facts.clone();
+                body["questionnaire_response"] = response.clone();
+            }
+        }
+        body
+    };
+    let calendar = json!({"history": [], "slots": [
+        {"treatment": "microneedling", "date": "2026-12-01"},
+        {"treatment": "microneedling", "date": "2026-12-15"}]});
+    let depth = json!({"treatment": "microneedling", "device": "dermapen_4", "role": "nurse",
+        "date": "2026-12-01", "history": []});
+    let plan = json!({"indication": "acne_scars", "zones": ["cheeks"], "history": [],
+        "start_date": "2026-12-01", "role": "physician", "device": "dermapen_4"});
+    let asker = app.open();
+    let strip = |mut v: Value| {
+        // Each answer has its own decision ids.
+        if let Some(slots) = v["results"].as_array_mut() {
+            for s in slots {
+                s["eligibility"]
+                    .as_object_mut()
+                    .map(|o| o.remove("decision_id"));
+            }
+        }
+        v
+    };
+    for (what, body) in [("calendar", &calendar), ("depth", &depth), ("plan", &plan)] {
+        let ask = |body: Value| {
+            let asker = asker.clone();
+            async move {
+                match what {
+                    "calendar" => asker.eligibility_calendar(&body).await,
+                    "depth" => asker.depth_limits(&body).await,
+                    _ => asker.plan(&body).await,
+                }
+            }
+        };
+        let by_facts = ask(with(body.clone(), "facts")).await;
+        let by_response = ask(with(body.clone(), "response")).await;
+        assert_eq!(by_facts.status, 200, "{what}: {}", by_facts.body);
+        assert_eq!(by_response.status, 200, "{what}: {}", by_response.body);
+        assert_eq!(
+            strip(by_facts.body.clone()),
+            strip(by_response.body),
+            "{what}: the same answers"
+        );
+        let twice = ask(with(body.clone(), "both")).await;
+        assert_eq!(twice.status, 422, "{what}: {}", twice.body);
+        assert_eq!(twice.body["reason"], "ANSWERS_SENT_TWICE", "{what}");
+        // gRPC takes the response as JSON text and answers as REST does.
+        let mut grpc = app.server.grpc().await.expect("client");
+        let grpc_body = with(body.clone(), "response");
+        match what {
+            "calendar" => {
+                let r = grpc
+                    .check_eligibility_calendar(calendar_pb(&grpc_body))
+                    .await
+                    .expect("calendar")
+                    .into_inner();
+                assert_eq!(r.results.len(), 2);
+            }
+            "depth" => {
+                let r = grpc
+                    .get_depth_limits(depth_pb(&grpc_body))
+                    .await
+                    .expect("depth")
+                    .into_inner();
+                assert_eq!(depth_grpc(&r), depth_rest(&by_facts.body), "{what}");
+            }
+            _ => {
+                let r = grpc
+                    .build_plan(plan_pb(&grpc_body))
+                    .await
+                    .expect("plan")
+                    .into_inner();
+                assert_eq!(plan_grpc(&r), plan_rest(&by_facts.body), "{what}");
+            }
+        }
+    }
+}

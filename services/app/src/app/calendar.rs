@@ -31,6 +31,10 @@ pub struct Calendar {
     #[serde(default, deserialize_with = "unique_facts")]
     #[schema(value_type = Object)]
     pub facts: Facts,
+    /// The client's answers as a FHIR R4 QuestionnaireResponse, instead of `facts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub questionnaire_response: Option<serde_json::Value>,
     /// Past and booked procedures, for every slot; required: send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// At most 100 slots, answered in this order.
@@ -94,11 +98,13 @@ impl SlotResult {
 
 /// Whether a violation is about what every slot shares (the client), not the slot itself.
 fn about_client(v: &FieldViolation) -> bool {
-    ["facts", "history"].iter().any(|f| {
-        v.field
-            .strip_prefix(f)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-    })
+    ["facts", "questionnaire_response", "history"]
+        .iter()
+        .any(|f| {
+            v.field
+                .strip_prefix(f)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
 }
 
 impl Calendar {
@@ -133,7 +139,7 @@ impl Calendar {
             treatment: slot.treatment.clone(),
             date,
             facts: self.facts.clone(),
-            questionnaire_response: None,
+            questionnaire_response: self.questionnaire_response.clone(),
             history: self.history.clone(),
             zones: slot.zones.clone(),
             device: slot.device.clone(),
@@ -153,6 +159,7 @@ impl Question for Calendar {
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Calendar::check_size(self.slots.len())?;
+        super::fhir::answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         let mut results = Vec::with_capacity(self.slots.len());
         let mut client: Vec<FieldViolation> = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {

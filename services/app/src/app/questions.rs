@@ -344,6 +344,9 @@ impl Question for DepthLimitsRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        if let Some(facts) = &self.facts {
+            answers_once("", facts, self.questionnaire_response.as_ref())?;
+        }
         Ok(rs.depth_limits(self)?)
     }
 
@@ -376,6 +379,7 @@ impl Question for PlanRequest {
     }
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
+        answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
         Ok(rs.plan(self)?)
     }
 
@@ -521,6 +525,7 @@ mod tests {
             zone: None,
             indication: None,
             facts: None,
+            questionnaire_response: None,
             date: None,
             history: None,
         }

@@ -36,6 +36,11 @@ pub struct DepthLimitsRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub facts: Option<Facts>,
+    /// The client's answers as a FHIR R4 QuestionnaireResponse to the rule set's Questionnaire,
+    /// instead of `facts` (the same as sending them as facts); a fault names the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub questionnaire_response: Option<serde_json::Value>,
     /// With facts: the date of the session, so waits and age rules are decided.
     #[serde(
         default,

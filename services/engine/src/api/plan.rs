@@ -24,6 +24,11 @@ pub struct PlanRequest {
     #[serde(default, deserialize_with = "crate::wire::unique_facts")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub facts: Facts,
+    /// The client's answers as a FHIR R4 QuestionnaireResponse to the rule set's Questionnaire
+    /// (`GET /fhir/Questionnaire/{ruleset}`), instead of `facts`; a fault names the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub questionnaire_response: Option<serde_json::Value>,
     /// Past and booked procedures; required so that "no history" is said, not assumed. Send `[]` for none.
     pub history: Vec<HistoryEntry>,
     /// The date of the first session (`YYYY-MM-DD`); later sessions follow at the course interval.

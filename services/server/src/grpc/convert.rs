@@ -245,6 +245,7 @@ pub fn eligibility_request(
 pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calendar, RequestError> {
     let mut v = Violations::default();
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = v.required_history("history", p.history);
     let slots = p
         .slots
@@ -260,6 +261,7 @@ pub fn calendar_request(p: pb::CheckEligibilityCalendarRequest) -> Result<Calend
         .collect();
     v.finish(Some(Calendar {
         facts,
+        questionnaire_response,
         history,
         slots,
         ruleset_version: p.ruleset_version,
@@ -331,6 +333,7 @@ pub fn watch_depth_limits_request(
         facts: p.facts,
         date: p.date,
         history: p.history,
+        questionnaire_response_json: p.questionnaire_response_json,
     };
     (request, p.resume_etag)
 }
@@ -342,6 +345,7 @@ pub fn depth_limits_request(
     let date = p.date.as_deref().map(|d| v.date("date", d));
     let history = p.history.map(|h| v.history("history", h.entries));
     let facts = p.facts.map(|f| v.facts(Some(f)));
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let req = DepthLimitsRequest {
         explain: p.explain,
         ruleset_version: p.ruleset_version,
@@ -352,6 +356,7 @@ pub fn depth_limits_request(
         zone: p.zone,
         indication: p.indication,
         facts,
+        questionnaire_response,
         date: date.flatten(),
         history,
     };
@@ -362,6 +367,7 @@ pub fn plan_request(p: pb::BuildPlanRequest) -> Result<PlanRequest, RequestError
     let mut v = Violations::default();
     let start_date = v.date("start_date", &p.start_date);
     let facts = v.facts(p.facts);
+    let questionnaire_response = v.questionnaire_response(p.questionnaire_response_json);
     let history = v.required_history("history", p.history);
     let req = start_date.map(|start_date| PlanRequest {
         ruleset_version: p.ruleset_version,
@@ -369,6 +375,7 @@ pub fn plan_request(p: pb::BuildPlanRequest) -> Result<PlanRequest, RequestError
         indication: p.indication,
         zones: p.zones,
         facts,
+        questionnaire_response,
         history,
         start_date,
         role: p.role,

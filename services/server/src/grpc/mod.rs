@@ -49,6 +49,7 @@ pub mod pb {
                 resume_etag: None,
                 date: p.date,
                 history: p.history,
+                questionnaire_response_json: p.questionnaire_response_json,
             }
         }
     }

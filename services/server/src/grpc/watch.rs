@@ -246,6 +246,7 @@ contraindications:
             zone: None,
             indication: None,
             facts: None,
+            questionnaire_response: None,
             date: None,
             history: None,
         }

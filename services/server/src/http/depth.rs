@@ -51,6 +51,7 @@ impl From<DepthLimitsQuery> for DepthLimitsRequest {
             zone: q.zone,
             indication: q.indication,
             facts: None,
+            questionnaire_response: None,
             date: None,
             history: None,
             ruleset_version: q.ruleset_version,
@@ -119,6 +120,7 @@ pub async fn depth_limits_get(
         (status = 404, description = "`ruleset_version` or `ruleset_digest` names no version of the caller's rule set (replay)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both `facts` and `questionnaire_response` were sent (`answers-sent-twice`, naming both)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

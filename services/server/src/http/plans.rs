@@ -28,6 +28,7 @@ use crate::app::App;
         (status = 413, description = "Body above 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stale policy `fail-closed` and the rule sets older than the maximum staleness (`stale-ruleset`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Both `facts` and `questionnaire_response` were sent (`answers-sent-twice`, naming both)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
