@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use protocol_tests::redis_server::RedisServer;
 use protocol_tests::{KEY_AURORA, ServerBuilder, workspace_root};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The tools folder: `CONTRACT_TOOLS` (must hold them), else the newest complete
 /// `~/.cache/treatment-protocol/contract-*`.
@@ -196,6 +196,32 @@ async fn integrators_tools_accept_the_served_contract() {
         assert!(
             !out.status.success() && said.contains(expected),
             "{fact}: a wrongly typed fact must fail tsc --strict with {expected}: {said}"
+        );
+    }
+    // The ids a request names are typed from the rule set too: a misspelt treatment, an unknown
+    // role or zone fails tsc --strict (issue 25, item 5).
+    for (name, field, value) in [
+        ("treatment.ts", "/treatment", json!("microneedlng")),
+        ("role.ts", "/role", json!("doctor")),
+        ("zones.ts", "/zones", json!(["cheek"])),
+        (
+            "procedure.ts",
+            "/history",
+            json!([{"procedure": "microneedlng", "date": "2026-01-05"}]),
+        ),
+    ] {
+        let mut bad = full.clone();
+        if let Some(slot) = bad.pointer_mut(field) {
+            *slot = value;
+        } else {
+            bad[field.trim_start_matches('/')] = value;
+        }
+        let out = type_check(&tools, dir.path(), name, &eligibility_ts(&bad));
+        let said = text(&out);
+        assert!(
+            // TS2820 is TS2322 with a "did you mean" (a near miss such as `microneedlng`).
+            !out.status.success() && (said.contains("TS2322") || said.contains("TS2820")),
+            "{field}: an id the rule set does not declare must fail tsc --strict: {said}"
         );
     }
     eprintln!("openapi-typescript + tsc: {:?}", t.elapsed());

@@ -207,6 +207,7 @@ pub fn document(rs: &RuleSet) -> Value {
             }
         }
         schemas.insert("Facts".into(), facts::schema(&list));
+        type_ids(schemas, rs);
     }
     if let Some(info) = doc.get_mut("info").and_then(Value::as_object_mut) {
         info.insert(
@@ -215,6 +216,90 @@ pub fn document(rs: &RuleSet) -> Value {
         );
     }
     doc
+}
+
+/// The ids a request may name, typed from the rule set as the facts are: each kind an enum schema
+/// (`TreatmentCode`, `ZoneId`, `DeviceId`, `RoleId`, `IndicationId`, `ProcedureId`) that the
+/// request schemas' id properties point at, so a generated client refuses `microneedlng` at
+/// compile time. Only requests: an answer names what its own rule set holds.
+fn type_ids(schemas: &mut serde_json::Map<String, Value>, rs: &RuleSet) {
+    let catalogue = rs.catalogue();
+    let named =
+        |list: &[protocol_engine::NamedInfo]| list.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
+    let kinds: [(&str, Vec<String>); 6] = [
+        (
+            "TreatmentCode",
+            rs.treatments()
+                .treatments
+                .into_iter()
+                .map(|t| t.code)
+                .collect(),
+        ),
+        ("ZoneId", named(&catalogue.zones)),
+        (
+            "DeviceId",
+            catalogue.devices.iter().map(|d| d.id.clone()).collect(),
+        ),
+        (
+            "RoleId",
+            catalogue.roles.iter().map(|r| r.id.clone()).collect(),
+        ),
+        ("IndicationId", named(&catalogue.indications)),
+        ("ProcedureId", named(&catalogue.procedures)),
+    ];
+    // Which property of a request names which kind (a single id, or a list of them).
+    let properties = [
+        ("treatment", "TreatmentCode"),
+        ("treatments", "TreatmentCode"),
+        ("zone", "ZoneId"),
+        ("zones", "ZoneId"),
+        ("device", "DeviceId"),
+        ("role", "RoleId"),
+        ("indication", "IndicationId"),
+        ("procedure", "ProcedureId"),
+    ];
+    for (name, schema) in schemas.iter_mut() {
+        let request = name.ends_with("Request") || name == "CalendarSlot" || name == "HistoryEntry";
+        if !request {
+            continue;
+        }
+        for (property, kind) in properties {
+            if let Some(p) = schema.pointer_mut(&format!("/properties/{property}")) {
+                type_id(p, kind);
+            }
+        }
+    }
+    for (kind, ids) in kinds {
+        schemas.insert(
+            kind.into(),
+            json!({"type": "string", "enum": ids, "description": format!("An id this rule set declares ({kind})")}),
+        );
+    }
+}
+
+/// Points an id property (`string`, nullable or not, or a list of them) at its enum schema,
+/// keeping its description.
+fn type_id(property: &mut Value, kind: &str) {
+    let reference = json!({"$ref": format!("#/components/schemas/{kind}")});
+    let ty = property["type"].clone();
+    let has = |t: &str| ty == t || ty.as_array().is_some_and(|a| a.contains(&json!(t)));
+    let nullable = has("null");
+    if has("array") {
+        property["items"] = reference;
+        return;
+    }
+    if !has("string") {
+        return;
+    }
+    let mut typed = if nullable {
+        json!({"oneOf": [reference, {"type": "null"}]})
+    } else {
+        reference
+    };
+    if let Some(description) = property.get("description") {
+        typed["description"] = description.clone();
+    }
+    *property = typed;
 }
 
 /// Points a request's untyped `facts` property (`{"type": "object"}`, or nullable) at the
