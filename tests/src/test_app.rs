@@ -97,11 +97,16 @@ impl<'a> Asker<'a> {
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Answer {
         let mut req = self.http.request(method, self.server.url(path));
-        if let Some(key) = self.key {
-            req = req.bearer_auth(key);
-        }
         if let Some(body) = body {
             req = req.json(body);
+        }
+        self.answer(req).await
+    }
+
+    /// Sends `req` with this asker's key and reads the answer.
+    async fn answer(&self, mut req: reqwest::RequestBuilder) -> Answer {
+        if let Some(key) = self.key {
+            req = req.bearer_auth(key);
         }
         let res = match req.send().await {
             Ok(res) => res,
@@ -234,23 +239,12 @@ impl<'a> Asker<'a> {
 
     /// `POST /v1/rulesets` with a YAML document.
     pub async fn publish_yaml(&self, yaml: &str) -> Answer {
-        let mut req = self
+        let req = self
             .http
             .post(self.server.url("/v1/rulesets"))
             .header("content-type", "application/yaml")
             .body(yaml.to_owned());
-        if let Some(key) = self.key {
-            req = req.bearer_auth(key);
-        }
-        let res = req.send().await.expect("the server answers");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        self.answer(req).await
     }
 
     /// `GET /v1/rulesets/{id}/versions`.

@@ -515,7 +515,28 @@ async fn a_response_is_taken_everywhere_facts_go() {
                     .await
                     .expect("calendar")
                     .into_inner();
-                assert_eq!(r.results.len(), 2);
+                let grpc_decisions: Vec<String> = r
+                    .results
+                    .iter()
+                    .map(|slot| match &slot.result {
+                        Some(pb::calendar_slot_result::Result::Eligibility(e)) => {
+                            decision_name(e.decision)
+                        }
+                        other => panic!("a slot refused: {other:?}"),
+                    })
+                    .collect();
+                let rest_decisions: Vec<String> = by_facts.body["results"]
+                    .as_array()
+                    .expect("results")
+                    .iter()
+                    .map(|slot| {
+                        slot["eligibility"]["decision"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect();
+                assert_eq!(grpc_decisions, rest_decisions, "{what}");
             }
             "depth" => {
                 let r = grpc

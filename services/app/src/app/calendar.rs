@@ -120,8 +120,9 @@ impl Calendar {
         rs: &RuleSet,
         slot: &CalendarSlot,
         date: Date,
+        read: Option<&Facts>,
     ) -> Result<(Eligibility, Option<Vec<RuleExplanation>>), RequestError> {
-        let req = self.slot_request(slot, date);
+        let req = self.slot_request(slot, date, read);
         let answer = rs.eligibility(&req)?;
         let explanation = if self.explain {
             Some(rs.explain_eligibility(&req)?)
@@ -131,15 +132,26 @@ impl Calendar {
         Ok((answer, explanation))
     }
 
-    fn slot_request(&self, slot: &CalendarSlot, date: Date) -> EligibilityRequest {
+    /// The slot as a single check. `read`: the calendar's QuestionnaireResponse already read
+    /// into facts (once for every slot, not once per slot); without it, the answers as sent.
+    fn slot_request(
+        &self,
+        slot: &CalendarSlot,
+        date: Date,
+        read: Option<&Facts>,
+    ) -> EligibilityRequest {
+        let (facts, questionnaire_response) = match read {
+            Some(facts) => (facts.clone(), None),
+            None => (self.facts.clone(), self.questionnaire_response.clone()),
+        };
         EligibilityRequest {
             explain: false,
             ruleset_version: None,
             ruleset_digest: None,
             treatment: slot.treatment.clone(),
             date,
-            facts: self.facts.clone(),
-            questionnaire_response: self.questionnaire_response.clone(),
+            facts,
+            questionnaire_response,
             history: self.history.clone(),
             zones: slot.zones.clone(),
             device: slot.device.clone(),
@@ -160,6 +172,12 @@ impl Question for Calendar {
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         Calendar::check_size(self.slots.len())?;
         super::fhir::answers_once("", &self.facts, self.questionnaire_response.as_ref())?;
+        // Read once by the engine's one reader; a response with a fault is left to each slot's
+        // check, which names it as a single check would.
+        let read = self
+            .questionnaire_response
+            .as_ref()
+            .and_then(|r| rs.answers_of(r, "questionnaire_response").ok());
         let mut results = Vec::with_capacity(self.slots.len());
         let mut client: Vec<FieldViolation> = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
@@ -177,7 +195,7 @@ impl Question for Calendar {
                     continue;
                 }
             };
-            match self.check(rs, slot, date) {
+            match self.check(rs, slot, date, read.as_ref()) {
                 Ok((answer, explanation)) => results.push(SlotResult::Answered(Decided {
                     explanation,
                     answer,

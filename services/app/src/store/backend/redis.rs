@@ -13,7 +13,7 @@ use super::{
     StoredDoc, VersionsRecord,
 };
 use crate::store::StoreError;
-use crate::store::connection::{Conn, Connector};
+use crate::store::connection::{Conn, Connector, timed_out};
 use crate::store::keys::Keys;
 
 /// The store's state in Redis. The command connection is shared and reconnects by itself (see
@@ -215,9 +215,7 @@ impl Backend for RedisBackend {
                     response_timeout: self.response_timeout,
                 }))
             }
-            Err(_) => Err(StoreError::Unavailable(redis::RedisError::from(
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "redis timed out subscribing"),
-            ))),
+            Err(_) => Err(StoreError::Unavailable(timed_out("subscribing"))),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     IDEMPOTENCY_TTL, IdempotencyRecord, Move, Moved, RuleSetStore, check_expected,
-    expected_conflict, invalid, now_ms, timed_out,
+    expected_conflict, invalid, now_ms,
 };
 use crate::catalog::Catalog;
 use crate::store::StoreError;
@@ -228,7 +228,11 @@ impl RuleSetStore {
             MoveReply::Moved => Ok(Moved::Done(activated, effect)),
             MoveReply::Replay(record) => serde_json::from_str::<IdempotencyRecord>(&record)
                 .map(Moved::Replayed)
-                .map_err(|_| timed_out("reading an idempotency record")),
+                .map_err(|_| {
+                    StoreError::Unavailable(crate::store::connection::timed_out(
+                        "reading an idempotency record",
+                    ))
+                }),
             MoveReply::Missing { id, version } => {
                 if self.is_retired(&id, &version).await? {
                     Err(StoreError::Retired { id, version })

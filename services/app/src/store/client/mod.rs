@@ -444,10 +444,6 @@ impl RuleSetStore {
     /// ([`Catalog::assemble`]).
     pub async fn active_documents(&self) -> Result<BTreeMap<String, ActiveEntry>, StoreError> {
         let active = self.active_versions().await?;
-        if active.is_empty() {
-            // Redis refuses an empty pipeline.
-            return Ok(BTreeMap::new());
-        }
         let wanted: Vec<(String, String)> = active.into_iter().collect();
         let stored = self.get_docs(&wanted).await?;
         Ok(wanted
@@ -633,13 +629,6 @@ fn expected_conflict(item: &Activation, current: Option<String>) -> StoreError {
 
 fn invalid(path: &str, message: String) -> StoreError {
     StoreError::Invalid(LoadError::single(Problem::new(path, None, message)))
-}
-
-fn timed_out(what: &str) -> StoreError {
-    StoreError::Unavailable(redis::RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("redis timed out {what}"),
-    )))
 }
 
 fn now_ms() -> i64 {

@@ -299,7 +299,8 @@ fn value_master_lost(value: &Value) -> bool {
     ))
 }
 
-fn timed_out(what: &str) -> RedisError {
+/// A Redis wait that ran out of time, as the error every part of the store reports it with.
+pub(crate) fn timed_out(what: &str) -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!("redis timed out {what}"),
