@@ -5,9 +5,10 @@
 //!
 //! - [`api`]: REST and gRPC, one server per test, no Redis.
 //! - [`with_redis`]: rule-set distribution through real Redis: admin, propagation, faults,
-//!   managed Redis, the guard, notices, replay, protocolctl against a server, the docs' commands.
+//!   managed Redis, the guard, notices, replay, protocolctl against a server.
 //! - [`store`]: the rule-set store's library API against real Redis (with generated sequences of
 //!   admin calls).
+//! - [`docs`]: every shell block of README.md and docs/*.md says how it runs, and runs as written.
 //! - [`decision_log`]: the decision log against a real PostgreSQL.
 //! - [`telemetry`]: traces and metrics received by real OTLP receivers.
 //! - [`contract`]: the REST contract checked by integrators' tools (openapi-typescript + tsc,
@@ -27,6 +28,7 @@
 mod api;
 mod contract;
 mod decision_log;
+mod docs;
 mod fhir;
 mod protocolctl;
 mod store;

@@ -8,7 +8,8 @@
 //! - [`http`]: REST with axum (`/v1/...`, problem+json errors, OpenAPI from the same types).
 //! - [`cds`]: CDS Hooks 2.0 (`/cds-services`): the `appointment-book` hook over FHIR prefetch.
 //! - [`grpc`]: tonic service of `proto/treatment/protocol/v1/protocol.proto`, health, reflection.
-//! - [`auth`]: API keys (stored as SHA-256 hashes), scopes and the clinic a key belongs to.
+//! - [`auth`]: API keys (stored as SHA-256 hashes), scopes and the clinic a key belongs to, and
+//!   JWTs of trusted issuers; [`jwks`] fetches the keys of issuers configured by URL.
 //! - [`startup`]: binds both listeners on one runtime and serves until SIGTERM/SIGINT.
 //! - [`telemetry`], [`observe`], [`metrics`]: logs, OpenTelemetry spans and metrics (no health
 //!   data in any of them).
@@ -21,6 +22,7 @@ pub(crate) mod cds;
 pub mod edge;
 pub mod grpc;
 pub(crate) mod http;
+pub(crate) mod jwks;
 pub(crate) mod observe;
 pub(crate) mod openapi;
 pub mod startup;

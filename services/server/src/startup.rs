@@ -212,6 +212,13 @@ impl Service {
             ..
         } = self;
         let edges = EdgeSettings::from_settings(&settings, &ctx)?;
+        // The keys of JWT issuers configured by URL, fetched before the first request.
+        let _jwks_guard = match ctx.keys.jwt_issuers() {
+            Some(issuers) => crate::jwks::load(issuers)
+                .await?
+                .map(|f| AbortOnDrop(tokio::spawn(f.run()))),
+            None => None,
+        };
 
         // The door, built once: every adapter holds a clone, so its caches (pinned versions,
         // notice board, contracts) exist once per process.

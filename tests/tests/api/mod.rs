@@ -20,6 +20,7 @@ mod edges;
 mod explain;
 mod fhir;
 mod grpc;
+mod jwt;
 mod lifecycle;
 mod notices;
 mod openapi;

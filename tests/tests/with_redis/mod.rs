@@ -14,7 +14,6 @@
 //!   `WatchRuleSets`, REST Server-Sent Events), within a second, and only theirs.
 //! - `replay`: a request pins a version of its clinic's rule set and is answered from it.
 //! - `protocolctl`: the authors' tool's admin commands against a real server and Redis.
-//! - `docs`: docs/authoring.md's walk-through and `$` commands run as written.
 //! - `request_path`: 10,000 eligibility requests issue no Redis command.
 //! - `versions`: strict validation at publish, retiring versions, the activation history and an
 //!   idempotent rollback to the version active before.
@@ -31,7 +30,6 @@
 
 mod admin;
 mod common;
-mod docs;
 mod faults;
 mod loosening;
 mod managed;

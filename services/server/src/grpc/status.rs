@@ -235,7 +235,7 @@ fn auth_message(e: &AuthError) -> String {
         AuthError::Duplicate => {
             "the call carries more than one `authorization` metadata value: send exactly one".into()
         }
-        AuthError::Unknown | AuthError::Forbidden(_) => e.to_string(),
+        AuthError::Unknown | AuthError::Forbidden(_) | AuthError::Jwt(_) => e.to_string(),
     }
 }
 
@@ -265,6 +265,7 @@ mod one_table {
             AuthError::Missing.into(),
             AuthError::Unknown.into(),
             AuthError::Duplicate.into(),
+            AuthError::Jwt(crate::auth::JwtCheck::Replayed).into(),
             AuthError::Forbidden(Scope::Admin).into(),
             AppError::NotYourRuleSet {
                 id: id.clone(),

@@ -6,7 +6,10 @@
 //! scopes. The same check serves REST (`Authorization: Bearer`) and gRPC (`authorization`
 //! metadata), so 401/UNAUTHENTICATED and 403/PERMISSION_DENIED mean the same on both.
 //!
-//! With no keys configured the server is open (every scope, the base rule set) — allowed only on
+//! A bearer token may also be a JWT signed by a trusted issuer ([`jwt`]: CDS Hooks clients, OAuth2
+//! client-credentials tokens), configured in the same file; its caller is a [`Caller`] like a key's.
+//!
+//! With no keys (and no JWT issuers) configured the server is open (every scope, the base rule set) — allowed only on
 //! loopback addresses, which [`check_exposure`] enforces at start.
 
 use std::collections::HashMap;
@@ -18,6 +21,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+pub mod jwt;
+
+pub use jwt::JwtCheck;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -122,6 +129,8 @@ pub enum AuthError {
     /// More than one `Authorization` header (or `authorization` metadata value): refused rather
     /// than picking one (401 / UNAUTHENTICATED).
     Duplicate,
+    /// A JWT that failed a check, named (401 / UNAUTHENTICATED).
+    Jwt(JwtCheck),
 }
 
 impl std::error::Error for AuthError {}
@@ -136,6 +145,7 @@ impl fmt::Display for AuthError {
             AuthError::Duplicate => f.write_str(
                 "the request carries more than one `Authorization` header: send exactly one",
             ),
+            AuthError::Jwt(check) => check.fmt(f),
             AuthError::Forbidden(Scope::Catalogue) => f.write_str(
                 "the API key holds none of the scopes that read the catalogue: `eligibility`, \
                  `devices` or `plans`",
@@ -153,7 +163,11 @@ impl fmt::Display for AuthError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeysDoc {
+    #[serde(default)]
     keys: Vec<KeyDoc>,
+    /// Issuers whose signed JWTs are taken in place of a key ([`jwt`]).
+    #[serde(default)]
+    jwt_issuers: Vec<jwt::IssuerDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +184,7 @@ struct KeyDoc {
 pub struct ApiKeys {
     by_hash: HashMap<[u8; 32], Arc<Caller>>,
     open: Arc<Caller>,
+    jwt: Option<Arc<jwt::Issuers>>,
 }
 
 impl ApiKeys {
@@ -178,14 +193,19 @@ impl ApiKeys {
         Self {
             by_hash: HashMap::new(),
             open: Arc::new(Caller::open()),
+            jwt: None,
         }
     }
 
-    /// Parses a keys document (YAML or JSON: `keys: [{id, tenant, scopes, sha256}]`).
+    /// Parses a keys document (YAML or JSON: `keys: [{id, tenant, scopes, sha256}]`, and
+    /// `jwt_issuers: [...]`, [`jwt`]).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let doc: KeysDoc = serde_saphyr::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}", e.to_string().lines().next().unwrap_or_default()))?;
         let mut keys = Self::open();
+        if !doc.jwt_issuers.is_empty() {
+            keys.jwt = Some(Arc::new(jwt::Issuers::from_docs(doc.jwt_issuers)?));
+        }
         for (i, k) in doc.keys.into_iter().enumerate() {
             let hash = parse_hex32(&k.sha256)
                 .with_context(|| format!("keys[{i}] ({}): sha256 must be 64 hex digits", k.id))?;
@@ -214,9 +234,27 @@ impl ApiKeys {
         Self::parse(&text).with_context(|| format!("API keys file {}", path.display()))
     }
 
-    /// True when no keys are configured.
+    /// True when no keys and no JWT issuers are configured.
     pub fn is_open(&self) -> bool {
-        self.by_hash.is_empty()
+        self.by_hash.is_empty() && self.jwt.is_none()
+    }
+
+    /// The trusted JWT issuers, if any (the server fetches the keys of those with a URL).
+    pub fn jwt_issuers(&self) -> Option<&Arc<jwt::Issuers>> {
+        self.jwt.as_ref()
+    }
+
+    /// The caller of a JWT; `take` takes its `jti` (see [`jwt::Issuers::verify`]).
+    fn jwt_caller(&self, token: &[u8], take: bool) -> Result<Arc<Caller>, AuthError> {
+        let issuers = self.jwt.as_ref().ok_or_else(|| {
+            AuthError::Jwt(JwtCheck::IssuerUntrusted(
+                "(any: this server trusts no JWT issuer; list them under jwt_issuers in the keys file)"
+                    .into(),
+            ))
+        })?;
+        let token = std::str::from_utf8(token)
+            .map_err(|_| AuthError::Jwt(JwtCheck::Malformed("not UTF-8".into())))?;
+        issuers.verify(token, take).map_err(AuthError::Jwt)
     }
 
     pub fn len(&self) -> usize {
@@ -243,6 +281,9 @@ impl ApiKeys {
     /// open mode). For the edge's per-key rate limit.
     pub fn identify(&self, authorization: Option<&[u8]>) -> Option<Arc<Caller>> {
         let token = authorization.and_then(bearer_token)?;
+        if jwt::looks_like_jwt(token) {
+            return self.jwt_caller(token, false).ok();
+        }
         let hash: [u8; 32] = Sha256::digest(token).into();
         self.by_hash.get(&hash).cloned()
     }
@@ -261,17 +302,21 @@ impl ApiKeys {
         authorization: Option<&[u8]>,
         scope: Scope,
     ) -> Result<Arc<Caller>, AuthError> {
-        if self.is_open() {
-            return Ok(self.open.clone());
-        }
-        let token = authorization
-            .and_then(bearer_token)
-            .ok_or(AuthError::Missing)?;
-        let hash: [u8; 32] = Sha256::digest(token).into();
-        let caller = self.by_hash.get(&hash).ok_or(AuthError::Unknown)?;
+        let token = authorization.and_then(bearer_token);
+        // A JWT is checked even on an open server: taking it without its checks would tell its
+        // sender it was trusted.
+        let caller = match token {
+            Some(t) if jwt::looks_like_jwt(t) => self.jwt_caller(t, true)?,
+            _ if self.is_open() => return Ok(self.open.clone()),
+            Some(t) => {
+                let hash: [u8; 32] = Sha256::digest(t).into();
+                self.by_hash.get(&hash).ok_or(AuthError::Unknown)?.clone()
+            }
+            None => return Err(AuthError::Missing),
+        };
         // `platform` administers every rule set, so it opens the admin operations too.
         if caller.has(scope) || (scope == Scope::Admin && caller.has(Scope::Platform)) {
-            Ok(caller.clone())
+            Ok(caller)
         } else {
             Err(AuthError::Forbidden(scope))
         }

@@ -10,6 +10,8 @@
 use std::process::Command;
 
 use protocol_tests::redis_server::RedisServer;
+
+use super::shell::matches;
 use protocol_tests::{ServerBuilder, protocolctl_binary, workspace_root};
 
 /// The docs' address of the server their examples talk to.
@@ -151,26 +153,6 @@ fn transcripts(doc: &str) -> Vec<Transcript> {
     out
 }
 
-/// Whether `actual` is what the page shows as `shown`, `…` matching any text.
-fn matches(shown: &str, actual: &str) -> bool {
-    let mut parts = shown.split('…');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = actual.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
-}
-
 #[test]
 fn every_command_of_the_authoring_page_prints_what_the_page_shows() {
     let page = read("docs/authoring.md");
@@ -199,13 +181,4 @@ fn every_command_of_the_authoring_page_prints_what_the_page_shows() {
             );
         }
     }
-}
-
-#[test]
-fn the_matcher_takes_an_ellipsis_for_any_text_and_nothing_else() {
-    assert!(matches("a {…} b", "a {x: 1} b"));
-    assert!(matches("exact", "exact"));
-    assert!(!matches("exact", "exactly"));
-    assert!(!matches("a {…} b", "a {x: 1} c"));
-    assert!(matches("…", "anything"));
 }

@@ -1,0 +1,124 @@
+//! The documentation runs as written: every shell block of README.md and docs/*.md says how it
+//! runs ([`blocks`]: a marker before it), and each block that can run here is run with bash, as a
+//! reader pastes it, with only the adaptations [`shell`] lists; it must exit 0 and print what the
+//! page shows (`# …` lines after a command). A block that cannot run here says why, and is not run.
+//!
+//! - [`authoring`]: docs/authoring.md's walk-through and `$` transcripts against a real Redis.
+
+mod authoring;
+mod blocks;
+mod shell;
+
+use std::collections::BTreeMap;
+
+use blocks::{Block, How};
+use protocol_tests::ServerBuilder;
+
+/// Every shell block of every page.
+fn all_blocks() -> Vec<Block> {
+    blocks::pages()
+        .iter()
+        .flat_map(|p| blocks::blocks(p))
+        .collect()
+}
+
+/// The chains of runnable blocks: a block that does not continue another starts one; `after`
+/// blocks get the block they name in front.
+fn chains(all: &[Block]) -> Vec<Vec<&Block>> {
+    let mut out: Vec<Vec<&Block>> = Vec::new();
+    for block in all {
+        match &block.how {
+            Ok(How::Continues) => match out.last_mut() {
+                Some(chain) if chain[0].page == block.page => chain.push(block),
+                _ => out.push(vec![block]),
+            },
+            Ok(How::After { page, heading }) => {
+                let first = all
+                    .iter()
+                    .find(|b| &b.page == page && &b.heading == heading)
+                    .unwrap_or_else(|| panic!("{}: no block under {page}#{heading}", block.at()));
+                out.push(vec![first, block]);
+            }
+            Ok(How::Server | How::Alone) => out.push(vec![block]),
+            Ok(How::Never(_) | How::Elsewhere(_)) | Err(_) => {}
+        }
+    }
+    out
+}
+
+/// Runs a chain with the docs' ports mapped by `ports`; what went wrong, if anything.
+fn check(chain: &[&Block], ports: &BTreeMap<u16, u16>) -> Option<String> {
+    let ran = shell::run(&shell::script(chain, ports));
+    let at = chain.last().map(|b| b.at()).unwrap_or_default();
+    let failure = if ran.code != Some(0) {
+        format!("exit {:?}", ran.code)
+    } else if let Some(line) = shell::missing(chain, &ran.stdout) {
+        format!("does not print {line}")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "== {at}: {failure}\n--- script\n{}\n--- stdout\n{}\n--- stderr\n{}",
+        ran.script,
+        tail(&ran.stdout),
+        tail(&ran.stderr)
+    ))
+}
+
+/// The last lines of an output, enough to see what failed.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+#[test]
+fn every_shell_block_says_how_it_runs() {
+    let all = all_blocks();
+    assert!(all.len() > 40, "the docs' shell blocks: {}", all.len());
+    let unmarked: Vec<String> = all
+        .iter()
+        .filter_map(|b| b.how.as_ref().err().map(|e| format!("{}: {e}", b.at())))
+        .collect();
+    assert!(unmarked.is_empty(), "{}", unmarked.join("\n"));
+    // Every `after` names a block that exists (chains() panics otherwise).
+    chains(&all);
+}
+
+#[test]
+fn the_blocks_on_the_default_server_run_as_written() {
+    let server = ServerBuilder::new().spawn().expect("server");
+    let port = |url: String| {
+        url.rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+            .expect("port")
+    };
+    let ports = BTreeMap::from([
+        (8080, port(server.url(""))),
+        (50051, port(server.grpc_url())),
+    ]);
+    let all = all_blocks();
+    let failures: Vec<String> = chains(&all)
+        .iter()
+        .filter(|c| c[0].how == Ok(How::Server))
+        .filter_map(|c| check(c, &ports))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_blocks_that_start_what_they_need_run_as_written() {
+    let all = all_blocks();
+    let failures: Vec<String> = chains(&all)
+        .iter()
+        .filter(|c| c[0].how != Ok(How::Server))
+        .filter_map(|c| {
+            let ports = shell::DOCS_PORTS
+                .iter()
+                .map(|&p| (p, shell::free_port()))
+                .collect();
+            check(c, &ports)
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
