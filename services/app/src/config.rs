@@ -299,6 +299,18 @@ pub struct Settings {
     )]
     pub cds_fhir_servers: Vec<String>,
 
+    /// A CDS Hooks card for an appointment checked `eligible` too (an `info` card saying it is
+    /// bookable). Off: such an appointment gets no card, as the CDS Hooks guidance on alert
+    /// fatigue suggests; the response's `extension` tells it from one that was not checked.
+    #[arg(
+        long,
+        env = "PROTOCOL_CDS_BOOKABLE_CARDS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub cds_bookable_cards: bool,
+
     /// Log format on stdout.
     #[arg(long, env = "PROTOCOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

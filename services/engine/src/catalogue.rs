@@ -149,6 +149,12 @@ impl RuleSet {
         })
     }
 
+    /// The codes other systems book treatments by (`service_codes`, the base's and the
+    /// overlay's).
+    pub fn service_codes(&self) -> &[crate::ehr::ServiceCode] {
+        &self.0.service_codes
+    }
+
     /// A device's labelled maximum depth (`None` for unknown devices and devices without needles).
     pub fn device_max_depth(&self, device: &str) -> Option<DepthMm> {
         let rs = &*self.0;

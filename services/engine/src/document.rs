@@ -66,6 +66,12 @@ pub struct RuleSetDoc {
     /// Gaps required after a past procedure before a treatment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interactions: Vec<Spanned<InteractionDoc>>,
+    /// The codes other systems book treatments by (a clinic's booking catalogue, a standard
+    /// terminology): a ConceptMap-like table from a service code to a treatment. An appointment
+    /// whose `serviceType` carries one is checked as that treatment (CDS Hooks). A base and an
+    /// overlay may both have one; a code maps to one treatment only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_codes: Vec<Spanned<ServiceCodeDoc>>,
     /// Overlay only: the option chosen for a named policy (`policy id -> option id`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub choose: BTreeMap<String, String>,
@@ -780,6 +786,22 @@ pub struct TightenDoc {
     /// Stricter rule-set indication caps (`id` is the indication); binds every needle treatment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indication_caps: Vec<Spanned<TightenCapDoc>>,
+}
+
+/// One row of `service_codes`: a code of another system and the treatment it books.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCodeDoc {
+    /// The code system's URI (`http://snomed.info/sct`, `http://www.ama-assn.org/go/cpt`, or the
+    /// clinic's own, `https://aurora.example/services`).
+    pub system: String,
+    /// The code in that system.
+    pub code: String,
+    /// What the code system calls it, for people reading the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// The treatment it books, by id.
+    pub treatment: String,
 }
 
 /// Stricter numbers for one treatment at this clinic.

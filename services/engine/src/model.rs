@@ -91,6 +91,8 @@ pub(crate) struct Compiled {
     /// The answer texts serialised once, when the rule set is compiled ([`crate::render`]), so
     /// no request pays for them.
     pub fragments: crate::render::Fragments,
+    /// `service_codes`: the codes of other systems that book a treatment.
+    pub service_codes: Vec<crate::ehr::ServiceCode>,
 }
 
 impl Compiled {

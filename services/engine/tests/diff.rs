@@ -649,3 +649,57 @@ fn changing_codes_changes_no_decision_but_the_digest() {
     assert!(d.changes.is_empty(), "codes are neutral: {:#?}", d.changes);
     assert_ne!(digest_of(&old), digest_of(&new), "the digest covers codes");
 }
+
+// ---- service codes -------------------------------------------------------------------------
+
+/// The base with a `service_codes` table of `rows` (YAML flow mappings).
+fn base_with_codes(rows: &[&str]) -> RuleSetDoc {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/base.yaml");
+    let mut text = std::fs::read_to_string(path).expect("rulesets/base.yaml");
+    if !rows.is_empty() {
+        text.push_str("\nservice_codes:\n");
+        for r in rows {
+            text.push_str(&format!("  - {r}\n"));
+        }
+    }
+    parse_document(&text, Format::Yaml).expect("parses")
+}
+
+#[test]
+fn a_service_code_dropped_or_moved_is_looser_and_one_added_tighter() {
+    const MN: &str =
+        "{system: \"https://clinic.example/services\", code: MN-60, treatment: microneedling}";
+    const PRP: &str =
+        "{system: \"https://clinic.example/services\", code: MN-60, treatment: microneedling_prp}";
+    let (none, mn, prp) = (
+        base_with_codes(&[]),
+        base_with_codes(&[MN]),
+        base_with_codes(&[PRP]),
+    );
+    let dropped = diff_bases(&mn, &none);
+    assert_eq!(
+        loosening(&dropped, Area::Codes, "removed").len(),
+        1,
+        "{dropped:#?}"
+    );
+    let moved = diff_bases(&mn, &prp);
+    let l = loosening(&moved, Area::Codes, "treatment");
+    assert_eq!(l.len(), 1, "{moved:#?}");
+    assert_eq!(
+        (l[0].old.as_deref(), l[0].new.as_deref()),
+        (Some("microneedling"), Some("microneedling_prp"))
+    );
+    assert!(
+        l[0].new_at
+            .as_ref()
+            .is_some_and(|at| at.path == "service_codes[0]")
+    );
+    let added = diff_bases(&none, &mn);
+    assert!(!added.is_looser(), "{added:#?}");
+    assert!(
+        added
+            .changes
+            .iter()
+            .any(|c| c.area == Area::Codes && c.direction == Direction::Tighter)
+    );
+}

@@ -732,3 +732,48 @@ fn an_interaction_then_gives_exactly_one_of_days_or_unstated() {
     );
     assert_problem(&text, "interactions[0].then", "exactly one of `days`");
 }
+
+// ---- service codes -------------------------------------------------------------------------
+
+/// The mini rule set with a `service_codes` table.
+fn with_service_codes(rows: &str) -> String {
+    format!("{MINI}\nservice_codes:\n{rows}")
+}
+
+#[test]
+fn a_service_code_books_a_known_treatment_once() {
+    let ok = with_service_codes(
+        "  - {system: \"https://clinic.example/services\", code: MN-60, display: Microneedling 60 min, treatment: microneedling}\n",
+    );
+    let rs = load(&ok).expect("a valid table loads");
+    assert_eq!(rs.service_codes().len(), 1);
+    assert_eq!(rs.service_codes()[0].treatment, "microneedling");
+
+    let text = with_service_codes(
+        "  - {system: \"https://clinic.example/services\", code: MN-60, treatment: microneedlng}\n",
+    );
+    assert_problem(&text, "service_codes[0].treatment", "unknown treatment");
+
+    let text = with_service_codes(concat!(
+        "  - {system: \"https://clinic.example/services\", code: MN-60, treatment: microneedling}\n",
+        "  - {system: \"https://clinic.example/services\", code: MN-60, treatment: microneedling}\n",
+    ));
+    let line = assert_problem(
+        &text,
+        "service_codes[1]",
+        "mapped already at service_codes[0]",
+    );
+    assert_eq!(line, Some(line_of(&text, "service_codes:") + 2));
+
+    let text = with_service_codes(
+        "  - {system: \"urn:treatment-protocol:treatment\", code: microneedling, treatment: microneedling}\n",
+    );
+    assert_problem(
+        &text,
+        "service_codes[0].system",
+        "names every treatment by its id",
+    );
+
+    let text = with_service_codes("  - {system: snomed, code: \"1\", treatment: microneedling}\n");
+    assert_problem(&text, "service_codes[0].system", "not a code system URI");
+}

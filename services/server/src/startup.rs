@@ -223,7 +223,14 @@ impl Service {
         // The door, built once: every adapter holds a clone, so its caches (pinned versions,
         // notice board, contracts) exist once per process.
         let door = crate::app::App::new(ctx.clone());
-        let http = rest_server(http, &door, cds_fhir, &edges, ctx.shutdown.clone());
+        let http = rest_server(
+            http,
+            &door,
+            cds_fhir,
+            settings.cds_bookable_cards,
+            &edges,
+            ctx.shutdown.clone(),
+        );
         let (health, grpc) = grpc_server(grpc, &door, &edges, ctx.shutdown.clone()).await?;
         // gRPC health follows readiness (`/readyz`): SERVING exactly while it answers 200.
         let health_follower =
@@ -311,12 +318,14 @@ fn rest_server(
     listener: TcpListener,
     door: &crate::app::App,
     fhir: Option<Arc<crate::cds::fetch::FhirFetch>>,
+    bookable_cards: bool,
     edges: &EdgeSettings,
     shutdown: watch::Receiver<bool>,
 ) -> impl Future<Output = std::io::Result<()>> + use<> {
     let cds = crate::cds::CdsState {
         indexes: Arc::default(),
         fhir,
+        bookable_cards,
     };
     let router = crate::http::router(
         door.clone(),

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_BOREALIS_ADMIN, Server, workspace_root};
+use protocol_tests::{
+    KEY_AURORA, KEY_BASE, KEY_BOREALIS_ADMIN, Server, ServerBuilder, workspace_root,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -15,6 +17,7 @@ use crate::api::common::*;
 
 const SERVICE: &str = "/cds-services/treatment-eligibility";
 const EXTENSION: &str = "org.treatment-protocol.decision";
+const APPOINTMENTS: &str = "org.treatment-protocol.appointments";
 const TREATMENT_SYSTEM: &str = "urn:treatment-protocol:treatment";
 
 // ---- schemas ------------------------------------------------------------------------------------
@@ -225,7 +228,80 @@ async fn another_service_s_appointment_gets_no_card() {
         empty_prefetch(),
     );
     let answer = call(&server, KEY_BASE, &body).await;
-    assert_eq!(answer, json!({"cards": []}));
+    // No card, and the EHR can tell why: not this service's to check, with the codes it sent.
+    assert_eq!(answer["cards"], json!([]), "{answer}");
+    assert_eq!(
+        answer["extension"][APPOINTMENTS],
+        json!([{"appointment": 0, "id": "apt-1", "status": "not-ours",
+                "service_type": [{"system": "http://snomed.info/sct", "code": "34043003"}]}]),
+        "{answer}"
+    );
+}
+
+/// A SNOMED CT code an EHR books microneedling under (issue 25: one EHR sent it). Not encoded in
+/// the base (no published artefact here confirms the concept): a clinic maps it in its overlay.
+const SNOMED_MICRONEEDLING: &str = "787876004";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_s_service_codes_book_its_treatments_and_a_checked_appointment_says_so() {
+    let root = workspace_root().join("rulesets");
+    let base = std::fs::read_to_string(root.join("base.yaml")).expect("base");
+    let aurora = std::fs::read_to_string(root.join("clinics/clinic-aurora.yaml")).expect("aurora");
+    let aurora = format!(
+        "{aurora}\nservice_codes:\n  - {{system: \"http://snomed.info/sct\", code: \"{SNOMED_MICRONEEDLING}\", display: Microneedling of skin, treatment: microneedling}}\n  - {{system: \"https://aurora.example/services\", code: MN-60, treatment: microneedling}}\n"
+    );
+    let server = ServerBuilder::new()
+        .with_keys()
+        .with_rulesets(vec![
+            ("base.yaml".into(), base),
+            ("clinics/clinic-aurora.yaml".into(), aurora),
+        ])
+        .spawn()
+        .expect("server starts");
+    for (system, code) in [
+        ("http://snomed.info/sct", SNOMED_MICRONEEDLING),
+        ("https://aurora.example/services", "MN-60"),
+    ] {
+        let body = hook_call(
+            appointment(
+                json!({"coding": [{"system": system, "code": code}]}),
+                "2026-12-01T10:00:00Z",
+            ),
+            empty_prefetch(),
+        );
+        // Aurora maps the code: checked as microneedling (an empty record: incomplete).
+        let answer = call(&server, KEY_AURORA, &body).await;
+        let card = &answer["cards"][0];
+        assert_eq!(
+            card["extension"][EXTENSION]["treatment"], "microneedling",
+            "{answer}"
+        );
+        let entry = &answer["extension"][APPOINTMENTS][0];
+        assert_eq!(
+            (
+                &entry["status"],
+                &entry["treatment"],
+                &entry["decision"],
+                &entry["bookable"],
+                &entry["card"]
+            ),
+            (
+                &json!("checked"),
+                &json!("microneedling"),
+                &json!("incomplete"),
+                &json!(false),
+                &card["uuid"]
+            ),
+            "{answer}"
+        );
+        // Borealis (the base) maps no such code: not ours, said so.
+        let answer = call(&server, KEY_BASE, &body).await;
+        assert_eq!(answer["cards"], json!([]), "{answer}");
+        assert_eq!(
+            answer["extension"][APPOINTMENTS][0]["status"], "not-ours",
+            "{answer}"
+        );
+    }
 }
 
 /// A change to a good hook call that makes it bad.

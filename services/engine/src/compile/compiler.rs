@@ -45,6 +45,7 @@ pub(crate) struct Input<'a> {
     pub sources: Vec<Item<'a, SourceDoc>>,
     pub rules: Vec<Item<'a, RuleDoc>>,
     pub interactions: Vec<Item<'a, InteractionDoc>>,
+    pub service_codes: Vec<Item<'a, ServiceCodeDoc>>,
 }
 
 impl<'a> Input<'a> {
@@ -55,6 +56,7 @@ impl<'a> Input<'a> {
             sources: items("sources", &doc.sources),
             rules: items("contraindications", &doc.contraindications),
             interactions: items("interactions", &doc.interactions),
+            service_codes: items("service_codes", &doc.service_codes),
         }
     }
 }
@@ -97,6 +99,7 @@ impl<'a> Compiler<'a> {
                 date_of_birth: None,
                 horizon_days: 0,
                 fragments: Default::default(),
+                service_codes: Vec::new(),
             },
         };
         let doc = input.doc;
@@ -133,6 +136,7 @@ impl<'a> Compiler<'a> {
         this.settings(doc);
         this.roles(doc);
         this.treatments(doc);
+        super::service_codes::compile(&mut this, &input.service_codes);
         this.devices(doc);
         rules::compile_rules(&mut this, &input.rules);
         rules::compile_interactions(&mut this, &input.interactions);

@@ -19,6 +19,7 @@ mod devices;
 mod overlay;
 mod quantities;
 mod rules;
+mod service_codes;
 mod treatments;
 
 use std::collections::HashMap;

@@ -76,6 +76,9 @@ fn overlay_input<'a>(merged: &'a RuleSetDoc, overlay: &'a RuleSetDoc) -> Input<'
         .interactions
         .extend(overlay_items("interactions", &overlay.interactions));
     input
+        .service_codes
+        .extend(overlay_items("service_codes", &overlay.service_codes));
+    input
 }
 
 /// A tightened rule-set cap must still bind: a treatment's own cap above it is lowered too.

@@ -115,6 +115,13 @@ impl Locator {
             }
             self.list("treatment", &p("tighten.treatments"), treatments);
         }
+        for (i, s) in doc.service_codes.iter().enumerate() {
+            self.put(
+                format!("service_code:{} {}", s.value.system, s.value.code),
+                p(&format!("service_codes[{i}]")),
+                line_of(s),
+            );
+        }
         for id in doc.choose.keys() {
             self.put(format!("policy:{id}"), p(&format!("choose.{id}")), None);
         }

@@ -9,7 +9,10 @@
 //!   and who may give a treatment with what (`grid`);
 //! - every rule: added, removed, or changed in condition, effect, severity, `applies_to`,
 //!   precaution caps and instructions, waits (washouts), gaps and minimum intervals (`rules`);
-//! - policy choices and defaults (`policies`).
+//! - policy choices and defaults (`policies`);
+//! - the service codes that book a treatment (`service_codes`): a code dropped or booking
+//!   another treatment is looser (an appointment under it is no longer checked as before), a
+//!   code added tighter (one more kind of appointment is checked).
 //!
 //! Where a change cannot be shown to be tighter (a rewritten condition), it is marked looser:
 //! the publish guard would rather ask for a declared loosening than let one through. The
@@ -21,6 +24,7 @@ mod locate;
 mod policies;
 mod render;
 mod rules;
+mod service_codes;
 
 use serde::Serialize;
 
@@ -77,6 +81,8 @@ pub enum Area {
     Policy,
     /// A treatment's course (sessions, spacing) as plans schedule it.
     Course,
+    /// The codes other systems book a treatment by (`service_codes`).
+    Codes,
 }
 
 impl Area {
@@ -88,6 +94,7 @@ impl Area {
             Area::Rule => "rule",
             Area::Policy => "policy",
             Area::Course => "course",
+            Area::Codes => "codes",
         }
     }
 }
@@ -278,6 +285,7 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> Result<Diff, LoadError> {
     grid::diff(o, n, &mut cx);
     rules::diff(o, n, &mut cx);
     policies::diff(old, new, &mut cx);
+    service_codes::diff(o, n, &mut cx);
     changes.sort_by(|a, b| {
         b.direction
             .cmp(&a.direction)

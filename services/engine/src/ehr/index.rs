@@ -39,6 +39,9 @@ pub fn of(rs: &RuleSet) -> CodeIndex {
             ix.treatment_code(&c.system, &c.code, &t.code);
         }
     }
+    for s in rs.service_codes() {
+        ix.treatment_code(&s.system, &s.code, &s.treatment);
+    }
     let catalogue = rs.catalogue();
     for p in &catalogue.procedures {
         for c in &p.codes {

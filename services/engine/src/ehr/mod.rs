@@ -12,6 +12,20 @@
 
 pub mod codes;
 pub mod index;
+
+/// A row of a rule set's `service_codes`: another system's code for a treatment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceCode {
+    /// The code system's URI.
+    pub system: String,
+    /// The code.
+    pub code: String,
+    /// What the code system calls it, when the table says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// The treatment it books.
+    pub treatment: String,
+}
 pub mod record;
 #[expect(
     missing_docs,

@@ -6,7 +6,7 @@
 //! | `contraindicated` | `critical` |
 //! | `deferred`, `needs_review`, `incomplete` | `warning` (`deferred` with a date: a suggestion to rebook on it) |
 //! | `eligible_with_precautions` | `info`, the precautions in `detail` |
-//! | `eligible` | no card ("no guidance", as the spec puts it) |
+//! | `eligible` | no card ("no guidance", as the spec puts it); `info` ("bookable") with `PROTOCOL_CDS_BOOKABLE_CARDS` |
 //!
 //! The card's `uuid` is the decision's `decision_id`, so feedback on a card names a decision in
 //! the decision log. `source` is the deciding rule's first cited source (label and url), with the
@@ -27,6 +27,14 @@ pub const RULE_SYSTEM: &str = "urn:treatment-protocol:rule";
 /// reverse-domain style).
 pub const EXTENSION: &str = "org.treatment-protocol.decision";
 
+/// The key of the response's `extension` that says, for each appointment of the call in order,
+/// what became of it: `checked` (its treatment, decision, `bookable`, and its card's `uuid`
+/// when it has one), `not-ours` (no `serviceType` code names a treatment of the clinic's rule
+/// set: its codes are listed) or `not-booked` (cancelled, entered in error, a no-show). So an
+/// EHR tells "checked, nothing to say" from "not this service's to check" without a card for
+/// every appointment that passes (docs/api.md says why).
+pub const APPOINTMENTS_EXTENSION: &str = "org.treatment-protocol.appointments";
+
 /// The most characters a card summary has (the spec: "<140-character").
 pub const MAX_SUMMARY_CHARS: usize = 139;
 
@@ -42,14 +50,16 @@ pub struct CardInput<'a> {
     pub appointment: Option<&'a Value>,
     /// Notes about the record read (prefetch keys not provided, conflicting records).
     pub notes: &'a [String],
+    /// `PROTOCOL_CDS_BOOKABLE_CARDS`: an `info` card for `eligible` too.
+    pub bookable_cards: bool,
 }
 
-/// The card of a decision; `None` for `eligible`.
+/// The card of a decision; `None` for `eligible` (unless [`CardInput::bookable_cards`]).
 pub fn card(input: &CardInput<'_>) -> Option<Card> {
     let e = input.eligibility;
     let indicator = match e.decision {
-        Decision::Eligible => return None,
-        Decision::EligibleWithPrecautions => Indicator::Info,
+        Decision::Eligible if !input.bookable_cards => return None,
+        Decision::Eligible | Decision::EligibleWithPrecautions => Indicator::Info,
         Decision::NeedsReview | Decision::Incomplete | Decision::Deferred => Indicator::Warning,
         Decision::Contraindicated => Indicator::Critical,
     };
@@ -332,9 +342,100 @@ fn moved(text: &str, day: jiff::civil::Date) -> Option<String> {
     (text.len() >= 10).then(|| format!("{day}{rest}"))
 }
 
+/// The response's extension under [`APPOINTMENTS_EXTENSION`]; `None` for a call without
+/// appointments (the spec's JSON rule: no empty objects).
+pub fn appointments_extension(
+    appointments: &[super::fhir::Booked],
+    outcomes: &[super::question::Outcome],
+) -> Option<Value> {
+    use super::question::Outcome;
+    if outcomes.is_empty() {
+        return None;
+    }
+    let entries: Vec<Value> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut e = serde_json::Map::new();
+            e.insert("appointment".into(), i.into());
+            if let Some(id) = appointments.get(i).and_then(|b| b.json.get("id")) {
+                e.insert("id".into(), id.clone());
+            }
+            match o {
+                Outcome::Checked(c) => {
+                    let a = &c.decided.answer;
+                    e.insert("status".into(), "checked".into());
+                    e.insert("treatment".into(), a.treatment.clone().into());
+                    e.insert("decision".into(), a.decision.as_str().into());
+                    e.insert("bookable".into(), a.bookable.into());
+                    if let Some(card) = &c.card {
+                        e.insert("card".into(), card.uuid.clone().into());
+                    }
+                }
+                Outcome::NotOurs(codes) => {
+                    e.insert("status".into(), "not-ours".into());
+                    let codes: Vec<Value> = codes
+                        .iter()
+                        .map(|(s, c)| serde_json::json!({"system": s, "code": c}))
+                        .collect();
+                    if !codes.is_empty() {
+                        e.insert("service_type".into(), Value::Array(codes));
+                    }
+                }
+                Outcome::NotBooked(status) => {
+                    e.insert("status".into(), "not-booked".into());
+                    e.insert("appointment_status".into(), status.clone().into());
+                }
+            }
+            Value::Object(e)
+        })
+        .collect();
+    let mut ext = serde_json::Map::new();
+    ext.insert(APPOINTMENTS_EXTENSION.into(), Value::Array(entries));
+    Some(Value::Object(ext))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `eligible` answer of the bundled base (the load script's client without a cold-sore
+    /// history).
+    fn eligible() -> Eligibility {
+        let doc = protocol_engine::parse_document(
+            include_str!("../../../../rulesets/base.yaml"),
+            protocol_engine::Format::Yaml,
+        )
+        .expect("base");
+        let rs = protocol_engine::compile(&doc, None).expect("compiles");
+        let mut req: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../scripts/load-eligibility.json"))
+                .expect("json");
+        req["facts"]["hsv_history"] = false.into();
+        let req: protocol_engine::EligibilityRequest =
+            serde_json::from_value(req).expect("request");
+        let answer = rs.eligibility(&req).expect("answered");
+        assert_eq!(answer.decision, Decision::Eligible, "{answer:?}");
+        answer
+    }
+
+    #[test]
+    fn an_eligible_appointment_gets_an_info_card_only_when_the_clinic_asks_for_one() {
+        let e = eligible();
+        let input = |bookable_cards| CardInput {
+            decision_id: "01a22b20-e688-746b-8ecc-1eb03917e606",
+            treatment_name: "Microneedling",
+            eligibility: &e,
+            missing: &[],
+            appointment: None,
+            notes: &[],
+            bookable_cards,
+        };
+        assert!(card(&input(false)).is_none());
+        let c = card(&input(true)).expect("a card");
+        assert_eq!(c.indicator, Indicator::Info);
+        assert!(c.summary.ends_with(": bookable"), "{}", c.summary);
+    }
 
     #[test]
     fn summaries_stay_short() {

@@ -269,6 +269,7 @@ fn read(
     mut notes: Vec<String>,
     indexes: std::sync::Arc<crate::catalog::PerRuleSet<super::codes::CodeIndex>>,
     not_called: Option<NotCalled>,
+    bookable_cards: bool,
 ) -> Result<AppointmentBook, Problem> {
     let why_not_read = not_called
         .map(|n| format!("; {}", n.say()))
@@ -333,6 +334,7 @@ fn read(
         resources,
         notes,
         indexes,
+        bookable_cards,
     })
 }
 
@@ -380,10 +382,19 @@ pub async fn call(
         notes,
         state.cds.indexes.clone(),
         not_called,
+        state.cds.bookable_cards,
     )?;
-    let checked = state.app.ask(&caller, &question).await?;
+    let outcomes = state.app.ask(&caller, &question).await?;
+    let extension = super::cards::appointments_extension(&question.appointments, &outcomes);
     Ok(Json(HookResponse {
-        cards: checked.into_iter().filter_map(|c| c.card).collect(),
+        cards: outcomes
+            .into_iter()
+            .filter_map(|o| match o {
+                super::question::Outcome::Checked(c) => c.card,
+                _ => None,
+            })
+            .collect(),
+        extension,
     }))
 }
 

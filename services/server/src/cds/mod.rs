@@ -90,8 +90,10 @@ pub fn service() -> ServiceDef {
         prefetch: PREFETCH.iter().copied().collect::<BTreeMap<_, _>>(),
         usage_requirements: Some(
             "Send the prefetch, at least `procedures` (a FHIR server is called only when its \
-             operator allowed it); authenticate with an API key of the `eligibility` scope as the \
-             bearer token.",
+             operator allowed it); authenticate with your signed JWT (its issuer trusted by the \
+             operator) or an API key of the `eligibility` scope as the bearer token. The \
+             response's extension `org.treatment-protocol.appointments` says, per appointment, \
+             whether it was checked or is not one of this service's treatments.",
         ),
     }
 }
@@ -103,6 +105,8 @@ pub fn service() -> ServiceDef {
 pub struct CdsState {
     pub indexes: std::sync::Arc<crate::catalog::PerRuleSet<codes::CodeIndex>>,
     pub fhir: Option<std::sync::Arc<fetch::FhirFetch>>,
+    /// `PROTOCOL_CDS_BOOKABLE_CARDS`: an `info` card for an appointment checked `eligible`.
+    pub bookable_cards: bool,
 }
 
 /// The CDS Hooks routes.

@@ -31,6 +31,19 @@ pub struct AppointmentBook {
     pub notes: Vec<String>,
     /// The code index of each rule set, built once per version ([`super::index::of`]).
     pub indexes: Arc<PerRuleSet<CodeIndex>>,
+    /// `PROTOCOL_CDS_BOOKABLE_CARDS`.
+    pub bookable_cards: bool,
+}
+
+/// What became of one appointment of the call, in the call's order.
+pub enum Outcome {
+    /// Checked: its decision (and card, if the decision calls for one).
+    Checked(Box<Checked>),
+    /// None of its `serviceType` codes names a treatment of the rule set (the base's and the
+    /// clinic's `service_codes`): not this service's to check. Its codes, as sent.
+    NotOurs(Vec<(String, String)>),
+    /// Cancelled, entered in error or a no-show: not to be booked. Its status.
+    NotBooked(String),
 }
 
 /// One appointment checked.
@@ -195,17 +208,20 @@ impl AppointmentBook {
         rec: &record::Record,
         booked: &Booked,
         others: impl Iterator<Item = HistoryEntry>,
-    ) -> Result<Option<Checked>, AppError> {
+    ) -> Result<Outcome, AppError> {
         let (a, at) = (&booked.appointment, booked.at.as_str());
         // A cancelled appointment, or one entered in error, is not to be booked.
-        if matches!(
-            a.status.as_deref(),
-            Some("cancelled" | "entered-in-error" | "noshow")
-        ) {
-            return Ok(None);
+        if let Some(status @ ("cancelled" | "entered-in-error" | "noshow")) = a.status.as_deref() {
+            return Ok(Outcome::NotBooked(status.to_owned()));
         }
         let Some(treatment) = treatment(index, a) else {
-            return Ok(None);
+            let codes = a
+                .service_type
+                .iter()
+                .flat_map(fhir::CodeableConcept::codes)
+                .map(|(s, c)| (s.to_owned(), c.to_owned()))
+                .collect();
+            return Ok(Outcome::NotOurs(codes));
         };
         let date = appointment_day(a, at)?;
         let request = EligibilityRequest {
@@ -254,19 +270,20 @@ impl AppointmentBook {
             missing: &missing,
             appointment: a.start.as_ref().map(|_| &booked.json),
             notes: &notes,
+            bookable_cards: self.bookable_cards,
         });
-        Ok(Some(Checked {
+        Ok(Outcome::Checked(Box::new(Checked {
             request,
             decided,
             card,
-        }))
+        })))
     }
 }
 
 impl Question for AppointmentBook {
     /// Counted and logged as eligibility decisions: each appointment is one.
     const OPERATION: Operation = Operation::Eligibility;
-    type Answer = Vec<Checked>;
+    type Answer = Vec<Outcome>;
 
     fn ask(&self, rs: &RuleSet) -> Result<Self::Answer, AppError> {
         // The door's cap, again where the checks are made (the adapter checked it at parse).
@@ -293,18 +310,26 @@ impl Question for AppointmentBook {
                 .enumerate()
                 .filter(|(j, _)| *j != i)
                 .filter_map(|(_, h)| h.clone());
-            if let Some(c) = self.check(rs, &index, &rec, booked, others)? {
-                out.push(c);
-            }
+            out.push(self.check(rs, &index, &rec, booked, others)?);
         }
         Ok(out)
     }
 
     fn record(&self, answer: &Self::Answer, rec: &Recorder<'_>) {
-        for c in answer {
+        for c in answer.iter().filter_map(Outcome::checked) {
             rec.treatment(&c.decided.answer.treatment);
             rec.outcome(c.decided.answer.decision);
             record_eligibility(&c.request, &c.decided, rec);
+        }
+    }
+}
+
+impl Outcome {
+    /// The check, when the appointment was checked.
+    pub fn checked(&self) -> Option<&Checked> {
+        match self {
+            Outcome::Checked(c) => Some(c),
+            _ => None,
         }
     }
 }

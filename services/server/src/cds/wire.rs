@@ -91,6 +91,9 @@ pub struct AppointmentBookContext {
 #[derive(Debug, Clone, Serialize)]
 pub struct HookResponse {
     pub cards: Vec<Card>,
+    /// What became of each appointment, under [`super::cards::APPOINTMENTS_EXTENSION`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<Value>,
 }
 
 /// One card.
