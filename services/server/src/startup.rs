@@ -186,6 +186,7 @@ impl Service {
         } else {
             tracing::info!(
                 keys = self.ctx.keys.len(),
+                jwt_issuers = self.ctx.keys.jwt_issuers().map_or(0, |j| j.ids().len()),
                 tenants = ?self.ctx.keys.tenants(),
                 "API keys loaded"
             );

@@ -16,6 +16,10 @@
 //! - `<!-- runs: never: WHY -->`: not run; WHY says why (it streams until Ctrl-C, it needs a
 //!   Kubernetes cluster, ...).
 //!
+//! A runnable marker may end in `; errors shown`: the block shows a `4xx` answer on purpose (a
+//! refusal naming the field). Without it, any HTTP answer of `400` or more that a `curl` of the
+//! block gets fails the test, shown output or not; a `5xx` always does.
+//!
 //! **Shown output.** In a block, a paragraph (lines up to a blank line) that ends in comment
 //! lines after its last command shows that command's output: `# {"decision":"incomplete"}`, one
 //! comment line per output line, `…` standing for any text. Comments before a command describe
@@ -37,6 +41,8 @@ pub enum How {
 /// One shell block of a page.
 #[derive(Debug, Clone)]
 pub struct Block {
+    /// `; errors shown`: its `curl`s may get `4xx` answers.
+    pub errors_shown: bool,
     pub page: String,
     /// The line of its opening fence (1-based).
     pub line: usize,
@@ -97,38 +103,41 @@ pub fn blocks(page: &str) -> Vec<Block> {
     parse(page, &text)
 }
 
-/// The shell blocks of a page's text.
+/// A block's marker as read: how it runs and whether it shows errors, or why it does not read.
+type Marker = Result<(How, bool), String>;
+
+/// The shell blocks of a page's text (fences may be indented, as in a list item; a block whose
+/// fence is never closed is one that cannot be run, said so).
 pub fn parse(page: &str, text: &str) -> Vec<Block> {
     let mut out = Vec::new();
     let mut heading = String::new();
     let mut previous = "";
-    let mut open: Option<(usize, Result<How, String>, Vec<&str>)> = None;
-    let mut other_fence = false;
+    // An open shell block: its first line, marker, indentation and body.
+    let mut open: Option<(usize, Marker, usize, Vec<String>)> = None;
+    let mut other_fence: Option<usize> = None;
     for (n, line) in text.lines().enumerate() {
-        if let Some((_, _, body)) = &mut open {
-            if line == "```" {
-                let (start, how, body) = open.take().expect("open");
-                out.push(Block {
-                    page: page.to_owned(),
-                    line: start,
-                    heading: heading.clone(),
-                    body: body.join("\n"),
-                    how,
-                });
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some((_, _, at, body)) = &mut open {
+            if trimmed.trim_end() == "```" {
+                let (start, how, _, body) = open.take().expect("open");
+                out.push(block(page, start, &heading, body.join("\n"), how));
             } else {
-                body.push(line);
+                body.push(line.get(*at..).unwrap_or(trimmed).to_owned());
             }
             continue;
         }
-        if other_fence {
-            other_fence = !line.starts_with("```");
+        if other_fence.is_some() {
+            if trimmed.starts_with("```") {
+                other_fence = None;
+            }
             continue;
         }
-        if let Some(lang) = line.strip_prefix("```") {
-            if matches!(lang, "sh" | "bash" | "shell" | "console") {
-                open = Some((n + 1, marker(previous), Vec::new()));
+        if let Some(lang) = trimmed.strip_prefix("```") {
+            if matches!(lang.trim(), "sh" | "bash" | "shell" | "console") {
+                open = Some((n + 1, marker(previous), indent, Vec::new()));
             } else {
-                other_fence = true;
+                other_fence = Some(n + 1);
             }
             continue;
         }
@@ -139,11 +148,32 @@ pub fn parse(page: &str, text: &str) -> Vec<Block> {
             previous = line;
         }
     }
+    if let Some((start, _, _, body)) = open {
+        out.push(block(
+            page,
+            start,
+            &heading,
+            body.join("\n"),
+            Err("its fence is never closed".into()),
+        ));
+    }
     out
 }
 
-/// The marker on the line before a block, or why there is none that reads.
-fn marker(line: &str) -> Result<How, String> {
+fn block(page: &str, line: usize, heading: &str, body: String, how: Marker) -> Block {
+    Block {
+        page: page.to_owned(),
+        line,
+        heading: heading.to_owned(),
+        body,
+        errors_shown: how.as_ref().is_ok_and(|(_, e)| *e),
+        how: how.map(|(h, _)| h),
+    }
+}
+
+/// The marker on the line before a block (and whether it shows errors), or why there is none
+/// that reads.
+fn marker(line: &str) -> Marker {
     let Some(inner) = line
         .trim()
         .strip_prefix("<!-- runs:")
@@ -154,6 +184,16 @@ fn marker(line: &str) -> Result<How, String> {
         ));
     };
     let inner = inner.trim();
+    if !inner.starts_with("never:")
+        && let Some(kind) = inner.strip_suffix("; errors shown")
+    {
+        return how(kind.trim()).map(|h| (h, true));
+    }
+    how(inner).map(|h| (h, false))
+}
+
+/// A marker's kind.
+fn how(inner: &str) -> Result<How, String> {
     match inner {
         "server" => Ok(How::Server),
         "alone" => Ok(How::Alone),
@@ -169,10 +209,10 @@ fn marker(line: &str) -> Result<How, String> {
             }
             if let Some(test) = inner.strip_prefix("in ") {
                 let test = test.trim();
-                return if workspace_root().join(test).is_file() {
+                return if test.starts_with("tests/") && workspace_root().join(test).is_file() {
                     Ok(How::Elsewhere(test.to_owned()))
                 } else {
-                    Err(format!("`in {test}`: no such test file"))
+                    Err(format!("`in {test}`: no such test file under tests/"))
                 };
             }
             if let Some((page, heading)) = inner
@@ -191,10 +231,11 @@ fn marker(line: &str) -> Result<How, String> {
 
 #[test]
 fn markers_paragraphs_and_shown_output_read_as_documented() {
-    let page = "intro\n\n<!-- runs: server -->\n```sh\n# describes\ncurl a | jq -c .\n# {\"x\":1}\n#\n# …\n\ncurl b\n```\n\n```json\n{}\n```\n\n## Next\n\n```sh\nno marker\n```\n<!-- runs: never: it needs a Kubernetes cluster -->\n```bash\nkubectl apply\n```\n";
+    let page = "intro\n\n<!-- runs: server -->\n```sh\n# describes\ncurl a | jq -c .\n# {\"x\":1}\n#\n# …\n\ncurl b\n```\n\n```json\n{}\n```\n\n## Next\n\n```sh\nno marker\n```\n<!-- runs: never: it needs a Kubernetes cluster -->\n```bash\nkubectl apply\n```\n\n- a list item:\n\n  <!-- runs: server; errors shown -->\n  ```sh\n  curl c\n  ```\n\n<!-- runs: alone -->\n```sh\nnever closed\n";
     let blocks = parse("p.md", page);
-    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    assert_eq!(blocks.len(), 5, "{blocks:?}");
     assert_eq!(blocks[0].how, Ok(How::Server));
+    assert!(!blocks[0].errors_shown);
     assert_eq!(blocks[0].line, 4);
     assert_eq!(
         blocks[0].shown(),
@@ -206,8 +247,21 @@ fn markers_paragraphs_and_shown_output_read_as_documented() {
         blocks[2].how,
         Ok(How::Never("it needs a Kubernetes cluster".to_owned()))
     );
+    // An indented block (a list item's) is found, its indentation stripped.
     assert_eq!(
-        marker("<!-- runs: after docs/redis.md#All of it in one script -->"),
+        (&blocks[3].how, blocks[3].errors_shown),
+        (&Ok(How::Server), true)
+    );
+    assert_eq!(blocks[3].body, "curl c");
+    // A fence never closed is a fault, not the rest of the page swallowed.
+    assert!(
+        blocks[4]
+            .how
+            .as_ref()
+            .is_err_and(|e| e.contains("never closed"))
+    );
+    assert_eq!(
+        how("after docs/redis.md#All of it in one script"),
         Ok(How::After {
             page: "docs/redis.md".to_owned(),
             heading: "All of it in one script".to_owned()
@@ -216,7 +270,11 @@ fn markers_paragraphs_and_shown_output_read_as_documented() {
     assert!(marker("<!-- runs: never: no -->").is_err());
     assert_eq!(
         marker("<!-- runs: in tests/tests/docs/authoring.rs -->"),
-        Ok(How::Elsewhere("tests/tests/docs/authoring.rs".to_owned()))
+        Ok((
+            How::Elsewhere("tests/tests/docs/authoring.rs".to_owned()),
+            false
+        ))
     );
     assert!(marker("<!-- runs: in tests/nope.rs -->").is_err());
+    assert!(marker("<!-- runs: in README.md -->").is_err());
 }

@@ -23,27 +23,65 @@ fn all_blocks() -> Vec<Block> {
 }
 
 /// The chains of runnable blocks: a block that does not continue another starts one; `after`
-/// blocks get the block they name in front.
-fn chains(all: &[Block]) -> Vec<Vec<&Block>> {
+/// blocks get the block they name in front. Faults in how blocks chain are `Err`, each named:
+/// a `continues` whose block before it on the page is not run, an `after` naming a block that
+/// is not `alone`, an `in` test that does not name the page.
+fn chains(all: &[Block]) -> Result<Vec<Vec<&Block>>, Vec<String>> {
     let mut out: Vec<Vec<&Block>> = Vec::new();
-    for block in all {
+    let mut faults = Vec::new();
+    for (i, block) in all.iter().enumerate() {
         match &block.how {
-            Ok(How::Continues) => match out.last_mut() {
-                Some(chain) if chain[0].page == block.page => chain.push(block),
-                _ => out.push(vec![block]),
-            },
+            Ok(How::Continues) => {
+                let before = i.checked_sub(1).and_then(|j| all.get(j));
+                let runs_before = before.is_some_and(|b| {
+                    b.page == block.page
+                        && matches!(
+                            b.how,
+                            Ok(How::Server | How::Alone | How::Continues | How::After { .. })
+                        )
+                });
+                match out.last_mut() {
+                    Some(chain) if runs_before => chain.push(block),
+                    _ => faults.push(format!(
+                        "{}: `continues`, but the block before it on the page is not run",
+                        block.at()
+                    )),
+                }
+            }
             Ok(How::After { page, heading }) => {
-                let first = all
+                match all
                     .iter()
                     .find(|b| &b.page == page && &b.heading == heading)
-                    .unwrap_or_else(|| panic!("{}: no block under {page}#{heading}", block.at()));
-                out.push(vec![first, block]);
+                {
+                    Some(first) if first.how == Ok(How::Alone) => out.push(vec![first, block]),
+                    Some(first) => faults.push(format!(
+                        "{}: `after {page}#{heading}` names {}, which is not `alone`",
+                        block.at(),
+                        first.at()
+                    )),
+                    None => faults.push(format!("{}: no block under {page}#{heading}", block.at())),
+                }
             }
             Ok(How::Server | How::Alone) => out.push(vec![block]),
-            Ok(How::Never(_) | How::Elsewhere(_)) | Err(_) => {}
+            Ok(How::Elsewhere(test)) => {
+                let text = std::fs::read_to_string(protocol_tests::workspace_root().join(test))
+                    .unwrap_or_default();
+                if !text.contains(&block.page) {
+                    faults.push(format!(
+                        "{}: `in {test}`, which does not name {}",
+                        block.at(),
+                        block.page
+                    ));
+                }
+            }
+            Ok(How::Never(_)) | Err(_) => {}
         }
     }
-    out
+    if faults.is_empty() {
+        Ok(out)
+    } else {
+        Err(faults)
+    }
 }
 
 /// Runs a chain with the docs' ports mapped by `ports`; what went wrong, if anything.
@@ -52,6 +90,11 @@ fn check(chain: &[&Block], ports: &BTreeMap<u16, u16>) -> Option<String> {
     let at = chain.last().map(|b| b.at()).unwrap_or_default();
     let failure = if ran.code != Some(0) {
         format!("exit {:?}", ran.code)
+    } else if let Some((i, code)) = shell::failed_call(chain, &ran.stderr) {
+        format!(
+            "a call of {} was answered {code} (a block that shows an error says `; errors shown`)",
+            chain.get(i).map(|b| b.at()).unwrap_or_default()
+        )
     } else if let Some(line) = shell::missing(chain, &ran.stdout) {
         format!("does not print {line}")
     } else {
@@ -80,8 +123,9 @@ fn every_shell_block_says_how_it_runs() {
         .filter_map(|b| b.how.as_ref().err().map(|e| format!("{}: {e}", b.at())))
         .collect();
     assert!(unmarked.is_empty(), "{}", unmarked.join("\n"));
-    // Every `after` names a block that exists (chains() panics otherwise).
-    chains(&all);
+    if let Err(faults) = chains(&all) {
+        panic!("{}", faults.join("\n"));
+    }
 }
 
 #[test]
@@ -99,6 +143,7 @@ fn the_blocks_on_the_default_server_run_as_written() {
     ]);
     let all = all_blocks();
     let failures: Vec<String> = chains(&all)
+        .expect("blocks chain (every_shell_block_says_how_it_runs)")
         .iter()
         .filter(|c| c[0].how == Ok(How::Server))
         .filter_map(|c| check(c, &ports))
@@ -110,15 +155,10 @@ fn the_blocks_on_the_default_server_run_as_written() {
 fn the_blocks_that_start_what_they_need_run_as_written() {
     let all = all_blocks();
     let failures: Vec<String> = chains(&all)
+        .expect("blocks chain (every_shell_block_says_how_it_runs)")
         .iter()
         .filter(|c| c[0].how != Ok(How::Server))
-        .filter_map(|c| {
-            let ports = shell::DOCS_PORTS
-                .iter()
-                .map(|&p| (p, shell::free_port()))
-                .collect();
-            check(c, &ports)
-        })
+        .filter_map(|c| check(c, &shell::free_ports()))
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -10,8 +10,13 @@
 //!   path, and a `cargo build` line does nothing (the test built them).
 //! - **Where.** A block runs in a temporary folder holding links to the repository's files (so
 //!   `scripts/…`, `rulesets/…` and `docs/…` read as from the repository root), with `protocolctl`
-//!   and `buf` on `PATH`; what it writes stays in that folder. Whatever a chain starts in the
-//!   background is stopped when it ends (its process group).
+//!   and `buf` on `PATH`; what it writes stays in that folder (but `/tmp/…` paths the docs name).
+//!   Whatever a chain starts in the background is stopped when it ends (its process group: TERM,
+//!   then KILL).
+//!
+//! And one addition: `curl` is a shell function that also writes each answer's status to standard
+//! error (`@@http <code>`, unless the block's own `-w` replaces it), so a block whose call fails
+//! fails the test even where the page shows no output ([`super::blocks`], `; errors shown`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -38,21 +43,41 @@ pub struct Ran {
     pub script: String,
 }
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A free port for each of the docs' ports: distinct, none of the docs' own (a port handed out
+/// must not be rewritten again), all bound at once while they are chosen.
+pub fn free_ports() -> BTreeMap<u16, u16> {
+    let mut held = Vec::new();
+    let mut out = BTreeMap::new();
+    for from in DOCS_PORTS {
+        loop {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            held.push(l);
+            if !DOCS_PORTS.contains(&port) {
+                out.insert(from, port);
+                break;
+            }
+        }
+    }
+    out
 }
 
-/// `text` with the docs' ports replaced (only after `:` or `port `, so a digest's digits stay).
+/// `text` with the docs' ports replaced (only after `:` or `port `, so a digest's digits stay),
+/// all in one pass: a port written in is never rewritten again.
 pub fn with_ports(text: &str, ports: &BTreeMap<u16, u16>) -> String {
+    let placeholder = |i: usize| format!("\u{1}{i}\u{1}");
     let mut out = text.to_owned();
-    for (from, to) in ports {
+    for (i, from) in ports.keys().enumerate() {
         for prefix in [":", "--port ", "-p "] {
-            out = replace_token(&out, &format!("{prefix}{from}"), &format!("{prefix}{to}"));
+            out = replace_token(
+                &out,
+                &format!("{prefix}{from}"),
+                &format!("{prefix}{}", placeholder(i)),
+            );
         }
+    }
+    for (i, to) in ports.values().enumerate() {
+        out = out.replace(&placeholder(i), &to.to_string());
     }
     out
 }
@@ -103,13 +128,18 @@ fn with_builds(line: &str, server: &Path, ctl: &Path) -> String {
     line
 }
 
-/// The blocks of a chain as one script, adapted.
+/// What every chain runs first: `curl` also reports each answer's status on standard error.
+const PRELUDE: &str = "set -eo pipefail\n\
+    curl() { command curl -w '%{stderr}@@http %{http_code}\\n' \"$@\"; }\n";
+
+/// The blocks of a chain as one script, adapted; each block announces itself on standard error
+/// (`@@block <i>`), so a failed call is put down to its block.
 pub fn script(chain: &[&Block], ports: &BTreeMap<u16, u16>) -> String {
     let server = server_binary().expect("protocol-server builds");
     let ctl = protocolctl_binary().expect("protocolctl builds");
-    let mut out = String::from("set -eo pipefail\n");
-    for block in chain {
-        out.push_str(&format!("# ---- {}\n", block.at()));
+    let mut out = String::from(PRELUDE);
+    for (i, block) in chain.iter().enumerate() {
+        out.push_str(&format!("# ---- {}\necho '@@block {i}' >&2\n", block.at()));
         for line in with_ports(&block.body, ports).lines() {
             out.push_str(&with_builds(line, &server, &ctl));
             out.push('\n');
@@ -186,18 +216,64 @@ pub fn run(script: &str) -> Ran {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    // Whatever the chain left running in the background (servers, Redis).
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
+    // Whatever the chain left running in the background (servers, Redis): TERM, a few seconds
+    // to drain, then KILL.
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, "--", &format!("-{pgid}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    signal("-TERM");
+    let until = Instant::now() + Duration::from_secs(5);
+    while signal("-0") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal("-KILL");
     let _ = child.wait();
     Ran {
         code,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout: joined(out),
+        stderr: joined(err),
         script: script.to_owned(),
     }
+}
+
+/// A reader's text, waiting for it a few seconds at most (a process that left the group could
+/// hold the pipe open).
+fn joined(reader: std::thread::JoinHandle<String>) -> String {
+    let until = Instant::now() + Duration::from_secs(5);
+    while !reader.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if reader.is_finished() {
+        reader.join().unwrap_or_default()
+    } else {
+        "(output still held open by a process that left the chain's group)".to_owned()
+    }
+}
+
+/// The first HTTP answer a chain's `curl`s got that its block does not allow: `5xx` always,
+/// `4xx` unless the block says `; errors shown`. `(block index, status)`.
+pub fn failed_call(chain: &[&Block], stderr: &str) -> Option<(usize, u16)> {
+    let mut block = 0;
+    for line in stderr.lines() {
+        if let Some(i) = line.strip_prefix("@@block ") {
+            block = i.trim().parse().unwrap_or(block);
+        }
+        let Some(code) = line
+            .strip_prefix("@@http ")
+            .and_then(|c| c.trim().parse::<u16>().ok())
+        else {
+            continue;
+        };
+        let shown = chain.get(block).is_some_and(|b| b.errors_shown);
+        if code >= 500 || (code >= 400 && !shown) {
+            return Some((block, code));
+        }
+    }
+    None
 }
 
 /// Whether `actual` is what the page shows as `shown`, `…` matching any text.
@@ -237,6 +313,9 @@ pub fn missing(chain: &[&Block], stdout: &str) -> Option<String> {
 
 #[test]
 fn ports_are_replaced_as_tokens_and_builds_by_the_tests_binaries() {
+    // 8080 -> 8081 and 8081 -> 30000: one pass, so 8080 ends on 8081, not on 30000.
+    let chained = BTreeMap::from([(8080, 8081), (8081, 30000)]);
+    assert_eq!(with_ports("a:8080 b:8081", &chained), "a:8081 b:30000");
     let ports = BTreeMap::from([(8080, 18080), (6379, 16379)]);
     assert_eq!(
         with_ports(

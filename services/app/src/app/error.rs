@@ -256,6 +256,9 @@ impl AppError {
             AppError::Auth(AuthError::Missing) => row("API_KEY_MISSING", UNAUTHORIZED),
             AppError::Auth(AuthError::Unknown) => row("API_KEY_INVALID", UNAUTHORIZED),
             AppError::Auth(AuthError::Duplicate) => row("API_KEY_DUPLICATE", UNAUTHORIZED),
+            AppError::Auth(AuthError::Jwt(crate::auth::JwtCheck::Busy)) => {
+                row("JWT_REPLAY_CACHE_FULL", UNAVAILABLE)
+            }
             AppError::Auth(AuthError::Jwt(check)) => row(check.reason(), UNAUTHORIZED),
             AppError::Auth(AuthError::Forbidden(_)) => row("SCOPE_MISSING", FORBIDDEN),
             AppError::NotYourRuleSet { .. } => row("RULESET_NOT_YOURS", FORBIDDEN),

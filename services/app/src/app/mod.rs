@@ -242,9 +242,7 @@ impl App {
         read: impl FnOnce(&RuleSet) -> T,
     ) -> Result<T, AppError> {
         let caller = match credential {
-            Some(c) if !self.ctx.keys.is_open() => {
-                Some(self.ctx.keys.identify(Some(c)).ok_or(AuthError::Unknown)?)
-            }
+            Some(c) if !self.ctx.keys.is_open() => self.ctx.keys.caller_of(Some(c))?,
             _ => None,
         };
         let catalog = self.ctx.catalog();

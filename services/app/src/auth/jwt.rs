@@ -15,8 +15,14 @@
 //!   another replica could be used.
 //! - **`jku`** in a token's header must be the issuer's configured `jwks_url`: a key URL chosen by
 //!   the caller would let any caller choose its own key.
-//! - **`tenant`**, when the token carries it, must be the issuer's clinic: the clinic always comes
-//!   from the configuration, never from the token.
+//! - **`tenant`**: the clinic always comes from the configuration, never from the token. An
+//!   issuer entry with `tenant_claim` (a multi-tenant EHR: one `iss`, one entry per clinic)
+//!   requires the token's `tenant` and picks the entry by it; an entry without one takes a token
+//!   whose `tenant`, if any, is the clinic's id.
+//! - **Reading scopes only** (`eligibility`, `devices`, `plans`): a token names an issuer, not a
+//!   person, so administration (and its four eyes) and the audit log stay with API keys.
+//! - **Keys** at a `jwks_url` come over HTTPS (plain HTTP only from a loopback host); each key
+//!   is used only for the algorithm and use it declares.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,11 +39,17 @@ use serde::Deserialize;
 
 use super::{Caller, Scope};
 
-/// Seconds of clock difference allowed on `exp` and `iat`, and no more (RFC 8725).
+/// Seconds of clock difference allowed on `exp`, `nbf` and `iat`, and no more (RFC 8725).
 const LEEWAY_SECS: u64 = 60;
-/// The most `jti`s a replica remembers at once; past it (after forgetting expired ones) tokens
-/// are refused rather than let through unchecked.
+/// The most `jti`s a replica remembers for one issuer at once; past it (after forgetting expired
+/// ones) that issuer's tokens are refused (503) rather than let through unchecked.
 const MAX_REMEMBERED: usize = 100_000;
+/// The longest `jti` taken (it is remembered).
+const MAX_JTI_CHARS: usize = 256;
+/// The longest lifetime an issuer may be configured to use.
+const MAX_LIFETIME_SECS: u64 = 3600;
+/// The scopes a JWT issuer may hold.
+const READING_SCOPES: [Scope; 3] = [Scope::Eligibility, Scope::Devices, Scope::Plans];
 
 /// Which check a JWT failed: each is its own 401 reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +80,9 @@ pub enum JwtCheck {
     Tenant(String),
     /// This `jti` was used before.
     Replayed,
+    /// The replica remembers as many live `jti`s of this issuer as it may: a capacity limit,
+    /// not a fault of the token (503).
+    Busy,
 }
 
 impl JwtCheck {
@@ -87,6 +102,7 @@ impl JwtCheck {
             JwtCheck::ClaimMissing(_) => "JWT_CLAIM_MISSING",
             JwtCheck::Tenant(_) => "JWT_TENANT_MISMATCH",
             JwtCheck::Replayed => "JWT_REPLAYED",
+            JwtCheck::Busy => "JWT_REPLAY_CACHE_FULL",
         }
     }
 }
@@ -128,6 +144,9 @@ impl fmt::Display for JwtCheck {
             JwtCheck::Replayed => {
                 f.write_str("the JWT's `jti` was used before: send a new token for each call")
             }
+            JwtCheck::Busy => f.write_str(
+                "this replica holds as many unexpired tokens of this issuer as it may: retry shortly",
+            ),
         }
     }
 }
@@ -149,6 +168,10 @@ pub(super) struct IssuerDoc {
     /// The `sub` values accepted; empty: any.
     #[serde(default)]
     subjects: Vec<String>,
+    /// The `tenant` claim that selects this entry (a multi-tenant EHR lists one entry per clinic
+    /// under one `issuer`); absent: a token's `tenant`, if any, must be `tenant` itself.
+    #[serde(default)]
+    tenant_claim: Option<String>,
     #[serde(default)]
     jwks: Option<JwkSet>,
     #[serde(default)]
@@ -161,24 +184,28 @@ fn default_lifetime() -> u64 {
     300
 }
 
-/// One trusted issuer, ready to verify.
+/// One trusted issuer entry, ready to verify.
 struct Issuer {
     caller: Arc<Caller>,
     issuer: String,
     audience: Vec<String>,
     algorithms: Vec<Algorithm>,
     subjects: Vec<String>,
+    tenant_claim: Option<String>,
     jwks_url: Option<String>,
-    keys: ArcSwap<JwkSet>,
+    /// The keys, shared by every entry of the same `iss` (fetched once).
+    keys: Arc<ArcSwap<JwkSet>>,
     max_lifetime_secs: u64,
+    /// The `jti`s taken, with their `exp`: one map per entry, so one busy issuer cannot crowd
+    /// out another.
+    seen: Mutex<HashMap<String, u64>>,
+    /// Set when a token names a key not held: the server's refresher fetches this issuer's.
+    wanted: Arc<AtomicBool>,
 }
 
-/// The trusted issuers, and the `jti`s already taken.
+/// The trusted issuers, by `iss` (several entries for a multi-tenant EHR).
 pub struct Issuers {
-    by_iss: HashMap<String, Issuer>,
-    seen: Mutex<HashMap<(String, String), u64>>,
-    /// Set when a token names a key not loaded: the server's refresher fetches at once.
-    wanted: AtomicBool,
+    by_iss: HashMap<String, Vec<Issuer>>,
 }
 
 impl fmt::Debug for Issuers {
@@ -189,9 +216,90 @@ impl fmt::Debug for Issuers {
     }
 }
 
+impl Issuer {
+    fn from_doc(d: IssuerDoc) -> anyhow::Result<Self> {
+        if d.tenant.trim().is_empty() {
+            bail!("a tenant (the clinic) is required");
+        }
+        if d.scopes.is_empty() {
+            bail!("at least one scope is required");
+        }
+        if let Some(s) = d.scopes.iter().find(|s| !READING_SCOPES.contains(s)) {
+            bail!(
+                "scope `{s}` is refused: a JWT issuer may hold eligibility, devices and plans \
+                 (administration and the audit log need an API key of a person)"
+            );
+        }
+        if d.audience.is_empty() {
+            bail!("audience must name at least one `aud` (e.g. the CDS service URL)");
+        }
+        if d.max_lifetime_secs == 0 || d.max_lifetime_secs > MAX_LIFETIME_SECS {
+            bail!("max_lifetime_secs must be 1 to {MAX_LIFETIME_SECS}");
+        }
+        let algorithms = d
+            .algorithms
+            .iter()
+            .map(|a| algorithm(a).context("algorithms"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if algorithms.is_empty() {
+            bail!("algorithms must name at least one");
+        }
+        let keys = match (d.jwks, &d.jwks_url) {
+            (Some(set), None) => set,
+            (None, Some(url)) => {
+                key_url(url)?;
+                JwkSet { keys: Vec::new() }
+            }
+            (None, None) => bail!("give its keys, as jwks or jwks_url"),
+            (Some(_), Some(_)) => bail!("give jwks or jwks_url, not both"),
+        };
+        Ok(Issuer {
+            caller: Arc::new(Caller {
+                key_id: Some(d.id),
+                tenant: Some(d.tenant),
+                scopes: d.scopes,
+            }),
+            issuer: d.issuer,
+            audience: d.audience,
+            algorithms,
+            subjects: d.subjects,
+            tenant_claim: d.tenant_claim,
+            jwks_url: d.jwks_url,
+            keys: Arc::new(ArcSwap::from_pointee(keys)),
+            max_lifetime_secs: d.max_lifetime_secs,
+            seen: Mutex::new(HashMap::new()),
+            wanted: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}
+
+/// A key URL: HTTPS, or plain HTTP to a loopback host only (a key set anyone on the path could
+/// swap would let them sign as the issuer).
+fn key_url(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let host = url
+        .strip_prefix("http://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .map(|authority| authority.rsplit_once(':').map_or(authority, |(h, _)| h));
+    match host {
+        Some("127.0.0.1" | "localhost" | "[::1]") => Ok(()),
+        Some(_) => {
+            bail!("jwks_url {url}: keys come over https:// (http:// only from a loopback host)")
+        }
+        None => bail!("jwks_url must be an https:// URL, not {url}"),
+    }
+}
+
 /// The claims read (the rest are ignored).
 #[derive(Debug, Deserialize)]
+#[expect(
+    dead_code,
+    reason = "`nbf` is checked by jsonwebtoken; read here so its type is checked"
+)]
 struct Claims {
+    nbf: Option<u64>,
     sub: Option<String>,
     iat: Option<u64>,
     exp: Option<u64>,
@@ -199,88 +307,85 @@ struct Claims {
     tenant: Option<String>,
 }
 
-/// Only the issuer, read before the key is known.
+/// The issuer (and tenant, which selects a multi-tenant issuer's entry), read before the key is
+/// known; both are checked again once the signature is.
 #[derive(Debug, Deserialize)]
 struct Unverified {
     iss: Option<String>,
+    tenant: Option<String>,
 }
 
 impl Issuers {
-    /// The issuers of the keys file; refuses HS*/none, a missing key source, or both sources.
+    /// The issuers of the keys file; refuses HS*/none, other than reading scopes, a missing
+    /// key source or both, a key URL over plain HTTP to another host, and entries of one `iss`
+    /// that cannot be told apart.
     pub(super) fn from_docs(docs: Vec<IssuerDoc>) -> anyhow::Result<Self> {
-        let mut by_iss = HashMap::new();
+        let mut by_iss: HashMap<String, Vec<Issuer>> = HashMap::new();
         for (i, d) in docs.into_iter().enumerate() {
             let at = format!("jwt_issuers[{i}] ({})", d.id);
-            if d.scopes.is_empty() || d.tenant.trim().is_empty() {
-                bail!("{at}: a tenant and at least one scope are required");
-            }
-            if d.audience.is_empty() {
-                bail!("{at}: audience must name at least one `aud` (e.g. the CDS service URL)");
-            }
-            let algorithms = d
-                .algorithms
-                .iter()
-                .map(|a| algorithm(a).with_context(|| format!("{at}: algorithms")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            if algorithms.is_empty() {
-                bail!("{at}: algorithms must name at least one");
-            }
-            let keys = match (d.jwks, &d.jwks_url) {
-                (Some(set), None) => set,
-                (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
-                    JwkSet { keys: Vec::new() }
+            let issuer = Issuer::from_doc(d).with_context(|| at.clone())?;
+            let entries = by_iss.entry(issuer.issuer.clone()).or_default();
+            if let Some(first) = entries.first() {
+                if first.tenant_claim.is_none() || issuer.tenant_claim.is_none() {
+                    bail!("{at}: the issuer is listed twice: give each entry its `tenant_claim`");
                 }
-                (None, Some(url)) => bail!("{at}: jwks_url must be an http(s) URL, not {url}"),
-                (None, None) => bail!("{at}: give its keys, as jwks or jwks_url"),
-                (Some(_), Some(_)) => bail!("{at}: give jwks or jwks_url, not both"),
-            };
-            let issuer = Issuer {
-                caller: Arc::new(Caller {
-                    key_id: Some(d.id.clone()),
-                    tenant: Some(d.tenant),
-                    scopes: d.scopes,
-                }),
-                issuer: d.issuer.clone(),
-                audience: d.audience,
-                algorithms,
-                subjects: d.subjects,
-                jwks_url: d.jwks_url,
-                keys: ArcSwap::from_pointee(keys),
-                max_lifetime_secs: d.max_lifetime_secs,
-            };
-            if by_iss.insert(d.issuer, issuer).is_some() {
-                bail!("{at}: the same issuer is listed twice");
+                if entries
+                    .iter()
+                    .any(|e| e.tenant_claim == issuer.tenant_claim)
+                {
+                    bail!("{at}: the issuer and tenant_claim are listed twice");
+                }
+                if first.jwks_url != issuer.jwks_url {
+                    bail!("{at}: entries of one issuer must name the same keys (jwks_url)");
+                }
             }
+            let mut issuer = issuer;
+            if let Some(first) = entries.first() {
+                issuer.keys = first.keys.clone();
+                issuer.wanted = first.wanted.clone();
+            }
+            entries.push(issuer);
         }
-        Ok(Self {
-            by_iss,
-            seen: Mutex::new(HashMap::new()),
-            wanted: AtomicBool::new(false),
-        })
+        Ok(Self { by_iss })
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_iss.is_empty()
     }
 
-    /// The issuers whose keys are at a URL: `(iss, url)`, for the server's refresher.
+    /// The name (`id`) of every entry, for the edge's per-caller rate limits.
+    pub fn ids(&self) -> Vec<String> {
+        self.entries()
+            .filter_map(|i| i.caller.key_id.clone())
+            .collect()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Issuer> {
+        self.by_iss.values().flatten()
+    }
+
+    /// The issuers whose keys are at a URL: `(iss, url)`, once each, for the server's refresher.
     pub fn jwks_urls(&self) -> Vec<(String, String)> {
         self.by_iss
-            .values()
-            .filter_map(|i| i.jwks_url.clone().map(|u| (i.issuer.clone(), u)))
+            .iter()
+            .filter_map(|(iss, e)| Some((iss.clone(), e.first()?.jwks_url.clone()?)))
             .collect()
     }
 
     /// Replaces the keys of issuer `iss` (fetched from its `jwks_url`).
     pub fn set_keys(&self, iss: &str, keys: JwkSet) {
-        if let Some(i) = self.by_iss.get(iss) {
-            i.keys.store(Arc::new(keys));
+        if let Some(first) = self.by_iss.get(iss).and_then(|e| e.first()) {
+            first.keys.store(Arc::new(keys));
         }
     }
 
-    /// Whether a token named a key not loaded since the last call (the refresher fetches then).
-    pub fn take_wanted(&self) -> bool {
-        self.wanted.swap(false, Ordering::Relaxed)
+    /// Whether a token named a key of `iss` not held since the last call (the refresher fetches
+    /// that issuer's keys then, no more often than it allows).
+    pub fn take_wanted(&self, iss: &str) -> bool {
+        self.by_iss
+            .get(iss)
+            .and_then(|e| e.first())
+            .is_some_and(|i| i.wanted.swap(false, Ordering::Relaxed))
     }
 
     /// The caller a JWT speaks for, after every check; `take` also takes its `jti` (the one
@@ -289,15 +394,12 @@ impl Issuers {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| JwtCheck::Malformed(e.to_string()))?;
         let unverified = jsonwebtoken::dangerous::insecure_decode::<Unverified>(token)
-            .map_err(|e| JwtCheck::Malformed(e.to_string()))?;
+            .map_err(|e| JwtCheck::Malformed(e.to_string()))?
+            .claims;
         let iss = unverified
-            .claims
             .iss
             .ok_or_else(|| JwtCheck::ClaimMissing("iss".into()))?;
-        let issuer = self
-            .by_iss
-            .get(&iss)
-            .ok_or_else(|| JwtCheck::IssuerUntrusted(quoted(&iss)))?;
+        let issuer = self.entry(&iss, unverified.tenant.as_deref())?;
         if !issuer.algorithms.contains(&header.alg) {
             return Err(JwtCheck::AlgorithmRefused(format!("{:?}", header.alg)));
         }
@@ -306,21 +408,10 @@ impl Issuers {
         {
             return Err(JwtCheck::JkuUntrusted(quoted(jku)));
         }
-        let keys = issuer.keys.load();
-        let jwk = match &header.kid {
-            Some(kid) => keys.find(kid),
-            None if keys.keys.len() == 1 => keys.keys.first(),
-            None => None,
-        };
-        let Some(jwk) = jwk else {
-            self.wanted.store(true, Ordering::Relaxed);
-            return Err(JwtCheck::KeyUnknown(quoted(
-                header.kid.as_deref().unwrap_or("(none)"),
-            )));
-        };
-        let key = DecodingKey::from_jwk(jwk).map_err(|_| JwtCheck::Signature)?;
+        let key = issuer.key(&header)?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_audience(&issuer.audience);
         validation.set_issuer(&[issuer.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -328,21 +419,86 @@ impl Issuers {
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => JwtCheck::Signature,
                 ErrorKind::ExpiredSignature => JwtCheck::Expired,
+                ErrorKind::ImmatureSignature => {
+                    JwtCheck::Lifetime("not valid before its `nbf`".into())
+                }
                 ErrorKind::InvalidAudience => JwtCheck::Audience,
                 ErrorKind::InvalidIssuer => JwtCheck::IssuerUntrusted(quoted(&iss)),
                 ErrorKind::MissingRequiredClaim(c) => JwtCheck::ClaimMissing(c.clone()),
-                ErrorKind::InvalidAlgorithm => {
-                    JwtCheck::AlgorithmRefused(format!("{:?}", header.alg))
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => {
+                    JwtCheck::AlgorithmRefused(format!(
+                        "{:?} with a key of another type",
+                        header.alg
+                    ))
                 }
                 _ => JwtCheck::Malformed(e.to_string()),
             })?
             .claims;
-        self.check_claims(issuer, &claims, take)?;
+        issuer.check_claims(&claims, take)?;
         Ok(issuer.caller.clone())
     }
 
+    /// The entry of `iss` a token's (unverified) `tenant` selects; checked again once verified.
+    fn entry(&self, iss: &str, tenant: Option<&str>) -> Result<&Issuer, JwtCheck> {
+        let entries = self
+            .by_iss
+            .get(iss)
+            .ok_or_else(|| JwtCheck::IssuerUntrusted(quoted(iss)))?;
+        match entries.as_slice() {
+            [one] if one.tenant_claim.is_none() => Ok(one),
+            _ => {
+                let tenant = tenant.ok_or_else(|| JwtCheck::ClaimMissing("tenant".into()))?;
+                entries
+                    .iter()
+                    .find(|e| e.tenant_claim.as_deref() == Some(tenant))
+                    .ok_or_else(|| JwtCheck::Tenant(quoted(tenant)))
+            }
+        }
+    }
+}
+
+impl Issuer {
+    /// The key a header names (`kid`; the only key without one), for the algorithm and use it
+    /// declares.
+    fn key(&self, header: &jsonwebtoken::Header) -> Result<DecodingKey, JwtCheck> {
+        let keys = self.keys.load();
+        let jwk = match &header.kid {
+            Some(kid) => keys.find(kid),
+            None if keys.keys.len() == 1 => keys.keys.first(),
+            None => None,
+        };
+        let kid = || quoted(header.kid.as_deref().unwrap_or("(none)"));
+        let Some(jwk) = jwk else {
+            if self.jwks_url.is_some() {
+                self.wanted.store(true, Ordering::Relaxed);
+            }
+            return Err(JwtCheck::KeyUnknown(kid()));
+        };
+        if let Some(alg) = jwk.common.key_algorithm
+            && format!("{alg:?}") != format!("{:?}", header.alg)
+        {
+            return Err(JwtCheck::AlgorithmRefused(format!(
+                "{:?}, but the key is for {alg:?}",
+                header.alg
+            )));
+        }
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature)
+        {
+            return Err(JwtCheck::KeyUnknown(format!(
+                "{} (not a signing key)",
+                kid()
+            )));
+        }
+        DecodingKey::from_jwk(jwk)
+            .map_err(|_| JwtCheck::KeyUnknown(format!("{} (unusable)", kid())))
+    }
+
     /// The checks jsonwebtoken does not make: `iat`, lifetime, `sub`, `tenant`, `jti`.
-    fn check_claims(&self, issuer: &Issuer, c: &Claims, take: bool) -> Result<(), JwtCheck> {
+    fn check_claims(&self, c: &Claims, take: bool) -> Result<(), JwtCheck> {
         let now = now();
         let exp = c.exp.ok_or_else(|| JwtCheck::ClaimMissing("exp".into()))?;
         let iat = c.iat.ok_or_else(|| JwtCheck::ClaimMissing("iat".into()))?;
@@ -351,42 +507,50 @@ impl Issuers {
             .as_deref()
             .filter(|j| !j.is_empty())
             .ok_or_else(|| JwtCheck::ClaimMissing("jti".into()))?;
-        if iat > now + LEEWAY_SECS {
+        if jti.chars().count() > MAX_JTI_CHARS {
+            return Err(JwtCheck::Malformed(format!(
+                "`jti` is longer than {MAX_JTI_CHARS} characters"
+            )));
+        }
+        if iat > now.saturating_add(LEEWAY_SECS) {
             return Err(JwtCheck::Lifetime(format!(
                 "issued in the future (`iat` {iat}, now {now})"
             )));
         }
-        if exp.saturating_sub(iat) > issuer.max_lifetime_secs {
+        if exp.saturating_sub(iat) > self.max_lifetime_secs {
             return Err(JwtCheck::Lifetime(format!(
                 "`exp` - `iat` is {} s, above the {} s its issuer may use",
                 exp.saturating_sub(iat),
-                issuer.max_lifetime_secs
+                self.max_lifetime_secs
             )));
         }
         let sub = c.sub.as_deref().unwrap_or_default();
-        if !issuer.subjects.is_empty() && !issuer.subjects.iter().any(|s| s == sub) {
+        if !self.subjects.is_empty() && !self.subjects.iter().any(|s| s == sub) {
             return Err(JwtCheck::Subject(quoted(sub)));
         }
-        if let Some(tenant) = &c.tenant
-            && issuer.caller.tenant.as_deref() != Some(tenant.as_str())
-        {
-            return Err(JwtCheck::Tenant(quoted(tenant)));
+        let tenant_ok = match (&self.tenant_claim, &c.tenant) {
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+            (None, Some(got)) => self.caller.tenant.as_deref() == Some(got.as_str()),
+            (None, None) => true,
+        };
+        if !tenant_ok {
+            return Err(JwtCheck::Tenant(quoted(
+                c.tenant.as_deref().unwrap_or("(none)"),
+            )));
         }
-        let key = (issuer.issuer.clone(), jti.to_owned());
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.contains_key(&key) {
+        if seen.contains_key(jti) {
             return Err(JwtCheck::Replayed);
         }
         if take {
             if seen.len() >= MAX_REMEMBERED {
-                seen.retain(|_, until| *until + LEEWAY_SECS >= now);
+                seen.retain(|_, until| until.saturating_add(LEEWAY_SECS) >= now);
             }
             if seen.len() >= MAX_REMEMBERED {
-                return Err(JwtCheck::Lifetime(
-                    "too many live tokens to remember: try again shortly".into(),
-                ));
+                return Err(JwtCheck::Busy);
             }
-            seen.insert(key, exp);
+            seen.insert(jti.to_owned(), exp);
         }
         Ok(())
     }
@@ -418,10 +582,11 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// Whether a bearer token is shaped as a JWT (three base64url parts, the first a JSON object):
-/// an API key never is.
+/// Whether a bearer token is a JWT: three parts, the first a JOSE header that reads. An API key
+/// never is (keys made as docs/configuration.md says hold no `.`).
 pub fn looks_like_jwt(token: &[u8]) -> bool {
-    token.iter().filter(|&&b| b == b'.').count() == 2 && token.starts_with(b"eyJ")
+    token.iter().filter(|&&b| b == b'.').count() == 2
+        && std::str::from_utf8(token).is_ok_and(|t| jsonwebtoken::decode_header(t).is_ok())
 }
 
 #[cfg(test)]
@@ -460,12 +625,64 @@ jmIHgn0aAreV34dURgnb7GhtLh/erfSI0UwZqSTF51S0RUtacFH1zrYk
     }
 
     fn token(jti: &str) -> String {
+        token_with(jti, json!({}))
+    }
+
+    /// A signed token with `extra` claims over the good ones.
+    fn token_with(jti: &str, extra: serde_json::Value) -> String {
         let mut h = Header::new(Algorithm::ES256);
         h.kid = Some("k1".into());
-        let claims = json!({"iss": "https://ehr.example", "sub": "c", "aud": "https://cds.example/cds-services/x",
+        let mut claims = json!({"iss": "https://ehr.example", "sub": "c", "aud": "https://cds.example/cds-services/x",
             "iat": now(), "exp": now() + 60, "jti": jti});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            claims[k] = v.clone();
+        }
         let key = EncodingKey::from_ec_pem(PEM.as_bytes()).expect("pem");
         jsonwebtoken::encode(&h, &claims, &key).expect("sign")
+    }
+
+    #[test]
+    fn a_multi_tenant_issuer_picks_the_clinic_by_the_tenant_claim_and_never_by_default() {
+        let i = Issuers::from_docs(vec![
+            doc(json!({"id": "ehr-a", "tenant_claim": "org-17"})),
+            doc(json!({"id": "ehr-b", "tenant": "clinic-borealis", "tenant_claim": "org-42"})),
+        ])
+        .expect("issuers");
+        let b = i
+            .verify(&token_with("m1", json!({"tenant": "org-42"})), true)
+            .expect("taken");
+        assert_eq!(b.tenant.as_deref(), Some("clinic-borealis"));
+        assert_eq!(
+            i.verify(&token("m2"), true),
+            Err(JwtCheck::ClaimMissing("tenant".into()))
+        );
+        assert_eq!(
+            i.verify(&token_with("m3", json!({"tenant": "org-99"})), true),
+            Err(JwtCheck::Tenant("'org-99'".into()))
+        );
+        // Listed twice without telling the entries apart: refused at load.
+        let err = Issuers::from_docs(vec![doc(json!({})), doc(json!({"id": "again"}))])
+            .expect_err("refused");
+        assert!(format!("{err:#}").contains("tenant_claim"), "{err:#}");
+    }
+
+    #[test]
+    fn not_yet_valid_and_key_type_mismatches_are_named() {
+        let i = issuers();
+        assert!(matches!(
+            i.verify(&token_with("n1", json!({"nbf": now() + 600})), true),
+            Err(JwtCheck::Lifetime(_))
+        ));
+        // The key says it is for ES384; the header says ES256.
+        let i = Issuers::from_docs(vec![doc(json!({"algorithms": ["ES256", "ES384"],
+            "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES384",
+                "x": "30nQ7E6O8CqsgTthLaEFVrVD7upht45iB4J9GgK3ld8",
+                "y": "h1RGCdvsaG0uH96t9IjRTBmpJMXnVLRFS1pwUfXOtiQ"}]}}))])
+        .expect("issuers");
+        assert!(matches!(
+            i.verify(&token("n2"), true),
+            Err(JwtCheck::AlgorithmRefused(_))
+        ));
     }
 
     #[test]
@@ -486,8 +703,18 @@ jmIHgn0aAreV34dURgnb7GhtLh/erfSI0UwZqSTF51S0RUtacFH1zrYk
             (json!({"algorithms": ["none"]}), "unknown algorithm"),
             (json!({"audience": []}), "audience"),
             (json!({"jwks_url": "https://ehr.example/jwks"}), "not both"),
-            (json!({"jwks": null, "jwks_url": "ftp://x"}), "http(s) URL"),
+            (json!({"jwks": null, "jwks_url": "ftp://x"}), "https:// URL"),
             (json!({"jwks": null}), "jwks or jwks_url"),
+            (
+                json!({"scopes": ["eligibility", "platform"]}),
+                "scope `platform` is refused",
+            ),
+            (json!({"scopes": ["admin"]}), "scope `admin` is refused"),
+            (
+                json!({"jwks": null, "jwks_url": "http://ehr.example/jwks"}),
+                "https://",
+            ),
+            (json!({"max_lifetime_secs": 86400}), "max_lifetime_secs"),
         ] {
             let err = Issuers::from_docs(vec![doc(extra.clone())]).expect_err("refused");
             assert!(format!("{err:#}").contains(says), "{extra}: {err:#}");

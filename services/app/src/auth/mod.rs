@@ -224,6 +224,15 @@ impl ApiKeys {
                 bail!("keys[{i}] ({}): the same key hash is listed twice", k.id);
             }
         }
+        // A name is one caller's: rate limits, watch budgets and logs key on it.
+        let mut ids = keys.key_ids();
+        ids.sort();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            bail!(
+                "the name `{}` is given to two callers (keys and jwt_issuers): give each its own",
+                w[0]
+            );
+        }
         Ok(keys)
     }
 
@@ -278,22 +287,40 @@ impl ApiKeys {
     }
 
     /// The caller a credential belongs to, whatever the scope (`None`: no key, an unknown key, or
-    /// open mode). For the edge's per-key rate limit.
+    /// open mode). For the edge's per-key rate limit. A JWT is verified but its `jti` not taken
+    /// (the door's authorization takes it): a JWT is verified twice when rate limits are on.
     pub fn identify(&self, authorization: Option<&[u8]>) -> Option<Arc<Caller>> {
-        let token = authorization.and_then(bearer_token)?;
-        if jwt::looks_like_jwt(token) {
-            return self.jwt_caller(token, false).ok();
-        }
-        let hash: [u8; 32] = Sha256::digest(token).into();
-        self.by_hash.get(&hash).cloned()
+        self.caller_of(authorization).ok().flatten()
     }
 
-    /// The ids of the configured keys.
-    pub fn key_ids(&self) -> Vec<String> {
+    /// As [`Self::identify`], with why a credential is refused: `Ok(None)` without one.
+    pub fn caller_of(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Option<Arc<Caller>>, AuthError> {
+        let Some(token) = authorization.and_then(bearer_token) else {
+            return Ok(None);
+        };
+        if jwt::looks_like_jwt(token) {
+            return self.jwt_caller(token, false).map(Some);
+        }
+        let hash: [u8; 32] = Sha256::digest(token).into();
         self.by_hash
+            .get(&hash)
+            .cloned()
+            .map(Some)
+            .ok_or(AuthError::Unknown)
+    }
+
+    /// The names of the configured callers: every key's, every JWT issuer entry's.
+    pub fn key_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .by_hash
             .values()
             .filter_map(|c| c.key_id.clone())
-            .collect()
+            .collect();
+        ids.extend(self.jwt.iter().flat_map(|j| j.ids()));
+        ids
     }
 
     /// Checks a credential (the `Authorization` header value or gRPC metadata) for a scope.
@@ -481,6 +508,18 @@ mod tests {
         assert!(check_exposure(&open, &[lo, lo]).is_ok());
         assert!(check_exposure(&open, &[lo, any]).is_err());
         assert!(check_exposure(&keys(), &[any, any]).is_ok());
+    }
+
+    #[test]
+    fn a_name_is_one_caller_s() {
+        let doc = format!(
+            "keys:\n  - {{id: ehr, tenant: clinic-aurora, scopes: [eligibility], sha256: \"{}\"}}\n\
+             jwt_issuers:\n  - {{id: ehr, issuer: \"https://ehr.example\", tenant: clinic-aurora, \
+             scopes: [eligibility], audience: [x], algorithms: [ES256], jwks_url: \"https://ehr.example/jwks\"}}\n",
+            hash_key("secret-e")
+        );
+        let err = ApiKeys::parse(&doc).expect_err("refused");
+        assert!(format!("{err:#}").contains("`ehr`"), "{err:#}");
     }
 
     #[test]
