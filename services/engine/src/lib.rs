@@ -70,8 +70,13 @@ pub fn parse_document(text: &str, format: Format) -> Result<RuleSetDoc, LoadErro
                 LoadError::single(Problem::new("", line, yaml_message(&e)))
             })
         }),
-        Format::Json => serde_json::from_str(text)
-            .map_err(|e| LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))),
+        Format::Json => {
+            wire::check_json(text.as_bytes(), wire::MAX_JSON_VALUES)
+                .map_err(|(path, message)| LoadError::single(Problem::new(path, None, message)))?;
+            serde_json::from_str(text).map_err(|e| {
+                LoadError::single(Problem::new("", Some(e.line() as u64), e.to_string()))
+            })
+        }
     }
 }
 

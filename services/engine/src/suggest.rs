@@ -4,11 +4,18 @@
 /// Most allowed values listed in a message; past it the message says how many there are.
 const MAX_LISTED: usize = 40;
 
+/// The longest input a hint is looked for: no id is longer (ids are at most 128 characters),
+/// and the comparison costs the product of the lengths, so longer input gets no hint at once.
+const MAX_HINTED: usize = 128;
+
 /// The closest known id to `wrong`, when it is close enough to be a likely typo.
 pub(crate) fn closest<'a>(
     wrong: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if wrong.len() > MAX_HINTED {
+        return None;
+    }
     known
         .into_iter()
         .map(|k| (strsim::jaro_winkler(wrong, k), k))
@@ -78,5 +85,8 @@ mod tests {
             "unknown fact 'zzz' (none of the 50 declared is close)"
         );
         assert!(unknown("zone", &"x".repeat(1000), ["a"]).len() < 120);
+        // A name longer than any id is not compared at all: no hint.
+        let long = format!("pregnant{}", "x".repeat(250_000));
+        assert_eq!(closest(&long, ["pregnant"]), None);
     }
 }

@@ -33,6 +33,9 @@ pub fn whole_number(n: f64) -> Option<i64> {
     (n.fract() == 0.0 && n.abs() < EXACT).then_some(n as i64)
 }
 
+/// The earliest year a date of a request may have.
+pub const MIN_YEAR: i16 = 1900;
+
 /// Parses a calendar date written exactly as `YYYY-MM-DD` (four-digit year, two-digit month and
 /// day), and a real one (no 30 February). Anything else is refused with a message for the caller.
 pub fn parse_strict_date(text: &str) -> Result<Date, String> {
@@ -65,6 +68,14 @@ pub fn parse_strict_date(text: &str) -> Result<Date, String> {
     if !(1..=12).contains(&month) {
         return Err(format!(
             "{} is not a real calendar date: the month must be 01 to 12 (YYYY-MM-DD)",
+            quoted(text)
+        ));
+    }
+    // No birth, procedure or session this service is asked about is that old: `0000-01-01` as
+    // a date of birth would clear every age rule.
+    if year < MIN_YEAR {
+        return Err(format!(
+            "{} is before {MIN_YEAR}: not a plausible date of a birth, a procedure or a session",
             quoted(text)
         ));
     }
@@ -224,6 +235,112 @@ pub fn parse_unique_json(text: &str) -> Result<serde_json::Value, String> {
     Ok(value.0)
 }
 
+/// The most JSON values (objects, arrays, strings, numbers, booleans, nulls) one body may hold:
+/// a 4 MiB hook call of `{}`s would otherwise be read into a tree 40-odd times its size.
+pub const MAX_JSON_VALUES: usize = 200_000;
+
+/// The strict reading every JSON door applies before it reads a body into its types: no object,
+/// at any depth, gives a key twice (serde would keep the last, silently), and the body holds at
+/// most `max_values` values. Values are checked, not kept. A malformed body passes (the typed
+/// read names its fault). The error is `(path, message)`, the path as the typed read names
+/// fields (`prefetch.intake.item[0].answer`).
+pub fn check_json(bytes: &[u8], max_values: usize) -> Result<(), (String, String)> {
+    let budget = std::cell::Cell::new(max_values);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match Check(&budget).deserialize(&mut de) {
+        Ok(()) => return Ok(()),
+        Err(e) if !e.is_data() => return Ok(()),
+        Err(_) => {}
+    }
+    // Again, tracking where: only a body at fault pays for the path.
+    let budget = std::cell::Cell::new(max_values);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut track = serde_path_to_error::Track::new();
+    let result =
+        Check(&budget).deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    match result {
+        Err(e) => {
+            let path = track.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            Err((path, message))
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// One value of [`check_json`], checked and dropped, against the body's value budget.
+struct Check<'b>(&'b std::cell::Cell<usize>);
+
+impl<'de> DeserializeSeed<'de> for Check<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let left = self.0.get();
+        if left == 0 {
+            return Err(de::Error::custom(format!(
+                "the body holds more than {MAX_JSON_VALUES} JSON values"
+            )));
+        }
+        self.0.set(left - 1);
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Check(self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                map.next_value_seed(RepeatedKey)?;
+                return Ok(());
+            }
+            map.next_value_seed(Check(self.0))?;
+        }
+        Ok(())
+    }
+}
+
 /// A JSON value read with every object's keys checked for repeats.
 struct UniqueJson(serde_json::Value);
 
@@ -319,6 +436,28 @@ impl<'de> DeserializeSeed<'de> for RepeatedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_strict_check_names_a_repeated_key_anywhere_and_bounds_the_values() {
+        assert_eq!(
+            check_json(br#"{"a": [1, {"b": 2}], "c": null}"#, 100),
+            Ok(())
+        );
+        let (path, message) = check_json(
+            br#"{"prefetch": {"intake": {"item": [{"linkId": "x", "linkId": "y"}]}}}"#,
+            100,
+        )
+        .expect_err("refused");
+        assert_eq!(path, "prefetch.intake.item[0].linkId");
+        assert!(message.contains("more than once"), "{message}");
+        assert!(check_json(br#"{"a": 1, "a": 1}"#, 100).is_err());
+        let many = format!("[{}]", vec!["{}"; 50].join(","));
+        assert!(check_json(many.as_bytes(), 100).is_ok());
+        let (_, message) = check_json(many.as_bytes(), 40).expect_err("over budget");
+        assert!(message.contains("more than"), "{message}");
+        // Malformed: left to the typed read, which names the fault.
+        assert_eq!(check_json(b"{\"a\": ", 100), Ok(()));
+    }
     use crate::api::{
         ContraindicationRequest, DepthLimitsRequest, EligibilityRequest, HistoryEntry, PlanRequest,
     };

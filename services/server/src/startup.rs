@@ -51,6 +51,25 @@ pub struct Service {
     shutdown: watch::Sender<bool>,
 }
 
+/// Refuses a key (or JWT issuer) whose clinic is a base rule set's id: its `admin` scope would
+/// manage the base every clinic is served, which only `platform` may.
+fn refuse_base_tenants(keys: &ApiKeys, catalog: &crate::catalog::Catalog) -> anyhow::Result<()> {
+    let bases: Vec<String> = catalog
+        .refs()
+        .into_iter()
+        .filter(|r| r.base.is_none())
+        .map(|r| r.id)
+        .collect();
+    if let Some(t) = keys.tenants().into_iter().find(|t| bases.contains(t)) {
+        anyhow::bail!(
+            "API keys: tenant `{t}` is the id of a base rule set, not a clinic: a clinic key \
+             would manage the base every clinic is served (give operators the `platform` scope \
+             and clinics their own tenant)"
+        );
+    }
+    Ok(())
+}
+
 /// Loads the API keys: the keys file, else `PROTOCOL_API_KEYS`, else none (open mode).
 fn load_keys(settings: &Settings) -> anyhow::Result<ApiKeys> {
     match (&settings.api_keys_file, &settings.api_keys) {
@@ -76,6 +95,7 @@ impl Service {
         let keys = load_keys(&settings)?;
         check_exposure(&keys, &[settings.http_addr, settings.grpc_addr])?;
         let local = load_catalog(&settings)?;
+        refuse_base_tenants(&keys, &local)?;
         // With Redis: its active rule sets (seeded from the local ones when it has none), or the
         // local ones while it is unreachable; the sync task (started in `run_until`) keeps trying.
         // Redis settings that cannot work stop the server here, naming the setting.

@@ -73,6 +73,22 @@ async fn refuses_to_serve_open_on_a_non_loopback_address() {
     }
 }
 
+/// Issue 26: a key whose tenant is the base's id managed the base every clinic is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_clinic_is_the_base_is_refused_at_start() {
+    let keys = serde_json::json!({"keys": [{"id": "not-a-clinic", "tenant": "base",
+        "scopes": ["eligibility", "admin"], "sha256": protocol_server::auth::hash_key("k")}]});
+    let (status, output) = ServerBuilder::new()
+        .env("PROTOCOL_API_KEYS", &keys.to_string())
+        .run_to_exit(Duration::from_secs(20))
+        .expect("runs");
+    assert!(!status.success(), "should not start; output:\n{output}");
+    assert!(
+        output.contains("tenant `base` is the id of a base rule set"),
+        "{output}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_fails_at_start_with_a_reason() {
     let (status, output) = ServerBuilder::new()

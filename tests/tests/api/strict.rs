@@ -161,6 +161,10 @@ async fn rest_dates_are_exactly_yyyy_mm_dd() {
     let elig_path = "/v1/eligibility";
     let cases: Vec<(&str, &str, String, &str)> = vec![
         ("basic format", elig_path, elig("20261201", "2026-10-01", healthy()), "date"),
+        // Issue 26: a year-0 birth date cleared every age rule.
+        ("year 0 birth", elig_path, elig("2026-12-01", "2026-10-01", with_fact("date_of_birth", "0000-01-01")), "facts.date_of_birth"),
+        ("year 1 birth", elig_path, elig("2026-12-01", "2026-10-01", with_fact("date_of_birth", "0001-01-01")), "facts.date_of_birth"),
+        ("history: year 1", elig_path, elig("2026-12-01", "0001-10-01", healthy()), "history[0].date"),
         ("date and time", elig_path, elig("2026-12-01T10:00", "2026-10-01", healthy()), "date"),
         ("date and zoned time", elig_path, elig("2026-12-01T10:00:00Z", "2026-10-01", healthy()), "date"),
         ("one-digit day", elig_path, elig("2026-12-1", "2026-10-01", healthy()), "date"),
@@ -577,4 +581,138 @@ async fn grpc_dates_are_exactly_yyyy_mm_dd() {
         .check_eligibility(check("2026-12-01", "2026-10-01", "1990-05-14"))
         .await;
     assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// A key given twice is refused on every JSON door, at any depth, even inside what a request
+/// keeps as JSON (a CDS prefetch, a QuestionnaireResponse): never the last one kept. The CDS
+/// cases are the red team's (issue 26): an intake answer given `true` then `false`, the
+/// `procedures` prefetch given twice (the second `null`), an appointment's `status` twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_given_twice_is_refused_on_every_json_door() {
+    let server = Server::start().expect("server");
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            protocol_tests::workspace_root().join("docs/examples/cds-appointment-book.json"),
+        )
+        .expect("example"),
+    )
+    .expect("json");
+    let hook = serde_json::to_string(&example).expect("text");
+    let twice = |text: &str, once: &str, doubled: &str| {
+        assert_eq!(text.matches(once).count(), 1, "{once}");
+        text.replacen(once, doubled, 1)
+    };
+    let qr = r#"{"resourceType":"QuestionnaireResponse","status":"completed","item":[{"linkId":"pregnant","answer":[{"valueBoolean":true}],"answer":[{"valueBoolean":false}]}]}"#;
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "CDS intake answer",
+            "/cds-services/treatment-eligibility",
+            twice(
+                &hook,
+                r#"{"linkId":"breastfeeding","answer":[{"valueBoolean":false}]}"#,
+                r#"{"linkId":"breastfeeding","answer":[{"valueBoolean":true}],"answer":[{"valueBoolean":false}]}"#,
+            ),
+            "prefetch.intake.item[1].answer",
+        ),
+        (
+            "CDS procedures prefetch",
+            "/cds-services/treatment-eligibility",
+            twice(&hook, r#""procedures":{"#, r#""procedures":null,"procedures":{"#),
+            "prefetch.procedures",
+        ),
+        (
+            "CDS appointment status",
+            "/cds-services/treatment-eligibility",
+            twice(&hook, r#""status":"proposed""#, r#""status":"proposed","status":"cancelled""#),
+            "context.appointments.entry[0].resource.status",
+        ),
+        (
+            "eligibility QuestionnaireResponse",
+            "/v1/eligibility",
+            format!(r#"{{"treatment":"microneedling","date":"2026-12-01","history":[],"questionnaire_response":{qr}}}"#),
+            "questionnaire_response.item[0].answer",
+        ),
+        (
+            "plan start date",
+            "/v1/plans",
+            r#"{"indication":"acne_scars","zones":["cheeks"],"facts":{},"history":[],"start_date":"2026-12-01","start_date":"2027-06-01"}"#.to_owned(),
+            "start_date",
+        ),
+        (
+            "depth limits zone",
+            "/v1/depth-limits",
+            r#"{"treatment":"microneedling","device":"dermapen_4","role":"nurse","zone":"cheeks","zone":"neck","facts":{}}"#.to_owned(),
+            "zone",
+        ),
+        (
+            "calendar slot date",
+            "/v1/eligibility:calendar",
+            r#"{"facts":{},"history":[],"slots":[{"treatment":"microneedling","date":"2026-12-01","date":"2026-12-02"}]}"#.to_owned(),
+            "slots[0].date",
+        ),
+        (
+            "batch check treatment",
+            "/v1/eligibility:batch",
+            r#"{"checks":[{"treatment":"microneedling","treatment":"microdermabrasion","date":"2026-12-01","facts":{},"history":[]}]}"#.to_owned(),
+            "checks[0].treatment",
+        ),
+        (
+            "contraindications treatments",
+            "/v1/contraindications:check",
+            r#"{"facts":{},"treatments":["microneedling"],"treatments":["microdermabrasion"]}"#.to_owned(),
+            "treatments",
+        ),
+        (
+            "CDS feedback outcome",
+            "/cds-services/treatment-eligibility/feedback",
+            r#"{"feedback":[{"card":"01a22b20-e688-746b-8ecc-1eb03917e606","outcome":"overridden","outcome":"accepted","outcomeTimestamp":"2026-12-01T09:05:00Z"}]}"#.to_owned(),
+            "feedback[0].outcome",
+        ),
+    ];
+    let failures = rest_refusals(&server, cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A body of more JSON values than any request needs is refused before it is read into a tree
+/// (issue 26: `{"a":{}}` repeated in a CDS prefetch took a replica over its memory limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_too_many_json_values_is_refused_before_it_is_read() {
+    let server = Server::start().expect("server");
+    let many = vec![r#"{"a":{}}"#; 150_000].join(",");
+    let body = format!(
+        r#"{{"hook":"appointment-book","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{{"userId":"PractitionerRole/x","patientId":"p1","appointments":[]}},"prefetch":{{"conditions":[{many}]}}}}"#
+    );
+    assert!(body.len() < 4 * 1024 * 1024, "{}", body.len());
+    let (status, _, problem) =
+        post_text(&server, "/cds-services/treatment-eligibility", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem.to_string().contains("more than 200000 JSON values"),
+        "{problem}"
+    );
+}
+
+/// A name longer than any id (a 250,000-character fact) gets no "did you mean" search, and the
+/// answer echoes it clipped, not whole (issue 26: it cost 223 ms of CPU and a 400 KB answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_long_name_is_refused_clipped() {
+    let server = Server::start().expect("server");
+    let name = format!("pregnant{}", "x".repeat(250_000));
+    for path in ["/v1/eligibility", "/v1/contraindications:check"] {
+        let body = json!({"treatment": "microneedling", "date": "2026-12-01", "history": [],
+                          "facts": {name.clone(): true}});
+        let (status, _, problem) = post_text(&server, path, &body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        let text = problem.to_string();
+        assert!(
+            text.len() < 4_000,
+            "{path}: an answer of {} bytes",
+            text.len()
+        );
+        assert!(
+            !text.contains("did you mean"),
+            "{path}: {}",
+            &text[..200.min(text.len())]
+        );
+    }
 }

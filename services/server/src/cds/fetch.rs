@@ -121,6 +121,12 @@ impl FhirFetch {
             }
             body.extend_from_slice(&chunk);
         }
+        // As strict as a request: a key the FHIR server gives twice is refused, not last-wins.
+        protocol_engine::wire::check_json(&body, protocol_engine::wire::MAX_JSON_VALUES).map_err(
+            |(path, message)| {
+                format!("an answer the service cannot read strictly ({path}: {message})")
+            },
+        )?;
         serde_json::from_slice(&body).map_err(|_| "an answer that is not JSON".into())
     }
 }

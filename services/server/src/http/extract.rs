@@ -117,6 +117,11 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 /// serde_json; only a body that fails is parsed again with path tracking, so well-formed requests
 /// do not pay for error reporting.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Every JSON door reads strictly first: a key given twice anywhere (even inside a value the
+    // types keep as JSON: a CDS prefetch, a QuestionnaireResponse) is refused, not last-wins,
+    // and a body of more values than any request needs is refused before it is read into a tree.
+    protocol_engine::wire::check_json(bytes, protocol_engine::wire::MAX_JSON_VALUES)
+        .map_err(|(path, message)| Problem::invalid(vec![violation(&path, &message)]))?;
     match serde_json::from_slice(bytes) {
         Ok(value) => Ok(value),
         Err(_) => Err(match parse_json_tracked::<T>(bytes) {

@@ -156,6 +156,12 @@ impl Problem {
 
     /// 400: the request names fields that are wrong (the first [`MAX_VIOLATIONS`] of them).
     pub fn invalid(mut violations: Vec<FieldViolation>) -> Self {
+        // A field path or message echoes what was sent (a 250,000-character fact name): clipped
+        // as gRPC clips its `BadRequest`, so an answer never grows with the input.
+        for v in &mut violations {
+            v.field = crate::grpc::status::clip(&v.field);
+            v.message = crate::grpc::status::clip(&v.message);
+        }
         let detail = violations_summary(&violations);
         violations.truncate(MAX_VIOLATIONS);
         Self {
