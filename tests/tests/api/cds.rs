@@ -395,6 +395,7 @@ async fn refusals_name_the_field() {
     // answer is named by its path in the prefetch.
     let mut intake = good.clone();
     intake["prefetch"]["intake"] = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+        "subject": {"reference": "Patient/p1"},
         "item": [{"linkId": "pregnant", "answer": [{"valueInteger": 3}]}]});
     let (status, p) = post(&server, Some(KEY_BASE), SERVICE, &intake).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
@@ -457,6 +458,34 @@ async fn refusals_name_the_field() {
                 b["prefetch"]["procedures"] = json!({"resourceType": "Bundle", "entry": [
                     {"resource": {"resourceType": "Procedure", "status": "completed",
                      "subject": {"reference": "Patient/p2"}}}]})
+            }),
+        ),
+        // Issue 26: not provably about the hook's patient (another patient's pregnancy decided a
+        // booking): an absolute URL on no server of the call, an identifier alone, no subject.
+        (
+            "prefetch.observations.entry[0].resource.subject",
+            Box::new(|b| {
+                b["prefetch"]["observations"] = json!({"resourceType": "Bundle", "entry": [
+                    {"resource": {"resourceType": "Observation", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+                     "subject": {"reference": "https://other-ehr.example/fhir/Patient/p1"}}}]})
+            }),
+        ),
+        (
+            "prefetch.observations.entry[0].resource.subject",
+            Box::new(|b| {
+                b["prefetch"]["observations"] = json!({"resourceType": "Bundle", "entry": [
+                    {"resource": {"resourceType": "Observation", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+                     "subject": {"identifier": {"system": "urn:mrn", "value": "123"}}}}]})
+            }),
+        ),
+        (
+            "prefetch.observations.entry[0].resource.subject",
+            Box::new(|b| {
+                b["prefetch"]["observations"] = json!({"resourceType": "Bundle", "entry": [
+                    {"resource": {"resourceType": "Observation", "status": "final",
+                     "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]}}}]})
             }),
         ),
         ("bogus", Box::new(|b| b["bogus"] = json!(1))),

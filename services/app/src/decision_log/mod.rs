@@ -147,11 +147,11 @@ impl DecisionLog {
     /// `wait` policy and a full queue, the calling worker thread waits (at most the configured
     /// time) for room.
     pub fn record(&self, mut entry: Entry) {
-        if !self.masking.is_empty() {
-            let (request, masked) = self.masking.apply(std::mem::take(&mut entry.request));
-            entry.request = request;
-            entry.masked_facts = masked;
-        }
+        // Applied with no mask configured too: a QuestionnaireResponse is always cut to its
+        // answers (its subject, author, contained resources and narrative are never kept).
+        let (request, masked) = self.masking.apply(std::mem::take(&mut entry.request));
+        entry.request = request;
+        entry.masked_facts = masked;
         let entry = match self.tx.try_send(entry) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Closed(_)) => return self.drop_one(),
@@ -278,4 +278,48 @@ fn masking<'a>(
         (None, None) => None,
     };
     Masking::new(&settings.decision_log_mask, key, known_facts).map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod without_a_mask {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Issue 26: with no mask configured (the default) the whole QuestionnaireResponse was
+    /// stored, subject and narrative included.
+    #[tokio::test]
+    async fn a_questionnaire_response_is_cut_to_its_answers_with_no_mask_configured() {
+        let masking = Masking::new(&[], None, ["pregnant"]).expect("no rules");
+        let (log, mut rx) = DecisionLog::capture(masking);
+        log.record(Entry {
+            decision_id: "d".into(),
+            decided_at: "2026-12-01T00:00:00Z".into(),
+            clinic: None,
+            key_id: None,
+            operation: "eligibility",
+            ruleset_id: "base".into(),
+            ruleset_version: "v".into(),
+            ruleset_digest: "sha256:x".into(),
+            treatment: "microneedling".into(),
+            decision: "incomplete",
+            request: json!({"questionnaire_response": {
+                "resourceType": "QuestionnaireResponse", "status": "completed",
+                "subject": {"reference": "Patient/jane-doe"}, "author": {"display": "Jane Doe"},
+                "text": {"div": "<div>Jane Doe's answers</div>"},
+                "item": [{"linkId": "pregnant", "answer": [{"valueBoolean": false}]}]}}),
+            answer: json!({}),
+            masked_facts: Masked::new(),
+        });
+        let stored = rx.recv().await.expect("queued");
+        let text = stored.request.to_string();
+        assert!(
+            !text.contains("Jane Doe") && !text.contains("jane-doe"),
+            "{text}"
+        );
+        assert_eq!(
+            stored.request["questionnaire_response"]["item"][0]["linkId"],
+            "pregnant"
+        );
+    }
 }

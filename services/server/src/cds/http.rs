@@ -51,23 +51,60 @@ fn precondition(detail: String) -> Problem {
     p
 }
 
-/// `resource.subject` / `resource.patient` naming another patient than the hook's: refused, so a
-/// record is never read into another patient's decision.
-fn other_patient(resource: &Value, patient: &str) -> Option<&'static str> {
+/// Why a resource is not provably about the hook's patient, by the field at fault: its `subject`
+/// (or `patient`) must be a reference to `Patient/<id>` (or the same on the call's FHIR server,
+/// written absolute). Another patient, an absolute URL elsewhere, an identifier or a display
+/// alone, or no subject at all are refused: a record is never read into another patient's
+/// decision on a guess.
+fn not_about(
+    resource: &Value,
+    patient: &str,
+    server: Option<&str>,
+) -> Option<(&'static str, String)> {
+    let ours = |r: &str| {
+        r == format!("Patient/{patient}")
+            || server.is_some_and(|s| r == format!("{}/Patient/{patient}", s.trim_end_matches('/')))
+    };
     for field in ["subject", "patient"] {
-        if let Some(r) = resource.get(field).and_then(|s| s.get("reference"))
-            && let Some(r) = r.as_str()
-            && r.starts_with("Patient/")
-            && r != format!("Patient/{patient}")
-        {
-            return Some(field);
-        }
+        let Some(subject) = resource.get(field) else {
+            continue;
+        };
+        return match subject.get("reference").and_then(Value::as_str) {
+            Some(r) if ours(r) => None,
+            Some(r) if r.starts_with("Patient/") => Some((
+                field,
+                format!("this resource is about another patient than `{patient}`"),
+            )),
+            Some(_) => Some((
+                field,
+                format!(
+                    "the reference is not `Patient/{patient}` (an absolute URL is taken only on the call's fhirServer): this resource is not provably about the hook's patient"
+                ),
+            )),
+            None => Some((
+                field,
+                format!(
+                    "an identifier or a display alone does not say which patient: reference `Patient/{patient}`"
+                ),
+            )),
+        };
     }
-    None
+    Some((
+        "subject",
+        format!(
+            "no `subject` (or `patient`): this resource is not provably about the hook's patient `{patient}`"
+        ),
+    ))
 }
 
 /// Every resource of one prefetch value that names another patient.
-fn check_patient(value: &Value, at: &str, patient: &str, out: &mut Vec<FieldViolation>) {
+fn check_patient(
+    value: &Value,
+    at: &str,
+    patient: &str,
+    server: Option<&str>,
+    out: &mut Vec<FieldViolation>,
+) {
     let mut one = |r: &Value, at: String| {
         if r.get("resourceType") == Some(&Value::from("Patient")) {
             if let Some(id) = r.get("id").and_then(Value::as_str)
@@ -78,10 +115,13 @@ fn check_patient(value: &Value, at: &str, patient: &str, out: &mut Vec<FieldViol
                     message: format!("this Patient is not the hook's patient `{patient}`"),
                 });
             }
-        } else if let Some(field) = other_patient(r, patient) {
+        } else if r.get("resourceType").is_some()
+            && r.get("resourceType") != Some(&Value::from("OperationOutcome"))
+            && let Some((field, message)) = not_about(r, patient, server)
+        {
             out.push(FieldViolation {
                 field: format!("{at}.{field}"),
-                message: format!("this resource is about another patient than `{patient}`"),
+                message,
             });
         }
     };
@@ -298,7 +338,13 @@ fn read(
             }
             continue;
         };
-        check_patient(value, &at, &c.patient_id, &mut violations);
+        check_patient(
+            value,
+            &at,
+            &c.patient_id,
+            req.fhir_server.as_deref(),
+            &mut violations,
+        );
         if paged(value) {
             if required {
                 missing_required.push(*key);
