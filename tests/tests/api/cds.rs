@@ -1332,3 +1332,40 @@ async fn what_was_not_prefetched_is_read_from_an_allowed_fhir_server() {
     let (status, _) = post(&server, Some(KEY_BASE), SERVICE, &paged).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 }
+
+/// Issue 26: a clinic's FHIR server is that clinic's only: another clinic's key cannot make the
+/// service read it (and its auditor then read the other clinic's data in the decision log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_s_fhir_server_is_never_read_for_another_clinic() {
+    let path = workspace_root().join("docs/examples/cds-appointment-book.json");
+    let mut body: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("JSON");
+    let record = body["prefetch"].clone();
+    let (base, seen) = fhir_server(record).await;
+    let server = protocol_tests::ServerBuilder::new()
+        .with_keys()
+        .env(
+            "PROTOCOL_CDS_FHIR_SERVERS",
+            &format!("clinic-borealis={base}"),
+        )
+        .spawn()
+        .expect("server starts");
+    body.as_object_mut().expect("object").remove("prefetch");
+    body["fhirServer"] = json!(base);
+    body["fhirAuthorization"] = json!({"access_token": "ehr-token-1", "token_type": "Bearer",
+        "expires_in": 300, "scope": "patient/*.read", "subject": "treatment-eligibility"});
+    // Aurora's key: Borealis's server is not one it may have read.
+    let (status, p) = post(&server, Some(KEY_AURORA), SERVICE, &body).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{p}");
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "called for another clinic"
+    );
+    // Borealis's own key: read.
+    let answer = call(&server, KEY_BASE, &body).await;
+    assert_eq!(
+        answer["cards"][0]["extension"][EXTENSION]["decision"], "deferred",
+        "{answer:#}"
+    );
+    assert!(!seen.lock().expect("lock").is_empty());
+}

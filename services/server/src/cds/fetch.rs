@@ -1,7 +1,11 @@
 //! Fetching what an EHR did not prefetch from its FHIR server (`fhirServer`), with the access
 //! token it handed over (`fhirAuthorization`) — only from the FHIR servers the operator allowed
 //! (`PROTOCOL_CDS_FHIR_SERVERS`): a hook call must never make this service fetch an address of
-//! the caller's choosing. Off (prefetch only) when no server is configured.
+//! the caller's choosing. Off (prefetch only) when no server is configured. An entry
+//! `clinic-aurora=https://…` is that clinic's server only: another clinic's key cannot make the
+//! service read it (and its auditor then read that clinic's data in the decision log); an entry
+//! without a clinic is every clinic's. Every URL fetched, a next page's included, is normalised
+//! (`..` resolved) before it is checked to be under the server's base.
 //!
 //! Each missing prefetch key is fetched once (its template with the context's `patientId`),
 //! all keys at once, every page of a search followed (`link` `next`, on the same server, at most
@@ -23,23 +27,33 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct FhirFetch {
     client: reqwest::Client,
-    /// Allowed base URLs, without a trailing `/`.
-    servers: Vec<String>,
+    /// Allowed base URLs, without a trailing `/`, each with the clinic it is allowed for
+    /// (`None`: every clinic).
+    servers: Vec<(Option<String>, String)>,
 }
 
 impl FhirFetch {
     /// `None` without servers: prefetch only.
     pub fn new(servers: &[String]) -> anyhow::Result<Option<Self>> {
-        let servers: Vec<String> = servers
+        let servers: Vec<(Option<String>, String)> = servers
             .iter()
-            .map(|s| s.trim().trim_end_matches('/').to_owned())
+            .map(|s| s.trim())
             .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once('=') {
+                Some((clinic, url)) if !clinic.contains('/') => (
+                    Some(clinic.trim().to_owned()),
+                    url.trim().trim_end_matches('/').to_owned(),
+                ),
+                _ => (None, s.trim_end_matches('/').to_owned()),
+            })
             .collect();
         if servers.is_empty() {
             return Ok(None);
         }
-        for s in &servers {
-            if !(s.starts_with("https://") || s.starts_with("http://")) {
+        for (_, s) in &servers {
+            if !(s.starts_with("https://") || s.starts_with("http://"))
+                || reqwest::Url::parse(s).is_err()
+            {
                 anyhow::bail!("PROTOCOL_CDS_FHIR_SERVERS: `{s}` is not an http(s) URL");
             }
         }
@@ -50,10 +64,13 @@ impl FhirFetch {
         Ok(Some(Self { client, servers }))
     }
 
-    /// Whether `base` (a hook call's `fhirServer`) is one of the allowed servers.
-    pub fn allows(&self, base: &str) -> bool {
+    /// Whether `base` (a hook call's `fhirServer`) is one of the servers allowed for the
+    /// caller's clinic (`None`: an open server's caller, which only clinic-less entries allow).
+    pub fn allows(&self, base: &str, clinic: Option<&str>) -> bool {
         let base = base.trim_end_matches('/');
-        self.servers.iter().any(|s| s == base)
+        self.servers
+            .iter()
+            .any(|(c, s)| s == base && c.as_deref().is_none_or(|c| Some(c) == clinic))
     }
 
     /// The resource a prefetch template names on `base`: a search's pages merged into one
@@ -65,7 +82,8 @@ impl FhirFetch {
         query: String,
     ) -> Result<Value, String> {
         let base = base.trim_end_matches('/');
-        let mut url = format!("{base}/{query}");
+        let mut url = under(base, &format!("{base}/{query}"))
+            .ok_or_else(|| "a query outside the server's base".to_owned())?;
         let mut merged: Option<Value> = None;
         for _ in 0..MAX_PAGES {
             let page = self.get(&url, token).await?;
@@ -95,8 +113,10 @@ impl FhirFetch {
                     }
                     return merged.ok_or_else(|| "no answer".into());
                 }
-                Some(n) if n.starts_with(&format!("{base}/")) => url = n,
-                Some(_) => return Err("a next page on another server".into()),
+                Some(n) => {
+                    url = under(base, &n)
+                        .ok_or_else(|| "a next page outside the server's base".to_owned())?;
+                }
             }
         }
         Err(format!("more than {MAX_PAGES} pages"))
@@ -129,6 +149,14 @@ impl FhirFetch {
         )?;
         serde_json::from_slice(&body).map_err(|_| "an answer that is not JSON".into())
     }
+}
+
+/// `url` normalised (dot segments resolved, as the request would send it), when it is under
+/// `base`: a next page `{base}/../admin` is not.
+fn under(base: &str, url: &str) -> Option<String> {
+    let normal = reqwest::Url::parse(url).ok()?;
+    let base = reqwest::Url::parse(&format!("{base}/")).ok()?;
+    (normal.as_str().starts_with(base.as_str())).then(|| normal.to_string())
 }
 
 /// The error without its URL (which holds the patient id).
@@ -169,10 +197,36 @@ mod tests {
         let f = FhirFetch::new(&["https://ehr.example.org/fhir/".into()])
             .expect("valid")
             .expect("configured");
-        assert!(f.allows("https://ehr.example.org/fhir"));
-        assert!(f.allows("https://ehr.example.org/fhir/"));
-        assert!(!f.allows("https://ehr.example.org"));
-        assert!(!f.allows("http://169.254.169.254/latest"));
+        assert!(f.allows("https://ehr.example.org/fhir", None));
+        assert!(f.allows("https://ehr.example.org/fhir/", Some("clinic-aurora")));
+        assert!(!f.allows("https://ehr.example.org", None));
+        assert!(!f.allows("http://169.254.169.254/latest", None));
+        // A clinic's own server is that clinic's only.
+        let f = FhirFetch::new(&["clinic-aurora=https://aurora.example/fhir".into()])
+            .expect("valid")
+            .expect("configured");
+        assert!(f.allows("https://aurora.example/fhir", Some("clinic-aurora")));
+        assert!(!f.allows("https://aurora.example/fhir", Some("clinic-borealis")));
+        assert!(!f.allows("https://aurora.example/fhir", None));
+        // Dot segments are resolved before the base is checked.
+        let base = "https://aurora.example/fhir";
+        assert_eq!(
+            under(
+                base,
+                "https://aurora.example/fhir/Condition?patient=p1&page=2"
+            )
+            .as_deref(),
+            Some("https://aurora.example/fhir/Condition?patient=p1&page=2")
+        );
+        assert_eq!(
+            under(base, "https://aurora.example/fhir/../admin/Patient"),
+            None
+        );
+        assert_eq!(
+            under(base, "https://aurora.example/fhir/%2e%2e/admin"),
+            None
+        );
+        assert_eq!(under(base, "https://aurora.example/fhirx/Condition"), None);
         assert!(FhirFetch::new(&[]).expect("valid").is_none());
         assert!(FhirFetch::new(&["ftp://x".into()]).is_err());
     }

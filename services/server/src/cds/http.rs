@@ -236,6 +236,7 @@ async fn complete(
     cds: &super::CdsState,
     req: &mut HookRequest,
     notes: &mut Vec<String>,
+    clinic: Option<&str>,
 ) -> Option<NotCalled> {
     let Some(base) = req.fhir_server.clone() else {
         return Some(NotCalled::NotNamed);
@@ -253,7 +254,7 @@ async fn complete(
     if missing.is_empty() {
         return None;
     }
-    if !fetch.allows(base) {
+    if !fetch.allows(base, clinic) {
         notes.push(
             "The EHR's FHIR server is not one this service may call: answered from the prefetch \
              alone."
@@ -421,7 +422,7 @@ pub async fn call(
     known(&id)?;
     let appointments = check(&req)?;
     let mut notes = Vec::new();
-    let not_called = complete(&state.cds, &mut req, &mut notes).await;
+    let not_called = complete(&state.cds, &mut req, &mut notes, caller.tenant.as_deref()).await;
     let question = read(
         req,
         appointments,
