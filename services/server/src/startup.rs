@@ -558,7 +558,7 @@ async fn follow_readiness(ctx: Context, health: HealthReporter) {
         if ctx.is_shutting_down() {
             return;
         }
-        let ready = crate::app::readiness::readiness(&ctx, false).0;
+        let ready = crate::app::readiness::readiness(&ctx, &crate::app::readiness::View::Public).0;
         if last == Some(ready) {
             continue;
         }

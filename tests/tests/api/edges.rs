@@ -642,6 +642,49 @@ async fn readyz_names_no_clinic_without_an_admin_key() {
         .await
         .expect("body");
     assert!(admin.contains("clinic-aurora"), "{admin}");
+    // Issue 26: a clinic's admin key names its own overlay only; the platform's names every one.
+    let root = protocol_tests::workspace_root().join("rulesets");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("rule set");
+    let aurora = read("clinics/clinic-aurora.yaml");
+    let borealis = aurora.replace("id: clinic-aurora", "id: clinic-borealis");
+    let server = ServerBuilder::new()
+        .with_keys()
+        .with_rulesets(vec![
+            ("base.yaml".into(), read("base.yaml")),
+            ("clinics/clinic-aurora.yaml".into(), aurora),
+            ("clinics/clinic-borealis.yaml".into(), borealis),
+        ])
+        .spawn()
+        .expect("server starts");
+    let seen = |key: &'static str| {
+        let url = server.url("/readyz");
+        async move {
+            http()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("readyz")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let aurora = seen(KEY_AURORA).await;
+    assert!(
+        aurora.contains("clinic-aurora") && !aurora.contains("clinic-borealis"),
+        "{aurora}"
+    );
+    let borealis = seen(protocol_tests::KEY_BOREALIS_ADMIN).await;
+    assert!(
+        borealis.contains("clinic-borealis") && !borealis.contains("clinic-aurora"),
+        "{borealis}"
+    );
+    let platform = seen(protocol_tests::KEY_PLATFORM).await;
+    assert!(
+        platform.contains("clinic-aurora") && platform.contains("clinic-borealis"),
+        "{platform}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

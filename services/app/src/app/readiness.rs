@@ -20,10 +20,35 @@ impl App {
     /// refused (two `Authorization` headers): a probe is answered, never refused. `true` while
     /// the replica answers requests.
     pub fn readiness(&self, credential: Result<Option<&[u8]>, AuthError>) -> (bool, Readiness) {
-        let detail = credential
-            .ok()
-            .is_some_and(|c| self.ctx.keys.authorize(c, Scope::Admin).is_ok());
-        readiness(&self.ctx, detail)
+        let view = match credential.map(|c| self.ctx.keys.authorize(c, Scope::Admin)) {
+            Ok(Ok(caller)) if caller.has(Scope::Platform) => View::Platform,
+            Ok(Ok(caller)) => caller.tenant.clone().map_or(View::Public, View::Clinic),
+            _ => View::Public,
+        };
+        readiness(&self.ctx, &view)
+    }
+}
+
+/// Who is looking at readiness: the rule sets and errors it names depend on it (issue 26: a
+/// clinic's admin key listed every clinic and their errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// No admin key: the base rule sets only, overlays counted, errors not told.
+    Public,
+    /// A clinic's admin key: the bases and its own overlay, its own refusals.
+    Clinic(String),
+    /// A `platform` key (or an open server): everything.
+    Platform,
+}
+
+impl View {
+    /// Whether rule set `id` (an overlay when `overlay`) is named in this view.
+    fn names(&self, id: &str, overlay: bool) -> bool {
+        match self {
+            View::Platform => true,
+            View::Clinic(t) => !overlay || t == id,
+            View::Public => !overlay,
+        }
     }
 }
 
@@ -89,8 +114,8 @@ pub struct DecisionLogStatus {
 }
 
 /// Readiness now: what `/readyz` answers, and what gRPC health follows (SERVING exactly when this
-/// is `true`, 200). `detail`: list the clinic overlays too.
-pub fn readiness(ctx: &Context, detail: bool) -> (bool, Readiness) {
+/// is `true`, 200), as `view` may see it.
+pub fn readiness(ctx: &Context, view: &View) -> (bool, Readiness) {
     let catalog = ctx.catalog();
     let health = &ctx.state.health;
     let configured = health.redis_configured.load(Ordering::Relaxed);
@@ -105,13 +130,13 @@ pub fn readiness(ctx: &Context, detail: bool) -> (bool, Readiness) {
     let refused = ctx.check_fresh().is_err();
     let last_error = if !configured {
         None
-    } else if detail {
+    } else if *view == View::Platform {
         health.last_error()
     } else {
         // The message may name a clinic's rule set: its text is for admins and the log.
         health
             .last_error()
-            .map(|_| "an error: details with an admin key and in the server log".to_owned())
+            .map(|_| "an error: details with a platform key and in the server log".to_owned())
     };
     let refusals = catalog.refusals();
     let status = if catalog.origin == Origin::None {
@@ -125,24 +150,26 @@ pub fn readiness(ctx: &Context, detail: bool) -> (bool, Readiness) {
     };
     let all = catalog.refs();
     let overlays = all.iter().filter(|r| r.base.is_some()).count();
-    let refs = if detail {
-        all
-    } else {
-        all.into_iter().filter(|r| r.base.is_none()).collect()
-    };
+    let refs = all
+        .into_iter()
+        .filter(|r| view.names(&r.id, r.base.is_some()))
+        .collect();
     let body = Readiness {
         status: status.to_owned(),
         origin: catalog.origin,
         rulesets: refs,
         overlays,
-        refused: if detail {
-            refusals
-        } else {
-            refusals
-                .into_iter()
-                .map(|r| redact(r, &catalog.base_id))
-                .collect()
-        },
+        refused: refusals
+            .into_iter()
+            .map(|r| {
+                let overlay = r.id != catalog.base_id;
+                if view.names(&r.id, overlay) {
+                    r
+                } else {
+                    redact(r)
+                }
+            })
+            .collect(),
         redis: redis.to_owned(),
         ruleset_age_seconds: age,
         max_staleness_seconds: ctx.max_staleness_secs,
@@ -165,11 +192,8 @@ pub fn readiness(ctx: &Context, detail: bool) -> (bool, Readiness) {
     (ready, body)
 }
 
-/// A refusal as an unauthenticated caller sees it: the base is named, a clinic overlay is not.
-fn redact(refusal: Refusal, base_id: &str) -> Refusal {
-    if refusal.id == base_id {
-        return refusal;
-    }
+/// A refusal of a clinic overlay the viewer may not name.
+fn redact(refusal: Refusal) -> Refusal {
     Refusal {
         id: "redacted".into(),
         version: "redacted".into(),
