@@ -336,6 +336,16 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("floor", name), &body, |b, body| {
             b.iter(|| floor::decide(black_box(body)))
         });
+        // The strict check every general JSON door makes before its typed read (issue 26):
+        // what it adds to a body read the typed way.
+        group.bench_with_input(BenchmarkId::new("strict_check", name), &body, |b, body| {
+            b.iter(|| {
+                protocol_engine::wire::check_json(
+                    black_box(body),
+                    protocol_engine::wire::MAX_JSON_VALUES,
+                )
+            })
+        });
     }
     group.finish();
 }

@@ -329,15 +329,60 @@ impl<'de> Visitor<'de> for Check<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key) {
+        // Keys borrowed from the body where they can be (no escapes); a few compared in a list,
+        // more in a set: most objects have a handful of keys, and this runs before every read.
+        let mut few: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut many: Option<
+            std::collections::HashSet<std::borrow::Cow<'de, str>, foldhash::fast::FixedState>,
+        > = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let repeated = match &mut many {
+                Some(set) => !set.insert(key),
+                None if few.contains(&key) => true,
+                None if few.len() < 16 => {
+                    few.push(key);
+                    false
+                }
+                None => {
+                    let mut set: std::collections::HashSet<_, _> =
+                        std::mem::take(&mut few).into_iter().collect();
+                    let fresh = set.insert(key);
+                    many = Some(set);
+                    !fresh
+                }
+            };
+            if repeated {
                 map.next_value_seed(RepeatedKey)?;
                 return Ok(());
             }
             map.next_value_seed(Check(self.0))?;
         }
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the body when it holds no escape.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
