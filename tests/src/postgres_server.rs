@@ -154,6 +154,16 @@ impl PostgresServer {
         }
     }
 
+    /// Stops (`-STOP`) or resumes (`-CONT`) the postmaster and every backend: a PostgreSQL that
+    /// still holds its connections and answers nothing (a stalled disk, a hung host).
+    pub fn signal_all(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let pid = child.id().to_string();
+            let _ = Command::new("pkill").args([signal, "-P", &pid]).status();
+            let _ = Command::new("kill").args([signal, &pid]).status();
+        }
+    }
+
     /// Whether something accepts connections on the port.
     pub fn listening(&self) -> bool {
         TcpStream::connect(("127.0.0.1", self.port)).is_ok()

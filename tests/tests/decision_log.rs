@@ -445,6 +445,50 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+/// Issue 26: a PostgreSQL that holds its connections and answers nothing (stopped, not killed)
+/// left `/readyz` saying the log was up while every decision queued. Now the write times out:
+/// down, then up again and every decision written once it answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_postgres_is_down_in_readyz_and_the_queue_is_written_when_it_answers() {
+    let pg = PostgresServer::start().expect("postgres");
+    let server = server(&pg, |b| b);
+    post(
+        &server,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    assert!(until(15, || count(&pg) == 1).await, "{}", pg.log());
+    assert_eq!(readyz(&server).await["decision_log"]["status"], "up");
+
+    pg.signal_all("-STOP");
+    post(
+        &server,
+        "/v1/eligibility",
+        KEY_AURORA,
+        &eligibility_request(),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        last = readyz(&server).await;
+        if last["decision_log"]["status"] == "down" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    pg.signal_all("-CONT");
+    assert_eq!(last["decision_log"]["status"], "down", "{last}");
+    assert!(until(40, || count(&pg) == 2).await, "{}", pg.log());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while readyz(&server).await["decision_log"]["status"] != "up" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(readyz(&server).await["decision_log"]["status"], "up");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn decisions_answered_just_before_shutdown_are_written() {
     let pg = PostgresServer::start().expect("postgres");

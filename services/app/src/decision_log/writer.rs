@@ -23,6 +23,11 @@ pub struct Options {
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the count of dropped decisions is logged, when it grew.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
+/// The longest a connection, a migration or one batch's write may take: a stalled PostgreSQL
+/// (it accepts, then never answers) is then down, in `/readyz` and the metric, not up forever
+/// while every decision queues (issue 26). A batch written again after a timeout is written
+/// once (`ON CONFLICT DO NOTHING` on the decision id).
+const STALL: Duration = Duration::from_secs(10);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 const INSERT: &str = "INSERT INTO decision_log (decision_id, decided_at, clinic, key_id, operation,
@@ -43,7 +48,8 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
     let mut last_report = Instant::now();
     let mut last_retention: Option<Instant> = None;
     loop {
-        let mut client = match connect(&config).await {
+        let connected = within(connect(&config), "connecting").await;
+        let mut client = match connected {
             Ok(c) => c,
             Err(e) => {
                 stats.up.store(false, Ordering::Relaxed);
@@ -54,7 +60,8 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
                 continue;
             }
         };
-        if let Err(e) = schema::migrate(&mut client).await {
+        let migrated = within(schema::migrate(&mut client), "migrating").await;
+        if let Err(e) = migrated {
             stats.up.store(false, Ordering::Relaxed);
             tracing::warn!(error = %e, "decision log: migration failed, retrying");
             tokio::time::sleep(backoff).await;
@@ -95,7 +102,8 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
                     Err(_) => continue,
                 }
             }
-            match insert(&client, &held).await {
+            let written = within(insert(&client, &held), "writing").await;
+            match written {
                 Ok(()) => {
                     stats
                         .written
@@ -110,6 +118,20 @@ pub async fn run(config: Config, mut rx: mpsc::Receiver<Entry>, stats: Arc<Stats
                 }
             }
         }
+    }
+}
+
+/// `step`'s result within [`STALL`], its error as text (a timeout says what stalled).
+async fn within<T, E: std::fmt::Display>(
+    step: impl std::future::Future<Output = Result<T, E>>,
+    what: &str,
+) -> Result<T, String> {
+    match tokio::time::timeout(STALL, step).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "PostgreSQL did not answer within {} s while {what}",
+            STALL.as_secs()
+        )),
     }
 }
 
