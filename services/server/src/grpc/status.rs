@@ -204,7 +204,7 @@ fn load_parts(load: &protocol_engine::LoadError) -> (String, ErrorDetails) {
 const MAX_TEXT: usize = 256;
 use crate::app::MAX_VIOLATIONS;
 
-pub(crate) fn clip(s: &str) -> String {
+fn clip(s: &str) -> String {
     if s.len() <= MAX_TEXT {
         return s.to_owned();
     }

@@ -156,11 +156,12 @@ impl Problem {
 
     /// 400: the request names fields that are wrong (the first [`MAX_VIOLATIONS`] of them).
     pub fn invalid(mut violations: Vec<FieldViolation>) -> Self {
-        // A field path or message echoes what was sent (a 250,000-character fact name): clipped
-        // as gRPC clips its `BadRequest`, so an answer never grows with the input.
+        // A field path or message echoes what was sent (a 250,000-character fact name): clipped,
+        // so an answer never grows with the input (long enough for every message the service
+        // writes, a loosening's cells included).
         for v in &mut violations {
-            v.field = crate::grpc::status::clip(&v.field);
-            v.message = crate::grpc::status::clip(&v.message);
+            v.field = clip(&v.field, MAX_FIELD_CHARS);
+            v.message = clip(&v.message, MAX_MESSAGE_CHARS);
         }
         let detail = violations_summary(&violations);
         violations.truncate(MAX_VIOLATIONS);
@@ -358,5 +359,18 @@ impl IntoResponse for Problem {
             );
         }
         res
+    }
+}
+
+/// The longest field path a problem echoes.
+const MAX_FIELD_CHARS: usize = 512;
+/// The longest message a problem carries.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// `text` cut to `max` characters, ending in `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
