@@ -85,6 +85,7 @@ fn docs_keys(redis_md: &str) -> String {
 
 #[test]
 fn the_authoring_walk_through_runs_as_written() {
+    let _serial = crate::with_redis::common::serial_blocking();
     let page = read("docs/authoring.md");
     let redis = RedisServer::start().expect("redis");
     let server = ServerBuilder::new()

@@ -130,6 +130,8 @@ fn every_shell_block_says_how_it_runs() {
 
 #[test]
 fn the_blocks_on_the_default_server_run_as_written() {
+    // Not beside the tests that assert a deadline: the chains load the machine.
+    let _serial = crate::with_redis::common::serial_blocking();
     let server = ServerBuilder::new().spawn().expect("server");
     let port = |url: String| {
         url.rsplit(':')
@@ -153,6 +155,7 @@ fn the_blocks_on_the_default_server_run_as_written() {
 
 #[test]
 fn the_blocks_that_start_what_they_need_run_as_written() {
+    let _serial = crate::with_redis::common::serial_blocking();
     let all = all_blocks();
     let failures: Vec<String> = chains(&all)
         .expect("blocks chain (every_shell_block_says_how_it_runs)")

@@ -13,9 +13,17 @@ pub const BUNDLED_VERSION: &str = "2026.12.0";
 pub const BUNDLED_CHEEKS_MM: f64 = 1.2;
 
 /// Held by tests that assert a deadline or load the machine, so they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// [`SERIAL`], from an async test.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
+    SERIAL.lock().await
+}
+
+/// [`SERIAL`], from a test outside a runtime (the docs test's chains load the machine: servers,
+/// Redis, a pip install).
+pub fn serial_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.blocking_lock()
 }
 
 pub fn http() -> reqwest::Client {

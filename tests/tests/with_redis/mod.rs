@@ -29,7 +29,7 @@
 )]
 
 mod admin;
-mod common;
+pub(crate) mod common;
 mod faults;
 mod loosening;
 mod managed;
