@@ -220,19 +220,17 @@ pub(crate) fn unique_json_opt<'de, D: Deserializer<'de>>(
 }
 
 /// Parses JSON text in which no object, at any depth, gives a key twice (the gRPC form of a
-/// QuestionnaireResponse). The error names the place (`item[0].answer`) and what is wrong.
+/// QuestionnaireResponse), read by the same strict check as every JSON body ([`check_json`]).
+/// The error names the place (`item[0].answer`) and what is wrong.
 pub fn parse_unique_json(text: &str) -> Result<serde_json::Value, String> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize::<_, UniqueJson>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
+    check_json(text.as_bytes(), MAX_JSON_VALUES).map_err(|(path, message)| {
+        if path.is_empty() {
+            message
         } else {
-            format!("{path}: {}", e.inner())
+            format!("{path}: {message}")
         }
     })?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(value.0)
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The most JSON values (objects, arrays, strings, numbers, booleans, nulls) one body may hold:
@@ -690,5 +688,106 @@ mod tests {
         let c: ContraindicationRequest =
             serde_json::from_str(r#"{"date":"2026-12-01"}"#).expect("valid");
         assert_eq!(c.date, Some(jiff::civil::date(2026, 12, 1)));
+    }
+}
+
+/// The strict check over generated JSON: any document without a repeated key passes, and the
+/// same document with one key of one object written twice (at any depth) is refused, naming
+/// that key's path as the typed reads name fields.
+#[cfg(test)]
+mod strict_check_property {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::{MAX_JSON_VALUES, check_json};
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|i| Value::from(i64::from(i))),
+            "[a-z ]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-c]{1,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `v` as JSON text; the `dup`-th non-empty object (pre-order) writes its first key twice.
+    /// Returns the repeated key's path when one was written.
+    fn write(v: &Value, path: &str, dup: &mut Option<usize>, out: &mut String) -> Option<String> {
+        match v {
+            Value::Array(items) => {
+                out.push('[');
+                let mut found = None;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    found = found.or(write(item, &format!("{path}[{i}]"), dup, out));
+                }
+                out.push(']');
+                found
+            }
+            Value::Object(map) if !map.is_empty() => {
+                let here = match dup {
+                    Some(0) => {
+                        *dup = None;
+                        true
+                    }
+                    Some(n) => {
+                        *n -= 1;
+                        false
+                    }
+                    None => false,
+                };
+                let key_path = |k: &str| {
+                    if path.is_empty() {
+                        k.to_owned()
+                    } else {
+                        format!("{path}.{k}")
+                    }
+                };
+                out.push('{');
+                let mut found = None;
+                for (i, (k, item)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&format!("{}:", Value::String(k.clone())));
+                    found = found.or(write(item, &key_path(k), dup, out));
+                }
+                if here && let Some((k, item)) = map.iter().next() {
+                    out.push_str(&format!(",{}:{item}", Value::String(k.clone())));
+                    found = Some(key_path(k));
+                }
+                out.push('}');
+                found
+            }
+            other => {
+                out.push_str(&other.to_string());
+                None
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_key_written_twice_anywhere_is_refused_at_its_path(v in json(), pick in 0usize..8) {
+            let mut clean = String::new();
+            write(&v, "", &mut None, &mut clean);
+            prop_assert_eq!(check_json(clean.as_bytes(), MAX_JSON_VALUES), Ok(()));
+            let mut doubled = String::new();
+            if let Some(path) = write(&v, "", &mut Some(pick), &mut doubled) {
+                let (at, message) = check_json(doubled.as_bytes(), MAX_JSON_VALUES)
+                    .expect_err("a repeated key is refused");
+                prop_assert_eq!(at, path);
+                prop_assert!(message.contains("more than once"), "{}", message);
+            }
+        }
     }
 }
