@@ -208,11 +208,14 @@ impl ServerBuilder {
     /// Distributes rule sets through this Redis (`PROTOCOL_REDIS_URL`), reconciling every second
     /// so that fault tests see outages and recoveries quickly. Seeds a Redis found empty at start
     /// from the bundled rule sets (`PROTOCOL_SEED_EMPTY_REDIS`: each test's Redis is a first
-    /// deployment); a test of the alarm sets it back to `false`.
+    /// deployment); a test of the alarm sets it back to `false`. Without the seed's grace
+    /// (`PROTOCOL_SEED_GRACE_SECS=0`): no replica that remembers a state can exist for a Redis
+    /// the test just started; the tests of the grace (`with_redis::lineage`) set it.
     pub fn with_redis(self, redis: &redis_server::RedisServer) -> Self {
         self.env("PROTOCOL_REDIS_URL", &redis.url())
             .env("PROTOCOL_RECONCILE_INTERVAL_SECS", "1")
             .env("PROTOCOL_SEED_EMPTY_REDIS", "true")
+            .env("PROTOCOL_SEED_GRACE_SECS", "0")
     }
 
     /// Sets an environment variable of the server.

@@ -68,6 +68,14 @@ pub struct Settings {
     )]
     pub seed_empty_redis: bool,
 
+    /// Seconds a replica that would seed an empty Redis (`--seed-empty-redis`) waits first, and
+    /// seeds only if Redis stayed empty. Replicas still running put back the state they verified
+    /// within a reconcile of Redis coming back (`store::lineage`): a Redis that lost its data is
+    /// restored by them, not seeded with bundled rule sets. Longer than the reconcile interval
+    /// plus the re-subscription backoff (2 s).
+    #[arg(long, env = "PROTOCOL_SEED_GRACE_SECS", default_value_t = 10)]
+    pub seed_grace_secs: u64,
+
     /// Lets the API key that published a version approve serving the loosenings it brings (a
     /// single-person clinic). Off, an activation or rollback that loosens what any clinic is
     /// served needs an approval from another key (four eyes).

@@ -12,6 +12,7 @@
 //! | `protocol.ruleset.active_version` | gauge (1 per served rule set) | `ruleset.id`, `version` |
 //! | `protocol.ruleset.age` | gauge (s) | |
 //! | `protocol.redis.errors`, `protocol.redis.reconnects` | counters | |
+//! | `protocol.ruleset.regressions` | counter: Redis held an older state than this replica verified, not adopted (alarm) | |
 //! | `protocol.watch.streams` | up-down counter | |
 //! | `protocol.decision_log.written`, `protocol.decision_log.dropped` | counters | |
 //! | `protocol.decision_log.queued` | gauge | |
@@ -173,6 +174,15 @@ pub fn observe(state: &AppState) {
         .with_description("Times Redis became reachable again after being unreachable")
         .with_unit("{reconnect}")
         .with_callback(move |o| o.observe(health.reconnects.load(Ordering::Relaxed), &[]))
+        .build();
+    let health = state.health.clone();
+    m.meter
+        .u64_observable_counter("protocol.ruleset.regressions")
+        .with_description(
+            "Times Redis held an older rule-set state than this replica verified (lost data, a stale seed); not adopted, put back",
+        )
+        .with_unit("{regression}")
+        .with_callback(move |o| o.observe(health.regressions.load(Ordering::Relaxed), &[]))
         .build();
     let catalog = state.catalog.clone();
     m.meter

@@ -56,6 +56,9 @@ pub struct StoreHealth {
     pub reconnects: AtomicU64,
     /// Active rule sets read from Redis and refused (digest mismatch or failed validation).
     pub refused: AtomicU64,
+    /// Times Redis held a state older than the one this replica verified (`store::lineage`),
+    /// which it did not adopt: a Redis that lost data, or a stale seed. Alarm-worthy.
+    pub regressions: AtomicU64,
     /// The last Redis error or refusal, for `/readyz` and logs; cleared on a good sync.
     pub last_error: Mutex<Option<String>>,
 }
@@ -69,6 +72,7 @@ impl Default for StoreHealth {
             redis_errors: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            regressions: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }

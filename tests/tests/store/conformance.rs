@@ -5,7 +5,8 @@
 use protocol_engine::{Format, parse_document};
 use protocol_server::catalog::{Catalog, Origin};
 use protocol_server::store::{
-    Activation, Approval, Expected, Guard, Rollback, RuleSetStore, StoreError, StoreOptions,
+    Activation, Approval, Expected, Guard, Lineage, Rollback, RuleSetStore, StoreError,
+    StoreOptions,
 };
 use protocol_tests::redis_server::RedisServer;
 
@@ -102,6 +103,7 @@ conformance!(
     loosening_moves_need_an_approval_from_another_key,
     a_base_that_loosens_an_overlay_is_refused_and_its_dry_run_names_every_clinic,
     no_unapproved_sequence_ever_serves_a_looser_rule_set,
+    every_move_advances_the_lineage_and_a_restore_holds_only_on_the_lineage_read,
 );
 
 async fn publish_is_idempotent_and_the_same_version_with_other_content_is_a_conflict(make: Maker) {
@@ -886,4 +888,86 @@ async fn versions_retirement_and_history_are_kept(make: Maker) {
         ]
     );
     assert!(s.history("clinic-nobody").await.expect("empty").is_empty());
+}
+
+/// The lineage (`store::lineage`): a seed begins an epoch at 1, every move adds one, a refused
+/// move adds nothing; a restore writes only while the lineage is the one its replica read, and
+/// a first seed never writes over a store that records a lineage.
+async fn every_move_advances_the_lineage_and_a_restore_holds_only_on_the_lineage_read(make: Maker) {
+    let f = make();
+    let s = f.seeded().await;
+    let lineage = |s: RuleSetStore| async move {
+        s.active_state()
+            .await
+            .expect("reads")
+            .lineage
+            .expect("a lineage is recorded")
+    };
+    let seeded = lineage(s.clone()).await;
+    assert_eq!(seeded.seq, 1);
+    assert_eq!(seeded.epoch.len(), 32, "{seeded:?}");
+
+    s.publish(aurora("2026.12.1", 45)).await.expect("publishes");
+    s.activate("clinic-aurora", "2026.12.1", Some(BUNDLED_VERSION))
+        .await
+        .expect("activates");
+    let moved = lineage(s.clone()).await;
+    assert_eq!(
+        moved,
+        Lineage {
+            epoch: seeded.epoch.clone(),
+            seq: 2
+        }
+    );
+    s.activate("clinic-aurora", BUNDLED_VERSION, Some(BUNDLED_VERSION))
+        .await
+        .expect_err("a stale expectation moves nothing");
+    assert_eq!(lineage(s.clone()).await, moved);
+    assert!(
+        !s.seed_if_empty(&bundled()).await.expect("no-op"),
+        "a first seed never writes over a store with pointers"
+    );
+
+    // A replica that verified seq 5 of this epoch puts its state (the bundled sets) back over
+    // seq 2; a second restore that read seq 2 finds the lineage moved and writes nothing.
+    let ours = Lineage {
+        epoch: seeded.epoch.clone(),
+        seq: 5,
+    };
+    assert!(
+        s.restore(&bundled(), Some(moved.clone()), ours.clone())
+            .await
+            .expect("restores")
+    );
+    assert_eq!(lineage(s.clone()).await, ours);
+    assert_eq!(
+        s.active_versions().await.expect("reads")["clinic-aurora"],
+        BUNDLED_VERSION
+    );
+    let history = s.history("clinic-aurora").await.expect("history");
+    assert_eq!(
+        history.last().map(|e| e.action.as_str()),
+        Some("restore"),
+        "{history:?}"
+    );
+    let later = Lineage {
+        epoch: seeded.epoch.clone(),
+        seq: 9,
+    };
+    assert!(
+        !s.restore(&bundled(), Some(moved), later.clone())
+            .await
+            .expect("answers"),
+        "the lineage read is not the lineage held"
+    );
+    assert!(
+        !s.restore(&bundled(), None, later).await.expect("answers"),
+        "'none recorded' does not hold over a recorded lineage"
+    );
+    assert_eq!(lineage(s.clone()).await, ours);
+    // The next move goes on from the restored lineage.
+    s.activate("clinic-aurora", "2026.12.1", Some(BUNDLED_VERSION))
+        .await
+        .expect("activates");
+    assert_eq!(lineage(s).await.seq, 6);
 }

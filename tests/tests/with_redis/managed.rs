@@ -461,6 +461,7 @@ async fn sentinel_failover_during_activations_loses_and_reverts_no_acknowledged_
             .env("PROTOCOL_REDIS_MASTER_NAME", MASTER)
             .env("PROTOCOL_RECONCILE_INTERVAL_SECS", "1")
             .env("PROTOCOL_SEED_EMPTY_REDIS", "true")
+            .env("PROTOCOL_SEED_GRACE_SECS", "0")
             .spawn()
             .expect("server starts with sentinels")
     };

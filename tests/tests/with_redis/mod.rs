@@ -6,6 +6,9 @@
 //!   devices, within a second.
 //! - `faults`: Redis down at start and mid-run, recovery without restart, corrupted payloads,
 //!   the fail-closed stale policy.
+//! - `lineage`: what a replica serves never moves back without a rollback: a Redis that lost its
+//!   data is put back by the replicas that remember, never seeded over them (generated
+//!   interleavings of Redis losses, restarts and activations).
 //! - `managed`: managed-Redis shapes: `rediss://` with a private CA and client certificates,
 //!   an ACL user, and a Sentinel failover during a stream of activations.
 //! - `loosening`: a version looser than the active one is refused at publish, naming each
@@ -31,6 +34,7 @@
 mod admin;
 pub(crate) mod common;
 mod faults;
+mod lineage;
 mod loosening;
 mod managed;
 mod notices;

@@ -27,6 +27,14 @@ pub struct ActiveEntry {
 }
 
 impl Catalog {
+    /// The catalog for what Redis holds active ([`Catalog::assemble`]), carrying the lineage of
+    /// that state: what the replica then remembers having verified.
+    pub fn from_redis(active: crate::store::ActiveDocuments, previous: &Catalog) -> Catalog {
+        let mut catalog = Self::assemble(active.entries, previous);
+        catalog.lineage = active.lineage;
+        catalog
+    }
+
     /// The catalog for the active rule sets `active` (id → entry), falling back per rule set to
     /// what `previous` verified from Redis (see the module documentation).
     pub fn assemble(active: BTreeMap<String, ActiveEntry>, previous: &Catalog) -> Catalog {
@@ -41,6 +49,7 @@ impl Catalog {
             base_id: String::new(),
             origin: Origin::Redis,
             refused: BTreeMap::new(),
+            lineage: None,
         };
         let earlier_base = (previous.origin == Origin::Redis).then_some(previous.base_id.as_str());
         let base_id = match base_of(&active, earlier_base) {

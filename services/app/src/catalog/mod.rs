@@ -95,6 +95,10 @@ pub struct Catalog {
     pub origin: Origin,
     /// Rule sets Redis holds active that were refused, by id (empty but for [`Origin::Redis`]).
     pub refused: BTreeMap<String, Refusal>,
+    /// The lineage of the Redis state this catalog was read from (`store::lineage`): a replica
+    /// never adopts a state that ranks below it. `None` but for [`Origin::Redis`] (and for a
+    /// Redis that records none).
+    pub lineage: Option<crate::store::Lineage>,
 }
 
 impl Catalog {
@@ -124,6 +128,7 @@ impl Catalog {
             base_id,
             origin,
             refused: BTreeMap::new(),
+            lineage: None,
         })
     }
 
@@ -135,6 +140,7 @@ impl Catalog {
             base_id: String::new(),
             origin: Origin::None,
             refused: BTreeMap::new(),
+            lineage: None,
         }
     }
 

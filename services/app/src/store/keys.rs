@@ -11,6 +11,7 @@
 //! | `protocol:{rulesets}:digests:<id>` | hash | version → `sha256:<hex>` of that payload, checked on every load |
 //! | `protocol:{rulesets}:versions:<id>` | sorted set | published versions, scored by publish time (Unix ms) |
 //! | `protocol:{rulesets}:active` | hash | id → active version: the one pointer activation changes |
+//! | `protocol:{rulesets}:lineage` | hash | `epoch`, `seq`: the place of the active state in the deployment's line (`store::lineage`); every script that moves a pointer moves it |
 //! | `protocol:{rulesets}:history:<id>` | list | one JSON entry per activation, oldest first (`version`, `digest`, `at_ms`, `by`, `previous`, `action`); appended by the script that moves the pointer |
 //! | `protocol:{rulesets}:activated:<id>` | set | every version that is or ever was active: never retired |
 //! | `protocol:{rulesets}:retired:<id>` | hash | version → JSON (`at_ms`, `by`) of a retired version: its payload is deleted, its name stays reserved |
@@ -109,6 +110,11 @@ impl Keys {
         format!("{}:{HASH_TAG}:active", self.prefix)
     }
 
+    /// `epoch` and `seq` of the active state (`store::lineage`).
+    pub fn lineage(&self) -> String {
+        format!("{}:{HASH_TAG}:lineage", self.prefix)
+    }
+
     /// The pub/sub channel announcing activations. Channels are not keys (no slot), so no tag.
     pub fn channel(&self) -> String {
         format!("{}:rulesets:activated", self.prefix)
@@ -132,6 +138,7 @@ mod tests {
             k.loosenings("base"),
             k.idempotency("base", "ab"),
             k.active(),
+            k.lineage(),
         ] {
             assert!(key.contains("{rulesets}"), "{key}");
         }

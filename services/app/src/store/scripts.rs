@@ -13,7 +13,9 @@ use std::sync::LazyLock;
 
 use redis::{RedisError, Script, ScriptInvocation};
 
-use super::backend::{MovePointers, MoveReply, Publish, PublishReply, Retire, RetireReply, Seed};
+use super::backend::{
+    MovePointers, MoveReply, Publish, PublishReply, Retire, RetireReply, Seed, SeedWhen,
+};
 use super::connection::Conn;
 use super::keys::Keys;
 use super::types::Expected;
@@ -51,11 +53,13 @@ return {1, ARGV[2]}
 /// Moves one or more active pointers in one step, compare-and-set, and records each move in the
 /// rule set's activation history.
 ///
-/// KEYS: active, then n × (doc, history, activated) of each item, then optionally the
+/// KEYS: active, lineage, then n × (doc, history, activated) of each item, then optionally the
 /// idempotency key. ARGV: channel, message, n, then n × (id, version, mode, expected,
 /// history length, history entry) with mode `any` | `absent` | `eq` and history length `-1` for
 /// no check, then m, then m × (id, version): the whole active map the caller validated against,
-/// then (with an idempotency key) its time to live in ms and the record to keep under it.
+/// then the idempotency record's time to live in ms and the record (`0` and `''` without a
+/// key), then the epoch to record if the lineage has none. A move adds one to the lineage's
+/// `seq` (`store::lineage`).
 ///
 /// Returns `{'replay', record}` when the idempotency key is already used (nothing else happens),
 /// `{'conflict', id, current}` when an item's expectation fails (current is '' when none is
@@ -68,7 +72,7 @@ static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local n = tonumber(ARGV[3])
-local idem = KEYS[2 + 3 * n]
+local idem = KEYS[3 + 3 * n]
 if idem then
   local prior = redis.call('GET', idem)
   if prior then
@@ -83,11 +87,11 @@ for j = 1, n do
   if (mode == 'eq' and cur ~= ARGV[i + 3]) or (mode == 'absent' and cur) then
     return {'conflict', ARGV[i], cur or ''}
   end
-  if redis.call('EXISTS', KEYS[k + 2]) == 0 then
+  if redis.call('EXISTS', KEYS[k + 3]) == 0 then
     return {'missing', ARGV[i], ARGV[i + 1]}
   end
   local len = tonumber(ARGV[i + 4])
-  if len >= 0 and redis.call('LLEN', KEYS[k + 3]) ~= len then
+  if len >= 0 and redis.call('LLEN', KEYS[k + 4]) ~= len then
     return {'changed'}
   end
   i = i + 6
@@ -103,42 +107,58 @@ for _ = 1, m do
   end
   i = i + 2
 end
-local ttl, record = ARGV[i], ARGV[i + 1]
+local ttl, record, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
 i = 4
 for j = 1, n do
   local k = 3 * (j - 1)
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('RPUSH', KEYS[k + 3], ARGV[i + 5])
-  redis.call('SADD', KEYS[k + 4], ARGV[i + 1])
+  redis.call('RPUSH', KEYS[k + 4], ARGV[i + 5])
+  redis.call('SADD', KEYS[k + 5], ARGV[i + 1])
   if cur then
-    redis.call('SADD', KEYS[k + 4], cur)
+    redis.call('SADD', KEYS[k + 5], cur)
   end
   i = i + 6
 end
 if idem then
   redis.call('SET', idem, record, 'PX', ttl)
 end
+redis.call('HSETNX', KEYS[2], 'epoch', epoch)
+redis.call('HINCRBY', KEYS[2], 'seq', 1)
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {'ok'}
 ",
     )
 });
 
-/// Sets every active pointer at once, only when none exists (seeding a fresh Redis), recording a
-/// `seed` entry in each rule set's history. Two replicas starting together both run it; exactly
-/// one sets the pointers.
+/// Sets every active pointer at once, with the lineage of the state they make, recording a
+/// `seed` (or `restore`) entry in each rule set's history.
 ///
-/// KEYS: active, then pairs of (history, activated) of each rule set. ARGV: channel, message,
-/// then triples of (id, version, history entry). Returns 1 when seeded.
+/// - mode `empty` (a first seed): only when no pointer and no lineage exist. Two replicas
+///   starting together both run it; exactly one sets the pointers.
+/// - mode `holds` (a replica putting back what it verified, `store::sync`): only when the
+///   lineage is still the one the replica read (`''` epoch: none recorded); every pointer is
+///   replaced.
+///
+/// KEYS: active, lineage, then pairs of (history, activated) of each rule set. ARGV: channel,
+/// message, mode, the lineage read (epoch, seq), the lineage to record (epoch, seq), then
+/// triples of (id, version, history entry). Returns 1 when written.
 static SEED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local epoch = redis.call('HGET', KEYS[2], 'epoch') or ''
+local seq = redis.call('HGET', KEYS[2], 'seq') or ''
+if ARGV[3] == 'empty' then
+  if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+    return 0
+  end
+elseif epoch ~= ARGV[4] or (epoch ~= '' and seq ~= ARGV[5]) then
   return 0
 end
-local k = 2
-for i = 3, #ARGV, 3 do
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'epoch', ARGV[6], 'seq', ARGV[7])
+local k = 3
+for i = 8, #ARGV, 3 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   redis.call('RPUSH', KEYS[k], ARGV[i + 2])
   redis.call('SADD', KEYS[k + 1], ARGV[i + 1])
@@ -221,6 +241,7 @@ impl Publish<'_> {
 impl MovePointers<'_> {
     pub(crate) async fn run(&self, keys: &Keys, conn: &mut Conn) -> Result<MoveReply, RedisError> {
         let mut invocation: ScriptInvocation<'_> = ACTIVATE.key(keys.active());
+        invocation.key(keys.lineage());
         for item in &self.items {
             invocation
                 .key(keys.doc(item.id, item.version))
@@ -256,7 +277,7 @@ impl MovePointers<'_> {
             Some((_, ttl, record)) => (*ttl, record.as_str()),
             None => (0, ""),
         };
-        invocation.arg(ttl).arg(record);
+        invocation.arg(ttl).arg(record).arg(&self.epoch);
         let reply: Vec<String> = invocation.invoke_async(conn).await?;
         let at = |i: usize| reply.get(i).cloned();
         Ok(match reply.first().map(String::as_str) {
@@ -277,10 +298,22 @@ impl MovePointers<'_> {
 }
 
 impl Seed<'_> {
-    /// Whether this call seeded (false: some pointer existed).
+    /// Whether this call wrote (false: its condition did not hold).
     pub(crate) async fn run(&self, keys: &Keys, conn: &mut Conn) -> Result<bool, RedisError> {
         let mut invocation: ScriptInvocation<'_> = SEED.key(keys.active());
-        invocation.arg(keys.channel()).arg(&self.message);
+        invocation.key(keys.lineage());
+        let (mode, read) = match &self.when {
+            SeedWhen::Empty => ("empty", None),
+            SeedWhen::Holds(read) => ("holds", read.as_ref()),
+        };
+        invocation
+            .arg(keys.channel())
+            .arg(&self.message)
+            .arg(mode)
+            .arg(read.map_or("", |l| l.epoch.as_str()))
+            .arg(read.map_or(0, |l| l.seq))
+            .arg(&self.lineage.epoch)
+            .arg(self.lineage.seq);
         for (id, version, entry) in &self.items {
             invocation.key(keys.history(id)).key(keys.activated(id));
             invocation.arg(*id).arg(*version).arg(entry);

@@ -15,9 +15,11 @@
 //!   and version, counted in `health.refused`, listed by `/readyz`) and answered from the version
 //!   this replica verified before, or fail-closed when it has none; the others are served as
 //!   usual. Nothing is cached, so the next reconcile tries again and picks up a fixed version;
-//! - no active pointers at all (a Redis restarted without persistence) → re-seeded from the
-//!   catalog this replica serves if it read it from Redis, so the fleet keeps what was
-//!   activated; a replica that never read anything from Redis raises the alarm instead;
+//! - no active pointers at all (a Redis restarted without persistence), or a state whose lineage
+//!   ranks below the one this replica verified (`store::lineage`: lost writes, a stale seed) →
+//!   never adopted; the state this replica verified is put back, at its lineage, if it read it
+//!   from Redis, so the fleet keeps what was activated; a replica that never read anything from
+//!   Redis raises the alarm instead;
 //! - Redis unreachable → `health.redis_up` false, the catalog kept, the error counted; the
 //!   connection manager reconnects by itself, and the subscriber re-subscribes with exponential
 //!   backoff (`backon`), then reconciles at once.
@@ -31,7 +33,8 @@ use backon::{ExponentialBuilder, Retryable};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::{RuleSetStore, StoreError};
+use super::lineage::{self, Lineage, Standing};
+use super::{ActiveState, RuleSetStore, StoreError};
 use crate::catalog::{Catalog, Origin, Refusal};
 use crate::config::Settings;
 use crate::state::AppState;
@@ -143,40 +146,54 @@ impl Syncer {
     }
 
     /// Brings the served catalog in line with Redis, one rule set at a time
-    /// ([`Catalog::assemble`]), and says what it refused.
+    /// ([`Catalog::assemble`]), and says what it refused. Never adopts a state whose lineage
+    /// ranks below the one this replica verified (`store::lineage`): it puts its own back.
     async fn reconcile(&self, trigger: &'static str) {
         let mut memo = self.memo.lock().await;
-        let active = match self.store.active_versions().await {
-            Ok(active) => active,
+        let held = match self.store.active_state().await {
+            Ok(held) => held,
             Err(e) => return self.redis_down(&e),
         };
         self.redis_up();
         let current = self.state.catalog.load_full();
-
-        if active.is_empty() {
-            return self.reseed(&current, &mut memo).await;
+        if held.pointers.is_empty() || self.behind(&current, held.lineage.as_ref()) {
+            return self.put_back(&current, held, &mut memo).await;
         }
         if current.origin == Origin::Redis
             && current.refused.is_empty()
-            && served_versions(&current) == active
+            && current.lineage == held.lineage
+            && served_versions(&current) == held.pointers
         {
             self.confirmed(&mut memo);
             return;
         }
-        let entries = match self.store.active_documents().await {
-            Ok(entries) => entries,
+        let active = match self.store.active_documents().await {
+            Ok(active) => active,
             Err(e) => return self.redis_down(&e),
         };
-        let catalog = Catalog::assemble(entries, &current);
+        if active.entries.is_empty() || self.behind(&current, active.lineage.as_ref()) {
+            // It moved back between the two reads: the next reconcile puts it right.
+            return;
+        }
+        let versions = describe(
+            &active
+                .entries
+                .iter()
+                .map(|(id, e)| (id.clone(), e.version.clone()))
+                .collect(),
+        );
+        let catalog = Catalog::from_redis(active, &current);
         let refusals = catalog.refusals();
         let changed = catalog.refs() != current.refs()
             || catalog.refused != current.refused
+            || catalog.lineage != current.lineage
             || current.origin != Origin::Redis;
         if changed {
             tracing::info!(
                 trigger,
-                versions = %describe(&active),
+                versions = %versions,
                 served = %describe(&served_versions(&catalog)),
+                lineage = %catalog.lineage.as_ref().map_or("none".into(), Lineage::describe),
                 "serving rule sets activated in redis"
             );
             self.state.swap(catalog);
@@ -186,6 +203,15 @@ impl Syncer {
         } else {
             self.refused(trigger, &refusals, &mut memo);
         }
+    }
+
+    /// Whether Redis's lineage `held` ranks below the one of the state this replica verified
+    /// from Redis (a replica serving nothing from Redis verified nothing, and adopts anything).
+    fn behind(&self, current: &Catalog, held: Option<&Lineage>) -> bool {
+        let verified = (current.origin == Origin::Redis)
+            .then_some(current.lineage.as_ref())
+            .flatten();
+        lineage::standing(verified, held) == Standing::Behind
     }
 
     /// Some active rule sets were refused: counted, logged once per new condition, reported.
@@ -217,40 +243,68 @@ impl Syncer {
         self.set_last_error(Some(reason));
     }
 
-    /// Redis answers but holds no active pointers. A replica serving what it read from Redis puts
-    /// it back (Redis restarted without persistence: the fleet keeps what was activated). One
-    /// that never read anything from Redis must not: its local rule sets were never activated,
-    /// and seeding them would roll every clinic back. That is the operator's alarm.
-    async fn reseed(&self, current: &Catalog, memo: &mut Memo) {
+    /// Redis answers but holds no active pointers, or a state older than the one this replica
+    /// verified (a Redis restarted without persistence, a failover that lost writes, a replica
+    /// that seeded a Redis which had lost its data). A replica serving what it read from Redis
+    /// puts it back, at the lineage it verified (the fleet keeps what was activated; the others
+    /// adopt it, since it ranks above what Redis held). One that never read anything from Redis
+    /// must not: its local rule sets were never activated, and seeding them would roll every
+    /// clinic back. That is the operator's alarm.
+    async fn put_back(&self, current: &Catalog, held: ActiveState, memo: &mut Memo) {
+        let emptied = held.pointers.is_empty();
         if current.origin != Origin::Redis || current.documents.is_empty() {
-            let alarm = "redis holds no active rule sets, and this replica has none it read from redis to put back: publish and activate them (docs/operate.md)".to_owned();
-            if memo.last_refusal.as_deref() != Some(alarm.as_str()) {
-                tracing::error!("{alarm}");
-                memo.last_refusal = Some(alarm.clone());
-            }
-            return self.set_last_error(Some(alarm));
+            return self.alarm(memo, "redis holds no active rule sets, and this replica has none it read from redis to put back: publish and activate them (docs/operate.md)".to_owned());
         }
-        match self.store.seed_if_empty(current).await {
-            Ok(seeded) => {
-                if seeded {
-                    tracing::warn!(
-                        versions = %describe(&served_versions(current)),
-                        "redis held no active rule sets (restarted without persistence?); put back the ones it had activated, served here"
-                    );
-                }
-                // Either this replica's set is now active, or another replica's seed won and
-                // its message (or the next reconcile) brings it here.
-                if seeded {
-                    self.state.health.mark_loaded();
-                    self.set_last_error(None);
-                }
+        let ours = current.lineage.clone().unwrap_or_else(Lineage::first);
+        if !emptied {
+            self.state
+                .health
+                .regressions
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                held = %describe(&held.pointers),
+                held_lineage = %held.lineage.as_ref().map_or("none".into(), Lineage::describe),
+                served = %describe(&served_versions(current)),
+                served_lineage = %ours.describe(),
+                "redis holds an older rule-set state than this replica verified (lost writes, or a stale seed): not adopted; putting back the one served here"
+            );
+        }
+        if !current.refused.is_empty() {
+            // What is served for a refused rule set is not what Redis had active: putting it
+            // back would move that clinic's pointer. Keep serving, and say so.
+            return self.alarm(memo, format!(
+                "redis holds an older or no rule-set state ({}), and this replica cannot put its own back while it refuses some of it: activate the versions to serve (docs/operate.md)",
+                describe(&held.pointers)
+            ));
+        }
+        match self.store.restore(current, held.lineage, ours).await {
+            Ok(true) => {
+                tracing::warn!(
+                    versions = %describe(&served_versions(current)),
+                    "put back the rule-set state this replica verified (redis had lost it or went back)"
+                );
+                self.confirmed(memo);
             }
+            // Another replica wrote first: its notice (or the next reconcile) brings it here,
+            // and it is judged like any state.
+            Ok(false) => {}
             Err(StoreError::Unavailable(e)) => self.redis_down(&e),
             Err(e) => {
-                tracing::error!(error = %e, "re-seeding redis failed");
-                self.set_last_error(Some(format!("re-seeding redis failed: {e}")));
+                tracing::error!(error = %e, "putting the rule-set state back into redis failed");
+                self.set_last_error(Some(format!(
+                    "putting the rule-set state back into redis failed: {e}"
+                )));
             }
         }
+    }
+
+    /// A condition an operator must act on: logged once while it lasts, and in `/readyz`.
+    fn alarm(&self, memo: &mut Memo, alarm: String) {
+        if memo.last_refusal.as_deref() != Some(alarm.as_str()) {
+            tracing::error!("{alarm}");
+            memo.last_refusal = Some(alarm.clone());
+        }
+        self.set_last_error(Some(alarm));
     }
 
     fn confirmed(&self, memo: &mut Memo) {

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use super::{
-    Backend, MovePointers, MoveReply, Notices, Publish, PublishReply, Retire, RetireReply, Seed,
-    StoredDoc, VersionsRecord,
+    ActiveState, Backend, MovePointers, MoveReply, Notices, Publish, PublishReply, Retire,
+    RetireReply, Seed, SeedWhen, StoredDoc, VersionsRecord,
 };
 use crate::store::StoreError;
+use crate::store::lineage::Lineage;
 use crate::store::types::Expected;
 
 /// The store's state in memory; activation notices on a broadcast channel.
@@ -48,6 +49,7 @@ struct State {
     /// (id, key hash) → record, until it expires.
     idempotency: HashMap<(String, String), (String, Instant)>,
     active: BTreeMap<String, String>,
+    lineage: Option<Lineage>,
 }
 
 impl MemoryBackend {
@@ -148,6 +150,14 @@ impl Backend for MemoryBackend {
         Ok(self.state().active.clone())
     }
 
+    async fn active_state(&self) -> Result<ActiveState, StoreError> {
+        let s = self.state();
+        Ok(ActiveState {
+            pointers: s.active.clone(),
+            lineage: s.lineage.clone(),
+        })
+    }
+
     async fn has_active(&self) -> Result<bool, StoreError> {
         Ok(!self.state().active.is_empty())
     }
@@ -237,6 +247,11 @@ impl Backend for MemoryBackend {
         if let Some((key, ttl, record)) = idempotency {
             s.idempotency.insert(key, (record, now + ttl));
         }
+        let lineage = s.lineage.get_or_insert_with(|| Lineage {
+            epoch: op.epoch.clone(),
+            seq: 0,
+        });
+        lineage.seq += 1;
         drop(s);
         self.announce();
         Ok(MoveReply::Moved)
@@ -244,9 +259,15 @@ impl Backend for MemoryBackend {
 
     async fn seed(&self, op: Seed<'_>) -> Result<bool, StoreError> {
         let mut s = self.state();
-        if !s.active.is_empty() {
+        let may = match &op.when {
+            SeedWhen::Empty => s.active.is_empty() && s.lineage.is_none(),
+            SeedWhen::Holds(read) => s.lineage == *read,
+        };
+        if !may {
             return Ok(false);
         }
+        s.active.clear();
+        s.lineage = Some(op.lineage);
         for (id, version, entry) in op.items {
             s.active.insert(id.to_owned(), version.to_owned());
             s.history.entry(id.to_owned()).or_default().push(entry);

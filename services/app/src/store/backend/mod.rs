@@ -14,6 +14,7 @@ pub(crate) mod redis;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::StoreError;
+use super::lineage::Lineage;
 use super::types::Expected;
 
 /// The state of a store and its atomic steps. Every method is one atomic read or write:
@@ -31,6 +32,8 @@ pub(crate) trait Backend: Send + Sync {
     async fn ids(&self) -> Result<Vec<String>, StoreError>;
     /// id → active version.
     async fn active(&self) -> Result<BTreeMap<String, String>, StoreError>;
+    /// id → active version and the lineage of that state, read together.
+    async fn active_state(&self) -> Result<ActiveState, StoreError>;
     /// Whether any pointer is set.
     async fn has_active(&self) -> Result<bool, StoreError>;
     /// The payload and digest of each (id, version), in order.
@@ -42,7 +45,8 @@ pub(crate) trait Backend: Send + Sync {
     ) -> Result<Vec<Option<String>>, StoreError>;
     /// Moves pointers, compare-and-set, recording each move.
     async fn move_pointers(&self, op: MovePointers<'_>) -> Result<MoveReply, StoreError>;
-    /// Sets every pointer at once, only when none is set.
+    /// Sets every pointer at once: on an empty store (a first seed), or over the state of the
+    /// lineage a replica read (a restore). Whether it wrote.
     async fn seed(&self, op: Seed<'_>) -> Result<bool, StoreError>;
     /// The activation history of one rule set (JSON entries, oldest first).
     async fn history(&self, id: &str) -> Result<Vec<String>, StoreError>;
@@ -88,6 +92,15 @@ pub(crate) struct VersionsRecord {
     pub retired: BTreeMap<String, String>,
     /// version → declared loosening (JSON).
     pub loosenings: BTreeMap<String, String>,
+}
+
+/// The active pointers and the lineage of the state they make (`store::lineage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActiveState {
+    /// id → active version.
+    pub pointers: BTreeMap<String, String>,
+    /// `None`: no lineage is recorded (an empty store, or one written before lineages).
+    pub lineage: Option<Lineage>,
 }
 
 /// One version to publish.
@@ -139,6 +152,8 @@ pub(crate) struct MovePointers<'a> {
     pub idempotency: Option<(&'a str, u64, String)>,
     /// The activation notice.
     pub message: String,
+    /// The epoch to record when the store has none (its first move since lineages exist).
+    pub epoch: String,
 }
 
 /// What [`MovePointers`] did.
@@ -156,12 +171,25 @@ pub(crate) enum MoveReply {
     Changed,
 }
 
-/// Every pointer set at once on an empty store.
+/// Every pointer set at once, with the lineage of the state they make.
 pub(crate) struct Seed<'a> {
-    /// Each rule set's id, version and `seed` history entry (JSON).
+    /// Each rule set's id, version and `seed`/`restore` history entry (JSON).
     pub items: Vec<(&'a str, &'a str, String)>,
+    /// When it may write.
+    pub when: SeedWhen,
+    /// The lineage recorded with the pointers.
+    pub lineage: Lineage,
     /// The activation notice.
     pub message: String,
+}
+
+/// The condition of a [`Seed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SeedWhen {
+    /// No pointer and no lineage: a first deployment.
+    Empty,
+    /// The lineage is still the one read (`None`: none recorded): every pointer is replaced.
+    Holds(Option<Lineage>),
 }
 
 /// A version to retire.

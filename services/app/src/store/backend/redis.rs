@@ -9,12 +9,13 @@ use futures::{FutureExt, StreamExt};
 use redis::aio::{PubSubSink, PubSubStream};
 
 use super::{
-    Backend, MovePointers, MoveReply, Notices, Publish, PublishReply, Retire, RetireReply, Seed,
-    StoredDoc, VersionsRecord,
+    ActiveState, Backend, MovePointers, MoveReply, Notices, Publish, PublishReply, Retire,
+    RetireReply, Seed, StoredDoc, VersionsRecord,
 };
 use crate::store::StoreError;
 use crate::store::connection::{Conn, Connector, timed_out};
 use crate::store::keys::Keys;
+use crate::store::lineage::Lineage;
 
 /// The store's state in Redis. The command connection is shared and reconnects by itself (see
 /// `connection`); pub/sub gets a dedicated connection per subscription.
@@ -111,6 +112,26 @@ impl Backend for RedisBackend {
             .arg(self.keys.active())
             .query_async(&mut self.conn())
             .await?)
+    }
+
+    /// One `MULTI`: the pointers and the lineage of the same state.
+    async fn active_state(&self) -> Result<ActiveState, StoreError> {
+        let (pointers, (epoch, seq)): (BTreeMap<String, String>, (Option<String>, Option<u64>)) =
+            redis::pipe()
+                .atomic()
+                .cmd("HGETALL")
+                .arg(self.keys.active())
+                .cmd("HMGET")
+                .arg(self.keys.lineage())
+                .arg("epoch")
+                .arg("seq")
+                .query_async(&mut self.conn())
+                .await?;
+        let lineage = match (epoch, seq) {
+            (Some(epoch), Some(seq)) => Some(Lineage { epoch, seq }),
+            _ => None,
+        };
+        Ok(ActiveState { pointers, lineage })
     }
 
     async fn has_active(&self) -> Result<bool, StoreError> {

@@ -13,6 +13,7 @@ use crate::catalog::Catalog;
 use crate::store::StoreError;
 use crate::store::backend::{MovePointers, MoveReply, PointerMove};
 use crate::store::guard::Effect;
+use crate::store::lineage::Lineage;
 use crate::store::payload::check_name;
 use crate::store::types::{
     Activated, Activation, Expected, Guard, HistoryEntry, MoveOutcome, Preview,
@@ -358,5 +359,6 @@ fn step<'a>(
         validated: active,
         idempotency,
         message: serde_json::json!({ "activated": activated }).to_string(),
+        epoch: Lineage::first().epoch,
     }
 }

@@ -18,11 +18,13 @@ use super::StoreError;
 use super::backend::memory::MemoryBackend;
 use super::backend::redis::RedisBackend;
 use super::backend::{
-    Backend, Notices, Publish, PublishReply, Retire, RetireReply, Seed, StoredDoc, VersionsRecord,
+    ActiveState, Backend, Notices, Publish, PublishReply, Retire, RetireReply, Seed, SeedWhen,
+    StoredDoc, VersionsRecord,
 };
 use super::connection::RedisConfig;
 use super::guard::Effect;
 use super::keys::Keys;
+use super::lineage::Lineage;
 use super::payload::{self, check_name};
 use super::types::{
     Activated, Activation, Expected, Fetched, Guard, HistoryEntry, Preview, Published, Retired,
@@ -32,6 +34,16 @@ use crate::catalog::{ActiveEntry, Catalog, Origin};
 
 mod activate;
 mod rollback;
+
+/// The active rule sets Redis holds ([`RuleSetStore::active_documents`]) and the lineage of that
+/// state.
+#[derive(Debug, Clone)]
+pub struct ActiveDocuments {
+    /// `None`: Redis records no lineage (empty, or written before lineages existed).
+    pub lineage: Option<Lineage>,
+    /// id → the active version and its verified document (or why it failed).
+    pub entries: BTreeMap<String, ActiveEntry>,
+}
 
 /// Published rule-set versions and the active pointers, in Redis. Cheap to clone (the command
 /// connection is shared and reconnects by itself; see `connection`).
@@ -440,13 +452,14 @@ impl RuleSetStore {
 
     /// The active rule sets as Redis holds them, each payload verified against its digest on its
     /// own: a payload that fails is reported in its entry (naming id and version), never fails
-    /// the others. Empty when Redis holds no active pointer. Compiling is the catalog's business
-    /// ([`Catalog::assemble`]).
-    pub async fn active_documents(&self) -> Result<BTreeMap<String, ActiveEntry>, StoreError> {
-        let active = self.active_versions().await?;
-        let wanted: Vec<(String, String)> = active.into_iter().collect();
+    /// the others. Empty when Redis holds no active pointer. With the lineage of that state
+    /// (`store::lineage`), read in the same step as the pointers. Compiling is the catalog's
+    /// business ([`Catalog::assemble`]).
+    pub async fn active_documents(&self) -> Result<ActiveDocuments, StoreError> {
+        let state = self.backend.active_state().await?;
+        let wanted: Vec<(String, String)> = state.pointers.into_iter().collect();
         let stored = self.get_docs(&wanted).await?;
-        Ok(wanted
+        let entries = wanted
             .into_iter()
             .zip(stored)
             .map(|((id, version), (json, digest))| {
@@ -456,7 +469,16 @@ impl RuleSetStore {
                 });
                 (id, ActiveEntry { version, document })
             })
-            .collect())
+            .collect();
+        Ok(ActiveDocuments {
+            lineage: state.lineage,
+            entries,
+        })
+    }
+
+    /// id → active version and the lineage of that state, read together.
+    pub async fn active_state(&self) -> Result<ActiveState, StoreError> {
+        self.backend.active_state().await
     }
 
     /// The active rule sets: every payload verified against its digest, the whole set compiled.
@@ -469,13 +491,39 @@ impl RuleSetStore {
         self.load_catalog(&active, &[]).await
     }
 
-    /// Publishes and activates every document of `catalog` when Redis has no active pointer at
-    /// all. Returns whether this call seeded. Two replicas seeding at once store the same immutable
-    /// payloads; the pointers are set by exactly one of them.
+    /// Publishes and activates every document of `catalog` when Redis has no active pointer and
+    /// no lineage at all: a first deployment, whose state begins a new epoch
+    /// ([`Lineage::first`]). Returns whether this call seeded. Two replicas seeding at once store
+    /// the same immutable payloads; the pointers are set by exactly one of them.
     pub async fn seed_if_empty(&self, catalog: &Catalog) -> Result<bool, StoreError> {
         if self.backend.has_active().await? {
             return Ok(false);
         }
+        self.write_state(catalog, SeedWhen::Empty, Lineage::first(), "seed")
+            .await
+    }
+
+    /// Puts back the state a replica verified (`catalog`, at lineage `ours`) over what Redis
+    /// holds, only while Redis's lineage is still `read` (what the replica saw below its own:
+    /// an emptied Redis, or one that went back). The payloads are published again (the same
+    /// immutable versions); each rule set's history records a `restore`. Whether it wrote.
+    pub async fn restore(
+        &self,
+        catalog: &Catalog,
+        read: Option<Lineage>,
+        ours: Lineage,
+    ) -> Result<bool, StoreError> {
+        self.write_state(catalog, SeedWhen::Holds(read), ours, "restore")
+            .await
+    }
+
+    async fn write_state(
+        &self,
+        catalog: &Catalog,
+        when: SeedWhen,
+        lineage: Lineage,
+        action: &str,
+    ) -> Result<bool, StoreError> {
         let mut published = Vec::new();
         for doc in catalog.documents.values() {
             check_name("id", &doc.id)?;
@@ -494,7 +542,7 @@ impl RuleSetStore {
                         at_ms,
                         by: None,
                         previous: None,
-                        action: "seed".into(),
+                        action: action.into(),
                         effect: None,
                         approval: None,
                     };
@@ -505,6 +553,8 @@ impl RuleSetStore {
                     )
                 })
                 .collect(),
+            when,
+            lineage,
             message: serde_json::json!({ "activated": &published }).to_string(),
         };
         self.backend.seed(seed).await

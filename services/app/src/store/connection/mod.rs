@@ -230,6 +230,9 @@ fn is_read(cmd: &Cmd) -> bool {
             "INFO",
             "ROLE",
             "WAIT",
+            // The brackets of an atomic pipeline of reads (the pipeline check sees each command).
+            "MULTI",
+            "EXEC",
         ],
     )
 }
