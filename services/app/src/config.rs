@@ -164,6 +164,13 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
+    /// Connections one peer address may hold open per listener; past it its new connections are
+    /// accepted and closed at once (the other clients keep their room). Behind a proxy or load
+    /// balancer that does not keep client addresses, every connection comes from its address:
+    /// raise this to `PROTOCOL_MAX_CONNECTIONS` there.
+    #[arg(long, env = "PROTOCOL_MAX_CONNECTIONS_PER_PEER", default_value_t = 512)]
+    pub max_connections_per_peer: usize,
+
     /// Seconds a new connection has to send its first bytes (the HTTP/1 request line or the
     /// HTTP/2 preface), and an HTTP/1 connection to send each request head (including the idle
     /// wait between requests on a kept-alive connection); then it is closed.
@@ -216,6 +223,17 @@ pub struct Settings {
     /// shed at once with 503 / UNAVAILABLE and a retry delay.
     #[arg(long, env = "PROTOCOL_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
+
+    /// Requests in progress per API key per listener (calls without a known key share one such
+    /// share); past it 429 / RESOURCE_EXHAUSTED `KEY_BUSY`, so one key never takes every place.
+    #[arg(long, env = "PROTOCOL_MAX_IN_FLIGHT_PER_KEY", default_value_t = 256)]
+    pub max_in_flight_per_key: usize,
+
+    /// MiB of memory all request bodies together may take while they are read and answered (each
+    /// at its worst case: docs/performance.md, "Memory per request"); past it 503 / UNAVAILABLE
+    /// `MEMORY_BUSY`. Keep it well under the replica's memory limit less its resting size.
+    #[arg(long, env = "PROTOCOL_REQUEST_MEMORY_MB", default_value_t = 64)]
+    pub request_memory_mb: u64,
 
     /// Requests per API key per rate-limit window, REST and gRPC together (0: no rate limit);
     /// past it 429 / RESOURCE_EXHAUSTED.

@@ -233,9 +233,13 @@ pub fn parse_unique_json(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
-/// The most JSON values (objects, arrays, strings, numbers, booleans, nulls) one body may hold:
-/// a 4 MiB hook call of `{}`s would otherwise be read into a tree 40-odd times its size.
+/// The most JSON values (objects, arrays, strings, numbers, booleans, nulls) one body may hold,
+/// an object counting [`OBJECT_WEIGHT`] times: a 4 MiB hook call of `{"a":0}`s would otherwise
+/// be read into a tree a hundred times its size (an object is a map node of some 650 bytes).
 pub const MAX_JSON_VALUES: usize = 200_000;
+
+/// What one object counts against [`MAX_JSON_VALUES`]: so a body holds at most 25,000 objects.
+pub const OBJECT_WEIGHT: usize = 8;
 
 /// The strict reading every JSON door applies before it reads a body into its types: no object,
 /// at any depth, gives a key twice (serde would keep the last, silently), and the body holds at
@@ -274,17 +278,26 @@ pub fn check_json(bytes: &[u8], max_values: usize) -> Result<(), (String, String
 /// One value of [`check_json`], checked and dropped, against the body's value budget.
 struct Check<'b>(&'b std::cell::Cell<usize>);
 
+impl Check<'_> {
+    /// Takes `n` from the budget, or refuses the body.
+    fn spend<E: de::Error>(&self, n: usize) -> Result<(), E> {
+        let left = self.0.get();
+        if left < n {
+            return Err(E::custom(format!(
+                "the body holds more than {MAX_JSON_VALUES} JSON values (an object counts \
+                 {OBJECT_WEIGHT})"
+            )));
+        }
+        self.0.set(left - n);
+        Ok(())
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for Check<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let left = self.0.get();
-        if left == 0 {
-            return Err(de::Error::custom(format!(
-                "the body holds more than {MAX_JSON_VALUES} JSON values"
-            )));
-        }
-        self.0.set(left - 1);
+        self.spend(1)?;
         d.deserialize_any(self)
     }
 }
@@ -327,6 +340,8 @@ impl<'de> Visitor<'de> for Check<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // The object's own value was counted once already.
+        self.spend(OBJECT_WEIGHT - 1)?;
         // Keys borrowed from the body where they can be (no escapes); a few compared in a list,
         // more in a set: most objects have a handful of keys, and this runs before every read.
         let mut few: Vec<std::borrow::Cow<'de, str>> = Vec::new();
@@ -494,9 +509,14 @@ mod tests {
         assert_eq!(path, "prefetch.intake.item[0].linkId");
         assert!(message.contains("more than once"), "{message}");
         assert!(check_json(br#"{"a": 1, "a": 1}"#, 100).is_err());
-        let many = format!("[{}]", vec!["{}"; 50].join(","));
-        assert!(check_json(many.as_bytes(), 100).is_ok());
-        let (_, message) = check_json(many.as_bytes(), 40).expect_err("over budget");
+        // 1 for the array and 99 scalars: exactly the budget; one more is over it.
+        let scalars = |n| format!("[{}]", vec!["0"; n].join(","));
+        assert!(check_json(scalars(99).as_bytes(), 100).is_ok());
+        assert!(check_json(scalars(100).as_bytes(), 100).is_err());
+        // An object counts OBJECT_WEIGHT: 1 + 12 × 8 = 97 fits in 100, 13 objects do not.
+        let objects = |n| format!("[{}]", vec!["{}"; n].join(","));
+        assert!(check_json(objects(12).as_bytes(), 100).is_ok());
+        let (_, message) = check_json(objects(13).as_bytes(), 100).expect_err("over budget");
         assert!(message.contains("more than"), "{message}");
         // Malformed: left to the typed read, which names the fault.
         assert_eq!(check_json(b"{\"a\": ", 100), Ok(()));

@@ -26,8 +26,9 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::context::{Context, MAX_BODY_BYTES};
 use crate::edge::RequestIdLayer;
-use crate::edge::admission::{AdmissionLayer, Grpc, RateLimits, Rest};
+use crate::edge::admission::{AdmissionLayer, AdmissionSettings, Grpc, RateLimits, Rest};
 use crate::edge::conn::{ConnCap, ConnLimits, Guarded};
+use crate::edge::memory::RequestMemory;
 use crate::edge::methods::{KnownMethods, KnownMethodsLayer};
 use crate::edge::streams::{CallBudget, WatchLimits};
 use crate::grpc::{AdminService, CoalescingIo, DecisionsService, ProtocolService, pb};
@@ -299,9 +300,9 @@ struct EdgeSettings {
     /// `PROTOCOL_REQUEST_TIMEOUT_SECS` (at least a second).
     timeout: Duration,
     limits: ConnLimits,
-    /// Shared by both servers: a key's quota is one, whichever protocol it calls.
-    rate: Option<Arc<RateLimits>>,
-    max_in_flight: usize,
+    /// The admission layers' settings; the rate limit and the memory budget are shared by both
+    /// servers (a key's quota is one, whichever protocol it calls; the memory is one).
+    admission: AdmissionSettings,
     /// The health and reflection call budget (`CallBudget`).
     max_health_calls: usize,
     /// `PROTOCOL_CORS_ORIGINS`, checked here: a value that is no header value stops start-up.
@@ -311,7 +312,7 @@ struct EdgeSettings {
 impl EdgeSettings {
     fn from_settings(s: &Settings, ctx: &Context) -> anyhow::Result<Self> {
         let limits = ConnLimits::from_settings(s);
-        let rate = RateLimits::new(ctx.keys.clone(), s.rate_limit, s.rate_limit_window_secs);
+        let rate = RateLimits::new(&ctx.keys, s.rate_limit, s.rate_limit_window_secs);
         let cors_origins = s
             .cors_origins
             .iter()
@@ -324,8 +325,13 @@ impl EdgeSettings {
         Ok(Self {
             timeout: Duration::from_secs(s.request_timeout_secs.max(1)),
             limits,
-            rate,
-            max_in_flight: s.max_in_flight,
+            admission: AdmissionSettings {
+                max_in_flight: s.max_in_flight,
+                keys: ctx.keys.clone(),
+                max_in_flight_per_key: s.max_in_flight_per_key,
+                memory: RequestMemory::new(s.request_memory_mb),
+                rate,
+            },
             max_health_calls: s.max_health_calls,
             cors_origins,
         })
@@ -353,7 +359,7 @@ fn rest_server(
         cds,
         crate::http::Edges {
             request_timeout: edges.timeout,
-            admission: AdmissionLayer::<Rest>::new(edges.max_in_flight, edges.rate.clone()),
+            admission: AdmissionLayer::<Rest>::new(&edges.admission),
             cors_origins: edges.cors_origins.clone(),
         },
     );
@@ -388,10 +394,7 @@ async fn grpc_server(
         .layer(RequestIdLayer)
         .layer(KnownMethodsLayer(KnownMethods::served()))
         .layer(crate::observe::GrpcLayer)
-        .layer(AdmissionLayer::<Grpc>::new(
-            edges.max_in_flight,
-            edges.rate.clone(),
-        ))
+        .layer(AdmissionLayer::<Grpc>::new(&edges.admission))
         .add_routes(routes)
         .serve_with_incoming_shutdown(grpc_incoming(listener, limits), stopped(shutdown));
     Ok((health, server))
@@ -454,19 +457,25 @@ fn grpc_incoming(
     listener: TcpListener,
     limits: ConnLimits,
 ) -> impl futures::Stream<Item = std::io::Result<Guarded<CoalescingIo>>> {
-    let cap = ConnCap::new("grpc", limits.max_connections);
+    let cap = ConnCap::new(
+        "grpc",
+        limits.max_connections,
+        limits.max_connections_per_peer,
+    );
     TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(limits.tcp_keepalive)
         .filter_map(move |accepted| {
             let admitted = match accepted {
-                Ok(tcp) => cap.admit().map(|permit| {
-                    Ok(Guarded::new(
-                        CoalescingIo::new(tcp),
-                        permit,
-                        limits.header_read_timeout,
-                    ))
-                }),
+                Ok(tcp) => cap
+                    .admit(tcp.peer_addr().ok().map(|a| a.ip()))
+                    .map(|permit| {
+                        Ok(Guarded::new(
+                            CoalescingIo::new(tcp),
+                            permit,
+                            limits.header_read_timeout,
+                        ))
+                    }),
                 Err(e) => Some(Err(e)),
             };
             std::future::ready(admitted)

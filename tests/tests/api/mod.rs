@@ -11,6 +11,7 @@
 
 mod auth;
 mod bad_input;
+mod budgets;
 mod calendar;
 mod catalogue;
 mod cds;

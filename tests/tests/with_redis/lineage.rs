@@ -127,6 +127,18 @@ fn signal(replicas: &[&Server], signal: &str) {
     }
 }
 
+/// Waits until both replicas serve `version` (the activating replica, too, learns it from its
+/// own notice): from then on, anything older is a regression, not propagation.
+async fn both_serve(fleet: &Fleet, version: &str) {
+    for replica in [&fleet.a, &fleet.b] {
+        let served = within(Duration::from_secs(2), || async {
+            served_cheeks(&base(replica)).await.as_deref() == Some(version)
+        })
+        .await;
+        assert!(served.is_some(), "the fleet serves {version}");
+    }
+}
+
 fn active_in_redis(fleet: &Fleet, id: &str) -> String {
     fleet
         .redis
@@ -158,6 +170,7 @@ async fn a_replica_seeding_a_redis_that_lost_its_data_never_rolls_a_clinic_back(
     for trial in 0..3 {
         let mut fleet = Fleet::start();
         roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
+        both_serve(&fleet, "2026.12.1").await;
         let seen = Seen::default();
         let _a = Watcher::start("A", base(&fleet.a), seen.clone());
         let _b = Watcher::start("B", base(&fleet.b), seen.clone());
@@ -191,6 +204,7 @@ async fn a_stale_seed_that_wins_the_race_is_undone_not_adopted() {
     let _serial = serial().await;
     let mut fleet = Fleet::start();
     roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
+    both_serve(&fleet, "2026.12.1").await;
     let seen = Seen::default();
     let _a = Watcher::start("A", base(&fleet.a), seen.clone());
     let _b = Watcher::start("B", base(&fleet.b), seen.clone());
@@ -237,6 +251,7 @@ async fn a_redis_that_went_back_is_not_adopted_and_is_put_back() {
     let _serial = serial().await;
     let fleet = Fleet::start();
     roll_out_to_fleet(&fleet, "2026.12.1", 0.8, BUNDLED_VERSION).await;
+    both_serve(&fleet, "2026.12.1").await;
     let lineage = fleet
         .redis
         .cli(&["HGETALL", &format!("{PREFIX}:lineage")])

@@ -256,7 +256,8 @@ fn redis_settings_that_cannot_work_stop_the_server_naming_them() {
 /// sends (scripts included: Redis checks the commands a script calls too).
 const ACL_COMMANDS: &str = "-@all +ping +get +hget +hgetall +hexists +zrange +lrange \
     +smembers +scan +exists +evalsha +eval +script|load +set +del +hset +hlen +llen +rpush +sadd \
-    +sismember +zadd +zscore +publish +subscribe +unsubscribe +wait";
+    +sismember +zadd +zscore +publish +subscribe +unsubscribe +wait +hmget +hsetnx +hincrby \
+    +multi +exec";
 
 fn acl_redis() -> RedisServer {
     RedisServer::start_with(RedisOptions {

@@ -106,6 +106,32 @@ pub enum AppError {
         /// When to retry.
         retry_after_secs: u64,
     },
+    /// The edge refuses a key that has its whole share of the requests in progress: one
+    /// caller's slow or many requests never take every place of the server.
+    #[error(
+        "this API key has {limit} requests in progress, its share of this server: retry after \
+         {retry_after_secs} s"
+    )]
+    KeyBusy {
+        /// The most requests in progress at once for one key.
+        limit: usize,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
+    /// The edge refuses a request whose body would take more memory to read than is left of
+    /// the server's request-memory budget (`PROTOCOL_REQUEST_MEMORY_MB`).
+    #[error(
+        "reading this request's body takes up to {needed_kib} KiB, and the memory this server \
+         keeps for request bodies ({budget_kib} KiB) is in use: retry after {retry_after_secs} s"
+    )]
+    MemoryBusy {
+        /// What the body may take while it is read and answered.
+        needed_kib: u64,
+        /// The whole budget.
+        budget_kib: u64,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
     /// The edge refuses a key past its request quota.
     #[error(
         "this API key may make {quota} requests per {window_secs} s: retry after \
@@ -368,6 +394,20 @@ impl AppError {
                 G::Unavailable,
                 "overloaded",
                 "Server overloaded",
+            ),
+            AppError::KeyBusy { .. } => kind(
+                "KEY_BUSY",
+                429,
+                G::ResourceExhausted,
+                "key-busy",
+                "Too many requests in progress for this key",
+            ),
+            AppError::MemoryBusy { .. } => kind(
+                "MEMORY_BUSY",
+                503,
+                G::Unavailable,
+                "memory-busy",
+                "Request memory in use",
             ),
             // The problem type of draft-ietf-httpapi-ratelimit-headers, not one of ours.
             AppError::RateLimited { .. } => kind(

@@ -402,11 +402,10 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for CallBody {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::payload_too_large(MAX_CALL_BYTES)
-                } else {
-                    Problem::field("", format!("the body could not be read: {rejection}"))
-                }
+                crate::http::extract::unreadable_body(
+                    &rejection,
+                    Problem::payload_too_large(MAX_CALL_BYTES),
+                )
             })?;
         parse_object(&bytes).map(CallBody)
     }

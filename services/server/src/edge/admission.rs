@@ -9,7 +9,15 @@
 //! 3. shed at once (503 / UNAVAILABLE, with `Retry-After` / `RetryInfo`) when
 //!    `PROTOCOL_MAX_IN_FLIGHT` requests of this listener are in progress: a concurrency limit
 //!    that never queues (tower's `ConcurrencyLimit` behind `LoadShed`, with one budget for all
-//!    routes and the refusal in the protocol's own error format).
+//!    routes and the refusal in the protocol's own error format);
+//! 4. refused (429 / RESOURCE_EXHAUSTED `KEY_BUSY`, with `Retry-After` / `RetryInfo`) when its
+//!    caller already has `PROTOCOL_MAX_IN_FLIGHT_PER_KEY` requests of this listener in
+//!    progress: admission is fair per key, so one key's slow or many requests (a red team held
+//!    1,030 slow bodies) never take every place. Calls without a known key share one such
+//!    share;
+//! 5. refused (503 / UNAVAILABLE `MEMORY_BUSY`) when its body would take more memory than is left
+//!    of the request-memory budget ([`super::memory`]): before any byte is read when it announces
+//!    a `Content-Length`, else as its bytes arrive.
 //!
 //! Probes (`/healthz`, `/readyz`) and gRPC health and reflection are exempt: they stay answerable
 //! under load (health and reflection have their own budget, [`super::streams::CallBudget`]).
@@ -32,19 +40,32 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::memory::{self, Cost, Held, MemoryBusy, Metered, RequestMemory};
 use super::refusal;
-use crate::auth::{ApiKeys, AuthError};
+use crate::auth::{ApiKeys, AuthError, Caller};
 
 /// Seconds a shed client is asked to wait.
 pub const SHED_RETRY_AFTER_SECS: u64 = 1;
 
-/// How each protocol words the refusals.
+/// How each protocol words the refusals, and reads its bodies.
 pub trait Protocol: Send + Sync + 'static {
     type Body: Send + 'static;
+    /// The body of a request as the layer's inner service takes it.
+    type ReqBody: http_body::Body<Data = axum::body::Bytes, Error: Into<axum::BoxError>>
+        + Send
+        + 'static;
     /// Requests the layer lets through untouched.
     fn exempt(path: &str) -> bool;
+    /// What a body may take in memory at worst ([`memory::json_cost`], [`memory::protobuf_cost`]).
+    const COST: Cost;
+    /// A metered body as the inner service takes it.
+    fn metered(body: Metered<Self::ReqBody>) -> Self::ReqBody;
+    /// The read error of a body the budget cannot hold, as the protocol's stack passes it on.
+    fn busy_error(busy: MemoryBusy) -> axum::BoxError;
     fn unauthenticated(e: AuthError) -> http::Response<Self::Body>;
     fn overloaded(limit: usize) -> http::Response<Self::Body>;
+    fn key_busy(limit: usize) -> http::Response<Self::Body>;
+    fn memory_busy(busy: MemoryBusy) -> http::Response<Self::Body>;
     fn rate_limited(limiter: &KeyLimiter, retry_after: u64) -> http::Response<Self::Body>;
     /// Adds what a client should know about its quota to an admitted request's answer.
     fn quota_headers(_res: &mut http::Response<Self::Body>, _quota: &QuotaState) {}
@@ -56,9 +77,27 @@ pub enum Rest {}
 
 impl Protocol for Rest {
     type Body = axum::body::Body;
+    type ReqBody = axum::body::Body;
+    const COST: Cost = memory::json_cost;
 
     fn exempt(path: &str) -> bool {
         matches!(path, "/healthz" | "/readyz")
+    }
+
+    fn metered(body: Metered<Self::ReqBody>) -> Self::ReqBody {
+        axum::body::Body::new(body)
+    }
+
+    fn busy_error(busy: MemoryBusy) -> axum::BoxError {
+        Box::new(busy)
+    }
+
+    fn key_busy(limit: usize) -> http::Response<Self::Body> {
+        refusal::rest_key_busy(limit, SHED_RETRY_AFTER_SECS)
+    }
+
+    fn memory_busy(busy: MemoryBusy) -> http::Response<Self::Body> {
+        refusal::rest_memory_busy(busy.needed_kib, busy.budget_kib, SHED_RETRY_AFTER_SECS)
     }
 
     fn unauthenticated(e: AuthError) -> http::Response<Self::Body> {
@@ -99,9 +138,34 @@ pub enum Grpc {}
 
 impl Protocol for Grpc {
     type Body = tonic::body::Body;
+    type ReqBody = tonic::body::Body;
+    const COST: Cost = memory::protobuf_cost;
 
     fn exempt(path: &str) -> bool {
         path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+    }
+
+    fn metered(body: Metered<Self::ReqBody>) -> Self::ReqBody {
+        tonic::body::Body::new(body)
+    }
+
+    /// A `Status` read error is what tonic answers the call with.
+    fn busy_error(busy: MemoryBusy) -> axum::BoxError {
+        Box::new(crate::grpc::status::status(
+            crate::app::AppError::MemoryBusy {
+                needed_kib: busy.needed_kib,
+                budget_kib: busy.budget_kib,
+                retry_after_secs: SHED_RETRY_AFTER_SECS,
+            },
+        ))
+    }
+
+    fn key_busy(limit: usize) -> http::Response<Self::Body> {
+        refusal::grpc_key_busy(limit, SHED_RETRY_AFTER_SECS)
+    }
+
+    fn memory_busy(busy: MemoryBusy) -> http::Response<Self::Body> {
+        refusal::grpc_memory_busy(busy.needed_kib, busy.budget_kib, SHED_RETRY_AFTER_SECS)
     }
 
     fn unauthenticated(e: AuthError) -> http::Response<Self::Body> {
@@ -142,14 +206,13 @@ pub struct QuotaState {
 /// The per-key rate limits: one limiter per configured key, made at start (so the table never
 /// grows, whatever tokens clients invent).
 pub struct RateLimits {
-    keys: Arc<ApiKeys>,
     by_key: HashMap<String, KeyLimiter>,
     clock: DefaultClock,
 }
 
 impl RateLimits {
     /// `None` when off (`quota` 0) or when no keys are configured.
-    pub fn new(keys: Arc<ApiKeys>, quota: u32, window_secs: u64) -> Option<Arc<Self>> {
+    pub fn new(keys: &ApiKeys, quota: u32, window_secs: u64) -> Option<Arc<Self>> {
         let quota_nz = NonZeroU32::new(quota)?;
         let window_secs = window_secs.max(1);
         let period = Duration::from_secs(window_secs) / quota;
@@ -177,7 +240,6 @@ impl RateLimits {
             return None;
         }
         Some(Arc::new(Self {
-            keys,
             by_key,
             clock: DefaultClock::default(),
         }))
@@ -185,8 +247,8 @@ impl RateLimits {
 
     /// `Ok(Some(state))`: admitted; `Ok(None)`: not a known key (authentication will answer);
     /// `Err((limiter, seconds))`: over the quota.
-    fn check(&self, credential: Option<&[u8]>) -> Result<Option<QuotaState>, (&KeyLimiter, u64)> {
-        let Some(caller) = self.keys.identify(credential) else {
+    fn check(&self, caller: Option<&Caller>) -> Result<Option<QuotaState>, (&KeyLimiter, u64)> {
+        let Some(caller) = caller else {
             return Ok(None);
         };
         let Some(limiter) = caller.key_id.as_deref().and_then(|id| self.by_key.get(id)) else {
@@ -215,12 +277,48 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+// ---- fair shares ---------------------------------------------------------------------------------
+
+/// Each key's share of the requests in progress: one semaphore per configured key, made at start
+/// (so the table never grows, whatever tokens clients invent), and one shared by every call
+/// without a known key.
+pub struct KeyShares {
+    by_key: HashMap<String, Arc<Semaphore>>,
+    other: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl KeyShares {
+    pub fn new(keys: &ApiKeys, limit: usize) -> Arc<Self> {
+        let limit = limit.max(1);
+        Arc::new(Self {
+            by_key: keys
+                .key_ids()
+                .into_iter()
+                .map(|id| (id, Arc::new(Semaphore::new(limit))))
+                .collect(),
+            other: Arc::new(Semaphore::new(limit)),
+            limit,
+        })
+    }
+
+    fn of(&self, caller: Option<&Caller>) -> &Arc<Semaphore> {
+        caller
+            .and_then(|c| c.key_id.as_deref())
+            .and_then(|id| self.by_key.get(id))
+            .unwrap_or(&self.other)
+    }
+}
+
 // ---- the layer ----------------------------------------------------------------------------------
 
 /// See the module docs.
 pub struct AdmissionLayer<P> {
     in_flight: Arc<Semaphore>,
     limit: usize,
+    keys: Arc<ApiKeys>,
+    shares: Arc<KeyShares>,
+    memory: Arc<RequestMemory>,
     rate: Option<Arc<RateLimits>>,
     _protocol: PhantomData<fn() -> P>,
 }
@@ -230,19 +328,38 @@ impl<P> Clone for AdmissionLayer<P> {
         Self {
             in_flight: self.in_flight.clone(),
             limit: self.limit,
+            keys: self.keys.clone(),
+            shares: self.shares.clone(),
+            memory: self.memory.clone(),
             rate: self.rate.clone(),
             _protocol: PhantomData,
         }
     }
 }
 
+/// What the admission layers of both listeners are made of.
+pub struct AdmissionSettings {
+    /// `PROTOCOL_MAX_IN_FLIGHT`, per listener.
+    pub max_in_flight: usize,
+    pub keys: Arc<ApiKeys>,
+    /// `PROTOCOL_MAX_IN_FLIGHT_PER_KEY`, per listener.
+    pub max_in_flight_per_key: usize,
+    /// Shared by both listeners.
+    pub memory: Arc<RequestMemory>,
+    /// Shared by both listeners.
+    pub rate: Option<Arc<RateLimits>>,
+}
+
 impl<P> AdmissionLayer<P> {
-    pub fn new(max_in_flight: usize, rate: Option<Arc<RateLimits>>) -> Self {
-        let limit = max_in_flight.max(1);
+    pub fn new(settings: &AdmissionSettings) -> Self {
+        let limit = settings.max_in_flight.max(1);
         Self {
             in_flight: Arc::new(Semaphore::new(limit)),
             limit,
-            rate,
+            keys: settings.keys.clone(),
+            shares: KeyShares::new(&settings.keys, settings.max_in_flight_per_key.min(limit)),
+            memory: settings.memory.clone(),
+            rate: settings.rate.clone(),
             _protocol: PhantomData,
         }
     }
@@ -274,10 +391,14 @@ impl<P, S: Clone> Clone for Admission<P, S> {
     }
 }
 
-impl<P, S, B> tower::Service<http::Request<B>> for Admission<P, S>
+impl<P, S> tower::Service<http::Request<P::ReqBody>> for Admission<P, S>
 where
     P: Protocol,
-    S: tower::Service<http::Request<B>, Response = http::Response<P::Body>, Error = Infallible>,
+    S: tower::Service<
+            http::Request<P::ReqBody>,
+            Response = http::Response<P::Body>,
+            Error = Infallible,
+        >,
 {
     type Response = http::Response<P::Body>;
     type Error = Infallible;
@@ -287,7 +408,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<P::ReqBody>) -> Self::Future {
         if P::exempt(req.uri().path()) {
             return AdmissionFuture::pass(self.inner.call(req));
         }
@@ -295,7 +416,13 @@ where
             Ok(c) => c,
             Err(e) => return AdmissionFuture::refused(P::unauthenticated(e)),
         };
-        let quota = match self.layer.rate.as_deref().map(|r| r.check(credential)) {
+        let caller = self.layer.keys.identify(credential);
+        let quota = match self
+            .layer
+            .rate
+            .as_deref()
+            .map(|r| r.check(caller.as_deref()))
+        {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(q))) => Some(q),
             Some(Err((limiter, retry))) => {
@@ -305,9 +432,35 @@ where
         let Ok(permit) = self.layer.in_flight.clone().try_acquire_owned() else {
             return AdmissionFuture::refused(P::overloaded(self.layer.limit));
         };
+        let shares = &self.layer.shares;
+        let Ok(share) = shares.of(caller.as_deref()).clone().try_acquire_owned() else {
+            return AdmissionFuture::refused(P::key_busy(shares.limit));
+        };
+        let held: Held = Arc::default();
+        let announced = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let reserved_kib = memory::announced_kib(announced, P::COST);
+        if let Err(busy) = self.layer.memory.reserve(reserved_kib, &held) {
+            return AdmissionFuture::refused(P::memory_busy(busy));
+        }
+        let memory = self.layer.memory.clone();
+        let metered_held = held.clone();
+        let req = req.map(|body| {
+            P::metered(Metered::new(
+                body,
+                memory,
+                metered_held,
+                P::COST,
+                reserved_kib,
+                P::busy_error,
+            ))
+        });
         AdmissionFuture::Admitted {
             inner: self.inner.call(req),
-            permit: Some(permit),
+            permits: Some((permit, share, held)),
             quota,
         }
     }
@@ -320,7 +473,9 @@ pin_project_lite::pin_project! {
         Admitted {
             #[pin]
             inner: F,
-            permit: Option<OwnedSemaphorePermit>,
+            // The listener's place, the key's share and the body's memory, given back together
+            // when the answer's head is ready.
+            permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit, Held)>,
             quota: Option<QuotaState>,
         },
         Refused {
@@ -334,7 +489,7 @@ impl<F, P: Protocol> AdmissionFuture<F, P> {
     pub fn pass(inner: F) -> Self {
         Self::Admitted {
             inner,
-            permit: None,
+            permits: None,
             quota: None,
         }
     }
@@ -358,11 +513,11 @@ where
         match self.project() {
             AdmissionProj::Admitted {
                 inner,
-                permit,
+                permits,
                 quota,
             } => {
                 let Ok(mut res) = std::task::ready!(inner.poll(cx));
-                drop(permit.take());
+                drop(permits.take());
                 if let Some(q) = quota.take() {
                     P::quota_headers(&mut res, &q);
                 }

@@ -1,8 +1,9 @@
 //! Connections: a cap per listener, a deadline for a new connection's first bytes, TCP and HTTP/2
 //! keep-alive, and (REST) hyper's header-read timeout.
 //!
-//! - The cap is a semaphore per listener. A connection holds a permit for as long as its socket
-//!   lives; past the cap a new connection is accepted and closed at once (rather than left in the
+//! - The cap is a semaphore per listener, and a count per peer address ([`ConnCap`]). A
+//!   connection holds its places for as long as its socket lives; past either cap a new
+//!   connection is accepted and closed at once (rather than left in the
 //!   kernel's backlog, where it would wait, and make the probes wait, behind every other one).
 //! - [`Guarded`] wraps each accepted socket: it holds the permit and fails reads once the
 //!   handshake deadline passes before the connection has sent [`PREFACE_BYTES`] bytes (the HTTP/2
@@ -14,10 +15,12 @@
 //!   connection the next one too: it is also the HTTP/1 idle timeout), HTTP/2 keep-alive pings and
 //!   a cap on concurrent streams; `axum::serve` exposes none of these.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -43,6 +46,8 @@ pub struct ConnLimits {
     pub http2_keepalive_timeout: Duration,
     /// `None`: TCP keep-alive off.
     pub tcp_keepalive: Option<Duration>,
+    /// Connections one peer address may hold open per listener.
+    pub max_connections_per_peer: usize,
     pub max_concurrent_streams: u32,
 }
 
@@ -56,47 +61,107 @@ impl ConnLimits {
             tcp_keepalive: (s.tcp_keepalive_secs > 0)
                 .then(|| Duration::from_secs(s.tcp_keepalive_secs)),
             max_concurrent_streams: s.max_concurrent_streams.max(1),
+            max_connections_per_peer: s.max_connections_per_peer.max(1),
         }
     }
 }
 
-/// The connection cap of one listener.
+/// The connection caps of one listener: in total, and per peer address (so that one address
+/// holding idle connections leaves room for every other client: a red team's unauthenticated
+/// idle-connection flood failed about two thirds of REST probes with only the total cap).
 #[derive(Debug, Clone)]
 pub struct ConnCap {
     permits: Arc<Semaphore>,
     limit: usize,
+    /// Open connections per peer address; an address leaves the map with its last connection,
+    /// so the map never holds more entries than the total cap.
+    peers: PeerCounts,
+    per_peer: usize,
     refused: Arc<AtomicU64>,
     listener: &'static str,
 }
 
+/// One admitted connection's places: in the listener's total and in its peer's count, given
+/// back when the connection closes.
+#[derive(Debug)]
+pub struct ConnPermit {
+    _total: OwnedSemaphorePermit,
+    peer: Option<(IpAddr, PeerCounts)>,
+}
+
+/// Open connections per peer address of one listener.
+type PeerCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        if let Some((addr, peers)) = self.peer.take()
+            && let Ok(mut peers) = peers.lock()
+            && let Some(n) = peers.get_mut(&addr)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                peers.remove(&addr);
+            }
+        }
+    }
+}
+
 impl ConnCap {
-    pub fn new(listener: &'static str, limit: usize) -> Self {
+    pub fn new(listener: &'static str, limit: usize, per_peer: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            peers: Arc::default(),
+            per_peer: per_peer.clamp(1, limit.max(1)),
             refused: Arc::new(AtomicU64::new(0)),
             listener,
         }
     }
 
-    /// A permit for one more connection, or `None` past the cap (logged once per 1,000 refusals,
-    /// so a flood cannot flood the log).
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                let n = self.refused.fetch_add(1, Ordering::Relaxed);
-                if n.is_multiple_of(1000) {
-                    tracing::warn!(
-                        listener = self.listener,
-                        limit = self.limit,
-                        refused = n + 1,
-                        "connection cap reached: new connections are closed at once"
-                    );
-                }
-                None
+    /// A permit for one more connection from `peer` (`None`: the address is unknown, counted in
+    /// the total only), or `None` past either cap (logged once per 1,000 refusals, so a flood
+    /// cannot flood the log).
+    pub fn admit(&self, peer: Option<IpAddr>) -> Option<ConnPermit> {
+        let Ok(total) = self.permits.clone().try_acquire_owned() else {
+            return self.refuse("connection cap reached: new connections are closed at once");
+        };
+        let Some(addr) = peer else {
+            return Some(ConnPermit {
+                _total: total,
+                peer: None,
+            });
+        };
+        let admitted = self.peers.lock().is_ok_and(|mut peers| {
+            let n = peers.entry(addr).or_insert(0);
+            let room = *n < self.per_peer;
+            if room {
+                *n += 1;
             }
+            room
+        });
+        if !admitted {
+            return self.refuse(
+                "connection cap per peer address reached: its new connections are closed at once",
+            );
         }
+        Some(ConnPermit {
+            _total: total,
+            peer: Some((addr, self.peers.clone())),
+        })
+    }
+
+    fn refuse(&self, what: &'static str) -> Option<ConnPermit> {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            tracing::warn!(
+                listener = self.listener,
+                limit = self.limit,
+                per_peer = self.per_peer,
+                refused = n + 1,
+                "{what}"
+            );
+        }
+        None
     }
 }
 
@@ -118,12 +183,12 @@ pin_project_lite::pin_project! {
         io: IO,
         deadline: Option<Pin<Box<Sleep>>>,
         awaiting: usize,
-        _permit: OwnedSemaphorePermit,
+        _permit: ConnPermit,
     }
 }
 
 impl<IO> Guarded<IO> {
-    pub fn new(io: IO, permit: OwnedSemaphorePermit, handshake: Duration) -> Self {
+    pub fn new(io: IO, permit: ConnPermit, handshake: Duration) -> Self {
         Self {
             io,
             deadline: Some(Box::pin(tokio::time::sleep(handshake))),
@@ -222,7 +287,11 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let cap = ConnCap::new("rest", limits.max_connections);
+    let cap = ConnCap::new(
+        "rest",
+        limits.max_connections,
+        limits.max_connections_per_peer,
+    );
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -241,8 +310,8 @@ where
             _ = shutdown.wait_for(|stop| *stop) => break,
             accepted = listener.accept() => accepted,
         };
-        let tcp = match accepted {
-            Ok((tcp, _peer)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // Out of file descriptors, most likely: wait rather than spin.
@@ -251,7 +320,7 @@ where
                 continue;
             }
         };
-        let Some(permit) = cap.admit() else {
+        let Some(permit) = cap.admit(Some(peer.ip())) else {
             drop(tcp);
             continue;
         };

@@ -7,13 +7,15 @@
 //! | connections: cap, handshake deadline, TCP and HTTP/2 keep-alive, streams per connection | [`conn::serve_rest`] | [`conn::Guarded`] on the incoming stream, tonic's builder |
 //! | request id (`x-request-id`: accepted and echoed, else a UUID v7) | tower-http | tower-http |
 //! | unknown method | 404 problem | [`methods`]: UNIMPLEMENTED, never logged above DEBUG |
-//! | duplicate credentials, per-key rate limit, load shedding | [`admission`] | [`admission`] |
+//! | duplicate credentials, per-key rate limit, per-key share, load shedding | [`admission`] | [`admission`] |
+//! | request-memory budget (bodies reserved and metered) | [`memory`], in [`admission`] | [`memory`], in [`admission`] |
 //! | health and reflection budget | — | [`streams::CallBudget`] |
 //! | `WatchDepthLimits` per key and in total | — | [`streams::WatchLimits`] |
 //! | CORS (off by default), compression | tower-http | gzip via tonic |
 
 pub mod admission;
 pub mod conn;
+pub mod memory;
 pub mod methods;
 pub mod refusal;
 pub mod streams;

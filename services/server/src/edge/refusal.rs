@@ -19,6 +19,53 @@ pub fn rest_overloaded(in_flight: usize, retry_after_secs: u64) -> Response {
     )
 }
 
+/// 429 with `Retry-After`: this key has its whole share of the requests in progress
+/// (`KEY_BUSY`, with `limit`), as gRPC's ([`grpc_key_busy`]).
+pub fn rest_key_busy(limit: usize, retry_after_secs: u64) -> Response {
+    with_retry_after(
+        AppError::KeyBusy {
+            limit,
+            retry_after_secs,
+        },
+        retry_after_secs,
+    )
+}
+
+/// 503 with `Retry-After`: the request-memory budget is in use (`MEMORY_BUSY`).
+pub fn rest_memory_busy(needed_kib: u64, budget_kib: u64, retry_after_secs: u64) -> Response {
+    with_retry_after(
+        AppError::MemoryBusy {
+            needed_kib,
+            budget_kib,
+            retry_after_secs,
+        },
+        retry_after_secs,
+    )
+}
+
+/// RESOURCE_EXHAUSTED with RetryInfo: this key has its whole share of the requests in progress.
+pub fn grpc_key_busy(limit: usize, retry_after_secs: u64) -> http::Response<tonic::body::Body> {
+    crate::grpc::status::status(AppError::KeyBusy {
+        limit,
+        retry_after_secs,
+    })
+    .into_http()
+}
+
+/// UNAVAILABLE with RetryInfo: the request-memory budget is in use.
+pub fn grpc_memory_busy(
+    needed_kib: u64,
+    budget_kib: u64,
+    retry_after_secs: u64,
+) -> http::Response<tonic::body::Body> {
+    crate::grpc::status::status(AppError::MemoryBusy {
+        needed_kib,
+        budget_kib,
+        retry_after_secs,
+    })
+    .into_http()
+}
+
 /// 429 with `Retry-After`: this key's request quota is used up (the problem type of
 /// draft-ietf-httpapi-ratelimit-headers, with `violated-policies`; `reason`, `quota` and
 /// `window-secs` as gRPC's `ErrorInfo` carries them, [`grpc_rate_limited`]).

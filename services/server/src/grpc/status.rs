@@ -109,6 +109,26 @@ pub fn status(e: AppError) -> Status {
             details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
             (clip(&e.to_string()), details)
         }
+        AppError::KeyBusy {
+            limit,
+            retry_after_secs,
+        } => {
+            metadata.push(("limit".into(), limit.to_string()));
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
+            (clip(&e.to_string()), details)
+        }
+        AppError::MemoryBusy {
+            needed_kib,
+            budget_kib,
+            retry_after_secs,
+        } => {
+            metadata.push(("needed-kib".into(), needed_kib.to_string()));
+            metadata.push(("budget-kib".into(), budget_kib.to_string()));
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
+            (clip(&e.to_string()), details)
+        }
         AppError::RateLimited {
             quota,
             window_secs,
@@ -341,6 +361,15 @@ mod one_table {
                 quota: 3,
                 window_secs: 3600,
                 retry_after_secs: 60,
+            },
+            AppError::KeyBusy {
+                limit: 16,
+                retry_after_secs: 1,
+            },
+            AppError::MemoryBusy {
+                needed_kib: 24_576,
+                budget_kib: 65_536,
+                retry_after_secs: 1,
             },
             AppError::TimedOut { secs: 10 },
             AppError::ShuttingDown,

@@ -3,6 +3,7 @@
 //! `serde_path_to_error`), a body that is not JSON is 415, and one above the limit is 413.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use protocol_engine::FieldViolation;
@@ -10,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 use crate::context::MAX_BODY_BYTES;
+use crate::edge::memory::MemoryBusy;
 
 /// A JSON request body, parsed strictly.
 pub struct JsonBody<T>(pub T);
@@ -46,11 +48,7 @@ where
             .await
             .map(JsonBytes)
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::payload_too_large(MAX_BODY_BYTES)
-                } else {
-                    Problem::field("", format!("the body could not be read: {rejection}"))
-                }
+                unreadable_body(&rejection, Problem::payload_too_large(MAX_BODY_BYTES))
             })
     }
 }
@@ -69,11 +67,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let json = is_json(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::payload_too_large(MAX_BODY_BYTES)
-            } else {
-                Problem::field("", format!("the body could not be read: {rejection}"))
-            }
+            unreadable_body(&rejection, Problem::payload_too_large(MAX_BODY_BYTES))
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(T::default()));
@@ -83,6 +77,27 @@ where
         }
         parse_object(&bytes).map(OptionalJsonBody)
     }
+}
+
+/// Why a body could not be read: `too_large` past the route's limit; `MEMORY_BUSY` (503) when the
+/// request-memory budget could not hold it as it arrived (`crate::edge::memory`); else the
+/// transport's reason, naming no field.
+pub(crate) fn unreadable_body(rejection: &BytesRejection, too_large: Problem) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if let Some(busy) = e.downcast_ref::<MemoryBusy>() {
+            return Problem::from(crate::app::AppError::MemoryBusy {
+                needed_kib: busy.needed_kib,
+                budget_kib: busy.budget_kib,
+                retry_after_secs: crate::edge::admission::SHED_RETRY_AFTER_SECS,
+            });
+        }
+        source = e.source();
+    }
+    Problem::field("", format!("the body could not be read: {rejection}"))
 }
 
 /// `application/json`, or any `+json` media type, with optional parameters.

@@ -27,7 +27,8 @@ pub struct Problem {
     /// `version` and `current`): `urn:treatment-protocol:problem:<kind>` with kinds
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
     /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `too-many-streams`
-    /// (a watch past its budget, with `Retry-After`), `internal`; and
+    /// (a watch past its budget, with `Retry-After`), `overloaded`, `key-busy` and `memory-busy`
+    /// (the edge's shares, with `Retry-After`), `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
     /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
     /// `precondition-required`, `idempotency-key-reused` (rule-set admin); `answers-sent-twice`
@@ -74,8 +75,15 @@ pub struct ProblemSchema {
     id: Option<String>,
     version: Option<String>,
     current: Option<String>,
-    /// A load-shedding problem (`overloaded`): the requests this replica serves at once.
+    /// A load-shedding problem (`overloaded`): the requests this replica serves at once; a
+    /// key's share (`key-busy`): the requests one key may have in progress.
     limit: Option<u64>,
+    /// `memory-busy`: what the body may take at worst while it is read and answered, KiB.
+    #[schema(rename = "needed-kib")]
+    needed_kib: Option<u64>,
+    /// `memory-busy`: the server's whole request-memory budget, KiB.
+    #[schema(rename = "budget-kib")]
+    budget_kib: Option<u64>,
 }
 
 impl utoipa::PartialSchema for Problem {
@@ -319,9 +327,16 @@ impl From<AppError> for Problem {
             AppError::Store(StoreError::IdempotencyKeyReused { id }) => {
                 Self::bare(detail).with("id", id)
             }
-            AppError::Overloaded { limit, .. } | AppError::ProbesExhausted { limit } => {
-                Self::bare(detail).with("limit", limit)
-            }
+            AppError::Overloaded { limit, .. }
+            | AppError::KeyBusy { limit, .. }
+            | AppError::ProbesExhausted { limit } => Self::bare(detail).with("limit", limit),
+            AppError::MemoryBusy {
+                needed_kib,
+                budget_kib,
+                ..
+            } => Self::bare(detail)
+                .with("needed-kib", needed_kib)
+                .with("budget-kib", budget_kib),
             AppError::RateLimited {
                 quota, window_secs, ..
             } => Self::bare(detail)
@@ -351,6 +366,12 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.kind.ends_with(":memory-busy") {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::edge::admission::SHED_RETRY_AFTER_SECS),
+            );
         }
         if self.kind.ends_with(":too-many-streams") {
             headers.insert(

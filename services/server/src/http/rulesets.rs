@@ -757,16 +757,15 @@ pub async fn retire_ruleset_version(
 }
 
 fn body_problem(rejection: &BytesRejection) -> Problem {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    super::extract::unreadable_body(
+        rejection,
         Problem::custom(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
             "Request body too large",
             format!("rule-set documents are limited to {MAX_RULESET_BYTES} bytes"),
-        )
-    } else {
-        Problem::field("", format!("the body could not be read: {rejection}"))
-    }
+        ),
+    )
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
