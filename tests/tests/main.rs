@@ -15,6 +15,10 @@
 //!   Redocly, Spectral, schemathesis).
 //! - [`fhir`]: the FHIR Questionnaire and QuestionnaireResponse checked by `fhir.resources`.
 //! - [`protocolctl`]: the authors' tool on its own (no server).
+//! - [`soak`]: two replicas, Redis and the decision log under mixed traffic through a Redis loss
+//!   and a PostgreSQL stop (`SOAK_SECS`; `scripts/soak` for the long run).
+//! - [`fuzz`]: inputs mutated from a corpus (`tests/fuzz/corpus`) through the JSON reads (fast
+//!   and general, held equal), the YAML loader, the gRPC codec and the CDS Hooks/FHIR readers.
 //!
 //! Run one part with a filter: `cargo test --workspace --test suite with_redis::`.
 
@@ -30,7 +34,9 @@ mod contract;
 mod decision_log;
 mod docs;
 mod fhir;
+mod fuzz;
 mod protocolctl;
+mod soak;
 mod store;
 mod telemetry;
 mod with_redis;
