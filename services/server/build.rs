@@ -34,6 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         // prost's codec, but a malformed request is INVALID_ARGUMENT (src/grpc/codec.rs).
         .codec_path("crate::grpc::codec::StrictCodec")
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, prost_config())?;
     Ok(())
+}
+
+/// prost's settings: `prost::Name` for every message, so the codec finds a request's descriptor
+/// by its name (src/grpc/singular_fields.rs).
+fn prost_config() -> tonic_prost_build::Config {
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
+    config
 }

@@ -97,14 +97,8 @@ impl Service {
         check_exposure(&keys, &[settings.http_addr, settings.grpc_addr])?;
         let local = load_catalog(&settings)?;
         refuse_base_tenants(&keys, &local)?;
-        // With Redis: its active rule sets (seeded from the local ones when it has none), or the
-        // local ones while it is unreachable; the sync task (started in `run_until`) keeps trying.
-        // Redis settings that cannot work stop the server here, naming the setting.
-        crate::store::RedisConfig::from_settings(&settings)?;
-        let (catalog, store) = crate::store::connect_and_load(&settings, local)
-            .await
-            .context("PROTOCOL_REDIS_URL")?;
-
+        // The addresses are taken first: loading may wait (a seed's grace), and an address
+        // another process takes meanwhile would fail the start late.
         let http = TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("binding the REST listener on {}", settings.http_addr))?;
@@ -113,6 +107,13 @@ impl Service {
             .with_context(|| format!("binding the gRPC listener on {}", settings.grpc_addr))?;
         let http_addr = http.local_addr()?;
         let grpc_addr = grpc.local_addr()?;
+        // With Redis: its active rule sets (seeded from the local ones when it has none), or the
+        // local ones while it is unreachable; the sync task (started in `run_until`) keeps trying.
+        // Redis settings that cannot work stop the server here, naming the setting.
+        crate::store::RedisConfig::from_settings(&settings)?;
+        let (catalog, store) = crate::store::connect_and_load(&settings, local)
+            .await
+            .context("PROTOCOL_REDIS_URL")?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         // The facts the rule sets declare, for the decision log's masking setting.

@@ -716,3 +716,62 @@ async fn an_over_long_name_is_refused_clipped() {
         );
     }
 }
+
+/// Issue 26: a singular field given twice on the wire was read last-wins (REST refuses a key
+/// given twice). Refused on every request, named as REST names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refuses_a_singular_field_given_twice() {
+    let server = Server::start().expect("server starts");
+    let mut failures = Vec::new();
+    // `treatment` twice: prost would keep the second.
+    let mut twice = healthy_check_pb().encode_to_vec();
+    twice.extend(
+        pb::CheckEligibilityRequest {
+            treatment: "chemical_peel_superficial".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    let r = call_raw(&server, "CheckEligibility", twice).await;
+    expect_invalid(&mut failures, "treatment twice", r, "treatment");
+    // A fact answered `true`, then `null`, in one Value.
+    let mut no_facts = healthy_check_pb();
+    no_facts.facts = None;
+    let mut entry = vec![0x0a, 8];
+    entry.extend(b"pregnant");
+    entry.extend([0x12, 4, 0x20, 0x01, 0x08, 0x00]);
+    let mut facts = vec![0x0a, u8::try_from(entry.len()).expect("short")];
+    facts.extend(&entry);
+    let mut msg = no_facts.encode_to_vec();
+    msg.extend(field(3, &facts));
+    let r = call_raw(&server, "CheckEligibility", msg).await;
+    expect_invalid(&mut failures, "two kinds in one value", r, "facts.pregnant");
+    // Another request: a depth question's `device` twice.
+    let mut depth = pb::GetDepthLimitsRequest {
+        treatment: "microneedling".into(),
+        device: "dermapen_4".into(),
+        role: "physician".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    depth.extend(
+        pb::GetDepthLimitsRequest {
+            device: "skinpen_precision".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    let r = call_raw(&server, "GetDepthLimits", depth).await;
+    expect_invalid(&mut failures, "device twice", r, "device");
+    // Once each: answered.
+    let r = call_raw(
+        &server,
+        "CheckEligibility",
+        healthy_check_pb().encode_to_vec(),
+    )
+    .await;
+    if let Err(st) = r {
+        failures.push(format!("a request given once is answered: {st:?}"));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

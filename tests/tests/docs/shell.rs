@@ -44,16 +44,30 @@ pub struct Ran {
 }
 
 /// A free port for each of the docs' ports: distinct, none of the docs' own (a port handed out
-/// must not be rewritten again), all bound at once while they are chosen.
+/// must not be rewritten again), all bound at once while they are chosen, and below Linux's
+/// ephemeral range (32768 and up): a port the kernel hands to a server another test binds to
+/// port 0 meanwhile is never one of them (one was, and replica B of docs/redis.md could not
+/// bind it).
 pub fn free_ports() -> BTreeMap<u16, u16> {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 6_000) as u16;
+    let _ = NEXT.compare_exchange(
+        0,
+        start,
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut held = Vec::new();
     let mut out = BTreeMap::new();
     for from in DOCS_PORTS {
         loop {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let port = l.local_addr().expect("addr").port();
-            held.push(l);
-            if !DOCS_PORTS.contains(&port) {
+            let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let port = 20_000 + port.wrapping_sub(20_000) % 12_000;
+            if DOCS_PORTS.contains(&port) {
+                continue;
+            }
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                held.push(l);
                 out.insert(from, port);
                 break;
             }

@@ -338,3 +338,70 @@ async fn grpc_health(server: &protocol_tests::Server) -> Option<i32> {
         .ok()
         .map(|r| r.into_inner().status)
 }
+
+/// Issue 26: an activation answered 503 while Redis stalled was applied in 18 of 24 trials. The
+/// step that moves the pointer was sent; whether Redis ran it is unknown, and the answer says
+/// so (`OUTCOME_UNKNOWN`), never a plain outage. Redis holds writes (`CLIENT PAUSE ... WRITE`:
+/// reads go on, so the activation is validated and its script sent) past the store's 2 s
+/// response timeout. Retrying the same request is then safe: it is applied once, or answered
+/// as active already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_redis_does_not_answer_is_an_unknown_outcome() {
+    let fleet = Fleet::start();
+    let (status, body) = publish(&fleet.a, KEY_AURORA, &aurora("2026.12.1", 0.8)).await;
+    assert_eq!(status, 201, "{body}");
+    fleet
+        .redis
+        .cli(&["CLIENT", "PAUSE", "4000", "WRITE"])
+        .expect("pause writes");
+    let (status, body) = activate(&fleet.a, "clinic-aurora", "2026.12.1", BUNDLED_VERSION).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["reason"], "OUTCOME_UNKNOWN", "{body}");
+    assert_eq!(
+        body["type"],
+        "urn:treatment-protocol:problem:outcome-unknown"
+    );
+    assert_eq!(body["id"], "clinic-aurora");
+    assert_eq!(body["version"], "2026.12.1");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("may or may not have been applied"),
+        "{detail}"
+    );
+
+    // Once writes resume, the same request again: applied now, or refused as active already.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body) = activate(&fleet.a, "clinic-aurora", "2026.12.1", BUNDLED_VERSION).await;
+    match status {
+        200 => assert_eq!(body["version"], "2026.12.1", "{body}"),
+        409 => {
+            assert_eq!(body["current"], "2026.12.1", "{body}");
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("is active already")),
+                "{body}"
+            );
+        }
+        other => panic!("a retry is applied or refused as done: {other} {body}"),
+    }
+    let active = fleet
+        .redis
+        .cli(&["HGET", &format!("{PREFIX}:active"), "clinic-aurora"])
+        .expect("hget");
+    assert_eq!(active.trim(), "2026.12.1");
+    let history = fleet
+        .redis
+        .cli(&[
+            "LRANGE",
+            &format!("{PREFIX}:history:clinic-aurora"),
+            "0",
+            "-1",
+        ])
+        .expect("lrange");
+    assert_eq!(
+        history.matches("\"version\":\"2026.12.1\"").count(),
+        1,
+        "activated once: {history}"
+    );
+}

@@ -262,3 +262,28 @@ async fn without_redis_only_the_version_served_now_can_be_pinned() {
         .expect_err("refused");
     assert_eq!(status.code(), Code::NotFound);
 }
+
+/// Issue 26: a draft (a version never activated) answered a pinned request, was retired, and
+/// still answered from the replica's cache of pinned versions. Retired, it is gone here too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_draft_is_not_answered_from_the_pinned_cache() {
+    let fleet = Fleet::start();
+    let (status, body) = publish(&fleet.a, KEY_AURORA, &aurora("2026.12.7", 0.9)).await;
+    assert_eq!(status, 201, "{body}");
+    let pin = json!({"ruleset_version": "2026.12.7"});
+    // Asked twice: the second answer comes from the cache.
+    for _ in 0..2 {
+        let (status, body) = rest_cheeks(&fleet.a, KEY_AURORA, pin.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["ruleset"]["version"], "2026.12.7");
+    }
+    let res = http()
+        .delete(fleet.a.url("/v1/rulesets/clinic-aurora/versions/2026.12.7"))
+        .bearer_auth(KEY_AURORA)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status().as_u16(), 200, "retired");
+    let (status, body) = rest_cheeks(&fleet.a, KEY_AURORA, pin).await;
+    assert_eq!(status, 404, "a retired version is not answered: {body}");
+}

@@ -345,6 +345,13 @@ impl AppError {
                 "Stored rule set refused",
             ),
             AppError::Store(StoreError::Unavailable(_)) => row("REDIS_UNAVAILABLE", UNAVAILABLE),
+            AppError::Store(StoreError::OutcomeUnknown { .. }) => kind(
+                "OUTCOME_UNKNOWN",
+                503,
+                G::Unavailable,
+                "outcome-unknown",
+                "Outcome unknown",
+            ),
             AppError::Store(StoreError::NoActive) => row("NO_ACTIVE_RULESETS", UNAVAILABLE),
             AppError::Store(StoreError::Retired { .. }) => kind(
                 "VERSION_RETIRED",

@@ -9,7 +9,8 @@
 //! - **The version served now** is answered from the served catalog (no Redis, works without it).
 //! - **Any other version** is fetched once from the Redis store ([`RuleSetStore::fetch`]
 //!   verifies its digest), compiled, and kept in a bounded cache ([`Pinned`], least recently
-//!   used first out). An overlay is compiled on the base version *active now* (its `base` in the
+//!   used first out); a cached version retired since is not answered (one `HEXISTS` per cached
+//!   answer). An overlay is compiled on the base version *active now* (its `base` in the
 //!   answer names which): the overlay's own rules, caps and policy are exactly the pinned
 //!   version's. The cache key includes the base digest, so a base activation recompiles.
 //! - Unpinned requests never come here: the request path stays Redis-free.
@@ -123,7 +124,13 @@ pub struct Pinned {
 }
 
 impl Pinned {
-    fn get(&self, id: &str, pin: Pin<'_>, base_digest: Option<&str>) -> Option<Arc<RuleSet>> {
+    /// The cached version `pin` names, with its version name.
+    fn get(
+        &self,
+        id: &str,
+        pin: Pin<'_>,
+        base_digest: Option<&str>,
+    ) -> Option<(String, Arc<RuleSet>)> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let at = entries.iter().position(|e| {
             e.id == id
@@ -132,9 +139,15 @@ impl Pinned {
                 && pin.digest.is_none_or(|d| d == e.digest)
         })?;
         let entry = entries.remove(at)?;
-        let rs = entry.rs.clone();
+        let found = (entry.version.clone(), entry.rs.clone());
         entries.push_front(entry);
-        Some(rs)
+        Some(found)
+    }
+
+    /// Drops every entry of `id`'s `version`.
+    fn forget(&self, id: &str, version: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| !(e.id == id && e.version == version));
     }
 
     fn put(&self, entry: Entry) {
@@ -169,9 +182,6 @@ pub async fn resolve(
         .get(catalog.base_id())
         .filter(|_| overlay)
         .map(|b| b.meta().digest.clone());
-    if let Some(rs) = cache.get(&id, pin, base_digest.as_deref()) {
-        return Ok(Served::Version(rs));
-    }
     let unknown = || {
         AppError::NotFound(format!(
             "rule set '{id}' has no {} to replay (the version served now is '{now}'); \
@@ -180,6 +190,20 @@ pub async fn resolve(
             pin.field()
         ))
     };
+    if let Some((version, rs)) = cache.get(&id, pin, base_digest.as_deref()) {
+        // A version retired since it was cached is gone here too (retirement withdraws a
+        // version never active). Redis down: the cached version is served, its content being
+        // immutable.
+        let retired = match ctx.store.as_ref() {
+            Some(store) => store.is_retired(&id, &version).await.unwrap_or(false),
+            None => false,
+        };
+        if retired {
+            cache.forget(&id, &version);
+            return Err(unknown());
+        }
+        return Ok(Served::Version(rs));
+    }
     let Some(store) = ctx.store.as_ref() else {
         return Err(AppError::NotFound(format!(
             "rule set '{id}' has no {} here: without a Redis store only the version served now \

@@ -13,6 +13,22 @@ pub enum StoreError {
     #[error("redis unavailable: {0}")]
     Unavailable(#[from] redis::RedisError),
 
+    /// Redis did not answer the step that moves pointers: the move may or may not have been
+    /// applied (a red team saw an activation answered 503 applied in 18 of 24 trials). Never
+    /// answered as a plain outage: the caller must learn what is active before moving again.
+    #[error(
+        "redis did not answer the {action} of rule set '{id}' to '{version}' ({reason}): it may or \
+         may not have been applied. Read its history (GET /v1/rulesets/{id}/history) or the active \
+         version before moving again; a retry with the same expected_current is refused with 409 \
+         naming '{version}' as active if it was applied"
+    )]
+    OutcomeUnknown {
+        id: String,
+        version: String,
+        action: &'static str,
+        reason: String,
+    },
+
     /// The document, or the catalog it would produce, does not validate. Each problem names the
     /// field (`clinic-aurora: tighten.roles[0].max_depth_mm ...`).
     #[error("{0}")]

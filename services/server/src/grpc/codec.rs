@@ -7,18 +7,21 @@
 //! - a request whose facts give a fact id twice (a map key repeated in the `google.protobuf.Struct`,
 //!   which prost would collapse, last one winning) is INVALID_ARGUMENT naming `facts.<id>`: see
 //!   [`super::duplicate_facts`]. This runs while the request is decoded, so before the method
-//!   checks the caller's key, as for any other malformed request.
+//!   checks the caller's key, as for any other malformed request;
+//! - a request that gives a singular field twice (prost keeps the last, silently), or two members
+//!   of one `oneof`, is INVALID_ARGUMENT naming it: see [`super::singular_fields`].
 
 use std::marker::PhantomData;
 
-use prost::Message;
 use prost::bytes::Buf;
+use prost::{Message, Name};
 use protocol_engine::RequestError;
+use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
-use tonic::{Code, Status};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
 use super::duplicate_facts::{Malformed, duplicate_facts, facts_at};
+use super::singular_fields::duplicate_fields;
 
 /// Used by the generated server and client code (`codec_path` in build.rs).
 #[derive(Debug, Clone)]
@@ -35,7 +38,7 @@ impl<T, U> Default for StrictCodec<T, U> {
 impl<T, U> Codec for StrictCodec<T, U>
 where
     T: Message + Send + 'static,
-    U: Message + Default + Send + 'static,
+    U: Message + Default + Name + Send + 'static,
 {
     type Encode = T;
     type Decode = U;
@@ -62,27 +65,26 @@ fn not_protobuf(detail: &str) -> Status {
     ))
 }
 
-impl<U: Message + Default + 'static> Decoder for StrictDecoder<U> {
+impl<U: Message + Default + Name + 'static> Decoder for StrictDecoder<U> {
     type Item = U;
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        let Some(at) = facts_at::<U>() else {
-            return self.0.decode(buf).map_err(|status| {
-                if status.code() == Code::Internal {
-                    not_protobuf(status.message())
-                } else {
-                    status
-                }
-            });
-        };
         // The whole message is buffered: taking it is a split of the buffer, not a copy.
         let bytes = buf.copy_to_bytes(buf.remaining());
         let message = U::decode(bytes.clone()).map_err(|e| not_protobuf(&e.to_string()))?;
-        match duplicate_facts(&bytes, at) {
-            Ok(violations) if violations.is_empty() => Ok(Some(message)),
-            Ok(violations) => Err(super::status::invalid(RequestError { violations })),
-            Err(Malformed) => Err(not_protobuf("its fields could not be walked")),
+        let mut violations = duplicate_fields(&bytes, &format!(".{}", U::full_name()))
+            .map_err(|_| not_protobuf("its fields could not be walked"))?;
+        if let Some(at) = facts_at::<U>() {
+            match duplicate_facts(&bytes, at) {
+                Ok(facts) => violations.extend(facts),
+                Err(Malformed) => return Err(not_protobuf("its fields could not be walked")),
+            }
+        }
+        if violations.is_empty() {
+            Ok(Some(message))
+        } else {
+            Err(super::status::invalid(RequestError { violations }))
         }
     }
 

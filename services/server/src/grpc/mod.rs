@@ -10,6 +10,7 @@ mod decisions;
 mod duplicate_facts;
 mod notices;
 mod service;
+mod singular_fields;
 pub(crate) mod status;
 mod watch;
 

@@ -70,6 +70,11 @@ pub fn status(e: AppError) -> Status {
                 ref id,
                 ref version,
                 ..
+            }
+            | StoreError::OutcomeUnknown {
+                ref id,
+                ref version,
+                ..
             }),
         ) => {
             metadata.push(("id".into(), id.clone()));
@@ -335,6 +340,13 @@ mod one_table {
             }
             .into(),
             StoreError::NoActive.into(),
+            StoreError::OutcomeUnknown {
+                id: id.clone(),
+                version: v.clone(),
+                action: "activate",
+                reason: "timed out".into(),
+            }
+            .into(),
             StoreError::Retired {
                 id: id.clone(),
                 version: v.clone(),

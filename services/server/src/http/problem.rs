@@ -317,7 +317,8 @@ impl From<AppError> for Problem {
             AppError::Store(
                 StoreError::Corrupt { id, version, .. }
                 | StoreError::Retired { id, version }
-                | StoreError::WasActive { id, version, .. },
+                | StoreError::WasActive { id, version, .. }
+                | StoreError::OutcomeUnknown { id, version, .. },
             ) => {
                 if kind.problem == "corrupt-ruleset" {
                     tracing::error!(error = %detail, "stored rule set refused");

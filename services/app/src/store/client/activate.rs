@@ -212,7 +212,20 @@ impl RuleSetStore {
             self.options.single_person_approval,
         )?;
         let step = step(items, &activated, &effect, &how, &active);
-        let reply = self.backend.move_pointers(step).await?;
+        let reply = match self.backend.move_pointers(step).await {
+            Ok(reply) => reply,
+            // The script was sent: whether Redis ran it is unknown.
+            Err(StoreError::Unavailable(e)) => {
+                let first = &items[0];
+                return Err(StoreError::OutcomeUnknown {
+                    id: first.id.clone(),
+                    version: first.version.clone(),
+                    action: how.action,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         self.answer(reply, items, &active, activated, effect).await
     }
 

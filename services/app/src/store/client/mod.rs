@@ -446,7 +446,8 @@ impl RuleSetStore {
         }
     }
 
-    async fn is_retired(&self, id: &str, version: &str) -> Result<bool, StoreError> {
+    /// Whether `version` of `id` was retired.
+    pub async fn is_retired(&self, id: &str, version: &str) -> Result<bool, StoreError> {
         self.backend.is_retired(id, version).await
     }
 
@@ -667,7 +668,16 @@ fn expected_conflict(item: &Activation, current: Option<String>) -> StoreError {
     };
     let actual = current.as_deref().map_or_else(
         || "none is active".to_owned(),
-        |c| format!("'{c}' is active"),
+        |c| {
+            if c == item.version {
+                format!(
+                    "'{c}' is active already (a retry of this activation after it was applied, \
+                     or another's: its history says which)"
+                )
+            } else {
+                format!("'{c}' is active")
+            }
+        },
     );
     StoreError::conflict(
         &item.id,
