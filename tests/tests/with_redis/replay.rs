@@ -4,7 +4,9 @@
 
 use protocol_tests::json_pb::{depth_pb, eligibility_pb};
 use protocol_tests::redis_server::RedisServer;
-use protocol_tests::{KEY_AURORA, KEY_BASE, KEY_PLATFORM, Server, ServerBuilder};
+use protocol_tests::{
+    KEY_AURORA, KEY_BASE, KEY_ELIGIBILITY_ONLY, KEY_PLATFORM, Server, ServerBuilder,
+};
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -187,14 +189,15 @@ async fn a_pinned_version_is_answered_from_that_version_over_rest_and_grpc() {
     assert_eq!(status.code(), Code::NotFound);
     assert!(status.message().contains("2099.1.1"), "{status:?}");
 
-    // Another clinic's version: Borealis (served the base) cannot pin Aurora's 2026.12.1, and
-    // Aurora cannot pin a version only Borealis published.
+    // Another clinic's version: Borealis (served the base) cannot pin Aurora's 2026.12.1 (its
+    // key is a booking key: it pins no version but the one served now), and Aurora cannot pin
+    // a version only Borealis published (unknown to it).
     let (status, body) = rest_eligibility(&server, KEY_BASE, pin.clone()).await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 403, "{body}");
     let status = grpc_cheeks(&server, KEY_BASE, pin.clone())
         .await
         .expect_err("another clinic's version refused");
-    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.code(), Code::PermissionDenied);
     let borealis = AURORA_YAML
         .replace("id: clinic-aurora", "id: clinic-borealis")
         .replace(
@@ -286,4 +289,39 @@ async fn a_retired_draft_is_not_answered_from_the_pinned_cache() {
     assert_eq!(res.status().as_u16(), 200, "retired");
     let (status, body) = rest_cheeks(&fleet.a, KEY_AURORA, pin).await;
     assert_eq!(status, 404, "a retired version is not answered: {body}");
+}
+
+/// Issue 26: a booking system's key pinned a draft (a version never activated) and got a
+/// bookable, logged decision from it. Any version but the one served now is a replay: it takes
+/// the `audit` scope, or `admin` (the clinic's rule authors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_auditor_may_pin_a_version_other_than_the_one_served_now() {
+    let fleet = Fleet::start();
+    let (status, body) = publish(&fleet.a, KEY_AURORA, &aurora("2026.12.8", 0.9)).await;
+    assert_eq!(status, 201, "{body}");
+    let mut draft = eligibility_request();
+    draft["ruleset_version"] = json!("2026.12.8");
+    let answer = fleet
+        .a
+        .as_key(KEY_ELIGIBILITY_ONLY)
+        .eligibility(&draft)
+        .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(answer.body["reason"], "SCOPE_MISSING", "{}", answer.body);
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("`audit`")),
+        "{}",
+        answer.body
+    );
+    // The version served now, pinned, is answered to the booking key.
+    let mut now = eligibility_request();
+    now["ruleset_version"] = json!(BUNDLED_VERSION);
+    let answer = fleet.a.as_key(KEY_ELIGIBILITY_ONLY).eligibility(&now).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The clinic's admin key (its rule author) replays the draft.
+    let answer = fleet.a.as_key(KEY_AURORA).eligibility(&draft).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["ruleset"]["version"], "2026.12.8");
 }

@@ -7,6 +7,8 @@
 //!   is served now (its overlay, else the base): a pin names a *version*, never an id, so no key
 //!   can reach another clinic's rule set; another clinic's version is simply unknown (404).
 //! - **The version served now** is answered from the served catalog (no Redis, works without it).
+//! - **Any other version** needs the `audit` (or `admin`) scope: its answer is a replay no
+//!   booking may rely on.
 //! - **Any other version** is fetched once from the Redis store ([`RuleSetStore::fetch`]
 //!   verifies its digest), compiled, and kept in a bounded cache ([`Pinned`], least recently
 //!   used first out); a cached version retired since is not answered (one `HEXISTS` per cached
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use protocol_engine::{RequestError, RuleSet, RuleSetDoc};
 
 use super::AppError;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller, Scope};
 use crate::catalog::{Catalog, compile_on_base};
 use crate::context::Context;
 use crate::store::StoreError;
@@ -174,6 +176,13 @@ pub async fn resolve(
     let rs = Context::ruleset(&catalog, caller)?;
     if pin.names(rs) {
         return Ok(Served::Now(catalog));
+    }
+    // Any other version answers as it would have then (or, a draft, as it would if activated):
+    // a replay, for auditors and the clinic's rule authors. No booking may rely on it (a red
+    // team got a bookable, logged decision from a pinned draft with a booking key), so it takes
+    // the `audit` scope, or `admin`.
+    if !caller.has(Scope::Audit) && !caller.has(Scope::Admin) {
+        return Err(AuthError::Forbidden(Scope::Audit).into());
     }
     let meta = rs.meta();
     let (id, now, overlay) = (meta.id.clone(), meta.version.clone(), meta.base.is_some());
