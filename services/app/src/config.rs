@@ -151,6 +151,12 @@ pub struct Settings {
     #[arg(long, env = "PROTOCOL_WATCH_HEARTBEAT_SECS", default_value_t = 15)]
     pub watch_heartbeat_secs: u64,
 
+    /// Seconds a request's whole body may take to arrive (both listeners); past it 408 /
+    /// DEADLINE_EXCEEDED `BODY_TIMEOUT`, and the request's place is given back: a client sending
+    /// a byte now and then holds nothing for long.
+    #[arg(long, env = "PROTOCOL_BODY_READ_TIMEOUT_SECS", default_value_t = 5)]
+    pub body_read_timeout_secs: u64,
+
     /// Per-request timeout in seconds.
     #[arg(long, env = "PROTOCOL_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,

@@ -331,6 +331,7 @@ impl EdgeSettings {
                 keys: ctx.keys.clone(),
                 max_in_flight_per_key: s.max_in_flight_per_key,
                 memory: RequestMemory::new(s.request_memory_mb),
+                body_read_timeout: Duration::from_secs(s.body_read_timeout_secs.max(1)),
                 rate,
             },
             max_health_calls: s.max_health_calls,

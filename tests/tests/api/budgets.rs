@@ -66,6 +66,7 @@ async fn one_key_holding_slow_bodies_leaves_room_for_every_other_key() {
         .env("PROTOCOL_MAX_IN_FLIGHT", "16")
         .env("PROTOCOL_MAX_IN_FLIGHT_PER_KEY", "4")
         .env("PROTOCOL_REQUEST_TIMEOUT_SECS", "60")
+        .env("PROTOCOL_BODY_READ_TIMEOUT_SECS", "60")
         .spawn()
         .expect("server starts");
 
@@ -167,6 +168,44 @@ async fn one_key_holding_slow_bodies_leaves_room_for_every_other_key() {
     })
     .await;
     assert!(freed, "Aurora's share is released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_gives_its_place_back() {
+    let server = ServerBuilder::new()
+        .with_keys()
+        .env("PROTOCOL_MAX_IN_FLIGHT_PER_KEY", "1")
+        .env("PROTOCOL_BODY_READ_TIMEOUT_SECS", "1")
+        .spawn()
+        .expect("server starts");
+    // A body that never finishes: answered 408 once the body-read timeout has passed (not at
+    // the 10 s request timeout), naming the reason.
+    let mut slow = slow_request(&server, KEY_AURORA).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered before the request timeout");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("BODY_TIMEOUT"), "{text}");
+    // The key's one place is free again.
+    assert_eq!(
+        eligibility_as(&server, KEY_AURORA).await.status(),
+        StatusCode::OK
+    );
 }
 
 /// A connection from `from` (a loopback address of its own) to `to`.

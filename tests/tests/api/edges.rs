@@ -374,6 +374,7 @@ async fn past_max_in_flight_requests_are_shed_with_a_retry_delay_and_probes_answ
     let server = ServerBuilder::new()
         .env("PROTOCOL_MAX_IN_FLIGHT", "1")
         .env("PROTOCOL_REQUEST_TIMEOUT_SECS", "30")
+        .env("PROTOCOL_BODY_READ_TIMEOUT_SECS", "30")
         .spawn()
         .expect("server starts");
 

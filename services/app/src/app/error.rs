@@ -145,6 +145,13 @@ pub enum AppError {
         /// When to retry.
         retry_after_secs: u64,
     },
+    /// The request's body did not arrive within `PROTOCOL_BODY_READ_TIMEOUT_SECS`: a slow (or
+    /// stalled) client gives its place back rather than holding it to the request timeout.
+    #[error("the request body did not arrive within {secs} s: send it at once")]
+    BodyTimedOut {
+        /// The body-read timeout.
+        secs: u64,
+    },
     /// The request did not complete within the server's request timeout.
     #[error("the request did not complete within {secs} s")]
     TimedOut {
@@ -194,6 +201,7 @@ pub enum GrpcCode {
     ResourceExhausted,
     Unavailable,
     DataLoss,
+    DeadlineExceeded,
 }
 
 /// How every protocol says one kind of failure: the one table (issue 24). REST's problem
@@ -423,6 +431,13 @@ impl AppError {
                 G::ResourceExhausted,
                 "https://iana.org/assignments/http-problem-types#quota-exceeded",
                 "Request quota exceeded",
+            ),
+            AppError::BodyTimedOut { .. } => kind(
+                "BODY_TIMEOUT",
+                408,
+                G::DeadlineExceeded,
+                "body-timeout",
+                "Request body too slow",
             ),
             AppError::TimedOut { .. } => kind(
                 "TIMEOUT",

@@ -17,7 +17,8 @@
 //!    share;
 //! 5. refused (503 / UNAVAILABLE `MEMORY_BUSY`) when its body would take more memory than is left
 //!    of the request-memory budget ([`super::memory`]): before any byte is read when it announces
-//!    a `Content-Length`, else as its bytes arrive.
+//!    a `Content-Length`, else as its bytes arrive; and (408 / DEADLINE_EXCEEDED `BODY_TIMEOUT`)
+//!    when its whole body has not arrived within `PROTOCOL_BODY_READ_TIMEOUT_SECS`.
 //!
 //! Probes (`/healthz`, `/readyz`) and gRPC health and reflection are exempt: they stay answerable
 //! under load (health and reflection have their own budget, [`super::streams::CallBudget`]).
@@ -40,7 +41,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::memory::{self, Cost, Held, MemoryBusy, Metered, RequestMemory};
+use super::memory::{self, Cost, Held, MemoryBusy, Metered, ReadErrors, RequestMemory};
 use super::refusal;
 use crate::auth::{ApiKeys, AuthError, Caller};
 
@@ -60,8 +61,9 @@ pub trait Protocol: Send + Sync + 'static {
     const COST: Cost;
     /// A metered body as the inner service takes it.
     fn metered(body: Metered<Self::ReqBody>) -> Self::ReqBody;
-    /// The read error of a body the budget cannot hold, as the protocol's stack passes it on.
-    fn busy_error(busy: MemoryBusy) -> axum::BoxError;
+    /// The read errors of a body (the budget cannot hold it; it is too slow), as the protocol's
+    /// stack passes them on.
+    const READ_ERRORS: ReadErrors;
     fn unauthenticated(e: AuthError) -> http::Response<Self::Body>;
     fn overloaded(limit: usize) -> http::Response<Self::Body>;
     fn key_busy(limit: usize) -> http::Response<Self::Body>;
@@ -88,9 +90,10 @@ impl Protocol for Rest {
         axum::body::Body::new(body)
     }
 
-    fn busy_error(busy: MemoryBusy) -> axum::BoxError {
-        Box::new(busy)
-    }
+    const READ_ERRORS: ReadErrors = ReadErrors {
+        busy: |busy| Box::new(busy),
+        slow: |slow| Box::new(slow),
+    };
 
     fn key_busy(limit: usize) -> http::Response<Self::Body> {
         refusal::rest_key_busy(limit, SHED_RETRY_AFTER_SECS)
@@ -150,15 +153,22 @@ impl Protocol for Grpc {
     }
 
     /// A `Status` read error is what tonic answers the call with.
-    fn busy_error(busy: MemoryBusy) -> axum::BoxError {
-        Box::new(crate::grpc::status::status(
-            crate::app::AppError::MemoryBusy {
-                needed_kib: busy.needed_kib,
-                budget_kib: busy.budget_kib,
-                retry_after_secs: SHED_RETRY_AFTER_SECS,
-            },
-        ))
-    }
+    const READ_ERRORS: ReadErrors = ReadErrors {
+        busy: |busy| {
+            Box::new(crate::grpc::status::status(
+                crate::app::AppError::MemoryBusy {
+                    needed_kib: busy.needed_kib,
+                    budget_kib: busy.budget_kib,
+                    retry_after_secs: SHED_RETRY_AFTER_SECS,
+                },
+            ))
+        },
+        slow: |slow| {
+            Box::new(crate::grpc::status::status(
+                crate::app::AppError::BodyTimedOut { secs: slow.secs },
+            ))
+        },
+    };
 
     fn key_busy(limit: usize) -> http::Response<Self::Body> {
         refusal::grpc_key_busy(limit, SHED_RETRY_AFTER_SECS)
@@ -319,6 +329,7 @@ pub struct AdmissionLayer<P> {
     keys: Arc<ApiKeys>,
     shares: Arc<KeyShares>,
     memory: Arc<RequestMemory>,
+    body_read_timeout: Duration,
     rate: Option<Arc<RateLimits>>,
     _protocol: PhantomData<fn() -> P>,
 }
@@ -331,6 +342,7 @@ impl<P> Clone for AdmissionLayer<P> {
             keys: self.keys.clone(),
             shares: self.shares.clone(),
             memory: self.memory.clone(),
+            body_read_timeout: self.body_read_timeout,
             rate: self.rate.clone(),
             _protocol: PhantomData,
         }
@@ -346,6 +358,8 @@ pub struct AdmissionSettings {
     pub max_in_flight_per_key: usize,
     /// Shared by both listeners.
     pub memory: Arc<RequestMemory>,
+    /// `PROTOCOL_BODY_READ_TIMEOUT_SECS`: a request's whole body must arrive within it.
+    pub body_read_timeout: Duration,
     /// Shared by both listeners.
     pub rate: Option<Arc<RateLimits>>,
 }
@@ -359,6 +373,7 @@ impl<P> AdmissionLayer<P> {
             keys: settings.keys.clone(),
             shares: KeyShares::new(&settings.keys, settings.max_in_flight_per_key.min(limit)),
             memory: settings.memory.clone(),
+            body_read_timeout: settings.body_read_timeout,
             rate: settings.rate.clone(),
             _protocol: PhantomData,
         }
@@ -448,6 +463,7 @@ where
         }
         let memory = self.layer.memory.clone();
         let metered_held = held.clone();
+        let timeout = self.layer.body_read_timeout;
         let req = req.map(|body| {
             P::metered(Metered::new(
                 body,
@@ -455,7 +471,8 @@ where
                 metered_held,
                 P::COST,
                 reserved_kib,
-                P::busy_error,
+                timeout,
+                P::READ_ERRORS,
             ))
         });
         AdmissionFuture::Admitted {

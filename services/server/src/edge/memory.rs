@@ -20,6 +20,7 @@
 //!
 //! A refusal never queues: the client is told to retry after a second, as with load shedding.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -130,10 +131,26 @@ impl RequestMemory {
     }
 }
 
+/// A body that did not arrive within the body-read timeout (`PROTOCOL_BODY_READ_TIMEOUT_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request body did not arrive within {secs} s")]
+pub struct BodyTooSlow {
+    pub secs: u64,
+}
+
+/// How a protocol's stack is told that a body's read failed.
+#[derive(Clone, Copy)]
+pub struct ReadErrors {
+    pub busy: fn(MemoryBusy) -> axum::BoxError,
+    pub slow: fn(BodyTooSlow) -> axum::BoxError,
+}
+
 pin_project_lite::pin_project! {
     /// A request body that takes its cost from the budget as its bytes arrive, beyond what was
     /// reserved before it ([`RequestMemory::reserve`] from a `Content-Length`), and fails the
-    /// read with [`MemoryBusy`] (boxed as `error`) when the budget cannot hold the rest.
+    /// read with [`MemoryBusy`] when the budget cannot hold the rest, or with [`BodyTooSlow`]
+    /// when the whole body has not arrived by its deadline (a slow client gives its place back
+    /// rather than holding it to the request timeout).
     pub struct Metered<B> {
         #[pin]
         inner: B,
@@ -142,18 +159,26 @@ pin_project_lite::pin_project! {
         cost: Cost,
         read: u64,
         reserved_kib: u64,
-        error: fn(MemoryBusy) -> axum::BoxError,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        timeout: std::time::Duration,
+        errors: ReadErrors,
     }
 }
 
 impl<B> Metered<B> {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one constructor called in one place, the admission layer"
+    )]
     pub fn new(
         inner: B,
         memory: Arc<RequestMemory>,
         held: Held,
         cost: Cost,
         reserved_kib: u64,
-        error: fn(MemoryBusy) -> axum::BoxError,
+        timeout: std::time::Duration,
+        errors: ReadErrors,
     ) -> Self {
         Self {
             inner,
@@ -162,7 +187,9 @@ impl<B> Metered<B> {
             cost,
             read: 0,
             reserved_kib,
-            error,
+            deadline: tokio::time::sleep(timeout),
+            timeout,
+            errors,
         }
     }
 }
@@ -180,6 +207,12 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
+        if this.deadline.poll(cx).is_ready() {
+            let slow = BodyTooSlow {
+                secs: this.timeout.as_secs(),
+            };
+            return Poll::Ready(Some(Err((this.errors.slow)(slow))));
+        }
         let frame = match std::task::ready!(this.inner.poll_frame(cx)) {
             Some(Ok(frame)) => frame,
             Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
@@ -191,7 +224,7 @@ where
             if needed > *this.reserved_kib {
                 let more = needed - *this.reserved_kib;
                 if let Err(busy) = this.memory.reserve(more, this.held) {
-                    return Poll::Ready(Some(Err((this.error)(busy))));
+                    return Poll::Ready(Some(Err((this.errors.busy)(busy))));
                 }
                 *this.reserved_kib = needed;
             }
@@ -228,6 +261,11 @@ mod tests {
         assert_eq!(json_cost(four), 3 * four + 25_000 * JSON_OBJECT_BYTES);
     }
 
+    const ERRORS: ReadErrors = ReadErrors {
+        busy: |busy| Box::new(busy),
+        slow: |slow| Box::new(slow),
+    };
+
     #[tokio::test]
     async fn a_metered_body_takes_its_cost_and_fails_past_the_budget() {
         let memory = RequestMemory::new(1);
@@ -239,7 +277,8 @@ mod tests {
             held.clone(),
             json_cost,
             0,
-            |busy| Box::new(busy),
+            std::time::Duration::from_secs(10),
+            ERRORS,
         );
         let bytes = body.collect().await.expect("inside the budget").to_bytes();
         assert_eq!(bytes.len(), 8 * 1024);
@@ -253,7 +292,8 @@ mod tests {
             held_two.clone(),
             json_cost,
             0,
-            |busy| Box::new(busy),
+            std::time::Duration::from_secs(10),
+            ERRORS,
         );
         let err = body.collect().await.expect_err("past the budget");
         let busy = err.downcast_ref::<MemoryBusy>().expect("MemoryBusy");

@@ -193,6 +193,7 @@ pub fn code(g: GrpcCode) -> Code {
         GrpcCode::ResourceExhausted => Code::ResourceExhausted,
         GrpcCode::Unavailable => Code::Unavailable,
         GrpcCode::DataLoss => Code::DataLoss,
+        GrpcCode::DeadlineExceeded => Code::DeadlineExceeded,
     }
 }
 
@@ -384,6 +385,7 @@ mod one_table {
                 retry_after_secs: 1,
             },
             AppError::TimedOut { secs: 10 },
+            AppError::BodyTimedOut { secs: 5 },
             AppError::ShuttingDown,
             AppError::ProbesExhausted { limit: 8 },
         ]

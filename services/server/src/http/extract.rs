@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 use crate::context::MAX_BODY_BYTES;
-use crate::edge::memory::MemoryBusy;
+use crate::edge::memory::{BodyTooSlow, MemoryBusy};
 
 /// A JSON request body, parsed strictly.
 pub struct JsonBody<T>(pub T);
@@ -88,6 +88,9 @@ pub(crate) fn unreadable_body(rejection: &BytesRejection, too_large: Problem) ->
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
     while let Some(e) = source {
+        if let Some(slow) = e.downcast_ref::<BodyTooSlow>() {
+            return Problem::from(crate::app::AppError::BodyTimedOut { secs: slow.secs });
+        }
         if let Some(busy) = e.downcast_ref::<MemoryBusy>() {
             return Problem::from(crate::app::AppError::MemoryBusy {
                 needed_kib: busy.needed_kib,

@@ -28,7 +28,7 @@ pub struct Problem {
     /// `invalid-request`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
     /// `payload-too-large`, `unsupported-media-type`, `timeout`, `unavailable`, `too-many-streams`
     /// (a watch past its budget, with `Retry-After`), `overloaded`, `key-busy` and `memory-busy`
-    /// (the edge's shares, with `Retry-After`), `internal`; and
+    /// (the edge's shares, with `Retry-After`), `body-timeout`, `internal`; and
     /// `stale-ruleset` (fail-closed stale policy), `invalid-ruleset`, `conflict`,
     /// `redis-not-configured`, `corrupt-ruleset`, `retired-version`, `version-was-active`,
     /// `precondition-required`, `idempotency-key-reused` (rule-set admin); `answers-sent-twice`
