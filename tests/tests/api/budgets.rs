@@ -32,22 +32,6 @@ async fn eligibility_as(server: &Server, key: &str) -> reqwest::Response {
         .expect("answered")
 }
 
-/// Polls `f` until it is true or `bound` passes.
-async fn within<F, Fut>(bound: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = std::time::Instant::now();
-    while start.elapsed() < bound {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 /// A REST request whose body never finishes, sent with `key`: it holds its place.
 async fn slow_request(server: &Server, key: &str) -> TcpStream {
     let mut s = TcpStream::connect(server.http).await.expect("connect");
@@ -79,7 +63,7 @@ async fn one_key_holding_slow_bodies_leaves_room_for_every_other_key() {
         eligibility_as(&server, KEY_AURORA).await.status() == StatusCode::TOO_MANY_REQUESTS
     })
     .await;
-    assert!(busy, "Aurora's fifth request is refused");
+    assert!(busy.is_some(), "Aurora's fifth request is refused");
     let res = eligibility_as(&server, KEY_AURORA).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "1");
@@ -167,7 +151,7 @@ async fn one_key_holding_slow_bodies_leaves_room_for_every_other_key() {
         eligibility_as(&server, KEY_AURORA).await.status() == StatusCode::OK
     })
     .await;
-    assert!(freed, "Aurora's share is released");
+    assert!(freed.is_some(), "Aurora's share is released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,33 +202,8 @@ async fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStre
 /// The connection, if the server has not closed it after `bound` (what it sends meanwhile, such
 /// as gRPC's HTTP/2 settings, is read and dropped).
 async fn open_after(mut s: TcpStream, bound: Duration) -> Option<TcpStream> {
-    let mut buf = [0u8; 256];
-    let closed = tokio::time::timeout(bound, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok();
+    let closed = closes(&mut s, bound).await;
     (!closed).then_some(s)
-}
-
-/// Reads until the server closes the connection; `false` if it is still open after `bound`.
-async fn closed_within(mut s: TcpStream, bound: Duration) -> bool {
-    let mut buf = [0u8; 256];
-    tokio::time::timeout(bound, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -255,3 +255,41 @@ pub fn plan_grpc(p: &pb::BuildPlanResponse) -> Value {
         "ruleset": ruleset_grpc(&p.ruleset),
     })
 }
+
+/// Polls `f` every 50 ms until it is true (`Some`) or `bound` passes (`None`).
+pub async fn within<F, Fut>(bound: std::time::Duration, mut f: F) -> Option<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < bound {
+        if f().await {
+            return Some(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Reads until the server closes the connection (EOF or reset); `false` if it is still open after
+/// `bound`.
+pub async fn closed_within(mut s: tokio::net::TcpStream, bound: std::time::Duration) -> bool {
+    closes(&mut s, bound).await
+}
+
+/// [`closed_within`], keeping the stream (what the server sends meanwhile is read and dropped).
+pub async fn closes(s: &mut tokio::net::TcpStream, bound: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(bound, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}

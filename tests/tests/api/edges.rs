@@ -26,22 +26,6 @@ fn check() -> Value {
     json!({"treatment": "microneedling", "date": "2026-12-01", "history": [], "facts": healthy_facts()})
 }
 
-/// Reads until the server closes the connection (EOF or reset); `false` if it is still open after
-/// `bound`.
-async fn closed_within(mut s: TcpStream, bound: Duration) -> bool {
-    let mut buf = [0u8; 1024];
-    tokio::time::timeout(bound, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
-}
-
 async fn healthz(server: &Server) -> StatusCode {
     http()
         .get(server.url("/healthz"))
@@ -184,22 +168,6 @@ async fn past_the_connection_cap_new_connections_are_closed_at_once() {
     );
     let output = server.output().join("\n");
     assert!(output.contains("connection cap reached"), "{output}");
-}
-
-/// Polls `f` until it is true or `bound` passes.
-async fn within<F, Fut>(bound: Duration, mut f: F) -> Option<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = std::time::Instant::now();
-    while start.elapsed() < bound {
-        if f().await {
-            return Some(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
 }
 
 // ---- streams ------------------------------------------------------------------------------------

@@ -107,8 +107,11 @@ fn walk(
         return Ok(());
     }
     // (field number or oneof slot) → first field seen in it; repeated ones are counted for paths.
+    // (field number, or -1 - oneof index) → the first field seen in that slot. Paths are built
+    // only for a violation or an embedded message: the walk runs on every request.
     let mut seen: Vec<(i64, u32)> = Vec::new();
-    let mut counts: HashMap<u32, usize> = HashMap::new();
+    // Occurrences of each repeated field so far, for `history[3]`.
+    let mut counts: Vec<(u32, usize)> = Vec::new();
     while !bytes.is_empty() {
         let key = varint(&mut bytes)?;
         let number = u32::try_from(key >> 3).map_err(|_| Malformed)?;
@@ -119,44 +122,60 @@ fn walk(
         };
         // Named as REST names them: a Struct's entry by its key (`facts.pregnant`), its value's
         // kinds by the fact; a history entry by its place in the list (`history[0].date`).
-        let at = match message {
+        let at = || match message {
             STRUCT_ENTRY | VALUE | HISTORY_LIST => path.to_owned(),
             _ if path.is_empty() => field.name.clone(),
             _ => format!("{path}.{}", field.name),
         };
-        let index = counts.entry(number).or_default();
-        let here = match (message, payload) {
-            (STRUCT, Some(entry)) => format!("{path}.{}", entry_key(entry).unwrap_or_default()),
-            _ if field.repeated => format!("{at}[{index}]"),
-            _ => at.clone(),
+        let index = if field.repeated {
+            match counts.iter_mut().find(|(n, _)| *n == number) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count - 1
+                }
+                None => {
+                    counts.push((number, 1));
+                    0
+                }
+            }
+        } else {
+            0
         };
-        *index += 1;
         // A `Struct` given twice merges, and may (its entries' keys are checked by
         // `duplicate_facts`: the contract allows facts sent in two parts).
         if !field.repeated && field.message.as_deref() != Some(STRUCT) {
             let slot = field.oneof.map_or(i64::from(number), |o| -1 - i64::from(o));
             match seen.iter().find(|(s, _)| *s == slot) {
-                Some((_, first)) if *first == number => out.push(FieldViolation {
-                    field: at.clone(),
-                    message: format!(
-                        "`{at}` is given more than once (`{}` twice): send each field once",
-                        field.name
-                    ),
-                }),
+                Some((_, first)) if *first == number => {
+                    let at = at();
+                    out.push(FieldViolation {
+                        message: format!(
+                            "`{at}` is given more than once (`{}` twice): send each field once",
+                            field.name
+                        ),
+                        field: at,
+                    });
+                }
                 Some((_, first)) => {
+                    let at = at();
                     let other = fields.get(first).map_or("", |f| f.name.as_str());
                     out.push(FieldViolation {
-                        field: at.clone(),
                         message: format!(
                             "`{at}`: `{other}` and `{}` are one choice, given together: send one",
                             field.name
                         ),
+                        field: at,
                     });
                 }
                 None => seen.push((slot, number)),
             }
         }
         if let (Some(inner), Some(payload), 2) = (&field.message, payload, wire) {
+            let here = match message {
+                STRUCT => format!("{path}.{}", entry_key(payload).unwrap_or_default()),
+                _ if field.repeated => format!("{}[{index}]", at()),
+                _ => at(),
+            };
             walk(payload, inner, &here, out, depth + 1)?;
         }
     }

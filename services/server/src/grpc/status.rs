@@ -108,13 +108,8 @@ pub fn status(e: AppError) -> Status {
         AppError::Overloaded {
             limit,
             retry_after_secs,
-        } => {
-            metadata.push(("limit".into(), limit.to_string()));
-            let mut details = ErrorDetails::new();
-            details.set_retry_info(Some(std::time::Duration::from_secs(retry_after_secs)));
-            (clip(&e.to_string()), details)
         }
-        AppError::KeyBusy {
+        | AppError::KeyBusy {
             limit,
             retry_after_secs,
         } => {
